@@ -1,0 +1,1 @@
+module.exports = require("./native_token_storage.node");
