@@ -1,1 +1,46 @@
-module.exports = require("./native_token_storage.node");
+"use strict";
+// native-token-storage: the synchronous functions of a Map-based tokenStorage.js, backed by
+// a Rust memory store or a SQLite file. `require("native-token-storage")` in place of
+// `require("./utils/tokenStorage")`; set TOKEN_STORAGE=db to keep tokens across restarts.
+
+const { TokenStorage, SHARED } = require("./lib/storage");
+const native = require("./lib/native");
+
+let defaultStore = null;
+
+/** The store the module-level functions use, built from the environment at first use. */
+function store() {
+  if (defaultStore === null) {
+    const env = process.env;
+    defaultStore = new TokenStorage({
+      storage: env.TOKEN_STORAGE,
+      path: env.TOKEN_DB_PATH,
+      synchronous: env.TOKEN_DB_SYNC,
+      [SHARED]: true,
+    });
+  }
+  return defaultStore;
+}
+
+module.exports = {
+  storeAccessToken: (accessToken, refreshToken, apiKey, userId, clientId, scopes = [], expiresAt = null) =>
+    store().storeAccessToken(accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt),
+  getAccessToken: (token) => store().getAccessToken(token),
+  storeAuthorizationCode: (code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn = 600) =>
+    store().storeAuthorizationCode(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn),
+  consumeAuthorizationCode: (code, codeVerifier) => store().consumeAuthorizationCode(code, codeVerifier),
+  getRefreshToken: (refreshToken) => store().getRefreshToken(refreshToken),
+  revokeRefreshToken: (refreshToken) => store().revokeRefreshToken(refreshToken),
+  deleteToken: (token) => store().deleteToken(token),
+  deleteUserTokens: (userId) => store().deleteUserTokens(userId),
+  cleanupExpiredTokens: (batchSize) => store().cleanupExpiredTokens(batchSize),
+  cleanupExpiredTokensAsync: (batchSize) => store().cleanupExpiredTokensAsync(batchSize),
+  getStats: () => store().getStats(),
+  /** Closes the default store (the SQLite file); the next call reopens it. */
+  closeDB: () => {
+    if (defaultStore !== null) defaultStore.close();
+  },
+  TokenStorage,
+  /** The version of the SQLite library built into the addon. */
+  sqliteVersion: native.sqliteVersion,
+};

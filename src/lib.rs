@@ -1,9 +1,317 @@
+//! native-token-storage: synchronous OAuth token storage for Node.js.
+//!
+//! This file is the table of contents and the napi layer: each export converts its
+//! arguments, calls the plain-Rust store and maps errors. `index.js` checks argument
+//! types first (so callers get `TypeError`s naming the function and argument) and turns
+//! times into `Date`s where the contract says so.
+
+pub mod config;
+pub mod error;
+pub mod handle;
+pub mod model;
+pub mod pkce;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use napi::{Error as JsError, Status};
 use napi_derive::napi;
 
+use config::StoreConfig;
+use error::StoreError;
+use handle::StoreHandle;
+use model::{now_ms, AuthorizationCode, NewAccessToken};
+
+/// A store error as a JS `Error`; `index.js` moves the `[CODE]` prefix to `err.code`.
+fn js_err(e: StoreError) -> JsError {
+    JsError::new(Status::GenericFailure, format!("[{}] {e}", e.code()))
+}
+
+fn arg_err(msg: &str) -> JsError {
+    js_err(StoreError::InvalidArgument(msg.to_owned()))
+}
+
+/// Epoch milliseconds from a JS number (already checked finite by `index.js`).
+fn millis(value: f64, name: &str) -> napi::Result<i64> {
+    if !value.is_finite() {
+        return Err(arg_err(&format!("{name} must be a finite number")));
+    }
+    Ok(value.trunc() as i64)
+}
+
+#[napi(object)]
+pub struct NativeAccessToken {
+    pub api_key: String,
+    pub user_id: Option<String>,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub refresh_token: Option<String>,
+    pub expires_at: Option<f64>,
+    pub created_at: f64,
+}
+
+#[napi(object)]
+pub struct NativeRefreshToken {
+    pub user_id: Option<String>,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub access_token: String,
+    pub created_at: f64,
+}
+
+#[napi(object)]
+pub struct NativeAuthorizationCode {
+    pub user_id: Option<String>,
+    pub api_key: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub scopes: Vec<String>,
+    pub expires_at: f64,
+    pub created_at: f64,
+}
+
+#[napi(object)]
+pub struct NativeStats {
+    pub total_tokens: f64,
+    pub unique_users: f64,
+}
+
+#[napi(object)]
+pub struct NativeConfig {
+    pub storage: Option<String>,
+    pub path: Option<String>,
+    pub sync: Option<String>,
+    pub busy_timeout_ms: Option<u32>,
+    pub cwd: String,
+    /// Use the process-wide store for this configuration (module-level functions).
+    pub shared: bool,
+}
+
+/// One store: memory or a SQLite file. Wrapped by `TokenStorage` in `index.js`.
 #[napi]
-pub fn ping() -> u32 { 1 }
+pub struct NativeStore {
+    handle: Arc<StoreHandle>,
+}
 
-pub fn core() -> u32 { 2 }
+#[napi]
+impl NativeStore {
+    #[napi(constructor)]
+    pub fn new(options: NativeConfig) -> napi::Result<Self> {
+        let config = StoreConfig::parse(
+            options.storage.as_deref(),
+            options.path.as_deref(),
+            options.sync.as_deref(),
+            options.busy_timeout_ms,
+            &PathBuf::from(options.cwd),
+        )
+        .map_err(js_err)?;
+        let handle = if options.shared {
+            StoreHandle::shared(config).map_err(js_err)?
+        } else {
+            StoreHandle::new(config)
+        };
+        Ok(NativeStore { handle })
+    }
 
-#[cfg(test)]
-mod tests { #[test] fn t() { assert_eq!(super::core(), 2); } }
+    /// `"memory"` or `"sqlite"`.
+    #[napi(getter)]
+    pub fn storage(&self) -> String {
+        self.handle.config().kind().to_owned()
+    }
+
+    /// The database file's absolute path, or `null` for the memory store.
+    #[napi(getter)]
+    pub fn path(&self) -> Option<String> {
+        match self.handle.config() {
+            StoreConfig::Sqlite { path, .. } => Some(path.display().to_string()),
+            StoreConfig::Memory => None,
+        }
+    }
+
+    /// Opens the store if it is closed; returns whether it opened it now.
+    #[napi]
+    pub fn open(&self) -> napi::Result<bool> {
+        self.handle.open().map_err(js_err)
+    }
+
+    #[napi]
+    pub fn close(&self) -> napi::Result<()> {
+        self.handle.close().map_err(js_err)
+    }
+
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_access_token(
+        &self,
+        token: String,
+        refresh_token: Option<String>,
+        api_key: String,
+        user_id: Option<String>,
+        client_id: String,
+        scopes: Vec<String>,
+        expires_at: Option<f64>,
+    ) -> napi::Result<()> {
+        let expires_at = expires_at.map(|t| millis(t, "expiresAt")).transpose()?;
+        let t = NewAccessToken {
+            token,
+            refresh_token,
+            api_key,
+            user_id,
+            client_id,
+            scopes,
+            expires_at,
+        };
+        self.handle
+            .with(|s| s.store_access_token(t, now_ms()))
+            .map_err(js_err)
+    }
+
+    #[napi]
+    pub fn get_access_token(&self, token: String) -> napi::Result<Option<NativeAccessToken>> {
+        let found = self
+            .handle
+            .with(|s| s.get_access_token(&token, now_ms()))
+            .map_err(js_err)?;
+        Ok(found.map(|t| NativeAccessToken {
+            api_key: t.api_key,
+            user_id: t.user_id,
+            client_id: t.client_id,
+            scopes: t.scopes,
+            refresh_token: t.refresh_token,
+            expires_at: t.expires_at.map(|x| x as f64),
+            created_at: t.created_at as f64,
+        }))
+    }
+
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_authorization_code(
+        &self,
+        code: String,
+        user_id: Option<String>,
+        api_key: String,
+        client_id: String,
+        redirect_uri: String,
+        code_challenge: Option<String>,
+        code_challenge_method: Option<String>,
+        scopes: Vec<String>,
+        expires_in: f64,
+    ) -> napi::Result<()> {
+        let now = now_ms();
+        let ttl = millis(expires_in * 1000.0, "expiresIn")?;
+        let data = AuthorizationCode {
+            user_id,
+            api_key,
+            client_id,
+            redirect_uri,
+            code_challenge,
+            code_challenge_method,
+            scopes,
+            expires_at: now.saturating_add(ttl),
+            created_at: now,
+        };
+        self.handle
+            .with(|s| s.store_authorization_code(&code, data))
+            .map_err(js_err)
+    }
+
+    #[napi]
+    pub fn consume_authorization_code(
+        &self,
+        code: String,
+        code_verifier: Option<String>,
+    ) -> napi::Result<Option<NativeAuthorizationCode>> {
+        let found = self
+            .handle
+            .with(|s| {
+                store::consume_authorization_code(s, &code, code_verifier.as_deref(), now_ms())
+            })
+            .map_err(js_err)?;
+        Ok(found.map(|c| NativeAuthorizationCode {
+            user_id: c.user_id,
+            api_key: c.api_key,
+            client_id: c.client_id,
+            redirect_uri: c.redirect_uri,
+            code_challenge: c.code_challenge,
+            code_challenge_method: c.code_challenge_method,
+            scopes: c.scopes,
+            expires_at: c.expires_at as f64,
+            created_at: c.created_at as f64,
+        }))
+    }
+
+    #[napi]
+    pub fn get_refresh_token(
+        &self,
+        refresh_token: String,
+    ) -> napi::Result<Option<NativeRefreshToken>> {
+        let found = self
+            .handle
+            .with(|s| s.get_refresh_token(&refresh_token, now_ms()))
+            .map_err(js_err)?;
+        Ok(found.map(|r| NativeRefreshToken {
+            user_id: r.user_id,
+            client_id: r.client_id,
+            scopes: r.scopes,
+            access_token: r.access_token,
+            created_at: r.created_at as f64,
+        }))
+    }
+
+    #[napi]
+    pub fn revoke_refresh_token(&self, refresh_token: String) -> napi::Result<()> {
+        self.handle
+            .with(|s| s.revoke_refresh_token(&refresh_token))
+            .map_err(js_err)
+    }
+
+    #[napi]
+    pub fn delete_token(&self, token: String) -> napi::Result<()> {
+        self.handle.with(|s| s.delete_token(&token)).map_err(js_err)
+    }
+
+    #[napi]
+    pub fn delete_user_tokens(&self, user_id: String) -> napi::Result<()> {
+        self.handle
+            .with(|s| s.delete_user_tokens(&user_id))
+            .map_err(js_err)
+    }
+
+    /// Removes everything expired, `batch_size` rows per transaction; returns the count.
+    #[napi]
+    pub fn cleanup_expired_tokens(&self, batch_size: u32) -> napi::Result<u32> {
+        let n = self
+            .handle
+            .with(|s| store::cleanup_all(s, now_ms(), batch_size as usize))
+            .map_err(js_err)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Removes at most `batch_size` expired rows in one transaction; returns the count.
+    #[napi]
+    pub fn cleanup_expired_batch(&self, batch_size: u32) -> napi::Result<u32> {
+        let n = self
+            .handle
+            .with(|s| s.cleanup_expired(now_ms(), batch_size.max(1) as usize))
+            .map_err(js_err)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    #[napi]
+    pub fn get_stats(&self) -> napi::Result<NativeStats> {
+        let s = self.handle.with(|s| s.stats(now_ms())).map_err(js_err)?;
+        Ok(NativeStats {
+            total_tokens: s.total_tokens as f64,
+            unique_users: s.unique_users as f64,
+        })
+    }
+}
+
+/// The version of the bundled SQLite library.
+#[napi]
+pub fn sqlite_version() -> String {
+    rusqlite::version().to_owned()
+}

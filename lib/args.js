@@ -1,0 +1,114 @@
+"use strict";
+// Argument checks, done before anything reaches the native store, so a bad call throws a
+// TypeError (or RangeError) that names the function and the argument, and stores nothing.
+
+/** Largest absolute epoch-millisecond value a JS Date can hold. */
+const MAX_DATE_MS = 8.64e15;
+
+const describe = (v) =>
+  v === null ? "null" : Array.isArray(v) ? "an array" : typeof v === "string" ? "an empty string" : `a ${typeof v}`;
+
+function fail(fn, name, rule, value) {
+  return new TypeError(`${fn}: ${name} must be ${rule}; got ${describe(value)}`);
+}
+
+function wellFormed(fn, name, value) {
+  if (!value.isWellFormed()) {
+    throw new TypeError(`${fn}: ${name} must be a well-formed Unicode string (it has a lone surrogate)`);
+  }
+  return value;
+}
+
+/** A required, non-empty string. */
+function requiredString(fn, name, value) {
+  if (typeof value !== "string" || value === "") throw fail(fn, name, "a non-empty string", value);
+  return wellFormed(fn, name, value);
+}
+
+/** `null`, `undefined` or `""` mean "none" (returns null); otherwise a string. */
+function optionalString(fn, name, value) {
+  if (value === null || value === undefined || value === "") return null;
+  if (typeof value !== "string") throw fail(fn, name, "a string, null or undefined", value);
+  return wellFormed(fn, name, value);
+}
+
+/** A user id: a non-empty string, or null/undefined when the upstream gave none. */
+function userId(fn, value) {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== "string" || value === "") {
+    throw fail(fn, "userId", "a non-empty string, null or undefined", value);
+  }
+  return wellFormed(fn, "userId", value);
+}
+
+/** An array of strings (a copy); `undefined` means []. */
+function scopes(fn, value) {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw fail(fn, "scopes", "an array of strings", value);
+  const copy = new Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const s = value[i];
+    if (typeof s !== "string") throw fail(fn, `scopes[${i}]`, "a string", s);
+    copy[i] = wellFormed(fn, `scopes[${i}]`, s);
+  }
+  return copy;
+}
+
+function inDateRange(fn, name, ms) {
+  if (Math.abs(ms) > MAX_DATE_MS) {
+    throw new RangeError(`${fn}: ${name} is outside the range a Date can hold`);
+  }
+  return ms;
+}
+
+/** A Date, epoch milliseconds, null or undefined (never expires): returns ms or null. */
+function expiresAt(fn, value) {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) {
+    const ms = value.getTime();
+    if (Number.isNaN(ms)) throw new TypeError(`${fn}: expiresAt is an invalid Date`);
+    return ms;
+  }
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw fail(fn, "expiresAt", "a Date, a finite number of epoch milliseconds, null or undefined", value);
+  }
+  return inDateRange(fn, "expiresAt", value);
+}
+
+/** Seconds until a code expires; `undefined` or null means the default of 600. */
+function expiresIn(fn, value) {
+  if (value === null || value === undefined) return 600;
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw fail(fn, "expiresIn", "a finite number of seconds", value);
+  }
+  inDateRange(fn, "expiresIn", value * 1000);
+  return value;
+}
+
+/**
+ * A key to look up or delete: returns the string, or null for "no such key"
+ * (null, undefined, "" or a string that no store call could have accepted).
+ */
+function lookupKey(fn, name, value) {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== "string") throw fail(fn, name, "a string, null or undefined", value);
+  return value !== "" && value.isWellFormed() ? value : null;
+}
+
+/** A PKCE verifier: a string, or null/undefined for none (which fails a PKCE code). */
+function verifier(fn, value) {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== "string") throw fail(fn, "codeVerifier", "a string, null or undefined", value);
+  return value;
+}
+
+module.exports = {
+  requiredString,
+  optionalString,
+  userId,
+  scopes,
+  expiresAt,
+  expiresIn,
+  lookupKey,
+  verifier,
+};

@@ -1,0 +1,276 @@
+"use strict";
+// The TokenStorage class: checks arguments, calls the native store, shapes results.
+
+const fs = require("node:fs");
+const native = require("./native");
+const args = require("./args");
+const { log } = require("./log");
+
+const ERROR_PREFIX = /^\[(ERR_TOKEN_STORAGE_[A-Z_]+)\] ([\s\S]*)$/;
+
+/** A native error as an Error (TypeError for argument errors) with a stable `code`. */
+function translate(err) {
+  const m = err instanceof Error ? ERROR_PREFIX.exec(err.message) : null;
+  if (!m) return err;
+  const out = m[1] === "ERR_TOKEN_STORAGE_INVALID_ARGUMENT" ? new TypeError(m[2]) : new Error(m[2]);
+  out.code = m[1];
+  return out;
+}
+
+/** Rows removed per transaction by cleanup, so no single step holds the lock for long. */
+const DEFAULT_BATCH_SIZE = 1000;
+
+const toDate = (ms) => (ms === null || ms === undefined ? null : new Date(ms));
+
+class TokenStorage {
+  /**
+   * @param {{ storage?: string, path?: string, synchronous?: string, busyTimeout?: number }} [options]
+   */
+  constructor(options = {}) {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError("TokenStorage: options must be an object");
+    }
+    const { storage, path, synchronous, busyTimeout } = options;
+    const fn = "TokenStorage";
+    const config = {
+      storage: args.optionalString(fn, "options.storage", storage) ?? undefined,
+      path: args.optionalString(fn, "options.path", path) ?? undefined,
+      sync: args.optionalString(fn, "options.synchronous", synchronous) ?? undefined,
+      busyTimeoutMs: busyTimeoutOption(busyTimeout),
+      cwd: process.cwd(),
+      shared: options[SHARED] === true,
+    };
+    try {
+      this._native = new native.NativeStore(config);
+    } catch (err) {
+      throw translate(err);
+    }
+    this._open = false;
+  }
+
+  /** `"memory"` or `"sqlite"`. */
+  get storage() {
+    return this._native.storage;
+  }
+
+  /** The database file's absolute path, or null for the memory store. */
+  get path() {
+    return this._native.path;
+  }
+
+  /** Opens the store now (calls open it on first use anyway); logs which store it is. */
+  open() {
+    this._call("open", (n) => n.open());
+    if (this._open) return;
+    this._open = true;
+    const { storage, path } = this;
+    log("info", "token store opened", { storage, path });
+    if (path) warnIfShared(path);
+  }
+
+  /** Closes the store; the next call reopens it. A memory store's tokens are dropped. */
+  close() {
+    this._open = false;
+    this._call("close", (n) => n.close());
+  }
+
+  _call(fn, body) {
+    try {
+      return body(this._native);
+    } catch (err) {
+      const out = translate(err);
+      if (out !== err && !(out instanceof TypeError)) {
+        log("error", "token store call failed", { call: fn, code: out.code, error: out.message });
+      }
+      throw out;
+    }
+  }
+
+  _ready() {
+    if (!this._open) this.open();
+    return this._native;
+  }
+
+  storeAccessToken(accessToken, refreshToken, apiKey, userId, clientId, scopes = [], expiresAt = null) {
+    const fn = "storeAccessToken";
+    const a = [
+      args.requiredString(fn, "accessToken", accessToken),
+      args.optionalString(fn, "refreshToken", refreshToken),
+      args.requiredString(fn, "apiKey", apiKey),
+      args.userId(fn, userId),
+      args.requiredString(fn, "clientId", clientId),
+      args.scopes(fn, scopes),
+      args.expiresAt(fn, expiresAt),
+    ];
+    const n = this._ready();
+    this._call(fn, () => n.storeAccessToken(...a));
+  }
+
+  getAccessToken(token) {
+    const key = args.lookupKey("getAccessToken", "token", token);
+    if (key === null) return null;
+    const n = this._ready();
+    const t = this._call("getAccessToken", () => n.getAccessToken(key));
+    if (!t) return null;
+    return {
+      apiKey: t.apiKey,
+      userId: t.userId ?? null,
+      clientId: t.clientId,
+      scopes: t.scopes,
+      refreshToken: t.refreshToken ?? null,
+      expiresAt: toDate(t.expiresAt),
+      createdAt: new Date(t.createdAt),
+    };
+  }
+
+  storeAuthorizationCode(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn = 600) {
+    const fn = "storeAuthorizationCode";
+    const a = [
+      args.requiredString(fn, "code", code),
+      args.userId(fn, userId),
+      args.requiredString(fn, "apiKey", apiKey),
+      args.requiredString(fn, "clientId", clientId),
+      args.requiredString(fn, "redirectUri", redirectUri),
+      args.optionalString(fn, "codeChallenge", codeChallenge),
+      args.optionalString(fn, "codeChallengeMethod", codeChallengeMethod),
+      args.scopes(fn, scopes),
+      args.expiresIn(fn, expiresIn),
+    ];
+    const n = this._ready();
+    this._call(fn, () => n.storeAuthorizationCode(...a));
+  }
+
+  consumeAuthorizationCode(code, codeVerifier) {
+    const fn = "consumeAuthorizationCode";
+    const key = args.lookupKey(fn, "code", code);
+    const verifier = args.verifier(fn, codeVerifier);
+    if (key === null) return null;
+    const n = this._ready();
+    const c = this._call(fn, () => n.consumeAuthorizationCode(key, verifier));
+    if (!c) return null;
+    return {
+      userId: c.userId ?? null,
+      apiKey: c.apiKey,
+      clientId: c.clientId,
+      redirectUri: c.redirectUri,
+      codeChallenge: c.codeChallenge ?? null,
+      codeChallengeMethod: c.codeChallengeMethod ?? null,
+      scopes: c.scopes,
+      expiresAt: c.expiresAt,
+      createdAt: c.createdAt,
+    };
+  }
+
+  getRefreshToken(refreshToken) {
+    const key = args.lookupKey("getRefreshToken", "refreshToken", refreshToken);
+    if (key === null) return null;
+    const n = this._ready();
+    const r = this._call("getRefreshToken", () => n.getRefreshToken(key));
+    if (!r) return null;
+    return {
+      userId: r.userId ?? null,
+      clientId: r.clientId,
+      scopes: r.scopes,
+      accessToken: r.accessToken,
+      createdAt: new Date(r.createdAt),
+    };
+  }
+
+  revokeRefreshToken(refreshToken) {
+    const key = args.lookupKey("revokeRefreshToken", "refreshToken", refreshToken);
+    if (key === null) return;
+    const n = this._ready();
+    this._call("revokeRefreshToken", () => n.revokeRefreshToken(key));
+  }
+
+  deleteToken(token) {
+    const key = args.lookupKey("deleteToken", "token", token);
+    if (key === null) return;
+    const n = this._ready();
+    this._call("deleteToken", () => n.deleteToken(key));
+  }
+
+  deleteUserTokens(userId) {
+    const key = args.lookupKey("deleteUserTokens", "userId", userId);
+    if (key === null) return;
+    const n = this._ready();
+    this._call("deleteUserTokens", () => n.deleteUserTokens(key));
+  }
+
+  /**
+   * Removes every expired access token (with its refresh token) and authorization code;
+   * returns how many access tokens and codes it removed. Works in transactions of
+   * `batchSize` rows; see `cleanupExpiredTokensAsync` to yield to the event loop between them.
+   */
+  cleanupExpiredTokens(batchSize = DEFAULT_BATCH_SIZE) {
+    const size = batchSizeArg("cleanupExpiredTokens", batchSize);
+    const n = this._ready();
+    const removed = this._call("cleanupExpiredTokens", () => n.cleanupExpiredTokens(size));
+    if (removed > 0) log("debug", "expired tokens removed", { storage: this.storage, removed });
+    return removed;
+  }
+
+  /**
+   * Like `cleanupExpiredTokens`, but yields to the event loop (setImmediate) after each
+   * batch, so a large cleanup never blocks other requests for long.
+   */
+  async cleanupExpiredTokensAsync(batchSize = DEFAULT_BATCH_SIZE) {
+    const size = batchSizeArg("cleanupExpiredTokensAsync", batchSize);
+    let total = 0;
+    for (;;) {
+      const n = this._ready();
+      const removed = this._call("cleanupExpiredTokensAsync", () => n.cleanupExpiredBatch(size));
+      total += removed;
+      if (removed < size) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (total > 0) log("debug", "expired tokens removed", { storage: this.storage, removed: total });
+    return total;
+  }
+
+  getStats() {
+    const n = this._ready();
+    const s = this._call("getStats", () => n.getStats());
+    return { totalTokens: s.totalTokens, uniqueUsers: s.uniqueUsers, storage: this.storage };
+  }
+
+  /** The old SQLite module's name for `close()`. */
+  closeDB() {
+    this.close();
+  }
+}
+
+/** Marks the process-wide default store (shared by worker threads); not public API. */
+const SHARED = Symbol("native-token-storage.shared");
+
+function busyTimeoutOption(value) {
+  if (value === undefined || value === null) return undefined;
+  if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
+    throw new TypeError("TokenStorage: options.busyTimeout must be a whole number of milliseconds (0 to 2147483647)");
+  }
+  return value;
+}
+
+function batchSizeArg(fn, value) {
+  if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
+    throw new TypeError(`${fn}: batchSize must be a whole number from 1 to 2147483647`);
+  }
+  return value;
+}
+
+/** A file of API keys should not be readable by others; say so once at open. */
+function warnIfShared(path) {
+  try {
+    const mode = fs.statSync(path).mode & 0o777;
+    if (mode & 0o077) {
+      log("warn", "token database is readable or writable by other users; run chmod 600 on it", {
+        path,
+        mode: mode.toString(8),
+      });
+    }
+  } catch {
+    // The store opened it; a failed stat here is not worth failing the call for.
+  }
+}
+
+module.exports = { TokenStorage, SHARED, translate };

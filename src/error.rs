@@ -1,0 +1,132 @@
+//! Errors of the store layer, each with a stable code that the JS layer puts on `err.code`.
+//!
+//! Messages never contain a secret (token, code, API key, verifier); at most a path.
+
+use std::fmt;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// A configuration value (storage kind, sync mode, path) is not accepted.
+    Config(String),
+    /// An argument broke a rule the JS layer should already have checked.
+    InvalidArgument(String),
+    /// The database file or its folder cannot be created or opened.
+    Open { path: String, reason: String },
+    /// The file is not a SQLite database, or is damaged.
+    NotADatabase { path: String },
+    /// Another connection held a lock for longer than the busy timeout.
+    Busy { path: String },
+    /// The disk (or the file size limit) is full.
+    Full { path: String },
+    /// The file or folder is read-only.
+    ReadOnly { path: String },
+    /// Any other SQLite failure.
+    Sqlite { path: String, reason: String },
+    /// A lock was poisoned by a panic in another thread.
+    Poisoned,
+}
+
+impl StoreError {
+    /// The stable code a caller can switch on (`err.code` in JS).
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Config(_) => "ERR_TOKEN_STORAGE_CONFIG",
+            StoreError::InvalidArgument(_) => "ERR_TOKEN_STORAGE_INVALID_ARGUMENT",
+            StoreError::Open { .. } => "ERR_TOKEN_STORAGE_OPEN",
+            StoreError::NotADatabase { .. } => "ERR_TOKEN_STORAGE_NOT_A_DATABASE",
+            StoreError::Busy { .. } => "ERR_TOKEN_STORAGE_BUSY",
+            StoreError::Full { .. } => "ERR_TOKEN_STORAGE_FULL",
+            StoreError::ReadOnly { .. } => "ERR_TOKEN_STORAGE_READONLY",
+            StoreError::Sqlite { .. } => "ERR_TOKEN_STORAGE_SQLITE",
+            StoreError::Poisoned => "ERR_TOKEN_STORAGE_INTERNAL",
+        }
+    }
+
+    /// Classifies a rusqlite error against the file it came from. rusqlite's own message
+    /// is kept only for codes whose text is SQLite's fixed wording, never bound values.
+    pub fn from_sqlite(path: &str, err: &rusqlite::Error) -> StoreError {
+        use rusqlite::ffi::ErrorCode;
+        let path = path.to_owned();
+        match err {
+            rusqlite::Error::SqliteFailure(e, _) => match e.code {
+                ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                    StoreError::NotADatabase { path }
+                }
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Busy { path },
+                ErrorCode::DiskFull => StoreError::Full { path },
+                ErrorCode::ReadOnly => StoreError::ReadOnly { path },
+                ErrorCode::CannotOpen | ErrorCode::PermissionDenied => StoreError::Open {
+                    path,
+                    reason: "SQLite cannot open the file".into(),
+                },
+                ErrorCode::SystemIoFailure
+                    if e.extended_code == rusqlite::ffi::SQLITE_IOERR_WRITE =>
+                {
+                    // SQLITE_IOERR_WRITE can also mean the file size limit was hit.
+                    StoreError::Full { path }
+                }
+                other => StoreError::Sqlite {
+                    path,
+                    reason: format!("{other:?} (extended code {})", e.extended_code),
+                },
+            },
+            other => StoreError::Sqlite {
+                path,
+                reason: sqlite_reason(other),
+            },
+        }
+    }
+}
+
+/// A description of a non-SQLite rusqlite error that cannot carry a bound value.
+fn sqlite_reason(err: &rusqlite::Error) -> String {
+    match err {
+        rusqlite::Error::FromSqlConversionFailure(col, ty, _) => {
+            format!("column {col} holds a value of the wrong type ({ty})")
+        }
+        rusqlite::Error::InvalidColumnType(col, name, ty) => {
+            format!("column {col} ({name}) holds a value of type {ty}")
+        }
+        rusqlite::Error::IntegralValueOutOfRange(col, _) => {
+            format!("column {col} holds an integer out of range")
+        }
+        rusqlite::Error::Utf8Error(..) => "a stored text value is not valid UTF-8".into(),
+        _ => "unexpected SQLite error".into(),
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Config(msg) | StoreError::InvalidArgument(msg) => f.write_str(msg),
+            StoreError::Open { path, reason } => {
+                write!(f, "cannot open token database {path}: {reason}")
+            }
+            StoreError::NotADatabase { path } => write!(
+                f,
+                "{path} is not a SQLite database, or it is damaged; move it away or set TOKEN_DB_PATH to another file"
+            ),
+            StoreError::Busy { path } => write!(
+                f,
+                "token database {path} stayed locked by another connection for longer than the busy timeout"
+            ),
+            StoreError::Full { path } => write!(
+                f,
+                "cannot write token database {path}: the disk or the file size limit is full"
+            ),
+            StoreError::ReadOnly { path } => {
+                write!(f, "cannot write token database {path}: it is read-only")
+            }
+            StoreError::Sqlite { path, reason } => {
+                write!(f, "token database {path} failed: {reason}")
+            }
+            StoreError::Poisoned => f.write_str(
+                "the token store was left in an unknown state by a panic in another thread",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}

@@ -1,0 +1,71 @@
+//! A store behind a lock, opened on first use and reopened after `close`, and the
+//! process-wide registry of default stores (shared by every worker thread, as the
+//! process has one memory store and one connection per file).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::config::StoreConfig;
+use crate::error::{Result, StoreError};
+use crate::store::{self, TokenStore};
+
+pub struct StoreHandle {
+    config: StoreConfig,
+    store: Mutex<Option<Box<dyn TokenStore>>>,
+}
+
+impl StoreHandle {
+    /// A store of its own (`new TokenStorage(...)`).
+    pub fn new(config: StoreConfig) -> Arc<Self> {
+        Arc::new(StoreHandle {
+            config,
+            store: Mutex::new(None),
+        })
+    }
+
+    /// The process-wide store for this configuration (the module-level functions).
+    pub fn shared(config: StoreConfig) -> Result<Arc<Self>> {
+        static DEFAULTS: OnceLock<Mutex<HashMap<String, Arc<StoreHandle>>>> = OnceLock::new();
+        let mut map = DEFAULTS
+            .get_or_init(Default::default)
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?;
+        Ok(map
+            .entry(config.key())
+            .or_insert_with(|| StoreHandle::new(config))
+            .clone())
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Opens the store if it is closed; returns whether it opened it now.
+    pub fn open(&self) -> Result<bool> {
+        let mut guard = self.store.lock().map_err(|_| StoreError::Poisoned)?;
+        if guard.is_some() {
+            return Ok(false);
+        }
+        *guard = Some(store::open(&self.config)?);
+        Ok(true)
+    }
+
+    /// Runs `f` on the store, opening it first if needed.
+    pub fn with<R>(&self, f: impl FnOnce(&mut dyn TokenStore) -> Result<R>) -> Result<R> {
+        let mut guard = self.store.lock().map_err(|_| StoreError::Poisoned)?;
+        if guard.is_none() {
+            *guard = Some(store::open(&self.config)?);
+        }
+        match guard.as_deref_mut() {
+            Some(s) => f(s),
+            None => Err(StoreError::Poisoned),
+        }
+    }
+
+    /// Closes the store (a memory store's tokens are dropped); the next call reopens it.
+    pub fn close(&self) -> Result<()> {
+        let mut guard = self.store.lock().map_err(|_| StoreError::Poisoned)?;
+        *guard = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,577 @@
+//! The SQLite store: one file, shared safely by several processes.
+//!
+//! The three tables are the ones the old JavaScript module created, so a `tokens.db` it
+//! wrote opens here and keeps its tokens, and it can still read what this store writes.
+//! Every write runs in a `BEGIN IMMEDIATE` transaction, every statement is cached, and
+//! schema changes are `user_version` migrations that are only ever appended.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+
+use super::{validate_authorization_code, validate_new_access_token, TokenStore};
+use crate::config::SyncMode;
+use crate::error::{Result, StoreError};
+use crate::model::{
+    is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
+};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+/// Append only: a released entry is never edited.
+const MIGRATIONS: &[&str] = &[
+    // 1. The old module's tables (unchanged, so it can still open the file), and indexes.
+    "CREATE TABLE IF NOT EXISTS access_tokens (
+        token TEXT PRIMARY KEY,
+        api_key TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        refresh_token TEXT,
+        expires_at INTEGER,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS refresh_tokens (
+        refresh_token TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        access_token TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS authorization_codes (
+        code TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        api_key TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        redirect_uri TEXT NOT NULL,
+        code_challenge TEXT,
+        code_challenge_method TEXT,
+        scopes TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS idx_access_tokens_user_id ON access_tokens(user_id);
+    CREATE INDEX IF NOT EXISTS idx_access_tokens_expires_at ON access_tokens(expires_at);
+    CREATE INDEX IF NOT EXISTS idx_authorization_codes_user_id ON authorization_codes(user_id);
+    CREATE INDEX IF NOT EXISTS idx_authorization_codes_expires_at ON authorization_codes(expires_at);",
+    // 2. Counters kept by triggers, so getStats is O(1) and right across processes (and
+    //    stays right when the old module writes the file: its writes fire them too).
+    //    A user id of '' stands for "no user id" (the columns are NOT NULL).
+    "CREATE TABLE nts_stats (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        tokens INTEGER NOT NULL,
+        users INTEGER NOT NULL
+    );
+    CREATE TABLE nts_user_tokens (
+        user_id TEXT PRIMARY KEY,
+        n INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO nts_user_tokens (user_id, n)
+        SELECT user_id, COUNT(*) FROM access_tokens
+        WHERE COALESCE(user_id, '') <> '' GROUP BY user_id;
+    INSERT INTO nts_stats (id, tokens, users) VALUES (
+        1, (SELECT COUNT(*) FROM access_tokens), (SELECT COUNT(*) FROM nts_user_tokens));
+    CREATE TRIGGER nts_access_insert AFTER INSERT ON access_tokens BEGIN
+        UPDATE nts_stats SET tokens = tokens + 1 WHERE id = 1;
+    END;
+    CREATE TRIGGER nts_access_insert_user AFTER INSERT ON access_tokens
+    WHEN COALESCE(NEW.user_id, '') <> '' BEGIN
+        INSERT INTO nts_user_tokens (user_id, n) VALUES (NEW.user_id, 1)
+            ON CONFLICT (user_id) DO UPDATE SET n = n + 1;
+        UPDATE nts_stats SET users = users + 1 WHERE id = 1
+            AND (SELECT n FROM nts_user_tokens WHERE user_id = NEW.user_id) = 1;
+    END;
+    CREATE TRIGGER nts_access_delete AFTER DELETE ON access_tokens BEGIN
+        UPDATE nts_stats SET tokens = tokens - 1 WHERE id = 1;
+    END;
+    CREATE TRIGGER nts_access_delete_user AFTER DELETE ON access_tokens
+    WHEN COALESCE(OLD.user_id, '') <> '' BEGIN
+        UPDATE nts_user_tokens SET n = n - 1 WHERE user_id = OLD.user_id;
+        UPDATE nts_stats SET users = users - 1 WHERE id = 1
+            AND (SELECT n FROM nts_user_tokens WHERE user_id = OLD.user_id) = 0;
+        DELETE FROM nts_user_tokens WHERE user_id = OLD.user_id AND n <= 0;
+    END;
+    CREATE TRIGGER nts_access_update_user AFTER UPDATE OF user_id ON access_tokens
+    WHEN COALESCE(OLD.user_id, '') IS NOT COALESCE(NEW.user_id, '') BEGIN
+        UPDATE nts_user_tokens SET n = n - 1 WHERE user_id = OLD.user_id;
+        UPDATE nts_stats SET users = users - 1 WHERE id = 1 AND COALESCE(OLD.user_id, '') <> ''
+            AND (SELECT n FROM nts_user_tokens WHERE user_id = OLD.user_id) = 0;
+        DELETE FROM nts_user_tokens WHERE user_id = OLD.user_id AND n <= 0;
+        INSERT INTO nts_user_tokens (user_id, n)
+            SELECT NEW.user_id, 1 WHERE COALESCE(NEW.user_id, '') <> ''
+            ON CONFLICT (user_id) DO UPDATE SET n = n + 1;
+        UPDATE nts_stats SET users = users + 1 WHERE id = 1 AND COALESCE(NEW.user_id, '') <> ''
+            AND (SELECT n FROM nts_user_tokens WHERE user_id = NEW.user_id) = 1;
+    END;",
+];
+
+/// The stored text for "no user id" in the NOT NULL `user_id` columns.
+const NO_USER: &str = "";
+
+const SELECT_ACCESS: &str =
+    "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at
+     FROM access_tokens WHERE token = ?1";
+
+const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";
+
+pub struct SqliteStore {
+    conn: Connection,
+    /// The file's path, for error messages.
+    path: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, with WAL checked, the sync mode set
+    /// and the schema migrated.
+    pub fn open(path: &Path, sync: SyncMode, busy_timeout_ms: u32) -> Result<Self> {
+        let shown = path.display().to_string();
+        prepare_file(path, &shown)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let err = |e: rusqlite::Error| StoreError::from_sqlite(&shown, &e);
+        let mut conn = Connection::open_with_flags(path, flags).map_err(err)?;
+        conn.busy_timeout(Duration::from_millis(u64::from(busy_timeout_ms)))
+            .map_err(err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Open {
+                path: shown,
+                reason: format!("SQLite refused WAL mode (journal_mode is {mode})"),
+            });
+        }
+        let level = match sync {
+            SyncMode::Normal => 1,
+            SyncMode::Full => 2,
+        };
+        conn.pragma_update(None, "synchronous", level)
+            .map_err(err)?;
+        let set: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .map_err(err)?;
+        if set != level {
+            return Err(StoreError::Open {
+                path: shown,
+                reason: format!("SQLite kept synchronous={set}, not {level}"),
+            });
+        }
+        migrate(&mut conn, &shown)?;
+        Ok(SqliteStore { conn, path: shown })
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(&self.path, &e)
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed if `f` succeeds.
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        immediate(&self.conn, f).map_err(|e| self.err(e))
+    }
+}
+
+/// Creates missing parent folders (0700) and the file itself (0600) before SQLite does,
+/// so a file of API keys is never readable by others, not even for a moment.
+fn prepare_file(path: &Path, shown: &str) -> Result<()> {
+    let open_err = |reason: String| StoreError::Open {
+        path: shown.to_owned(),
+        reason,
+    };
+    if path.is_dir() {
+        return Err(open_err("the path is a directory".into()));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| open_err(format!("cannot create its folder ({})", io_reason(&e))))?;
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(open_err(format!(
+            "cannot create the file ({})",
+            io_reason(&e)
+        ))),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        ErrorKind::NotFound => "a parent folder does not exist".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn migrate(conn: &mut Connection, shown: &str) -> Result<()> {
+    let err = |e: rusqlite::Error| StoreError::from_sqlite(shown, &e);
+    let latest = MIGRATIONS.len() as i64;
+    immediate(conn, |c| {
+        let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > latest {
+            return Ok(Some(version));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            c.execute_batch(sql)?;
+            c.pragma_update(None, "user_version", i as i64 + 1)?;
+        }
+        Ok(None)
+    })
+    .map_err(err)?
+    .map_or(Ok(()), |version| {
+        Err(StoreError::Open {
+            path: shown.to_owned(),
+            reason: format!(
+                "its schema version {version} is newer than this package's {latest}; upgrade native-token-storage"
+            ),
+        })
+    })
+}
+
+/// `BEGIN IMMEDIATE` … `COMMIT`, rolled back if `f` or the commit fails.
+fn immediate<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let result = f(conn).and_then(|v| conn.prepare_cached("COMMIT")?.execute([]).map(|_| v));
+    if result.is_err() && !conn.is_autocommit() {
+        // The rollback's own failure cannot be reported better than the first error.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
+}
+
+/// Deletes an access token and the refresh token that points at it.
+fn delete_access(c: &Connection, token: &str) -> rusqlite::Result<bool> {
+    let refresh: Option<Option<String>> = c
+        .prepare_cached("DELETE FROM access_tokens WHERE token = ?1 RETURNING refresh_token")?
+        .query_row([token], |r| text(r, 0))
+        .optional()?;
+    let Some(refresh) = refresh else {
+        return Ok(false);
+    };
+    if let Some(rt) = refresh {
+        c.prepare_cached(
+            "DELETE FROM refresh_tokens WHERE refresh_token = ?1 AND access_token = ?2",
+        )?
+        .execute([rt.as_str(), token])?;
+    }
+    Ok(true)
+}
+
+/// A text column, tolerating numbers (a legacy file may hold them) and NULL.
+fn text(row: &Row, i: usize) -> rusqlite::Result<Option<String>> {
+    Ok(match row.get_ref(i)? {
+        ValueRef::Null => None,
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Integer(n) => Some(n.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+    })
+}
+
+/// A time column (epoch milliseconds), tolerating reals and numeric text.
+fn time(row: &Row, i: usize) -> rusqlite::Result<Option<i64>> {
+    Ok(match row.get_ref(i)? {
+        ValueRef::Integer(n) => Some(n),
+        ValueRef::Real(f) if f.is_finite() => Some(f as i64),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+        _ => None,
+    })
+}
+
+fn required_text(row: &Row, i: usize) -> rusqlite::Result<String> {
+    Ok(text(row, i)?.unwrap_or_default())
+}
+
+fn user(row: &Row, i: usize) -> rusqlite::Result<Option<String>> {
+    Ok(text(row, i)?.filter(|u| u != NO_USER))
+}
+
+/// `scopes` is JSON text; anything else reads as no scopes (never more rights).
+fn scopes(row: &Row, i: usize) -> rusqlite::Result<Vec<String>> {
+    Ok(text(row, i)?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default())
+}
+
+fn scopes_json(scopes: &[String]) -> String {
+    serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
+}
+
+fn read_code(row: &Row) -> rusqlite::Result<AuthorizationCode> {
+    Ok(AuthorizationCode {
+        user_id: user(row, 0)?,
+        api_key: required_text(row, 1)?,
+        client_id: required_text(row, 2)?,
+        redirect_uri: required_text(row, 3)?,
+        code_challenge: text(row, 4)?,
+        code_challenge_method: text(row, 5)?,
+        scopes: scopes(row, 6)?,
+        expires_at: time(row, 7)?.unwrap_or(i64::MIN),
+        created_at: time(row, 8)?.unwrap_or(0),
+    })
+}
+
+fn cleanup_batch(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<usize> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let tokens: Vec<String> = c
+        .prepare_cached(
+            "SELECT token FROM access_tokens WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+        )?
+        .query_map(params![now, limit], |r| required_text(r, 0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut removed = 0;
+    for t in &tokens {
+        removed += usize::from(delete_access(c, t)?);
+    }
+    let left = limit - removed as i64;
+    if left > 0 {
+        removed += c
+            .prepare_cached(
+                "DELETE FROM authorization_codes WHERE code IN
+                 (SELECT code FROM authorization_codes WHERE expires_at <= ?1 LIMIT ?2)",
+            )?
+            .execute(params![now, left])?;
+    }
+    Ok(removed)
+}
+
+impl TokenStore for SqliteStore {
+    fn store_access_token(&mut self, t: NewAccessToken, now: i64) -> Result<()> {
+        validate_new_access_token(&t)?;
+        let refresh = t.refresh_token.as_deref().filter(|r| !r.is_empty());
+        let scopes = scopes_json(&t.scopes);
+        let user_id = t.user_id.as_deref().unwrap_or(NO_USER);
+        self.write(|c| {
+            delete_access(c, &t.token)?;
+            if let Some(rt) = refresh {
+                // A refresh token string re-used for a new access token leaves the old one.
+                let prev: Option<String> = c
+                    .prepare_cached(
+                        "DELETE FROM refresh_tokens WHERE refresh_token = ?1 RETURNING access_token",
+                    )?
+                    .query_row([rt], |r| required_text(r, 0))
+                    .optional()?;
+                if let Some(prev) = prev {
+                    c.prepare_cached(
+                        "UPDATE access_tokens SET refresh_token = NULL WHERE token = ?1 AND refresh_token = ?2",
+                    )?
+                    .execute([prev.as_str(), rt])?;
+                }
+            }
+            c.prepare_cached(
+                "INSERT INTO access_tokens
+                 (token, api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                t.token, t.api_key, user_id, t.client_id, scopes, refresh, t.expires_at, now
+            ])?;
+            if let Some(rt) = refresh {
+                c.prepare_cached(
+                    "INSERT INTO refresh_tokens
+                     (refresh_token, user_id, client_id, scopes, access_token, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![rt, user_id, t.client_id, scopes, t.token, now])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn get_access_token(&mut self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        let found = self
+            .conn
+            .prepare_cached(SELECT_ACCESS)
+            .and_then(|mut s| {
+                s.query_row([token], |r| {
+                    Ok(AccessToken {
+                        api_key: required_text(r, 0)?,
+                        user_id: user(r, 1)?,
+                        client_id: required_text(r, 2)?,
+                        scopes: scopes(r, 3)?,
+                        refresh_token: text(r, 4)?.filter(|s| !s.is_empty()),
+                        expires_at: time(r, 5)?,
+                        created_at: time(r, 6)?.unwrap_or(0),
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        match found {
+            Some(t) if is_expired(t.expires_at, now) => {
+                self.write(|c| {
+                    // Re-checked inside the transaction: another process may have replaced it.
+                    c.prepare_cached(
+                        "SELECT 1 FROM access_tokens WHERE token = ?1 AND expires_at <= ?2",
+                    )?
+                    .exists(params![token, now])?
+                    .then(|| delete_access(c, token))
+                    .transpose()
+                })?;
+                Ok(None)
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn store_authorization_code(&mut self, code: &str, d: AuthorizationCode) -> Result<()> {
+        validate_authorization_code(code, &d)?;
+        let scopes = scopes_json(&d.scopes);
+        let user_id = d.user_id.as_deref().unwrap_or(NO_USER);
+        self.write(|c| {
+            c.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO authorization_codes (code, {CODE_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?
+            .execute(params![
+                code,
+                user_id,
+                d.api_key,
+                d.client_id,
+                d.redirect_uri,
+                d.code_challenge,
+                d.code_challenge_method,
+                scopes,
+                d.expires_at,
+                d.created_at
+            ])
+            .map(|_| ())
+        })
+    }
+
+    fn take_authorization_code(
+        &mut self,
+        code: &str,
+        now: i64,
+    ) -> Result<Option<AuthorizationCode>> {
+        let taken = self.write(|c| {
+            c.prepare_cached(&format!(
+                "DELETE FROM authorization_codes WHERE code = ?1 RETURNING {CODE_COLUMNS}"
+            ))?
+            .query_row([code], read_code)
+            .optional()
+        })?;
+        Ok(taken.filter(|d| !is_expired(Some(d.expires_at), now)))
+    }
+
+    fn get_refresh_token(&mut self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
+        let found = self
+            .conn
+            .prepare_cached(
+                "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
+                        a.token IS NOT NULL, a.expires_at
+                 FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
+                 WHERE r.refresh_token = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([refresh_token], |r| {
+                    let live = r.get::<_, bool>(5)? && !is_expired(time(r, 6)?, now);
+                    Ok((
+                        live,
+                        RefreshToken {
+                            user_id: user(r, 0)?,
+                            client_id: required_text(r, 1)?,
+                            scopes: scopes(r, 2)?,
+                            access_token: required_text(r, 3)?,
+                            created_at: time(r, 4)?.unwrap_or(0),
+                        },
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(found.and_then(|(live, r)| live.then_some(r)))
+    }
+
+    fn revoke_refresh_token(&mut self, refresh_token: &str) -> Result<()> {
+        self.write(|c| {
+            let access: Option<String> = c
+                .prepare_cached(
+                    "DELETE FROM refresh_tokens WHERE refresh_token = ?1 RETURNING access_token",
+                )?
+                .query_row([refresh_token], |r| required_text(r, 0))
+                .optional()?;
+            if let Some(a) = access {
+                delete_access(c, &a)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_token(&mut self, token: &str) -> Result<()> {
+        self.write(|c| delete_access(c, token).map(|_| ()))
+    }
+
+    fn delete_user_tokens(&mut self, user_id: &str) -> Result<()> {
+        if user_id == NO_USER {
+            return Ok(());
+        }
+        self.write(|c| {
+            c.prepare_cached(
+                "DELETE FROM refresh_tokens WHERE refresh_token IN
+                 (SELECT refresh_token FROM access_tokens WHERE user_id = ?1)",
+            )?
+            .execute([user_id])?;
+            c.prepare_cached("DELETE FROM access_tokens WHERE user_id = ?1")?
+                .execute([user_id])?;
+            c.prepare_cached("DELETE FROM authorization_codes WHERE user_id = ?1")?
+                .execute([user_id])?;
+            Ok(())
+        })
+    }
+
+    fn cleanup_expired(&mut self, now: i64, limit: usize) -> Result<usize> {
+        self.write(|c| cleanup_batch(c, now, limit))
+    }
+
+    fn stats(&mut self, now: i64) -> Result<Stats> {
+        let read = |c: &Connection| -> rusqlite::Result<(bool, Stats)> {
+            let expired = c
+                .prepare_cached("SELECT 1 FROM access_tokens WHERE expires_at <= ?1 LIMIT 1")?
+                .exists([now])?;
+            let stats = c
+                .prepare_cached("SELECT tokens, users FROM nts_stats WHERE id = 1")?
+                .query_row([], |r| {
+                    Ok(Stats {
+                        total_tokens: r.get::<_, i64>(0)?.max(0) as u64,
+                        unique_users: r.get::<_, i64>(1)?.max(0) as u64,
+                    })
+                })?;
+            Ok((expired, stats))
+        };
+        let (expired, stats) = read(&self.conn).map_err(|e| self.err(e))?;
+        if !expired {
+            return Ok(stats);
+        }
+        // Expired tokens still count in the counters: remove them first, then count.
+        self.write(|c| {
+            while cleanup_batch(c, now, 1000)? == 1000 {}
+            read(c).map(|(_, s)| s)
+        })
+    }
+}
