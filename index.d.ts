@@ -1,0 +1,159 @@
+// Type definitions for native-token-storage.
+// Every function is synchronous, as the Map-based module it replaces.
+
+/** What `getAccessToken` returns for a live token. */
+export interface AccessTokenData {
+  apiKey: string;
+  /** `null` when the token was stored without a user id. */
+  userId: string | null;
+  clientId: string;
+  scopes: string[];
+  refreshToken: string | null;
+  /** `null`: never expires. */
+  expiresAt: Date | null;
+  createdAt: Date;
+}
+
+/** What `getRefreshToken` returns while its access token is live. */
+export interface RefreshTokenData {
+  userId: string | null;
+  clientId: string;
+  scopes: string[];
+  accessToken: string;
+  createdAt: Date;
+}
+
+/** What `consumeAuthorizationCode` returns, once, for a live code that passes PKCE. */
+export interface AuthorizationCodeData {
+  userId: string | null;
+  apiKey: string;
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string | null;
+  codeChallengeMethod: string | null;
+  scopes: string[];
+  /** Epoch milliseconds. */
+  expiresAt: number;
+  /** Epoch milliseconds. */
+  createdAt: number;
+}
+
+export interface TokenStats {
+  /** Live (unexpired) access tokens. */
+  totalTokens: number;
+  /** Distinct non-null user ids among live access tokens. */
+  uniqueUsers: number;
+  /** Which store answered. */
+  storage: StorageKind;
+}
+
+export type StorageKind = "memory" | "sqlite";
+
+/** Seconds from now, as in `storeAuthorizationCode(..., expiresIn)`. */
+export type Seconds = number;
+
+export interface TokenStorageOptions {
+  /** `"memory"` (default), or `"db"` / `"sqlite"` for a SQLite file. Case-insensitive. */
+  storage?: "memory" | "db" | "sqlite" | "MEMORY" | "DB" | "SQLITE" | (string & {});
+  /** The SQLite file; relative paths resolve against the working directory. Default `data/tokens.db`. */
+  path?: string;
+  /** `"normal"` (default; WAL keeps the file consistent, a power loss may undo the last commits) or `"full"`. */
+  synchronous?: "normal" | "full";
+  /** How long a write waits for another process's lock, in milliseconds. Default 5000. */
+  busyTimeout?: number;
+}
+
+/** The `code` of every error the store throws (other than argument `TypeError`s and `RangeError`s). */
+export type TokenStorageErrorCode =
+  | "ERR_TOKEN_STORAGE_CONFIG"
+  | "ERR_TOKEN_STORAGE_OPEN"
+  | "ERR_TOKEN_STORAGE_NOT_A_DATABASE"
+  | "ERR_TOKEN_STORAGE_BUSY"
+  | "ERR_TOKEN_STORAGE_FULL"
+  | "ERR_TOKEN_STORAGE_READONLY"
+  | "ERR_TOKEN_STORAGE_SQLITE"
+  | "ERR_TOKEN_STORAGE_INTERNAL"
+  | "ERR_TOKEN_STORAGE_NOT_BUILT";
+
+export interface TokenStorageError extends Error {
+  code: TokenStorageErrorCode;
+}
+
+/** The functions shared by the module and by each `TokenStorage`. */
+export interface TokenStore {
+  storeAccessToken(
+    accessToken: string,
+    refreshToken: string | null | undefined,
+    apiKey: string,
+    userId: string | null | undefined,
+    clientId: string,
+    scopes?: string[],
+    expiresAt?: Date | number | null,
+  ): void;
+  getAccessToken(token: string | null | undefined): AccessTokenData | null;
+  storeAuthorizationCode(
+    code: string,
+    userId: string | null | undefined,
+    apiKey: string,
+    clientId: string,
+    redirectUri: string,
+    codeChallenge: string | null | undefined,
+    codeChallengeMethod: "S256" | "plain" | null | undefined,
+    scopes: string[] | undefined,
+    expiresIn?: Seconds | null,
+  ): void;
+  consumeAuthorizationCode(
+    code: string | null | undefined,
+    codeVerifier: string | null | undefined,
+  ): AuthorizationCodeData | null;
+  getRefreshToken(refreshToken: string | null | undefined): RefreshTokenData | null;
+  revokeRefreshToken(refreshToken: string | null | undefined): void;
+  deleteToken(token: string | null | undefined): void;
+  deleteUserTokens(userId: string | null | undefined): void;
+  /** Removes expired access tokens (with their refresh tokens) and codes; returns how many. */
+  cleanupExpiredTokens(batchSize?: number): number;
+  /** The same, yielding to the event loop between batches of `batchSize` rows. */
+  cleanupExpiredTokensAsync(batchSize?: number): Promise<number>;
+  getStats(): TokenStats;
+}
+
+/** A store of its own, for tests and for servers that keep more than one. */
+export declare class TokenStorage implements TokenStore {
+  constructor(options?: TokenStorageOptions);
+  readonly storage: StorageKind;
+  /** The database file's absolute path; `null` for the memory store. */
+  readonly path: string | null;
+  /** Opens the store now (the first call opens it anyway). */
+  open(): void;
+  /** Closes the store; the next call reopens it. A memory store's tokens are dropped. */
+  close(): void;
+  /** Same as `close()`. */
+  closeDB(): void;
+  storeAccessToken: TokenStore["storeAccessToken"];
+  getAccessToken: TokenStore["getAccessToken"];
+  storeAuthorizationCode: TokenStore["storeAuthorizationCode"];
+  consumeAuthorizationCode: TokenStore["consumeAuthorizationCode"];
+  getRefreshToken: TokenStore["getRefreshToken"];
+  revokeRefreshToken: TokenStore["revokeRefreshToken"];
+  deleteToken: TokenStore["deleteToken"];
+  deleteUserTokens: TokenStore["deleteUserTokens"];
+  cleanupExpiredTokens: TokenStore["cleanupExpiredTokens"];
+  cleanupExpiredTokensAsync: TokenStore["cleanupExpiredTokensAsync"];
+  getStats: TokenStore["getStats"];
+}
+
+export declare const storeAccessToken: TokenStore["storeAccessToken"];
+export declare const getAccessToken: TokenStore["getAccessToken"];
+export declare const storeAuthorizationCode: TokenStore["storeAuthorizationCode"];
+export declare const consumeAuthorizationCode: TokenStore["consumeAuthorizationCode"];
+export declare const getRefreshToken: TokenStore["getRefreshToken"];
+export declare const revokeRefreshToken: TokenStore["revokeRefreshToken"];
+export declare const deleteToken: TokenStore["deleteToken"];
+export declare const deleteUserTokens: TokenStore["deleteUserTokens"];
+export declare const cleanupExpiredTokens: TokenStore["cleanupExpiredTokens"];
+export declare const cleanupExpiredTokensAsync: TokenStore["cleanupExpiredTokensAsync"];
+export declare const getStats: TokenStore["getStats"];
+/** Closes the default store's SQLite file; the next call reopens it. */
+export declare function closeDB(): void;
+/** The version of the SQLite library built into the addon, e.g. `"3.54.1"`. */
+export declare function sqliteVersion(): string;
