@@ -575,3 +575,198 @@ impl TokenStore for SqliteStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn open(path: &Path) -> Result<SqliteStore> {
+        SqliteStore::open(path, SyncMode::Normal, 1000)
+    }
+
+    /// The old JavaScript module's schema, as it created `tokens.db`.
+    const LEGACY_SCHEMA: &str = "
+        CREATE TABLE access_tokens (token TEXT PRIMARY KEY, api_key TEXT NOT NULL,
+            user_id TEXT NOT NULL, client_id TEXT NOT NULL, scopes TEXT NOT NULL,
+            refresh_token TEXT, expires_at INTEGER, created_at INTEGER NOT NULL);
+        CREATE TABLE refresh_tokens (refresh_token TEXT PRIMARY KEY, user_id TEXT NOT NULL,
+            client_id TEXT NOT NULL, scopes TEXT NOT NULL, access_token TEXT NOT NULL,
+            created_at INTEGER NOT NULL);
+        CREATE TABLE authorization_codes (code TEXT PRIMARY KEY, user_id TEXT NOT NULL,
+            api_key TEXT NOT NULL, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
+            code_challenge TEXT, code_challenge_method TEXT, scopes TEXT NOT NULL,
+            expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL);";
+
+    #[test]
+    fn a_legacy_file_keeps_its_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(LEGACY_SCHEMA).unwrap();
+            c.execute_batch(&format!(
+                "INSERT INTO access_tokens VALUES ('at1','sk-1','u1','cl','[\"a\",\"b\"]','rt1',{},{NOW});
+                 INSERT INTO access_tokens VALUES ('at2','sk-2','u2','cl','[]',NULL,NULL,{NOW});
+                 INSERT INTO refresh_tokens VALUES ('rt1','u1','cl','[\"a\",\"b\"]','at1',{NOW});
+                 INSERT INTO authorization_codes VALUES ('c1','u1','sk-1','cl','https://x/cb',NULL,NULL,'[]',{},{NOW});",
+                NOW + 1000,
+                NOW + 1000
+            ))
+            .unwrap();
+        }
+        let mut s = open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let t = s.get_access_token("at1", NOW).unwrap().unwrap();
+        assert_eq!((t.api_key.as_str(), t.scopes.len()), ("sk-1", 2));
+        assert_eq!(t.expires_at, Some(NOW + 1000));
+        assert_eq!(
+            s.get_refresh_token("rt1", NOW)
+                .unwrap()
+                .unwrap()
+                .access_token,
+            "at1"
+        );
+        assert!(s.take_authorization_code("c1", NOW).unwrap().is_some());
+        let st = s.stats(NOW).unwrap();
+        assert_eq!((st.total_tokens, st.unique_users), (2, 2));
+        // Reopening does not migrate again.
+        drop(s);
+        assert_eq!(open(&path).unwrap().schema_version().unwrap(), 2);
+    }
+
+    #[test]
+    fn writes_keep_the_old_modules_not_null_columns_filled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        let mut s = open(&path).unwrap();
+        let t = NewAccessToken {
+            token: "at".into(),
+            refresh_token: Some("rt".into()),
+            api_key: "k".into(),
+            user_id: None,
+            client_id: "c".into(),
+            scopes: vec![],
+            expires_at: None,
+        };
+        s.store_access_token(t, NOW).unwrap();
+        let row: (String, String, i64) = s
+            .conn
+            .query_row(
+                "SELECT a.user_id, r.scopes, r.created_at FROM access_tokens a JOIN refresh_tokens r ON r.access_token = a.token",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("".into(), "[]".into(), NOW));
+    }
+
+    #[test]
+    fn file_and_folder_are_private_and_wal_is_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/sub/tokens.db");
+        let s = open(&path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("new")), 0o700);
+        assert_eq!(mode(&dir.path().join("new/sub")), 0o700);
+        let jm: String = s
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(jm, "wal");
+    }
+
+    #[test]
+    fn sync_full_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("t.db"), SyncMode::Full, 100).unwrap();
+        let level: i64 = s
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(level, 2);
+    }
+
+    #[test]
+    fn a_directory_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open(dir.path()).err().unwrap();
+        assert_eq!(err.code(), "ERR_TOKEN_STORAGE_OPEN");
+        assert!(err.to_string().contains(&dir.path().display().to_string()));
+    }
+
+    #[test]
+    fn a_garbage_file_is_not_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+        let err = open(&path).err().unwrap();
+        assert_eq!(err.code(), "ERR_TOKEN_STORAGE_NOT_A_DATABASE");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = open(&path).err().unwrap();
+        assert_eq!(err.code(), "ERR_TOKEN_STORAGE_OPEN");
+        assert!(err.to_string().contains("newer"));
+    }
+
+    #[test]
+    fn a_lock_held_past_the_busy_timeout_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        let mut s = SqliteStore::open(&path, SyncMode::Normal, 50).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let err = s.delete_token("x").unwrap_err();
+        assert_eq!(err.code(), "ERR_TOKEN_STORAGE_BUSY");
+        other.execute_batch("COMMIT").unwrap();
+        s.delete_token("x").unwrap();
+    }
+
+    #[test]
+    fn two_connections_share_counts_and_codes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        let mut a = open(&path).unwrap();
+        let mut b = open(&path).unwrap();
+        let t = |tok: &str, user: &str| NewAccessToken {
+            token: tok.into(),
+            refresh_token: None,
+            api_key: "k".into(),
+            user_id: Some(user.into()),
+            client_id: "c".into(),
+            scopes: vec![],
+            expires_at: None,
+        };
+        a.store_access_token(t("t1", "u1"), NOW).unwrap();
+        b.store_access_token(t("t2", "u1"), NOW).unwrap();
+        b.store_access_token(t("t3", "u2"), NOW).unwrap();
+        a.delete_token("t3").unwrap();
+        let st = b.stats(NOW).unwrap();
+        assert_eq!((st.total_tokens, st.unique_users), (2, 1));
+        let code = AuthorizationCode {
+            user_id: None,
+            api_key: "k".into(),
+            client_id: "c".into(),
+            redirect_uri: "r".into(),
+            code_challenge: None,
+            code_challenge_method: None,
+            scopes: vec![],
+            expires_at: NOW + 1,
+            created_at: NOW,
+        };
+        a.store_authorization_code("c1", code).unwrap();
+        assert!(b.take_authorization_code("c1", NOW).unwrap().is_some());
+        assert!(a.take_authorization_code("c1", NOW).unwrap().is_none());
+    }
+}

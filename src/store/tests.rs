@@ -1,1 +1,364 @@
+//! One suite, every backend: each test runs against the memory store and a fresh SQLite
+//! file (see the `backends!` macro at the bottom).
 
+use super::*;
+use crate::config::SyncMode;
+use crate::model::{AuthorizationCode, NewAccessToken};
+
+const NOW: i64 = 1_800_000_000_000;
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// A store plus whatever keeps it alive (the SQLite file's temp folder).
+struct Fixture {
+    store: Box<dyn TokenStore>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn memory() -> Fixture {
+    Fixture {
+        store: Box::new(MemoryStore::new()),
+        _dir: None,
+    }
+}
+
+fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tokens.db");
+    let store = SqliteStore::open(&path, SyncMode::Normal, 1000).expect("open");
+    Fixture {
+        store: Box::new(store),
+        _dir: Some(dir),
+    }
+}
+
+fn token(t: &str, rt: Option<&str>, user: Option<&str>, expires_at: Option<i64>) -> NewAccessToken {
+    NewAccessToken {
+        token: t.into(),
+        refresh_token: rt.map(Into::into),
+        api_key: format!("sk-{t}"),
+        user_id: user.map(Into::into),
+        client_id: "client".into(),
+        scopes: vec!["read".into(), "write".into()],
+        expires_at,
+    }
+}
+
+fn code(
+    user: Option<&str>,
+    challenge: Option<&str>,
+    method: Option<&str>,
+    expires_at: i64,
+) -> AuthorizationCode {
+    AuthorizationCode {
+        user_id: user.map(Into::into),
+        api_key: "sk-code".into(),
+        client_id: "client".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        code_challenge: challenge.map(Into::into),
+        code_challenge_method: method.map(Into::into),
+        scopes: vec!["read".into()],
+        expires_at,
+        created_at: NOW,
+    }
+}
+
+fn stats(s: &mut dyn TokenStore) -> (u64, u64) {
+    let st = s.stats(NOW).expect("stats");
+    (st.total_tokens, st.unique_users)
+}
+
+fn store_and_get(f: Fixture) {
+    let mut f = f;
+    let s = f.store.as_mut();
+    s.store_access_token(token("at1", Some("rt1"), Some("u1"), Some(NOW + 1000)), NOW)
+        .unwrap();
+    let got = s.get_access_token("at1", NOW).unwrap().expect("stored");
+    assert_eq!(got.api_key, "sk-at1");
+    assert_eq!(got.user_id.as_deref(), Some("u1"));
+    assert_eq!(got.scopes, vec!["read", "write"]);
+    assert_eq!(got.refresh_token.as_deref(), Some("rt1"));
+    assert_eq!(got.expires_at, Some(NOW + 1000));
+    assert_eq!(got.created_at, NOW);
+    let r = s.get_refresh_token("rt1", NOW).unwrap().expect("refresh");
+    assert_eq!(r.access_token, "at1");
+    assert_eq!(r.user_id.as_deref(), Some("u1"));
+    assert!(s.get_access_token("missing", NOW).unwrap().is_none());
+}
+
+fn null_user_and_no_refresh(mut f: Fixture) {
+    let s = f.store.as_mut();
+    s.store_access_token(token("at1", Some(""), None, None), NOW)
+        .unwrap();
+    let got = s.get_access_token("at1", NOW).unwrap().expect("stored");
+    assert_eq!(got.user_id, None);
+    assert_eq!(got.refresh_token, None);
+    assert_eq!(got.expires_at, None);
+    assert_eq!(stats(s), (1, 0));
+}
+
+fn replacing_a_token_drops_its_old_refresh_token(mut f: Fixture) {
+    let s = f.store.as_mut();
+    s.store_access_token(token("at1", Some("rt1"), Some("u1"), None), NOW)
+        .unwrap();
+    s.store_access_token(token("at1", Some("rt2"), Some("u2"), None), NOW)
+        .unwrap();
+    assert!(s.get_refresh_token("rt1", NOW).unwrap().is_none());
+    assert_eq!(
+        s.get_refresh_token("rt2", NOW)
+            .unwrap()
+            .unwrap()
+            .access_token,
+        "at1"
+    );
+    assert_eq!(stats(s), (1, 1));
+}
+
+fn reusing_a_refresh_string_detaches_it_from_the_old_token(mut f: Fixture) {
+    let s = f.store.as_mut();
+    s.store_access_token(token("at1", Some("rt"), Some("u1"), None), NOW)
+        .unwrap();
+    s.store_access_token(token("at2", Some("rt"), Some("u1"), None), NOW)
+        .unwrap();
+    assert_eq!(
+        s.get_access_token("at1", NOW)
+            .unwrap()
+            .unwrap()
+            .refresh_token,
+        None
+    );
+    assert_eq!(
+        s.get_refresh_token("rt", NOW)
+            .unwrap()
+            .unwrap()
+            .access_token,
+        "at2"
+    );
+    // Deleting the old token must not take the new token's refresh token with it.
+    s.delete_token("at1").unwrap();
+    assert!(s.get_refresh_token("rt", NOW).unwrap().is_some());
+}
+
+fn expired_tokens_are_removed_on_read(mut f: Fixture) {
+    let s = f.store.as_mut();
+    s.store_access_token(token("at1", Some("rt1"), Some("u1"), Some(NOW)), NOW - 10)
+        .unwrap();
+    assert!(s.get_access_token("at1", NOW - 1).unwrap().is_some());
+    // The refresh token dies with its access token, even if nothing read that first.
+    assert!(s.get_refresh_token("rt1", NOW).unwrap().is_none());
+    assert!(s.get_access_token("at1", NOW).unwrap().is_none());
+    assert!(s.get_refresh_token("rt1", NOW - 1).unwrap().is_none());
+    assert_eq!(stats(s), (0, 0));
+}
+
+fn delete_and_revoke(mut f: Fixture) {
+    let s = f.store.as_mut();
+    s.store_access_token(token("at1", Some("rt1"), Some("u1"), None), NOW)
+        .unwrap();
+    s.store_access_token(token("at2", Some("rt2"), Some("u1"), None), NOW)
+        .unwrap();
+    s.delete_token("at1").unwrap();
+    assert!(s.get_access_token("at1", NOW).unwrap().is_none());
+    assert!(s.get_refresh_token("rt1", NOW).unwrap().is_none());
+    s.revoke_refresh_token("rt2").unwrap();
+    assert!(s.get_access_token("at2", NOW).unwrap().is_none());
+    assert!(s.get_refresh_token("rt2", NOW).unwrap().is_none());
+    s.delete_token("never").unwrap();
+    s.revoke_refresh_token("never").unwrap();
+    assert_eq!(stats(s), (0, 0));
+}
+
+fn delete_user_tokens_removes_only_that_user(mut f: Fixture) {
+    let s = f.store.as_mut();
+    s.store_access_token(token("a1", Some("r1"), Some("u1"), None), NOW)
+        .unwrap();
+    s.store_access_token(token("a2", Some("r2"), Some("u1"), None), NOW)
+        .unwrap();
+    s.store_access_token(token("b1", Some("r3"), Some("u2"), None), NOW)
+        .unwrap();
+    s.store_access_token(token("n1", None, None, None), NOW)
+        .unwrap();
+    s.store_authorization_code("c1", code(Some("u1"), None, None, NOW + 1000))
+        .unwrap();
+    s.store_authorization_code("c2", code(Some("u2"), None, None, NOW + 1000))
+        .unwrap();
+    assert_eq!(stats(s), (4, 2));
+    s.delete_user_tokens("u1").unwrap();
+    assert!(s.get_access_token("a1", NOW).unwrap().is_none());
+    assert!(s.get_refresh_token("r2", NOW).unwrap().is_none());
+    assert!(s.take_authorization_code("c1", NOW).unwrap().is_none());
+    assert!(s.get_access_token("b1", NOW).unwrap().is_some());
+    assert!(s.get_access_token("n1", NOW).unwrap().is_some());
+    assert!(s.take_authorization_code("c2", NOW).unwrap().is_some());
+    // "" stands for "no user" in the file; it must never match the tokens without one.
+    s.delete_user_tokens("").unwrap();
+    assert_eq!(stats(s), (2, 1));
+}
+
+fn codes_are_single_use_and_pkce_checked(mut f: Fixture) {
+    let s = f.store.as_mut();
+    s.store_authorization_code(
+        "c1",
+        code(Some("u1"), Some(CHALLENGE), Some("S256"), NOW + 600_000),
+    )
+    .unwrap();
+    let got = consume_authorization_code(s, "c1", Some(VERIFIER), NOW)
+        .unwrap()
+        .expect("code");
+    assert_eq!(got.redirect_uri, "https://app.example/cb");
+    assert_eq!(got.code_challenge.as_deref(), Some(CHALLENGE));
+    assert_eq!(got.expires_at, NOW + 600_000);
+    assert!(consume_authorization_code(s, "c1", Some(VERIFIER), NOW)
+        .unwrap()
+        .is_none());
+
+    // A failed PKCE check uses the code up too.
+    s.store_authorization_code("c2", code(None, Some(CHALLENGE), Some("S256"), NOW + 1000))
+        .unwrap();
+    let wrong = "x".repeat(43);
+    assert!(consume_authorization_code(s, "c2", Some(&wrong), NOW)
+        .unwrap()
+        .is_none());
+    assert!(consume_authorization_code(s, "c2", Some(VERIFIER), NOW)
+        .unwrap()
+        .is_none());
+
+    s.store_authorization_code("c3", code(None, Some(VERIFIER), Some("plain"), NOW + 1000))
+        .unwrap();
+    assert!(consume_authorization_code(s, "c3", Some(CHALLENGE), NOW)
+        .unwrap()
+        .is_none());
+    s.store_authorization_code("c4", code(None, Some(VERIFIER), Some("plain"), NOW + 1000))
+        .unwrap();
+    assert!(consume_authorization_code(s, "c4", Some(VERIFIER), NOW)
+        .unwrap()
+        .is_some());
+
+    s.store_authorization_code("c5", code(None, None, None, NOW + 1000))
+        .unwrap();
+    let plain = consume_authorization_code(s, "c5", None, NOW)
+        .unwrap()
+        .expect("no pkce");
+    assert_eq!(plain.user_id, None);
+}
+
+fn expired_codes_are_refused_and_removed(mut f: Fixture) {
+    let s = f.store.as_mut();
+    s.store_authorization_code("c1", code(None, None, None, NOW))
+        .unwrap();
+    assert!(consume_authorization_code(s, "c1", None, NOW)
+        .unwrap()
+        .is_none());
+    s.store_authorization_code("c2", code(None, None, None, NOW))
+        .unwrap();
+    assert_eq!(s.cleanup_expired(NOW, 10).unwrap(), 1);
+    assert!(s
+        .take_authorization_code("c2", NOW - 100)
+        .unwrap()
+        .is_none());
+}
+
+fn cleanup_counts_and_batches(mut f: Fixture) {
+    let s = f.store.as_mut();
+    for i in 0..25 {
+        let exp = if i % 5 == 0 {
+            Some(NOW + 1000)
+        } else {
+            Some(NOW - 1)
+        };
+        s.store_access_token(
+            token(
+                &format!("a{i}"),
+                Some(&format!("r{i}")),
+                Some(&format!("u{}", i % 3)),
+                exp,
+            ),
+            NOW - 100,
+        )
+        .unwrap();
+    }
+    s.store_access_token(token("forever", None, Some("u9"), None), NOW)
+        .unwrap();
+    s.store_authorization_code("old", code(None, None, None, NOW - 1))
+        .unwrap();
+    assert_eq!(s.cleanup_expired(NOW, 7).unwrap(), 7);
+    assert_eq!(cleanup_all(s, NOW, 7).unwrap(), 14);
+    assert_eq!(s.cleanup_expired(NOW, 7).unwrap(), 0);
+    assert!(s.get_refresh_token("r1", NOW - 200).unwrap().is_none());
+    assert!(s.get_refresh_token("r5", NOW).unwrap().is_some());
+    assert_eq!(stats(s), (6, 4));
+}
+
+fn stats_count_only_live_tokens(mut f: Fixture) {
+    let s = f.store.as_mut();
+    s.store_access_token(token("a", None, Some("u1"), Some(NOW - 1)), NOW - 10)
+        .unwrap();
+    s.store_access_token(token("b", None, Some("u2"), Some(NOW + 1)), NOW)
+        .unwrap();
+    s.store_access_token(token("c", None, Some("u2"), None), NOW)
+        .unwrap();
+    assert_eq!(stats(s), (2, 1));
+    s.delete_token("c").unwrap();
+    assert_eq!(stats(s), (1, 1));
+    assert_eq!(s.stats(NOW + 1).unwrap().total_tokens, 0);
+}
+
+fn invalid_arguments_store_nothing(mut f: Fixture) {
+    let s = f.store.as_mut();
+    let mut t = token("", None, None, None);
+    assert_eq!(
+        s.store_access_token(t.clone(), NOW).unwrap_err().code(),
+        "ERR_TOKEN_STORAGE_INVALID_ARGUMENT"
+    );
+    t.token = "a".into();
+    t.user_id = Some(String::new());
+    assert!(s.store_access_token(t, NOW).is_err());
+    let mut c = code(None, None, None, NOW + 1);
+    c.redirect_uri.clear();
+    assert!(s.store_authorization_code("c", c).is_err());
+    assert_eq!(stats(s), (0, 0));
+}
+
+fn unusual_strings_round_trip(mut f: Fixture) {
+    let s = f.store.as_mut();
+    let odd = [
+        "nul\0byte",
+        "'; DROP TABLE access_tokens; --",
+        "ünïcødé 🚀",
+        &"x".repeat(1 << 20),
+    ];
+    for (i, t) in odd.iter().enumerate() {
+        let mut n = token(t, Some(&format!("{t}-r")), Some(t), None);
+        n.scopes = vec![t.to_string(), String::new()];
+        n.api_key = format!("key{i}");
+        s.store_access_token(n, NOW).unwrap();
+        let got = s.get_access_token(t, NOW).unwrap().expect("stored");
+        assert_eq!(got.user_id.as_deref(), Some(*t));
+        assert_eq!(got.scopes, vec![t.to_string(), String::new()]);
+        assert_eq!(got.api_key, format!("key{i}"));
+    }
+    assert_eq!(stats(s), (4, 4));
+}
+
+macro_rules! backends {
+    ($($name:ident),* $(,)?) => {
+        mod memory_store { $( #[test] fn $name() { super::$name(super::memory()); } )* }
+        mod sqlite_store { $( #[test] fn $name() { super::$name(super::sqlite()); } )* }
+    };
+}
+
+backends!(
+    store_and_get,
+    null_user_and_no_refresh,
+    replacing_a_token_drops_its_old_refresh_token,
+    reusing_a_refresh_string_detaches_it_from_the_old_token,
+    expired_tokens_are_removed_on_read,
+    delete_and_revoke,
+    delete_user_tokens_removes_only_that_user,
+    codes_are_single_use_and_pkce_checked,
+    expired_codes_are_refused_and_removed,
+    cleanup_counts_and_batches,
+    stats_count_only_live_tokens,
+    invalid_arguments_store_nothing,
+    unusual_strings_round_trip,
+);
