@@ -1,0 +1,107 @@
+"use strict";
+// Shared helpers for the JS suites: fresh stores on fresh temp files, child processes
+// with a clean environment, and python3's sqlite3 for reading and writing files directly.
+const { spawnSync } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { beforeEach, afterEach } = require("node:test");
+
+/** The package folder (what `require("native-token-storage")` resolves to). */
+const PKG = path.resolve(__dirname, "..", "..");
+// In-process stores log "opened" per test; the log tests check the lines in children.
+process.env.TOKEN_STORAGE_LOG ??= "silent";
+const { TokenStorage } = require(PKG);
+
+/** The two stores every behaviour test runs on (`storage` option values). */
+const KINDS = ["memory", "db"];
+
+/** A new temp folder; the caller removes it with `removeDir`. */
+function tempDir(prefix = "nts-test-") {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+function removeDir(dir) {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Inside a describe: a fresh store of `kind` on a fresh temp file before each test,
+ * closed and removed after it. Returns a context whose `store`, `dir` and `file` are
+ * the current test's.
+ */
+function freshStore(kind) {
+  const ctx = { store: null, dir: null, file: null, reopen: null };
+  beforeEach(() => {
+    ctx.dir = tempDir();
+    ctx.file = path.join(ctx.dir, "tokens.db");
+    ctx.reopen = () => new TokenStorage({ storage: kind, path: ctx.file });
+    ctx.store = ctx.reopen();
+  });
+  afterEach(() => {
+    try {
+      ctx.store.close();
+    } finally {
+      removeDir(ctx.dir);
+    }
+  });
+  return ctx;
+}
+
+/** process.env without any variable this package reads, plus `extra`. */
+function cleanEnv(extra = {}) {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith("TOKEN_")) delete env[k];
+  // node --test sets these in the children it runs; a child of a test is a plain script.
+  delete env.NODE_TEST_CONTEXT;
+  return { ...env, ...extra };
+}
+
+/**
+ * Runs `code` (CommonJS) in a new node process. `PKG` in the code is the package path.
+ * Returns { status, signal, stdout, stderr }.
+ */
+function runNode(code, { env = {}, cwd = PKG, uid, gid, timeout = 20000 } = {}) {
+  const prelude = `const PKG = ${JSON.stringify(PKG)};\n`;
+  const r = spawnSync(process.execPath, ["-e", prelude + code], {
+    env: cleanEnv(env),
+    cwd,
+    uid,
+    gid,
+    timeout,
+    encoding: "utf8",
+  });
+  if (r.error) throw r.error;
+  return r;
+}
+
+/** Runs a node child that prints one JSON value on stdout; returns it parsed. */
+function nodeJson(code, opts) {
+  const r = runNode(code, opts);
+  if (r.status !== 0) {
+    throw new Error(`child exited ${r.status} ${r.signal ?? ""}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+  return JSON.parse(r.stdout);
+}
+
+/**
+ * Runs a python3 script with `db` (a file path) and `args` (any JSON value) defined and
+ * the sqlite3 and json modules imported; the script prints one JSON value. Returns it.
+ */
+function python(script, db, args = null) {
+  const prelude = "import sqlite3, json, sys\ndb = sys.argv[1]\nargs = json.loads(sys.argv[2])\n";
+  const r = spawnSync("python3", ["-c", prelude + script, db, JSON.stringify(args)], {
+    encoding: "utf8",
+    timeout: 20000,
+  });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`python3 failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** Asserts that `fn` throws an error of `Type` whose message names `fnName` and `arg`. */
+function namesCall(err, Type, fnName, arg) {
+  return err instanceof Type && err.message.includes(fnName) && err.message.includes(arg);
+}
+
+module.exports = { PKG, TokenStorage, KINDS, tempDir, removeDir, freshStore, cleanEnv, runNode, nodeJson, python, namesCall };
