@@ -127,7 +127,9 @@ function createApp({ upstreamUrl, store = tokenStorage, accessTokenTtl = ACCESS_
 
   // The upstream login sends the user back here with its code; we exchange it for the
   // user's API key and hand the client our own authorization code.
-  app.get("/oauth/callback", async (req, res) => {
+  // (Express 4 does not catch a rejected promise: errors are passed to next() by hand.)
+  app.get("/oauth/callback", (req, res, next) => upstreamCallback(req, res).catch(next));
+  async function upstreamCallback(req, res) {
     const session = str(req.query.session);
     const auth = session && pending.get(session);
     pending.delete(session);
@@ -157,7 +159,7 @@ function createApp({ upstreamUrl, store = tokenStorage, accessTokenTtl = ACCESS_
     store.storeAuthorizationCode(code, exchange.user_id ?? null, exchange.key, auth.clientId, auth.redirectUri,
       auth.codeChallenge, "S256", auth.scopes, CODE_TTL_S);
     back({ code });
-  });
+  }
 
   function issueTokens(res, { apiKey, userId, clientId, scopes }) {
     const accessToken = randomToken("at_");
