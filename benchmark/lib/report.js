@@ -1,0 +1,151 @@
+"use strict";
+// Renders RESULTS.md from the trials' numbers: one side-by-side table, the issue's targets
+// judged against this run, and how the run was made.
+const { OPS } = require("./workloads");
+
+const K = 10_000;
+const M = 1_000_000;
+const MiB = 2 ** 20;
+
+const sizeLabel = (n) => (n >= M && n % M === 0 ? `${n / M}M` : n >= 1e3 && n % 1e3 === 0 ? `${n / 1e3}k` : String(n));
+const num = (x, digits) => x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+// Three significant figures at most, thousands separated.
+function fmt(x) {
+  if (x === undefined || x === null || Number.isNaN(x)) return "–";
+  const abs = Math.abs(x);
+  if (abs >= 100) return num(x, 0);
+  if (abs >= 10) return num(x, 1);
+  if (abs >= 0.1) return num(x, 2);
+  return num(x, 3);
+}
+const times = (x) => `${fmt(x)}×`;
+
+const ROWS = [
+  ...Object.entries(OPS).map(([name, op]) => ({ label: `${op.label}, µs`, value: (r) => r.ops[name]?.us })),
+  { label: "cleanup, 10% expired: total, ms", value: (r) => r.cleanup.totalMs },
+  { label: "cleanup: longest event-loop block, ms", value: (r) => r.cleanup.longestBlockMs },
+  { label: "seeding the store, s", value: (r) => r.seeding.ms / 1e3, note: (r) => (r.seeding.bulk ? "" : "ᵃ") },
+  { label: "RSS above baseline after seeding, MiB", value: (r) => r.rss.aboveBaseline / MiB },
+  { label: "file size after seeding (db + wal), MiB", value: (r) => (r.files.seeded.db ? (r.files.seeded.db + r.files.seeded.wal) / MiB : undefined) },
+];
+
+function resultsTable(results, meta) {
+  const columns = Object.keys(meta.peers).flatMap((peer) => meta.opts.sizes.map((size) => results.find((r) => r.peer === peer && r.size === size)).filter(Boolean));
+  const head = `| | ${columns.map((r) => `${meta.peers[r.peer].label} ${sizeLabel(r.size)}`).join(" | ")} |`;
+  const rule = `|---|${columns.map(() => "---:").join("|")}|`;
+  const body = ROWS.map((row) => `| ${row.label} | ${columns.map((r) => fmt(row.value(r)) + (row.note?.(r) ?? "")).join(" | ")} |`);
+  return [head, rule, ...body].join("\n");
+}
+
+// Each target: a line of the issue, judged on this run (null: not measured in this run).
+function targets(results) {
+  const at = (peer, size) => results.find((r) => r.peer === peer && r.size === size);
+  const us = (peer, size, op) => at(peer, size)?.ops[op]?.us;
+  const rows = [];
+  const add = (target, measured, pass) => rows.push({ target, measured, pass });
+  const judge = (target, a, b, f, describe) => {
+    if (a === undefined || b === undefined) add(target, "not measured", null);
+    else add(target, describe(a, b), f(a, b));
+  };
+
+  for (const size of [K, M]) {
+    for (const op of ["store", "getHit", "code"]) {
+      judge(`SQLite store ≥ 2× faster than better-sqlite3: ${OPS[op].label}, ${sizeLabel(size)}`, us("better-sqlite3", size, op), us("ours-sqlite", size, op),
+        (b, o) => b / o >= 2, (b, o) => `${fmt(o)} vs ${fmt(b)} µs: ${times(b / o)}`);
+    }
+  }
+  for (const op of ["store", "getHit", "getMiss", "code", "getStats"]) {
+    judge(`SQLite store per-call cost at 1M within 2× of 10k: ${OPS[op].label}`, us("ours-sqlite", K, op), us("ours-sqlite", M, op),
+      (a, b) => b / a <= 2, (a, b) => `${fmt(b)} vs ${fmt(a)} µs: ${times(b / a)}`);
+  }
+  for (const op of ["store", "getHit", "code"]) {
+    judge(`SQLite store ≥ 50× faster than async sqlite3: ${OPS[op].label}, 10k`, us("sqlite3-async", K, op), us("ours-sqlite", K, op),
+      (a, o) => a / o >= 50, (a, o) => `${fmt(o)} vs ${fmt(a)} µs: ${times(a / o)}`);
+  }
+  for (const peer of ["ours-memory", "ours-sqlite"]) {
+    const name = peer === "ours-memory" ? "memory" : "SQLite";
+    const v = us(peer, M, "getStats");
+    add(`getStats under 20 µs at 1M: ${name} store`, v === undefined ? "not measured" : `${fmt(v)} µs`, v === undefined ? null : v < 20);
+    for (const size of [K, M]) {
+      const c = at(peer, size)?.cleanup;
+      add(`cleanup never blocks the event loop > 10 ms: ${name} store, ${sizeLabel(size)}`, c ? `longest block ${fmt(c.longestBlockMs)} ms` : "not measured", c ? c.longestBlockMs <= 10 : null);
+      const b = at("better-sqlite3", size)?.cleanup;
+      const rate = (x) => x.expired / (x.totalMs / 1e3);
+      judge(`cleanup throughput ≥ better-sqlite3: ${name} store, ${sizeLabel(size)}`, b, c, (bb, cc) => rate(cc) >= rate(bb),
+        (bb, cc) => `${fmt(rate(cc))} vs ${fmt(rate(bb))} tokens/s`);
+    }
+  }
+  judge("memory store get hit within 2× of JS Map at 1M", us("map", M, "getHit"), us("ours-memory", M, "getHit"),
+    (m, o) => o / m <= 2, (m, o) => `${fmt(o)} vs ${fmt(m)} µs: ${times(o / m)}`);
+  judge("memory store RSS at most half of JS Map's at 1M", at("map", M)?.rss.aboveBaseline, at("ours-memory", M)?.rss.aboveBaseline,
+    (m, o) => o <= m / 2, (m, o) => `${fmt(o / MiB)} vs ${fmt(m / MiB)} MiB: ${fmt((100 * o) / m)}%`);
+  return rows;
+}
+
+function render(results, meta) {
+  const { machine: m, versions: v, opts } = meta;
+  const t = targets(results);
+  const verdict = (pass) => (pass === null ? "–" : pass ? "**pass**" : "**MISS**");
+  const judged = t.filter((r) => r.pass !== null);
+  const lines = [
+    "# Benchmark results",
+    "",
+    `Generated by \`${opts.full ? "npm run bench" : `node benchmark/run.js ${process.argv.slice(2).join(" ")}`.trim()}\` on ${meta.date.slice(0, 10)}`
+      + ` (${meta.date.slice(11, 16)} UTC); the run took ${fmt(meta.durationS / 60)} min.`,
+    opts.full ? "" : "\n**A partial run** (quick mode or a subset of sizes or competitors): the committed RESULTS.md is a full run.\n",
+    "## Machine",
+    "",
+    `- ${m.cpu}, ${m.cores} cores, ${fmt(m.ramGiB)} GiB RAM; ${m.os}`,
+    `- Node ${m.node}`,
+    `- Load average (1, 5, 15 min) before the run: ${meta.loadBefore}; after: ${meta.loadAfter}`,
+    `- SQLite: ours ${v.ours.sqlite} (${v.ours.source}), package ${v.ours.version};`
+      + ` better-sqlite3 ${v["better-sqlite3"].version} with SQLite ${v["better-sqlite3"].sqlite};`
+      + ` sqlite3 ${v.sqlite3.version} with SQLite ${v.sqlite3.sqlite}`,
+    "",
+    "## Results",
+    "",
+    `Medians of ${opts.runs} timed runs of about ${opts.targetMs} ms each (after calibration and a warm-up), µs per call.`
+      + " Columns: competitor and number of live tokens in the store.",
+    "",
+    resultsTable(results, meta),
+    "",
+    "ᵃ seeded through `storeAccessToken`, one call per token (ours exposes no bulk load; the SQL peers load in one transaction).",
+    "",
+    ...meta.skipped.map((s) => `- Not measured: ${s}`),
+    ...meta.failures.map((f) => `- **FAILED**: ${f}`),
+    "",
+    "## Targets (issue 4), judged on this run",
+    "",
+    `${judged.filter((r) => r.pass).length} of ${judged.length} judged targets pass${t.length > judged.length ? `; ${t.length - judged.length} not measured in this run` : ""}.`,
+    "",
+    "| target | measured (ours vs theirs) | result |",
+    "|---|---|---|",
+    ...t.map((r) => `| ${r.target} | ${r.measured} | ${verdict(r.pass)} |`),
+    "",
+    "Where the time goes, and what bounds the targets that are missed: [PROFILE.md](PROFILE.md).",
+    "",
+    "## What was measured",
+    "",
+    ...Object.entries(meta.peers).map(([id, p]) => `- **${p.label}** ([peers/${id}.js](peers/${id}.js)): ${p.note}.`),
+    "- Every trial runs in a fresh Node process. It first runs an untimed pass over the contract (PKCE S256 test vector, single-use codes, expiry on read, refresh tokens, revocation, deleteUserTokens, TypeErrors): a wrong peer fails instead of getting a number.",
+    "- The store is then seeded with N live tokens (random-looking 64-hex tokens, each with a refresh token; one user per ten tokens). Each op is calibrated, warmed up, then timed over several runs; its inputs are built before the clock starts and every result is checked after it stops (get hit returns the stored apiKey, get miss returns null, a stored token and its refresh token read back, a consumed code comes back once and then null, getStats counts exactly N tokens and N/10 users).",
+    "- store: a new token with a refresh token (tokens stored by a run are read back and deleted untimed, so the store keeps its size). code store+consume: storeAuthorizationCode plus consumeAuthorizationCode with an S256 verifier, per pair.",
+    "- cleanup: N/10 expired tokens (with refresh tokens) are added, then one cleanup removes them; ours runs `cleanupExpiredTokensAsync` (batches of 1,000, yielding to the event loop between them), the others `cleanupExpiredTokens`. The longest event-loop block is the longest gap seen by a setImmediate ticker during the cleanup (async sqlite3 works on libuv's thread pool, so it blocks little but takes long).",
+    "- RSS: resident set size after seeding minus before, both after a forced GC. File size: the database plus its WAL right after seeding.",
+    "",
+    "## How to rerun",
+    "",
+    "```sh",
+    "npm run bench                     # full run: 10k and 1M tokens, 5 runs per op; writes benchmark/RESULTS.md",
+    "node benchmark/run.js --quick     # 10k tokens, 3 short runs; writes benchmark/RESULTS.quick.md",
+    "node benchmark/run.js --sizes=100000 --peers=better-sqlite3,ours-sqlite --runs=3",
+    "node benchmark/run.js --help",
+    "```",
+    "",
+    "The first run installs the benchmark's own dependencies (`npm ci` in `benchmark/`, building better-sqlite3 and sqlite3 from source; `benchmark/.npmrc` points node-gyp at the system Node headers). Run it on a quiet machine: the load averages above say how quiet this one was.",
+    "",
+  ];
+  return lines.join("\n");
+}
+
+module.exports = { render, targets };

@@ -1,0 +1,5 @@
+"use strict";
+// (d) Ours, memory store.
+const { openOurs } = require("./ours");
+
+module.exports = { open: () => openOurs("memory") };

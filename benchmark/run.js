@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+"use strict";
+// `npm run bench` (from the package root): installs this folder's dependencies if they are
+// missing, runs every trial (competitor x store size) in a fresh child process, and writes
+// RESULTS.md. `node benchmark/run.js --help` lists the options.
+const { execFileSync, fork } = require("node:child_process");
+const fs = require("node:fs");
+const path = require("node:path");
+
+const HERE = __dirname;
+const PEERS = {
+  map: { label: "JS Map", note: "the original design: Maps in the server process" },
+  "sqlite3-async": { label: "async sqlite3", note: "the original SQLite design: `sqlite3` package, each call awaited", maxSize: 10_000 },
+  "better-sqlite3": { label: "better-sqlite3", note: "synchronous better-sqlite3, WAL, synchronous=NORMAL, cached statements" },
+  "ours-memory": { label: "ours memory", note: "this package, `storage: \"memory\"`" },
+  "ours-sqlite": { label: "ours SQLite", note: "this package, `storage: \"db\"`" },
+};
+const HELP = `usage: node benchmark/run.js [--quick] [--sizes=10000,1000000] [--peers=${Object.keys(PEERS).join(",")}]
+                             [--runs=5] [--target-ms=200] [--out=FILE]
+  --quick       10,000 tokens only, 3 runs of 50 ms each (a minute or two); writes RESULTS.quick.md
+  --sizes       store sizes (tokens); async sqlite3 runs at 10,000 or fewer only
+  --peers       competitors to run
+  --runs        timed runs per op (the median is reported), after calibration and a warm-up
+  --target-ms   how long one timed run of an op lasts
+  --out         where to write the report (default RESULTS.md for a full run)
+Each option can also be set in the environment: BENCH_QUICK=1, BENCH_SIZES, BENCH_PEERS, BENCH_RUNS, BENCH_TARGET_MS, BENCH_OUT.`;
+
+function options(argv) {
+  const flag = (name) => {
+    const arg = argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+    if (arg !== undefined) return arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : "1";
+    return process.env[`BENCH_${name.toUpperCase().replace("-", "_")}`];
+  };
+  const unknown = argv.filter((a) => !/^--(quick|sizes|peers|runs|target-ms|out)(=|$)/.test(a));
+  if (argv.includes("--help") || unknown.length) {
+    console.log(HELP);
+    process.exit(unknown.length && !argv.includes("--help") ? 2 : 0);
+  }
+  const quick = ["1", "true"].includes(flag("quick"));
+  const list = (value, fallback) => (value ? value.split(",").map((s) => s.trim()).filter(Boolean) : fallback);
+  const sizes = list(flag("sizes"), quick ? ["10000"] : ["10000", "1000000"]).map(Number);
+  const peers = list(flag("peers"), Object.keys(PEERS));
+  for (const p of peers) if (!PEERS[p]) throw new Error(`unknown peer ${p}; known: ${Object.keys(PEERS).join(", ")}`);
+  if (!sizes.every((n) => Number.isInteger(n) && n >= 10)) throw new Error(`--sizes wants whole numbers of at least 10, got ${sizes}`);
+  const full = !quick && !flag("sizes") && !flag("peers");
+  return {
+    quick, sizes, peers, full,
+    runs: Number(flag("runs") ?? (quick ? 3 : 5)),
+    targetMs: Number(flag("target-ms") ?? (quick ? 50 : 200)),
+    out: path.resolve(HERE, flag("out") ?? (full ? "RESULTS.md" : "RESULTS.quick.md")),
+  };
+}
+
+// better-sqlite3@12 and sqlite3@6 build from source here; .npmrc points node-gyp at /usr.
+function ensureDependencies() {
+  const missing = ["better-sqlite3", "sqlite3"].filter((name) => {
+    try {
+      require.resolve(`${name}/package.json`, { paths: [HERE] });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (!missing.length) return;
+  const args = fs.existsSync(path.join(HERE, "package-lock.json")) ? ["ci"] : ["install"];
+  console.log(`benchmark: ${missing.join(", ")} missing; running npm ${args[0]} in ${HERE} (builds native modules, a few minutes)`);
+  execFileSync(process.platform === "win32" ? "npm.cmd" : "npm", args, { cwd: HERE, stdio: "inherit" });
+}
+
+function oursAvailable() {
+  try {
+    const { PACKAGE } = require("./peers/ours");
+    return typeof require(PACKAGE).TokenStorage === "function" ? null : "the package exports no TokenStorage";
+  } catch (err) {
+    return `the package does not load (${err.message.split("\n")[0]}); run \`npm run build\` in the package root`;
+  }
+}
+
+function runTrial(peer, size, opts, dir) {
+  return new Promise((resolve, reject) => {
+    const cfg = { peer, size, runs: opts.runs, targetMs: opts.targetMs, dir };
+    const child = fork(path.join(HERE, "trial.js"), [JSON.stringify(cfg)], {
+      execArgv: ["--expose-gc"],
+      env: { ...process.env, TOKEN_STORAGE_LOG: "warn" },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    let answer;
+    child.on("message", (m) => (answer = m));
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      if (answer?.ok) resolve(answer.result);
+      else reject(new Error(`${peer} at ${size}: ${answer?.error ?? `exited with ${signal ?? code}`}`));
+    });
+  });
+}
+
+async function main() {
+  const opts = options(process.argv.slice(2));
+  ensureDependencies();
+  const { machine, load, versions } = require("./lib/machine");
+  const { render } = require("./lib/report");
+
+  const oursMissing = oursAvailable();
+  const skipped = [];
+  const plan = [];
+  for (const size of opts.sizes) {
+    for (const peer of opts.peers) {
+      if (peer.startsWith("ours") && oursMissing) skipped.push(`${PEERS[peer].label}: ${oursMissing}`);
+      else if (size > (PEERS[peer].maxSize ?? Infinity)) skipped.push(`${PEERS[peer].label} at ${size.toLocaleString("en-US")}: not run (at ${PEERS[peer].maxSize.toLocaleString("en-US")} tokens and above seeding and measuring it would take longer than the rest of the run)`);
+      else plan.push({ peer, size });
+    }
+  }
+  const dir = fs.mkdtempSync(path.join(HERE, ".tmp-"));
+  const started = Date.now();
+  const loadBefore = load();
+  const results = [];
+  const failures = [];
+  try {
+    for (const { peer, size } of plan) {
+      console.log(`benchmark: ${PEERS[peer].label} with ${size.toLocaleString("en-US")} tokens`);
+      try {
+        results.push(await runTrial(peer, size, opts, dir));
+      } catch (err) {
+        failures.push(err.message);
+        console.error(`benchmark: FAILED ${err.message}`);
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const meta = {
+    date: new Date().toISOString(), durationS: (Date.now() - started) / 1e3, loadBefore, loadAfter: load(),
+    machine: machine(), versions: versions(), opts, peers: PEERS, skipped: [...new Set(skipped)], failures,
+  };
+  fs.writeFileSync(opts.out, render(results, meta));
+  fs.writeFileSync(opts.out.replace(/\.md$/, ".json"), `${JSON.stringify({ meta, results }, null, 1)}\n`);
+  console.log(`benchmark: ${plan.length} trials in ${(meta.durationS / 60).toFixed(1)} min; wrote ${path.relative(process.cwd(), opts.out)}`);
+  if (failures.length) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  console.error(err.stack || String(err));
+  process.exit(1);
+});

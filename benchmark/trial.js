@@ -1,0 +1,175 @@
+"use strict";
+// One trial: one competitor at one store size, in a fresh process (forked by run.js with
+// --expose-gc). Opens the store, checks the contract, seeds it, times every op (calibrate,
+// warm up, then several runs; median), measures cleanup, memory and file size, and sends
+// the numbers back to the parent.
+const fs = require("node:fs");
+const path = require("node:path");
+const data = require("./lib/data");
+const { checkContract } = require("./lib/check");
+const { OPS } = require("./lib/workloads");
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
+const nowUs = () => Number(process.hrtime.bigint()) / 1e3;
+const log = (msg) => process.stderr.write(`  ${msg}\n`);
+
+function rssAfterGc() {
+  for (let i = 0; i < 3; i++) global.gc();
+  return process.memoryUsage().rss;
+}
+
+function timeSync(call, peer, inputs, results) {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < inputs.length; i++) results[i] = call(peer, inputs[i]);
+  return Number(process.hrtime.bigint() - t0) / 1e3;
+}
+
+async function timeAsync(call, peer, inputs, results) {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < inputs.length; i++) results[i] = await call(peer, inputs[i]);
+  return Number(process.hrtime.bigint() - t0) / 1e3;
+}
+
+// Seeds rows through the peer's bulk loader where it has one (one transaction), else
+// through storeAccessToken, as a server would.
+async function seed(ctx, rows) {
+  const { peer } = ctx;
+  if (peer.seedTokens) return peer.seedTokens(rows);
+  for (const r of rows) {
+    const done = peer.storeAccessToken(r.accessToken, r.refreshToken, r.apiKey, r.userId, r.clientId, r.scopes, r.expiresAt);
+    if (ctx.isAsync) await done;
+  }
+}
+
+async function measure(ctx, op) {
+  const call = ctx.isAsync ? op.callAsync ?? op.call : op.call;
+  const max = Math.floor(op.max(ctx));
+  let cursor = 0;
+  const runOnce = async (k) => {
+    const inputs = op.prepare(ctx, k, cursor);
+    cursor += k;
+    const results = new Array(k);
+    const us = ctx.isAsync ? await timeAsync(call, ctx.peer, inputs, results) : timeSync(call, ctx.peer, inputs, results);
+    await op.verify(ctx, inputs, results);
+    return us;
+  };
+  // Calibrate (this is also the first warm-up): grow the batch until it takes a quarter of the target.
+  let k = 1;
+  let us = await runOnce(k);
+  while (us < ctx.targetUs / 4 && k < max) {
+    k = Math.min(max, k * 4);
+    us = await runOnce(k);
+  }
+  k = Math.max(1, Math.min(max, Math.round((k * ctx.targetUs) / Math.max(us, 1))));
+  await runOnce(k);
+  const samples = [];
+  for (let r = 0; r < ctx.runs; r++) samples.push((await runOnce(k)) / k);
+  return { us: median(samples), samples, batch: k };
+}
+
+// Runs fn while a setImmediate ticker watches the event loop: the longest gap between two
+// ticks is the longest time the store kept the loop from serving anything else.
+async function watchEventLoop(fn) {
+  let last = nowUs();
+  let longestUs = 0;
+  let running = true;
+  const tick = () => {
+    const t = nowUs();
+    longestUs = Math.max(longestUs, t - last);
+    last = t;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const start = nowUs();
+  const value = await fn();
+  running = false;
+  const end = nowUs();
+  return { value, totalUs: end - start, longestUs: Math.max(longestUs, end - last) };
+}
+
+// Cleanup with size/10 expired tokens on top of the size live ones, through the store's
+// non-blocking variant where it has one (ours: cleanupExpiredTokensAsync, which yields
+// between batches), else cleanupExpiredTokens.
+async function measureCleanup(ctx) {
+  const expired = Math.max(1, ctx.size / 10);
+  const { peer } = ctx;
+  const cleanup = peer.cleanupExpiredTokensAsync ? () => peer.cleanupExpiredTokensAsync() : () => peer.cleanupExpiredTokens();
+  const rounds = [];
+  for (let round = 0; round <= ctx.runs; round++) {
+    const seedStart = nowUs();
+    await seed(ctx, data.tokenRows("ex", round * expired, expired, ctx.users, data.expiredAt()));
+    const seedUs = nowUs() - seedStart;
+    const { value: removed, totalUs, longestUs } = await watchEventLoop(cleanup);
+    if (removed !== expired) throw new Error(`cleanup removed ${removed}, expected ${expired}`);
+    const stats = await peer.getStats();
+    if (stats.totalTokens !== ctx.size) throw new Error(`after cleanup getStats().totalTokens is ${stats.totalTokens}, expected ${ctx.size}`);
+    if (!(await peer.getAccessToken(ctx.seeded(0).accessToken))) throw new Error("cleanup removed a live token");
+    if (await peer.getAccessToken(data.token("ex", round * expired))) throw new Error("an expired token survived cleanup");
+    if (round > 0) rounds.push({ totalUs, longestUs, seedUs }); // round 0 is the warm-up
+  }
+  const ms = (key) => median(rounds.map((r) => r[key])) / 1e3;
+  return {
+    expired, method: peer.cleanupExpiredTokensAsync ? "cleanupExpiredTokensAsync" : "cleanupExpiredTokens",
+    totalMs: ms("totalUs"), longestBlockMs: ms("longestUs"), seedExpiredMs: ms("seedUs"),
+  };
+}
+
+function fileBytes(file) {
+  const size = (f) => (fs.existsSync(f) ? fs.statSync(f).size : 0);
+  return { db: size(file), wal: size(`${file}-wal`) };
+}
+
+async function main() {
+  const cfg = JSON.parse(process.argv[2]);
+  const file = path.join(cfg.dir, `${cfg.peer}-${cfg.size}.db`);
+  for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+
+  const mod = require(`./peers/${cfg.peer}`);
+  const isAsync = Boolean(mod.isAsync);
+  const peer = await mod.open({ path: file });
+  const users = Math.min(cfg.size, data.usersFor(cfg.size));
+  const liveUntil = data.liveUntil();
+  const ctx = {
+    peer, isAsync, size: cfg.size, users, runs: cfg.runs, targetUs: cfg.targetMs * 1e3,
+    scatter: data.scatter(cfg.size),
+    seeded: (i) => data.tokenRow("at", i, users, liveUntil),
+  };
+
+  await checkContract(peer);
+  const rssBase = rssAfterGc();
+  log(`${cfg.peer} ${cfg.size}: seeding`);
+  const seedStart = nowUs();
+  await seed(ctx, data.tokenRows("at", 0, cfg.size, users, liveUntil));
+  const seedMs = (nowUs() - seedStart) / 1e3;
+  const rssSeeded = rssAfterGc();
+  const seededFiles = fileBytes(file);
+  const stats = await peer.getStats();
+  if (stats.totalTokens !== cfg.size || stats.uniqueUsers !== users) throw new Error(`after seeding getStats() is ${JSON.stringify(stats)}`);
+  log(`${cfg.peer} ${cfg.size}: seeded in ${(seedMs / 1e3).toFixed(1)} s, RSS +${((rssSeeded - rssBase) / 2 ** 20).toFixed(0)} MiB`);
+
+  const ops = {};
+  for (const [name, op] of Object.entries(OPS)) {
+    ops[name] = await measure(ctx, op);
+    log(`${cfg.peer} ${cfg.size}: ${op.label} ${ops[name].us.toFixed(2)} µs (batch ${ops[name].batch})`);
+  }
+  const cleanup = await measureCleanup(ctx);
+  log(`${cfg.peer} ${cfg.size}: cleanup ${cleanup.totalMs.toFixed(1)} ms, longest block ${cleanup.longestBlockMs.toFixed(1)} ms`);
+  await peer.close();
+  const closedFiles = fileBytes(file);
+  for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+
+  return {
+    peer: cfg.peer, size: cfg.size, users, seeding: { ms: seedMs, bulk: Boolean(peer.seedTokens) },
+    rss: { baseline: rssBase, seeded: rssSeeded, aboveBaseline: rssSeeded - rssBase },
+    files: { seeded: seededFiles, closed: closedFiles }, ops, cleanup,
+  };
+}
+
+main().then(
+  (result) => process.send({ ok: true, result }, () => process.exit(0)),
+  (err) => process.send({ ok: false, error: err.stack || String(err) }, () => process.exit(1)),
+);
