@@ -1,0 +1,36 @@
+"use strict";
+// Suite 4 of issue 3: the addon in 4 worker_threads plus the main thread, all using the
+// module-level functions. No crash, no lost write, a clean exit of the process; and what
+// the threads share: the default store is one per process (the Rust store), so a token one
+// thread stores is visible to every other thread (the old JS Maps were one per isolate).
+const { test } = require("node:test");
+const assert = require("node:assert/strict");
+const path = require("node:path");
+const { tempDir, runNode } = require("./fixtures/common");
+
+const SCRIPT = path.join(__dirname, "fixtures", "threads-main.js");
+
+for (const storage of ["memory", "db"]) {
+  test(`${storage} default store in main thread + 4 workers: no crash, no lost write, shared, clean exit`, async (t) => {
+    const { dir, cleanup } = tempDir();
+    t.after(cleanup);
+    const perThread = storage === "memory" ? 2000 : 600;
+    const env = { ...process.env, TOKEN_STORAGE: storage, TOKEN_DB_PATH: path.join(dir, "threads.db"), TOKEN_STORAGE_LOG: "warn", PER_THREAD: String(perThread) };
+    // 30 s: a hang detector only.
+    const r = await runNode(SCRIPT, [], { env, timeoutMs: 30_000 });
+    assert.equal(r.signal, null, `the process was killed by ${r.signal}: ${r.stderr}`);
+    assert.equal(r.code, 0, `exit code: ${r.stderr}`);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.storage, storage === "db" ? "sqlite" : "memory");
+    assert.deepEqual(Object.values(out.lost), [0, 0, 0, 0, 0], "writes that did not read back");
+    // Shared: every thread sees the tokens of all five threads.
+    for (const [thread, seen] of Object.entries(out.seen)) {
+      assert.equal(seen, out.expectedSeen, `${thread} sees ${seen} of the ${out.expectedSeen} tokens the threads stored`);
+    }
+    assert.deepEqual(out.workerExitCodes, [0, 0, 0, 0]);
+    assert.equal(out.victimExit, 1, "worker.terminate() ends a worker in the middle of its calls with exit code 1");
+    assert.equal(out.afterTerminate, true, "the store works after a worker was terminated mid-call");
+    assert.ok(out.totalTokens >= out.expectedSeen + 1);
+    t.diagnostic(`${storage}: threads=5 tokens=${out.expectedSeen} codes=${out.expectedSeen / 4} each visible in every thread; process exited 0 after ${Math.round(r.ms)} ms`);
+  });
+}
