@@ -20,7 +20,7 @@ function translate(err) {
 /** Rows removed per transaction by cleanup, so no single step holds the lock for long. */
 const DEFAULT_BATCH_SIZE = 1000;
 
-const toDate = (ms) => (ms === null || ms === undefined ? null : new Date(ms));
+const toDate = (ms) => (ms === null ? null : new Date(ms));
 
 class TokenStorage {
   /**
@@ -110,16 +110,17 @@ class TokenStorage {
     const key = args.lookupKey("getAccessToken", "token", token);
     if (key === null) return null;
     const n = this._ready();
-    const t = this._call("getAccessToken", () => n.getAccessToken(key));
-    if (!t) return null;
+    const json = this._call("getAccessToken", () => n.getAccessToken(key));
+    if (json == null) return null;
+    const t = JSON.parse(json);
     return {
-      apiKey: t.apiKey,
-      userId: t.userId ?? null,
-      clientId: t.clientId,
-      scopes: t.scopes,
-      refreshToken: t.refreshToken ?? null,
-      expiresAt: toDate(t.expiresAt),
-      createdAt: new Date(t.createdAt),
+      apiKey: t[0],
+      userId: t[1],
+      clientId: t[2],
+      scopes: t[3],
+      refreshToken: t[4],
+      expiresAt: toDate(t[5]),
+      createdAt: new Date(t[6]),
     };
   }
 
@@ -146,18 +147,19 @@ class TokenStorage {
     const verifier = args.verifier(fn, codeVerifier);
     if (key === null) return null;
     const n = this._ready();
-    const c = this._call(fn, () => n.consumeAuthorizationCode(key, verifier));
-    if (!c) return null;
+    const json = this._call(fn, () => n.consumeAuthorizationCode(key, verifier));
+    if (json == null) return null;
+    const c = JSON.parse(json);
     return {
-      userId: c.userId ?? null,
-      apiKey: c.apiKey,
-      clientId: c.clientId,
-      redirectUri: c.redirectUri,
-      codeChallenge: c.codeChallenge ?? null,
-      codeChallengeMethod: c.codeChallengeMethod ?? null,
-      scopes: c.scopes,
-      expiresAt: c.expiresAt,
-      createdAt: c.createdAt,
+      userId: c[0],
+      apiKey: c[1],
+      clientId: c[2],
+      redirectUri: c[3],
+      codeChallenge: c[4],
+      codeChallengeMethod: c[5],
+      scopes: c[6],
+      expiresAt: c[7],
+      createdAt: c[8],
     };
   }
 
@@ -165,14 +167,15 @@ class TokenStorage {
     const key = args.lookupKey("getRefreshToken", "refreshToken", refreshToken);
     if (key === null) return null;
     const n = this._ready();
-    const r = this._call("getRefreshToken", () => n.getRefreshToken(key));
-    if (!r) return null;
+    const json = this._call("getRefreshToken", () => n.getRefreshToken(key));
+    if (json == null) return null;
+    const r = JSON.parse(json);
     return {
-      userId: r.userId ?? null,
-      clientId: r.clientId,
-      scopes: r.scopes,
-      accessToken: r.accessToken,
-      createdAt: new Date(r.createdAt),
+      userId: r[0],
+      clientId: r[1],
+      scopes: r[2],
+      accessToken: r[3],
+      createdAt: new Date(r[4]),
     };
   }
 

@@ -4,6 +4,9 @@
 //! arguments, calls the plain-Rust store and maps errors. `index.js` checks argument
 //! types first (so callers get `TypeError`s naming the function and argument) and turns
 //! times into `Date`s where the contract says so.
+//!
+//! Records cross to JS as one JSON array each (see `wire.rs`): one string and one
+//! `JSON.parse` cost less than a napi call per field.
 
 pub mod config;
 pub mod error;
@@ -11,6 +14,7 @@ pub mod handle;
 pub mod model;
 pub mod pkce;
 pub mod store;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,39 +42,6 @@ fn millis(value: f64, name: &str) -> napi::Result<i64> {
         return Err(arg_err(&format!("{name} must be a finite number")));
     }
     Ok(value.trunc() as i64)
-}
-
-#[napi(object)]
-pub struct NativeAccessToken {
-    pub api_key: String,
-    pub user_id: Option<String>,
-    pub client_id: String,
-    pub scopes: Vec<String>,
-    pub refresh_token: Option<String>,
-    pub expires_at: Option<f64>,
-    pub created_at: f64,
-}
-
-#[napi(object)]
-pub struct NativeRefreshToken {
-    pub user_id: Option<String>,
-    pub client_id: String,
-    pub scopes: Vec<String>,
-    pub access_token: String,
-    pub created_at: f64,
-}
-
-#[napi(object)]
-pub struct NativeAuthorizationCode {
-    pub user_id: Option<String>,
-    pub api_key: String,
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub code_challenge: Option<String>,
-    pub code_challenge_method: Option<String>,
-    pub scopes: Vec<String>,
-    pub expires_at: f64,
-    pub created_at: f64,
 }
 
 #[napi(object)]
@@ -169,21 +140,14 @@ impl NativeStore {
             .map_err(js_err)
     }
 
+    /// `[apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt]` as JSON.
     #[napi]
-    pub fn get_access_token(&self, token: String) -> napi::Result<Option<NativeAccessToken>> {
+    pub fn get_access_token(&self, token: String) -> napi::Result<Option<String>> {
         let found = self
             .handle
             .with(|s| s.get_access_token(&token, now_ms()))
             .map_err(js_err)?;
-        Ok(found.map(|t| NativeAccessToken {
-            api_key: t.api_key,
-            user_id: t.user_id,
-            client_id: t.client_id,
-            scopes: t.scopes,
-            refresh_token: t.refresh_token,
-            expires_at: t.expires_at.map(|x| x as f64),
-            created_at: t.created_at as f64,
-        }))
+        found.map(|t| wire::access_token(&t)).transpose()
     }
 
     #[napi]
@@ -218,47 +182,31 @@ impl NativeStore {
             .map_err(js_err)
     }
 
+    /// `[userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes,
+    /// expiresAt, createdAt]` as JSON.
     #[napi]
     pub fn consume_authorization_code(
         &self,
         code: String,
         code_verifier: Option<String>,
-    ) -> napi::Result<Option<NativeAuthorizationCode>> {
+    ) -> napi::Result<Option<String>> {
         let found = self
             .handle
             .with(|s| {
                 store::consume_authorization_code(s, &code, code_verifier.as_deref(), now_ms())
             })
             .map_err(js_err)?;
-        Ok(found.map(|c| NativeAuthorizationCode {
-            user_id: c.user_id,
-            api_key: c.api_key,
-            client_id: c.client_id,
-            redirect_uri: c.redirect_uri,
-            code_challenge: c.code_challenge,
-            code_challenge_method: c.code_challenge_method,
-            scopes: c.scopes,
-            expires_at: c.expires_at as f64,
-            created_at: c.created_at as f64,
-        }))
+        found.map(|c| wire::authorization_code(&c)).transpose()
     }
 
+    /// `[userId, clientId, scopes, accessToken, createdAt]` as JSON.
     #[napi]
-    pub fn get_refresh_token(
-        &self,
-        refresh_token: String,
-    ) -> napi::Result<Option<NativeRefreshToken>> {
+    pub fn get_refresh_token(&self, refresh_token: String) -> napi::Result<Option<String>> {
         let found = self
             .handle
             .with(|s| s.get_refresh_token(&refresh_token, now_ms()))
             .map_err(js_err)?;
-        Ok(found.map(|r| NativeRefreshToken {
-            user_id: r.user_id,
-            client_id: r.client_id,
-            scopes: r.scopes,
-            access_token: r.access_token,
-            created_at: r.created_at as f64,
-        }))
+        found.map(|r| wire::refresh_token(&r)).transpose()
     }
 
     #[napi]
