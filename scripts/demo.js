@@ -152,7 +152,8 @@ main(store, children).then(
   async (err) => {
     await cleanUp(children).catch(() => {});
     clearTimeout(timer);
-    console.error(`FAILED: ${err.message}`);
+    const cause = err.cause ? ` (${err.cause.code || err.cause.message})` : "";
+    console.error(`FAILED after step ${stepCount}: ${err.message}${cause}`);
     console.error(`VERDICT: FAIL (TOKEN_STORAGE=${store}), see the step above.`);
     process.exitCode = 1;
   },
