@@ -1,0 +1,147 @@
+// Uses every export of index.d.ts the way a TypeScript server would; compiled with
+// `tsc --noEmit --strict` by __test__/types.test.js. Each `@ts-expect-error` line must
+// fail to compile (tsc reports an unused one), which proves the types are precise.
+import {
+  storeAccessToken,
+  getAccessToken,
+  storeAuthorizationCode,
+  consumeAuthorizationCode,
+  getRefreshToken,
+  revokeRefreshToken,
+  deleteToken,
+  deleteUserTokens,
+  cleanupExpiredTokens,
+  cleanupExpiredTokensAsync,
+  getStats,
+  closeDB,
+  sqliteVersion,
+  TokenStorage,
+} from "native-token-storage";
+import type {
+  AccessTokenData,
+  RefreshTokenData,
+  AuthorizationCodeData,
+  TokenStats,
+  StorageKind,
+  Seconds,
+  TokenStorageOptions,
+  TokenStorageErrorCode,
+  TokenStorageError,
+  TokenStore,
+} from "native-token-storage";
+
+// The module-level functions, with the arguments the old server passes.
+const nothing: void = storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", ["mcp"], new Date());
+storeAccessToken("at", null, "sk-key", null, "client-1", [], Date.now() + 3600_000);
+storeAccessToken("at", undefined, "sk-key", undefined, "client-1");
+storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", ["mcp"], null);
+
+const token: AccessTokenData | null = getAccessToken("at");
+if (token) {
+  const exp: number | null = token.expiresAt ? Math.floor(token.expiresAt.getTime() / 1000) : null;
+  const scope: string = token.scopes.join(" ");
+  const created: Date = token.createdAt;
+  const user: string | null = token.userId;
+  const refresh: string | null = token.refreshToken;
+  void [exp, scope, created, user, refresh];
+  // @ts-expect-error expiresAt is a Date or null, not a number
+  const wrong: number = token.expiresAt;
+  void wrong;
+}
+// @ts-expect-error the result may be null
+getAccessToken("at").apiKey;
+// @ts-expect-error a token is a string
+getAccessToken(42);
+getAccessToken(null);
+getAccessToken(undefined);
+
+storeAuthorizationCode("code", "user-1", "sk-key", "client-1", "https://app/cb", "challenge", "S256", ["mcp"]);
+storeAuthorizationCode("code", null, "sk-key", "client-1", "https://app/cb", null, null, [], 60);
+const ttl: Seconds = 600;
+storeAuthorizationCode("code", "user-1", "sk-key", "client-1", "https://app/cb", "v", "plain", ["mcp"], ttl);
+const codeData: AuthorizationCodeData | null = consumeAuthorizationCode("code", "verifier");
+if (codeData) {
+  const ms: number = codeData.expiresAt + codeData.createdAt;
+  const redirect: string = codeData.redirectUri;
+  const method: string | null = codeData.codeChallengeMethod;
+  void [ms, redirect, method];
+  // @ts-expect-error a code's expiresAt is epoch milliseconds, not a Date
+  const asDate: Date = codeData.expiresAt;
+  void asDate;
+}
+consumeAuthorizationCode(null, undefined);
+
+const refreshData: RefreshTokenData | null = getRefreshToken("rt");
+if (refreshData) {
+  const created: Date = refreshData.createdAt;
+  const at: string = refreshData.accessToken;
+  void [created, at];
+}
+revokeRefreshToken("rt");
+deleteToken("at");
+deleteUserTokens("user-1");
+deleteUserTokens(null);
+const removed: number = cleanupExpiredTokens();
+const removedBatched: number = cleanupExpiredTokens(100);
+const pending: Promise<number> = cleanupExpiredTokensAsync(100);
+const stats: TokenStats = getStats();
+const total: number = stats.totalTokens + stats.uniqueUsers;
+const kind: StorageKind = stats.storage;
+closeDB();
+const version: string = sqliteVersion();
+void [nothing, removed, removedBatched, pending, total, kind, version];
+
+// @ts-expect-error apiKey is a string
+storeAccessToken("at", "rt", 42, "user-1", "client-1");
+// @ts-expect-error scopes is an array of strings
+storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", "mcp");
+// @ts-expect-error scopes holds strings only
+storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", [1]);
+// @ts-expect-error expiresAt is a Date, epoch ms or null, not a string
+storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", [], "2030-01-01");
+// @ts-expect-error clientId is required
+storeAccessToken("at", "rt", "sk-key", "user-1");
+// @ts-expect-error expiresIn is a number of seconds
+storeAuthorizationCode("code", "u", "k", "c", "https://app/cb", null, null, [], "600");
+// @ts-expect-error the functions are synchronous: no Promise to await into a number
+const notAsync: Promise<number> = cleanupExpiredTokens();
+// @ts-expect-error the async cleanup gives a Promise
+const notSync: number = cleanupExpiredTokensAsync();
+void [notAsync, notSync];
+
+// Explicit stores.
+const options: TokenStorageOptions = { storage: "db", path: "data/tokens.db", synchronous: "full", busyTimeout: 5000 };
+const store = new TokenStorage(options);
+const memory = new TokenStorage({ storage: "memory" });
+const dflt = new TokenStorage();
+const asInterface: TokenStore = store;
+const where: string | null = store.path;
+const which: StorageKind = memory.storage;
+store.open();
+asInterface.storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", ["mcp"], new Date());
+const fromStore: AccessTokenData | null = store.getAccessToken("at");
+store.close();
+store.closeDB();
+dflt.close();
+void [where, which, fromStore];
+// @ts-expect-error storage is a string
+new TokenStorage({ storage: 42 });
+// @ts-expect-error busyTimeout is a number
+new TokenStorage({ busyTimeout: "5s" });
+// @ts-expect-error path is read-only
+store.path = "/tmp/x.db";
+
+// Errors.
+try {
+  getStats();
+} catch (err) {
+  const e = err as TokenStorageError;
+  const code: TokenStorageErrorCode = e.code;
+  if (code === "ERR_TOKEN_STORAGE_OPEN" || code === "ERR_TOKEN_STORAGE_NOT_A_DATABASE") {
+    const message: string = e.message;
+    void message;
+  }
+  // @ts-expect-error codes are a closed set
+  const other: TokenStorageErrorCode = "ERR_SOMETHING_ELSE";
+  void other;
+}
