@@ -97,14 +97,24 @@ async function main(tmp) {
   fs.cpSync(path.join(ROOT, "examples", "consumer"), path.join(project, "test"), { recursive: true });
   console.log("\nCopied examples/oauth-server to oauth-server/ and examples/consumer to test/");
 
-  const { output: jestOutput } = await run("jest", process.execPath,
-    [path.join(project, "node_modules", "jest", "bin", "jest.js"), "--ci", "--detectOpenHandles"],
-    { cwd: project, timeoutMs: TEST_TIMEOUT_MS });
-  const warning = OPEN_HANDLE_WARNINGS.find((pattern) => pattern.test(jestOutput));
-  if (warning) throw new Error(`jest: printed an open-handle warning (${warning})`);
-
-  await run("node --test", process.execPath, ["--test", path.join("test", "oauth-server.node.test.js")],
-    { cwd: project, timeoutMs: TEST_TIMEOUT_MS });
+  // Both suites run even if the first fails, so one run reports every problem.
+  const failures = [];
+  try {
+    const { output } = await run("jest", process.execPath,
+      [path.join(project, "node_modules", "jest", "bin", "jest.js"), "--ci", "--detectOpenHandles"],
+      { cwd: project, timeoutMs: TEST_TIMEOUT_MS });
+    const warning = OPEN_HANDLE_WARNINGS.find((pattern) => pattern.test(output));
+    if (warning) failures.push(`jest: printed an open-handle warning (${warning})`);
+  } catch (err) {
+    failures.push(err.message);
+  }
+  try {
+    await run("node --test", process.execPath, ["--test", path.join("test", "oauth-server.node.test.js")],
+      { cwd: project, timeoutMs: TEST_TIMEOUT_MS });
+  } catch (err) {
+    failures.push(err.message);
+  }
+  if (failures.length) throw new Error(failures.join("; "));
 }
 
 process.once("SIGINT", () => {
