@@ -2,6 +2,8 @@
 // Every function of the contract, on both stores; each test on a fresh store and temp file.
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
+const util = require("node:util");
+const vm = require("node:vm");
 const { KINDS, freshStore } = require("./helpers/setup");
 
 const VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -70,6 +72,16 @@ for (const kind of KINDS) {
         const ms = Date.now() + HOUR;
         ctx.store.storeAccessToken("at-n", null, "key", "u", "c", [], ms);
         assert.equal(ctx.store.getAccessToken("at-n").expiresAt.getTime(), ms);
+      });
+
+      it("takes a Date made in another realm (vm context) as a Date", () => {
+        const ms = Date.now() + HOUR;
+        const foreign = vm.runInNewContext(`new Date(${ms})`);
+        assert.ok(util.types.isDate(foreign));
+        ctx.store.storeAccessToken("at-vm", null, "key", "u", "c", vm.runInNewContext('["mcp"]'), foreign);
+        const t = ctx.store.getAccessToken("at-vm");
+        assert.equal(t.expiresAt.getTime(), ms);
+        assert.deepEqual(t.scopes, ["mcp"]);
       });
 
       it("takes expiresAt null or undefined (omitted) as never expiring", () => {
@@ -412,6 +424,19 @@ for (const kind of KINDS) {
         assert.notEqual(s.getAccessToken("other"), null);
         assert.notEqual(s.getRefreshToken("rt-other"), null);
         assert.equal(s.getStats().totalTokens, 1);
+      });
+
+      it("a refresh token string stored again for a new access token moves to it", () => {
+        const s = ctx.store;
+        putToken(s, "A", { refresh: "rt" });
+        putToken(s, "B", { refresh: "rt" });
+        assert.equal(s.getAccessToken("A").refreshToken, null);
+        assert.equal(s.getRefreshToken("rt").accessToken, "B");
+        s.deleteToken("A");
+        assert.equal(s.getRefreshToken("rt").accessToken, "B");
+        s.revokeRefreshToken("rt");
+        assert.equal(s.getAccessToken("B"), null);
+        assert.equal(s.getStats().totalTokens, 0);
       });
 
       it("revokeRefreshToken of unknown, null or undefined is a no-op", () => {
