@@ -164,6 +164,22 @@ console.log(JSON.stringify(errors));
     assert.ok(!fs.existsSync(path.join(cwd, "data")));
   });
 
+  it("TOKEN_DB_SYNC=full works; an unknown value is an Error naming it, not a silent default", () => {
+    const file = path.join(cwd, "t.db");
+    const env = { TOKEN_STORAGE: "db", TOKEN_DB_PATH: file, TOKEN_STORAGE_LOG: "silent" };
+    const ok = nodeJson(`const t = require(PKG); t.storeAccessToken("a", null, "k", "u", "c"); console.log(JSON.stringify(t.getAccessToken("a").apiKey));`, {
+      cwd,
+      env: { ...env, TOKEN_DB_SYNC: "FULL" },
+    });
+    assert.equal(ok, "k");
+    const bad = nodeJson(`const t = require(PKG); try { t.getStats(); console.log("null"); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`, {
+      cwd,
+      env: { ...env, TOKEN_DB_SYNC: "off" },
+    });
+    assert.equal(bad.code, "ERR_TOKEN_STORAGE_CONFIG");
+    assert.ok(bad.message.includes("off") && bad.message.includes("full"), bad.message);
+  });
+
   it("closeDB() closes the file and the next call reopens it with its data", () => {
     const file = path.join(cwd, "t.db");
     const out = nodeJson(

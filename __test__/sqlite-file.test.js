@@ -111,6 +111,8 @@ describe("a tokens.db written by the old module", () => {
     open(file).getStats();
     const info = inspectFile(file);
     assert.equal(info.journal_mode, "wal");
+    const firstCols = info.tables.access_tokens.indexes.map((cols) => cols[0]);
+    assert.ok(firstCols.includes("user_id") && firstCols.includes("expires_at"), JSON.stringify(firstCols));
     const live = values(info, "access_tokens").find((r) => r.token === "at-live");
     assert.equal(live.scopes, '["mcp","read"]');
     assert.equal(live.api_key, "sk-live");
