@@ -169,6 +169,35 @@ for (const kind of KINDS) {
       assert.equal(s.getStats().totalTokens, odd.length);
     });
 
+    it("any value in any position: a result, a TypeError or a RangeError, never another failure", async () => {
+      const s = ctx.store;
+      const weird = [
+        undefined, null, "", "x", "\uD800", "a\0b", 0, -0, -1, 1e300, NaN, Infinity, true, 10n, Symbol("s"),
+        {}, [], [undefined], [, "a"], ["a", 1], new Date(NaN), new Date(8.64e15), new Date(-8.64e15), () => 1,
+        Object.create(null), new Proxy({}, {}), { toString: () => "x", valueOf: () => 1 }, new String("boxed"), new Number(5),
+      ];
+      const fns = [
+        ["storeAccessToken", 7], ["getAccessToken", 1], ["storeAuthorizationCode", 9], ["consumeAuthorizationCode", 2],
+        ["getRefreshToken", 1], ["revokeRefreshToken", 1], ["deleteToken", 1], ["deleteUserTokens", 1],
+        ["cleanupExpiredTokens", 1], ["cleanupExpiredTokensAsync", 1],
+      ];
+      for (const [name, arity] of fns) {
+        const valid = name === "storeAccessToken" ? accessArgs() : name === "storeAuthorizationCode" ? codeArgs() : ["x"];
+        for (let pos = 0; pos < arity; pos++) {
+          for (const v of weird) {
+            const a = valid.slice(0, arity);
+            a[pos] = v;
+            try {
+              await s[name](...a);
+            } catch (e) {
+              assert.ok(e instanceof TypeError || e instanceof RangeError, `${name} arg ${pos}: ${e && e.stack}`);
+            }
+          }
+        }
+      }
+      assert.ok(s.getStats().totalTokens >= 0);
+    });
+
     it("expiresAt out of the range of a Date is refused, not stored", () => {
       const s = ctx.store;
       const a = accessArgs();
