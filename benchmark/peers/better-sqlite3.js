@@ -85,7 +85,8 @@ function open({ path }) {
     }).immediate,
 
     getStats() {
-      return s.stats.get(Date.now());
+      const now = Date.now();
+      return s.stats.get(now, now);
     },
 
     closeDB() {},

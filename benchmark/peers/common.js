@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS authorization_codes (
   code TEXT PRIMARY KEY, user_id TEXT, api_key TEXT NOT NULL, client_id TEXT NOT NULL,
   redirect_uri TEXT NOT NULL, code_challenge TEXT, code_challenge_method TEXT, scopes TEXT NOT NULL,
   expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS access_tokens_user ON access_tokens(user_id);
+CREATE INDEX IF NOT EXISTS access_tokens_user ON access_tokens(user_id, expires_at);
 CREATE INDEX IF NOT EXISTS access_tokens_expiry ON access_tokens(expires_at);
 CREATE INDEX IF NOT EXISTS refresh_tokens_access ON refresh_tokens(access_token);
 CREATE INDEX IF NOT EXISTS authorization_codes_user ON authorization_codes(user_id);
@@ -101,8 +101,10 @@ const SQL = {
   cleanupRefresh: `DELETE FROM refresh_tokens WHERE access_token IN (SELECT token FROM access_tokens WHERE expires_at <= ?)`,
   cleanupTokens: `DELETE FROM access_tokens WHERE expires_at <= ?`,
   cleanupCodes: `DELETE FROM authorization_codes WHERE expires_at <= ?`,
-  stats: `SELECT COUNT(*) AS totalTokens, COUNT(DISTINCT user_id) AS uniqueUsers FROM access_tokens
-    WHERE expires_at IS NULL OR expires_at > ?`,
+  // Both counts come from covering indexes; takes the current time twice.
+  stats: `SELECT (SELECT COUNT(*) FROM access_tokens WHERE expires_at IS NULL)
+      + (SELECT COUNT(*) FROM access_tokens WHERE expires_at > ?) AS totalTokens,
+    (SELECT COUNT(DISTINCT user_id) FROM access_tokens WHERE expires_at IS NULL OR expires_at > ?) AS uniqueUsers`,
 };
 
 const tokenParams = (accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt, now) => [

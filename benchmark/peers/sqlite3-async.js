@@ -90,7 +90,10 @@ function open({ path }) {
         return tokens.changes + codes.changes;
       },
 
-      getStats: () => get(c.SQL.stats, [Date.now()]),
+      async getStats() {
+        const now = Date.now();
+        return get(c.SQL.stats, [now, now]);
+      },
 
       closeDB: async () => {},
       close: () => new Promise((resolve, reject) => db.close((err) => (err ? reject(err) : resolve()))),
