@@ -8,6 +8,7 @@ const path = require("node:path");
 const data = require("./lib/data");
 const { checkContract } = require("./lib/check");
 const { OPS } = require("./lib/workloads");
+const { openContext, seed } = require("./lib/context");
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -32,17 +33,6 @@ async function timeAsync(call, peer, inputs, results) {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < inputs.length; i++) results[i] = await call(peer, inputs[i]);
   return Number(process.hrtime.bigint() - t0) / 1e3;
-}
-
-// Seeds rows through the peer's bulk loader where it has one (one transaction), else
-// through storeAccessToken, as a server would.
-async function seed(ctx, rows) {
-  const { peer } = ctx;
-  if (peer.seedTokens) return peer.seedTokens(rows);
-  for (const r of rows) {
-    const done = peer.storeAccessToken(r.accessToken, r.refreshToken, r.apiKey, r.userId, r.clientId, r.scopes, r.expiresAt);
-    if (ctx.isAsync) await done;
-  }
 }
 
 async function measure(ctx, op) {
@@ -131,24 +121,14 @@ async function main() {
   const file = path.join(cfg.dir, `${cfg.peer}-${cfg.size}.db`);
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
 
-  const mod = require(`./peers/${cfg.peer}`);
-  const isAsync = Boolean(mod.isAsync);
-  const peer = await mod.open({ path: file });
-  const users = Math.min(cfg.size, data.usersFor(cfg.size));
-  const liveUntil = data.liveUntil();
-  const ctx = {
-    peer, isAsync, size: cfg.size, users, runs: cfg.runs, targetUs: cfg.targetMs * 1e3,
-    // Each cleanup run first adds size/10 expired tokens: at 1M that is slow, so fewer runs.
-    cleanupRuns: cfg.size >= 1_000_000 ? Math.min(cfg.runs, 3) : cfg.runs,
-    scatter: data.scatter(cfg.size),
-    seeded: (i) => data.tokenRow("at", i, users, liveUntil),
-  };
+  const ctx = await openContext(cfg, file);
+  const { peer, users } = ctx;
 
   await checkContract(peer);
   const rssBase = rssAfterGc();
   log(`${cfg.peer} ${cfg.size}: seeding`);
   const seedStart = nowUs();
-  await seed(ctx, data.tokenRows("at", 0, cfg.size, users, liveUntil));
+  await seed(ctx, ctx.liveRows());
   const seedMs = (nowUs() - seedStart) / 1e3;
   const rssSeeded = rssAfterGc();
   const seededFiles = fileBytes(file);
