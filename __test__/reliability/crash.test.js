@@ -8,7 +8,7 @@ const assert = require("node:assert/strict");
 const { spawn } = require("node:child_process");
 const path = require("node:path");
 const { PKG, tempDir, dbEnv, integrityCheck, tableCounts, prng } = require("./fixtures/common");
-const { expected } = require("./fixtures/crash-child");
+const { expected, BULK } = require("./fixtures/crash-child");
 process.env.TOKEN_STORAGE_LOG = "warn";
 const { TokenStorage } = require(PKG);
 
@@ -17,9 +17,9 @@ const KILLS = 5;
 const SEED = Number(process.env.CRASH_SEED ?? 20261127);
 
 /** Starts the child, kills it `delayMs` after its first printed token; resolves the printed indexes. */
-function runAndKill(env, prefix, delayMs) {
+function runAndKill(env, prefix, delayMs, mode = "tokens") {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, prefix], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CHILD, prefix, mode], { env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     let timer = null;
@@ -29,7 +29,8 @@ function runAndKill(env, prefix, delayMs) {
     }, 20_000);
     child.stdout.setEncoding("utf8").on("data", (d) => {
       out += d;
-      if (timer === null) timer = setTimeout(() => child.kill("SIGKILL"), delayMs);
+      // Bulk mode: the clock starts when the first deleteUserTokens call begins.
+      if (timer === null && (mode === "tokens" || out.includes("stored "))) timer = setTimeout(() => child.kill("SIGKILL"), delayMs);
     });
     child.stderr.setEncoding("utf8").on("data", (d) => (err += d));
     child.on("close", (code, signal) => {
@@ -38,7 +39,7 @@ function runAndKill(env, prefix, delayMs) {
       if (signal !== "SIGKILL") return reject(new Error(`crash child ended by itself (${code}): ${err}`));
       // Only complete lines: a line cut by the kill was not fully printed.
       const lines = out.split("\n").slice(0, -1);
-      resolve(lines.map(Number));
+      resolve(mode === "tokens" ? lines.map(Number) : lines);
     });
   });
 }
@@ -85,3 +86,40 @@ for (const sync of ["normal (default)", "full"]) {
     t.diagnostic(`sync=${sync} kills=${KILLS} printed tokens checked=${total}`);
   });
 }
+
+test(`SIGKILL inside deleteUserTokens of ${BULK} tokens, ${KILLS} times: all of them or none, counters right`, async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const dbPath = path.join(dir, "bulk.db");
+  const rnd = prng(SEED + 2);
+  const outcomes = [];
+  for (let round = 0; round < KILLS; round++) {
+    const prefix = `b${round}`;
+    const lines = await runAndKill(dbEnv(dbPath), prefix, rnd.int(0, 6), "bulk");
+    const stored = lines.filter((l) => l.startsWith("stored ")).length;
+    const deleted = lines.filter((l) => l.startsWith("deleted ")).length;
+    const store = new TokenStorage({ storage: "db", path: dbPath });
+    const count = (k) => {
+      let n = 0;
+      for (let i = 0; i < BULK; i++) if (store.getAccessToken(`${prefix}-${k}-${i}`)) n++;
+      return n;
+    };
+    for (let k = 0; k < deleted; k++) assert.equal(count(k), 0, `round ${round}: user ${k} was deleted before the kill`);
+    if (stored > deleted) {
+      // The kill came after "stored k": deleteUserTokens was running or had not begun.
+      const left = count(deleted);
+      assert.ok(left === 0 || left === BULK, `round ${round}: ${left} of the ${BULK} tokens of the user being deleted are left`);
+      outcomes.push(left === 0 ? "deleted" : "kept");
+    } else {
+      outcomes.push("storing");
+    }
+    const stats = store.getStats();
+    store.close();
+    const rows = tableCounts(dbPath);
+    assert.equal(stats.totalTokens, rows.tokens, `round ${round}: getStats agrees with the rows`);
+    assert.equal(stats.uniqueUsers, rows.users, `round ${round}: uniqueUsers agrees with the rows`);
+    assert.equal(rows.danglingRefresh, 0);
+    assert.equal(integrityCheck(dbPath), "ok", `round ${round}: integrity_check`);
+  }
+  t.diagnostic(`bulk kills=${KILLS} where the kill landed: ${outcomes.join(",")}`);
+});
