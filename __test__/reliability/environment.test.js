@@ -330,3 +330,28 @@ test("disk full (RLIMIT_FSIZE via prlimit on the child): ERR_TOKEN_STORAGE_FULL,
   assert.equal(integrityCheck(dbPath), "ok");
   assert.deepEqual(rows(dbPath, "after-29"), [1, 1]);
 });
+
+test("during another process's write lock, a read of an expired token returns null (it needs no write to answer)", async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const dbPath = path.join(dir, "tokens.db");
+  const s = new TokenStorage({ storage: "db", path: dbPath, busyTimeout: 200 });
+  s.storeAccessToken("live", null, "key", "user", "client", [], null);
+  s.storeAccessToken("expired", "expired-r", "key", "user", "client", [], Date.now() - 60_000);
+  const lock = await holdLock(dbPath, "write-lock");
+  let outcome;
+  try {
+    assert.equal(s.getAccessToken("live").apiKey, "key", "a live token reads during the lock");
+    assert.equal(s.getRefreshToken("expired-r"), null, "so does the refresh token of an expired one");
+    try {
+      outcome = s.getAccessToken("expired");
+    } catch (err) {
+      outcome = err;
+    }
+  } finally {
+    await lock.release();
+  }
+  assert.equal(outcome, null, `getAccessToken(expired token) during the lock: ${outcome?.code ?? ""} ${outcome?.message ?? outcome}`);
+  assert.equal(s.getAccessToken("expired"), null);
+  s.close();
+});
