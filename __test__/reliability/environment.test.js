@@ -355,3 +355,26 @@ test("during another process's write lock, a read of an expired token returns nu
   assert.equal(s.getAccessToken("expired"), null);
   s.close();
 });
+
+test("disk full at the first open of a fresh file (the -shm file cannot grow): ERR_TOKEN_STORAGE_FULL, then works", async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const dbPath = path.join(dir, "fresh.db");
+  const child = await startChild({ ignoreXfsz: true });
+  const codes = {};
+  try {
+    // 8 KiB: room for the empty database file, not for the 32 KiB shared-memory index.
+    execFileSync("prlimit", ["--pid", String(child.pid), "--fsize=8192:"]);
+    await child.call({ op: "open", path: dbPath });
+    const failed = await child.call({ op: "store", token: "t1" });
+    codes.failed = failed.error?.code;
+    execFileSync("prlimit", ["--pid", String(child.pid), "--fsize=unlimited:"]); // the cause is gone
+    const retried = await child.call({ op: "store", token: "t1" });
+    const got = await child.call({ op: "get", token: "t1" });
+    assert.deepEqual([retried.ok, got.found], [true, true], JSON.stringify(retried.error));
+    assertError(failed, "ERR_TOKEN_STORAGE_FULL");
+  } finally {
+    await child.stop();
+  }
+  assert.equal(integrityCheck(dbPath), "ok");
+});
