@@ -20,11 +20,15 @@ const ENV_CHILD = path.join(__dirname, "fixtures", "env-child.js");
 const NOBODY = 65534;
 
 /** Starts env-child.js (as `uid`, or under bash with SIGXFSZ ignored); `call(op)` resolves its answer. */
-async function startChild({ uid, ignoreXfsz = false } = {}) {
+async function startChild({ uid, ignoreXfsz = false, tmpfs } = {}) {
   const options = { stdio: ["ignore", "inherit", "pipe", "ipc"], env: { ...process.env } };
-  const child = ignoreXfsz
-    ? spawn("bash", ["-c", `trap '' XFSZ; exec "${process.execPath}" "${ENV_CHILD}"`], options)
-    : fork(ENV_CHILD, [], { ...options, ...(uid === undefined ? {} : { uid, gid: uid }) });
+  const node = `exec "${process.execPath}" "${ENV_CHILD}"`;
+  const child = tmpfs
+    ? // A mount namespace of its own with a small tmpfs: gone when the child ends.
+      spawn("unshare", ["-m", "--propagation", "private", "bash", "-c", `mount -t tmpfs -o size=${tmpfs.size} tmpfs "${tmpfs.dir}" && ${node}`], options)
+    : ignoreXfsz
+      ? spawn("bash", ["-c", `trap '' XFSZ; ${node}`], options)
+      : fork(ENV_CHILD, [], { ...options, ...(uid === undefined ? {} : { uid, gid: uid }) });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
   const pending = new Map();
@@ -378,3 +382,38 @@ test("disk full at the first open of a fresh file (the -shm file cannot grow): E
   }
   assert.equal(integrityCheck(dbPath), "ok");
 });
+
+/** Runs a command in the mount namespace of process `pid`. */
+const inNamespace = (pid, cmd, ...argv) => execFileSync("nsenter", ["-t", String(pid), "-m", cmd, ...argv], { encoding: "utf8" });
+
+for (const size of ["512k", "16k"]) {
+  test(`disk full (a ${size} tmpfs, ENOSPC): ERR_TOKEN_STORAGE_FULL, no partial row, then works after it grows`, async (t) => {
+    const { dir, cleanup } = tempDir();
+    t.after(cleanup);
+    const dbPath = path.join(dir, "tokens.db");
+    const child = await startChild({ tmpfs: { dir, size } });
+    try {
+      await child.call({ op: "open", path: dbPath });
+      const fill = await child.call({ op: "fill", prefix: "big", size: 20_000 });
+      assert.equal(fill.ok, true);
+      assert.notEqual(fill.failed, null, "the tmpfs filled up");
+      assert.equal(fill.failure.code, "ERR_TOKEN_STORAGE_FULL", fill.failure.message);
+      const failed = await child.call({ op: "get", token: fill.failed });
+      if (fill.stored.length > 0) {
+        assert.deepEqual([failed.ok, failed.found, failed.refresh], [true, false, null], "no partial row");
+        const last = await child.call({ op: "get", token: fill.stored[fill.stored.length - 1] });
+        assert.equal(last.found, true);
+      }
+      inNamespace(child.pid, "mount", "-o", "remount,size=8m", dir); // the cause is gone
+      assert.equal((await child.call({ op: "store", token: fill.failed, size: 20_000 })).ok, true);
+      const more = await child.call({ op: "fill", prefix: "after", size: 20_000, max: 50 });
+      assert.equal(more.failed, null, JSON.stringify(more.failure));
+      assert.equal((await child.call({ op: "stats" })).totalTokens, fill.stored.length + 1 + 50);
+      const check = inNamespace(child.pid, "python3", "-c", "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])", dbPath);
+      assert.equal(check.trim(), "ok");
+      t.diagnostic(`${size} tmpfs: ${fill.stored.length} tokens of 20 KB fit before ${fill.failure.code}`);
+    } finally {
+      await child.stop();
+    }
+  });
+}
