@@ -2,11 +2,12 @@
 // Suites 1 and 2 of issue 3: several processes on one SQLite file.
 //  1. 4 processes store/get/delete tokens and store/consume codes at full speed for ~3 s;
 //     afterwards no call threw, every kept token is readable from every process, getStats
-//     agrees with the rows and the file passes PRAGMA integrity_check.
+//     agrees with the rows and the file passes PRAGMA integrity_check. Again while a fifth
+//     writer is SIGKILLed over and over: a dead process never wedges the others.
 //  2. N codes; 4 processes race to consume all of them: each code is consumed exactly once.
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
-const { fork } = require("node:child_process");
+const { fork, spawn } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
 const { PKG, tempDir, dbEnv, integrityCheck, tableCounts, s256, newVerifier } = require("./fixtures/common");
@@ -14,6 +15,7 @@ process.env.TOKEN_STORAGE_LOG = "warn";
 const { TokenStorage } = require(PKG);
 
 const CHILD = path.join(__dirname, "fixtures", "mp-child.js");
+const CRASH_CHILD = path.join(__dirname, "fixtures", "crash-child.js");
 const PROCESSES = 4;
 
 /** Forks the children and collects their messages; kills them all after `timeoutMs`. */
@@ -109,6 +111,54 @@ test("4 processes on one file at full speed: no error, nothing lost, stats and i
     assert.equal(rows.codes, 0, "every code was consumed");
     assert.equal(integrityCheck(dbPath), "ok");
     t.diagnostic(`processes=${PROCESSES} operations=${totalOps} kept=${kept.length} ${JSON.stringify(ops)}`);
+  } finally {
+    await group.finish();
+  }
+});
+
+test("a writer SIGKILLed again and again on the same file never wedges the 4 others", async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const dbPath = path.join(dir, "killed.db");
+  const group = startChildren((id) => ["load", String(id), "2500"], dbPath, 60_000);
+  const KILLS = 6;
+  let killed = 0;
+  try {
+    await group.expect("ready");
+    const done = group.expect("done");
+    group.send({ type: "go" });
+    // Meanwhile: a writer (the crash suite's child) started and SIGKILLed at random moments,
+    // so it dies holding the write lock or in the middle of a WAL append now and then.
+    for (let k = 0; k < KILLS; k++) {
+      const child = spawn(process.execPath, [CRASH_CHILD, `killed${k}`], { env: dbEnv(dbPath), stdio: ["ignore", "pipe", "ignore"] });
+      await new Promise((resolve) => child.stdout.once("data", resolve));
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.floor(Math.random() * 150)));
+      child.kill("SIGKILL");
+      await new Promise((resolve) => child.on("close", resolve));
+      killed++;
+    }
+    const results = await done;
+    for (const r of results) {
+      assert.equal(r.errorCount, 0, `process ${r.id}: calls threw: ${JSON.stringify(r.errors)}`);
+      assert.deepEqual(r.mismatches, [], `process ${r.id}: wrong results`);
+    }
+    const kept = results.flatMap((r) => r.kept);
+    const keptFile = path.join(dir, "kept.json");
+    fs.writeFileSync(keptFile, JSON.stringify(kept));
+    const verified = group.expect("verified");
+    group.send({ type: "verify", file: keptFile });
+    for (const v of await verified) {
+      assert.equal(v.errorCount, 0, JSON.stringify(v.errors));
+      assert.equal(v.missing + v.wrong, 0, `process ${v.id}: ${JSON.stringify(v.examples)}`);
+    }
+    await group.finish();
+    const store = new TokenStorage({ storage: "db", path: dbPath });
+    const stats = store.getStats();
+    store.close();
+    assert.equal(stats.totalTokens, tableCounts(dbPath).tokens, "getStats agrees with the rows");
+    assert.equal(integrityCheck(dbPath), "ok");
+    const ops = results.reduce((n, r) => n + Object.values(r.ops).reduce((a, b) => a + b, 0), 0);
+    t.diagnostic(`processes=${PROCESSES} operations=${ops} writer kills=${killed}`);
   } finally {
     await group.finish();
   }
