@@ -61,6 +61,30 @@ function startChildren(argvOf, dbPath, timeoutMs) {
   };
 }
 
+/**
+ * Checks the loaders' reports (no call threw, no wrong result), then has every process read
+ * every token any process kept, on its own connection; returns the kept tokens.
+ * `expectTotal`: what getStats().totalTokens must say in every process afterwards.
+ */
+async function checkLoad(group, results, dir, expectTotal = false) {
+  for (const r of results) {
+    assert.equal(r.errorCount, 0, `process ${r.id}: calls threw: ${JSON.stringify(r.errors)}`);
+    assert.deepEqual(r.mismatches, [], `process ${r.id}: wrong results`);
+  }
+  const kept = results.flatMap((r) => r.kept);
+  const keptFile = path.join(dir, "kept.json");
+  fs.writeFileSync(keptFile, JSON.stringify(kept));
+  const verified = group.expect("verified");
+  group.send({ type: "verify", file: keptFile });
+  for (const v of await verified) {
+    assert.equal(v.errorCount, 0, `process ${v.id}: calls threw while verifying: ${JSON.stringify(v.errors)}`);
+    assert.equal(v.missing, 0, `process ${v.id}: ${v.missing} kept tokens are missing: ${JSON.stringify(v.examples)}`);
+    assert.equal(v.wrong, 0, `process ${v.id}: ${v.wrong} kept tokens read back wrong: ${JSON.stringify(v.examples)}`);
+    if (expectTotal) assert.equal(v.stats.totalTokens, kept.length, `process ${v.id}: getStats().totalTokens`);
+  }
+  return kept;
+}
+
 test("4 processes on one file at full speed: no error, nothing lost, stats and integrity hold", async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
@@ -75,23 +99,7 @@ test("4 processes on one file at full speed: no error, nothing lost, stats and i
     const ops = {};
     for (const r of results) for (const [op, n] of Object.entries(r.ops)) ops[op] = (ops[op] ?? 0) + n;
     const totalOps = Object.values(ops).reduce((a, b) => a + b, 0);
-    for (const r of results) {
-      assert.equal(r.errorCount, 0, `process ${r.id}: calls threw: ${JSON.stringify(r.errors)}`);
-      assert.deepEqual(r.mismatches, [], `process ${r.id}: wrong results`);
-    }
-
-    // Every token a process kept, read back by every process (its own connection).
-    const kept = results.flatMap((r) => r.kept);
-    const keptFile = path.join(dir, "kept.json");
-    fs.writeFileSync(keptFile, JSON.stringify(kept));
-    const verified = group.expect("verified");
-    group.send({ type: "verify", file: keptFile });
-    for (const v of await verified) {
-      assert.equal(v.errorCount, 0, `process ${v.id}: calls threw while verifying: ${JSON.stringify(v.errors)}`);
-      assert.equal(v.missing, 0, `process ${v.id}: ${v.missing} kept tokens are missing: ${JSON.stringify(v.examples)}`);
-      assert.equal(v.wrong, 0, `process ${v.id}: ${v.wrong} kept tokens read back wrong: ${JSON.stringify(v.examples)}`);
-      assert.equal(v.stats.totalTokens, kept.length, `process ${v.id}: getStats().totalTokens`);
-    }
+    const kept = await checkLoad(group, results, dir, true);
     const exits = await group.finish();
     for (const e of exits) assert.equal(e.code, 0, `child exit: ${e.signal ?? e.code} ${e.stderr}`);
 
@@ -138,19 +146,7 @@ test("a writer SIGKILLed again and again on the same file never wedges the 4 oth
       killed++;
     }
     const results = await done;
-    for (const r of results) {
-      assert.equal(r.errorCount, 0, `process ${r.id}: calls threw: ${JSON.stringify(r.errors)}`);
-      assert.deepEqual(r.mismatches, [], `process ${r.id}: wrong results`);
-    }
-    const kept = results.flatMap((r) => r.kept);
-    const keptFile = path.join(dir, "kept.json");
-    fs.writeFileSync(keptFile, JSON.stringify(kept));
-    const verified = group.expect("verified");
-    group.send({ type: "verify", file: keptFile });
-    for (const v of await verified) {
-      assert.equal(v.errorCount, 0, JSON.stringify(v.errors));
-      assert.equal(v.missing + v.wrong, 0, `process ${v.id}: ${JSON.stringify(v.examples)}`);
-    }
+    await checkLoad(group, results, dir);
     await group.finish();
     const store = new TokenStorage({ storage: "db", path: dbPath });
     const stats = store.getStats();
