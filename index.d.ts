@@ -104,7 +104,7 @@ export interface TokenStore {
   ): void;
   consumeAuthorizationCode(
     code: string | null | undefined,
-    codeVerifier: string | null | undefined,
+    codeVerifier?: string | null,
   ): AuthorizationCodeData | null;
   getRefreshToken(refreshToken: string | null | undefined): RefreshTokenData | null;
   revokeRefreshToken(refreshToken: string | null | undefined): void;
@@ -125,7 +125,7 @@ export declare class TokenStorage implements TokenStore {
   readonly path: string | null;
   /** Opens the store now (the first call opens it anyway). */
   open(): void;
-  /** Closes the store; the next call reopens it. A memory store's tokens are dropped. */
+  /** Closes a SQLite store's file; the next call reopens it. A memory store keeps its tokens. */
   close(): void;
   /** Same as `close()`. */
   closeDB(): void;

@@ -197,7 +197,8 @@ describe("what the package writes", () => {
     const indexed = (t) => info.tables[t].indexes.map((cols) => cols[0]);
     assert.ok(indexed("access_tokens").includes("user_id"), JSON.stringify(info.tables.access_tokens.indexes));
     assert.ok(indexed("access_tokens").includes("expires_at"));
-    assert.ok(indexed("authorization_codes").includes("expires_at"));
+    // Codes are consumed within minutes, so their table stays small and carries no
+    // secondary index (each index would be one more page written per code).
     assert.ok(info.user_version >= 1);
   });
 

@@ -5,8 +5,16 @@
 /** Largest absolute epoch-millisecond value a JS Date can hold. */
 const MAX_DATE_MS = 8.64e15;
 
-const describe = (v) =>
-  v === null ? "null" : Array.isArray(v) ? "an array" : typeof v === "string" ? "an empty string" : `a ${typeof v}`;
+const { isDate } = require("node:util").types;
+const DATE_GET_TIME = Date.prototype.getTime;
+
+function describe(v) {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "string") return "an empty string";
+  const type = typeof v;
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
 
 function fail(fn, name, rule, value) {
   return new TypeError(`${fn}: ${name} must be ${rule}; got ${describe(value)}`);
@@ -64,8 +72,9 @@ function inDateRange(fn, name, ms) {
 /** A Date, epoch milliseconds, null or undefined (never expires): returns ms or null. */
 function expiresAt(fn, value) {
   if (value === null || value === undefined) return null;
-  if (value instanceof Date) {
-    const ms = value.getTime();
+  // isDate, not instanceof: a Date from another realm (vm, Jest's sandbox) is a Date too.
+  if (isDate(value)) {
+    const ms = DATE_GET_TIME.call(value); // not value.getTime(): that can be overridden
     if (Number.isNaN(ms)) throw new TypeError(`${fn}: expiresAt is an invalid Date`);
     return ms;
   }

@@ -68,7 +68,7 @@ class TokenStorage {
     if (path) warnIfShared(path);
   }
 
-  /** Closes the store; the next call reopens it. A memory store's tokens are dropped. */
+  /** Closes a SQLite store's file; the next call reopens it. A memory store keeps its tokens. */
   close() {
     this._open = false;
     this._call("close", (n) => n.close());

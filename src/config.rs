@@ -44,7 +44,7 @@ impl StoreConfig {
             "" | "memory" => Ok(StoreConfig::Memory),
             "db" | "sqlite" => {
                 let raw = path.filter(|p| !p.is_empty()).unwrap_or(DEFAULT_DB_PATH);
-                let path = cwd.join(raw);
+                let path = normalize(&cwd.join(raw));
                 Ok(StoreConfig::Sqlite {
                     path,
                     sync: parse_sync(sync)?,
@@ -73,6 +73,22 @@ impl StoreConfig {
             StoreConfig::Sqlite { path, .. } => format!("sqlite:{}", path.display()),
         }
     }
+}
+
+/// Removes `.` and resolves `..` lexically, so two spellings of one file are one store.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn parse_sync(sync: Option<&str>) -> Result<SyncMode> {
@@ -128,6 +144,8 @@ mod tests {
         assert_eq!(rel.key(), "sqlite:/srv/app/x/t.db");
         let abs = parse(Some("db"), Some("/var/t.db")).unwrap();
         assert_eq!(abs.key(), "sqlite:/var/t.db");
+        let dots = parse(Some("db"), Some("./a/../../x/./t.db")).unwrap();
+        assert_eq!(dots.key(), "sqlite:/srv/x/t.db");
     }
 
     #[test]

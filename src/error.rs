@@ -62,9 +62,13 @@ impl StoreError {
                     reason: "SQLite cannot open the file".into(),
                 },
                 ErrorCode::SystemIoFailure
-                    if e.extended_code == rusqlite::ffi::SQLITE_IOERR_WRITE =>
+                    if matches!(
+                        e.extended_code,
+                        rusqlite::ffi::SQLITE_IOERR_WRITE | rusqlite::ffi::SQLITE_IOERR_SHMSIZE
+                    ) =>
                 {
-                    // SQLITE_IOERR_WRITE can also mean the file size limit was hit.
+                    // A failed write or shared-memory growth: the disk or the file size
+                    // limit is full (the other causes, such as a failing disk, are rare).
                     StoreError::Full { path }
                 }
                 other => StoreError::Sqlite {

@@ -62,8 +62,13 @@ impl StoreHandle {
         }
     }
 
-    /// Closes the store (a memory store's tokens are dropped); the next call reopens it.
+    /// Closes a SQLite store's file; the next call reopens it. A memory store has nothing
+    /// to close and keeps its tokens (as the old module's Maps did): the default memory
+    /// store is shared by every thread, and one thread's `closeDB()` must not empty it.
     pub fn close(&self) -> Result<()> {
+        if matches!(self.config, StoreConfig::Memory) {
+            return Ok(());
+        }
         let mut guard = self.store.lock().map_err(|_| StoreError::Poisoned)?;
         *guard = None;
         Ok(())

@@ -20,8 +20,8 @@ const SEQUENCES = Number(process.env.FUZZ_SEQUENCES ?? 60);
 const LENGTH = Number(process.env.FUZZ_LENGTH ?? 150);
 
 const STORES = {
-  memory: { open: () => new TokenStorage({ storage: "memory" }), model: { refreshReadPurges: true, statsPurgesCodes: false, closeDrops: true } },
-  sqlite: { open: (file) => new TokenStorage({ storage: "db", path: file }), model: { refreshReadPurges: false, statsPurgesCodes: true, closeDrops: false } },
+  memory: { open: () => new TokenStorage({ storage: "memory" }) },
+  sqlite: { open: (file) => new TokenStorage({ storage: "db", path: file }) },
 };
 
 const within = (ms, call) => typeof ms === "number" && ms >= call.t0 - 1 && ms <= call.t1 + 1;

@@ -21,16 +21,22 @@ test("a Date from another realm (vm context) is accepted as expiresAt", () => {
   assert.equal(s.getAccessToken("t").expiresAt.getTime(), when);
 });
 
-test("a Date whose getTime does not return a number is a TypeError naming the function and argument", () => {
+test("a Date whose getTime is overridden is read by its own time value, never by the override", () => {
+  // Found by this suite: the override's string used to reach the addon and fail with a
+  // plain Error (NumberExpected) instead of being handled.
+  const when = Date.now() + 3_600_000;
   class LyingDate extends Date {
     getTime() {
       return "soon";
     }
   }
   const s = store();
+  s.storeAccessToken("t", null, "k", "u", "c", [], new LyingDate(when));
+  assert.equal(Date.prototype.getTime.call(s.getAccessToken("t").expiresAt), when);
+  const invalid = new LyingDate(Number.NaN);
   assert.throws(
-    () => s.storeAccessToken("t", null, "k", "u", "c", [], new LyingDate()),
+    () => s.storeAccessToken("t2", null, "k", "u", "c", [], invalid),
     (err) => err instanceof TypeError && /storeAccessToken/.test(err.message) && /expiresAt/.test(err.message),
   );
-  assert.equal(s.getAccessToken("t"), null, "nothing stored");
+  assert.equal(s.getAccessToken("t2"), null, "nothing stored");
 });

@@ -24,7 +24,10 @@ use crate::model::{
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 /// Append only: a released entry is never edited.
 const MIGRATIONS: &[&str] = &[
-    // 1. The old module's tables (unchanged, so it can still open the file), and indexes.
+    // 1. The old module's tables and columns (so it can still open the file) and indexes.
+    //    A new file gets them WITHOUT ROWID: the row lives in the primary-key b-tree, so a
+    //    write dirties one page less per table (a legacy file keeps its rowid tables).
+    //    Codes are few and short-lived: no secondary indexes, one page per write.
     "CREATE TABLE IF NOT EXISTS access_tokens (
         token TEXT PRIMARY KEY,
         api_key TEXT NOT NULL,
@@ -34,7 +37,7 @@ const MIGRATIONS: &[&str] = &[
         refresh_token TEXT,
         expires_at INTEGER,
         created_at INTEGER NOT NULL
-    );
+    ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS refresh_tokens (
         refresh_token TEXT PRIMARY KEY,
         user_id TEXT NOT NULL,
@@ -42,7 +45,7 @@ const MIGRATIONS: &[&str] = &[
         scopes TEXT NOT NULL,
         access_token TEXT NOT NULL,
         created_at INTEGER NOT NULL
-    );
+    ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS authorization_codes (
         code TEXT PRIMARY KEY,
         user_id TEXT NOT NULL,
@@ -54,11 +57,9 @@ const MIGRATIONS: &[&str] = &[
         scopes TEXT NOT NULL,
         expires_at INTEGER NOT NULL,
         created_at INTEGER NOT NULL
-    );
+    ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS idx_access_tokens_user_id ON access_tokens(user_id);
-    CREATE INDEX IF NOT EXISTS idx_access_tokens_expires_at ON access_tokens(expires_at);
-    CREATE INDEX IF NOT EXISTS idx_authorization_codes_user_id ON authorization_codes(user_id);
-    CREATE INDEX IF NOT EXISTS idx_authorization_codes_expires_at ON authorization_codes(expires_at);",
+    CREATE INDEX IF NOT EXISTS idx_access_tokens_expires_at ON access_tokens(expires_at);",
     // 2. Counters kept by triggers, so getStats is O(1) and right across processes (and
     //    stays right when the old module writes the file: its writes fire them too).
     //    A user id of '' stands for "no user id" (the columns are NOT NULL).
@@ -123,6 +124,7 @@ pub struct SqliteStore {
     conn: Connection,
     /// The file's path, for error messages.
     path: String,
+    busy_timeout: Duration,
 }
 
 impl SqliteStore {
@@ -136,8 +138,8 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let err = |e: rusqlite::Error| StoreError::from_sqlite(&shown, &e);
         let mut conn = Connection::open_with_flags(path, flags).map_err(err)?;
-        conn.busy_timeout(Duration::from_millis(u64::from(busy_timeout_ms)))
-            .map_err(err)?;
+        let busy_timeout = Duration::from_millis(u64::from(busy_timeout_ms));
+        conn.busy_timeout(busy_timeout).map_err(err)?;
         conn.set_prepared_statement_cache_capacity(64);
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -164,7 +166,11 @@ impl SqliteStore {
             });
         }
         migrate(&mut conn, &shown)?;
-        Ok(SqliteStore { conn, path: shown })
+        Ok(SqliteStore {
+            conn,
+            path: shown,
+            busy_timeout,
+        })
     }
 
     /// The schema version of the open file.
@@ -181,6 +187,32 @@ impl SqliteStore {
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed if `f` succeeds.
     fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         immediate(&self.conn, f).map_err(|e| self.err(e))
+    }
+
+    /// Housekeeping a read does on the side (removing what it found expired): done now if
+    /// the write lock is free, else left for the next read or cleanup. It never waits for
+    /// the lock and never fails the read, whose answer does not depend on it.
+    fn tidy(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<()>) {
+        if self.conn.busy_timeout(Duration::ZERO).is_ok() {
+            let _ = immediate(&self.conn, f);
+            let _ = self.conn.busy_timeout(self.busy_timeout);
+        }
+    }
+
+    /// Removes an access token that a read found expired (see `tidy`). Checked again
+    /// inside the transaction: another process may have replaced it since.
+    fn remove_if_expired(&self, token: &str, now: i64) {
+        self.tidy(|c| {
+            let still = c
+                .prepare_cached(
+                    "SELECT 1 FROM access_tokens WHERE token = ?1 AND expires_at <= ?2",
+                )?
+                .exists(params![token, now])?;
+            if still {
+                delete_access(c, token)?;
+            }
+            Ok(())
+        });
     }
 }
 
@@ -424,15 +456,7 @@ impl TokenStore for SqliteStore {
             .map_err(|e| self.err(e))?;
         match found {
             Some(t) if is_expired(t.expires_at, now) => {
-                self.write(|c| {
-                    // Re-checked inside the transaction: another process may have replaced it.
-                    c.prepare_cached(
-                        "SELECT 1 FROM access_tokens WHERE token = ?1 AND expires_at <= ?2",
-                    )?
-                    .exists(params![token, now])?
-                    .then(|| delete_access(c, token))
-                    .transpose()
-                })?;
+                self.remove_if_expired(token, now);
                 Ok(None)
             }
             other => Ok(other),
@@ -505,7 +529,15 @@ impl TokenStore for SqliteStore {
                 .optional()
             })
             .map_err(|e| self.err(e))?;
-        Ok(found.and_then(|(live, r)| live.then_some(r)))
+        match found {
+            Some((true, r)) => Ok(Some(r)),
+            Some((false, r)) => {
+                // Its access token is expired (or gone): remove it, as getAccessToken would.
+                self.remove_if_expired(&r.access_token, now);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
     }
 
     fn revoke_refresh_token(&mut self, refresh_token: &str) -> Result<()> {
@@ -550,29 +582,43 @@ impl TokenStore for SqliteStore {
     }
 
     fn stats(&mut self, now: i64) -> Result<Stats> {
-        let read = |c: &Connection| -> rusqlite::Result<(bool, Stats)> {
-            let expired = c
-                .prepare_cached("SELECT 1 FROM access_tokens WHERE expires_at <= ?1 LIMIT 1")?
-                .exists([now])?;
-            let stats = c
+        // The counters include expired tokens that nothing has removed yet; subtract those
+        // (found through the expires_at index, so the cost is the number of expired rows,
+        // nothing when cleanup keeps up) rather than write to remove them: a read never
+        // waits for another process's write lock.
+        let read = |c: &Connection| -> rusqlite::Result<Stats> {
+            let (tokens, users): (i64, i64) = c
                 .prepare_cached("SELECT tokens, users FROM nts_stats WHERE id = 1")?
-                .query_row([], |r| {
-                    Ok(Stats {
-                        total_tokens: r.get::<_, i64>(0)?.max(0) as u64,
-                        unique_users: r.get::<_, i64>(1)?.max(0) as u64,
-                    })
-                })?;
-            Ok((expired, stats))
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (expired, users_gone): (i64, i64) = c
+                .prepare_cached(
+                    "SELECT (SELECT COUNT(*) FROM access_tokens WHERE expires_at <= ?1),
+                            (SELECT COUNT(*) FROM (
+                                SELECT user_id, COUNT(*) AS n FROM access_tokens
+                                WHERE expires_at <= ?1 AND user_id <> '' GROUP BY user_id
+                             ) e JOIN nts_user_tokens u ON u.user_id = e.user_id AND u.n = e.n)",
+                )?
+                .query_row([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(Stats {
+                total_tokens: (tokens - expired).max(0) as u64,
+                unique_users: (users - users_gone).max(0) as u64,
+            })
         };
-        let (expired, stats) = read(&self.conn).map_err(|e| self.err(e))?;
-        if !expired {
-            return Ok(stats);
-        }
-        // Expired tokens still count in the counters: remove them first, then count.
-        self.write(|c| {
-            while cleanup_batch(c, now, 1000)? == 1000 {}
-            read(c).map(|(_, s)| s)
-        })
+        // One read transaction, so the counters and the expired rows are one snapshot.
+        self.conn
+            .prepare_cached("BEGIN DEFERRED")
+            .and_then(|mut s| s.execute([]))
+            .and_then(|_| {
+                let out = read(&self.conn);
+                let end = self.conn.prepare_cached("COMMIT")?.execute([]);
+                out.and_then(|s| end.map(|_| s))
+            })
+            .map_err(|e| {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                self.err(e)
+            })
     }
 }
 
@@ -731,6 +777,41 @@ mod tests {
         assert_eq!(err.code(), "ERR_TOKEN_STORAGE_BUSY");
         other.execute_batch("COMMIT").unwrap();
         s.delete_token("x").unwrap();
+    }
+
+    #[test]
+    fn reads_answer_during_another_writers_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        let mut s = SqliteStore::open(&path, SyncMode::Normal, 50).unwrap();
+        let t = |tok: &str, user: &str, exp: Option<i64>| NewAccessToken {
+            token: tok.into(),
+            refresh_token: None,
+            api_key: "k".into(),
+            user_id: Some(user.into()),
+            client_id: "c".into(),
+            scopes: vec![],
+            expires_at: exp,
+        };
+        s.store_access_token(t("live", "u1", None), NOW).unwrap();
+        s.store_access_token(t("old", "u2", Some(NOW - 1)), NOW - 10)
+            .unwrap();
+        s.store_access_token(t("old2", "u1", Some(NOW - 1)), NOW - 10)
+            .unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        // The expired token reads as gone, and stats leave it out, without the write lock.
+        assert!(s.get_access_token("old", NOW).unwrap().is_none());
+        let st = s.stats(NOW).unwrap();
+        assert_eq!((st.total_tokens, st.unique_users), (1, 1));
+        other.execute_batch("COMMIT").unwrap();
+        // Once the lock is free, the next read removes it.
+        assert!(s.get_access_token("old", NOW).unwrap().is_none());
+        let left: i64 = s
+            .conn
+            .query_row("SELECT COUNT(*) FROM access_tokens", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 2);
     }
 
     #[test]
