@@ -5,6 +5,7 @@
 // RESULTS.md. `node benchmark/run.js --help` lists the options.
 const { execFileSync, fork } = require("node:child_process");
 const fs = require("node:fs");
+const os = require("node:os");
 const path = require("node:path");
 
 const HERE = __dirname;
@@ -115,9 +116,11 @@ async function main() {
   const loadBefore = load();
   const results = [];
   const failures = [];
+  const trialLoads = [];
   try {
     for (const { peer, size } of plan) {
       console.log(`benchmark: ${PEERS[peer].label} with ${size.toLocaleString("en-US")} tokens`);
+      trialLoads.push(os.loadavg()[0]);
       try {
         results.push(await runTrial(peer, size, opts, dir));
       } catch (err) {
@@ -130,6 +133,7 @@ async function main() {
   }
   const meta = {
     date: new Date().toISOString(), durationS: (Date.now() - started) / 1e3, loadBefore, loadAfter: load(),
+    loadMaxAtTrialStart: Math.max(0, ...trialLoads),
     machine: machine(), versions: versions(), opts, peers: PEERS, skipped: [...new Set(skipped)], failures,
   };
   fs.writeFileSync(opts.out, render(results, meta));

@@ -97,7 +97,8 @@ function render(results, meta) {
     "",
     `- ${m.cpu}, ${m.cores} cores, ${fmt(m.ramGiB)} GiB RAM; ${m.os}`,
     `- Node ${m.node}`,
-    `- Load average (1, 5, 15 min) before the run: ${meta.loadBefore}; after: ${meta.loadAfter}`,
+    `- Load average (1, 5, 15 min) before the run: ${meta.loadBefore}; after: ${meta.loadAfter};`
+      + ` highest 1-min load seen at the start of a trial: ${fmt(meta.loadMaxAtTrialStart)} (a trial itself keeps about one core busy)`,
     `- SQLite: ours ${v.ours.sqlite} (${v.ours.source}), package ${v.ours.version};`
       + ` better-sqlite3 ${v["better-sqlite3"].version} with SQLite ${v["better-sqlite3"].sqlite};`
       + ` sqlite3 ${v.sqlite3.version} with SQLite ${v.sqlite3.sqlite}`,
