@@ -78,12 +78,17 @@ class TokenStorage {
     try {
       return body(this._native);
     } catch (err) {
-      const out = translate(err);
-      if (out !== err && !(out instanceof TypeError)) {
-        log("error", "token store call failed", { call: fn, code: out.code, error: out.message });
-      }
-      throw out;
+      throw this._fail(fn, err);
     }
+  }
+
+  /** The error to throw for a failed native call (logged unless it is about arguments). */
+  _fail(fn, err) {
+    const out = translate(err);
+    if (out !== err && !(out instanceof TypeError)) {
+      log("error", "token store call failed", { call: fn, code: out.code, error: out.message });
+    }
+    return out;
   }
 
   _ready() {
@@ -102,15 +107,22 @@ class TokenStorage {
       args.scopes(fn, scopes),
       args.expiresAt(fn, expiresAt),
     ];
-    const n = this._ready();
-    this._call(fn, () => n.storeAccessToken(...a));
+    try {
+      this._ready().storeAccessToken(a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+    } catch (err) {
+      throw this._fail(fn, err);
+    }
   }
 
   getAccessToken(token) {
     const key = args.lookupKey("getAccessToken", "token", token);
     if (key === null) return null;
-    const n = this._ready();
-    const json = this._call("getAccessToken", () => n.getAccessToken(key));
+    let json;
+    try {
+      json = this._ready().getAccessToken(key);
+    } catch (err) {
+      throw this._fail("getAccessToken", err);
+    }
     if (json == null) return null;
     const t = JSON.parse(json);
     return {
@@ -137,8 +149,11 @@ class TokenStorage {
       args.scopes(fn, scopes),
       args.expiresIn(fn, expiresIn),
     ];
-    const n = this._ready();
-    this._call(fn, () => n.storeAuthorizationCode(...a));
+    try {
+      this._ready().storeAuthorizationCode(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
+    } catch (err) {
+      throw this._fail(fn, err);
+    }
   }
 
   consumeAuthorizationCode(code, codeVerifier) {
@@ -146,8 +161,12 @@ class TokenStorage {
     const key = args.lookupKey(fn, "code", code);
     const verifier = args.verifier(fn, codeVerifier);
     if (key === null) return null;
-    const n = this._ready();
-    const json = this._call(fn, () => n.consumeAuthorizationCode(key, verifier));
+    let json;
+    try {
+      json = this._ready().consumeAuthorizationCode(key, verifier);
+    } catch (err) {
+      throw this._fail(fn, err);
+    }
     if (json == null) return null;
     const c = JSON.parse(json);
     return {
@@ -166,8 +185,12 @@ class TokenStorage {
   getRefreshToken(refreshToken) {
     const key = args.lookupKey("getRefreshToken", "refreshToken", refreshToken);
     if (key === null) return null;
-    const n = this._ready();
-    const json = this._call("getRefreshToken", () => n.getRefreshToken(key));
+    let json;
+    try {
+      json = this._ready().getRefreshToken(key);
+    } catch (err) {
+      throw this._fail("getRefreshToken", err);
+    }
     if (json == null) return null;
     const r = JSON.parse(json);
     return {

@@ -5,8 +5,18 @@ use napi::{Error as JsError, Status};
 
 use crate::model::{AccessToken, AuthorizationCode, RefreshToken};
 
-fn encode<T: serde::Serialize>(value: &T) -> napi::Result<String> {
-    serde_json::to_string(value).map_err(|_| {
+/// JSON of `value`, into a buffer sized from `text_len` (the record's string bytes) so
+/// that it is written without reallocating in the common case.
+fn encode<T: serde::Serialize>(value: &T, text_len: usize) -> napi::Result<String> {
+    let mut out = Vec::with_capacity(text_len + text_len / 8 + 96);
+    serde_json::to_writer(&mut out, value).map_err(|_| {
+        JsError::new(
+            Status::GenericFailure,
+            "[ERR_TOKEN_STORAGE_INTERNAL] a stored record could not be encoded",
+        )
+    })?;
+    // serde_json writes valid UTF-8 only.
+    String::from_utf8(out).map_err(|_| {
         JsError::new(
             Status::GenericFailure,
             "[ERR_TOKEN_STORAGE_INTERNAL] a stored record could not be encoded",
@@ -14,8 +24,16 @@ fn encode<T: serde::Serialize>(value: &T) -> napi::Result<String> {
     })
 }
 
+fn len(s: &Option<String>) -> usize {
+    s.as_ref().map_or(0, String::len)
+}
+
+fn scopes_len(scopes: &[String]) -> usize {
+    scopes.iter().map(|s| s.len() + 3).sum()
+}
+
 pub fn access_token(t: &AccessToken) -> napi::Result<String> {
-    encode(&(
+    let record = (
         &t.api_key,
         &t.user_id,
         &t.client_id,
@@ -23,21 +41,25 @@ pub fn access_token(t: &AccessToken) -> napi::Result<String> {
         &t.refresh_token,
         t.expires_at,
         t.created_at,
-    ))
+    );
+    let n = t.api_key.len() + len(&t.user_id) + t.client_id.len() + len(&t.refresh_token);
+    encode(&record, n + scopes_len(&t.scopes))
 }
 
 pub fn refresh_token(r: &RefreshToken) -> napi::Result<String> {
-    encode(&(
+    let record = (
         &r.user_id,
         &r.client_id,
         &r.scopes,
         &r.access_token,
         r.created_at,
-    ))
+    );
+    let n = len(&r.user_id) + r.client_id.len() + r.access_token.len();
+    encode(&record, n + scopes_len(&r.scopes))
 }
 
 pub fn authorization_code(c: &AuthorizationCode) -> napi::Result<String> {
-    encode(&(
+    let record = (
         &c.user_id,
         &c.api_key,
         &c.client_id,
@@ -47,5 +69,12 @@ pub fn authorization_code(c: &AuthorizationCode) -> napi::Result<String> {
         &c.scopes,
         c.expires_at,
         c.created_at,
-    ))
+    );
+    let n = len(&c.user_id)
+        + c.api_key.len()
+        + c.client_id.len()
+        + c.redirect_uri.len()
+        + len(&c.code_challenge)
+        + len(&c.code_challenge_method);
+    encode(&record, n + scopes_len(&c.scopes))
 }

@@ -1,7 +1,15 @@
-//! The in-process memory store: hash maps plus an expiry index, lost when the process ends.
+//! The in-process memory store, lost when the process ends.
+//!
+//! Laid out for a million tokens: each token is one slot in a slab, its four strings
+//! (token, refresh token, API key) in one allocation; the two look-up tables hold only
+//! slot numbers; user ids, client ids and scope lists are shared between the tokens that
+//! have the same one. About 300 bytes a token, where a JS `Map` of objects takes twice that.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::sync::Arc;
+
+use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
 
 use super::{validate_authorization_code, validate_new_access_token, TokenStore};
 use crate::error::Result;
@@ -9,31 +17,52 @@ use crate::model::{
     is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
 };
 
-struct AccessEntry {
-    api_key: Box<str>,
-    user_id: Option<Box<str>>,
-    client_id: Box<str>,
-    scopes: Box<[String]>,
-    refresh_token: Option<Box<str>>,
-    expires_at: Option<i64>,
+/// `expires_at` of a token that never expires.
+const NEVER: i64 = i64::MAX;
+
+struct Slot {
+    /// The access token, the refresh token (may be empty) and the API key, end to end.
+    text: Box<str>,
+    token_len: u32,
+    refresh_len: u32,
+    user_id: Option<Arc<str>>,
+    client_id: Arc<str>,
+    scopes: Arc<[String]>,
+    expires_at: i64,
     created_at: i64,
 }
 
-/// A refresh token shares user, client and scopes with its access token, stored once.
-struct RefreshEntry {
-    access_token: Arc<str>,
-    created_at: i64,
+impl Slot {
+    fn token(&self) -> &str {
+        &self.text[..self.token_len as usize]
+    }
+    fn refresh(&self) -> Option<&str> {
+        let start = self.token_len as usize;
+        let r = &self.text[start..start + self.refresh_len as usize];
+        (!r.is_empty()).then_some(r)
+    }
+    fn api_key(&self) -> &str {
+        &self.text[(self.token_len + self.refresh_len) as usize..]
+    }
+    fn expiry(&self) -> Option<i64> {
+        (self.expires_at != NEVER).then_some(self.expires_at)
+    }
 }
 
 #[derive(Default)]
 pub struct MemoryStore {
-    access: HashMap<Arc<str>, AccessEntry>,
-    refresh: HashMap<Box<str>, RefreshEntry>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    by_token: HashTable<u32>,
+    by_refresh: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    /// Tokens that expire, by expiry: cleanup and stats touch only expired ones.
+    expiry: BTreeSet<(i64, u32)>,
+    /// Live tokens per user id; its keys are the user ids the slots share.
+    users: HashMap<Arc<str>, u32>,
+    clients: HashSet<Arc<str>>,
+    scope_lists: HashSet<Arc<[String]>>,
     codes: HashMap<Box<str>, AuthorizationCode>,
-    /// Access tokens that expire, by expiry: cleanup and stats touch only expired ones.
-    expiry: BTreeSet<(i64, Arc<str>)>,
-    /// Live access tokens per user id, for `uniqueUsers`.
-    users: HashMap<Box<str>, u32>,
 }
 
 impl MemoryStore {
@@ -41,13 +70,60 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Removes an access token, its expiry entry, its user count and its refresh token.
-    fn remove_access(&mut self, token: &str) -> Option<AccessEntry> {
-        let (key, entry) = self.access.remove_entry(token)?;
-        if let Some(t) = entry.expires_at {
-            self.expiry.remove(&(t, key.clone()));
+    fn slot(&self, i: u32) -> Option<&Slot> {
+        self.slots.get(i as usize).and_then(Option::as_ref)
+    }
+
+    fn find_token(&self, token: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(token);
+        let slots = &self.slots;
+        self.by_token
+            .find(hash, |&i| {
+                slots[i as usize]
+                    .as_ref()
+                    .is_some_and(|s| s.token() == token)
+            })
+            .copied()
+    }
+
+    fn find_refresh(&self, refresh: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(refresh);
+        let slots = &self.slots;
+        self.by_refresh
+            .find(hash, |&i| {
+                slots[i as usize]
+                    .as_ref()
+                    .and_then(Slot::refresh)
+                    .is_some_and(|r| r == refresh)
+            })
+            .copied()
+    }
+
+    /// Removes the refresh token of slot `i` from the refresh table (the slot keeps it).
+    fn unlink_refresh(&mut self, i: u32) {
+        let Some(refresh) = self.slot(i).and_then(Slot::refresh) else {
+            return;
+        };
+        let hash = self.hasher.hash_one(refresh);
+        if let Ok(entry) = self.by_refresh.find_entry(hash, |&j| j == i) {
+            entry.remove();
         }
-        if let Some(user) = entry.user_id.as_deref() {
+    }
+
+    /// Removes the token in slot `i`, its refresh token, its expiry entry and user count.
+    fn remove_slot(&mut self, i: u32) {
+        self.unlink_refresh(i);
+        let Some(slot) = self.slots.get_mut(i as usize).and_then(Option::take) else {
+            return;
+        };
+        let hash = self.hasher.hash_one(slot.token());
+        if let Ok(entry) = self.by_token.find_entry(hash, |&j| j == i) {
+            entry.remove();
+        }
+        if slot.expires_at != NEVER {
+            self.expiry.remove(&(slot.expires_at, i));
+        }
+        if let Some(user) = &slot.user_id {
             if let Some(n) = self.users.get_mut(user) {
                 *n -= 1;
                 if *n == 0 {
@@ -55,98 +131,147 @@ impl MemoryStore {
                 }
             }
         }
-        if let Some(rt) = entry.refresh_token.as_deref() {
-            // Only the refresh token that still points at this access token goes.
-            if self
-                .refresh
-                .get(rt)
-                .is_some_and(|r| *r.access_token == *key)
-            {
-                self.refresh.remove(rt);
-            }
-        }
-        Some(entry)
+        self.free.push(i);
     }
 
-    /// Removes expired access tokens, at most `limit`; returns how many.
-    fn purge_expired_access(&mut self, now: i64, limit: usize) -> usize {
-        let mut removed = 0;
-        while removed < limit {
-            let Some((t, key)) = self.expiry.first().cloned() else {
-                break;
-            };
-            if t > now {
-                break;
-            }
-            self.remove_access(&key);
-            removed += 1;
-        }
-        removed
-    }
-
-    /// The access token entry if it is live; an expired one is removed.
-    fn live_access(&mut self, token: &str, now: i64) -> Option<&AccessEntry> {
-        let expired = is_expired(self.access.get(token)?.expires_at, now);
-        if expired {
-            self.remove_access(token);
+    /// The slot of a live token; an expired one is removed.
+    fn live(&mut self, i: u32, now: i64) -> Option<&Slot> {
+        if is_expired(self.slot(i)?.expiry(), now) {
+            self.remove_slot(i);
             return None;
         }
-        self.access.get(token)
+        self.slot(i)
+    }
+
+    fn intern_client(&mut self, client: String) -> Arc<str> {
+        if let Some(c) = self.clients.get(client.as_str()) {
+            return c.clone();
+        }
+        let c: Arc<str> = client.into();
+        self.clients.insert(c.clone());
+        c
+    }
+
+    fn intern_scopes(&mut self, scopes: Vec<String>) -> Arc<[String]> {
+        if let Some(s) = self.scope_lists.get(scopes.as_slice()) {
+            return s.clone();
+        }
+        let s: Arc<[String]> = scopes.into();
+        self.scope_lists.insert(s.clone());
+        s
+    }
+
+    fn intern_user(&mut self, user: String) -> Arc<str> {
+        match self.users.get_key_value(user.as_str()) {
+            Some((u, _)) => u.clone(),
+            None => user.into(),
+        }
+    }
+
+    /// Forgets client ids and scope lists that no token uses any more.
+    fn forget_unused(&mut self) {
+        self.clients.retain(|c| Arc::strong_count(c) > 1);
+        self.scope_lists.retain(|s| Arc::strong_count(s) > 1);
+    }
+
+    fn access_token(s: &Slot) -> AccessToken {
+        AccessToken {
+            api_key: s.api_key().to_owned(),
+            user_id: s.user_id.as_deref().map(str::to_owned),
+            client_id: s.client_id.to_string(),
+            scopes: s.scopes.to_vec(),
+            refresh_token: s.refresh().map(str::to_owned),
+            expires_at: s.expiry(),
+            created_at: s.created_at,
+        }
     }
 }
 
 impl TokenStore for MemoryStore {
     fn store_access_token(&mut self, t: NewAccessToken, now: i64) -> Result<()> {
         validate_new_access_token(&t)?;
-        self.remove_access(&t.token);
-        let key: Arc<str> = Arc::from(t.token);
-        let refresh_token = t.refresh_token.filter(|r| !r.is_empty());
-        if let Some(rt) = refresh_token.as_deref() {
-            // A refresh token string re-used for a new access token leaves the old one.
-            if let Some(old) = self.refresh.remove(rt) {
-                if let Some(prev) = self.access.get_mut(&old.access_token) {
-                    prev.refresh_token = None;
-                }
+        if let Some(old) = self.find_token(&t.token) {
+            self.remove_slot(old);
+        }
+        let refresh = t.refresh_token.unwrap_or_default();
+        if let Some(prev) = (!refresh.is_empty())
+            .then(|| self.find_refresh(&refresh))
+            .flatten()
+        {
+            // A refresh token string re-used for a new token leaves the old one.
+            self.unlink_refresh(prev);
+            if let Some(p) = self.slots[prev as usize].as_mut() {
+                let keep = format!("{}{}", p.token(), p.api_key());
+                p.refresh_len = 0;
+                p.text = keep.into();
             }
-            self.refresh.insert(
-                rt.into(),
-                RefreshEntry {
-                    access_token: key.clone(),
-                    created_at: now,
-                },
-            );
         }
-        if let Some(exp) = t.expires_at {
-            self.expiry.insert((exp, key.clone()));
+        let (token_len, refresh_len) = (t.token.len(), refresh.len());
+        let (Ok(token_len), Ok(refresh_len)) =
+            (u32::try_from(token_len), u32::try_from(refresh_len))
+        else {
+            return Err(crate::error::StoreError::InvalidArgument(
+                "a token longer than 4 GiB cannot be stored".into(),
+            ));
+        };
+        let mut text = String::with_capacity(t.token.len() + refresh.len() + t.api_key.len());
+        text.push_str(&t.token);
+        text.push_str(&refresh);
+        text.push_str(&t.api_key);
+        let user_id = t.user_id.map(|u| self.intern_user(u));
+        let slot = Slot {
+            text: text.into(),
+            token_len,
+            refresh_len,
+            user_id,
+            client_id: self.intern_client(t.client_id),
+            scopes: self.intern_scopes(t.scopes),
+            expires_at: t.expires_at.unwrap_or(NEVER),
+            created_at: now,
+        };
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                u32::try_from(self.slots.len() - 1).map_err(|_| {
+                    crate::error::StoreError::InvalidArgument(
+                        "the memory store holds at most 2^32 tokens".into(),
+                    )
+                })?
+            }
+        };
+        let (hasher, slots) = (&self.hasher, &self.slots);
+        let rehash = |j: &u32| {
+            slots[*j as usize]
+                .as_ref()
+                .map_or(0, |s| hasher.hash_one(s.token()))
+        };
+        self.by_token
+            .insert_unique(hasher.hash_one(slot.token()), i, rehash);
+        if let Some(r) = slot.refresh() {
+            let rehash = |j: &u32| {
+                slots[*j as usize]
+                    .as_ref()
+                    .and_then(Slot::refresh)
+                    .map_or(0, |r| hasher.hash_one(r))
+            };
+            self.by_refresh.insert_unique(hasher.hash_one(r), i, rehash);
         }
-        if let Some(user) = t.user_id.as_deref() {
-            *self.users.entry(user.into()).or_insert(0) += 1;
+        if slot.expires_at != NEVER {
+            self.expiry.insert((slot.expires_at, i));
         }
-        self.access.insert(
-            key,
-            AccessEntry {
-                api_key: t.api_key.into(),
-                user_id: t.user_id.map(Into::into),
-                client_id: t.client_id.into(),
-                scopes: t.scopes.into(),
-                refresh_token: refresh_token.map(Into::into),
-                expires_at: t.expires_at,
-                created_at: now,
-            },
-        );
+        if let Some(user) = &slot.user_id {
+            *self.users.entry(user.clone()).or_insert(0) += 1;
+        }
+        self.slots[i as usize] = Some(slot);
         Ok(())
     }
 
     fn get_access_token(&mut self, token: &str, now: i64) -> Result<Option<AccessToken>> {
-        Ok(self.live_access(token, now).map(|e| AccessToken {
-            api_key: e.api_key.to_string(),
-            user_id: e.user_id.as_deref().map(str::to_owned),
-            client_id: e.client_id.to_string(),
-            scopes: e.scopes.to_vec(),
-            refresh_token: e.refresh_token.as_deref().map(str::to_owned),
-            expires_at: e.expires_at,
-            created_at: e.created_at,
-        }))
+        let Some(i) = self.find_token(token) else {
+            return Ok(None);
+        };
+        Ok(self.live(i, now).map(Self::access_token))
     }
 
     fn store_authorization_code(&mut self, code: &str, data: AuthorizationCode) -> Result<()> {
@@ -167,42 +292,44 @@ impl TokenStore for MemoryStore {
     }
 
     fn get_refresh_token(&mut self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
-        let Some(r) = self.refresh.get(refresh_token) else {
+        let Some(i) = self.find_refresh(refresh_token) else {
             return Ok(None);
         };
-        let (access_token, created_at) = (r.access_token.clone(), r.created_at);
-        Ok(self.live_access(&access_token, now).map(|e| RefreshToken {
-            user_id: e.user_id.as_deref().map(str::to_owned),
-            client_id: e.client_id.to_string(),
-            scopes: e.scopes.to_vec(),
-            access_token: access_token.to_string(),
-            created_at,
+        Ok(self.live(i, now).map(|s| RefreshToken {
+            user_id: s.user_id.as_deref().map(str::to_owned),
+            client_id: s.client_id.to_string(),
+            scopes: s.scopes.to_vec(),
+            access_token: s.token().to_owned(),
+            created_at: s.created_at,
         }))
     }
 
     fn revoke_refresh_token(&mut self, refresh_token: &str) -> Result<()> {
-        if let Some(r) = self.refresh.remove(refresh_token) {
-            self.remove_access(&r.access_token);
+        if let Some(i) = self.find_refresh(refresh_token) {
+            self.remove_slot(i);
         }
         Ok(())
     }
 
     fn delete_token(&mut self, token: &str) -> Result<()> {
-        self.remove_access(token);
+        if let Some(i) = self.find_token(token) {
+            self.remove_slot(i);
+        }
         Ok(())
     }
 
     fn delete_user_tokens(&mut self, user_id: &str) -> Result<()> {
         if self.users.contains_key(user_id) {
-            let tokens: Vec<Arc<str>> = self
-                .access
-                .iter()
-                .filter(|(_, e)| e.user_id.as_deref() == Some(user_id))
-                .map(|(k, _)| k.clone())
+            let mine: Vec<u32> = (0..self.slots.len() as u32)
+                .filter(|&i| {
+                    self.slot(i)
+                        .is_some_and(|s| s.user_id.as_deref() == Some(user_id))
+                })
                 .collect();
-            for t in tokens {
-                self.remove_access(&t);
+            for i in mine {
+                self.remove_slot(i);
             }
+            self.forget_unused();
         }
         self.codes
             .retain(|_, c| c.user_id.as_deref() != Some(user_id));
@@ -210,7 +337,14 @@ impl TokenStore for MemoryStore {
     }
 
     fn cleanup_expired(&mut self, now: i64, limit: usize) -> Result<usize> {
-        let mut removed = self.purge_expired_access(now, limit);
+        let mut removed = 0;
+        while removed < limit {
+            match self.expiry.first() {
+                Some(&(t, i)) if t <= now => self.remove_slot(i),
+                _ => break,
+            }
+            removed += 1;
+        }
         if removed < limit {
             let expired: Vec<Box<str>> = self
                 .codes
@@ -224,6 +358,9 @@ impl TokenStore for MemoryStore {
                 removed += 1;
             }
         }
+        if removed < limit {
+            self.forget_unused();
+        }
         Ok(removed)
     }
 
@@ -232,9 +369,9 @@ impl TokenStore for MemoryStore {
         // does): the cost is the number of expired tokens, nothing when cleanup keeps up.
         let mut expired = 0u64;
         let mut expired_per_user: HashMap<&str, u32> = HashMap::new();
-        for (_, key) in self.expiry.range(..(now.saturating_add(1), Arc::from(""))) {
+        for &(_, i) in self.expiry.range(..(now.saturating_add(1), 0)) {
             expired += 1;
-            if let Some(user) = self.access.get(key).and_then(|e| e.user_id.as_deref()) {
+            if let Some(user) = self.slot(i).and_then(|s| s.user_id.as_deref()) {
                 *expired_per_user.entry(user).or_insert(0) += 1;
             }
         }
@@ -242,8 +379,9 @@ impl TokenStore for MemoryStore {
             .iter()
             .filter(|(user, n)| self.users.get(**user) == Some(*n))
             .count() as u64;
+        let live = self.by_token.len() as u64;
         Ok(Stats {
-            total_tokens: self.access.len() as u64 - expired,
+            total_tokens: live - expired,
             unique_users: self.users.len() as u64 - users_gone,
         })
     }

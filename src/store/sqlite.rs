@@ -62,52 +62,37 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS idx_access_tokens_expires_at ON access_tokens(expires_at);",
     // 2. Counters kept by triggers, so getStats is O(1) and right across processes (and
     //    stays right when the old module writes the file: its writes fire them too).
-    //    A user id of '' stands for "no user id" (the columns are NOT NULL).
+    //    Whether a user has another token is answered by the user_id index, so a write
+    //    dirties one counter page, nothing more. A user id of '' means "none".
     "CREATE TABLE nts_stats (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         tokens INTEGER NOT NULL,
         users INTEGER NOT NULL
     );
-    CREATE TABLE nts_user_tokens (
-        user_id TEXT PRIMARY KEY,
-        n INTEGER NOT NULL
-    ) WITHOUT ROWID;
-    INSERT INTO nts_user_tokens (user_id, n)
-        SELECT user_id, COUNT(*) FROM access_tokens
-        WHERE COALESCE(user_id, '') <> '' GROUP BY user_id;
-    INSERT INTO nts_stats (id, tokens, users) VALUES (
-        1, (SELECT COUNT(*) FROM access_tokens), (SELECT COUNT(*) FROM nts_user_tokens));
+    INSERT INTO nts_stats (id, tokens, users) VALUES (1,
+        (SELECT COUNT(*) FROM access_tokens),
+        (SELECT COUNT(DISTINCT user_id) FROM access_tokens WHERE user_id <> ''));
     CREATE TRIGGER nts_access_insert AFTER INSERT ON access_tokens BEGIN
-        UPDATE nts_stats SET tokens = tokens + 1 WHERE id = 1;
-    END;
-    CREATE TRIGGER nts_access_insert_user AFTER INSERT ON access_tokens
-    WHEN COALESCE(NEW.user_id, '') <> '' BEGIN
-        INSERT INTO nts_user_tokens (user_id, n) VALUES (NEW.user_id, 1)
-            ON CONFLICT (user_id) DO UPDATE SET n = n + 1;
-        UPDATE nts_stats SET users = users + 1 WHERE id = 1
-            AND (SELECT n FROM nts_user_tokens WHERE user_id = NEW.user_id) = 1;
+        UPDATE nts_stats SET tokens = tokens + 1,
+            users = users + (COALESCE(NEW.user_id, '') <> '' AND NOT EXISTS (
+                SELECT 1 FROM access_tokens WHERE user_id = NEW.user_id AND token <> NEW.token))
+        WHERE id = 1;
     END;
     CREATE TRIGGER nts_access_delete AFTER DELETE ON access_tokens BEGIN
-        UPDATE nts_stats SET tokens = tokens - 1 WHERE id = 1;
-    END;
-    CREATE TRIGGER nts_access_delete_user AFTER DELETE ON access_tokens
-    WHEN COALESCE(OLD.user_id, '') <> '' BEGIN
-        UPDATE nts_user_tokens SET n = n - 1 WHERE user_id = OLD.user_id;
-        UPDATE nts_stats SET users = users - 1 WHERE id = 1
-            AND (SELECT n FROM nts_user_tokens WHERE user_id = OLD.user_id) = 0;
-        DELETE FROM nts_user_tokens WHERE user_id = OLD.user_id AND n <= 0;
+        UPDATE nts_stats SET tokens = tokens - 1,
+            users = users - (COALESCE(OLD.user_id, '') <> '' AND NOT EXISTS (
+                SELECT 1 FROM access_tokens WHERE user_id = OLD.user_id))
+        WHERE id = 1;
     END;
     CREATE TRIGGER nts_access_update_user AFTER UPDATE OF user_id ON access_tokens
-    WHEN COALESCE(OLD.user_id, '') IS NOT COALESCE(NEW.user_id, '') BEGIN
-        UPDATE nts_user_tokens SET n = n - 1 WHERE user_id = OLD.user_id;
-        UPDATE nts_stats SET users = users - 1 WHERE id = 1 AND COALESCE(OLD.user_id, '') <> ''
-            AND (SELECT n FROM nts_user_tokens WHERE user_id = OLD.user_id) = 0;
-        DELETE FROM nts_user_tokens WHERE user_id = OLD.user_id AND n <= 0;
-        INSERT INTO nts_user_tokens (user_id, n)
-            SELECT NEW.user_id, 1 WHERE COALESCE(NEW.user_id, '') <> ''
-            ON CONFLICT (user_id) DO UPDATE SET n = n + 1;
-        UPDATE nts_stats SET users = users + 1 WHERE id = 1 AND COALESCE(NEW.user_id, '') <> ''
-            AND (SELECT n FROM nts_user_tokens WHERE user_id = NEW.user_id) = 1;
+    WHEN OLD.user_id IS NOT NEW.user_id BEGIN
+        UPDATE nts_stats SET
+            users = users
+                - (COALESCE(OLD.user_id, '') <> '' AND NOT EXISTS (
+                    SELECT 1 FROM access_tokens WHERE user_id = OLD.user_id))
+                + (COALESCE(NEW.user_id, '') <> '' AND NOT EXISTS (
+                    SELECT 1 FROM access_tokens WHERE user_id = NEW.user_id AND token <> NEW.token))
+        WHERE id = 1;
     END;",
 ];
 
@@ -593,10 +578,10 @@ impl TokenStore for SqliteStore {
             let (expired, users_gone): (i64, i64) = c
                 .prepare_cached(
                     "SELECT (SELECT COUNT(*) FROM access_tokens WHERE expires_at <= ?1),
-                            (SELECT COUNT(*) FROM (
-                                SELECT user_id, COUNT(*) AS n FROM access_tokens
-                                WHERE expires_at <= ?1 AND user_id <> '' GROUP BY user_id
-                             ) e JOIN nts_user_tokens u ON u.user_id = e.user_id AND u.n = e.n)",
+                            (SELECT COUNT(DISTINCT e.user_id) FROM access_tokens e
+                             WHERE e.expires_at <= ?1 AND e.user_id <> '' AND NOT EXISTS (
+                                SELECT 1 FROM access_tokens l WHERE l.user_id = e.user_id
+                                AND (l.expires_at IS NULL OR l.expires_at > ?1)))",
                 )?
                 .query_row([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(Stats {
