@@ -107,7 +107,7 @@ async function main() {
   for (const size of opts.sizes) {
     for (const peer of opts.peers) {
       if (peer.startsWith("ours") && oursMissing) skipped.push(`${PEERS[peer].label}: ${oursMissing}`);
-      else if (size > (PEERS[peer].maxSize ?? Infinity)) skipped.push(`${PEERS[peer].label} at ${size.toLocaleString("en-US")}: not run (at ${PEERS[peer].maxSize.toLocaleString("en-US")} tokens and above seeding and measuring it would take longer than the rest of the run)`);
+      else if (size > (PEERS[peer].maxSize ?? Infinity)) skipped.push(`${PEERS[peer].label} at ${size.toLocaleString("en-US")} tokens: not run; above ${PEERS[peer].maxSize.toLocaleString("en-US")}, seeding it and timing it one awaited call at a time would take longer than the rest of the run`);
       else plan.push({ peer, size });
     }
   }
