@@ -19,6 +19,8 @@ function translate(err) {
 
 /** Rows removed per transaction by cleanup, so no single step holds the lock for long. */
 const DEFAULT_BATCH_SIZE = 1000;
+/** Smaller for the background cleanup: a writer in another thread or process waits at most one batch. */
+const DEFAULT_ASYNC_BATCH_SIZE = 2000;
 
 const toDate = (ms) => (ms === null ? null : new Date(ms));
 
@@ -237,18 +239,22 @@ class TokenStorage {
   }
 
   /**
-   * Like `cleanupExpiredTokens`, but yields to the event loop (setImmediate) after each
-   * batch, so a large cleanup never blocks other requests for long.
+   * Like `cleanupExpiredTokens`, but each batch runs on a thread of libuv's pool (with its
+   * own connection to a SQLite file), so the event loop is never blocked by it.
    */
-  async cleanupExpiredTokensAsync(batchSize = DEFAULT_BATCH_SIZE) {
-    const size = batchSizeArg("cleanupExpiredTokensAsync", batchSize);
+  async cleanupExpiredTokensAsync(batchSize = DEFAULT_ASYNC_BATCH_SIZE) {
+    const fn = "cleanupExpiredTokensAsync";
+    const size = batchSizeArg(fn, batchSize);
     let total = 0;
     for (;;) {
-      const n = this._ready();
-      const removed = this._call("cleanupExpiredTokensAsync", () => n.cleanupExpiredBatch(size));
+      let removed;
+      try {
+        removed = await this._ready().cleanupExpiredBatchAsync(size);
+      } catch (err) {
+        throw this._fail(fn, err);
+      }
       total += removed;
       if (removed < size) break;
-      await new Promise((resolve) => setImmediate(resolve));
     }
     if (total > 0) log("debug", "expired tokens removed", { storage: this.storage, removed: total });
     return total;

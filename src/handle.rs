@@ -12,6 +12,9 @@ use crate::store::{self, TokenStore};
 pub struct StoreHandle {
     config: StoreConfig,
     store: Mutex<Option<Box<dyn TokenStore>>>,
+    /// A second connection for cleanup on a background thread (SQLite only), so that a
+    /// long cleanup never holds the lock the caller's thread needs for its reads.
+    cleaner: Mutex<Option<Box<dyn TokenStore>>>,
 }
 
 impl StoreHandle {
@@ -20,6 +23,7 @@ impl StoreHandle {
         Arc::new(StoreHandle {
             config,
             store: Mutex::new(None),
+            cleaner: Mutex::new(None),
         })
     }
 
@@ -52,14 +56,17 @@ impl StoreHandle {
 
     /// Runs `f` on the store, opening it first if needed.
     pub fn with<R>(&self, f: impl FnOnce(&mut dyn TokenStore) -> Result<R>) -> Result<R> {
-        let mut guard = self.store.lock().map_err(|_| StoreError::Poisoned)?;
-        if guard.is_none() {
-            *guard = Some(store::open(&self.config)?);
-        }
-        match guard.as_deref_mut() {
-            Some(s) => f(s),
-            None => Err(StoreError::Poisoned),
-        }
+        with_open(&self.store, &self.config, f)
+    }
+
+    /// One batch of cleanup, for a background thread: on its own connection for SQLite,
+    /// on the store itself for memory (where a batch takes well under a millisecond).
+    pub fn cleanup_batch_in_background(&self, now: i64, limit: usize) -> Result<usize> {
+        let slot = match self.config {
+            StoreConfig::Memory => &self.store,
+            StoreConfig::Sqlite { .. } => &self.cleaner,
+        };
+        with_open(slot, &self.config, |s| s.cleanup_expired(now, limit))
     }
 
     /// Closes a SQLite store's file; the next call reopens it. A memory store has nothing
@@ -69,8 +76,24 @@ impl StoreHandle {
         if matches!(self.config, StoreConfig::Memory) {
             return Ok(());
         }
-        let mut guard = self.store.lock().map_err(|_| StoreError::Poisoned)?;
-        *guard = None;
+        *self.store.lock().map_err(|_| StoreError::Poisoned)? = None;
+        *self.cleaner.lock().map_err(|_| StoreError::Poisoned)? = None;
         Ok(())
+    }
+}
+
+/// Runs `f` on the store in `slot`, opening it first if it is closed.
+fn with_open<R>(
+    slot: &Mutex<Option<Box<dyn TokenStore>>>,
+    config: &StoreConfig,
+    f: impl FnOnce(&mut dyn TokenStore) -> Result<R>,
+) -> Result<R> {
+    let mut guard = slot.lock().map_err(|_| StoreError::Poisoned)?;
+    if guard.is_none() {
+        *guard = Some(store::open(config)?);
+    }
+    match guard.as_deref_mut() {
+        Some(s) => f(s),
+        None => Err(StoreError::Poisoned),
     }
 }

@@ -19,7 +19,8 @@ mod wire;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use napi::{Error as JsError, Status};
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Error as JsError, Status, Task};
 use napi_derive::napi;
 
 use config::StoreConfig;
@@ -238,14 +239,14 @@ impl NativeStore {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// Removes at most `batch_size` expired rows in one transaction; returns the count.
-    #[napi]
-    pub fn cleanup_expired_batch(&self, batch_size: u32) -> napi::Result<u32> {
-        let n = self
-            .handle
-            .with(|s| s.cleanup_expired(now_ms(), batch_size.max(1) as usize))
-            .map_err(js_err)?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    /// Removes at most `batch_size` expired rows in one transaction, on a thread of the
+    /// libuv pool (and its own SQLite connection); resolves to the count.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn cleanup_expired_batch_async(&self, batch_size: u32) -> AsyncTask<CleanupBatch> {
+        AsyncTask::new(CleanupBatch {
+            handle: self.handle.clone(),
+            batch_size: batch_size.max(1) as usize,
+        })
     }
 
     #[napi]
@@ -255,6 +256,27 @@ impl NativeStore {
             total_tokens: s.total_tokens as f64,
             unique_users: s.unique_users as f64,
         })
+    }
+}
+
+/// One batch of `cleanupExpiredTokensAsync`, computed off the JS thread.
+pub struct CleanupBatch {
+    handle: Arc<StoreHandle>,
+    batch_size: usize,
+}
+
+impl Task for CleanupBatch {
+    type Output = usize;
+    type JsValue = u32;
+
+    fn compute(&mut self) -> napi::Result<usize> {
+        self.handle
+            .cleanup_batch_in_background(now_ms(), self.batch_size)
+            .map_err(js_err)
+    }
+
+    fn resolve(&mut self, _env: Env, removed: usize) -> napi::Result<u32> {
+        Ok(u32::try_from(removed).unwrap_or(u32::MAX))
     }
 }
 

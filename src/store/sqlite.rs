@@ -28,6 +28,8 @@ const MIGRATIONS: &[&str] = &[
     //    A new file gets them WITHOUT ROWID: the row lives in the primary-key b-tree, so a
     //    write dirties one page less per table (a legacy file keeps its rowid tables).
     //    Codes are few and short-lived: no secondary indexes, one page per write.
+    //    Each index carries the other column, so that getStats can tell, from the indexes
+    //    alone, which users have only expired tokens left.
     "CREATE TABLE IF NOT EXISTS access_tokens (
         token TEXT PRIMARY KEY,
         api_key TEXT NOT NULL,
@@ -58,8 +60,8 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL,
         created_at INTEGER NOT NULL
     ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS idx_access_tokens_user_id ON access_tokens(user_id);
-    CREATE INDEX IF NOT EXISTS idx_access_tokens_expires_at ON access_tokens(expires_at);",
+    CREATE INDEX IF NOT EXISTS idx_access_tokens_user_id ON access_tokens(user_id, expires_at);
+    CREATE INDEX IF NOT EXISTS idx_access_tokens_expires_at ON access_tokens(expires_at, user_id);",
     // 2. Counters kept by triggers, so getStats is O(1) and right across processes (and
     //    stays right when the old module writes the file: its writes fire them too).
     //    Whether a user has another token is answered by the user_id index, so a write
@@ -126,6 +128,10 @@ impl SqliteStore {
         let busy_timeout = Duration::from_millis(u64::from(busy_timeout_ms));
         conn.busy_timeout(busy_timeout).map_err(err)?;
         conn.set_prepared_statement_cache_capacity(64);
+        // A page cache of up to 64 MiB (default 2 MiB) keeps a million-token file's inner
+        // b-tree pages and recent leaves in memory; it grows only as pages are used.
+        conn.pragma_update(None, "cache_size", -65536)
+            .map_err(err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(err)?;
@@ -151,6 +157,12 @@ impl SqliteStore {
             });
         }
         migrate(&mut conn, &shown)?;
+        conn.execute_batch(
+            "PRAGMA temp_store = MEMORY;
+             CREATE TEMP TABLE IF NOT EXISTS nts_batch (
+                 token TEXT PRIMARY KEY, refresh_token TEXT) WITHOUT ROWID;",
+        )
+        .map_err(err)?;
         Ok(SqliteStore {
             conn,
             path: shown,
@@ -355,15 +367,29 @@ fn read_code(row: &Row) -> rusqlite::Result<AuthorizationCode> {
 
 fn cleanup_batch(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<usize> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let tokens: Vec<String> = c
+    // The batch's tokens go into a per-connection temp table once, then each table is
+    // cleared of them in one statement: set-based, and both statements name the same
+    // rows. A refresh token goes only if it still points at its access token.
+    c.prepare_cached("DELETE FROM temp.nts_batch")?
+        .execute([])?;
+    let mut removed = c
         .prepare_cached(
-            "SELECT token FROM access_tokens WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+            "INSERT INTO temp.nts_batch (token, refresh_token)
+             SELECT token, refresh_token FROM access_tokens
+             WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
         )?
-        .query_map(params![now, limit], |r| required_text(r, 0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut removed = 0;
-    for t in &tokens {
-        removed += usize::from(delete_access(c, t)?);
+        .execute(params![now, limit])?;
+    if removed > 0 {
+        c.prepare_cached(
+            "DELETE FROM refresh_tokens
+             WHERE refresh_token IN (SELECT refresh_token FROM temp.nts_batch)
+             AND access_token IN (SELECT token FROM temp.nts_batch)",
+        )?
+        .execute([])?;
+        c.prepare_cached(
+            "DELETE FROM access_tokens WHERE token IN (SELECT token FROM temp.nts_batch)",
+        )?
+        .execute([])?;
     }
     let left = limit - removed as i64;
     if left > 0 {
@@ -578,10 +604,13 @@ impl TokenStore for SqliteStore {
             let (expired, users_gone): (i64, i64) = c
                 .prepare_cached(
                     "SELECT (SELECT COUNT(*) FROM access_tokens WHERE expires_at <= ?1),
-                            (SELECT COUNT(DISTINCT e.user_id) FROM access_tokens e
-                             WHERE e.expires_at <= ?1 AND e.user_id <> '' AND NOT EXISTS (
-                                SELECT 1 FROM access_tokens l WHERE l.user_id = e.user_id
-                                AND (l.expires_at IS NULL OR l.expires_at > ?1)))",
+                            (SELECT COUNT(DISTINCT e.user_id)
+                             FROM access_tokens e INDEXED BY idx_access_tokens_expires_at
+                             WHERE e.expires_at <= ?1 AND e.user_id <> ''
+                             AND NOT EXISTS (SELECT 1 FROM access_tokens l
+                                WHERE l.user_id = e.user_id AND l.expires_at > ?1)
+                             AND NOT EXISTS (SELECT 1 FROM access_tokens l
+                                WHERE l.user_id = e.user_id AND l.expires_at IS NULL))",
                 )?
                 .query_row([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(Stats {
