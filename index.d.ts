@@ -112,7 +112,7 @@ export interface TokenStore {
   deleteUserTokens(userId: string | null | undefined): void;
   /** Removes expired access tokens (with their refresh tokens) and codes; returns how many. */
   cleanupExpiredTokens(batchSize?: number): number;
-  /** The same, yielding to the event loop between batches of `batchSize` rows. */
+  /** The same, each batch of `batchSize` rows (default 2000) on a background thread. */
   cleanupExpiredTokensAsync(batchSize?: number): Promise<number>;
   getStats(): TokenStats;
 }
