@@ -98,7 +98,7 @@ function runTrial(peer, size, opts, dir) {
 async function main() {
   const opts = options(process.argv.slice(2));
   ensureDependencies();
-  const { machine, load, versions } = require("./lib/machine");
+  const { machine, load, versions, addonBuild } = require("./lib/machine");
   const { render } = require("./lib/report");
 
   const oursMissing = oursAvailable();
@@ -114,6 +114,7 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(HERE, ".tmp-"));
   const started = Date.now();
   const loadBefore = load();
+  const addonBefore = addonBuild();
   const results = [];
   const failures = [];
   const trialLoads = [];
@@ -134,11 +135,13 @@ async function main() {
   const meta = {
     date: new Date().toISOString(), durationS: (Date.now() - started) / 1e3, loadBefore, loadAfter: load(),
     loadMaxAtTrialStart: Math.max(0, ...trialLoads),
+    addon: { before: addonBefore, after: addonBuild() },
     machine: machine(), versions: versions(), opts, peers: PEERS, skipped: [...new Set(skipped)], failures,
   };
   fs.writeFileSync(opts.out, render(results, meta));
   fs.writeFileSync(opts.out.replace(/\.md$/, ".json"), `${JSON.stringify({ meta, results }, null, 1)}\n`);
   console.log(`benchmark: ${plan.length} trials in ${(meta.durationS / 60).toFixed(1)} min; wrote ${path.relative(process.cwd(), opts.out)}`);
+  if (meta.addon.before.hash !== meta.addon.after.hash) console.error("benchmark: WARNING the addon was rebuilt during the run; rerun it");
   if (failures.length) process.exitCode = 1;
 }
 

@@ -44,6 +44,17 @@ function oursSqlite() {
   return { sqlite: sqlite ?? "unknown", source: `bundled by libsqlite3-sys ${crate ?? "?"} (rusqlite), read from Cargo.lock and the crate's sqlite3.h` };
 }
 
+// Which build of the addon ran: a rebuild in the middle of a run would mix two builds.
+function addonBuild() {
+  const file = path.join(PACKAGE, "native_token_storage.node");
+  try {
+    const hash = require("node:crypto").createHash("sha256").update(fs.readFileSync(file)).digest("hex").slice(0, 12);
+    return { hash, built: fs.statSync(file).mtime.toISOString() };
+  } catch {
+    return { hash: "missing", built: null };
+  }
+}
+
 function versions() {
   const pkg = (name) => require(`${name}/package.json`).version;
   const Better = require("better-sqlite3");
@@ -63,4 +74,4 @@ function versions() {
   };
 }
 
-module.exports = { machine, load, versions };
+module.exports = { machine, load, versions, addonBuild };

@@ -99,6 +99,9 @@ function render(results, meta) {
     `- Node ${m.node}`,
     `- Load average (1, 5, 15 min) before the run: ${meta.loadBefore}; after: ${meta.loadAfter};`
       + ` highest 1-min load seen at the start of a trial: ${fmt(meta.loadMaxAtTrialStart)} (a trial itself keeps about one core busy)`,
+    `- Ours: addon build ${meta.addon.before.hash} of ${meta.addon.before.built?.slice(0, 16).replace("T", " ") ?? "?"} UTC`
+      + (meta.addon.before.hash === meta.addon.after.hash ? ", the same build throughout the run"
+        : `; **rebuilt during the run** (now ${meta.addon.after.hash}): the ours columns may mix two builds, rerun`),
     `- SQLite: ours ${v.ours.sqlite} (${v.ours.source}), package ${v.ours.version};`
       + ` better-sqlite3 ${v["better-sqlite3"].version} with SQLite ${v["better-sqlite3"].sqlite};`
       + ` sqlite3 ${v.sqlite3.version} with SQLite ${v.sqlite3.sqlite}`,
