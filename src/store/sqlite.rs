@@ -647,6 +647,18 @@ mod tests {
         SqliteStore::open(path, SyncMode::Normal, 1000)
     }
 
+    fn token(token: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
+        NewAccessToken {
+            token: token.into(),
+            refresh_token: None,
+            api_key: "k".into(),
+            user_id: Some(user.into()),
+            client_id: "c".into(),
+            scopes: vec![],
+            expires_at,
+        }
+    }
+
     /// The old JavaScript module's schema, as it created `tokens.db`.
     const LEGACY_SCHEMA: &str = "
         CREATE TABLE access_tokens (token TEXT PRIMARY KEY, api_key TEXT NOT NULL,
@@ -798,19 +810,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.db");
         let mut s = SqliteStore::open(&path, SyncMode::Normal, 50).unwrap();
-        let t = |tok: &str, user: &str, exp: Option<i64>| NewAccessToken {
-            token: tok.into(),
-            refresh_token: None,
-            api_key: "k".into(),
-            user_id: Some(user.into()),
-            client_id: "c".into(),
-            scopes: vec![],
-            expires_at: exp,
-        };
-        s.store_access_token(t("live", "u1", None), NOW).unwrap();
-        s.store_access_token(t("old", "u2", Some(NOW - 1)), NOW - 10)
+        s.store_access_token(token("live", "u1", None), NOW)
             .unwrap();
-        s.store_access_token(t("old2", "u1", Some(NOW - 1)), NOW - 10)
+        s.store_access_token(token("old", "u2", Some(NOW - 1)), NOW - 10)
+            .unwrap();
+        s.store_access_token(token("old2", "u1", Some(NOW - 1)), NOW - 10)
             .unwrap();
         let other = Connection::open(&path).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -834,18 +838,9 @@ mod tests {
         let path = dir.path().join("tokens.db");
         let mut a = open(&path).unwrap();
         let mut b = open(&path).unwrap();
-        let t = |tok: &str, user: &str| NewAccessToken {
-            token: tok.into(),
-            refresh_token: None,
-            api_key: "k".into(),
-            user_id: Some(user.into()),
-            client_id: "c".into(),
-            scopes: vec![],
-            expires_at: None,
-        };
-        a.store_access_token(t("t1", "u1"), NOW).unwrap();
-        b.store_access_token(t("t2", "u1"), NOW).unwrap();
-        b.store_access_token(t("t3", "u2"), NOW).unwrap();
+        a.store_access_token(token("t1", "u1", None), NOW).unwrap();
+        b.store_access_token(token("t2", "u1", None), NOW).unwrap();
+        b.store_access_token(token("t3", "u2", None), NOW).unwrap();
         a.delete_token("t3").unwrap();
         let st = b.stats(NOW).unwrap();
         assert_eq!((st.total_tokens, st.unique_users), (2, 1));
