@@ -362,3 +362,80 @@ backends!(
     invalid_arguments_store_nothing,
     unusual_strings_round_trip,
 );
+
+/// Differential test: the same seeded random sequences of calls (on a small key space, so
+/// that replacing, re-using refresh strings, expiry and deletes all collide often) must
+/// give the same answers from the memory store and the SQLite store.
+#[test]
+fn memory_and_sqlite_agree_on_random_sequences() {
+    /// xorshift64*: a seeded generator, so a failure names its seed and replays.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+    for seed in 1..=40u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let (mut m, mut q) = (memory(), sqlite());
+        let mut now = NOW;
+        for step in 0..250 {
+            now += rng.below(3) as i64;
+            let key = |rng: &mut Rng, p: &str| format!("{p}{}", rng.below(6));
+            let ctx = format!("seed {seed} step {step}");
+            match rng.below(9) {
+                0 | 1 => {
+                    let rt = (rng.below(3) > 0).then(|| key(&mut rng, "r"));
+                    let user = (rng.below(4) > 0).then(|| key(&mut rng, "u"));
+                    let exp = match rng.below(3) {
+                        0 => None,
+                        _ => Some(now + rng.below(8) as i64 - 2),
+                    };
+                    let t = token(&key(&mut rng, "a"), rt.as_deref(), user.as_deref(), exp);
+                    m.store.store_access_token(t.clone(), now).unwrap();
+                    q.store.store_access_token(t, now).unwrap();
+                }
+                2 => {
+                    let k = key(&mut rng, "a");
+                    let a = m.store.get_access_token(&k, now).unwrap();
+                    assert_eq!(a, q.store.get_access_token(&k, now).unwrap(), "{ctx}");
+                }
+                3 => {
+                    let k = key(&mut rng, "r");
+                    let a = m.store.get_refresh_token(&k, now).unwrap();
+                    assert_eq!(a, q.store.get_refresh_token(&k, now).unwrap(), "{ctx}");
+                }
+                4 => {
+                    let k = key(&mut rng, "r");
+                    m.store.revoke_refresh_token(&k).unwrap();
+                    q.store.revoke_refresh_token(&k).unwrap();
+                }
+                5 => {
+                    let k = key(&mut rng, "a");
+                    m.store.delete_token(&k).unwrap();
+                    q.store.delete_token(&k).unwrap();
+                }
+                6 => {
+                    let k = key(&mut rng, "u");
+                    m.store.delete_user_tokens(&k).unwrap();
+                    q.store.delete_user_tokens(&k).unwrap();
+                }
+                7 => {
+                    let limit = 1 + rng.below(3) as usize;
+                    let a = m.store.cleanup_expired(now, limit).unwrap();
+                    assert_eq!(a, q.store.cleanup_expired(now, limit).unwrap(), "{ctx}");
+                }
+                _ => {
+                    let a = m.store.stats(now).unwrap();
+                    assert_eq!(a, q.store.stats(now).unwrap(), "{ctx}");
+                }
+            }
+        }
+    }
+}
