@@ -3,7 +3,9 @@
 //! process has one memory store and one connection per file).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
@@ -15,7 +17,14 @@ pub struct StoreHandle {
     /// A second connection for cleanup on a background thread (SQLite only), so that a
     /// long cleanup never holds the lock the caller's thread needs for its reads.
     cleaner: Mutex<Option<Box<dyn TokenStore>>>,
+    /// Rows per background cleanup transaction (see `cleanup_batch_in_background`).
+    chunk: AtomicUsize,
 }
+
+/// How long one background cleanup transaction should hold the write lock.
+const CHUNK_TARGET: Duration = Duration::from_millis(4);
+const MIN_CHUNK: usize = 16;
+const MAX_CHUNK: usize = 4096;
 
 impl StoreHandle {
     /// A store of its own (`new TokenStorage(...)`).
@@ -24,6 +33,7 @@ impl StoreHandle {
             config,
             store: Mutex::new(None),
             cleaner: Mutex::new(None),
+            chunk: AtomicUsize::new(256),
         })
     }
 
@@ -59,14 +69,36 @@ impl StoreHandle {
         with_open(&self.store, &self.config, f)
     }
 
-    /// One batch of cleanup, for a background thread: on its own connection for SQLite,
-    /// on the store itself for memory (where a batch takes well under a millisecond).
+    /// One batch of cleanup (at most `limit` rows), for a background thread: on its own
+    /// connection for SQLite, on the store itself for memory. The batch is cut into
+    /// transactions sized to last about `CHUNK_TARGET`, so that a writer on another thread
+    /// (or process) never waits long for the lock; the size adapts to the machine.
     pub fn cleanup_batch_in_background(&self, now: i64, limit: usize) -> Result<usize> {
         let slot = match self.config {
             StoreConfig::Memory => &self.store,
             StoreConfig::Sqlite { .. } => &self.cleaner,
         };
-        with_open(slot, &self.config, |s| s.cleanup_expired(now, limit))
+        let mut removed = 0;
+        while removed < limit {
+            let chunk = self
+                .chunk
+                .load(Ordering::Relaxed)
+                .clamp(MIN_CHUNK, MAX_CHUNK);
+            let want = chunk.min(limit - removed);
+            let started = Instant::now();
+            let n = with_open(slot, &self.config, |s| s.cleanup_expired(now, want))?;
+            let took = started.elapsed();
+            if took > CHUNK_TARGET && chunk > MIN_CHUNK {
+                self.chunk.store(chunk / 2, Ordering::Relaxed);
+            } else if took < CHUNK_TARGET / 3 && n == want && chunk < MAX_CHUNK {
+                self.chunk.store(chunk * 2, Ordering::Relaxed);
+            }
+            removed += n;
+            if n < want {
+                break;
+            }
+        }
+        Ok(removed)
     }
 
     /// Closes a SQLite store's file; the next call reopens it. A memory store has nothing

@@ -1,9 +1,10 @@
 //! The in-process memory store, lost when the process ends.
 //!
-//! Laid out for a million tokens: each token is one slot in a slab, its four strings
-//! (token, refresh token, API key) in one allocation; the two look-up tables hold only
-//! slot numbers; user ids, client ids and scope lists are shared between the tokens that
-//! have the same one. About 300 bytes a token, where a JS `Map` of objects takes twice that.
+//! Laid out for a million tokens: each token is one slot in a slab, its token and refresh
+//! token in one allocation; the two look-up tables hold only slot numbers; API keys, user
+//! ids, client ids and scope lists are shared between the tokens that have the same one
+//! (a user's tokens all carry that user's key). About 300 bytes a token, where a JS `Map`
+//! of objects takes more than twice that.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
@@ -21,10 +22,10 @@ use crate::model::{
 const NEVER: i64 = i64::MAX;
 
 struct Slot {
-    /// The access token, the refresh token (may be empty) and the API key, end to end.
+    /// The access token and the refresh token (may be empty), end to end.
     text: Box<str>,
     token_len: u32,
-    refresh_len: u32,
+    api_key: Arc<str>,
     user_id: Option<Arc<str>>,
     client_id: Arc<str>,
     scopes: Arc<[String]>,
@@ -37,12 +38,11 @@ impl Slot {
         &self.text[..self.token_len as usize]
     }
     fn refresh(&self) -> Option<&str> {
-        let start = self.token_len as usize;
-        let r = &self.text[start..start + self.refresh_len as usize];
+        let r = &self.text[self.token_len as usize..];
         (!r.is_empty()).then_some(r)
     }
     fn api_key(&self) -> &str {
-        &self.text[(self.token_len + self.refresh_len) as usize..]
+        &self.api_key
     }
     fn expiry(&self) -> Option<i64> {
         (self.expires_at != NEVER).then_some(self.expires_at)
@@ -60,7 +60,8 @@ pub struct MemoryStore {
     expiry: BTreeSet<(i64, u32)>,
     /// Live tokens per user id; its keys are the user ids the slots share.
     users: HashMap<Arc<str>, u32>,
-    clients: HashSet<Arc<str>>,
+    /// Shared strings: API keys and client ids.
+    strings: HashSet<Arc<str>>,
     scope_lists: HashSet<Arc<[String]>>,
     codes: HashMap<Box<str>, AuthorizationCode>,
 }
@@ -123,6 +124,15 @@ impl MemoryStore {
         if slot.expires_at != NEVER {
             self.expiry.remove(&(slot.expires_at, i));
         }
+        // A shared value this slot held the last use of (the set holds the other) goes.
+        for shared in [&slot.api_key, &slot.client_id] {
+            if Arc::strong_count(shared) == 2 {
+                self.strings.remove(shared);
+            }
+        }
+        if Arc::strong_count(&slot.scopes) == 2 {
+            self.scope_lists.remove(&slot.scopes);
+        }
         if let Some(user) = &slot.user_id {
             if let Some(n) = self.users.get_mut(user) {
                 *n -= 1;
@@ -143,12 +153,12 @@ impl MemoryStore {
         self.slot(i)
     }
 
-    fn intern_client(&mut self, client: String) -> Arc<str> {
-        if let Some(c) = self.clients.get(client.as_str()) {
+    fn intern(&mut self, value: String) -> Arc<str> {
+        if let Some(c) = self.strings.get(value.as_str()) {
             return c.clone();
         }
-        let c: Arc<str> = client.into();
-        self.clients.insert(c.clone());
+        let c: Arc<str> = value.into();
+        self.strings.insert(c.clone());
         c
     }
 
@@ -166,12 +176,6 @@ impl MemoryStore {
             Some((u, _)) => u.clone(),
             None => user.into(),
         }
-    }
-
-    /// Forgets client ids and scope lists that no token uses any more.
-    fn forget_unused(&mut self) {
-        self.clients.retain(|c| Arc::strong_count(c) > 1);
-        self.scope_lists.retain(|s| Arc::strong_count(s) > 1);
     }
 
     fn access_token(s: &Slot) -> AccessToken {
@@ -201,30 +205,24 @@ impl TokenStore for MemoryStore {
             // A refresh token string re-used for a new token leaves the old one.
             self.unlink_refresh(prev);
             if let Some(p) = self.slots[prev as usize].as_mut() {
-                let keep = format!("{}{}", p.token(), p.api_key());
-                p.refresh_len = 0;
-                p.text = keep.into();
+                p.text = p.token().into();
             }
         }
-        let (token_len, refresh_len) = (t.token.len(), refresh.len());
-        let (Ok(token_len), Ok(refresh_len)) =
-            (u32::try_from(token_len), u32::try_from(refresh_len))
-        else {
+        let Ok(token_len) = u32::try_from(t.token.len()) else {
             return Err(crate::error::StoreError::InvalidArgument(
                 "a token longer than 4 GiB cannot be stored".into(),
             ));
         };
-        let mut text = String::with_capacity(t.token.len() + refresh.len() + t.api_key.len());
+        let mut text = String::with_capacity(t.token.len() + refresh.len());
         text.push_str(&t.token);
         text.push_str(&refresh);
-        text.push_str(&t.api_key);
         let user_id = t.user_id.map(|u| self.intern_user(u));
         let slot = Slot {
             text: text.into(),
             token_len,
-            refresh_len,
+            api_key: self.intern(t.api_key),
             user_id,
-            client_id: self.intern_client(t.client_id),
+            client_id: self.intern(t.client_id),
             scopes: self.intern_scopes(t.scopes),
             expires_at: t.expires_at.unwrap_or(NEVER),
             created_at: now,
@@ -329,7 +327,6 @@ impl TokenStore for MemoryStore {
             for i in mine {
                 self.remove_slot(i);
             }
-            self.forget_unused();
         }
         self.codes
             .retain(|_, c| c.user_id.as_deref() != Some(user_id));
@@ -357,9 +354,6 @@ impl TokenStore for MemoryStore {
                 self.codes.remove(&k);
                 removed += 1;
             }
-        }
-        if removed < limit {
-            self.forget_unused();
         }
         Ok(removed)
     }
