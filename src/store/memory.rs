@@ -35,10 +35,10 @@ struct Slot {
 
 impl Slot {
     fn token(&self) -> &str {
-        &self.text[..self.token_len as usize]
+        self.text.get(..self.token_len as usize).unwrap_or_default()
     }
     fn refresh(&self) -> Option<&str> {
-        let r = &self.text[self.token_len as usize..];
+        let r = self.text.get(self.token_len as usize..).unwrap_or_default();
         (!r.is_empty()).then_some(r)
     }
     fn api_key(&self) -> &str {
@@ -80,8 +80,9 @@ impl MemoryStore {
         let slots = &self.slots;
         self.by_token
             .find(hash, |&i| {
-                slots[i as usize]
-                    .as_ref()
+                slots
+                    .get(i as usize)
+                    .and_then(Option::as_ref)
                     .is_some_and(|s| s.token() == token)
             })
             .copied()
@@ -92,8 +93,9 @@ impl MemoryStore {
         let slots = &self.slots;
         self.by_refresh
             .find(hash, |&i| {
-                slots[i as usize]
-                    .as_ref()
+                slots
+                    .get(i as usize)
+                    .and_then(Option::as_ref)
                     .and_then(Slot::refresh)
                     .is_some_and(|r| r == refresh)
             })
@@ -204,7 +206,7 @@ impl TokenStore for MemoryStore {
         {
             // A refresh token string re-used for a new token leaves the old one.
             self.unlink_refresh(prev);
-            if let Some(p) = self.slots[prev as usize].as_mut() {
+            if let Some(p) = self.slots.get_mut(prev as usize).and_then(Option::as_mut) {
                 p.text = p.token().into();
             }
         }
@@ -238,30 +240,30 @@ impl TokenStore for MemoryStore {
                 })?
             }
         };
-        let (hasher, slots) = (&self.hasher, &self.slots);
-        let rehash = |j: &u32| {
-            slots[*j as usize]
-                .as_ref()
-                .map_or(0, |s| hasher.hash_one(s.token()))
-        };
-        self.by_token
-            .insert_unique(hasher.hash_one(slot.token()), i, rehash);
-        if let Some(r) = slot.refresh() {
-            let rehash = |j: &u32| {
-                slots[*j as usize]
-                    .as_ref()
-                    .and_then(Slot::refresh)
-                    .map_or(0, |r| hasher.hash_one(r))
-            };
-            self.by_refresh.insert_unique(hasher.hash_one(r), i, rehash);
-        }
+        let token_hash = self.hasher.hash_one(slot.token());
+        let refresh_hash = slot.refresh().map(|r| self.hasher.hash_one(r));
         if slot.expires_at != NEVER {
             self.expiry.insert((slot.expires_at, i));
         }
         if let Some(user) = &slot.user_id {
             *self.users.entry(user.clone()).or_insert(0) += 1;
         }
-        self.slots[i as usize] = Some(slot);
+        match self.slots.get_mut(i as usize) {
+            Some(place) => *place = Some(slot),
+            None => self.slots.push(Some(slot)), // `i` was just taken or pushed: never
+        }
+        let (hasher, slots) = (&self.hasher, &self.slots);
+        let slot_at = |j: &u32| slots.get(*j as usize).and_then(Option::as_ref);
+        self.by_token.insert_unique(token_hash, i, |j| {
+            slot_at(j).map_or(0, |s| hasher.hash_one(s.token()))
+        });
+        if let Some(hash) = refresh_hash {
+            self.by_refresh.insert_unique(hash, i, |j| {
+                slot_at(j)
+                    .and_then(Slot::refresh)
+                    .map_or(0, |r| hasher.hash_one(r))
+            });
+        }
         Ok(())
     }
 
@@ -375,8 +377,8 @@ impl TokenStore for MemoryStore {
             .count() as u64;
         let live = self.by_token.len() as u64;
         Ok(Stats {
-            total_tokens: live - expired,
-            unique_users: self.users.len() as u64 - users_gone,
+            total_tokens: live.saturating_sub(expired),
+            unique_users: (self.users.len() as u64).saturating_sub(users_gone),
         })
     }
 }
