@@ -112,6 +112,22 @@ pub struct SqliteStore {
     /// The file's path, for error messages.
     path: String,
     busy_timeout: Duration,
+    /// The background checkpoint thread, joined on drop (see `Drop`).
+    checkpointer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SqliteStore {
+    /// Stops the checkpoint thread (removing the hook drops its channel) and waits for it,
+    /// so that this connection is the file's last in this process when it closes: SQLite
+    /// then checkpoints and removes the WAL, and the `.db` file alone holds every token.
+    fn drop(&mut self) {
+        let _ = self
+            .conn
+            .wal_hook(None::<fn(&mut rusqlite::hooks::Wal, i32) -> rusqlite::Result<()>>);
+        if let Some(thread) = self.checkpointer.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl SqliteStore {
@@ -157,7 +173,7 @@ impl SqliteStore {
             });
         }
         migrate(&mut conn, &shown)?;
-        checkpoint_in_background(&mut conn, path, busy_timeout).map_err(err)?;
+        let checkpointer = checkpoint_in_background(&mut conn, path, busy_timeout).map_err(err)?;
         conn.execute_batch(
             "PRAGMA temp_store = MEMORY;
              CREATE TEMP TABLE IF NOT EXISTS nts_batch (
@@ -168,6 +184,7 @@ impl SqliteStore {
             conn,
             path: shown,
             busy_timeout,
+            checkpointer,
         })
     }
 
@@ -292,7 +309,7 @@ fn checkpoint_in_background(
     conn: &mut Connection,
     path: &Path,
     busy_timeout: Duration,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<std::thread::JoinHandle<()>>> {
     use std::sync::mpsc::{sync_channel, TrySendError};
     let (wake, woken) = sync_channel::<()>(1);
     let path = path.to_owned();
@@ -308,9 +325,9 @@ fn checkpoint_in_background(
                 let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
             }
         });
-    if spawned.is_err() {
-        return Ok(()); // keep SQLite's own auto-checkpoint
-    }
+    let Ok(thread) = spawned else {
+        return Ok(None); // keep SQLite's own auto-checkpoint
+    };
     conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, frames: i32| {
         // Under sustained writes the thread always lags a little, and SQLite can restart
         // the WAL only after a checkpoint that caught up: past 4x the threshold the commit
@@ -323,7 +340,8 @@ fn checkpoint_in_background(
             let _ = wal.checkpoint();
         }
         Ok(())
-    }))
+    }))?;
+    Ok(Some(thread))
 }
 
 /// `BEGIN IMMEDIATE` … `COMMIT`, rolled back if `f` or the commit fails.
@@ -904,6 +922,33 @@ mod tests {
             "WAL of {size} bytes was never checkpointed"
         );
         assert_eq!(s.stats(NOW).unwrap().total_tokens, 3000);
+    }
+
+    #[test]
+    fn after_close_the_db_file_alone_holds_every_token() {
+        // Found by the truncated-file suite: with the checkpoint thread's connection still
+        // open at close, the WAL stayed and a copy of the .db file missed tokens.
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("tokens.db");
+            let mut s = open(&path).unwrap();
+            for i in 0..300 {
+                s.store_access_token(token(&format!("t{i}"), "u", None), NOW)
+                    .unwrap();
+            }
+            drop(s);
+            assert!(
+                !dir.path().join("tokens.db-wal").exists(),
+                "round {round}: the WAL outlived the store"
+            );
+            let copy = dir.path().join("copy.db");
+            std::fs::copy(&path, &copy).unwrap();
+            let n: i64 = Connection::open(&copy)
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM access_tokens", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 300, "round {round}");
+        }
     }
 
     #[test]
