@@ -1,6 +1,17 @@
 // Type definitions for native-token-storage.
 // Every function is synchronous, as the Map-based module it replaces.
 
+/** One record of `storeAccessTokens`: the arguments of `storeAccessToken`, by name. */
+export interface AccessTokenRecord {
+  accessToken: string;
+  refreshToken?: string | null;
+  apiKey: string;
+  userId?: string | null;
+  clientId: string;
+  scopes?: string[];
+  expiresAt?: Date | number | null;
+}
+
 /** What `getAccessToken` returns for a live token. */
 export interface AccessTokenData {
   apiKey: string;
@@ -90,6 +101,8 @@ export interface TokenStore {
     scopes?: string[],
     expiresAt?: Date | number | null,
   ): void;
+  /** Stores many tokens at once, all or none (one transaction on SQLite); returns the count. */
+  storeAccessTokens(records: readonly AccessTokenRecord[]): number;
   getAccessToken(token: string | null | undefined): AccessTokenData | null;
   storeAuthorizationCode(
     code: string,
@@ -130,6 +143,7 @@ export declare class TokenStorage implements TokenStore {
   /** Same as `close()`. */
   closeDB(): void;
   storeAccessToken: TokenStore["storeAccessToken"];
+  storeAccessTokens: TokenStore["storeAccessTokens"];
   getAccessToken: TokenStore["getAccessToken"];
   storeAuthorizationCode: TokenStore["storeAuthorizationCode"];
   consumeAuthorizationCode: TokenStore["consumeAuthorizationCode"];
@@ -143,6 +157,7 @@ export declare class TokenStorage implements TokenStore {
 }
 
 export declare const storeAccessToken: TokenStore["storeAccessToken"];
+export declare const storeAccessTokens: TokenStore["storeAccessTokens"];
 export declare const getAccessToken: TokenStore["getAccessToken"];
 export declare const storeAuthorizationCode: TokenStore["storeAuthorizationCode"];
 export declare const consumeAuthorizationCode: TokenStore["consumeAuthorizationCode"];

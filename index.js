@@ -26,6 +26,8 @@ module.exports = {
   storeAccessToken: (accessToken, refreshToken, apiKey, userId, clientId, scopes = [], expiresAt = null) =>
     store().storeAccessToken(accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt),
   getAccessToken: (token) => store().getAccessToken(token),
+  /** Not in the old module: many tokens at once, all or none. */
+  storeAccessTokens: (records) => store().storeAccessTokens(records),
   storeAuthorizationCode: (code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn = 600) =>
     store().storeAuthorizationCode(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn),
   consumeAuthorizationCode: (code, codeVerifier) => store().consumeAuthorizationCode(code, codeVerifier),

@@ -41,23 +41,23 @@ function optionalString(fn, name, value) {
 }
 
 /** A user id: a non-empty string, or null/undefined when the upstream gave none. */
-function userId(fn, value) {
+function userId(fn, value, name = "userId") {
   if (value === null || value === undefined) return null;
   if (typeof value !== "string" || value === "") {
-    throw fail(fn, "userId", "a non-empty string, null or undefined", value);
+    throw fail(fn, name, "a non-empty string, null or undefined", value);
   }
-  return wellFormed(fn, "userId", value);
+  return wellFormed(fn, name, value);
 }
 
 /** An array of strings (a copy); `undefined` means []. */
-function scopes(fn, value) {
+function scopes(fn, value, name = "scopes") {
   if (value === undefined) return [];
-  if (!Array.isArray(value)) throw fail(fn, "scopes", "an array of strings", value);
+  if (!Array.isArray(value)) throw fail(fn, name, "an array of strings", value);
   const copy = new Array(value.length);
   for (let i = 0; i < value.length; i++) {
     const s = value[i];
-    if (typeof s !== "string") throw fail(fn, `scopes[${i}]`, "a string", s);
-    copy[i] = wellFormed(fn, `scopes[${i}]`, s);
+    if (typeof s !== "string") throw fail(fn, `${name}[${i}]`, "a string", s);
+    copy[i] = wellFormed(fn, `${name}[${i}]`, s);
   }
   return copy;
 }
@@ -70,18 +70,18 @@ function inDateRange(fn, name, ms) {
 }
 
 /** A Date, epoch milliseconds, null or undefined (never expires): returns ms or null. */
-function expiresAt(fn, value) {
+function expiresAt(fn, value, name = "expiresAt") {
   if (value === null || value === undefined) return null;
   // isDate, not instanceof: a Date from another realm (vm, Jest's sandbox) is a Date too.
   if (isDate(value)) {
     const ms = DATE_GET_TIME.call(value); // not value.getTime(): that can be overridden
-    if (Number.isNaN(ms)) throw new TypeError(`${fn}: expiresAt is an invalid Date`);
+    if (Number.isNaN(ms)) throw new TypeError(`${fn}: ${name} is an invalid Date`);
     return ms;
   }
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw fail(fn, "expiresAt", "a Date, a finite number of epoch milliseconds, null or undefined", value);
+    throw fail(fn, name, "a Date, a finite number of epoch milliseconds, null or undefined", value);
   }
-  return inDateRange(fn, "expiresAt", value);
+  return inDateRange(fn, name, value);
 }
 
 /** Seconds until a code expires; `undefined` or null means the default of 600. */
@@ -111,7 +111,25 @@ function verifier(fn, value) {
   return value;
 }
 
+/** One record of storeAccessTokens, checked as storeAccessToken checks its arguments. */
+function tokenRecord(fn, record, i) {
+  const at = `records[${i}]`;
+  if (record === null || typeof record !== "object" || Array.isArray(record)) {
+    throw fail(fn, at, "an object", record);
+  }
+  return {
+    accessToken: requiredString(fn, `${at}.accessToken`, record.accessToken),
+    refreshToken: optionalString(fn, `${at}.refreshToken`, record.refreshToken) ?? undefined,
+    apiKey: requiredString(fn, `${at}.apiKey`, record.apiKey),
+    userId: userId(fn, record.userId, `${at}.userId`) ?? undefined,
+    clientId: requiredString(fn, `${at}.clientId`, record.clientId),
+    scopes: scopes(fn, record.scopes, `${at}.scopes`),
+    expiresAt: expiresAt(fn, record.expiresAt, `${at}.expiresAt`) ?? undefined,
+  };
+}
+
 module.exports = {
+  tokenRecord,
   requiredString,
   optionalString,
   userId,

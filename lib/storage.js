@@ -116,6 +116,26 @@ class TokenStorage {
     }
   }
 
+  /**
+   * Stores many access tokens at once, all or none (one transaction on SQLite): for a
+   * migration or a seed. Each record is `{ accessToken, refreshToken, apiKey, userId,
+   * clientId, scopes, expiresAt }`, checked as `storeAccessToken` checks its arguments.
+   * Returns how many records it stored.
+   */
+  storeAccessTokens(records) {
+    const fn = "storeAccessTokens";
+    if (!Array.isArray(records)) {
+      throw new TypeError(`${fn}: records must be an array of token records`);
+    }
+    const list = new Array(records.length);
+    for (let i = 0; i < records.length; i++) list[i] = args.tokenRecord(fn, records[i], i);
+    try {
+      return this._ready().storeAccessTokens(list);
+    } catch (err) {
+      throw this._fail(fn, err);
+    }
+  }
+
   getAccessToken(token) {
     const key = args.lookupKey("getAccessToken", "token", token);
     if (key === null) return null;

@@ -45,6 +45,18 @@ fn millis(value: f64, name: &str) -> napi::Result<i64> {
     Ok(value.trunc() as i64)
 }
 
+/// One record of `storeAccessTokens` (checked by `index.js` first).
+#[napi(object)]
+pub struct NativeNewToken {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub api_key: String,
+    pub user_id: Option<String>,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<f64>,
+}
+
 #[napi(object)]
 pub struct NativeStats {
     pub total_tokens: f64,
@@ -142,6 +154,30 @@ impl NativeStore {
     }
 
     /// `[apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt]` as JSON.
+    /// Stores many tokens at once, all or none; returns how many records it stored.
+    #[napi]
+    pub fn store_access_tokens(&self, tokens: Vec<NativeNewToken>) -> napi::Result<u32> {
+        let count = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
+        let list = tokens
+            .into_iter()
+            .map(|t| {
+                Ok(NewAccessToken {
+                    token: t.access_token,
+                    refresh_token: t.refresh_token,
+                    api_key: t.api_key,
+                    user_id: t.user_id,
+                    client_id: t.client_id,
+                    scopes: t.scopes,
+                    expires_at: t.expires_at.map(|x| millis(x, "expiresAt")).transpose()?,
+                })
+            })
+            .collect::<napi::Result<Vec<_>>>()?;
+        self.handle
+            .with(|s| s.store_access_tokens(list, now_ms()))
+            .map_err(js_err)?;
+        Ok(count)
+    }
+
     #[napi]
     pub fn get_access_token(&self, token: String) -> napi::Result<Option<String>> {
         let found = self

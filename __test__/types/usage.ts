@@ -3,6 +3,7 @@
 // fail to compile (tsc reports an unused one), which proves the types are precise.
 import {
   storeAccessToken,
+  storeAccessTokens,
   getAccessToken,
   storeAuthorizationCode,
   consumeAuthorizationCode,
@@ -18,6 +19,7 @@ import {
   TokenStorage,
 } from "native-token-storage";
 import type {
+  AccessTokenRecord,
   AccessTokenData,
   RefreshTokenData,
   AuthorizationCodeData,
@@ -35,6 +37,16 @@ const nothing: void = storeAccessToken("at", "rt", "sk-key", "user-1", "client-1
 storeAccessToken("at", null, "sk-key", null, "client-1", [], Date.now() + 3600_000);
 storeAccessToken("at", undefined, "sk-key", undefined, "client-1");
 storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", ["mcp"], null);
+
+// Many at once (a migration): the same fields by name; returns the count.
+const records: AccessTokenRecord[] = [
+  { accessToken: "a1", refreshToken: "r1", apiKey: "k", userId: "u", clientId: "c", scopes: ["mcp"], expiresAt: new Date() },
+  { accessToken: "a2", apiKey: "k", clientId: "c" },
+];
+const stored: number = storeAccessTokens(records);
+void stored;
+// @ts-expect-error a record needs its apiKey
+storeAccessTokens([{ accessToken: "a3", clientId: "c" }]);
 
 const token: AccessTokenData | null = getAccessToken("at");
 if (token) {

@@ -21,6 +21,15 @@ pub trait TokenStore: Send {
     /// same string and the refresh token that pointed at it.
     fn store_access_token(&mut self, token: NewAccessToken, now: i64) -> Result<()>;
 
+    /// Stores many access tokens at once, all or none (a migration, a seed): as many
+    /// `store_access_token` calls, in one transaction where the store has them.
+    fn store_access_tokens(&mut self, tokens: Vec<NewAccessToken>, now: i64) -> Result<()> {
+        tokens.iter().try_for_each(validate_new_access_token)?;
+        tokens
+            .into_iter()
+            .try_for_each(|t| self.store_access_token(t, now))
+    }
+
     /// The live access token, or `None`. An expired one is removed with its refresh token.
     fn get_access_token(&mut self, token: &str, now: i64) -> Result<Option<AccessToken>>;
 

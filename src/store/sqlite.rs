@@ -376,6 +376,54 @@ fn delete_access(c: &Connection, token: &str) -> rusqlite::Result<bool> {
     Ok(true)
 }
 
+/// Stores an access token (and its refresh token), replacing any token with the same
+/// string; the caller's transaction makes it atomic.
+fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rusqlite::Result<()> {
+    let refresh = t.refresh_token.as_deref().filter(|r| !r.is_empty());
+    let scopes = scopes_json(&t.scopes);
+    let user_id = t.user_id.as_deref().unwrap_or(NO_USER);
+    delete_access(c, &t.token)?;
+    if let Some(rt) = refresh {
+        // A refresh token string re-used for a new access token leaves the old one.
+        let prev: Option<String> = c
+            .prepare_cached(
+                "DELETE FROM refresh_tokens WHERE refresh_token = ?1 RETURNING access_token",
+            )?
+            .query_row([rt], |r| required_text(r, 0))
+            .optional()?;
+        if let Some(prev) = prev {
+            c.prepare_cached(
+                "UPDATE access_tokens SET refresh_token = NULL WHERE token = ?1 AND refresh_token = ?2",
+            )?
+            .execute([prev.as_str(), rt])?;
+        }
+    }
+    c.prepare_cached(
+        "INSERT INTO access_tokens
+         (token, api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        t.token,
+        t.api_key,
+        user_id,
+        t.client_id,
+        scopes,
+        refresh,
+        t.expires_at,
+        now
+    ])?;
+    if let Some(rt) = refresh {
+        c.prepare_cached(
+            "INSERT INTO refresh_tokens
+             (refresh_token, user_id, client_id, scopes, access_token, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![rt, user_id, t.client_id, scopes, t.token, now])?;
+    }
+    Ok(())
+}
+
 /// A text column, tolerating numbers (a legacy file may hold them) and NULL.
 fn text(row: &Row, i: usize) -> rusqlite::Result<Option<String>> {
     Ok(match row.get_ref(i)? {
@@ -472,44 +520,12 @@ fn cleanup_batch(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<usi
 impl TokenStore for SqliteStore {
     fn store_access_token(&mut self, t: NewAccessToken, now: i64) -> Result<()> {
         validate_new_access_token(&t)?;
-        let refresh = t.refresh_token.as_deref().filter(|r| !r.is_empty());
-        let scopes = scopes_json(&t.scopes);
-        let user_id = t.user_id.as_deref().unwrap_or(NO_USER);
-        self.write(|c| {
-            delete_access(c, &t.token)?;
-            if let Some(rt) = refresh {
-                // A refresh token string re-used for a new access token leaves the old one.
-                let prev: Option<String> = c
-                    .prepare_cached(
-                        "DELETE FROM refresh_tokens WHERE refresh_token = ?1 RETURNING access_token",
-                    )?
-                    .query_row([rt], |r| required_text(r, 0))
-                    .optional()?;
-                if let Some(prev) = prev {
-                    c.prepare_cached(
-                        "UPDATE access_tokens SET refresh_token = NULL WHERE token = ?1 AND refresh_token = ?2",
-                    )?
-                    .execute([prev.as_str(), rt])?;
-                }
-            }
-            c.prepare_cached(
-                "INSERT INTO access_tokens
-                 (token, api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                t.token, t.api_key, user_id, t.client_id, scopes, refresh, t.expires_at, now
-            ])?;
-            if let Some(rt) = refresh {
-                c.prepare_cached(
-                    "INSERT INTO refresh_tokens
-                     (refresh_token, user_id, client_id, scopes, access_token, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![rt, user_id, t.client_id, scopes, t.token, now])?;
-            }
-            Ok(())
-        })
+        self.write(|c| insert_access(c, &t, now))
+    }
+
+    fn store_access_tokens(&mut self, tokens: Vec<NewAccessToken>, now: i64) -> Result<()> {
+        tokens.iter().try_for_each(validate_new_access_token)?;
+        self.write(|c| tokens.iter().try_for_each(|t| insert_access(c, t, now)))
     }
 
     fn get_access_token(&mut self, token: &str, now: i64) -> Result<Option<AccessToken>> {

@@ -340,6 +340,23 @@ fn unusual_strings_round_trip(mut f: Fixture) {
     assert_eq!(stats(s), (4, 4));
 }
 
+fn bulk_store_is_all_or_nothing(mut f: Fixture) {
+    let s = f.store.as_mut();
+    let batch: Vec<_> = (0..50)
+        .map(|i| token(&format!("b{i}"), Some(&format!("br{i}")), Some("u1"), None))
+        .collect();
+    s.store_access_tokens(batch, NOW).unwrap();
+    assert_eq!(stats(s), (50, 1));
+    assert_eq!(s.get_refresh_token("br7", NOW).unwrap().unwrap().access_token, "b7");
+    let mut bad: Vec<_> = (0..5)
+        .map(|i| token(&format!("c{i}"), None, Some("u2"), None))
+        .collect();
+    bad.push(token("", None, None, None));
+    assert!(s.store_access_tokens(bad, NOW).is_err());
+    assert!(s.get_access_token("c0", NOW).unwrap().is_none());
+    assert_eq!(stats(s), (50, 1));
+}
+
 macro_rules! backends {
     ($($name:ident),* $(,)?) => {
         mod memory_store { $( #[test] fn $name() { super::$name(super::memory()); } )* }
@@ -361,6 +378,7 @@ backends!(
     stats_count_only_live_tokens,
     invalid_arguments_store_nothing,
     unusual_strings_round_trip,
+    bulk_store_is_all_or_nothing,
 );
 
 /// Differential test: the same seeded random sequences of calls (on a small key space, so
