@@ -102,7 +102,7 @@ export interface TokenStore {
     expiresAt?: Date | number | null,
   ): void;
   /** Stores many tokens at once, all or none (one transaction on SQLite); returns the count. */
-  storeAccessTokens(records: readonly AccessTokenRecord[]): number;
+  storeAccessTokens(records: Iterable<AccessTokenRecord>): number;
   getAccessToken(token: string | null | undefined): AccessTokenData | null;
   storeAuthorizationCode(
     code: string,

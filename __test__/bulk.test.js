@@ -72,6 +72,14 @@ for (const storage of ["memory", "db"]) {
       assert.equal(store.getStats().totalTokens, 1);
     });
 
+    it("takes any iterable of records, such as a generator", () => {
+      function* records() {
+        for (let i = 0; i < 3; i++) yield { accessToken: `g${i}`, apiKey: "k", clientId: "c" };
+      }
+      assert.equal(store.storeAccessTokens(records()), 3);
+      assert.equal(store.getAccessToken("g2").apiKey, "k");
+    });
+
     it("an empty list stores nothing and returns 0", () => {
       assert.equal(store.storeAccessTokens([]), 0);
       assert.equal(store.getStats().totalTokens, 0);

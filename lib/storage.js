@@ -118,17 +118,17 @@ class TokenStorage {
 
   /**
    * Stores many access tokens at once, all or none (one transaction on SQLite): for a
-   * migration or a seed. Each record is `{ accessToken, refreshToken, apiKey, userId,
+   * migration or a seed. `records` is an array or any other iterable (a generator). Each record is `{ accessToken, refreshToken, apiKey, userId,
    * clientId, scopes, expiresAt }`, checked as `storeAccessToken` checks its arguments.
    * Returns how many records it stored.
    */
   storeAccessTokens(records) {
     const fn = "storeAccessTokens";
-    if (!Array.isArray(records)) {
-      throw new TypeError(`${fn}: records must be an array of token records`);
+    if (records === null || typeof records !== "object" || typeof records[Symbol.iterator] !== "function") {
+      throw new TypeError(`${fn}: records must be an array (or another iterable) of token records`);
     }
-    const list = new Array(records.length);
-    for (let i = 0; i < records.length; i++) list[i] = args.tokenRecord(fn, records[i], i);
+    const list = [];
+    for (const record of records) list.push(args.tokenRecord(fn, record, list.length));
     try {
       return this._ready().storeAccessTokens(list);
     } catch (err) {
