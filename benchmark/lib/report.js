@@ -113,7 +113,7 @@ function render(results, meta) {
     "",
     resultsTable(results, meta),
     "",
-    "ᵃ seeded through `storeAccessToken`, one call per token (the JS Map has no bulk load; the SQL peers and ours load in one transaction: ours through `storeAccessTokens`).",
+    "ᵃ seeded through `storeAccessToken`, one call per token (the JS Map has no bulk load; the SQL peers load in one transaction, ours through `storeAccessTokens`, one transaction per 20,000 rows).",
     "",
     ...meta.skipped.map((s) => `- Not measured: ${s}`),
     ...meta.failures.map((f) => `- **FAILED**: ${f}`),

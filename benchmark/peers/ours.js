@@ -9,10 +9,20 @@ function openOurs(storage, file) {
   if (typeof TokenStorage !== "function") throw new Error(`${PACKAGE} exports no TokenStorage class: build it with \`npm run build\``);
   const store = new TokenStorage(storage === "db" ? { storage, path: file } : { storage });
   // Bulk load for seeding, as the SQL peers get one: storeAccessTokens takes the rows as
-  // they are ({ accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt })
-  // and stores them all in one transaction.
+  // they are ({ accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt }),
+  // one transaction per call. In slices of 20,000: one call with a million rows would
+  // make V8's heap hold them all at once, and the RSS measured after seeding would show
+  // that high-water mark instead of the store.
   store.seedTokens = (rows) => {
-    store.storeAccessTokens(rows);
+    let slice = [];
+    for (const row of rows) {
+      slice.push(row);
+      if (slice.length === 20_000) {
+        store.storeAccessTokens(slice);
+        slice = [];
+      }
+    }
+    store.storeAccessTokens(slice);
   };
   return store;
 }
