@@ -347,7 +347,13 @@ fn bulk_store_is_all_or_nothing(mut f: Fixture) {
         .collect();
     s.store_access_tokens(batch, NOW).unwrap();
     assert_eq!(stats(s), (50, 1));
-    assert_eq!(s.get_refresh_token("br7", NOW).unwrap().unwrap().access_token, "b7");
+    assert_eq!(
+        s.get_refresh_token("br7", NOW)
+            .unwrap()
+            .unwrap()
+            .access_token,
+        "b7"
+    );
     let mut bad: Vec<_> = (0..5)
         .map(|i| token(&format!("c{i}"), None, Some("u2"), None))
         .collect();
