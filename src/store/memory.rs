@@ -2,7 +2,7 @@
 //!
 //! Laid out for a million tokens: each token is one slot in a slab, its token and refresh
 //! token in one allocation; the two look-up tables hold only slot numbers; API keys, user
-//! ids, client ids and scope lists are shared between the tokens that have the same one
+//! ids and (client id, scopes) pairs are shared between the tokens that have the same one
 //! (a user's tokens all carry that user's key). About 300 bytes a token, where a JS `Map`
 //! of objects takes more than twice that.
 
@@ -27,10 +27,16 @@ struct Slot {
     token_len: u32,
     api_key: Arc<str>,
     user_id: Option<Arc<str>>,
-    client_id: Arc<str>,
-    scopes: Arc<[String]>,
+    /// Client id and scopes, shared by every token issued with the same pair.
+    grant: Arc<Grant>,
     expires_at: i64,
     created_at: i64,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct Grant {
+    client_id: String,
+    scopes: Vec<String>,
 }
 
 impl Slot {
@@ -60,9 +66,9 @@ pub struct MemoryStore {
     expiry: BTreeSet<(i64, u32)>,
     /// Live tokens per user id; its keys are the user ids the slots share.
     users: HashMap<Arc<str>, u32>,
-    /// Shared strings: API keys and client ids.
+    /// Shared API keys.
     strings: HashSet<Arc<str>>,
-    scope_lists: HashSet<Arc<[String]>>,
+    grants: HashSet<Arc<Grant>>,
     codes: HashMap<Box<str>, AuthorizationCode>,
 }
 
@@ -127,13 +133,11 @@ impl MemoryStore {
             self.expiry.remove(&(slot.expires_at, i));
         }
         // A shared value this slot held the last use of (the set holds the other) goes.
-        for shared in [&slot.api_key, &slot.client_id] {
-            if Arc::strong_count(shared) == 2 {
-                self.strings.remove(shared);
-            }
+        if Arc::strong_count(&slot.api_key) == 2 {
+            self.strings.remove(&slot.api_key);
         }
-        if Arc::strong_count(&slot.scopes) == 2 {
-            self.scope_lists.remove(&slot.scopes);
+        if Arc::strong_count(&slot.grant) == 2 {
+            self.grants.remove(&slot.grant);
         }
         if let Some(user) = &slot.user_id {
             if let Some(n) = self.users.get_mut(user) {
@@ -164,13 +168,14 @@ impl MemoryStore {
         c
     }
 
-    fn intern_scopes(&mut self, scopes: Vec<String>) -> Arc<[String]> {
-        if let Some(s) = self.scope_lists.get(scopes.as_slice()) {
-            return s.clone();
+    fn intern_grant(&mut self, client_id: String, scopes: Vec<String>) -> Arc<Grant> {
+        let grant = Grant { client_id, scopes };
+        if let Some(g) = self.grants.get(&grant) {
+            return g.clone();
         }
-        let s: Arc<[String]> = scopes.into();
-        self.scope_lists.insert(s.clone());
-        s
+        let g = Arc::new(grant);
+        self.grants.insert(g.clone());
+        g
     }
 
     fn intern_user(&mut self, user: String) -> Arc<str> {
@@ -184,8 +189,8 @@ impl MemoryStore {
         AccessToken {
             api_key: s.api_key().to_owned(),
             user_id: s.user_id.as_deref().map(str::to_owned),
-            client_id: s.client_id.to_string(),
-            scopes: s.scopes.to_vec(),
+            client_id: s.grant.client_id.clone(),
+            scopes: s.grant.scopes.clone(),
             refresh_token: s.refresh().map(str::to_owned),
             expires_at: s.expiry(),
             created_at: s.created_at,
@@ -224,8 +229,7 @@ impl TokenStore for MemoryStore {
             token_len,
             api_key: self.intern(t.api_key),
             user_id,
-            client_id: self.intern(t.client_id),
-            scopes: self.intern_scopes(t.scopes),
+            grant: self.intern_grant(t.client_id, t.scopes),
             expires_at: t.expires_at.unwrap_or(NEVER),
             created_at: now,
         };
@@ -297,8 +301,8 @@ impl TokenStore for MemoryStore {
         };
         Ok(self.live(i, now).map(|s| RefreshToken {
             user_id: s.user_id.as_deref().map(str::to_owned),
-            client_id: s.client_id.to_string(),
-            scopes: s.scopes.to_vec(),
+            client_id: s.grant.client_id.clone(),
+            scopes: s.grant.scopes.clone(),
             access_token: s.token().to_owned(),
             created_at: s.created_at,
         }))
