@@ -9,19 +9,16 @@ use crate::model::{AccessToken, AuthorizationCode, RefreshToken};
 /// that it is written without reallocating in the common case.
 fn encode<T: serde::Serialize>(value: &T, text_len: usize) -> napi::Result<String> {
     let mut out = Vec::with_capacity(text_len + text_len / 8 + 96);
-    serde_json::to_writer(&mut out, value).map_err(|_| {
-        JsError::new(
-            Status::GenericFailure,
-            "[ERR_TOKEN_STORAGE_INTERNAL] a stored record could not be encoded",
-        )
-    })?;
+    serde_json::to_writer(&mut out, value).map_err(|_| encoding_failed())?;
     // serde_json writes valid UTF-8 only.
-    String::from_utf8(out).map_err(|_| {
-        JsError::new(
-            Status::GenericFailure,
-            "[ERR_TOKEN_STORAGE_INTERNAL] a stored record could not be encoded",
-        )
-    })
+    String::from_utf8(out).map_err(|_| encoding_failed())
+}
+
+fn encoding_failed() -> JsError {
+    JsError::new(
+        Status::GenericFailure,
+        "[ERR_TOKEN_STORAGE_INTERNAL] a stored record could not be encoded",
+    )
 }
 
 fn len(s: &Option<String>) -> usize {

@@ -189,7 +189,8 @@ impl SqliteStore {
     }
 
     /// The schema version of the open file.
-    pub fn schema_version(&self) -> Result<i64> {
+    #[cfg(test)]
+    fn schema_version(&self) -> Result<i64> {
         self.conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| self.err(e))
@@ -364,7 +365,16 @@ fn immediate<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
-    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    transaction(conn, "BEGIN IMMEDIATE", f)
+}
+
+/// `begin` … `COMMIT`, rolled back if `f` or the commit fails.
+fn transaction<T>(
+    conn: &Connection,
+    begin: &str,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(begin)?.execute([])?;
     let result = f(conn).and_then(|v| conn.prepare_cached("COMMIT")?.execute([]).map(|_| v));
     if result.is_err() && !conn.is_autocommit() {
         // The rollback's own failure cannot be reported better than the first error.
@@ -716,20 +726,7 @@ impl TokenStore for SqliteStore {
             })
         };
         // One read transaction, so the counters and the expired rows are one snapshot.
-        self.conn
-            .prepare_cached("BEGIN DEFERRED")
-            .and_then(|mut s| s.execute([]))
-            .and_then(|_| {
-                let out = read(&self.conn);
-                let end = self.conn.prepare_cached("COMMIT")?.execute([]);
-                out.and_then(|s| end.map(|_| s))
-            })
-            .map_err(|e| {
-                if !self.conn.is_autocommit() {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                }
-                self.err(e)
-            })
+        transaction(&self.conn, "BEGIN DEFERRED", read).map_err(|e| self.err(e))
     }
 }
 
