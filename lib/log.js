@@ -1,7 +1,7 @@
 "use strict";
 // Structured logging: one JSON object a line on stderr, as the server's own logs.
 // `TOKEN_STORAGE_LOG` = debug | info | warn | error | silent (default info), read at first use.
-// Callers pass only non-secret fields: at most the first 8 characters of a token (see `redact`).
+// Callers pass only non-secret fields: the store never logs a token, code, key or verifier.
 
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 let threshold = null;
@@ -33,14 +33,4 @@ function log(level, message, fields = {}) {
   write(level, message, fields);
 }
 
-/** At most the first 8 characters of a secret, for log lines. */
-function redact(secret) {
-  return typeof secret === "string" ? `${secret.slice(0, 8)}…` : null;
-}
-
-/** For tests: forget the level read from the environment. */
-function resetLogLevel() {
-  threshold = null;
-}
-
-module.exports = { log, redact, resetLogLevel };
+module.exports = { log };

@@ -62,7 +62,11 @@ class TokenStorage {
 
   /** Opens the store now (calls open it on first use anyway); logs which store it is. */
   open() {
-    this._call("open", (n) => n.open());
+    try {
+      this._native.open();
+    } catch (err) {
+      throw this._fail("open", err);
+    }
     if (this._open) return;
     this._open = true;
     const { storage, path } = this;
@@ -73,12 +77,17 @@ class TokenStorage {
   /** Closes a SQLite store's file; the next call reopens it. A memory store keeps its tokens. */
   close() {
     this._open = false;
-    this._call("close", (n) => n.close());
+    try {
+      this._native.close();
+    } catch (err) {
+      throw this._fail("close", err);
+    }
   }
 
+  /** Runs `body` on the open native store; a failure becomes the error to throw. */
   _call(fn, body) {
     try {
-      return body(this._native);
+      return body(this._ready());
     } catch (err) {
       throw this._fail(fn, err);
     }
@@ -118,9 +127,9 @@ class TokenStorage {
 
   /**
    * Stores many access tokens at once, all or none (one transaction on SQLite): for a
-   * migration or a seed. `records` is an array or any other iterable (a generator). Each record is `{ accessToken, refreshToken, apiKey, userId,
-   * clientId, scopes, expiresAt }`, checked as `storeAccessToken` checks its arguments.
-   * Returns how many records it stored.
+   * migration or a seed. `records` is an array or any other iterable (a generator); each
+   * record is `{ accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt }`,
+   * checked as `storeAccessToken` checks its arguments. Returns how many it stored.
    */
   storeAccessTokens(records) {
     const fn = "storeAccessTokens";
@@ -227,33 +236,29 @@ class TokenStorage {
   revokeRefreshToken(refreshToken) {
     const key = args.lookupKey("revokeRefreshToken", "refreshToken", refreshToken);
     if (key === null) return;
-    const n = this._ready();
-    this._call("revokeRefreshToken", () => n.revokeRefreshToken(key));
+    this._call("revokeRefreshToken", (n) => n.revokeRefreshToken(key));
   }
 
   deleteToken(token) {
     const key = args.lookupKey("deleteToken", "token", token);
     if (key === null) return;
-    const n = this._ready();
-    this._call("deleteToken", () => n.deleteToken(key));
+    this._call("deleteToken", (n) => n.deleteToken(key));
   }
 
   deleteUserTokens(userId) {
     const key = args.lookupKey("deleteUserTokens", "userId", userId);
     if (key === null) return;
-    const n = this._ready();
-    this._call("deleteUserTokens", () => n.deleteUserTokens(key));
+    this._call("deleteUserTokens", (n) => n.deleteUserTokens(key));
   }
 
   /**
    * Removes every expired access token (with its refresh token) and authorization code;
    * returns how many access tokens and codes it removed. Works in transactions of
-   * `batchSize` rows; see `cleanupExpiredTokensAsync` to yield to the event loop between them.
+   * `batchSize` rows; `cleanupExpiredTokensAsync` does the work off the JS thread.
    */
   cleanupExpiredTokens(batchSize = DEFAULT_BATCH_SIZE) {
     const size = batchSizeArg("cleanupExpiredTokens", batchSize);
-    const n = this._ready();
-    const removed = this._call("cleanupExpiredTokens", () => n.cleanupExpiredTokens(size));
+    const removed = this._call("cleanupExpiredTokens", (n) => n.cleanupExpiredTokens(size));
     if (removed > 0) log("debug", "expired tokens removed", { storage: this.storage, removed });
     return removed;
   }
@@ -281,8 +286,7 @@ class TokenStorage {
   }
 
   getStats() {
-    const n = this._ready();
-    const s = this._call("getStats", () => n.getStats());
+    const s = this._call("getStats", (n) => n.getStats());
     return { totalTokens: s.totalTokens, uniqueUsers: s.uniqueUsers, storage: this.storage };
   }
 
@@ -325,4 +329,4 @@ function warnIfShared(path) {
   }
 }
 
-module.exports = { TokenStorage, SHARED, translate };
+module.exports = { TokenStorage, SHARED };
