@@ -74,9 +74,10 @@ export interface TokenStorageOptions {
   busyTimeout?: number;
 }
 
-/** The `code` of every error the store throws (other than argument `TypeError`s and `RangeError`s). */
+/** The `code` of every error the store throws (argument `TypeError`s and `RangeError`s from the JS checks carry none). */
 export type TokenStorageErrorCode =
   | "ERR_TOKEN_STORAGE_CONFIG"
+  | "ERR_TOKEN_STORAGE_INVALID_ARGUMENT"
   | "ERR_TOKEN_STORAGE_OPEN"
   | "ERR_TOKEN_STORAGE_NOT_A_DATABASE"
   | "ERR_TOKEN_STORAGE_BUSY"
