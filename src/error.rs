@@ -22,6 +22,8 @@ pub enum StoreError {
     Full { path: String },
     /// The file or folder is read-only.
     ReadOnly { path: String },
+    /// The open file was deleted, renamed or replaced; the next call opens the path again.
+    Moved { path: String },
     /// Any other SQLite failure.
     Sqlite { path: String, reason: String },
     /// A lock was poisoned by a panic in another thread.
@@ -39,6 +41,7 @@ impl StoreError {
             StoreError::Busy { .. } => "ERR_TOKEN_STORAGE_BUSY",
             StoreError::Full { .. } => "ERR_TOKEN_STORAGE_FULL",
             StoreError::ReadOnly { .. } => "ERR_TOKEN_STORAGE_READONLY",
+            StoreError::Moved { .. } => "ERR_TOKEN_STORAGE_MOVED",
             StoreError::Sqlite { .. } => "ERR_TOKEN_STORAGE_SQLITE",
             StoreError::Poisoned => "ERR_TOKEN_STORAGE_INTERNAL",
         }
@@ -56,6 +59,11 @@ impl StoreError {
                 }
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Busy { path },
                 ErrorCode::DiskFull => StoreError::Full { path },
+                ErrorCode::ReadOnly
+                    if e.extended_code == rusqlite::ffi::SQLITE_READONLY_DBMOVED =>
+                {
+                    StoreError::Moved { path }
+                }
                 ErrorCode::ReadOnly => StoreError::ReadOnly { path },
                 ErrorCode::CannotOpen | ErrorCode::PermissionDenied => StoreError::Open {
                     path,
@@ -123,6 +131,11 @@ impl fmt::Display for StoreError {
             StoreError::ReadOnly { path } => {
                 write!(f, "cannot write token database {path}: it is read-only")
             }
+            StoreError::Moved { path } => write!(
+                f,
+                "token database {path} was deleted, moved or replaced while it was open; \
+                 this call did nothing, and the next call opens {path} again"
+            ),
             StoreError::Sqlite { path, reason } => {
                 write!(f, "token database {path} failed: {reason}")
             }

@@ -124,8 +124,13 @@ fn with_open<R>(
     if guard.is_none() {
         *guard = Some(store::open(config)?);
     }
-    match guard.as_deref_mut() {
+    let result = match guard.as_deref_mut() {
         Some(s) => f(s),
         None => Err(StoreError::Poisoned),
+    };
+    if matches!(result, Err(StoreError::Moved { .. })) {
+        // The file at the path is another (or none): the next call opens it afresh.
+        *guard = None;
     }
+    result
 }

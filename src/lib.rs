@@ -153,11 +153,14 @@ impl NativeStore {
             .map_err(js_err)
     }
 
-    /// `[apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt]` as JSON.
-    /// Stores many tokens at once, all or none; returns how many records it stored.
+    /// Stores many tokens at once, all or none; returns how many distinct tokens it stored.
     #[napi]
     pub fn store_access_tokens(&self, tokens: Vec<NativeNewToken>) -> napi::Result<u32> {
-        let count = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
+        // What the call leaves stored: a token given twice is stored once (the last wins).
+        let distinct: std::collections::HashSet<&str> =
+            tokens.iter().map(|t| t.access_token.as_str()).collect();
+        let count = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
+        drop(distinct);
         let list = tokens
             .into_iter()
             .map(|t| {

@@ -6,7 +6,7 @@
 //! (a user's tokens all carry that user's key). About 300 bytes a token, where a JS `Map`
 //! of objects takes more than twice that.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{btree_map, BTreeMap, BTreeSet, HashMap, HashSet as StdHashSet};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -20,6 +20,12 @@ use crate::model::{
 
 /// `expires_at` of a token that never expires.
 const NEVER: i64 = i64::MAX;
+/// "No slot" in the per-user lists.
+const NONE: u32 = u32::MAX;
+/// Expiry times are counted by buckets of 2^12 ms (4 s) and 2^20 ms (17.5 min), as the
+/// SQLite store does.
+const FINE_BITS: u32 = 12;
+const COARSE_BITS: u32 = 20;
 
 struct Slot {
     /// The access token and the refresh token (may be empty), end to end.
@@ -31,6 +37,77 @@ struct Slot {
     grant: Arc<Grant>,
     expires_at: i64,
     created_at: i64,
+    /// The neighbours in the list of the user's tokens (`NONE` at either end).
+    user_prev: u32,
+    user_next: u32,
+}
+
+/// A user's tokens: how many, when the last one expires, and the head of their list.
+struct UserEntry {
+    tokens: u32,
+    /// Tokens that never expire.
+    nevers: u32,
+    /// The latest expiry among the tokens that expire (`i64::MIN` if none do).
+    max_finite: i64,
+    head: u32,
+}
+
+impl UserEntry {
+    /// When the user's last token expires: `NEVER` while one never does.
+    fn until(&self) -> i64 {
+        if self.nevers > 0 {
+            NEVER
+        } else {
+            self.max_finite
+        }
+    }
+}
+
+/// How many tokens (or users) expire in each bucket of time, so that stats can leave out
+/// the expired ones without visiting them.
+#[derive(Default)]
+struct Histogram {
+    fine: BTreeMap<i64, u64>,
+    coarse: BTreeMap<i64, u64>,
+}
+
+impl Histogram {
+    fn add(&mut self, at: i64) {
+        if at != NEVER {
+            *self.fine.entry(at >> FINE_BITS).or_insert(0) += 1;
+            *self.coarse.entry(at >> COARSE_BITS).or_insert(0) += 1;
+        }
+    }
+
+    fn sub(&mut self, at: i64) {
+        if at == NEVER {
+            return;
+        }
+        for (map, bucket) in [
+            (&mut self.fine, at >> FINE_BITS),
+            (&mut self.coarse, at >> COARSE_BITS),
+        ] {
+            if let btree_map::Entry::Occupied(mut e) = map.entry(bucket) {
+                *e.get_mut() -= 1;
+                if *e.get() == 0 {
+                    e.remove();
+                }
+            }
+        }
+    }
+
+    /// The count before the 4-second bucket that holds `now`: past 17-minute buckets, then
+    /// the past 4-second buckets of the current 17 minutes (at most 256 entries).
+    fn before(&self, now: i64) -> u64 {
+        let coarse = now >> COARSE_BITS;
+        let first_fine = coarse << (COARSE_BITS - FINE_BITS);
+        let past: u64 = self.coarse.range(..coarse).map(|(_, n)| n).sum();
+        past + self
+            .fine
+            .range(first_fine..now >> FINE_BITS)
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    }
 }
 
 #[derive(PartialEq, Eq, Hash)]
@@ -64,8 +141,11 @@ pub struct MemoryStore {
     hasher: DefaultHashBuilder,
     /// Tokens that expire, by expiry: cleanup and stats touch only expired ones.
     expiry: BTreeSet<(i64, u32)>,
-    /// Live tokens per user id; its keys are the user ids the slots share.
-    users: HashMap<Arc<str>, u32>,
+    /// Tokens by expiry bucket, and users by the bucket of their last token's expiry.
+    token_expiry: Histogram,
+    user_expiry: Histogram,
+    /// Tokens per user id; its keys are the user ids the slots share.
+    users: HashMap<Arc<str>, UserEntry>,
     /// Shared API keys.
     strings: HashSet<Arc<str>>,
     grants: HashSet<Arc<Grant>>,
@@ -122,6 +202,7 @@ impl MemoryStore {
     /// Removes the token in slot `i`, its refresh token, its expiry entry and user count.
     fn remove_slot(&mut self, i: u32) {
         self.unlink_refresh(i);
+        self.unlink_user(i);
         let Some(slot) = self.slots.get_mut(i as usize).and_then(Option::take) else {
             return;
         };
@@ -131,6 +212,7 @@ impl MemoryStore {
         }
         if slot.expires_at != NEVER {
             self.expiry.remove(&(slot.expires_at, i));
+            self.token_expiry.sub(slot.expires_at);
         }
         // A shared value this slot held the last use of (the set holds the other) goes.
         if Arc::strong_count(&slot.api_key) == 2 {
@@ -139,15 +221,106 @@ impl MemoryStore {
         if Arc::strong_count(&slot.grant) == 2 {
             self.grants.remove(&slot.grant);
         }
-        if let Some(user) = &slot.user_id {
-            if let Some(n) = self.users.get_mut(user) {
-                *n -= 1;
-                if *n == 0 {
-                    self.users.remove(user);
-                }
-            }
-        }
         self.free.push(i);
+    }
+
+    /// Puts slot `i` (in place) at the head of its user's list and counts it.
+    fn link_user(&mut self, i: u32) {
+        let Some(slot) = self.slot(i) else {
+            return;
+        };
+        let Some(user) = slot.user_id.clone() else {
+            return;
+        };
+        let at = slot.expires_at;
+        let entry = self.users.entry(user).or_insert(UserEntry {
+            tokens: 0,
+            nevers: 0,
+            max_finite: i64::MIN,
+            head: NONE,
+        });
+        let old = (entry.tokens > 0).then(|| entry.until());
+        entry.tokens += 1;
+        if at == NEVER {
+            entry.nevers += 1;
+        } else {
+            entry.max_finite = entry.max_finite.max(at);
+        }
+        let next = std::mem::replace(&mut entry.head, i);
+        let new = entry.until();
+        if let Some(s) = self.slots.get_mut(i as usize).and_then(Option::as_mut) {
+            s.user_prev = NONE;
+            s.user_next = next;
+        }
+        if let Some(s) = self.slots.get_mut(next as usize).and_then(Option::as_mut) {
+            s.user_prev = i;
+        }
+        if old != Some(new) {
+            if let Some(old) = old {
+                self.user_expiry.sub(old);
+            }
+            self.user_expiry.add(new);
+        }
+    }
+
+    /// Takes slot `i` (still in place) out of its user's list and counts. When it held the
+    /// user's latest expiry, the next latest is found by walking the user's list.
+    fn unlink_user(&mut self, i: u32) {
+        let Some(slot) = self.slot(i) else {
+            return;
+        };
+        let Some(user) = slot.user_id.clone() else {
+            return;
+        };
+        let (at, prev, next) = (slot.expires_at, slot.user_prev, slot.user_next);
+        if let Some(s) = self.slots.get_mut(prev as usize).and_then(Option::as_mut) {
+            s.user_next = next;
+        }
+        if let Some(s) = self.slots.get_mut(next as usize).and_then(Option::as_mut) {
+            s.user_prev = prev;
+        }
+        let Some(entry) = self.users.get_mut(&user) else {
+            return;
+        };
+        if entry.head == i {
+            entry.head = next;
+        }
+        let old = entry.until();
+        entry.tokens -= 1;
+        if entry.tokens == 0 {
+            self.users.remove(&user);
+            self.user_expiry.sub(old);
+            return;
+        }
+        if at == NEVER {
+            entry.nevers -= 1;
+        } else if at == entry.max_finite {
+            let mut latest = i64::MIN;
+            let mut j = entry.head;
+            while let Some(s) = self.slots.get(j as usize).and_then(Option::as_ref) {
+                if s.expires_at != NEVER {
+                    latest = latest.max(s.expires_at);
+                }
+                j = s.user_next;
+            }
+            entry.max_finite = latest;
+        }
+        let new = entry.until();
+        if new != old {
+            self.user_expiry.sub(old);
+            self.user_expiry.add(new);
+        }
+    }
+
+    /// The slots of a user's tokens.
+    fn user_slots(&self, user_id: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut j = self.users.get(user_id).map_or(NONE, |e| e.head);
+        while let Some(s) = self.slot(j) {
+            out.push(j);
+            j = s.user_next;
+        }
+        out
     }
 
     /// The slot of a live token; an expired one is removed.
@@ -232,6 +405,8 @@ impl TokenStore for MemoryStore {
             grant: self.intern_grant(t.client_id, t.scopes),
             expires_at: t.expires_at.unwrap_or(NEVER),
             created_at: now,
+            user_prev: NONE,
+            user_next: NONE,
         };
         let i = match self.free.pop() {
             Some(i) => i,
@@ -248,14 +423,13 @@ impl TokenStore for MemoryStore {
         let refresh_hash = slot.refresh().map(|r| self.hasher.hash_one(r));
         if slot.expires_at != NEVER {
             self.expiry.insert((slot.expires_at, i));
-        }
-        if let Some(user) = &slot.user_id {
-            *self.users.entry(user.clone()).or_insert(0) += 1;
+            self.token_expiry.add(slot.expires_at);
         }
         match self.slots.get_mut(i as usize) {
             Some(place) => *place = Some(slot),
             None => self.slots.push(Some(slot)), // `i` was just taken or pushed: never
         }
+        self.link_user(i);
         let (hasher, slots) = (&self.hasher, &self.slots);
         let slot_at = |j: &u32| slots.get(*j as usize).and_then(Option::as_ref);
         self.by_token.insert_unique(token_hash, i, |j| {
@@ -323,16 +497,8 @@ impl TokenStore for MemoryStore {
     }
 
     fn delete_user_tokens(&mut self, user_id: &str) -> Result<()> {
-        if self.users.contains_key(user_id) {
-            let mine: Vec<u32> = (0..self.slots.len() as u32)
-                .filter(|&i| {
-                    self.slot(i)
-                        .is_some_and(|s| s.user_id.as_deref() == Some(user_id))
-                })
-                .collect();
-            for i in mine {
-                self.remove_slot(i);
-            }
+        for i in self.user_slots(user_id) {
+            self.remove_slot(i);
         }
         self.codes
             .retain(|_, c| c.user_id.as_deref() != Some(user_id));
@@ -366,22 +532,24 @@ impl TokenStore for MemoryStore {
 
     fn stats(&mut self, now: i64) -> Result<Stats> {
         // Expired tokens not yet removed are left out, not removed (as the SQLite store
-        // does): the cost is the number of expired tokens, nothing when cleanup keeps up.
-        let mut expired = 0u64;
-        let mut expired_per_user: HashMap<&str, u32> = HashMap::new();
-        for &(_, i) in self.expiry.range(..(now.saturating_add(1), 0)) {
+        // does): those of past buckets by the histograms, those of the current 4 seconds by
+        // visiting them. The cost does not grow with the number of expired tokens.
+        let start = (now >> FINE_BITS) << FINE_BITS;
+        let mut expired = self.token_expiry.before(now);
+        let mut users_gone = self.user_expiry.before(now);
+        let mut seen = StdHashSet::new();
+        for &(_, i) in self.expiry.range((start, 0)..=(now, u32::MAX)) {
             expired += 1;
-            if let Some(user) = self.slot(i).and_then(|s| s.user_id.as_deref()) {
-                *expired_per_user.entry(user).or_insert(0) += 1;
+            let Some(user) = self.slot(i).and_then(|s| s.user_id.as_deref()) else {
+                continue;
+            };
+            let until = self.users.get(user).map_or(NEVER, UserEntry::until);
+            if (start..=now).contains(&until) && seen.insert(user) {
+                users_gone += 1;
             }
         }
-        let users_gone = expired_per_user
-            .iter()
-            .filter(|(user, n)| self.users.get(**user) == Some(*n))
-            .count() as u64;
-        let live = self.by_token.len() as u64;
         Ok(Stats {
-            total_tokens: live.saturating_sub(expired),
+            total_tokens: (self.by_token.len() as u64).saturating_sub(expired),
             unique_users: (self.users.len() as u64).saturating_sub(users_gone),
         })
     }

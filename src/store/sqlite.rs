@@ -8,7 +8,7 @@
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
@@ -20,6 +20,57 @@ use crate::error::{Result, StoreError};
 use crate::model::{
     is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
 };
+
+/// Trigger statements of migration 3 that count the access token `NEW` in: its expiry
+/// bucket, and its user's token count and latest expiry. (Released text: never edited.)
+macro_rules! count_in_new {
+    () => {
+        "
+        INSERT INTO nts_expiry (kind, bucket, n)
+            SELECT k.kind, CAST(NEW.expires_at AS INTEGER) >> k.bits, 1
+            FROM (SELECT 0 AS kind, 12 AS bits UNION ALL SELECT 2, 20) k
+            WHERE typeof(NEW.expires_at) IN ('integer', 'real')
+            ON CONFLICT (kind, bucket) DO UPDATE SET n = n + 1;
+        INSERT INTO nts_users (user_id, tokens, until)
+            SELECT NEW.user_id, 1,
+                CASE WHEN typeof(NEW.expires_at) IN ('integer', 'real') THEN NEW.expires_at END
+            WHERE COALESCE(NEW.user_id, '') <> ''
+            ON CONFLICT (user_id) DO UPDATE SET tokens = tokens + 1,
+                until = CASE WHEN until IS NULL OR excluded.until IS NULL THEN NULL
+                    ELSE max(until, excluded.until) END;
+        "
+    };
+}
+
+/// Trigger statements of migration 3 that count the access token `OLD` out. When it held
+/// its user's latest expiry, the next latest comes from the (user_id, expires_at) index,
+/// leaving the row `OLD.token` out (in an UPDATE it is still there, with its new values).
+macro_rules! count_out_old {
+    () => {
+        "
+        UPDATE nts_expiry SET n = n - 1
+            WHERE typeof(OLD.expires_at) IN ('integer', 'real')
+            AND ((kind = 0 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 12)
+                OR (kind = 2 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 20));
+        DELETE FROM nts_expiry WHERE n <= 0
+            AND ((kind = 0 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 12)
+                OR (kind = 2 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 20));
+        UPDATE nts_users SET tokens = tokens - 1, until = CASE
+            WHEN tokens <= 1 THEN until
+            WHEN until IS NOT NULL AND typeof(OLD.expires_at) IN ('integer', 'real')
+                AND OLD.expires_at < until THEN until
+            WHEN EXISTS (SELECT 1 FROM access_tokens WHERE user_id = OLD.user_id
+                AND expires_at IS NULL AND token <> OLD.token) THEN NULL
+            WHEN EXISTS (SELECT 1 FROM access_tokens WHERE user_id = OLD.user_id
+                AND expires_at >= '' AND token <> OLD.token) THEN NULL
+            ELSE (SELECT expires_at FROM access_tokens WHERE user_id = OLD.user_id
+                AND expires_at < '' AND token <> OLD.token ORDER BY expires_at DESC LIMIT 1)
+            END
+        WHERE user_id = OLD.user_id;
+        DELETE FROM nts_users WHERE user_id = OLD.user_id AND tokens <= 0;
+        "
+    };
+}
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 /// Append only: a released entry is never edited.
@@ -96,14 +147,129 @@ const MIGRATIONS: &[&str] = &[
                     SELECT 1 FROM access_tokens WHERE user_id = NEW.user_id AND token <> NEW.token))
         WHERE id = 1;
     END;",
+    // 3. getStats in constant time however many expired rows wait for cleanup, and counts
+    //    that stay right whoever writes. The counters of migration 2 include expired rows;
+    //    `nts_expiry` says how many of them expire in each 4-second bucket (expires_at >> 12)
+    //    and each 17-minute one (>> 20), for tokens (kinds 0 and 2) and for users by the
+    //    expiry of their last token (kinds 1 and 3, kept in `nts_users`), so getStats
+    //    subtracts the past 17-minute buckets, then the past 4-second buckets of the
+    //    current 17 minutes, and counts only the current 4 seconds' rows. A user's `until`
+    //    is NULL while one of their tokens never expires; an expires_at that is not a number
+    //    never expires (as the reader treats it).
+    //    `INSERT OR REPLACE` (the old module's way of writing) deletes the old row without
+    //    firing delete triggers, so `nts_access_replace` deletes it first, as a DELETE.
+    concat!(
+        "DROP TRIGGER IF EXISTS nts_access_insert;
+    DROP TRIGGER IF EXISTS nts_access_delete;
+    DROP TRIGGER IF EXISTS nts_access_update_user;
+    CREATE TABLE nts_users (
+        user_id TEXT PRIMARY KEY,
+        tokens INTEGER NOT NULL,
+        until INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE nts_expiry (
+        kind INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (kind, bucket)
+    ) WITHOUT ROWID;
+    INSERT INTO nts_users (user_id, tokens, until)
+        SELECT user_id, COUNT(*), CASE WHEN SUM(typeof(expires_at) NOT IN ('integer', 'real')) > 0
+            THEN NULL ELSE MAX(expires_at) END
+        FROM access_tokens WHERE COALESCE(user_id, '') <> '' GROUP BY user_id;
+    INSERT INTO nts_expiry (kind, bucket, n)
+        SELECT k.kind, CAST(a.expires_at AS INTEGER) >> k.bits, COUNT(*)
+        FROM access_tokens a, (SELECT 0 AS kind, 12 AS bits UNION ALL SELECT 2, 20) k
+        WHERE typeof(a.expires_at) IN ('integer', 'real') GROUP BY 1, 2;
+    INSERT INTO nts_expiry (kind, bucket, n)
+        SELECT k.kind, CAST(u.until AS INTEGER) >> k.bits, COUNT(*)
+        FROM nts_users u, (SELECT 1 AS kind, 12 AS bits UNION ALL SELECT 3, 20) k
+        WHERE u.until IS NOT NULL GROUP BY 1, 2;
+    UPDATE nts_stats SET tokens = (SELECT COUNT(*) FROM access_tokens),
+        users = (SELECT COUNT(*) FROM nts_users) WHERE id = 1;
+    CREATE TRIGGER nts_access_replace BEFORE INSERT ON access_tokens
+    WHEN EXISTS (SELECT 1 FROM access_tokens WHERE token = NEW.token) BEGIN
+        DELETE FROM access_tokens WHERE token = NEW.token;
+    END;
+    CREATE TRIGGER nts_access_insert AFTER INSERT ON access_tokens BEGIN
+        UPDATE nts_stats SET tokens = tokens + 1 WHERE id = 1;",
+        count_in_new!(),
+        "END;
+    CREATE TRIGGER nts_access_delete AFTER DELETE ON access_tokens BEGIN
+        UPDATE nts_stats SET tokens = tokens - 1 WHERE id = 1;",
+        count_out_old!(),
+        "END;
+    CREATE TRIGGER nts_access_update AFTER UPDATE OF user_id, expires_at ON access_tokens
+    WHEN OLD.user_id IS NOT NEW.user_id OR OLD.expires_at IS NOT NEW.expires_at BEGIN",
+        count_out_old!(),
+        count_in_new!(),
+        "END;
+    CREATE TRIGGER nts_users_insert AFTER INSERT ON nts_users BEGIN
+        UPDATE nts_stats SET users = users + 1 WHERE id = 1;
+        INSERT INTO nts_expiry (kind, bucket, n)
+            SELECT k.kind, CAST(NEW.until AS INTEGER) >> k.bits, 1
+            FROM (SELECT 1 AS kind, 12 AS bits UNION ALL SELECT 3, 20) k
+            WHERE NEW.until IS NOT NULL
+            ON CONFLICT (kind, bucket) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER nts_users_delete AFTER DELETE ON nts_users BEGIN
+        UPDATE nts_stats SET users = users - 1 WHERE id = 1;
+        UPDATE nts_expiry SET n = n - 1
+            WHERE (kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
+                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20);
+        DELETE FROM nts_expiry WHERE n <= 0
+            AND ((kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
+                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20));
+    END;
+    CREATE TRIGGER nts_users_until AFTER UPDATE OF until ON nts_users
+    WHEN (CAST(OLD.until AS INTEGER) >> 12) IS NOT (CAST(NEW.until AS INTEGER) >> 12) BEGIN
+        UPDATE nts_expiry SET n = n - 1
+            WHERE (kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
+                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20);
+        DELETE FROM nts_expiry WHERE n <= 0
+            AND ((kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
+                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20));
+        INSERT INTO nts_expiry (kind, bucket, n)
+            SELECT k.kind, CAST(NEW.until AS INTEGER) >> k.bits, 1
+            FROM (SELECT 1 AS kind, 12 AS bits UNION ALL SELECT 3, 20) k
+            WHERE NEW.until IS NOT NULL
+            ON CONFLICT (kind, bucket) DO UPDATE SET n = n + 1;
+    END;"
+    ),
 ];
+
+/// Expiry times are counted by buckets of 2^12 ms (4 s) and of 2^20 ms (17.5 min):
+/// `expires_at >> 12` and `>> 20`, as the triggers of migration 3 compute them.
+const FINE_BUCKET_BITS: u32 = 12;
+const COARSE_BUCKET_BITS: u32 = 20;
 
 /// The stored text for "no user id" in the NOT NULL `user_id` columns.
 const NO_USER: &str = "";
+/// The stored text for "no PKCE challenge" (and method): the old module declared both
+/// columns NOT NULL.
+const NO_CHALLENGE: &str = "";
 
 const SELECT_ACCESS: &str =
     "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at
      FROM access_tokens WHERE token = ?1";
+
+/// getStats: the counters, less the expired rows of past buckets (from their counts) and
+/// of the current 4-second bucket (visited). ?1 now, ?2 its 17-minute bucket, ?3 that
+/// bucket's first 4-second bucket, ?4 now's 4-second bucket, ?5 that bucket's first instant.
+const STATS: &str = "SELECT s.tokens
+        - (SELECT COALESCE(SUM(n), 0) FROM nts_expiry WHERE kind = 2 AND bucket < ?2)
+        - (SELECT COALESCE(SUM(n), 0) FROM nts_expiry WHERE kind = 0 AND bucket >= ?3 AND bucket < ?4)
+        - (SELECT COUNT(*) FROM access_tokens INDEXED BY idx_access_tokens_expires_at
+           WHERE expires_at >= ?5 AND expires_at <= ?1),
+     s.users
+        - (SELECT COALESCE(SUM(n), 0) FROM nts_expiry WHERE kind = 3 AND bucket < ?2)
+        - (SELECT COALESCE(SUM(n), 0) FROM nts_expiry WHERE kind = 1 AND bucket >= ?3 AND bucket < ?4)
+        - (SELECT COUNT(DISTINCT a.user_id)
+           FROM access_tokens a INDEXED BY idx_access_tokens_expires_at
+           CROSS JOIN nts_users u ON u.user_id = a.user_id
+           WHERE a.expires_at >= ?5 AND a.expires_at <= ?1
+           AND u.until >= ?5 AND u.until <= ?1)
+     FROM nts_stats s WHERE s.id = 1";
 
 const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";
 
@@ -114,6 +280,14 @@ pub struct SqliteStore {
     busy_timeout: Duration,
     /// The background checkpoint thread, joined on drop (see `Drop`).
     checkpointer: Option<std::thread::JoinHandle<()>>,
+    /// The -wal and -shm files this connection uses, with their (device, inode).
+    sidecars: Vec<(PathBuf, (u64, u64))>,
+}
+
+/// A file's (device, inode), if it exists.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl Drop for SqliteStore {
@@ -148,6 +322,8 @@ impl SqliteStore {
         // b-tree pages and recent leaves in memory; it grows only as pages are used.
         conn.pragma_update(None, "cache_size", -65536)
             .map_err(err)?;
+        // First, so that a file another program owns is refused before anything changes it.
+        migrate(&mut conn, &shown)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(err)?;
@@ -172,7 +348,6 @@ impl SqliteStore {
                 reason: format!("SQLite kept synchronous={set}, not {level}"),
             });
         }
-        migrate(&mut conn, &shown)?;
         let checkpointer = checkpoint_in_background(&mut conn, path, busy_timeout).map_err(err)?;
         conn.execute_batch(
             "PRAGMA temp_store = MEMORY;
@@ -180,11 +355,25 @@ impl SqliteStore {
                  token TEXT PRIMARY KEY, refresh_token TEXT) WITHOUT ROWID;",
         )
         .map_err(err)?;
+        // A read, so that the -wal and -shm files exist before they are noted.
+        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(err)?;
+        let sidecars = ["-wal", "-shm"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut name = final_target(path).into_os_string();
+                name.push(suffix);
+                let file = PathBuf::from(name);
+                let id = file_id(&file)?;
+                Some((file, id))
+            })
+            .collect();
         Ok(SqliteStore {
             conn,
             path: shown,
             busy_timeout,
             checkpointer,
+            sidecars,
         })
     }
 
@@ -200,9 +389,53 @@ impl SqliteStore {
         StoreError::from_sqlite(&self.path, &e)
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed if `f` succeeds.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed if `f` succeeds and the file
+    /// is still the one at the path (see `ensure_in_place`), rolled back otherwise.
     fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        immediate(&self.conn, f).map_err(|e| self.err(e))
+        transaction(&self.conn, "BEGIN IMMEDIATE", |c| {
+            let value = f(c)?;
+            self.ensure_in_place().map_err(TxError::Store)?;
+            Ok(value)
+        })
+        .map_err(|e| self.tx_err(e))
+    }
+
+    fn tx_err(&self, e: TxError) -> StoreError {
+        tx_error(&self.path, e)
+    }
+
+    /// Fails with `Moved` if the file this connection has open is no longer the one at its
+    /// path: deleted, renamed, or replaced by another file (a restore). Writes to it would
+    /// be acknowledged and then lost, and reads would answer from a file nobody else sees.
+    /// One `stat` of the path (SQLite's `SQLITE_FCNTL_HAS_MOVED`).
+    fn ensure_in_place(&self) -> Result<()> {
+        let mut moved: std::os::raw::c_int = 0;
+        // SAFETY: the handle is this open connection's; "main" is a NUL-terminated name;
+        // HAS_MOVED writes one int through the pointer, which lives for the call.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_file_control(
+                self.conn.handle(),
+                c"main".as_ptr(),
+                rusqlite::ffi::SQLITE_FCNTL_HAS_MOVED,
+                (&mut moved as *mut std::os::raw::c_int).cast(),
+            )
+        };
+        if rc == rusqlite::ffi::SQLITE_OK && moved != 0 {
+            // SQLite leaves the old -wal and -shm files in place when the file has moved,
+            // and the next connection to the path would take the old file's WAL frames
+            // for its own (undoing a restore, or mixing pages into a new file): they go,
+            // if they are still this connection's. Connections to the old file (here or
+            // in other processes) keep them open, and find the file moved at their next call.
+            for (file, id) in &self.sidecars {
+                if file_id(file) == Some(*id) {
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            return Err(StoreError::Moved {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Housekeeping a read does on the side (removing what it found expired): done now if
@@ -242,6 +475,9 @@ fn prepare_file(path: &Path, shown: &str) -> Result<()> {
     if path.is_dir() {
         return Err(open_err("the path is a directory".into()));
     }
+    // Through a symlink, the file to create is its target (SQLite opens the target, and
+    // puts the -wal and -shm files beside it with the target's mode).
+    let path = &final_target(path);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         DirBuilder::new()
             .recursive(true)
@@ -264,6 +500,24 @@ fn prepare_file(path: &Path, shown: &str) -> Result<()> {
     }
 }
 
+/// The path with its last component's symlinks followed, whether or not the final target
+/// exists yet (`canonicalize` fails on a dangling link). Parent folders may stay symlinks.
+fn final_target(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    // As the kernel's own limit on nested links: a loop ends as a path that fails to open.
+    for _ in 0..40 {
+        let is_link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+        let Some(target) = is_link.then(|| std::fs::read_link(&p).ok()).flatten() else {
+            break;
+        };
+        p = match p.parent() {
+            Some(parent) if target.is_relative() => parent.join(target),
+            _ => target,
+        };
+    }
+    p
+}
+
 fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         ErrorKind::PermissionDenied => "permission denied".into(),
@@ -272,29 +526,76 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// `PRAGMA application_id` of a file whose schema this package wrote ("nts1"): together
+/// with `user_version`, the marker that tells our schema versions from another program's.
+const APPLICATION_ID: i32 = 0x6e74_7331;
+
+/// Brings the schema up to date. An up-to-date file (every open but the first) is only
+/// read: no write lock is taken, so a process starts while another holds the lock for a
+/// long import. Only a migration takes it, and checks the version again under it, as
+/// another process may have migrated meanwhile.
 fn migrate(conn: &mut Connection, shown: &str) -> Result<()> {
-    let err = |e: rusqlite::Error| StoreError::from_sqlite(shown, &e);
     let latest = MIGRATIONS.len() as i64;
-    immediate(conn, |c| {
-        let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > latest {
-            return Ok(Some(version));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    if applied_migrations(conn, shown).map_err(|e| tx_error(shown, e))? == latest {
+        return Ok(());
+    }
+    transaction(conn, "BEGIN IMMEDIATE", |c| {
+        let from = applied_migrations(c, shown)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
             c.execute_batch(sql)?;
             c.pragma_update(None, "user_version", i as i64 + 1)?;
         }
-        Ok(None)
+        c.pragma_update(None, "application_id", APPLICATION_ID)?;
+        Ok(())
     })
-    .map_err(err)?
-    .map_or(Ok(()), |version| {
-        Err(StoreError::Open {
+    .map_err(|e| tx_error(shown, e))
+}
+
+/// How many of `MIGRATIONS` the file has, from its header; an error for a file whose
+/// marker this package never wrote (another program's `user_version`) or a newer schema.
+fn applied_migrations(c: &Connection, shown: &str) -> std::result::Result<i64, TxError> {
+    let latest = MIGRATIONS.len() as i64;
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let app: i32 = c.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let refuse = |reason: String| {
+        TxError::Store(StoreError::Open {
             path: shown.to_owned(),
-            reason: format!(
-                "its schema version {version} is newer than this package's {latest}; upgrade native-token-storage"
-            ),
+            reason,
         })
-    })
+    };
+    match (app, version) {
+        (APPLICATION_ID, v) if v > latest => Err(refuse(format!(
+            "its schema version {v} is newer than this package's {latest}; upgrade native-token-storage"
+        ))),
+        (APPLICATION_ID, v) if v >= 1 => Ok(v),
+        // A new file, or one the old JavaScript module made: its tables are kept.
+        (0, 0) => Ok(0),
+        // A file of version 0.1 of this package, which did not set application_id.
+        (0, 2) if has_v01_schema(c)? => Ok(2),
+        _ => Err(refuse(format!(
+            "its user_version ({version}) and application_id ({app}) were not written by \
+             native-token-storage, so another program may use this file; \
+             set TOKEN_DB_PATH to a file of the token store's own"
+        ))),
+    }
+}
+
+/// Whether the file has the counters table and trigger that version 0.1 created.
+fn has_v01_schema(c: &Connection) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT COUNT(*) = 2 FROM sqlite_master
+         WHERE (type = 'table' AND name = 'nts_stats')
+            OR (type = 'trigger' AND name = 'nts_access_insert')",
+        [],
+        |r| r.get(0),
+    )
+}
+
+fn tx_error(shown: &str, e: TxError) -> StoreError {
+    match e {
+        TxError::Sql(e) => StoreError::from_sqlite(shown, &e),
+        TxError::Store(e) => e,
+    }
 }
 
 /// WAL frames after which a commit asks for a checkpoint (SQLite's own default).
@@ -368,14 +669,27 @@ fn immediate<T>(
     transaction(conn, "BEGIN IMMEDIATE", f)
 }
 
+/// A failure inside a transaction: SQLite's, or the store's own (a moved file, a schema
+/// this package did not write).
+enum TxError {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for TxError {
+    fn from(e: rusqlite::Error) -> Self {
+        TxError::Sql(e)
+    }
+}
+
 /// `begin` … `COMMIT`, rolled back if `f` or the commit fails.
-fn transaction<T>(
+fn transaction<T, E: From<rusqlite::Error>>(
     conn: &Connection,
     begin: &str,
-    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
+    f: impl FnOnce(&Connection) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
     conn.prepare_cached(begin)?.execute([])?;
-    let result = f(conn).and_then(|v| conn.prepare_cached("COMMIT")?.execute([]).map(|_| v));
+    let result = f(conn).and_then(|v| Ok(conn.prepare_cached("COMMIT")?.execute([]).map(|_| v)?));
     if result.is_err() && !conn.is_autocommit() {
         // The rollback's own failure cannot be reported better than the first error.
         let _ = conn.execute_batch("ROLLBACK");
@@ -496,8 +810,8 @@ fn read_code(row: &Row) -> rusqlite::Result<AuthorizationCode> {
         api_key: required_text(row, 1)?,
         client_id: required_text(row, 2)?,
         redirect_uri: required_text(row, 3)?,
-        code_challenge: text(row, 4)?,
-        code_challenge_method: text(row, 5)?,
+        code_challenge: text(row, 4)?.filter(|c| c != NO_CHALLENGE),
+        code_challenge_method: text(row, 5)?.filter(|m| m != NO_CHALLENGE),
         scopes: scopes(row, 6)?,
         expires_at: time(row, 7)?.unwrap_or(i64::MIN),
         created_at: time(row, 8)?.unwrap_or(0),
@@ -554,6 +868,7 @@ impl TokenStore for SqliteStore {
     }
 
     fn get_access_token(&mut self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        self.ensure_in_place()?;
         let found = self
             .conn
             .prepare_cached(SELECT_ACCESS)
@@ -596,8 +911,8 @@ impl TokenStore for SqliteStore {
                 d.api_key,
                 d.client_id,
                 d.redirect_uri,
-                d.code_challenge,
-                d.code_challenge_method,
+                d.code_challenge.as_deref().unwrap_or(NO_CHALLENGE),
+                d.code_challenge_method.as_deref().unwrap_or(NO_CHALLENGE),
                 scopes,
                 d.expires_at,
                 d.created_at
@@ -622,6 +937,7 @@ impl TokenStore for SqliteStore {
     }
 
     fn get_refresh_token(&mut self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
+        self.ensure_in_place()?;
         let found = self
             .conn
             .prepare_cached(
@@ -700,32 +1016,31 @@ impl TokenStore for SqliteStore {
     }
 
     fn stats(&mut self, now: i64) -> Result<Stats> {
-        // The counters include expired tokens that nothing has removed yet; subtract those
-        // (found through the expires_at index, so the cost is the number of expired rows,
-        // nothing when cleanup keeps up) rather than write to remove them: a read never
-        // waits for another process's write lock.
+        self.ensure_in_place()?;
+        // The counters include expired rows that nothing has removed yet. Those of past
+        // minutes are subtracted by their per-minute counts (migration 3), those of the
+        // current minute are counted: the cost does not grow with the expired rows, and
+        // a read never takes the write lock to remove them.
+        let fine = now >> FINE_BUCKET_BITS;
+        let coarse = now >> COARSE_BUCKET_BITS;
         let read = |c: &Connection| -> rusqlite::Result<Stats> {
-            let (tokens, users): (i64, i64) = c
-                .prepare_cached("SELECT tokens, users FROM nts_stats WHERE id = 1")?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let (expired, users_gone): (i64, i64) = c
-                .prepare_cached(
-                    "SELECT (SELECT COUNT(*) FROM access_tokens WHERE expires_at <= ?1),
-                            (SELECT COUNT(DISTINCT e.user_id)
-                             FROM access_tokens e INDEXED BY idx_access_tokens_expires_at
-                             WHERE e.expires_at <= ?1 AND e.user_id <> ''
-                             AND NOT EXISTS (SELECT 1 FROM access_tokens l
-                                WHERE l.user_id = e.user_id AND l.expires_at > ?1)
-                             AND NOT EXISTS (SELECT 1 FROM access_tokens l
-                                WHERE l.user_id = e.user_id AND l.expires_at IS NULL))",
-                )?
-                .query_row([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(Stats {
-                total_tokens: (tokens - expired).max(0) as u64,
-                unique_users: (users - users_gone).max(0) as u64,
-            })
+            c.prepare_cached(STATS)?.query_row(
+                params![
+                    now,
+                    coarse,
+                    coarse << (COARSE_BUCKET_BITS - FINE_BUCKET_BITS),
+                    fine,
+                    fine << FINE_BUCKET_BITS
+                ],
+                |r| {
+                    Ok(Stats {
+                        total_tokens: r.get::<_, i64>(0)?.max(0) as u64,
+                        unique_users: r.get::<_, i64>(1)?.max(0) as u64,
+                    })
+                },
+            )
         };
-        // One read transaction, so the counters and the expired rows are one snapshot.
+        // One read transaction, so the counters and the rows are one snapshot.
         transaction(&self.conn, "BEGIN DEFERRED", read).map_err(|e| self.err(e))
     }
 }
@@ -756,14 +1071,14 @@ mod tests {
     /// The old JavaScript module's schema, as it created `tokens.db`.
     const LEGACY_SCHEMA: &str = "
         CREATE TABLE access_tokens (token TEXT PRIMARY KEY, api_key TEXT NOT NULL,
-            user_id TEXT NOT NULL, client_id TEXT NOT NULL, scopes TEXT NOT NULL,
+            user_id TEXT NOT NULL, client_id TEXT NOT NULL, scopes TEXT,
             refresh_token TEXT, expires_at INTEGER, created_at INTEGER NOT NULL);
         CREATE TABLE refresh_tokens (refresh_token TEXT PRIMARY KEY, user_id TEXT NOT NULL,
-            client_id TEXT NOT NULL, scopes TEXT NOT NULL, access_token TEXT NOT NULL,
+            client_id TEXT NOT NULL, scopes TEXT, access_token TEXT NOT NULL,
             created_at INTEGER NOT NULL);
         CREATE TABLE authorization_codes (code TEXT PRIMARY KEY, user_id TEXT NOT NULL,
             api_key TEXT NOT NULL, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
-            code_challenge TEXT, code_challenge_method TEXT, scopes TEXT NOT NULL,
+            code_challenge TEXT NOT NULL, code_challenge_method TEXT NOT NULL, scopes TEXT,
             expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL);";
 
     #[test]
@@ -777,7 +1092,7 @@ mod tests {
                 "INSERT INTO access_tokens VALUES ('at1','sk-1','u1','cl','[\"a\",\"b\"]','rt1',{},{NOW});
                  INSERT INTO access_tokens VALUES ('at2','sk-2','u2','cl','[]',NULL,NULL,{NOW});
                  INSERT INTO refresh_tokens VALUES ('rt1','u1','cl','[\"a\",\"b\"]','at1',{NOW});
-                 INSERT INTO authorization_codes VALUES ('c1','u1','sk-1','cl','https://x/cb',NULL,NULL,'[]',{},{NOW});",
+                 INSERT INTO authorization_codes VALUES ('c1','u1','sk-1','cl','https://x/cb','','','[]',{},{NOW});",
                 NOW + 1000,
                 NOW + 1000
             ))
@@ -800,7 +1115,10 @@ mod tests {
         assert_eq!((st.total_tokens, st.unique_users), (2, 2));
         // Reopening does not migrate again.
         drop(s);
-        assert_eq!(open(&path).unwrap().schema_version().unwrap(), 2);
+        assert_eq!(
+            open(&path).unwrap().schema_version().unwrap(),
+            MIGRATIONS.len() as i64
+        );
     }
 
     #[test]
@@ -877,13 +1195,318 @@ mod tests {
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.db");
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "application_id", APPLICATION_ID)
             .unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
         let err = open(&path).err().unwrap();
         assert_eq!(err.code(), "ERR_TOKEN_STORAGE_OPEN");
         assert!(err.to_string().contains("newer"));
+    }
+
+    #[test]
+    fn schema_markers_of_other_programs_are_refused_and_the_file_left_alone() {
+        for (app, version) in [(0, 1), (0, 2), (0, -1), (0, 7), (42, 0), (42, 3)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("tokens.db");
+            {
+                let c = Connection::open(&path).unwrap();
+                c.execute_batch("CREATE TABLE other (x)").unwrap();
+                c.pragma_update(None, "application_id", app).unwrap();
+                c.pragma_update(None, "user_version", version).unwrap();
+            }
+            let err = open(&path).err().expect("refused");
+            assert_eq!(err.code(), "ERR_TOKEN_STORAGE_OPEN", "{app} {version}");
+            let msg = err.to_string();
+            assert!(msg.contains("not written by native-token-storage"), "{msg}");
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+            let c = Connection::open(&path).unwrap();
+            let (mode, tables): (String, i64) = c
+                .query_row(
+                    "SELECT (SELECT journal_mode FROM pragma_journal_mode),
+                            (SELECT COUNT(*) FROM sqlite_master)",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((mode.as_str(), tables), ("delete", 1), "{app} {version}");
+        }
+    }
+
+    #[test]
+    fn a_file_of_version_0_1_is_migrated_with_its_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute_batch(MIGRATIONS[1]).unwrap();
+            c.pragma_update(None, "user_version", 2).unwrap();
+            c.execute_batch(&format!(
+                "INSERT INTO access_tokens VALUES ('a','k','u1','c','[]',NULL,{},{NOW});
+                 INSERT INTO access_tokens VALUES ('b','k','u1','c','[]',NULL,{},{NOW});
+                 INSERT INTO access_tokens VALUES ('c','k','u2','c','[]',NULL,NULL,{NOW});
+                 INSERT INTO access_tokens VALUES ('d','k','u3','c','[]',NULL,{},{NOW});",
+                NOW - 5,
+                NOW + 200_000,
+                NOW - 100_000
+            ))
+            .unwrap();
+        }
+        let mut s = open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let app: i32 = s
+            .conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(app, APPLICATION_ID);
+        assert_eq!(
+            s.stats(NOW).unwrap(),
+            Stats {
+                total_tokens: 2,
+                unique_users: 2
+            }
+        );
+        assert_eq!(
+            s.stats(NOW + 200_000).unwrap(),
+            Stats {
+                total_tokens: 1,
+                unique_users: 1
+            }
+        );
+    }
+
+    #[test]
+    fn opening_an_up_to_date_file_takes_no_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        open(&path)
+            .unwrap()
+            .store_access_token(token("t", "u", None), NOW)
+            .unwrap();
+        // Another connection holds the write lock, as a long import in another process.
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("BEGIN IMMEDIATE; DELETE FROM authorization_codes;")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut s = SqliteStore::open(&path, SyncMode::Normal, 2_000).expect("opens");
+        assert!(s.get_access_token("t", NOW).unwrap().is_some());
+        assert_eq!(s.stats(NOW).unwrap().total_tokens, 1);
+        assert!(
+            started.elapsed() < Duration::from_millis(1_000),
+            "waited for the lock"
+        );
+        other.execute_batch("COMMIT").unwrap();
+    }
+
+    #[test]
+    fn counts_stay_right_under_another_writers_insert_or_replace_and_update() {
+        for legacy in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("tokens.db");
+            if legacy {
+                Connection::open(&path)
+                    .unwrap()
+                    .execute_batch(LEGACY_SCHEMA)
+                    .unwrap();
+            }
+            let mut s = open(&path).unwrap();
+            // The old module's writes, from its own connection.
+            let old = Connection::open(&path).unwrap();
+            let put = |user: &str, exp: Option<i64>| {
+                old.execute(
+                    "INSERT OR REPLACE INTO access_tokens
+                     (token, api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at)
+                     VALUES ('t', 'k', ?1, 'c', '[]', NULL, ?2, ?3)",
+                    params![user, exp, NOW],
+                )
+                .unwrap();
+            };
+            for _ in 0..3 {
+                put("u1", None);
+            }
+            assert_eq!(
+                s.stats(NOW).unwrap(),
+                Stats {
+                    total_tokens: 1,
+                    unique_users: 1
+                },
+                "legacy {legacy}"
+            );
+            put("u2", Some(NOW + 100_000));
+            assert_eq!(
+                s.stats(NOW).unwrap(),
+                Stats {
+                    total_tokens: 1,
+                    unique_users: 1
+                }
+            );
+            assert_eq!(s.stats(NOW + 100_000).unwrap(), Stats::default());
+            old.execute(
+                "UPDATE access_tokens SET expires_at = NULL, user_id = 'u3'",
+                [],
+            )
+            .unwrap();
+            assert_eq!(
+                s.stats(NOW + 100_000).unwrap(),
+                Stats {
+                    total_tokens: 1,
+                    unique_users: 1
+                }
+            );
+            old.execute("DELETE FROM access_tokens WHERE token = 't'", [])
+                .unwrap();
+            assert_eq!(s.stats(NOW).unwrap(), Stats::default(), "legacy {legacy}");
+            let rows: i64 = s
+                .conn
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM nts_users) + (SELECT COUNT(*) FROM nts_expiry)",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(rows, 0, "bookkeeping rows left behind");
+        }
+    }
+
+    #[test]
+    fn stats_cost_does_not_grow_with_expired_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        let mut s = open(&path).unwrap();
+        let steps = |s: &mut SqliteStore, expected: u64| {
+            s.conn
+                .prepare_cached(STATS)
+                .unwrap()
+                .reset_status(rusqlite::StatementStatus::VmStep);
+            assert_eq!(s.stats(NOW).unwrap().total_tokens, expected);
+            s.conn
+                .prepare_cached(STATS)
+                .unwrap()
+                .get_status(rusqlite::StatementStatus::VmStep)
+        };
+        // Expired in three past minutes (and a few seconds ago, in the current bucket).
+        let add = |s: &mut SqliteStore, from: usize, n: usize| {
+            let list = (from..from + n)
+                .map(|i| {
+                    let ago = [70_000, 140_000, 210_000][i % 3];
+                    token(&format!("x{i}"), &format!("u{i}"), Some(NOW - ago))
+                })
+                .collect();
+            s.store_access_tokens(list, NOW - 300_000).unwrap();
+        };
+        for i in 0..5 {
+            s.store_access_token(token(&format!("live{i}"), "u", None), NOW)
+                .unwrap();
+        }
+        add(&mut s, 0, 10);
+        let few = steps(&mut s, 5);
+        add(&mut s, 10, 20_000);
+        let many = steps(&mut s, 5);
+        assert_eq!(
+            few, many,
+            "getStats ran {few} steps with 10 expired rows, {many} with 20,010"
+        );
+    }
+
+    #[test]
+    fn a_code_without_pkce_fits_the_old_modules_not_null_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(LEGACY_SCHEMA)
+            .unwrap();
+        let mut s = open(&path).unwrap();
+        let code = AuthorizationCode {
+            user_id: Some("u".into()),
+            api_key: "k".into(),
+            client_id: "c".into(),
+            redirect_uri: "https://x/cb".into(),
+            code_challenge: None,
+            code_challenge_method: None,
+            scopes: vec![],
+            expires_at: NOW + 1000,
+            created_at: NOW,
+        };
+        s.store_authorization_code("c1", code.clone()).unwrap();
+        let raw: (String, String) = s
+            .conn
+            .query_row(
+                "SELECT code_challenge, code_challenge_method FROM authorization_codes",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(raw, (String::new(), String::new()));
+        assert_eq!(s.take_authorization_code("c1", NOW).unwrap(), Some(code));
+    }
+
+    #[test]
+    fn a_symlinked_path_creates_an_owner_only_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link.db");
+        let target = dir.path().join("real/tokens.db");
+        std::os::unix::fs::symlink("real/tokens.db", &link).unwrap();
+        let mut s = open(&link).unwrap();
+        s.store_access_token(token("t", "u", None), NOW).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&target), 0o600);
+        assert_eq!(mode(&dir.path().join("real")), 0o700);
+        for suffix in ["-wal", "-shm"] {
+            let side = dir.path().join(format!("real/tokens.db{suffix}"));
+            assert_eq!(mode(&side), 0o600, "{suffix}");
+        }
+    }
+
+    #[test]
+    fn a_deleted_or_replaced_file_fails_the_call_and_is_reopened() {
+        use crate::config::StoreConfig;
+        use crate::handle::StoreHandle;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.db");
+        let handle = StoreHandle::new(StoreConfig::Sqlite {
+            path: path.clone(),
+            sync: SyncMode::Normal,
+            busy_timeout_ms: 1000,
+        });
+        let put = |name: &str| handle.with(|s| s.store_access_token(token(name, "u", None), NOW));
+        let has = |name: &str| {
+            handle
+                .with(|s| s.get_access_token(name, NOW))
+                .map(|t| t.is_some())
+        };
+        put("a").unwrap();
+        // An operator's rm: the write fails with a code naming the path, writes nothing.
+        std::fs::remove_file(&path).unwrap();
+        let err = put("b").unwrap_err();
+        assert_eq!(err.code(), "ERR_TOKEN_STORAGE_MOVED");
+        assert!(err.to_string().contains(&path.display().to_string()));
+        // The next call opens the path again: a new, empty file that keeps what it is given.
+        put("c").unwrap();
+        assert_eq!(
+            (has("a"), has("b"), has("c")),
+            (Ok(false), Ok(false), Ok(true))
+        );
+        let fresh = open(&path).unwrap();
+        let n: i64 = fresh
+            .conn
+            .query_row("SELECT COUNT(*) FROM access_tokens", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        drop(fresh);
+        // A restore that renames a backup over the file: reads fail once, then see it.
+        let backup = dir.path().join("backup.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute(&format!("VACUUM INTO '{}'", backup.display()), [])
+            .unwrap();
+        put("d").unwrap();
+        std::fs::rename(&backup, &path).unwrap();
+        assert_eq!(has("c").unwrap_err().code(), "ERR_TOKEN_STORAGE_MOVED");
+        assert_eq!((has("c"), has("d")), (Ok(true), Ok(false)));
+        assert_eq!(handle.with(|s| s.stats(NOW)).unwrap().total_tokens, 1);
     }
 
     #[test]
