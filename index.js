@@ -8,17 +8,25 @@ const native = require("./lib/native");
 
 let defaultStore = null;
 
+/** The options of the default store: the one place that names the environment variables. */
+function optionsFromEnvironment(shared) {
+  const env = process.env;
+  return {
+    storage: env.TOKEN_STORAGE,
+    path: env.TOKEN_DB_PATH,
+    synchronous: env.TOKEN_DB_SYNC,
+    [SHARED]: shared,
+  };
+}
+
+// Checked now, so a misconfigured server fails when it starts, not at its first OAuth
+// callback. Nothing is opened: the store is built (from the environment as it is then,
+// which a late `dotenv` may have filled in) and opened at first use.
+new TokenStorage(optionsFromEnvironment(false));
+
 /** The store the module-level functions use, built from the environment at first use. */
 function store() {
-  if (defaultStore === null) {
-    const env = process.env;
-    defaultStore = new TokenStorage({
-      storage: env.TOKEN_STORAGE,
-      path: env.TOKEN_DB_PATH,
-      synchronous: env.TOKEN_DB_SYNC,
-      [SHARED]: true,
-    });
-  }
+  if (defaultStore === null) defaultStore = new TokenStorage(optionsFromEnvironment(true));
   return defaultStore;
 }
 

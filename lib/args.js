@@ -49,15 +49,26 @@ function userId(fn, value, name = "userId") {
   return wellFormed(fn, name, value);
 }
 
-/** An array of strings (a copy); `undefined` means []. */
+/** Most scopes one grant may carry: far above any real grant, low enough to check quickly. */
+const MAX_SCOPES = 10_000;
+
+/**
+ * An array of strings (a copy); `undefined` means []. `length` is read once and must be a
+ * whole number (a Proxy can answer anything), and each element is read once.
+ */
 function scopes(fn, value, name = "scopes") {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw fail(fn, name, "an array of strings", value);
-  const copy = new Array(value.length);
-  for (let i = 0; i < value.length; i++) {
+  const length = value.length;
+  if (typeof length !== "number" || !Number.isSafeInteger(length) || length < 0) {
+    throw new TypeError(`${fn}: ${name} must be an array of strings; its length is not a whole number`);
+  }
+  if (length > MAX_SCOPES) throw new RangeError(`${fn}: ${name} has ${length} entries; at most ${MAX_SCOPES} are accepted`);
+  const copy = [];
+  for (let i = 0; i < length; i++) {
     const s = value[i];
     if (typeof s !== "string") throw fail(fn, `${name}[${i}]`, "a string", s);
-    copy[i] = wellFormed(fn, `${name}[${i}]`, s);
+    copy.push(wellFormed(fn, `${name}[${i}]`, s));
   }
   return copy;
 }

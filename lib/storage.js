@@ -2,6 +2,7 @@
 // The TokenStorage class: checks arguments, calls the native store, shapes results.
 
 const fs = require("node:fs");
+const nodePath = require("node:path");
 const native = require("./native");
 const args = require("./args");
 const { log } = require("./log");
@@ -34,9 +35,11 @@ class TokenStorage {
     }
     const { storage, path, synchronous, busyTimeout } = options;
     const fn = "TokenStorage";
+    const given = args.optionalString(fn, "options.path", path);
+    const file = given === null ? defaultFile(process.cwd(), mainScriptFolder()) : { path: given };
     const config = {
       storage: args.optionalString(fn, "options.storage", storage) ?? undefined,
-      path: args.optionalString(fn, "options.path", path) ?? undefined,
+      path: file.path,
       sync: args.optionalString(fn, "options.synchronous", synchronous) ?? undefined,
       busyTimeoutMs: busyTimeoutOption(busyTimeout),
       cwd: process.cwd(),
@@ -48,6 +51,11 @@ class TokenStorage {
       throw translate(err);
     }
     this._open = false;
+    /** Why this file, when the path was not given (logged at open). */
+    this._defaultFile = given === null ? file : null;
+    // Methods work when taken off the instance (`const { getAccessToken } = storage`), as
+    // the module's free functions did.
+    for (const name of METHODS) this[name] = this[name].bind(this);
   }
 
   /** `"memory"` or `"sqlite"`. */
@@ -70,7 +78,18 @@ class TokenStorage {
     if (this._open) return;
     this._open = true;
     const { storage, path } = this;
-    log("info", "token store opened", { storage, path });
+    if (path && this._defaultFile) {
+      const { reason, other } = this._defaultFile;
+      log("info", "token store opened", { storage, path, chosen: reason });
+      if (other) {
+        log("warn", "two token databases exist; using the one in the working directory (set TOKEN_DB_PATH to choose)", {
+          path,
+          other,
+        });
+      }
+    } else {
+      log("info", "token store opened", { storage, path });
+    }
     if (path) warnIfShared(path);
   }
 
@@ -129,7 +148,8 @@ class TokenStorage {
    * Stores many access tokens at once, all or none (one transaction on SQLite): for a
    * migration or a seed. `records` is an array or any other iterable (a generator); each
    * record is `{ accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt }`,
-   * checked as `storeAccessToken` checks its arguments. Returns how many it stored.
+   * checked as `storeAccessToken` checks its arguments. Returns how many tokens the call
+   * left stored (a token given twice counts once).
    */
   storeAccessTokens(records) {
     const fn = "storeAccessTokens";
@@ -294,6 +314,34 @@ class TokenStorage {
   closeDB() {
     this.close();
   }
+}
+
+/** The methods bound to each instance. */
+const METHODS = Object.getOwnPropertyNames(TokenStorage.prototype).filter(
+  (name) => name !== "constructor" && !name.startsWith("_") && typeof Object.getOwnPropertyDescriptor(TokenStorage.prototype, name).value === "function",
+);
+
+/** The folder of the program's main script (`node server/server.js`: server/), if known. */
+function mainScriptFolder() {
+  const main = require.main?.filename ?? process.argv[1];
+  return main ? nodePath.dirname(nodePath.resolve(main)) : null;
+}
+
+/**
+ * The database file when no path is given: `data/tokens.db` under the working directory,
+ * unless that does not exist and the old module's file does: `data/tokens.db` beside the
+ * main script (the old module kept it at `utils/../data/`). A server started from another
+ * folder (`node server/server.js`) then keeps its users' tokens instead of starting empty.
+ * Returns `{ path, reason, other? }`; `other` names a second file that exists too.
+ */
+function defaultFile(cwd, mainFolder) {
+  const here = nodePath.resolve(cwd, "data", "tokens.db");
+  const beside = mainFolder ? nodePath.resolve(mainFolder, "data", "tokens.db") : here;
+  if (beside === here || !fs.existsSync(beside)) return { path: here, reason: "working directory" };
+  if (!fs.existsSync(here)) {
+    return { path: beside, reason: "beside the main script, where the old token module kept it" };
+  }
+  return { path: here, reason: "working directory", other: beside };
 }
 
 /** Marks the process-wide default store (shared by worker threads); not public API. */
