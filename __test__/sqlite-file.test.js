@@ -52,7 +52,8 @@ describe("a tokens.db written by the old module", () => {
       ],
       authorization_codes: [
         ["code-live", "user-1", "sk-code", "client-1", "https://app.example/cb", CHALLENGE, "S256", '["mcp"]', now + 600e3, now - 100],
-        ["code-old", "user-1", "sk-code", "client-1", "https://app.example/cb", null, null, '["mcp"]', now - 1000, now - 700e3],
+        ["code-old", "user-1", "sk-code", "client-1", "https://app.example/cb", "", "", '["mcp"]', now - 1000, now - 700e3],
+        ["code-plain", "user-1", "sk-code", "client-1", "https://app.example/cb", "", "", null, now + 600e3, now - 100],
       ],
     });
     return { file, now };
@@ -89,6 +90,9 @@ describe("a tokens.db written by the old module", () => {
     assert.equal(c.createdAt, now - 100);
     assert.equal(c.redirectUri, "https://app.example/cb");
     assert.equal(s.consumeAuthorizationCode("code-old"), null);
+    // The old module's "no PKCE" ('' in its NOT NULL columns) and NULL scopes.
+    const plain = s.consumeAuthorizationCode("code-plain");
+    assert.deepEqual([plain.codeChallenge, plain.codeChallengeMethod, plain.scopes], [null, null, []]);
   });
 
   it("getStats counts its live tokens and users", () => {
@@ -156,7 +160,7 @@ describe("what the package writes", () => {
     const oldNotNull = {
       access_tokens: ["token", "api_key", "user_id", "client_id", "scopes", "created_at"],
       refresh_tokens: ["refresh_token", "user_id", "client_id", "scopes", "access_token", "created_at"],
-      authorization_codes: ["code", "user_id", "api_key", "client_id", "redirect_uri", "scopes", "expires_at", "created_at"],
+      authorization_codes: ["code", "user_id", "api_key", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "scopes", "expires_at", "created_at"],
     };
     const times = { access_tokens: ["created_at"], refresh_tokens: ["created_at"], authorization_codes: ["expires_at", "created_at"] };
     for (const [table, cols] of Object.entries(oldNotNull)) {
@@ -188,6 +192,14 @@ describe("what the package writes", () => {
     const { info } = written(file);
     assert.equal(info.tables.access_tokens.rows.length, 2);
     assert.equal(info.tables.authorization_codes.rows.length, 2);
+    assert.deepEqual(info.tables.authorization_codes.notnull.sort(), [
+      "api_key", "client_id", "code_challenge", "code_challenge_method", "created_at", "expires_at", "redirect_uri", "user_id",
+    ]);
+    // A code stored without PKCE is '' in the file and null when consumed.
+    const bare = values(info, "authorization_codes").find((r) => r.code === "code-bare");
+    assert.deepEqual([bare.code_challenge, bare.code_challenge_method], ["", ""]);
+    const c = open(file).consumeAuthorizationCode("code-bare");
+    assert.deepEqual([c.codeChallenge, c.codeChallengeMethod], [null, null]);
   });
 
   it("is in WAL mode with indexes on user_id and expires_at", () => {

@@ -3,14 +3,14 @@
 // python3's sqlite3 so the file is made by another SQLite than the package's.
 const { python } = require("./setup");
 
-/** The three tables as the old module created them: no indexes, user_version 0. */
+/** The three tables exactly as the old module created them: no indexes, user_version 0. */
 const LEGACY_SCHEMA = `
 CREATE TABLE access_tokens (
   token TEXT PRIMARY KEY,
   api_key TEXT NOT NULL,
   user_id TEXT NOT NULL,
   client_id TEXT NOT NULL,
-  scopes TEXT NOT NULL,
+  scopes TEXT,
   refresh_token TEXT,
   expires_at INTEGER,
   created_at INTEGER NOT NULL
@@ -19,7 +19,7 @@ CREATE TABLE refresh_tokens (
   refresh_token TEXT PRIMARY KEY,
   user_id TEXT NOT NULL,
   client_id TEXT NOT NULL,
-  scopes TEXT NOT NULL,
+  scopes TEXT,
   access_token TEXT NOT NULL,
   created_at INTEGER NOT NULL
 );
@@ -29,9 +29,9 @@ CREATE TABLE authorization_codes (
   api_key TEXT NOT NULL,
   client_id TEXT NOT NULL,
   redirect_uri TEXT NOT NULL,
-  code_challenge TEXT,
-  code_challenge_method TEXT,
-  scopes TEXT NOT NULL,
+  code_challenge TEXT NOT NULL,
+  code_challenge_method TEXT NOT NULL,
+  scopes TEXT,
   expires_at INTEGER NOT NULL,
   created_at INTEGER NOT NULL
 );`;
