@@ -57,12 +57,40 @@ function cleanEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
+let copy = null;
+
 /**
- * Runs `code` (CommonJS) in a new node process. `PKG` in the code is the package path.
- * Returns { status, signal, stdout, stderr }.
+ * A copy of the package's runtime files and the test fixtures that any user can read, for
+ * children that run as another user (uid 65534): the checkout itself may sit in a folder
+ * they cannot enter (a clone under a 0700 temp folder, or under /root). Made once per
+ * process, removed at exit.
  */
-function runNode(code, { env = {}, cwd = PKG, uid, gid, timeout = 20000 } = {}) {
-  const prelude = `const PKG = ${JSON.stringify(PKG)};\n`;
+function readableCopy() {
+  if (copy !== null) return copy;
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "nts-pkg-"));
+  process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
+  const files = ["package.json", "index.js", "lib", "__test__/helpers", "__test__/reliability/fixtures"];
+  for (const name of fs.readdirSync(PKG)) if (name.endsWith(".node")) files.push(name);
+  for (const rel of files) fs.cpSync(path.join(PKG, rel), path.join(root, rel), { recursive: true });
+  const open = (p) => {
+    const st = fs.statSync(p);
+    fs.chmodSync(p, st.isDirectory() ? 0o755 : 0o644);
+    if (st.isDirectory()) for (const name of fs.readdirSync(p)) open(path.join(p, name));
+  };
+  open(root);
+  copy = root;
+  return copy;
+}
+
+/**
+ * Runs `code` (CommonJS) in a new node process. `PKG` in the code is the package path (a
+ * readable copy of it when the child runs as another `uid`). Returns { status, signal,
+ * stdout, stderr }.
+ */
+function runNode(code, { env = {}, cwd, uid, gid, timeout = 20000 } = {}) {
+  const pkg = uid === undefined ? PKG : readableCopy();
+  cwd ??= pkg;
+  const prelude = `const PKG = ${JSON.stringify(pkg)};\n`;
   const r = spawnSync(process.execPath, ["-e", prelude + code], {
     env: cleanEnv(env),
     cwd,
@@ -104,4 +132,4 @@ function namesCall(err, Type, fnName, arg) {
   return err instanceof Type && err.message.includes(fnName) && err.message.includes(arg);
 }
 
-module.exports = { PKG, TokenStorage, KINDS, tempDir, removeDir, freshStore, cleanEnv, runNode, nodeJson, python, namesCall };
+module.exports = { PKG, readableCopy, TokenStorage, KINDS, tempDir, removeDir, freshStore, cleanEnv, runNode, nodeJson, python, namesCall };

@@ -16,6 +16,8 @@ const { PKG, tempDir, integrityCheck, py, expectCode } = require("./fixtures/com
 process.env.TOKEN_STORAGE_LOG = "silent";
 const { TokenStorage } = require(PKG);
 
+const { readableCopy } = require("../helpers/setup");
+
 const ENV_CHILD = path.join(__dirname, "fixtures", "env-child.js");
 const NOBODY = 65534;
 
@@ -28,7 +30,10 @@ async function startChild({ uid, ignoreXfsz = false, tmpfs } = {}) {
       spawn("unshare", ["-m", "--propagation", "private", "bash", "-c", `mount -t tmpfs -o size=${tmpfs.size} tmpfs "${tmpfs.dir}" && ${node}`], options)
     : ignoreXfsz
       ? spawn("bash", ["-c", `trap '' XFSZ; ${node}`], options)
-      : fork(ENV_CHILD, [], { ...options, ...(uid === undefined ? {} : { uid, gid: uid }) });
+      : uid === undefined
+        ? fork(ENV_CHILD, [], options)
+        : // Another user may not be able to enter the checkout: it runs from a readable copy.
+          fork(path.join(readableCopy(), "__test__", "reliability", "fixtures", "env-child.js"), [], { ...options, cwd: readableCopy(), uid, gid: uid });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
   const pending = new Map();
