@@ -83,6 +83,7 @@ export type TokenStorageErrorCode =
   | "ERR_TOKEN_STORAGE_BUSY"
   | "ERR_TOKEN_STORAGE_FULL"
   | "ERR_TOKEN_STORAGE_READONLY"
+  | "ERR_TOKEN_STORAGE_MOVED"
   | "ERR_TOKEN_STORAGE_SQLITE"
   | "ERR_TOKEN_STORAGE_INTERNAL"
   | "ERR_TOKEN_STORAGE_NOT_BUILT";
@@ -102,7 +103,10 @@ export interface TokenStore {
     scopes?: string[],
     expiresAt?: Date | number | null,
   ): void;
-  /** Stores many tokens at once, all or none (one transaction on SQLite); returns the count. */
+  /**
+   * Stores many tokens at once, all or none (one transaction on SQLite); returns how many
+   * tokens the call left stored (a token given twice counts once; the last one wins).
+   */
   storeAccessTokens(records: Iterable<AccessTokenRecord>): number;
   getAccessToken(token: string | null | undefined): AccessTokenData | null;
   storeAuthorizationCode(
