@@ -10,9 +10,10 @@
 
 pub mod config;
 pub mod error;
-pub mod handle;
 pub mod model;
+pub mod ops;
 pub mod pkce;
+pub mod registry;
 pub mod store;
 mod wire;
 
@@ -25,8 +26,9 @@ use napi_derive::napi;
 
 use config::StoreConfig;
 use error::StoreError;
-use handle::StoreHandle;
 use model::{now_ms, AuthorizationCode, NewAccessToken};
+use ops::BackgroundCleanup;
+use store::TokenStore;
 
 /// A store error as a JS `Error`; `index.js` moves the `[CODE]` prefix to `err.code`.
 fn js_err(e: StoreError) -> JsError {
@@ -77,7 +79,8 @@ pub struct NativeConfig {
 /// One store: memory or a SQLite file. Wrapped by `TokenStorage` in `index.js`.
 #[napi]
 pub struct NativeStore {
-    handle: Arc<StoreHandle>,
+    store: Arc<dyn TokenStore>,
+    cleanup: Arc<BackgroundCleanup>,
 }
 
 #[napi]
@@ -92,38 +95,38 @@ impl NativeStore {
             &PathBuf::from(options.cwd),
         )
         .map_err(js_err)?;
-        let handle = if options.shared {
-            StoreHandle::shared(config).map_err(js_err)?
+        let store = if options.shared {
+            registry::shared(&config).map_err(js_err)?
         } else {
-            StoreHandle::new(config)
+            store::open(&config)
         };
-        Ok(NativeStore { handle })
+        Ok(NativeStore {
+            store,
+            cleanup: Arc::default(),
+        })
     }
 
     /// `"memory"` or `"sqlite"`.
     #[napi(getter)]
     pub fn storage(&self) -> String {
-        self.handle.config().kind().to_owned()
+        self.store.kind().to_owned()
     }
 
-    /// The database file's absolute path, or `null` for the memory store.
+    /// Where the store keeps its data (the database file's absolute path), or `null`.
     #[napi(getter)]
     pub fn path(&self) -> Option<String> {
-        match self.handle.config() {
-            StoreConfig::Sqlite { path, .. } => Some(path.display().to_string()),
-            StoreConfig::Memory => None,
-        }
+        self.store.location()
     }
 
     /// Opens the store if it is closed; returns whether it opened it now.
     #[napi]
     pub fn open(&self) -> napi::Result<bool> {
-        self.handle.open().map_err(js_err)
+        self.store.open().map_err(js_err)
     }
 
     #[napi]
     pub fn close(&self) -> napi::Result<()> {
-        self.handle.close().map_err(js_err)
+        self.store.close().map_err(js_err)
     }
 
     #[napi]
@@ -148,19 +151,14 @@ impl NativeStore {
             scopes,
             expires_at,
         };
-        self.handle
-            .with(|s| s.store_access_token(t, now_ms()))
+        ops::store_access_tokens(&*self.store, std::slice::from_ref(&t), now_ms())
+            .map(|_| ())
             .map_err(js_err)
     }
 
     /// Stores many tokens at once, all or none; returns how many distinct tokens it stored.
     #[napi]
     pub fn store_access_tokens(&self, tokens: Vec<NativeNewToken>) -> napi::Result<u32> {
-        // What the call leaves stored: a token given twice is stored once (the last wins).
-        let distinct: std::collections::HashSet<&str> =
-            tokens.iter().map(|t| t.access_token.as_str()).collect();
-        let count = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
-        drop(distinct);
         let list = tokens
             .into_iter()
             .map(|t| {
@@ -175,17 +173,15 @@ impl NativeStore {
                 })
             })
             .collect::<napi::Result<Vec<_>>>()?;
-        self.handle
-            .with(|s| s.store_access_tokens(list, now_ms()))
-            .map_err(js_err)?;
-        Ok(count)
+        let stored = ops::store_access_tokens(&*self.store, &list, now_ms()).map_err(js_err)?;
+        Ok(u32::try_from(stored).unwrap_or(u32::MAX))
     }
 
     #[napi]
     pub fn get_access_token(&self, token: String) -> napi::Result<Option<String>> {
         let found = self
-            .handle
-            .with(|s| s.get_access_token(&token, now_ms()))
+            .store
+            .get_access_token(&token, now_ms())
             .map_err(js_err)?;
         found.map(|t| wire::access_token(&t)).transpose()
     }
@@ -217,9 +213,7 @@ impl NativeStore {
             expires_at: now.saturating_add(ttl),
             created_at: now,
         };
-        self.handle
-            .with(|s| s.store_authorization_code(&code, data))
-            .map_err(js_err)
+        ops::store_authorization_code(&*self.store, &code, &data).map_err(js_err)
     }
 
     /// `[userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes,
@@ -230,12 +224,13 @@ impl NativeStore {
         code: String,
         code_verifier: Option<String>,
     ) -> napi::Result<Option<String>> {
-        let found = self
-            .handle
-            .with(|s| {
-                store::consume_authorization_code(s, &code, code_verifier.as_deref(), now_ms())
-            })
-            .map_err(js_err)?;
+        let found = ops::consume_authorization_code(
+            &*self.store,
+            &code,
+            code_verifier.as_deref(),
+            now_ms(),
+        )
+        .map_err(js_err)?;
         found.map(|c| wire::authorization_code(&c)).transpose()
     }
 
@@ -243,38 +238,33 @@ impl NativeStore {
     #[napi]
     pub fn get_refresh_token(&self, refresh_token: String) -> napi::Result<Option<String>> {
         let found = self
-            .handle
-            .with(|s| s.get_refresh_token(&refresh_token, now_ms()))
+            .store
+            .get_refresh_token(&refresh_token, now_ms())
             .map_err(js_err)?;
         found.map(|r| wire::refresh_token(&r)).transpose()
     }
 
     #[napi]
     pub fn revoke_refresh_token(&self, refresh_token: String) -> napi::Result<()> {
-        self.handle
-            .with(|s| s.revoke_refresh_token(&refresh_token))
+        self.store
+            .revoke_refresh_token(&refresh_token)
             .map_err(js_err)
     }
 
     #[napi]
     pub fn delete_token(&self, token: String) -> napi::Result<()> {
-        self.handle.with(|s| s.delete_token(&token)).map_err(js_err)
+        self.store.delete_token(&token).map_err(js_err)
     }
 
     #[napi]
     pub fn delete_user_tokens(&self, user_id: String) -> napi::Result<()> {
-        self.handle
-            .with(|s| s.delete_user_tokens(&user_id))
-            .map_err(js_err)
+        self.store.delete_user_tokens(&user_id).map_err(js_err)
     }
 
     /// Removes everything expired, `batch_size` rows per transaction; returns the count.
     #[napi]
     pub fn cleanup_expired_tokens(&self, batch_size: u32) -> napi::Result<u32> {
-        let n = self
-            .handle
-            .with(|s| store::cleanup_all(s, now_ms(), batch_size as usize))
-            .map_err(js_err)?;
+        let n = ops::cleanup_all(&*self.store, now_ms(), batch_size as usize).map_err(js_err)?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
@@ -283,14 +273,15 @@ impl NativeStore {
     #[napi(ts_return_type = "Promise<number>")]
     pub fn cleanup_expired_batch_async(&self, batch_size: u32) -> AsyncTask<CleanupBatch> {
         AsyncTask::new(CleanupBatch {
-            handle: self.handle.clone(),
+            store: self.store.clone(),
+            cleanup: self.cleanup.clone(),
             batch_size: batch_size.max(1) as usize,
         })
     }
 
     #[napi]
     pub fn get_stats(&self) -> napi::Result<NativeStats> {
-        let s = self.handle.with(|s| s.stats(now_ms())).map_err(js_err)?;
+        let s = self.store.stats(now_ms()).map_err(js_err)?;
         Ok(NativeStats {
             total_tokens: s.total_tokens as f64,
             unique_users: s.unique_users as f64,
@@ -300,7 +291,8 @@ impl NativeStore {
 
 /// One batch of `cleanupExpiredTokensAsync`, computed off the JS thread.
 pub struct CleanupBatch {
-    handle: Arc<StoreHandle>,
+    store: Arc<dyn TokenStore>,
+    cleanup: Arc<BackgroundCleanup>,
     batch_size: usize,
 }
 
@@ -309,8 +301,8 @@ impl Task for CleanupBatch {
     type JsValue = u32;
 
     fn compute(&mut self) -> napi::Result<usize> {
-        self.handle
-            .cleanup_batch_in_background(now_ms(), self.batch_size)
+        self.cleanup
+            .batch(&*self.store, now_ms(), self.batch_size)
             .map_err(js_err)
     }
 

@@ -12,8 +12,10 @@ use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
 
-use super::{validate_authorization_code, validate_new_access_token, TokenStore};
-use crate::error::Result;
+use std::sync::{Mutex, MutexGuard};
+
+use super::TokenStore;
+use crate::error::{Result, StoreError};
 use crate::model::{
     is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
 };
@@ -132,8 +134,17 @@ impl Slot {
     }
 }
 
+fn too_long() -> StoreError {
+    StoreError::InvalidArgument("a token longer than 4 GiB cannot be stored".into())
+}
+
+fn full() -> StoreError {
+    StoreError::InvalidArgument("the memory store holds at most 2^32 - 1 tokens".into())
+}
+
+/// The store's tables, behind `MemoryStore`'s lock.
 #[derive(Default)]
-pub struct MemoryStore {
+struct Tables {
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
     by_token: HashTable<u32>,
@@ -152,11 +163,7 @@ pub struct MemoryStore {
     codes: HashMap<Box<str>, AuthorizationCode>,
 }
 
-impl MemoryStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+impl Tables {
     fn slot(&self, i: u32) -> Option<&Slot> {
         self.slots.get(i as usize).and_then(Option::as_ref)
     }
@@ -332,8 +339,19 @@ impl MemoryStore {
         self.slot(i)
     }
 
-    fn intern(&mut self, value: String) -> Arc<str> {
-        if let Some(c) = self.strings.get(value.as_str()) {
+    /// Checks that `tokens` fit, before any is stored (all or none).
+    fn check_room(&self, tokens: &[NewAccessToken]) -> Result<()> {
+        if tokens.iter().any(|t| u32::try_from(t.token.len()).is_err()) {
+            return Err(too_long());
+        }
+        if self.slots.len() + tokens.len().saturating_sub(self.free.len()) > NONE as usize {
+            return Err(full());
+        }
+        Ok(())
+    }
+
+    fn intern(&mut self, value: &str) -> Arc<str> {
+        if let Some(c) = self.strings.get(value) {
             return c.clone();
         }
         let c: Arc<str> = value.into();
@@ -341,8 +359,11 @@ impl MemoryStore {
         c
     }
 
-    fn intern_grant(&mut self, client_id: String, scopes: Vec<String>) -> Arc<Grant> {
-        let grant = Grant { client_id, scopes };
+    fn intern_grant(&mut self, client_id: &str, scopes: &[String]) -> Arc<Grant> {
+        let grant = Grant {
+            client_id: client_id.to_owned(),
+            scopes: scopes.to_vec(),
+        };
         if let Some(g) = self.grants.get(&grant) {
             return g.clone();
         }
@@ -351,8 +372,8 @@ impl MemoryStore {
         g
     }
 
-    fn intern_user(&mut self, user: String) -> Arc<str> {
-        match self.users.get_key_value(user.as_str()) {
+    fn intern_user(&mut self, user: &str) -> Arc<str> {
+        match self.users.get_key_value(user) {
             Some((u, _)) => u.clone(),
             None => user.into(),
         }
@@ -371,15 +392,15 @@ impl MemoryStore {
     }
 }
 
-impl TokenStore for MemoryStore {
-    fn store_access_token(&mut self, t: NewAccessToken, now: i64) -> Result<()> {
-        validate_new_access_token(&t)?;
+/// The operations (see `TokenStore` for what each promises).
+impl Tables {
+    fn store_access_token(&mut self, t: &NewAccessToken, now: i64) -> Result<()> {
         if let Some(old) = self.find_token(&t.token) {
             self.remove_slot(old);
         }
-        let refresh = t.refresh_token.unwrap_or_default();
+        let refresh = t.refresh_token.as_deref().unwrap_or_default();
         if let Some(prev) = (!refresh.is_empty())
-            .then(|| self.find_refresh(&refresh))
+            .then(|| self.find_refresh(refresh))
             .flatten()
         {
             // A refresh token string re-used for a new token leaves the old one.
@@ -388,21 +409,17 @@ impl TokenStore for MemoryStore {
                 p.text = p.token().into();
             }
         }
-        let Ok(token_len) = u32::try_from(t.token.len()) else {
-            return Err(crate::error::StoreError::InvalidArgument(
-                "a token longer than 4 GiB cannot be stored".into(),
-            ));
-        };
+        let token_len = u32::try_from(t.token.len()).map_err(|_| too_long())?;
         let mut text = String::with_capacity(t.token.len() + refresh.len());
         text.push_str(&t.token);
-        text.push_str(&refresh);
-        let user_id = t.user_id.map(|u| self.intern_user(u));
+        text.push_str(refresh);
+        let user_id = t.user_id.as_deref().map(|u| self.intern_user(u));
         let slot = Slot {
             text: text.into(),
             token_len,
-            api_key: self.intern(t.api_key),
+            api_key: self.intern(&t.api_key),
             user_id,
-            grant: self.intern_grant(t.client_id, t.scopes),
+            grant: self.intern_grant(&t.client_id, &t.scopes),
             expires_at: t.expires_at.unwrap_or(NEVER),
             created_at: now,
             user_prev: NONE,
@@ -412,11 +429,7 @@ impl TokenStore for MemoryStore {
             Some(i) => i,
             None => {
                 self.slots.push(None);
-                u32::try_from(self.slots.len() - 1).map_err(|_| {
-                    crate::error::StoreError::InvalidArgument(
-                        "the memory store holds at most 2^32 tokens".into(),
-                    )
-                })?
+                u32::try_from(self.slots.len() - 1).map_err(|_| full())?
             }
         };
         let token_hash = self.hasher.hash_one(slot.token());
@@ -452,9 +465,8 @@ impl TokenStore for MemoryStore {
         Ok(self.live(i, now).map(Self::access_token))
     }
 
-    fn store_authorization_code(&mut self, code: &str, data: AuthorizationCode) -> Result<()> {
-        validate_authorization_code(code, &data)?;
-        self.codes.insert(code.into(), data);
+    fn store_authorization_code(&mut self, code: &str, data: &AuthorizationCode) -> Result<()> {
+        self.codes.insert(code.into(), data.clone());
         Ok(())
     }
 
@@ -552,5 +564,72 @@ impl TokenStore for MemoryStore {
             total_tokens: (self.by_token.len() as u64).saturating_sub(expired),
             unique_users: (self.users.len() as u64).saturating_sub(users_gone),
         })
+    }
+}
+
+/// The in-process memory store: its tables behind one lock.
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tables(&self) -> Result<MutexGuard<'_, Tables>> {
+        self.tables.lock().map_err(|_| StoreError::Poisoned)
+    }
+}
+
+impl TokenStore for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
+        let mut tables = self.tables()?;
+        // All or none: the only failure (a slab or token past 2^32) is checked first.
+        tables.check_room(tokens)?;
+        tokens
+            .iter()
+            .try_for_each(|t| tables.store_access_token(t, now))
+    }
+
+    fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        self.tables()?.get_access_token(token, now)
+    }
+
+    fn store_authorization_code(&self, code: &str, data: &AuthorizationCode) -> Result<()> {
+        self.tables()?.store_authorization_code(code, data)
+    }
+
+    fn take_authorization_code(&self, code: &str, now: i64) -> Result<Option<AuthorizationCode>> {
+        self.tables()?.take_authorization_code(code, now)
+    }
+
+    fn get_refresh_token(&self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
+        self.tables()?.get_refresh_token(refresh_token, now)
+    }
+
+    fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
+        self.tables()?.revoke_refresh_token(refresh_token)
+    }
+
+    fn delete_token(&self, token: &str) -> Result<()> {
+        self.tables()?.delete_token(token)
+    }
+
+    fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+        self.tables()?.delete_user_tokens(user_id)
+    }
+
+    fn cleanup_expired(&self, now: i64, limit: usize) -> Result<usize> {
+        self.tables()?.cleanup_expired(now, limit)
+    }
+
+    fn stats(&self, now: i64) -> Result<Stats> {
+        self.tables()?.stats(now)
     }
 }

@@ -1,0 +1,191 @@
+//! The operations, above the stores: the rules every argument must keep (checked once,
+//! here, whatever the store), PKCE on consume, and cleanup cut into short transactions.
+//! `index.js` checks types first, with messages that name the function and argument;
+//! these checks are the ones a caller of the Rust API (or a bug there) could still break.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Result, StoreError};
+use crate::model::{AuthorizationCode, NewAccessToken};
+use crate::pkce;
+use crate::store::TokenStore;
+
+/// Stores access tokens, all or none; returns how many distinct tokens the call left stored
+/// (a token given twice is stored once, the last one winning).
+pub fn store_access_tokens(
+    store: &dyn TokenStore,
+    tokens: &[NewAccessToken],
+    now: i64,
+) -> Result<usize> {
+    tokens.iter().try_for_each(validate_new_access_token)?;
+    store.store_access_tokens(tokens, now)?;
+    Ok(tokens
+        .iter()
+        .map(|t| t.token.as_str())
+        .collect::<HashSet<_>>()
+        .len())
+}
+
+pub fn store_authorization_code(
+    store: &dyn TokenStore,
+    code: &str,
+    data: &AuthorizationCode,
+) -> Result<()> {
+    validate_authorization_code(code, data)?;
+    store.store_authorization_code(code, data)
+}
+
+/// `consumeAuthorizationCode`: takes the code (so any attempt uses it up), then checks PKCE.
+pub fn consume_authorization_code(
+    store: &dyn TokenStore,
+    code: &str,
+    verifier: Option<&str>,
+    now: i64,
+) -> Result<Option<AuthorizationCode>> {
+    let Some(data) = store.take_authorization_code(code, now)? else {
+        return Ok(None);
+    };
+    let ok = pkce::verify(
+        data.code_challenge.as_deref(),
+        data.code_challenge_method.as_deref(),
+        verifier,
+    );
+    Ok(ok.then_some(data))
+}
+
+/// Removes everything expired, in transactions of `batch` rows; returns how many.
+pub fn cleanup_all(store: &dyn TokenStore, now: i64, batch: usize) -> Result<usize> {
+    let batch = batch.max(1);
+    let mut total = 0;
+    loop {
+        let n = store.cleanup_expired(now, batch)?;
+        total += n;
+        if n < batch {
+            return Ok(total);
+        }
+    }
+}
+
+/// How long one background cleanup transaction should hold the store's write lock.
+const CHUNK_TARGET: Duration = Duration::from_millis(4);
+const MIN_CHUNK: usize = 16;
+const MAX_CHUNK: usize = 4096;
+
+/// Cleanup off the JavaScript thread, cut into transactions sized to last about
+/// `CHUNK_TARGET`, so that a writer on another thread (or process) never waits long for
+/// the lock; the size adapts to the machine.
+pub struct BackgroundCleanup {
+    chunk: AtomicUsize,
+}
+
+impl Default for BackgroundCleanup {
+    fn default() -> Self {
+        BackgroundCleanup {
+            chunk: AtomicUsize::new(256),
+        }
+    }
+}
+
+impl BackgroundCleanup {
+    /// One batch: at most `limit` rows; returns how many it removed (fewer than `limit`
+    /// means nothing expired is left).
+    pub fn batch(&self, store: &dyn TokenStore, now: i64, limit: usize) -> Result<usize> {
+        let mut removed = 0;
+        while removed < limit {
+            let chunk = self
+                .chunk
+                .load(Ordering::Relaxed)
+                .clamp(MIN_CHUNK, MAX_CHUNK);
+            let want = chunk.min(limit - removed);
+            let started = Instant::now();
+            let n = store.cleanup_expired_in_background(now, want)?;
+            let took = started.elapsed();
+            if took > CHUNK_TARGET && chunk > MIN_CHUNK {
+                self.chunk.store(chunk / 2, Ordering::Relaxed);
+            } else if took < CHUNK_TARGET / 3 && n == want && chunk < MAX_CHUNK {
+                self.chunk.store(chunk * 2, Ordering::Relaxed);
+            }
+            removed += n;
+            if n < want {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+pub fn validate_new_access_token(t: &NewAccessToken) -> Result<()> {
+    require_non_empty("accessToken", &t.token)?;
+    require_non_empty("apiKey", &t.api_key)?;
+    require_non_empty("clientId", &t.client_id)?;
+    if t.user_id.as_deref() == Some("") {
+        return Err(invalid("userId must be null or a non-empty string"));
+    }
+    Ok(())
+}
+
+pub fn validate_authorization_code(code: &str, c: &AuthorizationCode) -> Result<()> {
+    require_non_empty("code", code)?;
+    require_non_empty("apiKey", &c.api_key)?;
+    require_non_empty("clientId", &c.client_id)?;
+    require_non_empty("redirectUri", &c.redirect_uri)?;
+    if c.user_id.as_deref() == Some("") {
+        return Err(invalid("userId must be null or a non-empty string"));
+    }
+    Ok(())
+}
+
+fn require_non_empty(name: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(invalid(&format!("{name} must be a non-empty string")));
+    }
+    Ok(())
+}
+
+fn invalid(msg: &str) -> StoreError {
+    StoreError::InvalidArgument(msg.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[test]
+    fn invalid_arguments_store_nothing() {
+        let s = MemoryStore::new();
+        let ok = NewAccessToken {
+            token: "a".into(),
+            refresh_token: None,
+            api_key: "k".into(),
+            user_id: None,
+            client_id: "c".into(),
+            scopes: vec![],
+            expires_at: None,
+        };
+        let mut empty = ok.clone();
+        empty.token.clear();
+        let err = store_access_tokens(&s, &[ok.clone(), empty], 0).unwrap_err();
+        assert_eq!(err.code(), "ERR_TOKEN_STORAGE_INVALID_ARGUMENT");
+        let mut no_user = ok.clone();
+        no_user.user_id = Some(String::new());
+        assert!(store_access_tokens(&s, &[no_user], 0).is_err());
+        let code = AuthorizationCode {
+            user_id: None,
+            api_key: "k".into(),
+            client_id: "c".into(),
+            redirect_uri: String::new(),
+            code_challenge: None,
+            code_challenge_method: None,
+            scopes: vec![],
+            expires_at: 1,
+            created_at: 0,
+        };
+        assert!(store_authorization_code(&s, "c", &code).is_err());
+        assert_eq!(s.stats(0).unwrap().total_tokens, 0);
+        assert!(s.take_authorization_code("c", 0).unwrap().is_none());
+        assert_eq!(store_access_tokens(&s, &[ok.clone(), ok], 0).unwrap(), 1);
+    }
+}

@@ -1,0 +1,289 @@
+//! The schema: migrations, only ever appended, and the marker that says a file's schema
+//! is this package's.
+
+use rusqlite::Connection;
+
+use super::connection::{transaction, tx_error, TxError};
+use crate::error::{Result, StoreError};
+
+/// Trigger statements of migration 3 that count the access token `NEW` in: its expiry
+/// bucket, and its user's token count and latest expiry. (Released text: never edited.)
+macro_rules! count_in_new {
+    () => {
+        "
+        INSERT INTO nts_expiry (kind, bucket, n)
+            SELECT k.kind, CAST(NEW.expires_at AS INTEGER) >> k.bits, 1
+            FROM (SELECT 0 AS kind, 12 AS bits UNION ALL SELECT 2, 20) k
+            WHERE typeof(NEW.expires_at) IN ('integer', 'real')
+            ON CONFLICT (kind, bucket) DO UPDATE SET n = n + 1;
+        INSERT INTO nts_users (user_id, tokens, until)
+            SELECT NEW.user_id, 1,
+                CASE WHEN typeof(NEW.expires_at) IN ('integer', 'real') THEN NEW.expires_at END
+            WHERE COALESCE(NEW.user_id, '') <> ''
+            ON CONFLICT (user_id) DO UPDATE SET tokens = tokens + 1,
+                until = CASE WHEN until IS NULL OR excluded.until IS NULL THEN NULL
+                    ELSE max(until, excluded.until) END;
+        "
+    };
+}
+
+/// Trigger statements of migration 3 that count the access token `OLD` out. When it held
+/// its user's latest expiry, the next latest comes from the (user_id, expires_at) index,
+/// leaving the row `OLD.token` out (in an UPDATE it is still there, with its new values).
+macro_rules! count_out_old {
+    () => {
+        "
+        UPDATE nts_expiry SET n = n - 1
+            WHERE typeof(OLD.expires_at) IN ('integer', 'real')
+            AND ((kind = 0 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 12)
+                OR (kind = 2 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 20));
+        DELETE FROM nts_expiry WHERE n <= 0
+            AND ((kind = 0 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 12)
+                OR (kind = 2 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 20));
+        UPDATE nts_users SET tokens = tokens - 1, until = CASE
+            WHEN tokens <= 1 THEN until
+            WHEN until IS NOT NULL AND typeof(OLD.expires_at) IN ('integer', 'real')
+                AND OLD.expires_at < until THEN until
+            WHEN EXISTS (SELECT 1 FROM access_tokens WHERE user_id = OLD.user_id
+                AND expires_at IS NULL AND token <> OLD.token) THEN NULL
+            WHEN EXISTS (SELECT 1 FROM access_tokens WHERE user_id = OLD.user_id
+                AND expires_at >= '' AND token <> OLD.token) THEN NULL
+            ELSE (SELECT expires_at FROM access_tokens WHERE user_id = OLD.user_id
+                AND expires_at < '' AND token <> OLD.token ORDER BY expires_at DESC LIMIT 1)
+            END
+        WHERE user_id = OLD.user_id;
+        DELETE FROM nts_users WHERE user_id = OLD.user_id AND tokens <= 0;
+        "
+    };
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+/// Append only: a released entry is never edited.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1. The old module's tables and columns (so it can still open the file) and indexes.
+    //    A new file gets them WITHOUT ROWID: the row lives in the primary-key b-tree, so a
+    //    write dirties one page less per table (a legacy file keeps its rowid tables).
+    //    Codes are few and short-lived: no secondary indexes, one page per write.
+    //    Each index carries the other column, so that getStats can tell, from the indexes
+    //    alone, which users have only expired tokens left.
+    "CREATE TABLE IF NOT EXISTS access_tokens (
+        token TEXT PRIMARY KEY,
+        api_key TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        refresh_token TEXT,
+        expires_at INTEGER,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS refresh_tokens (
+        refresh_token TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        access_token TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS authorization_codes (
+        code TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        api_key TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        redirect_uri TEXT NOT NULL,
+        code_challenge TEXT,
+        code_challenge_method TEXT,
+        scopes TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS idx_access_tokens_user_id ON access_tokens(user_id, expires_at);
+    CREATE INDEX IF NOT EXISTS idx_access_tokens_expires_at ON access_tokens(expires_at, user_id);",
+    // 2. Counters kept by triggers, so getStats is O(1) and right across processes (and
+    //    stays right when the old module writes the file: its writes fire them too).
+    //    Whether a user has another token is answered by the user_id index, so a write
+    //    dirties one counter page, nothing more. A user id of '' means "none".
+    "CREATE TABLE nts_stats (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        tokens INTEGER NOT NULL,
+        users INTEGER NOT NULL
+    );
+    INSERT INTO nts_stats (id, tokens, users) VALUES (1,
+        (SELECT COUNT(*) FROM access_tokens),
+        (SELECT COUNT(DISTINCT user_id) FROM access_tokens WHERE user_id <> ''));
+    CREATE TRIGGER nts_access_insert AFTER INSERT ON access_tokens BEGIN
+        UPDATE nts_stats SET tokens = tokens + 1,
+            users = users + (COALESCE(NEW.user_id, '') <> '' AND NOT EXISTS (
+                SELECT 1 FROM access_tokens WHERE user_id = NEW.user_id AND token <> NEW.token))
+        WHERE id = 1;
+    END;
+    CREATE TRIGGER nts_access_delete AFTER DELETE ON access_tokens BEGIN
+        UPDATE nts_stats SET tokens = tokens - 1,
+            users = users - (COALESCE(OLD.user_id, '') <> '' AND NOT EXISTS (
+                SELECT 1 FROM access_tokens WHERE user_id = OLD.user_id))
+        WHERE id = 1;
+    END;
+    CREATE TRIGGER nts_access_update_user AFTER UPDATE OF user_id ON access_tokens
+    WHEN OLD.user_id IS NOT NEW.user_id BEGIN
+        UPDATE nts_stats SET
+            users = users
+                - (COALESCE(OLD.user_id, '') <> '' AND NOT EXISTS (
+                    SELECT 1 FROM access_tokens WHERE user_id = OLD.user_id))
+                + (COALESCE(NEW.user_id, '') <> '' AND NOT EXISTS (
+                    SELECT 1 FROM access_tokens WHERE user_id = NEW.user_id AND token <> NEW.token))
+        WHERE id = 1;
+    END;",
+    // 3. getStats in constant time however many expired rows wait for cleanup, and counts
+    //    that stay right whoever writes. The counters of migration 2 include expired rows;
+    //    `nts_expiry` says how many of them expire in each 4-second bucket (expires_at >> 12)
+    //    and each 17-minute one (>> 20), for tokens (kinds 0 and 2) and for users by the
+    //    expiry of their last token (kinds 1 and 3, kept in `nts_users`), so getStats
+    //    subtracts the past 17-minute buckets, then the past 4-second buckets of the
+    //    current 17 minutes, and counts only the current 4 seconds' rows. A user's `until`
+    //    is NULL while one of their tokens never expires; an expires_at that is not a number
+    //    never expires (as the reader treats it).
+    //    `INSERT OR REPLACE` (the old module's way of writing) deletes the old row without
+    //    firing delete triggers, so `nts_access_replace` deletes it first, as a DELETE.
+    concat!(
+        "DROP TRIGGER IF EXISTS nts_access_insert;
+    DROP TRIGGER IF EXISTS nts_access_delete;
+    DROP TRIGGER IF EXISTS nts_access_update_user;
+    CREATE TABLE nts_users (
+        user_id TEXT PRIMARY KEY,
+        tokens INTEGER NOT NULL,
+        until INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE nts_expiry (
+        kind INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (kind, bucket)
+    ) WITHOUT ROWID;
+    INSERT INTO nts_users (user_id, tokens, until)
+        SELECT user_id, COUNT(*), CASE WHEN SUM(typeof(expires_at) NOT IN ('integer', 'real')) > 0
+            THEN NULL ELSE MAX(expires_at) END
+        FROM access_tokens WHERE COALESCE(user_id, '') <> '' GROUP BY user_id;
+    INSERT INTO nts_expiry (kind, bucket, n)
+        SELECT k.kind, CAST(a.expires_at AS INTEGER) >> k.bits, COUNT(*)
+        FROM access_tokens a, (SELECT 0 AS kind, 12 AS bits UNION ALL SELECT 2, 20) k
+        WHERE typeof(a.expires_at) IN ('integer', 'real') GROUP BY 1, 2;
+    INSERT INTO nts_expiry (kind, bucket, n)
+        SELECT k.kind, CAST(u.until AS INTEGER) >> k.bits, COUNT(*)
+        FROM nts_users u, (SELECT 1 AS kind, 12 AS bits UNION ALL SELECT 3, 20) k
+        WHERE u.until IS NOT NULL GROUP BY 1, 2;
+    UPDATE nts_stats SET tokens = (SELECT COUNT(*) FROM access_tokens),
+        users = (SELECT COUNT(*) FROM nts_users) WHERE id = 1;
+    CREATE TRIGGER nts_access_replace BEFORE INSERT ON access_tokens
+    WHEN EXISTS (SELECT 1 FROM access_tokens WHERE token = NEW.token) BEGIN
+        DELETE FROM access_tokens WHERE token = NEW.token;
+    END;
+    CREATE TRIGGER nts_access_insert AFTER INSERT ON access_tokens BEGIN
+        UPDATE nts_stats SET tokens = tokens + 1 WHERE id = 1;",
+        count_in_new!(),
+        "END;
+    CREATE TRIGGER nts_access_delete AFTER DELETE ON access_tokens BEGIN
+        UPDATE nts_stats SET tokens = tokens - 1 WHERE id = 1;",
+        count_out_old!(),
+        "END;
+    CREATE TRIGGER nts_access_update AFTER UPDATE OF user_id, expires_at ON access_tokens
+    WHEN OLD.user_id IS NOT NEW.user_id OR OLD.expires_at IS NOT NEW.expires_at BEGIN",
+        count_out_old!(),
+        count_in_new!(),
+        "END;
+    CREATE TRIGGER nts_users_insert AFTER INSERT ON nts_users BEGIN
+        UPDATE nts_stats SET users = users + 1 WHERE id = 1;
+        INSERT INTO nts_expiry (kind, bucket, n)
+            SELECT k.kind, CAST(NEW.until AS INTEGER) >> k.bits, 1
+            FROM (SELECT 1 AS kind, 12 AS bits UNION ALL SELECT 3, 20) k
+            WHERE NEW.until IS NOT NULL
+            ON CONFLICT (kind, bucket) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER nts_users_delete AFTER DELETE ON nts_users BEGIN
+        UPDATE nts_stats SET users = users - 1 WHERE id = 1;
+        UPDATE nts_expiry SET n = n - 1
+            WHERE (kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
+                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20);
+        DELETE FROM nts_expiry WHERE n <= 0
+            AND ((kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
+                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20));
+    END;
+    CREATE TRIGGER nts_users_until AFTER UPDATE OF until ON nts_users
+    WHEN (CAST(OLD.until AS INTEGER) >> 12) IS NOT (CAST(NEW.until AS INTEGER) >> 12) BEGIN
+        UPDATE nts_expiry SET n = n - 1
+            WHERE (kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
+                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20);
+        DELETE FROM nts_expiry WHERE n <= 0
+            AND ((kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
+                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20));
+        INSERT INTO nts_expiry (kind, bucket, n)
+            SELECT k.kind, CAST(NEW.until AS INTEGER) >> k.bits, 1
+            FROM (SELECT 1 AS kind, 12 AS bits UNION ALL SELECT 3, 20) k
+            WHERE NEW.until IS NOT NULL
+            ON CONFLICT (kind, bucket) DO UPDATE SET n = n + 1;
+    END;"
+    ),
+];
+
+/// `PRAGMA application_id` of a file whose schema this package wrote ("nts1"): together
+/// with `user_version`, the marker that tells our schema versions from another program's.
+pub(super) const APPLICATION_ID: i32 = 0x6e74_7331;
+
+/// Brings the schema up to date. An up-to-date file (every open but the first) is only
+/// read: no write lock is taken, so a process starts while another holds the lock for a
+/// long import. Only a migration takes it, and checks the version again under it, as
+/// another process may have migrated meanwhile.
+pub(super) fn migrate(conn: &mut Connection, shown: &str) -> Result<()> {
+    let latest = MIGRATIONS.len() as i64;
+    if applied_migrations(conn, shown).map_err(|e| tx_error(shown, e))? == latest {
+        return Ok(());
+    }
+    transaction(conn, "BEGIN IMMEDIATE", |c| {
+        let from = applied_migrations(c, shown)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+            c.execute_batch(sql)?;
+            c.pragma_update(None, "user_version", i as i64 + 1)?;
+        }
+        c.pragma_update(None, "application_id", APPLICATION_ID)?;
+        Ok(())
+    })
+    .map_err(|e| tx_error(shown, e))
+}
+
+/// How many of `MIGRATIONS` the file has, from its header; an error for a file whose
+/// marker this package never wrote (another program's `user_version`) or a newer schema.
+fn applied_migrations(c: &Connection, shown: &str) -> std::result::Result<i64, TxError> {
+    let latest = MIGRATIONS.len() as i64;
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let app: i32 = c.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let refuse = |reason: String| {
+        TxError::Store(StoreError::Open {
+            path: shown.to_owned(),
+            reason,
+        })
+    };
+    match (app, version) {
+        (APPLICATION_ID, v) if v > latest => Err(refuse(format!(
+            "its schema version {v} is newer than this package's {latest}; upgrade native-token-storage"
+        ))),
+        (APPLICATION_ID, v) if v >= 1 => Ok(v),
+        // A new file, or one the old JavaScript module made: its tables are kept.
+        (0, 0) => Ok(0),
+        // A file of version 0.1 of this package, which did not set application_id.
+        (0, 2) if has_v01_schema(c)? => Ok(2),
+        _ => Err(refuse(format!(
+            "its user_version ({version}) and application_id ({app}) were not written by \
+             native-token-storage, so another program may use this file; \
+             set TOKEN_DB_PATH to a file of the token store's own"
+        ))),
+    }
+}
+
+/// Whether the file has the counters table and trigger that version 0.1 created.
+fn has_v01_schema(c: &Connection) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT COUNT(*) = 2 FROM sqlite_master
+         WHERE (type = 'table' AND name = 'nts_stats')
+            OR (type = 'trigger' AND name = 'nts_access_insert')",
+        [],
+        |r| r.get(0),
+    )
+}
