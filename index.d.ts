@@ -88,7 +88,12 @@ export type TokenStorageErrorCode =
   | "ERR_TOKEN_STORAGE_INTERNAL"
   | "ERR_TOKEN_STORAGE_NOT_BUILT";
 
-export interface TokenStorageError extends Error {
+/**
+ * What the store throws when it fails (not for bad arguments, which are `TypeError`s and
+ * `RangeError`s): `err instanceof TokenStorageError`, and `err.code` says what failed.
+ */
+export declare class TokenStorageError extends Error {
+  constructor(message: string, code: TokenStorageErrorCode);
   code: TokenStorageErrorCode;
 }
 

@@ -3,7 +3,8 @@
 // a Rust memory store or a SQLite file. `require("native-token-storage")` in place of
 // `require("./utils/tokenStorage")`; set TOKEN_STORAGE=db to keep tokens across restarts.
 
-const { TokenStorage, SHARED } = require("./lib/storage");
+const { TokenStorage, SHARED, SETTING_NAMES } = require("./lib/storage");
+const { TokenStorageError } = require("./lib/errors");
 const native = require("./lib/native");
 
 let defaultStore = null;
@@ -16,6 +17,7 @@ function optionsFromEnvironment(shared) {
     path: env.TOKEN_DB_PATH,
     synchronous: env.TOKEN_DB_SYNC,
     [SHARED]: shared,
+    [SETTING_NAMES]: { storage: "TOKEN_STORAGE", synchronous: "TOKEN_DB_SYNC" },
   };
 }
 
@@ -51,6 +53,7 @@ module.exports = {
     if (defaultStore !== null) defaultStore.close();
   },
   TokenStorage,
+  TokenStorageError,
   /** The version of the SQLite library built into the addon. */
   sqliteVersion: native.sqliteVersion,
 };

@@ -312,7 +312,7 @@ console.log(JSON.stringify(out));
     assert.equal(out.length, 2 * cases.length);
     for (const e of out) {
       const code = cases.find(([file]) => file === e.file)[1];
-      assert.equal(e.name, "Error", JSON.stringify(e));
+      assert.equal(e.name, "TokenStorageError", JSON.stringify(e));
       assert.equal(e.code, code, JSON.stringify(e));
       assert.ok(e.message.includes(e.file), e.message);
       assert.ok(!e.message.includes(TOKEN) && !e.message.includes(API_KEY), e.message);

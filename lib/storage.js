@@ -2,21 +2,11 @@
 // The TokenStorage class: checks arguments, calls the native store, shapes results.
 
 const fs = require("node:fs");
-const nodePath = require("node:path");
 const native = require("./native");
 const args = require("./args");
+const { storeConfig } = require("./config");
+const { TokenStorageError, fromNative } = require("./errors");
 const { log } = require("./log");
-
-const ERROR_PREFIX = /^\[(ERR_TOKEN_STORAGE_[A-Z_]+)\] ([\s\S]*)$/;
-
-/** A native error as an Error (TypeError for argument errors) with a stable `code`. */
-function translate(err) {
-  const m = err instanceof Error ? ERROR_PREFIX.exec(err.message) : null;
-  if (!m) return err;
-  const out = m[1] === "ERR_TOKEN_STORAGE_INVALID_ARGUMENT" ? new TypeError(m[2]) : new Error(m[2]);
-  out.code = m[1];
-  return out;
-}
 
 /** Rows removed per transaction by cleanup, so no single step holds the lock for long. */
 const DEFAULT_BATCH_SIZE = 1000;
@@ -33,26 +23,15 @@ class TokenStorage {
     if (options === null || typeof options !== "object") {
       throw new TypeError("TokenStorage: options must be an object");
     }
-    const { storage, path, synchronous, busyTimeout } = options;
-    const fn = "TokenStorage";
-    const given = args.optionalString(fn, "options.path", path);
-    const file = given === null ? defaultFile(process.cwd(), mainScriptFolder()) : { path: given };
-    const config = {
-      storage: args.optionalString(fn, "options.storage", storage) ?? undefined,
-      path: file.path,
-      sync: args.optionalString(fn, "options.synchronous", synchronous) ?? undefined,
-      busyTimeoutMs: busyTimeoutOption(busyTimeout),
-      cwd: process.cwd(),
-      shared: options[SHARED] === true,
-    };
+    const { config, defaultFile } = storeConfig(options, options[SETTING_NAMES]);
     try {
-      this._native = new native.NativeStore(config);
+      this._native = new native.NativeStore({ ...config, shared: options[SHARED] === true });
     } catch (err) {
-      throw translate(err);
+      throw fromNative(err);
     }
     this._open = false;
     /** Why this file, when the path was not given (logged at open). */
-    this._defaultFile = given === null ? file : null;
+    this._defaultFile = defaultFile;
     // Methods work when taken off the instance (`const { getAccessToken } = storage`), as
     // the module's free functions did.
     for (const name of METHODS) this[name] = this[name].bind(this);
@@ -114,8 +93,8 @@ class TokenStorage {
 
   /** The error to throw for a failed native call (logged unless it is about arguments). */
   _fail(fn, err) {
-    const out = translate(err);
-    if (out !== err && !(out instanceof TypeError)) {
+    const out = fromNative(err);
+    if (out instanceof TokenStorageError) {
       log("error", "token store call failed", { call: fn, code: out.code, error: out.message });
     }
     return out;
@@ -321,39 +300,10 @@ const METHODS = Object.getOwnPropertyNames(TokenStorage.prototype).filter(
   (name) => name !== "constructor" && !name.startsWith("_") && typeof Object.getOwnPropertyDescriptor(TokenStorage.prototype, name).value === "function",
 );
 
-/** The folder of the program's main script (`node server/server.js`: server/), if known. */
-function mainScriptFolder() {
-  const main = require.main?.filename ?? process.argv[1];
-  return main ? nodePath.dirname(nodePath.resolve(main)) : null;
-}
-
-/**
- * The database file when no path is given: `data/tokens.db` under the working directory,
- * unless that does not exist and the old module's file does: `data/tokens.db` beside the
- * main script (the old module kept it at `utils/../data/`). A server started from another
- * folder (`node server/server.js`) then keeps its users' tokens instead of starting empty.
- * Returns `{ path, reason, other? }`; `other` names a second file that exists too.
- */
-function defaultFile(cwd, mainFolder) {
-  const here = nodePath.resolve(cwd, "data", "tokens.db");
-  const beside = mainFolder ? nodePath.resolve(mainFolder, "data", "tokens.db") : here;
-  if (beside === here || !fs.existsSync(beside)) return { path: here, reason: "working directory" };
-  if (!fs.existsSync(here)) {
-    return { path: beside, reason: "beside the main script, where the old token module kept it" };
-  }
-  return { path: here, reason: "working directory", other: beside };
-}
-
 /** Marks the process-wide default store (shared by worker threads); not public API. */
 const SHARED = Symbol("native-token-storage.shared");
-
-function busyTimeoutOption(value) {
-  if (value === undefined || value === null) return undefined;
-  if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
-    throw new TypeError("TokenStorage: options.busyTimeout must be a whole number of milliseconds (0 to 2147483647)");
-  }
-  return value;
-}
+/** What to call the settings in error messages (the environment variables); not public API. */
+const SETTING_NAMES = Symbol("native-token-storage.settingNames");
 
 function batchSizeArg(fn, value) {
   if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
@@ -377,4 +327,4 @@ function warnIfShared(path) {
   }
 }
 
-module.exports = { TokenStorage, SHARED };
+module.exports = { TokenStorage, SHARED, SETTING_NAMES };

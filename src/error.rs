@@ -28,6 +28,8 @@ pub enum StoreError {
     Sqlite { path: String, reason: String },
     /// A lock was poisoned by a panic in another thread.
     Poisoned,
+    /// Something that cannot happen did (a record that cannot be encoded).
+    Internal(&'static str),
 }
 
 impl StoreError {
@@ -43,7 +45,7 @@ impl StoreError {
             StoreError::ReadOnly { .. } => "ERR_TOKEN_STORAGE_READONLY",
             StoreError::Moved { .. } => "ERR_TOKEN_STORAGE_MOVED",
             StoreError::Sqlite { .. } => "ERR_TOKEN_STORAGE_SQLITE",
-            StoreError::Poisoned => "ERR_TOKEN_STORAGE_INTERNAL",
+            StoreError::Poisoned | StoreError::Internal(_) => "ERR_TOKEN_STORAGE_INTERNAL",
         }
     }
 
@@ -142,8 +144,48 @@ impl fmt::Display for StoreError {
             StoreError::Poisoned => f.write_str(
                 "the token store was left in an unknown state by a panic in another thread",
             ),
+            StoreError::Internal(what) => write!(f, "internal error: {what}"),
         }
     }
 }
 
 impl std::error::Error for StoreError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `lib/errors.js` holds the one list of codes (the README and index.d.ts are checked
+    /// against it by the JS suite): every code the store can raise must be on it.
+    #[test]
+    fn every_code_is_on_the_one_list() {
+        let list = include_str!("../lib/errors.js");
+        let p = || "p".to_string();
+        let all = [
+            StoreError::Config(p()),
+            StoreError::InvalidArgument(p()),
+            StoreError::Open {
+                path: p(),
+                reason: p(),
+            },
+            StoreError::NotADatabase { path: p() },
+            StoreError::Busy { path: p() },
+            StoreError::Full { path: p() },
+            StoreError::ReadOnly { path: p() },
+            StoreError::Moved { path: p() },
+            StoreError::Sqlite {
+                path: p(),
+                reason: p(),
+            },
+            StoreError::Poisoned,
+            StoreError::Internal("x"),
+        ];
+        for e in all {
+            assert!(
+                list.contains(&format!("\n  {}: ", e.code())),
+                "{} is not in lib/errors.js",
+                e.code()
+            );
+        }
+    }
+}

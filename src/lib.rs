@@ -20,29 +20,41 @@ mod wire;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::AsyncTask;
-use napi::{Env, Error as JsError, Status, Task};
+use napi::bindgen_prelude::{AsyncTask, FromNapiValue, ToNapiValue, Unknown};
+use napi::{Env, Task};
 use napi_derive::napi;
 
-use config::StoreConfig;
+use config::{StoreConfig, SyncMode, DEFAULT_BUSY_TIMEOUT_MS};
 use error::StoreError;
 use model::{now_ms, AuthorizationCode, NewAccessToken};
 use ops::BackgroundCleanup;
 use store::TokenStore;
 
 /// A store error as a JS `Error`; `index.js` moves the `[CODE]` prefix to `err.code`.
-fn js_err(e: StoreError) -> JsError {
-    JsError::new(Status::GenericFailure, format!("[{}] {e}", e.code()))
+/// A store error's stable code, which napi puts on the JS error as `code`.
+pub struct Code(&'static str);
+
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
 }
 
-fn arg_err(msg: &str) -> JsError {
-    js_err(StoreError::InvalidArgument(msg.to_owned()))
+type JsError = napi::Error<Code>;
+type Result<T> = std::result::Result<T, JsError>;
+
+/// A store error as a JS `Error` whose `code` is the error's (`lib/errors.js` gives it its
+/// class: `TokenStorageError`, or `TypeError` for an argument).
+fn js_err(e: StoreError) -> JsError {
+    JsError::new(Code(e.code()), e.to_string())
 }
 
 /// Epoch milliseconds from a JS number (already checked finite by `index.js`).
-fn millis(value: f64, name: &str) -> napi::Result<i64> {
+fn millis(value: f64, name: &str) -> Result<i64> {
     if !value.is_finite() {
-        return Err(arg_err(&format!("{name} must be a finite number")));
+        return Err(js_err(StoreError::InvalidArgument(format!(
+            "{name} must be a finite number"
+        ))));
     }
     Ok(value.trunc() as i64)
 }
@@ -65,15 +77,38 @@ pub struct NativeStats {
     pub unique_users: f64,
 }
 
+/// A store's configuration, checked by `lib/config.js`.
 #[napi(object)]
 pub struct NativeConfig {
-    pub storage: Option<String>,
+    /// `"memory"` or `"sqlite"`.
+    pub kind: String,
+    /// The SQLite file's absolute path.
     pub path: Option<String>,
+    /// `"normal"` or `"full"`.
     pub sync: Option<String>,
     pub busy_timeout_ms: Option<u32>,
-    pub cwd: String,
     /// Use the process-wide store for this configuration (module-level functions).
     pub shared: bool,
+}
+
+impl NativeConfig {
+    fn typed(&self) -> std::result::Result<StoreConfig, StoreError> {
+        let unknown = |what: &str| StoreError::Config(format!("unknown {what}"));
+        match (self.kind.as_str(), self.path.as_deref()) {
+            ("memory", _) => Ok(StoreConfig::Memory),
+            ("sqlite", Some(path)) => Ok(StoreConfig::Sqlite {
+                path: PathBuf::from(path),
+                sync: match self.sync.as_deref() {
+                    None | Some("normal") => SyncMode::Normal,
+                    Some("full") => SyncMode::Full,
+                    Some(_) => return Err(unknown("sync mode")),
+                },
+                busy_timeout_ms: self.busy_timeout_ms.unwrap_or(DEFAULT_BUSY_TIMEOUT_MS),
+            }),
+            ("sqlite", None) => Err(StoreError::Config("a SQLite store needs a path".into())),
+            _ => Err(unknown("store kind")),
+        }
+    }
 }
 
 /// One store: memory or a SQLite file. Wrapped by `TokenStorage` in `index.js`.
@@ -86,15 +121,8 @@ pub struct NativeStore {
 #[napi]
 impl NativeStore {
     #[napi(constructor)]
-    pub fn new(options: NativeConfig) -> napi::Result<Self> {
-        let config = StoreConfig::parse(
-            options.storage.as_deref(),
-            options.path.as_deref(),
-            options.sync.as_deref(),
-            options.busy_timeout_ms,
-            &PathBuf::from(options.cwd),
-        )
-        .map_err(js_err)?;
+    pub fn new(options: NativeConfig) -> Result<Self> {
+        let config = options.typed().map_err(js_err)?;
         let store = if options.shared {
             registry::shared(&config).map_err(js_err)?
         } else {
@@ -120,12 +148,12 @@ impl NativeStore {
 
     /// Opens the store if it is closed; returns whether it opened it now.
     #[napi]
-    pub fn open(&self) -> napi::Result<bool> {
+    pub fn open(&self) -> Result<bool> {
         self.store.open().map_err(js_err)
     }
 
     #[napi]
-    pub fn close(&self) -> napi::Result<()> {
+    pub fn close(&self) -> Result<()> {
         self.store.close().map_err(js_err)
     }
 
@@ -140,7 +168,7 @@ impl NativeStore {
         client_id: String,
         scopes: Vec<String>,
         expires_at: Option<f64>,
-    ) -> napi::Result<()> {
+    ) -> Result<()> {
         let expires_at = expires_at.map(|t| millis(t, "expiresAt")).transpose()?;
         let t = NewAccessToken {
             token,
@@ -158,7 +186,7 @@ impl NativeStore {
 
     /// Stores many tokens at once, all or none; returns how many distinct tokens it stored.
     #[napi]
-    pub fn store_access_tokens(&self, tokens: Vec<NativeNewToken>) -> napi::Result<u32> {
+    pub fn store_access_tokens(&self, tokens: Vec<NativeNewToken>) -> Result<u32> {
         let list = tokens
             .into_iter()
             .map(|t| {
@@ -172,18 +200,21 @@ impl NativeStore {
                     expires_at: t.expires_at.map(|x| millis(x, "expiresAt")).transpose()?,
                 })
             })
-            .collect::<napi::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         let stored = ops::store_access_tokens(&*self.store, &list, now_ms()).map_err(js_err)?;
         Ok(u32::try_from(stored).unwrap_or(u32::MAX))
     }
 
     #[napi]
-    pub fn get_access_token(&self, token: String) -> napi::Result<Option<String>> {
+    pub fn get_access_token(&self, token: String) -> Result<Option<String>> {
         let found = self
             .store
             .get_access_token(&token, now_ms())
             .map_err(js_err)?;
-        found.map(|t| wire::access_token(&t)).transpose()
+        found
+            .map(|t| wire::access_token(&t))
+            .transpose()
+            .map_err(js_err)
     }
 
     #[napi]
@@ -199,7 +230,7 @@ impl NativeStore {
         code_challenge_method: Option<String>,
         scopes: Vec<String>,
         expires_in: f64,
-    ) -> napi::Result<()> {
+    ) -> Result<()> {
         let now = now_ms();
         let ttl = millis(expires_in * 1000.0, "expiresIn")?;
         let data = AuthorizationCode {
@@ -223,7 +254,7 @@ impl NativeStore {
         &self,
         code: String,
         code_verifier: Option<String>,
-    ) -> napi::Result<Option<String>> {
+    ) -> Result<Option<String>> {
         let found = ops::consume_authorization_code(
             &*self.store,
             &code,
@@ -231,39 +262,45 @@ impl NativeStore {
             now_ms(),
         )
         .map_err(js_err)?;
-        found.map(|c| wire::authorization_code(&c)).transpose()
+        found
+            .map(|c| wire::authorization_code(&c))
+            .transpose()
+            .map_err(js_err)
     }
 
     /// `[userId, clientId, scopes, accessToken, createdAt]` as JSON.
     #[napi]
-    pub fn get_refresh_token(&self, refresh_token: String) -> napi::Result<Option<String>> {
+    pub fn get_refresh_token(&self, refresh_token: String) -> Result<Option<String>> {
         let found = self
             .store
             .get_refresh_token(&refresh_token, now_ms())
             .map_err(js_err)?;
-        found.map(|r| wire::refresh_token(&r)).transpose()
+        found
+            .map(|r| wire::refresh_token(&r))
+            .transpose()
+            .map_err(js_err)
     }
 
     #[napi]
-    pub fn revoke_refresh_token(&self, refresh_token: String) -> napi::Result<()> {
+    pub fn revoke_refresh_token(&self, refresh_token: String) -> Result<()> {
         self.store
             .revoke_refresh_token(&refresh_token)
             .map_err(js_err)
     }
 
     #[napi]
-    pub fn delete_token(&self, token: String) -> napi::Result<()> {
+    pub fn delete_token(&self, token: String) -> Result<()> {
         self.store.delete_token(&token).map_err(js_err)
     }
 
     #[napi]
-    pub fn delete_user_tokens(&self, user_id: String) -> napi::Result<()> {
+    pub fn delete_user_tokens(&self, user_id: String) -> Result<()> {
         self.store.delete_user_tokens(&user_id).map_err(js_err)
     }
 
     /// Removes everything expired, `batch_size` rows per transaction; returns the count.
     #[napi]
-    pub fn cleanup_expired_tokens(&self, batch_size: u32) -> napi::Result<u32> {
+    pub fn cleanup_expired_tokens(&self, batch_size: u32) -> Result<u32> {
         let n = ops::cleanup_all(&*self.store, now_ms(), batch_size as usize).map_err(js_err)?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
@@ -280,7 +317,7 @@ impl NativeStore {
     }
 
     #[napi]
-    pub fn get_stats(&self) -> napi::Result<NativeStats> {
+    pub fn get_stats(&self) -> Result<NativeStats> {
         let s = self.store.stats(now_ms()).map_err(js_err)?;
         Ok(NativeStats {
             total_tokens: s.total_tokens as f64,
@@ -297,17 +334,34 @@ pub struct CleanupBatch {
 }
 
 impl Task for CleanupBatch {
-    type Output = usize;
+    type Output = std::result::Result<usize, StoreError>;
     type JsValue = u32;
 
-    fn compute(&mut self) -> napi::Result<usize> {
-        self.cleanup
-            .batch(&*self.store, now_ms(), self.batch_size)
-            .map_err(js_err)
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.cleanup.batch(&*self.store, now_ms(), self.batch_size))
     }
 
-    fn resolve(&mut self, _env: Env, removed: usize) -> napi::Result<u32> {
-        Ok(u32::try_from(removed).unwrap_or(u32::MAX))
+    fn resolve(&mut self, env: Env, removed: Self::Output) -> napi::Result<u32> {
+        match removed {
+            Ok(n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
+            Err(e) => Err(rejection(&env, e)),
+        }
+    }
+}
+
+/// A store error as the rejection of a Promise: a JS error made here, on the JS thread, with
+/// its `code`, and handed to napi by reference (a `Task` rejects with `napi::Error`, whose
+/// own status codes are napi's).
+fn rejection(env: &Env, e: StoreError) -> napi::Error {
+    // SAFETY: `env` is the live environment of the JS thread this runs on (resolve), and
+    // the value is read right after it was made.
+    let made = unsafe {
+        <JsError as ToNapiValue>::to_napi_value(env.raw(), js_err(e))
+            .and_then(|v| Unknown::from_napi_value(env.raw(), v))
+    };
+    match made {
+        Ok(value) => napi::Error::from(value),
+        Err(err) => err,
     }
 }
 

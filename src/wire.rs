@@ -1,24 +1,20 @@
 //! Records as the JSON arrays `index.js` turns into the contract's objects. Positional,
 //! so the JS side builds each object with one literal (one hidden class).
 
-use napi::{Error as JsError, Status};
-
+use crate::error::StoreError;
 use crate::model::{AccessToken, AuthorizationCode, RefreshToken};
 
 /// JSON of `value`, into a buffer sized from `text_len` (the record's string bytes) so
 /// that it is written without reallocating in the common case.
-fn encode<T: serde::Serialize>(value: &T, text_len: usize) -> napi::Result<String> {
+fn encode<T: serde::Serialize>(value: &T, text_len: usize) -> Result<String, StoreError> {
     let mut out = Vec::with_capacity(text_len + text_len / 8 + 96);
     serde_json::to_writer(&mut out, value).map_err(|_| encoding_failed())?;
     // serde_json writes valid UTF-8 only.
     String::from_utf8(out).map_err(|_| encoding_failed())
 }
 
-fn encoding_failed() -> JsError {
-    JsError::new(
-        Status::GenericFailure,
-        "[ERR_TOKEN_STORAGE_INTERNAL] a stored record could not be encoded",
-    )
+fn encoding_failed() -> StoreError {
+    StoreError::Internal("a stored record could not be encoded")
 }
 
 fn len(s: &Option<String>) -> usize {
@@ -29,7 +25,7 @@ fn scopes_len(scopes: &[String]) -> usize {
     scopes.iter().map(|s| s.len() + 3).sum()
 }
 
-pub fn access_token(t: &AccessToken) -> napi::Result<String> {
+pub fn access_token(t: &AccessToken) -> Result<String, StoreError> {
     let record = (
         &t.api_key,
         &t.user_id,
@@ -43,7 +39,7 @@ pub fn access_token(t: &AccessToken) -> napi::Result<String> {
     encode(&record, n + scopes_len(&t.scopes))
 }
 
-pub fn refresh_token(r: &RefreshToken) -> napi::Result<String> {
+pub fn refresh_token(r: &RefreshToken) -> Result<String, StoreError> {
     let record = (
         &r.user_id,
         &r.client_id,
@@ -55,7 +51,7 @@ pub fn refresh_token(r: &RefreshToken) -> napi::Result<String> {
     encode(&record, n + scopes_len(&r.scopes))
 }
 
-pub fn authorization_code(c: &AuthorizationCode) -> napi::Result<String> {
+pub fn authorization_code(c: &AuthorizationCode) -> Result<String, StoreError> {
     let record = (
         &c.user_id,
         &c.api_key,

@@ -69,7 +69,7 @@ async function startChild({ uid, ignoreXfsz = false, tmpfs } = {}) {
 
 const assertError = (answer, code) => {
   assert.equal(answer.ok, false, `expected ${code}, the call succeeded`);
-  assert.equal(answer.error.name, "Error");
+  assert.equal(answer.error.name, "TokenStorageError");
   assert.equal(answer.error.code, code, answer.error.message);
 };
 
@@ -315,7 +315,7 @@ test("disk full (RLIMIT_FSIZE via prlimit on the child): ERR_TOKEN_STORAGE_FULL,
     const fill = await child.call({ op: "fill", prefix: "big", size: 100_000 });
     assert.equal(fill.ok, true);
     assert.notEqual(fill.failed, null, "the file size limit was reached");
-    assert.equal(fill.failure.name, "Error");
+    assert.equal(fill.failure.name, "TokenStorageError");
     assert.equal(fill.failure.code, "ERR_TOKEN_STORAGE_FULL", fill.failure.message);
     assert.ok(fill.stored.length > 0);
     // No partial row: neither the access token nor its refresh token of the failed call.

@@ -17,6 +17,7 @@ import {
   closeDB,
   sqliteVersion,
   TokenStorage,
+  TokenStorageError,
 } from "native-token-storage";
 import type {
   AccessTokenRecord,
@@ -28,7 +29,6 @@ import type {
   Seconds,
   TokenStorageOptions,
   TokenStorageErrorCode,
-  TokenStorageError,
   TokenStore,
 } from "native-token-storage";
 
@@ -156,4 +156,10 @@ try {
   // @ts-expect-error codes are a closed set
   const other: TokenStorageErrorCode = "ERR_SOMETHING_ELSE";
   void other;
+  if (err instanceof TokenStorageError) {
+    const narrowed: TokenStorageErrorCode = err.code;
+    void narrowed;
+  }
 }
+const made: Error = new TokenStorageError("x", "ERR_TOKEN_STORAGE_BUSY");
+void made;

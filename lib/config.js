@@ -1,0 +1,72 @@
+"use strict";
+// A store's configuration, from the options of `new TokenStorage` (or, through index.js,
+// from the environment): checked here, with messages that name the setting, and passed to
+// the native store typed.
+
+const fs = require("node:fs");
+const nodePath = require("node:path");
+const args = require("./args");
+const { TokenStorageError } = require("./errors");
+
+/** Accepted `storage` values (compared without regard to case) and the store each names. */
+const STORES = { "": "memory", memory: "memory", db: "sqlite", sqlite: "sqlite" };
+const SYNC_MODES = { "": "normal", normal: "normal", full: "full" };
+
+/** Names of the settings in messages, for options given in code. */
+const OPTION_NAMES = { storage: "options.storage", synchronous: "options.synchronous" };
+
+function choose(table, name, value, accepted) {
+  const key = (value ?? "").trim().toLowerCase();
+  if (Object.hasOwn(table, key)) return table[key];
+  throw new TokenStorageError(`${name} is ${JSON.stringify(value)}; accepted values are ${accepted}`, "ERR_TOKEN_STORAGE_CONFIG");
+}
+
+/**
+ * `{ kind, path, sync, busyTimeoutMs }` for the native store, and `defaultFile` (why this
+ * file, when no path was given) for the open log line. `names` says what to call the
+ * settings in messages (environment variables, for the module-level store).
+ */
+function storeConfig(options, names = OPTION_NAMES) {
+  const fn = "TokenStorage";
+  const { storage, path, synchronous, busyTimeout } = options;
+  const kind = choose(STORES, names.storage, args.optionalString(fn, "options.storage", storage), '"memory" (or unset), "db" and "sqlite"');
+  const sync = choose(SYNC_MODES, names.synchronous, args.optionalString(fn, "options.synchronous", synchronous), '"normal" (the default) and "full"');
+  const given = args.optionalString(fn, "options.path", path);
+  const busyTimeoutMs = busyTimeoutOption(busyTimeout);
+  if (kind === "memory") return { config: { kind, busyTimeoutMs }, defaultFile: null };
+  const file = given === null ? defaultFile(process.cwd(), mainScriptFolder()) : { path: nodePath.resolve(given) };
+  return { config: { kind, path: file.path, sync, busyTimeoutMs }, defaultFile: given === null ? file : null };
+}
+
+function busyTimeoutOption(value) {
+  if (value === undefined || value === null) return undefined;
+  if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
+    throw new TypeError("TokenStorage: options.busyTimeout must be a whole number of milliseconds (0 to 2147483647)");
+  }
+  return value;
+}
+
+/** The folder of the program's main script (`node server/server.js`: server/), if known. */
+function mainScriptFolder() {
+  const main = require.main?.filename ?? process.argv[1];
+  return main ? nodePath.dirname(nodePath.resolve(main)) : null;
+}
+
+/**
+ * The database file when no path is given: `data/tokens.db` under the working directory,
+ * unless that does not exist and the old module's file does: `data/tokens.db` beside the
+ * main script (the old module kept it at `utils/../data/`). A server started from another
+ * folder (`node server/server.js`) then keeps its users' tokens instead of starting empty.
+ * Returns `{ path, reason, other? }`; `other` names a second file that exists too.
+ */
+function defaultFile(cwd, mainFolder) {
+  const here = nodePath.resolve(cwd, "data", "tokens.db");
+  const beside = mainFolder ? nodePath.resolve(mainFolder, "data", "tokens.db") : here;
+  if (beside === here || !fs.existsSync(beside)) return { path: here, reason: "working directory" };
+  if (!fs.existsSync(here)) {
+    return { path: beside, reason: "beside the main script, where the old token module kept it" };
+  }
+  return { path: here, reason: "working directory", other: beside };
+}
+
+module.exports = { storeConfig };

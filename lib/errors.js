@@ -1,0 +1,44 @@
+"use strict";
+// The package's errors. CODES is the one list of the `code`s its errors carry: the Rust
+// store's codes, the README's table and index.d.ts are checked against it by tests.
+
+const CODES = Object.freeze({
+  ERR_TOKEN_STORAGE_CONFIG: "a setting (TOKEN_STORAGE, TOKEN_DB_SYNC, an option) has a value the package does not accept",
+  ERR_TOKEN_STORAGE_INVALID_ARGUMENT: "an argument broke a rule only the native store checks (a TypeError)",
+  ERR_TOKEN_STORAGE_OPEN: "the store cannot be opened: the file or its folder cannot be created or opened, its schema is newer than the package's, or another program set its user_version",
+  ERR_TOKEN_STORAGE_NOT_A_DATABASE: "the file is not a SQLite database, or it is damaged",
+  ERR_TOKEN_STORAGE_BUSY: "another connection held the lock for longer than the busy timeout",
+  ERR_TOKEN_STORAGE_FULL: "the disk or the file size limit is full",
+  ERR_TOKEN_STORAGE_READONLY: "the file is read-only",
+  ERR_TOKEN_STORAGE_MOVED: "the open file was deleted, moved or replaced; nothing was done, and the next call opens the path again",
+  ERR_TOKEN_STORAGE_SQLITE: "any other SQLite failure",
+  ERR_TOKEN_STORAGE_INTERNAL: "a lock was poisoned by a panic, or a record could not be encoded (should never happen)",
+  ERR_TOKEN_STORAGE_NOT_BUILT: "the native addon was not found (see the README's installation section)",
+});
+
+/** A failure of the store (not of the arguments): `code` is one of `CODES`. */
+class TokenStorageError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
+Object.defineProperty(TokenStorageError.prototype, "name", { value: "TokenStorageError", writable: true, configurable: true });
+
+/**
+ * An error thrown by the native addon, whose `code` napi set from the Rust error: a
+ * `TokenStorageError` (the same object, so its stack is kept), or a `TypeError` for an
+ * argument only the native side checks. Anything else is returned as it is.
+ */
+function fromNative(err) {
+  if (!(err instanceof Error) || typeof err.code !== "string" || !Object.hasOwn(CODES, err.code)) return err;
+  if (err.code === "ERR_TOKEN_STORAGE_INVALID_ARGUMENT") {
+    const out = new TypeError(err.message);
+    out.code = err.code;
+    return out;
+  }
+  Object.setPrototypeOf(err, TokenStorageError.prototype);
+  return err;
+}
+
+module.exports = { CODES, TokenStorageError, fromNative };
