@@ -140,6 +140,19 @@ export interface TokenStore {
   getStats(): TokenStats;
 }
 
+/**
+ * The functions of `TokenStore`, each returning a Promise: the work is done on a thread of
+ * libuv's pool, with the same results and errors (a bad argument rejects with a TypeError).
+ */
+export type PromiseTokenStore = {
+  [K in Exclude<keyof TokenStore, "cleanupExpiredTokensAsync">]: (
+    ...args: Parameters<TokenStore[K]>
+  ) => Promise<ReturnType<TokenStore[K]>>;
+} & {
+  /** Closes the store (as `close()`); the next call reopens it. */
+  closeDB(): Promise<void>;
+};
+
 /** A store of its own, for tests and for servers that keep more than one. */
 export declare class TokenStorage implements TokenStore {
   constructor(options?: TokenStorageOptions);
@@ -164,6 +177,8 @@ export declare class TokenStorage implements TokenStore {
   cleanupExpiredTokens: TokenStore["cleanupExpiredTokens"];
   cleanupExpiredTokensAsync: TokenStore["cleanupExpiredTokensAsync"];
   getStats: TokenStore["getStats"];
+  /** The same methods, returning Promises (`await storage.promises.getAccessToken(token)`). */
+  readonly promises: PromiseTokenStore & { close(): Promise<void> };
 }
 
 export declare const storeAccessToken: TokenStore["storeAccessToken"];

@@ -3,34 +3,10 @@
 // a Rust memory store or a SQLite file. `require("native-token-storage")` in place of
 // `require("./utils/tokenStorage")`; set TOKEN_STORAGE=db to keep tokens across restarts.
 
-const { TokenStorage, SHARED, SETTING_NAMES } = require("./lib/storage");
+const { TokenStorage } = require("./lib/storage");
 const { TokenStorageError } = require("./lib/errors");
+const { defaultStore: store, closeDefaultStore } = require("./lib/default-store");
 const native = require("./lib/native");
-
-let defaultStore = null;
-
-/** The options of the default store: the one place that names the environment variables. */
-function optionsFromEnvironment(shared) {
-  const env = process.env;
-  return {
-    storage: env.TOKEN_STORAGE,
-    path: env.TOKEN_DB_PATH,
-    synchronous: env.TOKEN_DB_SYNC,
-    [SHARED]: shared,
-    [SETTING_NAMES]: { storage: "TOKEN_STORAGE", synchronous: "TOKEN_DB_SYNC" },
-  };
-}
-
-// Checked now, so a misconfigured server fails when it starts, not at its first OAuth
-// callback. Nothing is opened: the store is built (from the environment as it is then,
-// which a late `dotenv` may have filled in) and opened at first use.
-new TokenStorage(optionsFromEnvironment(false));
-
-/** The store the module-level functions use, built from the environment at first use. */
-function store() {
-  if (defaultStore === null) defaultStore = new TokenStorage(optionsFromEnvironment(true));
-  return defaultStore;
-}
 
 module.exports = {
   storeAccessToken: (accessToken, refreshToken, apiKey, userId, clientId, scopes = [], expiresAt = null) =>
@@ -49,9 +25,7 @@ module.exports = {
   cleanupExpiredTokensAsync: (batchSize) => store().cleanupExpiredTokensAsync(batchSize),
   getStats: () => store().getStats(),
   /** Closes the default store (the SQLite file); the next call reopens it. */
-  closeDB: () => {
-    if (defaultStore !== null) defaultStore.close();
-  },
+  closeDB: closeDefaultStore,
   TokenStorage,
   TokenStorageError,
   /** The version of the SQLite library built into the addon. */

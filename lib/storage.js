@@ -3,17 +3,13 @@
 
 const fs = require("node:fs");
 const native = require("./native");
-const args = require("./args");
+const { OPERATIONS, ANSWER, isAnswer, batchSizeArg } = require("./operations");
 const { storeConfig } = require("./config");
 const { TokenStorageError, fromNative } = require("./errors");
 const { log } = require("./log");
 
-/** Rows removed per transaction by cleanup, so no single step holds the lock for long. */
-const DEFAULT_BATCH_SIZE = 1000;
 /** Smaller for the background cleanup: a writer in another thread or process waits at most one batch. */
 const DEFAULT_ASYNC_BATCH_SIZE = 2000;
-
-const toDate = (ms) => (ms === null ? null : new Date(ms));
 
 class TokenStorage {
   /**
@@ -35,6 +31,13 @@ class TokenStorage {
     // Methods work when taken off the instance (`const { getAccessToken } = storage`), as
     // the module's free functions did.
     for (const name of METHODS) this[name] = this[name].bind(this);
+    /** The same operations, each returning a Promise, the work done off the JS thread. */
+    this.promises = Object.freeze({
+      ...Object.fromEntries(Object.keys(OPERATIONS).map((name) => [name, (...given) => this._runAsync(name, given)])),
+      cleanupExpiredTokens: (batchSize) => this._cleanupInBackground("cleanupExpiredTokens", batchSize),
+      close: async () => this.close(),
+      closeDB: async () => this.close(),
+    });
   }
 
   /** `"memory"` or `"sqlite"`. */
@@ -54,7 +57,11 @@ class TokenStorage {
     } catch (err) {
       throw this._fail("open", err);
     }
-    if (this._open) return;
+    if (!this._open) this._opened();
+  }
+
+  /** Logs, once per opening, which store this is and where. */
+  _opened() {
     this._open = true;
     const { storage, path } = this;
     if (path && this._defaultFile) {
@@ -82,15 +89,6 @@ class TokenStorage {
     }
   }
 
-  /** Runs `body` on the open native store; a failure becomes the error to throw. */
-  _call(fn, body) {
-    try {
-      return body(this._ready());
-    } catch (err) {
-      throw this._fail(fn, err);
-    }
-  }
-
   /** The error to throw for a failed native call (logged unless it is about arguments). */
   _fail(fn, err) {
     const out = fromNative(err);
@@ -105,149 +103,79 @@ class TokenStorage {
     return this._native;
   }
 
-  storeAccessToken(accessToken, refreshToken, apiKey, userId, clientId, scopes = [], expiresAt = null) {
-    const fn = "storeAccessToken";
-    const a = [
-      args.requiredString(fn, "accessToken", accessToken),
-      args.optionalString(fn, "refreshToken", refreshToken),
-      args.requiredString(fn, "apiKey", apiKey),
-      args.userId(fn, userId),
-      args.requiredString(fn, "clientId", clientId),
-      args.scopes(fn, scopes),
-      args.expiresAt(fn, expiresAt),
-    ];
+  /** Runs operation `name` on the calling thread. */
+  _run(name, given) {
+    const op = OPERATIONS[name];
+    const input = op.input(...given);
+    if (isAnswer(input)) return input[ANSWER];
+    let reply;
     try {
-      this._ready().storeAccessToken(a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+      reply = this._ready()[name](...input);
     } catch (err) {
-      throw this._fail(fn, err);
+      throw this._fail(name, err);
     }
+    return op.output(reply, this.storage);
+  }
+
+  /** Runs operation `name` on a thread of libuv's pool: the same checks, result and errors, as a Promise. */
+  async _runAsync(name, given) {
+    const op = OPERATIONS[name];
+    const input = op.input(...given);
+    if (isAnswer(input)) return input[ANSWER];
+    let reply;
+    try {
+      if (!this._open) await this._openAsync();
+      reply = await this._native[`${name}Async`](...input);
+    } catch (err) {
+      throw this._fail(name, err);
+    }
+    return op.output(reply, this.storage);
+  }
+
+  async _openAsync() {
+    await this._native.openAsync();
+    if (!this._open) this._opened();
+  }
+
+  storeAccessToken(accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt) {
+    return this._run("storeAccessToken", arguments);
   }
 
   /**
    * Stores many access tokens at once, all or none (one transaction on SQLite): for a
-   * migration or a seed. `records` is an array or any other iterable (a generator); each
-   * record is `{ accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt }`,
-   * checked as `storeAccessToken` checks its arguments. Returns how many tokens the call
-   * left stored (a token given twice counts once).
+   * migration or a seed; returns how many tokens the call left stored. See
+   * `lib/operations.js` for the records.
    */
   storeAccessTokens(records) {
-    const fn = "storeAccessTokens";
-    if (records === null || typeof records !== "object" || typeof records[Symbol.iterator] !== "function") {
-      throw new TypeError(`${fn}: records must be an array (or another iterable) of token records`);
-    }
-    const list = [];
-    for (const record of records) list.push(args.tokenRecord(fn, record, list.length));
-    try {
-      return this._ready().storeAccessTokens(list);
-    } catch (err) {
-      throw this._fail(fn, err);
-    }
+    return this._run("storeAccessTokens", arguments);
   }
 
   getAccessToken(token) {
-    const key = args.lookupKey("getAccessToken", "token", token);
-    if (key === null) return null;
-    let json;
-    try {
-      json = this._ready().getAccessToken(key);
-    } catch (err) {
-      throw this._fail("getAccessToken", err);
-    }
-    if (json == null) return null;
-    const t = JSON.parse(json);
-    return {
-      apiKey: t[0],
-      userId: t[1],
-      clientId: t[2],
-      scopes: t[3],
-      refreshToken: t[4],
-      expiresAt: toDate(t[5]),
-      createdAt: new Date(t[6]),
-    };
+    return this._run("getAccessToken", arguments);
   }
 
-  storeAuthorizationCode(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn = 600) {
-    const fn = "storeAuthorizationCode";
-    const a = [
-      args.requiredString(fn, "code", code),
-      args.userId(fn, userId),
-      args.requiredString(fn, "apiKey", apiKey),
-      args.requiredString(fn, "clientId", clientId),
-      args.requiredString(fn, "redirectUri", redirectUri),
-      args.optionalString(fn, "codeChallenge", codeChallenge),
-      args.optionalString(fn, "codeChallengeMethod", codeChallengeMethod),
-      args.scopes(fn, scopes),
-      args.expiresIn(fn, expiresIn),
-    ];
-    try {
-      this._ready().storeAuthorizationCode(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
-    } catch (err) {
-      throw this._fail(fn, err);
-    }
+  storeAuthorizationCode(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn) {
+    return this._run("storeAuthorizationCode", arguments);
   }
 
   consumeAuthorizationCode(code, codeVerifier) {
-    const fn = "consumeAuthorizationCode";
-    const key = args.lookupKey(fn, "code", code);
-    const verifier = args.verifier(fn, codeVerifier);
-    if (key === null) return null;
-    let json;
-    try {
-      json = this._ready().consumeAuthorizationCode(key, verifier);
-    } catch (err) {
-      throw this._fail(fn, err);
-    }
-    if (json == null) return null;
-    const c = JSON.parse(json);
-    return {
-      userId: c[0],
-      apiKey: c[1],
-      clientId: c[2],
-      redirectUri: c[3],
-      codeChallenge: c[4],
-      codeChallengeMethod: c[5],
-      scopes: c[6],
-      expiresAt: c[7],
-      createdAt: c[8],
-    };
+    return this._run("consumeAuthorizationCode", arguments);
   }
 
   getRefreshToken(refreshToken) {
-    const key = args.lookupKey("getRefreshToken", "refreshToken", refreshToken);
-    if (key === null) return null;
-    let json;
-    try {
-      json = this._ready().getRefreshToken(key);
-    } catch (err) {
-      throw this._fail("getRefreshToken", err);
-    }
-    if (json == null) return null;
-    const r = JSON.parse(json);
-    return {
-      userId: r[0],
-      clientId: r[1],
-      scopes: r[2],
-      accessToken: r[3],
-      createdAt: new Date(r[4]),
-    };
+    return this._run("getRefreshToken", arguments);
   }
 
   revokeRefreshToken(refreshToken) {
-    const key = args.lookupKey("revokeRefreshToken", "refreshToken", refreshToken);
-    if (key === null) return;
-    this._call("revokeRefreshToken", (n) => n.revokeRefreshToken(key));
+    return this._run("revokeRefreshToken", arguments);
   }
 
   deleteToken(token) {
-    const key = args.lookupKey("deleteToken", "token", token);
-    if (key === null) return;
-    this._call("deleteToken", (n) => n.deleteToken(key));
+    return this._run("deleteToken", arguments);
   }
 
   deleteUserTokens(userId) {
-    const key = args.lookupKey("deleteUserTokens", "userId", userId);
-    if (key === null) return;
-    this._call("deleteUserTokens", (n) => n.deleteUserTokens(key));
+    return this._run("deleteUserTokens", arguments);
   }
 
   /**
@@ -255,9 +183,8 @@ class TokenStorage {
    * returns how many access tokens and codes it removed. Works in transactions of
    * `batchSize` rows; `cleanupExpiredTokensAsync` does the work off the JS thread.
    */
-  cleanupExpiredTokens(batchSize = DEFAULT_BATCH_SIZE) {
-    const size = batchSizeArg("cleanupExpiredTokens", batchSize);
-    const removed = this._call("cleanupExpiredTokens", (n) => n.cleanupExpiredTokens(size));
+  cleanupExpiredTokens(batchSize) {
+    const removed = this._run("cleanupExpiredTokens", arguments);
     if (removed > 0) log("debug", "expired tokens removed", { storage: this.storage, removed });
     return removed;
   }
@@ -266,14 +193,18 @@ class TokenStorage {
    * Like `cleanupExpiredTokens`, but each batch runs on a thread of libuv's pool (with its
    * own connection to a SQLite file), so the event loop is never blocked by it.
    */
-  async cleanupExpiredTokensAsync(batchSize = DEFAULT_ASYNC_BATCH_SIZE) {
-    const fn = "cleanupExpiredTokensAsync";
+  cleanupExpiredTokensAsync(batchSize) {
+    return this._cleanupInBackground("cleanupExpiredTokensAsync", batchSize);
+  }
+
+  async _cleanupInBackground(fn, batchSize = DEFAULT_ASYNC_BATCH_SIZE) {
     const size = batchSizeArg(fn, batchSize);
     let total = 0;
     for (;;) {
       let removed;
       try {
-        removed = await this._ready().cleanupExpiredBatchAsync(size);
+        if (!this._open) await this._openAsync();
+        removed = await this._native.cleanupExpiredBatchAsync(size);
       } catch (err) {
         throw this._fail(fn, err);
       }
@@ -285,8 +216,7 @@ class TokenStorage {
   }
 
   getStats() {
-    const s = this._call("getStats", (n) => n.getStats());
-    return { totalTokens: s.totalTokens, uniqueUsers: s.uniqueUsers, storage: this.storage };
+    return this._run("getStats", arguments);
   }
 
   /** The old SQLite module's name for `close()`. */
@@ -304,13 +234,6 @@ const METHODS = Object.getOwnPropertyNames(TokenStorage.prototype).filter(
 const SHARED = Symbol("native-token-storage.shared");
 /** What to call the settings in error messages (the environment variables); not public API. */
 const SETTING_NAMES = Symbol("native-token-storage.settingNames");
-
-function batchSizeArg(fn, value) {
-  if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
-    throw new TypeError(`${fn}: batchSize must be a whole number from 1 to 2147483647`);
-  }
-  return value;
-}
 
 /** A file of API keys should not be readable by others; say so once at open. */
 function warnIfShared(path) {

@@ -20,17 +20,16 @@ mod wire;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, FromNapiValue, ToNapiValue, Unknown};
-use napi::{Env, Task};
+use napi::bindgen_prelude::{AsyncTask, FromNapiValue, ToNapiValue, TypeName, Unknown};
+use napi::{Env, Task, ValueType};
 use napi_derive::napi;
 
 use config::{StoreConfig, SyncMode, DEFAULT_BUSY_TIMEOUT_MS};
 use error::StoreError;
 use model::{now_ms, AuthorizationCode, NewAccessToken};
-use ops::BackgroundCleanup;
+use ops::{Answer, BackgroundCleanup, Call};
 use store::TokenStore;
 
-/// A store error as a JS `Error`; `index.js` moves the `[CODE]` prefix to `err.code`.
 /// A store error's stable code, which napi puts on the JS error as `code`.
 pub struct Code(&'static str);
 
@@ -118,6 +117,9 @@ pub struct NativeStore {
     cleanup: Arc<BackgroundCleanup>,
 }
 
+/// Each operation has two exports: `name` runs it on the calling thread and returns the
+/// answer, `nameAsync` runs the same `Call` on a thread of libuv's pool and returns a
+/// Promise of the same answer (or a rejection with the same error).
 #[napi]
 impl NativeStore {
     #[napi(constructor)]
@@ -152,9 +154,29 @@ impl NativeStore {
         self.store.open().map_err(js_err)
     }
 
+    /// `open`, on a thread of libuv's pool (the Promise API's first call).
+    #[napi(ts_return_type = "Promise<undefined>")]
+    pub fn open_async(&self) -> AsyncTask<Later> {
+        self.later(Call::Open)
+    }
+
     #[napi]
     pub fn close(&self) -> Result<()> {
         self.store.close().map_err(js_err)
+    }
+
+    fn now(&self, call: Call) -> Result<Reply> {
+        ops::run(&*self.store, &self.cleanup, call, now_ms())
+            .and_then(reply)
+            .map_err(js_err)
+    }
+
+    fn later(&self, call: Call) -> AsyncTask<Later> {
+        AsyncTask::new(Later {
+            store: self.store.clone(),
+            cleanup: self.cleanup.clone(),
+            call: Some(call),
+        })
     }
 
     #[napi]
@@ -168,9 +190,8 @@ impl NativeStore {
         client_id: String,
         scopes: Vec<String>,
         expires_at: Option<f64>,
-    ) -> Result<()> {
-        let expires_at = expires_at.map(|t| millis(t, "expiresAt")).transpose()?;
-        let t = NewAccessToken {
+    ) -> Result<Reply> {
+        let t = new_token(
             token,
             refresh_token,
             api_key,
@@ -178,73 +199,71 @@ impl NativeStore {
             client_id,
             scopes,
             expires_at,
-        };
-        ops::store_access_tokens(&*self.store, std::slice::from_ref(&t), now_ms())
-            .map(|_| ())
-            .map_err(js_err)
+        );
+        self.now(Call::StoreAccessTokens(vec![t?]))
+    }
+
+    #[napi(ts_return_type = "Promise<number>")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_access_token_async(
+        &self,
+        token: String,
+        refresh_token: Option<String>,
+        api_key: String,
+        user_id: Option<String>,
+        client_id: String,
+        scopes: Vec<String>,
+        expires_at: Option<f64>,
+    ) -> Result<AsyncTask<Later>> {
+        let t = new_token(
+            token,
+            refresh_token,
+            api_key,
+            user_id,
+            client_id,
+            scopes,
+            expires_at,
+        );
+        Ok(self.later(Call::StoreAccessTokens(vec![t?])))
     }
 
     /// Stores many tokens at once, all or none; returns how many distinct tokens it stored.
     #[napi]
-    pub fn store_access_tokens(&self, tokens: Vec<NativeNewToken>) -> Result<u32> {
-        let list = tokens
-            .into_iter()
-            .map(|t| {
-                Ok(NewAccessToken {
-                    token: t.access_token,
-                    refresh_token: t.refresh_token,
-                    api_key: t.api_key,
-                    user_id: t.user_id,
-                    client_id: t.client_id,
-                    scopes: t.scopes,
-                    expires_at: t.expires_at.map(|x| millis(x, "expiresAt")).transpose()?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let stored = ops::store_access_tokens(&*self.store, &list, now_ms()).map_err(js_err)?;
-        Ok(u32::try_from(stored).unwrap_or(u32::MAX))
+    pub fn store_access_tokens(&self, tokens: Vec<NativeNewToken>) -> Result<Reply> {
+        self.now(Call::StoreAccessTokens(new_tokens(tokens)?))
+    }
+
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn store_access_tokens_async(
+        &self,
+        tokens: Vec<NativeNewToken>,
+    ) -> Result<AsyncTask<Later>> {
+        Ok(self.later(Call::StoreAccessTokens(new_tokens(tokens)?)))
+    }
+
+    /// `[apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt]` as JSON.
+    #[napi]
+    pub fn get_access_token(&self, token: String) -> Result<Reply> {
+        self.now(Call::GetAccessToken(token))
+    }
+
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn get_access_token_async(&self, token: String) -> AsyncTask<Later> {
+        self.later(Call::GetAccessToken(token))
     }
 
     #[napi]
-    pub fn get_access_token(&self, token: String) -> Result<Option<String>> {
-        let found = self
-            .store
-            .get_access_token(&token, now_ms())
-            .map_err(js_err)?;
-        found
-            .map(|t| wire::access_token(&t))
-            .transpose()
-            .map_err(js_err)
+    pub fn store_authorization_code(&self, code: String, data: NativeCode) -> Result<Reply> {
+        self.now(new_code(code, data)?)
     }
 
-    #[napi]
-    #[allow(clippy::too_many_arguments)]
-    pub fn store_authorization_code(
+    #[napi(ts_return_type = "Promise<undefined>")]
+    pub fn store_authorization_code_async(
         &self,
         code: String,
-        user_id: Option<String>,
-        api_key: String,
-        client_id: String,
-        redirect_uri: String,
-        code_challenge: Option<String>,
-        code_challenge_method: Option<String>,
-        scopes: Vec<String>,
-        expires_in: f64,
-    ) -> Result<()> {
-        let now = now_ms();
-        let ttl = millis(expires_in * 1000.0, "expiresIn")?;
-        let data = AuthorizationCode {
-            user_id,
-            api_key,
-            client_id,
-            redirect_uri,
-            code_challenge,
-            code_challenge_method,
-            scopes,
-            expires_at: now.saturating_add(ttl),
-            created_at: now,
-        };
-        ops::store_authorization_code(&*self.store, &code, &data).map_err(js_err)
+        data: NativeCode,
+    ) -> Result<AsyncTask<Later>> {
+        Ok(self.later(new_code(code, data)?))
     }
 
     /// `[userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes,
@@ -253,100 +272,231 @@ impl NativeStore {
     pub fn consume_authorization_code(
         &self,
         code: String,
-        code_verifier: Option<String>,
-    ) -> Result<Option<String>> {
-        let found = ops::consume_authorization_code(
-            &*self.store,
-            &code,
-            code_verifier.as_deref(),
-            now_ms(),
-        )
-        .map_err(js_err)?;
-        found
-            .map(|c| wire::authorization_code(&c))
-            .transpose()
-            .map_err(js_err)
+        verifier: Option<String>,
+    ) -> Result<Reply> {
+        self.now(Call::ConsumeAuthorizationCode { code, verifier })
+    }
+
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn consume_authorization_code_async(
+        &self,
+        code: String,
+        verifier: Option<String>,
+    ) -> AsyncTask<Later> {
+        self.later(Call::ConsumeAuthorizationCode { code, verifier })
     }
 
     /// `[userId, clientId, scopes, accessToken, createdAt]` as JSON.
     #[napi]
-    pub fn get_refresh_token(&self, refresh_token: String) -> Result<Option<String>> {
-        let found = self
-            .store
-            .get_refresh_token(&refresh_token, now_ms())
-            .map_err(js_err)?;
-        found
-            .map(|r| wire::refresh_token(&r))
-            .transpose()
-            .map_err(js_err)
+    pub fn get_refresh_token(&self, refresh_token: String) -> Result<Reply> {
+        self.now(Call::GetRefreshToken(refresh_token))
+    }
+
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn get_refresh_token_async(&self, refresh_token: String) -> AsyncTask<Later> {
+        self.later(Call::GetRefreshToken(refresh_token))
     }
 
     #[napi]
-    pub fn revoke_refresh_token(&self, refresh_token: String) -> Result<()> {
-        self.store
-            .revoke_refresh_token(&refresh_token)
-            .map_err(js_err)
+    pub fn revoke_refresh_token(&self, refresh_token: String) -> Result<Reply> {
+        self.now(Call::RevokeRefreshToken(refresh_token))
+    }
+
+    #[napi(ts_return_type = "Promise<undefined>")]
+    pub fn revoke_refresh_token_async(&self, refresh_token: String) -> AsyncTask<Later> {
+        self.later(Call::RevokeRefreshToken(refresh_token))
     }
 
     #[napi]
-    pub fn delete_token(&self, token: String) -> Result<()> {
-        self.store.delete_token(&token).map_err(js_err)
+    pub fn delete_token(&self, token: String) -> Result<Reply> {
+        self.now(Call::DeleteToken(token))
+    }
+
+    #[napi(ts_return_type = "Promise<undefined>")]
+    pub fn delete_token_async(&self, token: String) -> AsyncTask<Later> {
+        self.later(Call::DeleteToken(token))
     }
 
     #[napi]
-    pub fn delete_user_tokens(&self, user_id: String) -> Result<()> {
-        self.store.delete_user_tokens(&user_id).map_err(js_err)
+    pub fn delete_user_tokens(&self, user_id: String) -> Result<Reply> {
+        self.now(Call::DeleteUserTokens(user_id))
+    }
+
+    #[napi(ts_return_type = "Promise<undefined>")]
+    pub fn delete_user_tokens_async(&self, user_id: String) -> AsyncTask<Later> {
+        self.later(Call::DeleteUserTokens(user_id))
     }
 
     /// Removes everything expired, `batch_size` rows per transaction; returns the count.
     #[napi]
-    pub fn cleanup_expired_tokens(&self, batch_size: u32) -> Result<u32> {
-        let n = ops::cleanup_all(&*self.store, now_ms(), batch_size as usize).map_err(js_err)?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    pub fn cleanup_expired_tokens(&self, batch_size: u32) -> Result<Reply> {
+        self.now(Call::CleanupAll(batch_size as usize))
     }
 
-    /// Removes at most `batch_size` expired rows in one transaction, on a thread of the
-    /// libuv pool (and its own SQLite connection); resolves to the count.
+    /// Removes at most `batch_size` expired rows on the store's background resources (the
+    /// SQLite store's second connection), on a thread of libuv's pool; resolves to the count.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn cleanup_expired_batch_async(&self, batch_size: u32) -> AsyncTask<CleanupBatch> {
-        AsyncTask::new(CleanupBatch {
-            store: self.store.clone(),
-            cleanup: self.cleanup.clone(),
-            batch_size: batch_size.max(1) as usize,
-        })
+    pub fn cleanup_expired_batch_async(&self, batch_size: u32) -> AsyncTask<Later> {
+        self.later(Call::CleanupBatch(batch_size as usize))
     }
 
     #[napi]
-    pub fn get_stats(&self) -> Result<NativeStats> {
-        let s = self.store.stats(now_ms()).map_err(js_err)?;
-        Ok(NativeStats {
-            total_tokens: s.total_tokens as f64,
-            unique_users: s.unique_users as f64,
-        })
+    pub fn get_stats(&self) -> Result<Reply> {
+        self.now(Call::Stats)
+    }
+
+    #[napi(ts_return_type = "Promise<{ totalTokens: number, uniqueUsers: number }>")]
+    pub fn get_stats_async(&self) -> AsyncTask<Later> {
+        self.later(Call::Stats)
     }
 }
 
-/// One batch of `cleanupExpiredTokensAsync`, computed off the JS thread.
-pub struct CleanupBatch {
+/// A call run off the JS thread: the same `ops::run` as the synchronous exports.
+pub struct Later {
     store: Arc<dyn TokenStore>,
     cleanup: Arc<BackgroundCleanup>,
-    batch_size: usize,
+    call: Option<Call>,
 }
 
-impl Task for CleanupBatch {
-    type Output = std::result::Result<usize, StoreError>;
-    type JsValue = u32;
+impl Task for Later {
+    type Output = std::result::Result<Reply, StoreError>;
+    type JsValue = Reply;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(self.cleanup.batch(&*self.store, now_ms(), self.batch_size))
+        let call = self.call.take();
+        Ok(call
+            .ok_or(StoreError::Internal("a call ran twice"))
+            .and_then(|call| ops::run(&*self.store, &self.cleanup, call, now_ms()))
+            .and_then(reply))
     }
 
-    fn resolve(&mut self, env: Env, removed: Self::Output) -> napi::Result<u32> {
-        match removed {
-            Ok(n) => Ok(u32::try_from(n).unwrap_or(u32::MAX)),
-            Err(e) => Err(rejection(&env, e)),
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Reply> {
+        output.map_err(|e| rejection(&env, e))
+    }
+}
+
+/// An answer as the JS value the JS layer shapes: records as JSON (see `wire.rs`), made on
+/// the thread that ran the call.
+pub enum Reply {
+    Undefined,
+    Number(u32),
+    Json(Option<String>),
+    Stats(NativeStats),
+}
+
+fn reply(answer: Answer) -> std::result::Result<Reply, StoreError> {
+    let count = |n: usize| Reply::Number(u32::try_from(n).unwrap_or(u32::MAX));
+    Ok(match answer {
+        Answer::Done => Reply::Undefined,
+        Answer::Count(n) => count(n),
+        Answer::AccessToken(t) => Reply::Json(t.as_ref().map(wire::access_token).transpose()?),
+        Answer::AuthorizationCode(c) => {
+            Reply::Json(c.as_ref().map(wire::authorization_code).transpose()?)
+        }
+        Answer::RefreshToken(r) => Reply::Json(r.as_ref().map(wire::refresh_token).transpose()?),
+        Answer::Stats(s) => Reply::Stats(NativeStats {
+            total_tokens: s.total_tokens as f64,
+            unique_users: s.unique_users as f64,
+        }),
+    })
+}
+
+impl TypeName for Reply {
+    fn type_name() -> &'static str {
+        "unknown"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl ToNapiValue for Reply {
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        value: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
+        // SAFETY: each arm hands `env`, as given, to the ToNapiValue of the value it holds.
+        unsafe {
+            match value {
+                Reply::Undefined => <()>::to_napi_value(env, ()),
+                Reply::Number(n) => u32::to_napi_value(env, n),
+                Reply::Json(json) => Option::<String>::to_napi_value(env, json),
+                Reply::Stats(stats) => NativeStats::to_napi_value(env, stats),
+            }
         }
     }
+}
+
+/// What `storeAuthorizationCode` stores (checked by `index.js` first); `expiresIn` in seconds.
+#[napi(object)]
+pub struct NativeCode {
+    pub user_id: Option<String>,
+    pub api_key: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub scopes: Vec<String>,
+    pub expires_in: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_token(
+    token: String,
+    refresh_token: Option<String>,
+    api_key: String,
+    user_id: Option<String>,
+    client_id: String,
+    scopes: Vec<String>,
+    expires_at: Option<f64>,
+) -> Result<NewAccessToken> {
+    Ok(NewAccessToken {
+        token,
+        refresh_token,
+        api_key,
+        user_id,
+        client_id,
+        scopes,
+        expires_at: expires_at.map(|t| millis(t, "expiresAt")).transpose()?,
+    })
+}
+
+fn new_tokens(tokens: Vec<NativeNewToken>) -> Result<Vec<NewAccessToken>> {
+    tokens
+        .into_iter()
+        .map(|t| {
+            new_token(
+                t.access_token,
+                t.refresh_token,
+                t.api_key,
+                t.user_id,
+                t.client_id,
+                t.scopes,
+                t.expires_at,
+            )
+        })
+        .collect()
+}
+
+/// The code's times are taken now, when it is stored (also when that runs later).
+fn new_code(code: String, d: NativeCode) -> Result<Call> {
+    let now = now_ms();
+    let ttl = millis(d.expires_in * 1000.0, "expiresIn")?;
+    Ok(Call::StoreAuthorizationCode(
+        code,
+        AuthorizationCode {
+            user_id: d.user_id,
+            api_key: d.api_key,
+            client_id: d.client_id,
+            redirect_uri: d.redirect_uri,
+            code_challenge: d.code_challenge,
+            code_challenge_method: d.code_challenge_method,
+            scopes: d.scopes,
+            expires_at: now.saturating_add(ttl),
+            created_at: now,
+        },
+    ))
 }
 
 /// A store error as the rejection of a Promise: a JS error made here, on the JS thread, with

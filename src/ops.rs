@@ -8,9 +8,83 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, StoreError};
-use crate::model::{AuthorizationCode, NewAccessToken};
+use crate::model::{AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats};
 use crate::pkce;
 use crate::store::TokenStore;
+
+/// One call of the API with its arguments. Each operation is written once, in `run`; the
+/// napi layer runs it on the calling thread (the synchronous functions) or on a thread of
+/// libuv's pool (the Promise API), with the same results and errors.
+pub enum Call {
+    /// Opens the store now if it is closed.
+    Open,
+    StoreAccessTokens(Vec<NewAccessToken>),
+    GetAccessToken(String),
+    StoreAuthorizationCode(String, AuthorizationCode),
+    ConsumeAuthorizationCode {
+        code: String,
+        verifier: Option<String>,
+    },
+    GetRefreshToken(String),
+    RevokeRefreshToken(String),
+    DeleteToken(String),
+    DeleteUserTokens(String),
+    /// Everything expired, in transactions of this many rows.
+    CleanupAll(usize),
+    /// At most this many expired rows, on the store's background resources.
+    CleanupBatch(usize),
+    Stats,
+}
+
+/// What a call answers.
+pub enum Answer {
+    Done,
+    Count(usize),
+    AccessToken(Option<AccessToken>),
+    AuthorizationCode(Option<AuthorizationCode>),
+    RefreshToken(Option<RefreshToken>),
+    Stats(Stats),
+}
+
+/// Runs one call at `now` (epoch milliseconds).
+pub fn run(
+    store: &dyn TokenStore,
+    cleanup: &BackgroundCleanup,
+    call: Call,
+    now: i64,
+) -> Result<Answer> {
+    Ok(match call {
+        Call::Open => {
+            store.open()?;
+            Answer::Done
+        }
+        Call::StoreAccessTokens(tokens) => Answer::Count(store_access_tokens(store, &tokens, now)?),
+        Call::GetAccessToken(token) => Answer::AccessToken(store.get_access_token(&token, now)?),
+        Call::StoreAuthorizationCode(code, data) => {
+            store_authorization_code(store, &code, &data)?;
+            Answer::Done
+        }
+        Call::ConsumeAuthorizationCode { code, verifier } => Answer::AuthorizationCode(
+            consume_authorization_code(store, &code, verifier.as_deref(), now)?,
+        ),
+        Call::GetRefreshToken(token) => Answer::RefreshToken(store.get_refresh_token(&token, now)?),
+        Call::RevokeRefreshToken(token) => {
+            store.revoke_refresh_token(&token)?;
+            Answer::Done
+        }
+        Call::DeleteToken(token) => {
+            store.delete_token(&token)?;
+            Answer::Done
+        }
+        Call::DeleteUserTokens(user) => {
+            store.delete_user_tokens(&user)?;
+            Answer::Done
+        }
+        Call::CleanupAll(batch) => Answer::Count(cleanup_all(store, now, batch)?),
+        Call::CleanupBatch(limit) => Answer::Count(cleanup.batch(store, now, limit.max(1))?),
+        Call::Stats => Answer::Stats(store.stats(now)?),
+    })
+}
 
 /// Stores access tokens, all or none; returns how many distinct tokens the call left stored
 /// (a token given twice is stored once, the last one winning).

@@ -19,7 +19,9 @@ import {
   TokenStorage,
   TokenStorageError,
 } from "native-token-storage";
+import * as promises from "native-token-storage/promises";
 import type {
+  PromiseTokenStore,
   AccessTokenRecord,
   AccessTokenData,
   RefreshTokenData,
@@ -163,3 +165,29 @@ try {
 }
 const made: Error = new TokenStorageError("x", "ERR_TOKEN_STORAGE_BUSY");
 void made;
+
+// The Promise API: the module's (native-token-storage/promises) and an instance's.
+async function usePromises(): Promise<void> {
+  const nothingYet: void = await promises.storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", ["mcp"], new Date());
+  const count: number = await promises.storeAccessTokens([{ accessToken: "a", apiKey: "k", clientId: "c" }]);
+  const found: AccessTokenData | null = await promises.getAccessToken("at");
+  await promises.storeAuthorizationCode("code", "user-1", "sk-key", "client-1", "https://app/cb", null, null, []);
+  const exchanged: AuthorizationCodeData | null = await promises.consumeAuthorizationCode("code", "verifier");
+  const refreshed: RefreshTokenData | null = await promises.getRefreshToken("rt");
+  await promises.revokeRefreshToken("rt");
+  await promises.deleteToken("at");
+  await promises.deleteUserTokens("user-1");
+  const cleaned: number = await promises.cleanupExpiredTokens();
+  const counted: TokenStats = await promises.getStats();
+  await promises.closeDB();
+  const mine = new promises.TokenStorage({ storage: "memory" });
+  const viaInstance: PromiseTokenStore = mine.promises;
+  const again: AccessTokenData | null = await viaInstance.getAccessToken("at");
+  await mine.promises.close();
+  const failed: boolean = (await promises.getStats().catch((e: unknown) => e instanceof promises.TokenStorageError)) === true;
+  void [nothingYet, count, found, exchanged, refreshed, cleaned, counted, again, failed];
+  // @ts-expect-error a Promise, not the record
+  const notAwaited: AccessTokenData | null = promises.getAccessToken("at");
+  void notAwaited;
+}
+void usePromises;

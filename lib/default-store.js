@@ -1,0 +1,37 @@
+"use strict";
+// The store of the module-level functions (`require("native-token-storage")` and
+// `require("native-token-storage/promises")`): one per process, from the environment. The
+// one place that names the environment variables.
+
+const { TokenStorage, SHARED, SETTING_NAMES } = require("./storage");
+
+function optionsFromEnvironment(shared) {
+  const env = process.env;
+  return {
+    storage: env.TOKEN_STORAGE,
+    path: env.TOKEN_DB_PATH,
+    synchronous: env.TOKEN_DB_SYNC,
+    [SHARED]: shared,
+    [SETTING_NAMES]: { storage: "TOKEN_STORAGE", synchronous: "TOKEN_DB_SYNC" },
+  };
+}
+
+// Checked when the package is required, so a misconfigured server fails when it starts,
+// not at its first OAuth callback. Nothing is opened: the store is built (from the
+// environment as it is then, which a late `dotenv` may have filled in) and opened at first use.
+new TokenStorage(optionsFromEnvironment(false));
+
+let store = null;
+
+/** The default store, built at first use. */
+function defaultStore() {
+  if (store === null) store = new TokenStorage(optionsFromEnvironment(true));
+  return store;
+}
+
+/** Closes the default store, if it was built; the next call reopens it. */
+function closeDefaultStore() {
+  if (store !== null) store.close();
+}
+
+module.exports = { defaultStore, closeDefaultStore };
