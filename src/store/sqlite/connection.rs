@@ -30,20 +30,22 @@ const SELECT_ACCESS: &str =
 /// getStats: the counters, less the expired rows of past buckets (from their counts) and
 /// of the current 4-second bucket (visited). ?1 now, ?2 its 17-minute bucket, ?3 that
 /// bucket's first 4-second bucket, ?4 now's 4-second bucket, ?5 that bucket's first instant.
-pub(super) const STATS: &str = "SELECT s.tokens
-        - (SELECT COALESCE(SUM(n), 0) FROM nts_expiry WHERE kind = 2 AND bucket < ?2)
-        - (SELECT COALESCE(SUM(n), 0) FROM nts_expiry WHERE kind = 0 AND bucket >= ?3 AND bucket < ?4)
+pub(super) const STATS: &str = "SELECT
+     (SELECT n FROM nts_counts WHERE level = 2 AND bucket = 0 AND kind = 0)
+        - (SELECT COALESCE(SUM(n), 0) FROM nts_counts WHERE level = 1 AND bucket < ?2 AND kind = 0)
+        - (SELECT COALESCE(SUM(n), 0) FROM nts_counts
+           WHERE level = 0 AND bucket >= ?3 AND bucket < ?4 AND kind = 0)
         - (SELECT COUNT(*) FROM access_tokens INDEXED BY idx_access_tokens_expires_at
            WHERE expires_at >= ?5 AND expires_at <= ?1),
-     s.users
-        - (SELECT COALESCE(SUM(n), 0) FROM nts_expiry WHERE kind = 3 AND bucket < ?2)
-        - (SELECT COALESCE(SUM(n), 0) FROM nts_expiry WHERE kind = 1 AND bucket >= ?3 AND bucket < ?4)
+     (SELECT n FROM nts_counts WHERE level = 2 AND bucket = 0 AND kind = 1)
+        - (SELECT COALESCE(SUM(n), 0) FROM nts_counts WHERE level = 1 AND bucket < ?2 AND kind = 1)
+        - (SELECT COALESCE(SUM(n), 0) FROM nts_counts
+           WHERE level = 0 AND bucket >= ?3 AND bucket < ?4 AND kind = 1)
         - (SELECT COUNT(DISTINCT a.user_id)
            FROM access_tokens a INDEXED BY idx_access_tokens_expires_at
            CROSS JOIN nts_users u ON u.user_id = a.user_id
            WHERE a.expires_at >= ?5 AND a.expires_at <= ?1
-           AND u.until >= ?5 AND u.until <= ?1)
-     FROM nts_stats s WHERE s.id = 1";
+           AND u.until >= ?5 AND u.until <= ?1)";
 
 const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";
 

@@ -6,16 +6,17 @@ use rusqlite::Connection;
 use super::connection::{transaction, tx_error, TxError};
 use crate::error::{Result, StoreError};
 
-/// Trigger statements of migration 3 that count the access token `NEW` in: its expiry
-/// bucket, and its user's token count and latest expiry. (Released text: never edited.)
+/// Trigger statements of migration 3 that count the access token `NEW` in: the total, its
+/// expiry buckets, and its user's token count and latest expiry. (Released text: never edited.)
 macro_rules! count_in_new {
     () => {
         "
-        INSERT INTO nts_expiry (kind, bucket, n)
-            SELECT k.kind, CAST(NEW.expires_at AS INTEGER) >> k.bits, 1
-            FROM (SELECT 0 AS kind, 12 AS bits UNION ALL SELECT 2, 20) k
+        UPDATE nts_counts SET n = n + 1 WHERE level = 2 AND bucket = 0 AND kind = 0;
+        INSERT INTO nts_counts (level, bucket, kind, n)
+            SELECT l.level, CAST(NEW.expires_at AS INTEGER) >> l.bits, 0, 1
+            FROM (SELECT 0 AS level, 12 AS bits UNION ALL SELECT 1, 20) l
             WHERE typeof(NEW.expires_at) IN ('integer', 'real')
-            ON CONFLICT (kind, bucket) DO UPDATE SET n = n + 1;
+            ON CONFLICT (level, bucket, kind) DO UPDATE SET n = n + 1;
         INSERT INTO nts_users (user_id, tokens, until)
             SELECT NEW.user_id, 1,
                 CASE WHEN typeof(NEW.expires_at) IN ('integer', 'real') THEN NEW.expires_at END
@@ -33,13 +34,14 @@ macro_rules! count_in_new {
 macro_rules! count_out_old {
     () => {
         "
-        UPDATE nts_expiry SET n = n - 1
-            WHERE typeof(OLD.expires_at) IN ('integer', 'real')
-            AND ((kind = 0 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 12)
-                OR (kind = 2 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 20));
-        DELETE FROM nts_expiry WHERE n <= 0
-            AND ((kind = 0 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 12)
-                OR (kind = 2 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 20));
+        UPDATE nts_counts SET n = n - 1 WHERE level = 2 AND bucket = 0 AND kind = 0;
+        UPDATE nts_counts SET n = n - 1
+            WHERE kind = 0 AND typeof(OLD.expires_at) IN ('integer', 'real')
+            AND ((level = 0 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 12)
+                OR (level = 1 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 20));
+        DELETE FROM nts_counts WHERE kind = 0 AND n <= 0
+            AND ((level = 0 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 12)
+                OR (level = 1 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 20));
         UPDATE nts_users SET tokens = tokens - 1, until = CASE
             WHEN tokens <= 1 THEN until
             WHEN until IS NOT NULL AND typeof(OLD.expires_at) IN ('integer', 'real')
@@ -53,6 +55,33 @@ macro_rules! count_out_old {
             END
         WHERE user_id = OLD.user_id;
         DELETE FROM nts_users WHERE user_id = OLD.user_id AND tokens <= 0;
+        "
+    };
+}
+
+/// Trigger statements of migration 3 that move the user `OLD` out of its expiry buckets.
+macro_rules! user_out_old {
+    () => {
+        "
+        UPDATE nts_counts SET n = n - 1
+            WHERE kind = 1 AND ((level = 0 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
+                OR (level = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 20));
+        DELETE FROM nts_counts WHERE kind = 1 AND n <= 0
+            AND ((level = 0 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
+                OR (level = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 20));
+        "
+    };
+}
+
+/// Trigger statements of migration 3 that move the user `NEW` into its expiry buckets.
+macro_rules! user_in_new {
+    () => {
+        "
+        INSERT INTO nts_counts (level, bucket, kind, n)
+            SELECT l.level, CAST(NEW.until AS INTEGER) >> l.bits, 1, 1
+            FROM (SELECT 0 AS level, 12 AS bits UNION ALL SELECT 1, 20) l
+            WHERE NEW.until IS NOT NULL
+            ON CONFLICT (level, bucket, kind) DO UPDATE SET n = n + 1;
         "
     };
 }
@@ -133,55 +162,57 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE id = 1;
     END;",
     // 3. getStats in constant time however many expired rows wait for cleanup, and counts
-    //    that stay right whoever writes. The counters of migration 2 include expired rows;
-    //    `nts_expiry` says how many of them expire in each 4-second bucket (expires_at >> 12)
-    //    and each 17-minute one (>> 20), for tokens (kinds 0 and 2) and for users by the
-    //    expiry of their last token (kinds 1 and 3, kept in `nts_users`), so getStats
-    //    subtracts the past 17-minute buckets, then the past 4-second buckets of the
-    //    current 17 minutes, and counts only the current 4 seconds' rows. A user's `until`
-    //    is NULL while one of their tokens never expires; an expires_at that is not a number
-    //    never expires (as the reader treats it).
+    //    that stay right whoever writes. `nts_counts` holds, for access tokens (kind 0) and
+    //    for users by the expiry of their last token (kind 1, kept in `nts_users`): the
+    //    totals (level 2), and how many expire in each 4-second bucket (level 0,
+    //    expires_at >> 12) and each 17-minute one (level 1, >> 20). getStats subtracts the
+    //    past 17-minute buckets, then the past 4-second buckets of the current 17 minutes,
+    //    and counts only the current 4 seconds' rows. Keyed (level, bucket, kind), the rows
+    //    a write touches sit on one or two pages: a token's bucket and its user's are
+    //    usually the same. A user's `until` is NULL while one of their tokens never
+    //    expires; an expires_at that is not a number never expires (as the reader treats it).
     //    `INSERT OR REPLACE` (the old module's way of writing) deletes the old row without
     //    firing delete triggers, so `nts_access_replace` deletes it first, as a DELETE.
     concat!(
         "DROP TRIGGER IF EXISTS nts_access_insert;
     DROP TRIGGER IF EXISTS nts_access_delete;
     DROP TRIGGER IF EXISTS nts_access_update_user;
+    DROP TABLE IF EXISTS nts_stats;
     CREATE TABLE nts_users (
         user_id TEXT PRIMARY KEY,
         tokens INTEGER NOT NULL,
         until INTEGER
     ) WITHOUT ROWID;
-    CREATE TABLE nts_expiry (
-        kind INTEGER NOT NULL,
+    CREATE TABLE nts_counts (
+        level INTEGER NOT NULL,
         bucket INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
         n INTEGER NOT NULL,
-        PRIMARY KEY (kind, bucket)
+        PRIMARY KEY (level, bucket, kind)
     ) WITHOUT ROWID;
     INSERT INTO nts_users (user_id, tokens, until)
         SELECT user_id, COUNT(*), CASE WHEN SUM(typeof(expires_at) NOT IN ('integer', 'real')) > 0
             THEN NULL ELSE MAX(expires_at) END
         FROM access_tokens WHERE COALESCE(user_id, '') <> '' GROUP BY user_id;
-    INSERT INTO nts_expiry (kind, bucket, n)
-        SELECT k.kind, CAST(a.expires_at AS INTEGER) >> k.bits, COUNT(*)
-        FROM access_tokens a, (SELECT 0 AS kind, 12 AS bits UNION ALL SELECT 2, 20) k
+    INSERT INTO nts_counts (level, bucket, kind, n)
+        SELECT l.level, CAST(a.expires_at AS INTEGER) >> l.bits, 0, COUNT(*)
+        FROM access_tokens a, (SELECT 0 AS level, 12 AS bits UNION ALL SELECT 1, 20) l
         WHERE typeof(a.expires_at) IN ('integer', 'real') GROUP BY 1, 2;
-    INSERT INTO nts_expiry (kind, bucket, n)
-        SELECT k.kind, CAST(u.until AS INTEGER) >> k.bits, COUNT(*)
-        FROM nts_users u, (SELECT 1 AS kind, 12 AS bits UNION ALL SELECT 3, 20) k
+    INSERT INTO nts_counts (level, bucket, kind, n)
+        SELECT l.level, CAST(u.until AS INTEGER) >> l.bits, 1, COUNT(*)
+        FROM nts_users u, (SELECT 0 AS level, 12 AS bits UNION ALL SELECT 1, 20) l
         WHERE u.until IS NOT NULL GROUP BY 1, 2;
-    UPDATE nts_stats SET tokens = (SELECT COUNT(*) FROM access_tokens),
-        users = (SELECT COUNT(*) FROM nts_users) WHERE id = 1;
+    INSERT INTO nts_counts (level, bucket, kind, n) VALUES
+        (2, 0, 0, (SELECT COUNT(*) FROM access_tokens)),
+        (2, 0, 1, (SELECT COUNT(*) FROM nts_users));
     CREATE TRIGGER nts_access_replace BEFORE INSERT ON access_tokens
     WHEN EXISTS (SELECT 1 FROM access_tokens WHERE token = NEW.token) BEGIN
         DELETE FROM access_tokens WHERE token = NEW.token;
     END;
-    CREATE TRIGGER nts_access_insert AFTER INSERT ON access_tokens BEGIN
-        UPDATE nts_stats SET tokens = tokens + 1 WHERE id = 1;",
+    CREATE TRIGGER nts_access_insert AFTER INSERT ON access_tokens BEGIN",
         count_in_new!(),
         "END;
-    CREATE TRIGGER nts_access_delete AFTER DELETE ON access_tokens BEGIN
-        UPDATE nts_stats SET tokens = tokens - 1 WHERE id = 1;",
+    CREATE TRIGGER nts_access_delete AFTER DELETE ON access_tokens BEGIN",
         count_out_old!(),
         "END;
     CREATE TRIGGER nts_access_update AFTER UPDATE OF user_id, expires_at ON access_tokens
@@ -190,36 +221,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         count_in_new!(),
         "END;
     CREATE TRIGGER nts_users_insert AFTER INSERT ON nts_users BEGIN
-        UPDATE nts_stats SET users = users + 1 WHERE id = 1;
-        INSERT INTO nts_expiry (kind, bucket, n)
-            SELECT k.kind, CAST(NEW.until AS INTEGER) >> k.bits, 1
-            FROM (SELECT 1 AS kind, 12 AS bits UNION ALL SELECT 3, 20) k
-            WHERE NEW.until IS NOT NULL
-            ON CONFLICT (kind, bucket) DO UPDATE SET n = n + 1;
-    END;
+        UPDATE nts_counts SET n = n + 1 WHERE level = 2 AND bucket = 0 AND kind = 1;",
+        user_in_new!(),
+        "END;
     CREATE TRIGGER nts_users_delete AFTER DELETE ON nts_users BEGIN
-        UPDATE nts_stats SET users = users - 1 WHERE id = 1;
-        UPDATE nts_expiry SET n = n - 1
-            WHERE (kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
-                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20);
-        DELETE FROM nts_expiry WHERE n <= 0
-            AND ((kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
-                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20));
-    END;
+        UPDATE nts_counts SET n = n - 1 WHERE level = 2 AND bucket = 0 AND kind = 1;",
+        user_out_old!(),
+        "END;
     CREATE TRIGGER nts_users_until AFTER UPDATE OF until ON nts_users
-    WHEN (CAST(OLD.until AS INTEGER) >> 12) IS NOT (CAST(NEW.until AS INTEGER) >> 12) BEGIN
-        UPDATE nts_expiry SET n = n - 1
-            WHERE (kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
-                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20);
-        DELETE FROM nts_expiry WHERE n <= 0
-            AND ((kind = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
-                OR (kind = 3 AND bucket = CAST(OLD.until AS INTEGER) >> 20));
-        INSERT INTO nts_expiry (kind, bucket, n)
-            SELECT k.kind, CAST(NEW.until AS INTEGER) >> k.bits, 1
-            FROM (SELECT 1 AS kind, 12 AS bits UNION ALL SELECT 3, 20) k
-            WHERE NEW.until IS NOT NULL
-            ON CONFLICT (kind, bucket) DO UPDATE SET n = n + 1;
-    END;"
+    WHEN (CAST(OLD.until AS INTEGER) >> 12) IS NOT (CAST(NEW.until AS INTEGER) >> 12) BEGIN",
+        user_out_old!(),
+        user_in_new!(),
+        "END;"
     ),
 ];
 
