@@ -93,7 +93,7 @@ function load() {
       tried.map((line) => `  - ${line}\n`).join("") +
       "Either install the package with its platform package (do not omit optional dependencies: " +
       `\`npm install ${PACKAGE}\` installs ${pkg} where one is published), or build the addon from source: ` +
-      `\`npm run build\` in ${ROOT} (needs Rust's cargo, https://rustup.rs; about 3 minutes on 2 cores).`,
+      `\`npm run build\` in ${ROOT} (needs Rust's cargo, https://rustup.rs; about 2 minutes on 2 cores).`,
   );
   e.code = "ERR_TOKEN_STORAGE_NOT_BUILT";
   e.platform = platform;
