@@ -57,6 +57,7 @@ process.on("exit", () => {
       // already gone
     }
   }
+  if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
 });
 for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => process.exit(130));
 
@@ -111,7 +112,7 @@ function freePort() {
 function pathWithoutRust(binDir) {
   const rust = ["cargo", "rustc", "rustup"];
   const dirs = (process.env.PATH || "").split(path.delimiter).filter(Boolean);
-  const removed = dirs.filter((d) => rust.some((tool) => fs.existsSync(path.join(d, tool))));
+  const removed = [...new Set(dirs.filter((d) => rust.some((tool) => fs.existsSync(path.join(d, tool)))))];
   fs.mkdirSync(binDir, { recursive: true });
   fs.symlinkSync(process.execPath, path.join(binDir, "node"));
   return { PATH: [binDir, ...dirs.filter((d) => !removed.includes(d))].join(path.delimiter), removed };
@@ -406,5 +407,5 @@ main(tmp)
   .finally(async () => {
     await stopRegistry().catch(killRegistry);
     if (keep) console.log(`kept ${tmp}`);
-    else fs.rmSync(tmp, { recursive: true, force: true });
+    // the temp folder goes in the exit handler, also after Ctrl-C
   });
