@@ -4,7 +4,7 @@
 // through a registry, with npm and with pnpm, scripts allowed or not? And does a platform
 // package for another cpu or libc get skipped, with the loader's clear error?
 //
-//   node scripts/registry-check.js [--keep]        (`npm run registry-check`)
+//   node scripts/registry-check.js [--keep] [--no-source-build]     (`npm run registry-check`)
 //
 // 1. Installs its own tools (verdaccio, pnpm) in registry-check/ with `npm ci` if missing.
 // 2. Packs the release (scripts/release-pack.js: the main package and the host's platform
@@ -19,6 +19,10 @@
 //    token and reads it back through the module-level functions (or, for the wrong-platform
 //    variants, checks that npm/pnpm skipped the platform package and that require fails with
 //    the loader's ERR_TOKEN_STORAGE_NOT_BUILT naming the platform and the package).
+// 5. Unless --no-source-build: the way out for platforms without a binary. npm install
+//    --omit=optional (no platform package), the loader's error, then `npm run build` in
+//    node_modules/native-token-storage with cargo back on PATH (about 2 minutes): it must show
+//    a time estimate and cargo's progress, leave no target/ behind, and the addon must work.
 // Exits non-zero on any failure. --keep leaves the temp folder in place.
 const { spawn, spawnSync, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -228,6 +232,55 @@ out({
 });
 `;
 
+/** Bytes of the files under dir. */
+function du(dir) {
+  let total = 0;
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) total += fs.statSync(path.join(e.parentPath ?? e.path, e.name)).size;
+  }
+  return total;
+}
+
+/** Runs the smoke script for a project in a fresh temp cwd with TOKEN_STORAGE=db; its JSON, or null. */
+function smoke(ctx, project, problems) {
+  const cwd = fs.mkdtempSync(path.join(ctx.tmp, "cwd-"));
+  const smoke = spawnSync(process.execPath, [ctx.smoke, project], {
+    cwd,
+    env: { ...ctx.env, TOKEN_STORAGE: "db", TOKEN_STORAGE_LOG: "warn" },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  let r = null;
+  try {
+    r = JSON.parse(smoke.stdout.trim().split("\n").pop());
+  } catch {
+    problems.push(`the smoke script failed: ${smoke.stderr || smoke.stdout}`);
+  }
+  return r;
+}
+
+/** The loader's error when no addon is there: its code, the platform, the package, the way out. */
+function checkNotBuiltError(r, ctx, platformPackage, problems) {
+  if (!r) return;
+  if (r.loaded) {
+    problems.push("require worked although no addon should be there");
+    return;
+  }
+  if (r.code !== "ERR_TOKEN_STORAGE_NOT_BUILT") problems.push(`require failed with code ${r.code}, not ERR_TOKEN_STORAGE_NOT_BUILT`);
+  for (const needed of [`(${ctx.platform},`, `${platformPackage}: not installed`, "npm run build"]) {
+    if (!r.message.includes(needed)) problems.push(`the error does not say "${needed}": ${r.message}`);
+  }
+  if (/MODULE_NOT_FOUND|Require stack/.test(r.message)) problems.push("the error shows a MODULE_NOT_FOUND stack");
+}
+
+/** The token went in and came back out of ./data/tokens.db. */
+function checkToken(r, problems) {
+  if (r.apiKey !== "sk-registry-check" || r.reopenedApiKey !== "sk-registry-check" || r.refreshFor !== "at_registry_check") {
+    problems.push(`the token did not read back: ${JSON.stringify(r)}`);
+  }
+  if (r.storage !== "sqlite" || !r.dbFile) problems.push(`not stored in ./data/tokens.db: ${JSON.stringify(r)}`);
+}
+
 async function scenario(s, ctx) {
   const project = path.join(ctx.tmp, "projects", s.name.replace(/[^\w]+/g, "-"));
   fs.mkdirSync(project, { recursive: true });
@@ -243,19 +296,8 @@ async function scenario(s, ctx) {
     problems.push("the install mentioned an install script or a build");
   }
 
-  const cwd = fs.mkdtempSync(path.join(ctx.tmp, "cwd-"));
-  const smoke = spawnSync(process.execPath, [ctx.smoke, project], {
-    cwd,
-    env: { ...ctx.env, TOKEN_STORAGE: "db", TOKEN_STORAGE_LOG: "warn" },
-    encoding: "utf8",
-    timeout: 30_000,
-  });
-  let r = null;
-  try {
-    r = JSON.parse(smoke.stdout.trim().split("\n").pop());
-  } catch {
-    problems.push(`the smoke script failed: ${smoke.stderr || smoke.stdout}`);
-  }
+  let r = smoke(ctx, project, problems);
+  let buildSeconds = null;
   const platformPackage = `native-token-storage-${ctx.platform}`;
   // Resolved as the project and the installed package would (createRequire: not from this
   // repository, whose own name is native-token-storage too).
@@ -278,10 +320,7 @@ async function scenario(s, ctx) {
     if (r && !r.loaded) problems.push(`require failed: ${r.code}: ${r.message}`);
     if (r && r.loaded) {
       if (!r.addon || !r.addon.includes(`${path.sep}${platformPackage}${path.sep}`)) problems.push(`the addon came from ${r.addon}, not ${platformPackage}`);
-      if (r.apiKey !== "sk-registry-check" || r.reopenedApiKey !== "sk-registry-check" || r.refreshFor !== "at_registry_check") {
-        problems.push(`the token did not read back: ${JSON.stringify(r)}`);
-      }
-      if (r.storage !== "sqlite" || !r.dbFile) problems.push(`not stored in ./data/tokens.db: ${JSON.stringify(r)}`);
+      checkToken(r, problems);
     }
     if (s.tool === "npm") {
       const lock = JSON.parse(fs.readFileSync(path.join(project, "package-lock.json"), "utf8"));
@@ -291,19 +330,49 @@ async function scenario(s, ctx) {
       }
     }
     result = r && r.loaded ? `works: token stored and read back, addon from ${path.relative(project, r.addon)}` : "FAILED";
+  } else if (s.expect === "source") {
+    // No platform package (optional dependencies omitted): the loader's error, then the way
+    // out it names, `npm run build` in the installed package, with cargo back on PATH.
+    if (platformInstalled) problems.push(`${platformPackage} was installed despite --omit=optional`);
+    checkNotBuiltError(r, ctx, platformPackage, problems);
+    const buildTmp = path.join(ctx.tmp, "build-tmp");
+    fs.mkdirSync(buildTmp, { recursive: true });
+    const build = await run(`${s.name}: npm run build`, NPM, ["run", "build"], {
+      cwd: main,
+      timeoutMs: 10 * 60 * 1000,
+      env: {
+        ...ctx.env,
+        PATH: process.env.PATH,
+        CARGO_HOME: process.env.CARGO_HOME || path.join(os.homedir(), ".cargo"),
+        RUSTUP_HOME: process.env.RUSTUP_HOME || path.join(os.homedir(), ".rustup"),
+        TMPDIR: buildTmp,
+      },
+    });
+    buildSeconds = build.seconds;
+    const first = build.output.split("\n").find((line) => line.startsWith("native-token-storage:")) || "";
+    if (!/about \d+ minutes on 2 cores/.test(first)) problems.push(`the build's first line gives no time estimate: ${first}`);
+    if (/--quiet/.test(fs.readFileSync(path.join(main, "scripts", "build.js"), "utf8"))) problems.push("the build hides cargo's progress");
+    if (!/Compiling /.test(build.output)) problems.push("cargo's progress was not shown");
+    if (fs.existsSync(path.join(main, "target"))) problems.push("the build left target/ in the installed package");
+    const left = fs.readdirSync(buildTmp);
+    if (left.length) problems.push(`the build left ${left.join(", ")} in the temp folder`);
+    const size = du(main);
+    if (size > 10 * 1024 * 1024) problems.push(`the installed package is ${size} bytes after the build`);
+    r = smoke(ctx, project, problems);
+    if (r && !r.loaded) problems.push(`require failed after npm run build: ${r.code}: ${r.message}`);
+    if (r && r.loaded) {
+      if (r.addon !== path.join(main, "native_token_storage.node")) problems.push(`the addon came from ${r.addon}, not the source build`);
+      checkToken(r, problems);
+    }
+    result = r && r.loaded
+      ? `require first throws ERR_TOKEN_STORAGE_NOT_BUILT; npm run build there took ${build.seconds.toFixed(0)} s, left ${(size / 1048576).toFixed(1)} MB and no target/; then works, addon from ${path.relative(project, r.addon)}`
+      : "FAILED";
   } else {
     if (platformInstalled) problems.push(`${platformPackage} (declared for ${s.declared}) was installed on ${ctx.platform}`);
-    if (r && r.loaded) problems.push("require worked although the platform package was skipped");
-    if (r && !r.loaded) {
-      if (r.code !== "ERR_TOKEN_STORAGE_NOT_BUILT") problems.push(`require failed with code ${r.code}, not ERR_TOKEN_STORAGE_NOT_BUILT`);
-      for (const needed of [`(${ctx.platform},`, `${platformPackage}: not installed`, "npm run build"]) {
-        if (!r.message.includes(needed)) problems.push(`the error does not say "${needed}": ${r.message}`);
-      }
-      if (/MODULE_NOT_FOUND|Require stack/.test(r.message)) problems.push("the error shows a MODULE_NOT_FOUND stack");
-    }
+    checkNotBuiltError(r, ctx, platformPackage, problems);
     result = r && !r.loaded ? `skipped by ${s.tool}; require throws ${r.code}:\n${r.message.replace(/^/gm, "      ")}` : "FAILED";
   }
-  return { name: s.name, seconds: install.seconds, result, problems };
+  return { name: s.name, seconds: install.seconds, buildSeconds, result, problems };
 }
 
 async function main(tmp) {
@@ -376,9 +445,13 @@ async function main(tmp) {
     { name: `npm install, platform package for libc ${otherLibc} only`, tool: "npm", version: variants.libc, declared: `libc ${otherLibc}`, expect: "skipped" },
     { name: `pnpm add, platform package for libc ${otherLibc} only`, tool: "pnpm", version: variants.libc, declared: `libc ${otherLibc}`, expect: "skipped" },
   ];
+  if (!process.argv.includes("--no-source-build")) {
+    scenarios.push({ name: "npm install --omit=optional, then npm run build in it", tool: "npm", flags: ["--omit=optional"], version: pkg.version, expect: "source" });
+  }
   const results = [];
   for (const s of scenarios) {
-    console.log(`\n=== ${s.name} (${s.expect === "works" ? "must install the prebuilt addon" : "must skip the platform package"})`);
+    const what = { works: "must install the prebuilt addon", skipped: "must skip the platform package", source: "the source-build way out" }[s.expect];
+    console.log(`\n=== ${s.name} (${what})`);
     results.push(await scenario(s, ctx));
   }
   await stopRegistry();
