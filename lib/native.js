@@ -89,11 +89,12 @@ function load() {
   }
 
   const e = new Error(
-    `native-token-storage: no native addon for this platform (${platform}, Node ${process.version}). Looked for:\n` +
+    `native-token-storage: no native addon that loads on this platform (${platform}, Node ${process.version}). Looked for:\n` +
       tried.map((line) => `  - ${line}\n`).join("") +
-      "Either install the package with its platform package (do not omit optional dependencies: " +
-      `\`npm install ${PACKAGE}\` installs ${pkg} where one is published), or build the addon from source: ` +
-      `\`npm run build\` in ${ROOT} (needs Rust's cargo, https://rustup.rs; about 2 minutes on 2 cores).`,
+      "Two ways out:\n" +
+      `  1. install the package with its platform package: \`npm install ${PACKAGE}\` without --omit=optional or --no-optional ` +
+      `brings ${pkg} where one is published (see the README's Installing section for the platforms);\n` +
+      `  2. build the addon from source: \`npm run build\` in ${ROOT} (needs Rust's cargo, https://rustup.rs; about 2 minutes on 2 cores).`,
   );
   e.code = "ERR_TOKEN_STORAGE_NOT_BUILT";
   e.platform = platform;
