@@ -5,24 +5,23 @@
 //
 //   node scripts/consumer-check.js [--keep]
 //
-// 1. `npm pack`s this package into a temp folder;
-// 2. makes a scratch project there and `npm install`s the tarball (its install script builds
-//    the addon with cargo), express@4 and jest@29 from the registry;
+// 1. packs the release (scripts/release-pack.js: the main package and this platform's
+//    package with the prebuilt addon) into a temp folder;
+// 2. makes a scratch project there and `npm install`s both tarballs, express@4 and jest@29
+//    from the registry, with no cargo or rustc on PATH (nothing is compiled);
 // 3. copies examples/oauth-server (unchanged: its tokenStorage.js now resolves the installed
 //    package) and the suites of examples/consumer into it;
 // 4. runs the Jest suite with --detectOpenHandles and without --forceExit, failing on an
 //    open-handle warning or if Jest does not exit in time, then the node --test suite.
 // Exits non-zero on any failure. --keep leaves the scratch project in place.
-//
-// CARGO_TARGET_DIR defaults to this repository's target/ folder, so the install reuses the
-// dependencies compiled there (only the package's own crate is rebuilt); set it to override.
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
+const { releasePack } = require("./release-pack");
 
 const ROOT = path.resolve(__dirname, "..");
-const INSTALL_TIMEOUT_MS = 10 * 60 * 1000;
+const INSTALL_TIMEOUT_MS = 5 * 60 * 1000;
 const TEST_TIMEOUT_MS = 2 * 60 * 1000;
 const NPM = process.platform === "win32" ? "npm.cmd" : "npm";
 // What Jest prints when something keeps it alive.
@@ -75,9 +74,9 @@ function run(label, command, args, { cwd, env = {}, timeoutMs, quiet = false }) 
 }
 
 async function main(tmp) {
-  const { stdout: packed } = await run("pack", NPM, ["pack", "--json", "--pack-destination", tmp], { cwd: ROOT, timeoutMs: 60000, quiet: true });
-  const tarball = path.join(tmp, JSON.parse(packed)[0].filename);
-  console.log(`packed ${tarball}`);
+  const packed = releasePack({ outDir: path.join(tmp, "tarballs") });
+  if (!packed.platforms.length) throw new Error("release-pack wrote no platform package for this machine");
+  const tarballs = [packed.main, ...packed.platforms.map((p) => p.file)];
 
   const project = path.join(tmp, "project");
   fs.mkdirSync(project);
@@ -87,11 +86,18 @@ async function main(tmp) {
     private: true,
     jest: { testEnvironment: "node", testMatch: ["**/test/*.jest.test.js"] },
   }, null, 2)}\n`);
-  const cargoTargetDir = process.env.CARGO_TARGET_DIR || path.join(ROOT, "target");
-  console.log(`\nCARGO_TARGET_DIR=${cargoTargetDir} (the tarball's install script compiles the addon)`);
-  await run("install", NPM, ["install", "--no-audit", "--no-fund", "--foreground-scripts", tarball, "express@4", "jest@29"], {
-    cwd: project, env: { CARGO_TARGET_DIR: cargoTargetDir }, timeoutMs: INSTALL_TIMEOUT_MS,
+  // No Rust on PATH: the install must not compile anything.
+  const rust = ["cargo", "rustc", "rustup"];
+  const noRust = (process.env.PATH || "").split(path.delimiter).filter((d) => d && !rust.some((t) => fs.existsSync(path.join(d, t)))).join(path.delimiter);
+  await run("install", NPM, ["install", "--no-audit", "--no-fund", ...tarballs, "express@4", "jest@29"], {
+    cwd: project, env: { PATH: noRust }, timeoutMs: INSTALL_TIMEOUT_MS,
   });
+  const installed = path.join(project, "node_modules");
+  for (const { platform } of packed.platforms) {
+    if (!fs.existsSync(path.join(installed, `native-token-storage-${platform}`))) throw new Error(`native-token-storage-${platform} was not installed`);
+  }
+  if (fs.existsSync(path.join(installed, "native-token-storage", "native_token_storage.node"))) throw new Error("the install built the addon from source");
+  console.log(`Installed ${tarballs.map((t) => path.basename(t)).join(" and ")} without cargo`);
 
   fs.cpSync(path.join(ROOT, "examples", "oauth-server"), path.join(project, "oauth-server"), { recursive: true });
   fs.cpSync(path.join(ROOT, "examples", "consumer"), path.join(project, "test"), { recursive: true });
