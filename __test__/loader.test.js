@@ -23,7 +23,7 @@ function scratch(t, layout = () => {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nts-loader-"));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.mkdirSync(path.join(dir, "lib"));
-  fs.copyFileSync(path.join(ROOT, "lib", "native.js"), path.join(dir, "lib", "native.js"));
+  for (const name of ["native.js", "errors.js"]) fs.copyFileSync(path.join(ROOT, "lib", name), path.join(dir, "lib", name));
   layout(dir);
   return dir;
 }
@@ -36,7 +36,7 @@ function load(dir) {
       const file = Object.keys(require.cache).find((k) => k.endsWith(".node"));
       console.log(JSON.stringify({ loaded: true, file, sqlite: typeof m.sqliteVersion === "function" ? m.sqliteVersion() : null }));
     } catch (e) {
-      console.log(JSON.stringify({ loaded: false, code: e.code, message: e.message, platform: e.platform, packageName: e.packageName, cause: e.cause && e.cause.message }));
+      console.log(JSON.stringify({ loaded: false, name: e.name, code: e.code, message: e.message, platform: e.platform, packageName: e.packageName, cause: e.cause && e.cause.message }));
     }`;
   const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
@@ -57,6 +57,7 @@ test("no addon anywhere: ERR_TOKEN_STORAGE_NOT_BUILT naming the platform, what w
   const r = load(dir);
   assert.equal(r.loaded, false);
   assert.equal(r.code, "ERR_TOKEN_STORAGE_NOT_BUILT");
+  assert.equal(r.name, "TokenStorageError");
   assert.match(r.platform, /^(linux-(x64|arm64|arm|ia32)-(gnu|musl)|darwin-(x64|arm64)|win32-\w+-msvc|\w+-\w+)$/);
   assert.equal(r.packageName, `native-token-storage-${r.platform}`);
   assert.ok(r.message.includes(`(${r.platform}, Node ${process.version})`), r.message);

@@ -9,6 +9,7 @@
 // Exports the napi module object itself.
 const fs = require("node:fs");
 const path = require("node:path");
+const { TokenStorageError } = require("./errors");
 
 const ROOT = path.join(__dirname, "..");
 const PACKAGE = "native-token-storage";
@@ -88,15 +89,15 @@ function load() {
     }
   }
 
-  const e = new Error(
+  const e = new TokenStorageError(
     `native-token-storage: no native addon that loads on this platform (${platform}, Node ${process.version}). Looked for:\n` +
       tried.map((line) => `  - ${line}\n`).join("") +
       "Two ways out:\n" +
       `  1. install the package with its platform package: \`npm install ${PACKAGE}\` without --omit=optional or --no-optional ` +
       `brings ${pkg} where one is published (see the README's Installing section for the platforms);\n` +
       `  2. build the addon from source: \`npm run build\` in ${ROOT} (needs Rust's cargo, https://rustup.rs; about 2 minutes on 2 cores).`,
+    "ERR_TOKEN_STORAGE_NOT_BUILT",
   );
-  e.code = "ERR_TOKEN_STORAGE_NOT_BUILT";
   e.platform = platform;
   e.packageName = pkg;
   if (failures.length) e.cause = failures[0];
