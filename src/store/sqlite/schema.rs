@@ -6,8 +6,75 @@ use rusqlite::Connection;
 use super::connection::{transaction, tx_error, TxError};
 use crate::error::{Result, StoreError};
 
-/// Trigger statements of migration 3 that count the access token `NEW` in: the total, its
-/// expiry buckets, and its user's token count and latest expiry. (Released text: never edited.)
+// The trigger statements of migration 3 (released text: never edited).
+//
+// A user's "until" is when their last token expires: the latest expires_at of their
+// tokens, or 'never' while one of them never expires (NULL, or not a number, as the reader
+// treats it). It is not stored: the (user_id, expires_at) index gives it in three probes of
+// the pages the write itself touches. A user is counted in the buckets of their until.
+
+/// The until of user `$user` over their tokens other than `$token`: a number, 'never', or
+/// NULL when they have no other token.
+macro_rules! until_without {
+    ($user:literal, $token:literal) => {
+        concat!(
+            "(SELECT CASE
+                WHEN EXISTS (SELECT 1 FROM access_tokens WHERE user_id = ",
+            $user,
+            "
+                    AND expires_at IS NULL AND token <> ",
+            $token,
+            ") THEN 'never'
+                WHEN EXISTS (SELECT 1 FROM access_tokens WHERE user_id = ",
+            $user,
+            "
+                    AND expires_at >= '' AND token <> ",
+            $token,
+            ") THEN 'never'
+                ELSE (SELECT expires_at FROM access_tokens WHERE user_id = ",
+            $user,
+            "
+                    AND expires_at < '' AND token <> ",
+            $token,
+            "
+                    ORDER BY expires_at DESC LIMIT 1) END)"
+        )
+    };
+}
+
+/// Counts the user of row `$row` (NEW or OLD) in or out (`$sign` 1 or -1) as that row comes
+/// or goes: `o` is their until over their other tokens, `e` the row's expires_at. The user
+/// is counted (total) when `o` is NULL; their until moves between buckets when the row's
+/// expiry is, or stops being, the latest. Buckets left at 0 stay until cleanup removes them.
+macro_rules! count_user {
+    ($user:literal, $token:literal, $expires:literal, $sign:literal) => {
+        concat!(
+            "
+        UPDATE nts_counts SET n = n + (", $sign, ") WHERE level = 2 AND bucket = 0 AND kind = 1
+            AND COALESCE(", $user, ", '') <> ''
+            AND NOT EXISTS (SELECT 1 FROM access_tokens
+                WHERE user_id = ", $user, " AND token <> ", $token, ");
+        INSERT INTO nts_counts (level, bucket, kind, n)
+            SELECT l.level, CAST(CASE w.side WHEN 1 THEN u.e ELSE u.o END AS INTEGER) >> l.bits,
+                1, CASE w.side WHEN 1 THEN (", $sign, ") ELSE -(", $sign, ") END
+            FROM (SELECT ", until_without!($user, $token), " AS o, ", $expires, " AS e
+                  WHERE COALESCE(", $user, ", '') <> '' LIMIT 1) u,
+                (SELECT 1 AS side UNION ALL SELECT 2) w,
+                (SELECT 0 AS level, 12 AS bits UNION ALL SELECT 1, 20) l
+            WHERE CASE w.side
+                WHEN 1 THEN typeof(u.e) IN ('integer', 'real') AND (u.o IS NULL
+                    OR (typeof(u.o) IN ('integer', 'real') AND u.e > u.o
+                        AND (CAST(u.e AS INTEGER) >> 12) <> (CAST(u.o AS INTEGER) >> 12)))
+                ELSE typeof(u.o) IN ('integer', 'real') AND (typeof(u.e) NOT IN ('integer', 'real')
+                    OR (u.e > u.o AND (CAST(u.e AS INTEGER) >> 12) <> (CAST(u.o AS INTEGER) >> 12)))
+                END
+            ON CONFLICT (level, bucket, kind) DO UPDATE SET n = n + excluded.n;
+        "
+        )
+    };
+}
+
+/// Trigger statements that count the access token `NEW` in: the total, its buckets, its user.
 macro_rules! count_in_new {
     () => {
         "
@@ -17,20 +84,11 @@ macro_rules! count_in_new {
             FROM (SELECT 0 AS level, 12 AS bits UNION ALL SELECT 1, 20) l
             WHERE typeof(NEW.expires_at) IN ('integer', 'real')
             ON CONFLICT (level, bucket, kind) DO UPDATE SET n = n + 1;
-        INSERT INTO nts_users (user_id, tokens, until)
-            SELECT NEW.user_id, 1,
-                CASE WHEN typeof(NEW.expires_at) IN ('integer', 'real') THEN NEW.expires_at END
-            WHERE COALESCE(NEW.user_id, '') <> ''
-            ON CONFLICT (user_id) DO UPDATE SET tokens = tokens + 1,
-                until = CASE WHEN until IS NULL OR excluded.until IS NULL THEN NULL
-                    ELSE max(until, excluded.until) END;
         "
     };
 }
 
-/// Trigger statements of migration 3 that count the access token `OLD` out. When it held
-/// its user's latest expiry, the next latest comes from the (user_id, expires_at) index,
-/// leaving the row `OLD.token` out (in an UPDATE it is still there, with its new values).
+/// Trigger statements that count the access token `OLD` out: the total and its buckets.
 macro_rules! count_out_old {
     () => {
         "
@@ -39,49 +97,6 @@ macro_rules! count_out_old {
             WHERE kind = 0 AND typeof(OLD.expires_at) IN ('integer', 'real')
             AND ((level = 0 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 12)
                 OR (level = 1 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 20));
-        DELETE FROM nts_counts WHERE kind = 0 AND n <= 0
-            AND ((level = 0 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 12)
-                OR (level = 1 AND bucket = CAST(OLD.expires_at AS INTEGER) >> 20));
-        UPDATE nts_users SET tokens = tokens - 1, until = CASE
-            WHEN tokens <= 1 THEN until
-            WHEN until IS NOT NULL AND typeof(OLD.expires_at) IN ('integer', 'real')
-                AND OLD.expires_at < until THEN until
-            WHEN EXISTS (SELECT 1 FROM access_tokens WHERE user_id = OLD.user_id
-                AND expires_at IS NULL AND token <> OLD.token) THEN NULL
-            WHEN EXISTS (SELECT 1 FROM access_tokens WHERE user_id = OLD.user_id
-                AND expires_at >= '' AND token <> OLD.token) THEN NULL
-            ELSE (SELECT expires_at FROM access_tokens WHERE user_id = OLD.user_id
-                AND expires_at < '' AND token <> OLD.token ORDER BY expires_at DESC LIMIT 1)
-            END
-        WHERE user_id = OLD.user_id;
-        DELETE FROM nts_users WHERE user_id = OLD.user_id AND tokens <= 0;
-        "
-    };
-}
-
-/// Trigger statements of migration 3 that move the user `OLD` out of its expiry buckets.
-macro_rules! user_out_old {
-    () => {
-        "
-        UPDATE nts_counts SET n = n - 1
-            WHERE kind = 1 AND ((level = 0 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
-                OR (level = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 20));
-        DELETE FROM nts_counts WHERE kind = 1 AND n <= 0
-            AND ((level = 0 AND bucket = CAST(OLD.until AS INTEGER) >> 12)
-                OR (level = 1 AND bucket = CAST(OLD.until AS INTEGER) >> 20));
-        "
-    };
-}
-
-/// Trigger statements of migration 3 that move the user `NEW` into its expiry buckets.
-macro_rules! user_in_new {
-    () => {
-        "
-        INSERT INTO nts_counts (level, bucket, kind, n)
-            SELECT l.level, CAST(NEW.until AS INTEGER) >> l.bits, 1, 1
-            FROM (SELECT 0 AS level, 12 AS bits UNION ALL SELECT 1, 20) l
-            WHERE NEW.until IS NOT NULL
-            ON CONFLICT (level, bucket, kind) DO UPDATE SET n = n + 1;
         "
     };
 }
@@ -163,14 +178,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     END;",
     // 3. getStats in constant time however many expired rows wait for cleanup, and counts
     //    that stay right whoever writes. `nts_counts` holds, for access tokens (kind 0) and
-    //    for users by the expiry of their last token (kind 1, kept in `nts_users`): the
-    //    totals (level 2), and how many expire in each 4-second bucket (level 0,
-    //    expires_at >> 12) and each 17-minute one (level 1, >> 20). getStats subtracts the
-    //    past 17-minute buckets, then the past 4-second buckets of the current 17 minutes,
-    //    and counts only the current 4 seconds' rows. Keyed (level, bucket, kind), the rows
-    //    a write touches sit on one or two pages: a token's bucket and its user's are
-    //    usually the same. A user's `until` is NULL while one of their tokens never
-    //    expires; an expires_at that is not a number never expires (as the reader treats it).
+    //    for users by their until (kind 1, see `until_without!`): the totals (level 2), and
+    //    how many expire in each 4-second bucket (level 0, expires_at >> 12) and each
+    //    17-minute one (level 1, >> 20). getStats subtracts the past 17-minute buckets, then
+    //    the past 4-second buckets of the current 17 minutes, and counts only the current 4
+    //    seconds' rows. Keyed (level, bucket, kind), the rows a write touches sit on one or
+    //    two pages: a token's bucket and its user's are usually the same.
     //    `INSERT OR REPLACE` (the old module's way of writing) deletes the old row without
     //    firing delete triggers, so `nts_access_replace` deletes it first, as a DELETE.
     concat!(
@@ -178,11 +191,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TRIGGER IF EXISTS nts_access_delete;
     DROP TRIGGER IF EXISTS nts_access_update_user;
     DROP TABLE IF EXISTS nts_stats;
-    CREATE TABLE nts_users (
-        user_id TEXT PRIMARY KEY,
-        tokens INTEGER NOT NULL,
-        until INTEGER
-    ) WITHOUT ROWID;
     CREATE TABLE nts_counts (
         level INTEGER NOT NULL,
         bucket INTEGER NOT NULL,
@@ -190,48 +198,39 @@ pub(super) const MIGRATIONS: &[&str] = &[
         n INTEGER NOT NULL,
         PRIMARY KEY (level, bucket, kind)
     ) WITHOUT ROWID;
-    INSERT INTO nts_users (user_id, tokens, until)
-        SELECT user_id, COUNT(*), CASE WHEN SUM(typeof(expires_at) NOT IN ('integer', 'real')) > 0
-            THEN NULL ELSE MAX(expires_at) END
-        FROM access_tokens WHERE COALESCE(user_id, '') <> '' GROUP BY user_id;
     INSERT INTO nts_counts (level, bucket, kind, n)
         SELECT l.level, CAST(a.expires_at AS INTEGER) >> l.bits, 0, COUNT(*)
         FROM access_tokens a, (SELECT 0 AS level, 12 AS bits UNION ALL SELECT 1, 20) l
         WHERE typeof(a.expires_at) IN ('integer', 'real') GROUP BY 1, 2;
     INSERT INTO nts_counts (level, bucket, kind, n)
         SELECT l.level, CAST(u.until AS INTEGER) >> l.bits, 1, COUNT(*)
-        FROM nts_users u, (SELECT 0 AS level, 12 AS bits UNION ALL SELECT 1, 20) l
+        FROM (SELECT CASE WHEN SUM(typeof(expires_at) NOT IN ('integer', 'real')) > 0
+                THEN NULL ELSE MAX(expires_at) END AS until
+              FROM access_tokens WHERE COALESCE(user_id, '') <> '' GROUP BY user_id) u,
+            (SELECT 0 AS level, 12 AS bits UNION ALL SELECT 1, 20) l
         WHERE u.until IS NOT NULL GROUP BY 1, 2;
     INSERT INTO nts_counts (level, bucket, kind, n) VALUES
         (2, 0, 0, (SELECT COUNT(*) FROM access_tokens)),
-        (2, 0, 1, (SELECT COUNT(*) FROM nts_users));
+        (2, 0, 1, (SELECT COUNT(DISTINCT user_id) FROM access_tokens
+            WHERE COALESCE(user_id, '') <> ''));
     CREATE TRIGGER nts_access_replace BEFORE INSERT ON access_tokens
     WHEN EXISTS (SELECT 1 FROM access_tokens WHERE token = NEW.token) BEGIN
         DELETE FROM access_tokens WHERE token = NEW.token;
     END;
     CREATE TRIGGER nts_access_insert AFTER INSERT ON access_tokens BEGIN",
         count_in_new!(),
+        count_user!("NEW.user_id", "NEW.token", "NEW.expires_at", "1"),
         "END;
     CREATE TRIGGER nts_access_delete AFTER DELETE ON access_tokens BEGIN",
         count_out_old!(),
+        count_user!("OLD.user_id", "OLD.token", "OLD.expires_at", "-1"),
         "END;
     CREATE TRIGGER nts_access_update AFTER UPDATE OF user_id, expires_at ON access_tokens
     WHEN OLD.user_id IS NOT NEW.user_id OR OLD.expires_at IS NOT NEW.expires_at BEGIN",
         count_out_old!(),
+        count_user!("OLD.user_id", "OLD.token", "OLD.expires_at", "-1"),
         count_in_new!(),
-        "END;
-    CREATE TRIGGER nts_users_insert AFTER INSERT ON nts_users BEGIN
-        UPDATE nts_counts SET n = n + 1 WHERE level = 2 AND bucket = 0 AND kind = 1;",
-        user_in_new!(),
-        "END;
-    CREATE TRIGGER nts_users_delete AFTER DELETE ON nts_users BEGIN
-        UPDATE nts_counts SET n = n - 1 WHERE level = 2 AND bucket = 0 AND kind = 1;",
-        user_out_old!(),
-        "END;
-    CREATE TRIGGER nts_users_until AFTER UPDATE OF until ON nts_users
-    WHEN (CAST(OLD.until AS INTEGER) >> 12) IS NOT (CAST(NEW.until AS INTEGER) >> 12) BEGIN",
-        user_out_old!(),
-        user_in_new!(),
+        count_user!("NEW.user_id", "NEW.token", "NEW.expires_at", "1"),
         "END;"
     ),
 ];
