@@ -12,9 +12,8 @@ const args = require("./args");
 const DEFAULT_BATCH_SIZE = 1000;
 
 const ANSWER = Symbol("answer");
-/** The result of a call that needs no store. */
+/** The result of a call that needs no store (`input` returns an array otherwise). */
 const answer = (value) => ({ [ANSWER]: value });
-const isAnswer = (input) => Object.hasOwn(input, ANSWER);
 
 const toDate = (ms) => (ms === null ? null : new Date(ms));
 const nothing = () => undefined;
@@ -163,4 +162,4 @@ function batchSizeArg(fn, value) {
   return value;
 }
 
-module.exports = { OPERATIONS, ANSWER, isAnswer, batchSizeArg };
+module.exports = { OPERATIONS, ANSWER, batchSizeArg };

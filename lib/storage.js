@@ -3,7 +3,7 @@
 
 const fs = require("node:fs");
 const native = require("./native");
-const { OPERATIONS, ANSWER, isAnswer, batchSizeArg } = require("./operations");
+const { OPERATIONS, ANSWER, batchSizeArg } = require("./operations");
 const { storeConfig } = require("./config");
 const { TokenStorageError, fromNative } = require("./errors");
 const { log } = require("./log");
@@ -25,6 +25,8 @@ class TokenStorage {
     } catch (err) {
       throw fromNative(err);
     }
+    /** `"memory"` or `"sqlite"`, asked once (a getter of the addon is a native call). */
+    this._kind = this._native.storage;
     this._open = false;
     /** Why this file, when the path was not given (logged at open). */
     this._defaultFile = defaultFile;
@@ -42,7 +44,7 @@ class TokenStorage {
 
   /** `"memory"` or `"sqlite"`. */
   get storage() {
-    return this._native.storage;
+    return this._kind;
   }
 
   /** The database file's absolute path, or null for the memory store. */
@@ -106,30 +108,31 @@ class TokenStorage {
   /** Runs operation `name` on the calling thread. */
   _run(name, given) {
     const op = OPERATIONS[name];
-    const input = op.input(...given);
-    if (isAnswer(input)) return input[ANSWER];
+    const input = op.input.apply(undefined, given);
+    if (!Array.isArray(input)) return input[ANSWER];
     let reply;
     try {
-      reply = this._ready()[name](...input);
+      const native = this._open ? this._native : this._ready();
+      reply = native[name].apply(native, input);
     } catch (err) {
       throw this._fail(name, err);
     }
-    return op.output(reply, this.storage);
+    return op.output(reply, this._kind);
   }
 
   /** Runs operation `name` on a thread of libuv's pool: the same checks, result and errors, as a Promise. */
   async _runAsync(name, given) {
     const op = OPERATIONS[name];
-    const input = op.input(...given);
-    if (isAnswer(input)) return input[ANSWER];
+    const input = op.input.apply(undefined, given);
+    if (!Array.isArray(input)) return input[ANSWER];
     let reply;
     try {
       if (!this._open) await this._openAsync();
-      reply = await this._native[`${name}Async`](...input);
+      reply = await this._native[`${name}Async`].apply(this._native, input);
     } catch (err) {
       throw this._fail(name, err);
     }
-    return op.output(reply, this.storage);
+    return op.output(reply, this._kind);
   }
 
   async _openAsync() {
