@@ -4,6 +4,9 @@
 // one place that names the environment variables.
 
 const { TokenStorage, SHARED, SETTING_NAMES } = require("./storage");
+const { storeConfig } = require("./config");
+
+const SETTING_NAMES_OF_ENVIRONMENT = { storage: "TOKEN_STORAGE", synchronous: "TOKEN_DB_SYNC" };
 
 function optionsFromEnvironment(shared) {
   const env = process.env;
@@ -12,14 +15,14 @@ function optionsFromEnvironment(shared) {
     path: env.TOKEN_DB_PATH,
     synchronous: env.TOKEN_DB_SYNC,
     [SHARED]: shared,
-    [SETTING_NAMES]: { storage: "TOKEN_STORAGE", synchronous: "TOKEN_DB_SYNC" },
+    [SETTING_NAMES]: SETTING_NAMES_OF_ENVIRONMENT,
   };
 }
 
 // Checked when the package is required, so a misconfigured server fails when it starts,
 // not at its first OAuth callback. Nothing is opened: the store is built (from the
 // environment as it is then, which a late `dotenv` may have filled in) and opened at first use.
-new TokenStorage(optionsFromEnvironment(false));
+storeConfig(optionsFromEnvironment(false), SETTING_NAMES_OF_ENVIRONMENT);
 
 let store = null;
 

@@ -95,6 +95,9 @@ pub fn store_access_tokens(
 ) -> Result<usize> {
     tokens.iter().try_for_each(validate_new_access_token)?;
     store.store_access_tokens(tokens, now)?;
+    if tokens.len() <= 1 {
+        return Ok(tokens.len());
+    }
     Ok(tokens
         .iter()
         .map(|t| t.token.as_str())

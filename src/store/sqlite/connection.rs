@@ -555,9 +555,9 @@ impl Db {
     pub(super) fn stats(&self, now: i64) -> Result<Stats> {
         self.ensure_in_place()?;
         // The counters include expired rows that nothing has removed yet. Those of past
-        // minutes are subtracted by their per-minute counts (migration 3), those of the
-        // current minute are counted: the cost does not grow with the expired rows, and
-        // a read never takes the write lock to remove them.
+        // buckets are subtracted by their counts (17-minute, then 4-second ones; migration
+        // 3), those of the current 4 seconds are counted: the cost does not grow with the
+        // expired rows, and a read never takes the write lock to remove them.
         let fine = now >> FINE_BUCKET_BITS;
         let coarse = now >> COARSE_BUCKET_BITS;
         let read = |c: &Connection| -> rusqlite::Result<Stats> {

@@ -13,30 +13,37 @@ use crate::error::{Result, StoreError};
 // treats it). It is not stored: the (user_id, expires_at) index gives it in three probes of
 // the pages the write itself touches. A user is counted in the buckets of their until.
 
-/// The until of user `$user` over their tokens other than `$token`: a number, 'never', or
-/// NULL when they have no other token.
+/// The until of user `$user` over their tokens other than `$token` and `$also` (the row an
+/// UPDATE wrote, which may carry a new token): a number, 'never', or NULL when they have
+/// no other token.
 macro_rules! until_without {
-    ($user:literal, $token:literal) => {
+    ($user:literal, $token:literal, $also:literal) => {
         concat!(
             "(SELECT CASE
                 WHEN EXISTS (SELECT 1 FROM access_tokens WHERE user_id = ",
             $user,
             "
-                    AND expires_at IS NULL AND token <> ",
+                    AND expires_at IS NULL AND token NOT IN (",
             $token,
-            ") THEN 'never'
+            ", ",
+            $also,
+            ")) THEN 'never'
                 WHEN EXISTS (SELECT 1 FROM access_tokens WHERE user_id = ",
             $user,
             "
-                    AND expires_at >= '' AND token <> ",
+                    AND expires_at >= '' AND token NOT IN (",
             $token,
-            ") THEN 'never'
+            ", ",
+            $also,
+            ")) THEN 'never'
                 ELSE (SELECT expires_at FROM access_tokens WHERE user_id = ",
             $user,
             "
-                    AND expires_at < '' AND token <> ",
+                    AND expires_at < '' AND token NOT IN (",
             $token,
-            "
+            ", ",
+            $also,
+            ")
                     ORDER BY expires_at DESC LIMIT 1) END)"
         )
     };
@@ -47,17 +54,17 @@ macro_rules! until_without {
 /// is counted (total) when `o` is NULL; their until moves between buckets when the row's
 /// expiry is, or stops being, the latest. Buckets left at 0 stay until cleanup removes them.
 macro_rules! count_user {
-    ($user:literal, $token:literal, $expires:literal, $sign:literal) => {
+    ($user:literal, $token:literal, $also:literal, $expires:literal, $sign:literal) => {
         concat!(
             "
         UPDATE nts_counts SET n = n + (", $sign, ") WHERE level = 2 AND bucket = 0 AND kind = 1
             AND COALESCE(", $user, ", '') <> ''
             AND NOT EXISTS (SELECT 1 FROM access_tokens
-                WHERE user_id = ", $user, " AND token <> ", $token, ");
+                WHERE user_id = ", $user, " AND token NOT IN (", $token, ", ", $also, "));
         INSERT INTO nts_counts (level, bucket, kind, n)
             SELECT l.level, CAST(CASE w.side WHEN 1 THEN u.e ELSE u.o END AS INTEGER) >> l.bits,
                 1, CASE w.side WHEN 1 THEN (", $sign, ") ELSE -(", $sign, ") END
-            FROM (SELECT ", until_without!($user, $token), " AS o, ", $expires, " AS e
+            FROM (SELECT ", until_without!($user, $token, $also), " AS o, ", $expires, " AS e
                   WHERE COALESCE(", $user, ", '') <> '' LIMIT 1) u,
                 (SELECT 1 AS side UNION ALL SELECT 2) w,
                 (SELECT 0 AS level, 12 AS bits UNION ALL SELECT 1, 20) l
@@ -219,18 +226,42 @@ pub(super) const MIGRATIONS: &[&str] = &[
     END;
     CREATE TRIGGER nts_access_insert AFTER INSERT ON access_tokens BEGIN",
         count_in_new!(),
-        count_user!("NEW.user_id", "NEW.token", "NEW.expires_at", "1"),
+        count_user!(
+            "NEW.user_id",
+            "NEW.token",
+            "NEW.token",
+            "NEW.expires_at",
+            "1"
+        ),
         "END;
     CREATE TRIGGER nts_access_delete AFTER DELETE ON access_tokens BEGIN",
         count_out_old!(),
-        count_user!("OLD.user_id", "OLD.token", "OLD.expires_at", "-1"),
+        count_user!(
+            "OLD.user_id",
+            "OLD.token",
+            "OLD.token",
+            "OLD.expires_at",
+            "-1"
+        ),
         "END;
     CREATE TRIGGER nts_access_update AFTER UPDATE OF user_id, expires_at ON access_tokens
     WHEN OLD.user_id IS NOT NEW.user_id OR OLD.expires_at IS NOT NEW.expires_at BEGIN",
         count_out_old!(),
-        count_user!("OLD.user_id", "OLD.token", "OLD.expires_at", "-1"),
+        count_user!(
+            "OLD.user_id",
+            "OLD.token",
+            "NEW.token",
+            "OLD.expires_at",
+            "-1"
+        ),
         count_in_new!(),
-        count_user!("NEW.user_id", "NEW.token", "NEW.expires_at", "1"),
+        count_user!(
+            "NEW.user_id",
+            "NEW.token",
+            "NEW.token",
+            "NEW.expires_at",
+            "1"
+        ),
         "END;"
     ),
 ];

@@ -319,7 +319,19 @@ fn counts_stay_right_under_another_writers_insert_or_replace_and_update() {
                 unique_users: 1
             }
         );
-        old.execute("DELETE FROM access_tokens WHERE token = 't'", [])
+        // A new token string and a new expiry in one UPDATE: still one token, one user.
+        old.execute(
+            "UPDATE access_tokens SET token = 't9', expires_at = ?1",
+            [NOW + 50_000],
+        )
+        .unwrap();
+        let one = Stats {
+            total_tokens: 1,
+            unique_users: 1,
+        };
+        assert_eq!(s.stats(NOW).unwrap(), one, "legacy {legacy}");
+        assert_eq!(s.stats(NOW + 50_000).unwrap(), Stats::default());
+        old.execute("DELETE FROM access_tokens WHERE token = 't9'", [])
             .unwrap();
         assert_eq!(s.stats(NOW).unwrap(), Stats::default(), "legacy {legacy}");
         let rows: i64 = s
