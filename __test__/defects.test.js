@@ -4,32 +4,19 @@
 // blocked at start by another writer, getStats slowed by expired rows, counters under the
 // old module's INSERT OR REPLACE, a misconfigured environment noticed late, the old
 // module's file left behind, hostile scopes, methods taken off an instance.
-const { describe, it, beforeEach, afterEach } = require("node:test");
+const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
-const { PKG, TokenStorage, KINDS, tempDir, removeDir, cleanEnv, runNode, python } = require("./helpers/setup");
+const { PKG, KINDS, storesPerTest, cleanEnv, runNode, python } = require("./helpers/setup");
 const { writeLegacyFile, execSql } = require("./helpers/legacy");
 
 const SECRET_KEY = "sk-or-v1-do-not-log-0123456789";
 const HOUR = 3600e3;
 
-let dir;
-let stores;
-const open = (options) => {
-  const s = new TokenStorage(options);
-  stores.push(s);
-  return s;
-};
-beforeEach(() => {
-  dir = tempDir();
-  stores = [];
-});
-afterEach(() => {
-  for (const s of stores) s.close();
-  removeDir(dir);
-});
+const ctx = storesPerTest();
+const open = (options) => ctx.open(options);
 
 /** Runs `node -e code` with stdio as given; resolves { code, signal, stdout }. */
 function runChild(code, { stdio, env = {}, shell } = {}) {
@@ -56,14 +43,14 @@ setTimeout(() => {
 }, 300);`;
 
   it("a closed pipe (the log shipper died): the call returns and the process lives on", async () => {
-    const { child, done } = runChild(LATE_LOG, { stdio: ["ignore", "pipe", "pipe"], env: { FILE: path.join(dir, "t.db") } });
+    const { child, done } = runChild(LATE_LOG, { stdio: ["ignore", "pipe", "pipe"], env: { FILE: path.join(ctx.dir, "t.db") } });
     child.stderr.destroy(); // the reader goes away before the first log line
     const r = await done;
     assert.deepEqual([r.code, r.signal, r.stdout], [0, null, "alive"]);
   });
 
   it("a closed file descriptor 2: the same", async () => {
-    const { done } = runChild(LATE_LOG, { stdio: ["ignore", "pipe", "inherit"], env: { FILE: path.join(dir, "t.db") }, shell: "2>&-" });
+    const { done } = runChild(LATE_LOG, { stdio: ["ignore", "pipe", "inherit"], env: { FILE: path.join(ctx.dir, "t.db") }, shell: "2>&-" });
     const r = await done;
     assert.deepEqual([r.code, r.signal, r.stdout], [0, null, "alive"]);
   });
@@ -71,7 +58,7 @@ setTimeout(() => {
 
 describe("the database file deleted or replaced while a store has it open", () => {
   it("rm: the call fails with ERR_TOKEN_STORAGE_MOVED naming the path; the next call writes a new file", () => {
-    const file = path.join(dir, "tokens.db");
+    const file = path.join(ctx.dir, "tokens.db");
     const s = open({ storage: "db", path: file });
     s.storeAccessToken("before", null, SECRET_KEY, "u", "c");
     fs.rmSync(file);
@@ -87,8 +74,8 @@ describe("the database file deleted or replaced while a store has it open", () =
   });
 
   it("a backup renamed over it: the call fails, then the store reads the restored file (not the old WAL)", () => {
-    const file = path.join(dir, "tokens.db");
-    const backup = path.join(dir, "backup.db");
+    const file = path.join(ctx.dir, "tokens.db");
+    const backup = path.join(ctx.dir, "backup.db");
     const s = open({ storage: "db", path: file });
     s.storeAccessToken("in-backup", null, SECRET_KEY, "u", "c");
     python(`con = sqlite3.connect(db)\ncon.execute("VACUUM INTO ?", (args,))\ncon.close()\nprint(1)`, file, backup);
@@ -101,17 +88,17 @@ describe("the database file deleted or replaced while a store has it open", () =
 });
 
 it("a TOKEN_DB_PATH that is a symlink to a file not yet there: the file, -wal and -shm are 0600", () => {
-  const link = path.join(dir, "link.db");
-  fs.symlinkSync(path.join(dir, "real", "tokens.db"), link);
+  const link = path.join(ctx.dir, "link.db");
+  fs.symlinkSync(path.join(ctx.dir, "real", "tokens.db"), link);
   open({ storage: "db", path: link }).storeAccessToken("t", null, "k", "u", "c");
   for (const name of ["tokens.db", "tokens.db-wal", "tokens.db-shm"]) {
-    assert.equal(fs.statSync(path.join(dir, "real", name)).mode & 0o777, 0o600, name);
+    assert.equal(fs.statSync(path.join(ctx.dir, "real", name)).mode & 0o777, 0o600, name);
   }
-  assert.equal(fs.statSync(path.join(dir, "real")).mode & 0o777, 0o700);
+  assert.equal(fs.statSync(path.join(ctx.dir, "real")).mode & 0o777, 0o700);
 });
 
 it("a fresh store reads at once while another process holds the write lock (no lock to open)", async () => {
-  const file = path.join(dir, "tokens.db");
+  const file = path.join(ctx.dir, "tokens.db");
   const first = open({ storage: "db", path: file });
   first.storeAccessToken("t", null, "k", "u", "c");
   first.close();
@@ -139,7 +126,7 @@ c.execute("COMMIT")`, file], { stdio: ["ignore", "pipe", "inherit"] });
 for (const kind of KINDS) {
   describe(`${kind} store`, () => {
     it("getStats does not slow down with 100,000 expired tokens waiting for cleanup", () => {
-      const s = open({ storage: kind, path: path.join(dir, "t.db") });
+      const s = open({ storage: kind, path: path.join(ctx.dir, "t.db") });
       const now = Date.now();
       const live = Array.from({ length: 10 }, (_, i) => ({ accessToken: `live-${i}`, apiKey: "k", userId: `u${i}`, clientId: "c" }));
       s.storeAccessTokens(live);
@@ -167,7 +154,7 @@ for (const kind of KINDS) {
     });
 
     it("methods taken off an instance work, as the module's free functions did", () => {
-      const { storeAccessToken, getAccessToken, getStats, deleteToken } = open({ storage: kind, path: path.join(dir, "t.db") });
+      const { storeAccessToken, getAccessToken, getStats, deleteToken } = open({ storage: kind, path: path.join(ctx.dir, "t.db") });
       storeAccessToken("t", null, "k", "u", "c");
       assert.equal(getAccessToken("t").apiKey, "k");
       assert.equal(getStats().totalTokens, 1);
@@ -176,7 +163,7 @@ for (const kind of KINDS) {
     });
 
     it("storeAccessTokens returns how many tokens it left stored (a repeated token counts once)", () => {
-      const s = open({ storage: kind, path: path.join(dir, "t.db") });
+      const s = open({ storage: kind, path: path.join(ctx.dir, "t.db") });
       const rec = (accessToken, apiKey) => ({ accessToken, apiKey, userId: "u", clientId: "c" });
       assert.equal(s.storeAccessTokens([rec("a", "k1"), rec("b", "k"), rec("a", "k2")]), 2);
       assert.equal(s.getAccessToken("a").apiKey, "k2");
@@ -184,7 +171,7 @@ for (const kind of KINDS) {
     });
 
     it("scopes from a Proxy or with a strange length: TypeError/RangeError that echo nothing; nothing stored", () => {
-      const s = open({ storage: kind, path: path.join(dir, "t.db") });
+      const s = open({ storage: kind, path: path.join(ctx.dir, "t.db") });
       const lying = new Proxy(["mcp"], { get: (t, k) => (k === "length" ? "admin" : t[k]) });
       const objectLength = new Proxy(["mcp"], { get: (t, k) => (k === "length" ? { secret: SECRET_KEY } : t[k]) });
       const huge = new Proxy([], { get: (t, k) => (k === "length" ? 2 ** 32 - 1 : "mcp") });
@@ -206,7 +193,7 @@ for (const kind of KINDS) {
 describe("counts when the old module writes the file with INSERT OR REPLACE", () => {
   for (const legacy of [false, true]) {
     it(legacy ? "in a file the old module created" : "in a file the package created", () => {
-      const file = path.join(dir, "tokens.db");
+      const file = path.join(ctx.dir, "tokens.db");
       if (legacy) writeLegacyFile(file, {});
       const s = open({ storage: "db", path: file });
       s.getStats();
@@ -223,7 +210,7 @@ describe("counts when the old module writes the file with INSERT OR REPLACE", ()
 
 it("a user_version another program set (1, 2, -1): a clear ERR_TOKEN_STORAGE_OPEN at first use", () => {
   for (const version of [1, 2, -1]) {
-    const file = path.join(dir, `other-${version}.db`);
+    const file = path.join(ctx.dir, `other-${version}.db`);
     python(`con = sqlite3.connect(db)\ncon.execute("CREATE TABLE settings (k, v)")\ncon.execute("PRAGMA user_version = ${version}")\ncon.close()\nprint(1)`, file);
     const s = open({ storage: "db", path: file });
     assert.throws(() => s.getStats(), (e) => e.code === "ERR_TOKEN_STORAGE_OPEN" && e.message.includes("not written by native-token-storage") && e.message.includes(file));
@@ -236,33 +223,33 @@ describe("the environment is checked when the module is required", () => {
       const env = { TOKEN_STORAGE: "db", [name]: value };
       const r = runNode(
         `try { require(PKG); console.log("loaded"); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`,
-        { cwd: dir, env },
+        { cwd: ctx.dir, env },
       );
       const out = JSON.parse(r.stdout);
       assert.equal(out.code, "ERR_TOKEN_STORAGE_CONFIG");
       for (const word of [name, value, accepted]) assert.ok(out.message.includes(word), out.message);
-      assert.deepEqual(fs.readdirSync(dir), []);
+      assert.deepEqual(fs.readdirSync(ctx.dir), []);
     });
   }
 });
 
 describe("the old module's data/tokens.db beside the main script (node server/server.js from the repository root)", () => {
-  /** A server folder with a main script that reads one token; run from `dir`. */
+  /** A server folder with a main script that reads one token; run from `ctx.dir`. */
   function serve(files) {
-    const server = path.join(dir, "server");
+    const server = path.join(ctx.dir, "server");
     fs.mkdirSync(server);
     fs.writeFileSync(
       path.join(server, "server.js"),
       `const t = require(${JSON.stringify(PKG)});\nconsole.log(JSON.stringify({ key: t.getAccessToken("kept")?.apiKey ?? null }));\n`,
     );
     for (const file of files) {
-      const at = path.join(dir, file);
+      const at = path.join(ctx.dir, file);
       fs.mkdirSync(path.dirname(at), { recursive: true });
       writeLegacyFile(at, { access_tokens: [["kept", `sk-${file.split("/")[0]}`, "u", "c", "[]", null, null, Date.now()]] });
     }
     const { spawnSync } = require("node:child_process");
     const r = spawnSync(process.execPath, [path.join("server", "server.js")], {
-      cwd: dir,
+      cwd: ctx.dir,
       env: cleanEnv({ TOKEN_STORAGE: "db", TOKEN_STORAGE_LOG: "info" }),
       encoding: "utf8",
     });
@@ -274,9 +261,9 @@ describe("the old module's data/tokens.db beside the main script (node server/se
   it("only there: it is used, and the log says which file and why", () => {
     const { key, logs } = serve(["server/data/tokens.db"]);
     assert.equal(key, "sk-server");
-    assert.ok(!fs.existsSync(path.join(dir, "data")), "an empty data/tokens.db was made in the working directory");
+    assert.ok(!fs.existsSync(path.join(ctx.dir, "data")), "an empty data/tokens.db was made in the working directory");
     const opened = logs.find((l) => l.message === "token store opened");
-    assert.equal(opened.path, path.join(dir, "server", "data", "tokens.db"));
+    assert.equal(opened.path, path.join(ctx.dir, "server", "data", "tokens.db"));
     assert.match(opened.chosen, /beside the main script/);
   });
 
@@ -284,13 +271,13 @@ describe("the old module's data/tokens.db beside the main script (node server/se
     const { key, logs } = serve(["server/data/tokens.db", "data/tokens.db"]);
     assert.equal(key, "sk-data");
     const warn = logs.find((l) => l.level === "warn");
-    assert.equal(warn.other, path.join(dir, "server", "data", "tokens.db"));
+    assert.equal(warn.other, path.join(ctx.dir, "server", "data", "tokens.db"));
   });
 
   it("neither there: a new data/tokens.db in the working directory", () => {
     const { key, logs } = serve([]);
     assert.equal(key, null);
-    assert.ok(fs.existsSync(path.join(dir, "data", "tokens.db")));
+    assert.ok(fs.existsSync(path.join(ctx.dir, "data", "tokens.db")));
     assert.equal(logs.find((l) => l.message === "token store opened").chosen, "working directory");
   });
 });

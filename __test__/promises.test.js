@@ -1,10 +1,10 @@
 "use strict";
 // The Promise API (storage.promises and native-token-storage/promises): the same answers
 // and errors as the synchronous functions, on both stores, with the work off the JS thread.
-const { describe, it, beforeEach, afterEach } = require("node:test");
+const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
-const { PKG, TokenStorage, KINDS, tempDir, removeDir, nodeJson } = require("./helpers/setup");
+const { PKG, TokenStorage, KINDS, storesPerTest, nodeJson } = require("./helpers/setup");
 const { TokenStorageError } = require(PKG);
 
 const VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -69,21 +69,8 @@ function outcome(fn, now) {
   })();
 }
 
-let dir;
-let stores;
-const open = (kind, name) => {
-  const s = new TokenStorage({ storage: kind, path: path.join(dir, `${name}.db`) });
-  stores.push(s);
-  return s;
-};
-beforeEach(() => {
-  dir = tempDir();
-  stores = [];
-});
-afterEach(() => {
-  for (const s of stores) s.close();
-  removeDir(dir);
-});
+const ctx = storesPerTest();
+const open = (kind, name) => ctx.open({ storage: kind, path: path.join(ctx.dir, `${name}.db`) });
 
 for (const kind of KINDS) {
   describe(`${kind} store`, () => {
@@ -124,12 +111,12 @@ for (const kind of KINDS) {
 }
 
 it("a failing store rejects with a TokenStorageError carrying its code", async () => {
-  const s = new TokenStorage({ storage: "db", path: dir }); // a directory
-  await assert.rejects(s.promises.getStats(), (e) => e instanceof TokenStorageError && e.code === "ERR_TOKEN_STORAGE_OPEN" && e.message.includes(dir));
+  const s = new TokenStorage({ storage: "db", path: ctx.dir }); // a directory
+  await assert.rejects(s.promises.getStats(), (e) => e instanceof TokenStorageError && e.code === "ERR_TOKEN_STORAGE_OPEN" && e.message.includes(ctx.dir));
 });
 
 it("native-token-storage/promises uses the module's default store (TOKEN_STORAGE=db), shared with the synchronous functions", () => {
-  const file = path.join(dir, "t.db");
+  const file = path.join(ctx.dir, "t.db");
   const out = nodeJson(
     `const p = require(PKG + "/promises"); const t = require(PKG);
      (async () => {
@@ -140,7 +127,7 @@ it("native-token-storage/promises uses the module's default store (TOKEN_STORAGE
        await p.closeDB();
        console.log(JSON.stringify({ viaSync, viaPromise, stats }));
      })();`,
-    { cwd: dir, env: { TOKEN_STORAGE: "db", TOKEN_DB_PATH: file, TOKEN_STORAGE_LOG: "silent" } },
+    { cwd: ctx.dir, env: { TOKEN_STORAGE: "db", TOKEN_DB_PATH: file, TOKEN_STORAGE_LOG: "silent" } },
   );
   assert.deepEqual(out, { viaSync: "sk", viaPromise: "sk", stats: { totalTokens: 1, uniqueUsers: 1, storage: "sqlite" } });
 });

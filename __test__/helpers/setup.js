@@ -48,6 +48,32 @@ function freshStore(kind) {
   return ctx;
 }
 
+/**
+ * Inside a test file or describe: a fresh temp folder before each test (`ctx.dir`), and
+ * `ctx.open(options)`, a TokenStorage closed after the test, before the folder is removed.
+ */
+function storesPerTest() {
+  const ctx = { dir: null, open: null };
+  let stores = [];
+  ctx.open = (options) => {
+    const s = new TokenStorage(options);
+    stores.push(s);
+    return s;
+  };
+  beforeEach(() => {
+    ctx.dir = tempDir();
+    stores = [];
+  });
+  afterEach(() => {
+    try {
+      for (const s of stores) s.close();
+    } finally {
+      removeDir(ctx.dir);
+    }
+  });
+  return ctx;
+}
+
 /** process.env without any variable this package reads, plus `extra`. */
 function cleanEnv(extra = {}) {
   const env = { ...process.env };
@@ -132,4 +158,4 @@ function namesCall(err, Type, fnName, arg) {
   return err instanceof Type && err.message.includes(fnName) && err.message.includes(arg);
 }
 
-module.exports = { PKG, readableCopy, TokenStorage, KINDS, tempDir, removeDir, freshStore, cleanEnv, runNode, nodeJson, python, namesCall };
+module.exports = { PKG, readableCopy, TokenStorage, KINDS, tempDir, removeDir, freshStore, storesPerTest, cleanEnv, runNode, nodeJson, python, namesCall };
