@@ -112,7 +112,7 @@ class TokenStorage {
     if (!Array.isArray(input)) return input[ANSWER];
     let reply;
     try {
-      const native = this._open ? this._native : this._ready();
+      const native = this._ready();
       reply = native[name].apply(native, input);
     } catch (err) {
       throw this._fail(name, err);

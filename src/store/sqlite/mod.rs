@@ -56,9 +56,7 @@ impl SqliteStore {
     /// moved drops the connection, so the next call opens the path afresh.
     fn with<R>(&self, slot: &Mutex<Option<Db>>, f: impl FnOnce(&Db) -> Result<R>) -> Result<R> {
         let mut guard = slot.lock().map_err(|_| StoreError::Poisoned)?;
-        if guard.is_none() {
-            *guard = Some(Db::open(&self.path, self.sync, self.busy_timeout_ms)?);
-        }
+        self.open_in(&mut guard)?;
         let result = match guard.as_ref() {
             Some(db) => f(db),
             None => Err(StoreError::Poisoned),
@@ -67,6 +65,15 @@ impl SqliteStore {
             *guard = None;
         }
         result
+    }
+
+    /// Opens a connection into `slot` if it holds none; returns whether it opened one.
+    fn open_in(&self, slot: &mut Option<Db>) -> Result<bool> {
+        if slot.is_some() {
+            return Ok(false);
+        }
+        *slot = Some(Db::open(&self.path, self.sync, self.busy_timeout_ms)?);
+        Ok(true)
     }
 
     fn main<R>(&self, f: impl FnOnce(&Db) -> Result<R>) -> Result<R> {
@@ -85,11 +92,7 @@ impl TokenStore for SqliteStore {
 
     fn open(&self) -> Result<bool> {
         let mut guard = self.main.lock().map_err(|_| StoreError::Poisoned)?;
-        if guard.is_some() {
-            return Ok(false);
-        }
-        *guard = Some(Db::open(&self.path, self.sync, self.busy_timeout_ms)?);
-        Ok(true)
+        self.open_in(&mut guard)
     }
 
     /// Closes both connections (the checkpoint thread first, so the `.db` file alone then
