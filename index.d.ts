@@ -58,20 +58,30 @@ export interface TokenStats {
   storage: StorageKind;
 }
 
-export type StorageKind = "memory" | "sqlite";
+export type StorageKind = "memory" | "sqlite" | "postgres";
 
 /** Seconds from now, as in `storeAuthorizationCode(..., expiresIn)`. */
 export type Seconds = number;
 
 export interface TokenStorageOptions {
-  /** `"memory"` (default), or `"db"` / `"sqlite"` for a SQLite file. Case-insensitive. */
-  storage?: "memory" | "db" | "sqlite" | "MEMORY" | "DB" | "SQLITE" | (string & {});
+  /** `"memory"` (default), `"db"` / `"sqlite"` for a SQLite file, `"postgres"` / `"postgresql"` / `"pg"` for PostgreSQL. Case-insensitive. */
+  storage?: "memory" | "db" | "sqlite" | "postgres" | "postgresql" | "pg" | (string & {});
   /** The SQLite file; relative paths resolve against the working directory. Default `data/tokens.db`. */
   path?: string;
   /** `"normal"` (default; WAL keeps the file consistent, a power loss may undo the last commits) or `"full"`. */
   synchronous?: "normal" | "full";
   /** How long a write waits for another process's lock, in milliseconds. Default 5000. */
   busyTimeout?: number;
+  /** PostgreSQL: the connection string, URL (`postgres://user:password@host:5432/db?sslmode=require`) or key-value form. Required for `storage: "postgres"`. */
+  url?: string;
+  /** PostgreSQL: the schema that holds the tables, created if missing. Default `"public"`. */
+  schema?: string;
+  /** PostgreSQL: how long connecting may take, in milliseconds. Default 5000. */
+  connectTimeout?: number;
+  /** PostgreSQL: how long one call may take, round trips and lock waits included, in milliseconds. Default 5000. */
+  queryTimeout?: number;
+  /** PostgreSQL: how many connections the store keeps at most (1 to 100). Default 4. */
+  poolSize?: number;
 }
 
 /** The `code` of every error the store throws (argument `TypeError`s and `RangeError`s from the JS checks carry none). */
@@ -85,6 +95,8 @@ export type TokenStorageErrorCode =
   | "ERR_TOKEN_STORAGE_READONLY"
   | "ERR_TOKEN_STORAGE_MOVED"
   | "ERR_TOKEN_STORAGE_SQLITE"
+  | "ERR_TOKEN_STORAGE_UNAVAILABLE"
+  | "ERR_TOKEN_STORAGE_POSTGRES"
   | "ERR_TOKEN_STORAGE_INTERNAL"
   | "ERR_TOKEN_STORAGE_NOT_BUILT";
 

@@ -9,7 +9,7 @@ const assert = require("node:assert/strict");
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
-const { PKG, KINDS, storesPerTest, cleanEnv, runNode, python } = require("./helpers/setup");
+const { PKG, KINDS, storeOptions, storesPerTest, cleanEnv, runNode, python } = require("./helpers/setup");
 const { writeLegacyFile, execSql } = require("./helpers/legacy");
 
 const SECRET_KEY = "sk-or-v1-do-not-log-0123456789";
@@ -126,7 +126,7 @@ c.execute("COMMIT")`, file], { stdio: ["ignore", "pipe", "inherit"] });
 for (const kind of KINDS) {
   describe(`${kind} store`, () => {
     it("getStats does not slow down with 100,000 expired tokens waiting for cleanup", () => {
-      const s = open({ storage: kind, path: path.join(ctx.dir, "t.db") });
+      const s = open(storeOptions(kind, path.join(ctx.dir, "t.db")));
       const now = Date.now();
       const live = Array.from({ length: 10 }, (_, i) => ({ accessToken: `live-${i}`, apiKey: "k", userId: `u${i}`, clientId: "c" }));
       s.storeAccessTokens(live);
@@ -154,7 +154,7 @@ for (const kind of KINDS) {
     });
 
     it("methods taken off an instance work, as the module's free functions did", () => {
-      const { storeAccessToken, getAccessToken, getStats, deleteToken } = open({ storage: kind, path: path.join(ctx.dir, "t.db") });
+      const { storeAccessToken, getAccessToken, getStats, deleteToken } = open(storeOptions(kind, path.join(ctx.dir, "t.db")));
       storeAccessToken("t", null, "k", "u", "c");
       assert.equal(getAccessToken("t").apiKey, "k");
       assert.equal(getStats().totalTokens, 1);
@@ -163,7 +163,7 @@ for (const kind of KINDS) {
     });
 
     it("storeAccessTokens returns how many tokens it left stored (a repeated token counts once)", () => {
-      const s = open({ storage: kind, path: path.join(ctx.dir, "t.db") });
+      const s = open(storeOptions(kind, path.join(ctx.dir, "t.db")));
       const rec = (accessToken, apiKey) => ({ accessToken, apiKey, userId: "u", clientId: "c" });
       assert.equal(s.storeAccessTokens([rec("a", "k1"), rec("b", "k"), rec("a", "k2")]), 2);
       assert.equal(s.getAccessToken("a").apiKey, "k2");
@@ -171,7 +171,7 @@ for (const kind of KINDS) {
     });
 
     it("scopes from a Proxy or with a strange length: TypeError/RangeError that echo nothing; nothing stored", () => {
-      const s = open({ storage: kind, path: path.join(ctx.dir, "t.db") });
+      const s = open(storeOptions(kind, path.join(ctx.dir, "t.db")));
       const lying = new Proxy(["mcp"], { get: (t, k) => (k === "length" ? "admin" : t[k]) });
       const objectLength = new Proxy(["mcp"], { get: (t, k) => (k === "length" ? { secret: SECRET_KEY } : t[k]) });
       const huge = new Proxy([], { get: (t, k) => (k === "length" ? 2 ** 32 - 1 : "mcp") });
@@ -218,7 +218,7 @@ it("a user_version another program set (1, 2, -1): a clear ERR_TOKEN_STORAGE_OPE
 });
 
 describe("the environment is checked when the module is required", () => {
-  for (const [name, value, accepted] of [["TOKEN_STORAGE", "postgres", "sqlite"], ["TOKEN_STORAGE", "sqllite", "memory"], ["TOKEN_DB_SYNC", "off", "full"]]) {
+  for (const [name, value, accepted] of [["TOKEN_STORAGE", "mysql", "postgres"], ["TOKEN_STORAGE", "sqllite", "memory"], ["TOKEN_DB_SYNC", "off", "full"]]) {
     it(`${name}=${value}: require throws naming the variable, the value and the accepted ones; no file is made`, () => {
       const env = { TOKEN_STORAGE: "db", [name]: value };
       const r = runNode(

@@ -4,7 +4,7 @@
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
-const { PKG, TokenStorage, KINDS, storesPerTest, nodeJson } = require("./helpers/setup");
+const { PKG, TokenStorage, KINDS, storeOptions, storesPerTest, nodeJson } = require("./helpers/setup");
 const { TokenStorageError } = require(PKG);
 
 const VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -70,7 +70,7 @@ function outcome(fn, now) {
 }
 
 const ctx = storesPerTest();
-const open = (kind, name) => ctx.open({ storage: kind, path: path.join(ctx.dir, `${name}.db`) });
+const open = (kind, name) => ctx.open(storeOptions(kind, path.join(ctx.dir, `${name}.db`)));
 
 for (const kind of KINDS) {
   describe(`${kind} store`, () => {

@@ -9,11 +9,23 @@ const args = require("./args");
 const { TokenStorageError } = require("./errors");
 
 /** Accepted `storage` values (compared without regard to case) and the store each names. */
-const STORES = { "": "memory", memory: "memory", db: "sqlite", sqlite: "sqlite" };
+const STORES = {
+  "": "memory",
+  memory: "memory",
+  db: "sqlite",
+  sqlite: "sqlite",
+  postgres: "postgres",
+  postgresql: "postgres",
+  pg: "postgres",
+};
+const ACCEPTED_STORES = '"memory" (or unset), "db", "sqlite", "postgres", "postgresql" and "pg"';
 const SYNC_MODES = { "": "normal", normal: "normal", full: "full" };
 
 /** Names of the settings in messages, for options given in code. */
-const OPTION_NAMES = { storage: "options.storage", synchronous: "options.synchronous" };
+const OPTION_NAMES = { storage: "options.storage", synchronous: "options.synchronous", url: ["options.url"], schema: "options.schema" };
+
+/** A PostgreSQL schema name: a plain identifier (it is quoted in SQL all the same). */
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 function choose(table, name, value, accepted) {
   const key = (value ?? "").trim().toLowerCase();
@@ -22,14 +34,15 @@ function choose(table, name, value, accepted) {
 }
 
 /**
- * `{ kind, path, sync, busyTimeoutMs }` for the native store, and `defaultFile` (why this
- * file, when no path was given) for the open log line. `names` says what to call the
- * settings in messages (environment variables, for the module-level store).
+ * `{ kind, path, sync, busyTimeoutMs, url, … }` for the native store, and `defaultFile`
+ * (why this file, when no path was given) for the open log line. `names` says what to call
+ * the settings in messages (environment variables, for the module-level store).
  */
 function storeConfig(options, names = OPTION_NAMES) {
   const fn = "TokenStorage";
   const { storage, path, synchronous, busyTimeout } = options;
-  const kind = choose(STORES, names.storage, args.optionalString(fn, "options.storage", storage), '"memory" (or unset), "db" and "sqlite"');
+  const kind = choose(STORES, names.storage, args.optionalString(fn, "options.storage", storage), ACCEPTED_STORES);
+  if (kind === "postgres") return { config: postgresConfig(options, names), defaultFile: null };
   const sync = choose(SYNC_MODES, names.synchronous, args.optionalString(fn, "options.synchronous", synchronous), '"normal" (the default) and "full"');
   const given = args.optionalString(fn, "options.path", path);
   const busyTimeoutMs = busyTimeoutOption(busyTimeout);
@@ -39,11 +52,52 @@ function storeConfig(options, names = OPTION_NAMES) {
 }
 
 function busyTimeoutOption(value) {
+  return wholeNumberOption(value, "busyTimeout", 0, 2 ** 31 - 1, "milliseconds");
+}
+
+function wholeNumberOption(value, name, min, max, unit) {
   if (value === undefined || value === null) return undefined;
-  if (!Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
-    throw new TypeError("TokenStorage: options.busyTimeout must be a whole number of milliseconds (0 to 2147483647)");
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`TokenStorage: options.${name} must be a whole number of ${unit} (${min} to ${max})`);
   }
   return value;
+}
+
+/**
+ * A PostgreSQL store's settings. The URL is the first of `names.url` that is set (the
+ * module-level store: TOKEN_DATABASE_URL, then DATABASE_URL); messages name the setting,
+ * never its value, which may hold a password.
+ */
+function postgresConfig(options, names) {
+  const fn = "TokenStorage";
+  const urls = Array.isArray(options.url) ? options.url : [options.url];
+  const urlNames = names.url ?? OPTION_NAMES.url;
+  const at = urls.findIndex((u) => typeof u === "string" && u.trim() !== "");
+  if (at === -1) {
+    urls.forEach((u, i) => args.optionalString(fn, urlNames[i], u));
+    const which = urlNames.length > 1 ? `neither ${urlNames.join(" nor ")} is set` : `${urlNames[0]} is not set`;
+    throw new TokenStorageError(
+      `${names.storage} is "postgres" but ${which}; give the PostgreSQL connection string (postgres://user:password@host:5432/database)`,
+      "ERR_TOKEN_STORAGE_CONFIG",
+    );
+  }
+  const schemaName = names.schema ?? OPTION_NAMES.schema;
+  const schema = args.optionalString(fn, "options.schema", options.schema) ?? "public";
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new TokenStorageError(
+      `${schemaName} is ${JSON.stringify(schema)}; a schema name is a letter or _ then up to 62 letters, digits or _`,
+      "ERR_TOKEN_STORAGE_CONFIG",
+    );
+  }
+  return {
+    kind: "postgres",
+    url: urls[at],
+    urlName: urlNames[at],
+    schema,
+    connectTimeoutMs: wholeNumberOption(options.connectTimeout, "connectTimeout", 1, 2 ** 31 - 1, "milliseconds"),
+    queryTimeoutMs: wholeNumberOption(options.queryTimeout, "queryTimeout", 1, 2 ** 31 - 1, "milliseconds"),
+    poolSize: wholeNumberOption(options.poolSize, "poolSize", 1, 100, "connections"),
+  };
 }
 
 /** The folder of the program's main script (`node server/server.js`: server/), if known. */

@@ -6,7 +6,12 @@
 const { TokenStorage, SHARED, SETTING_NAMES } = require("./storage");
 const { storeConfig } = require("./config");
 
-const SETTING_NAMES_OF_ENVIRONMENT = { storage: "TOKEN_STORAGE", synchronous: "TOKEN_DB_SYNC" };
+const SETTING_NAMES_OF_ENVIRONMENT = {
+  storage: "TOKEN_STORAGE",
+  synchronous: "TOKEN_DB_SYNC",
+  url: ["TOKEN_DATABASE_URL", "DATABASE_URL"],
+  schema: "TOKEN_DB_SCHEMA",
+};
 
 function optionsFromEnvironment(shared) {
   const env = process.env;
@@ -14,6 +19,8 @@ function optionsFromEnvironment(shared) {
     storage: env.TOKEN_STORAGE,
     path: env.TOKEN_DB_PATH,
     synchronous: env.TOKEN_DB_SYNC,
+    url: [env.TOKEN_DATABASE_URL, env.DATABASE_URL],
+    schema: env.TOKEN_DB_SCHEMA || undefined,
     [SHARED]: shared,
     [SETTING_NAMES]: SETTING_NAMES_OF_ENVIRONMENT,
   };

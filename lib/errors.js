@@ -3,15 +3,17 @@
 // store's codes, the README's table and index.d.ts are checked against it by tests.
 
 const CODES = Object.freeze({
-  ERR_TOKEN_STORAGE_CONFIG: "a setting (TOKEN_STORAGE, TOKEN_DB_SYNC, an option) has a value the package does not accept",
+  ERR_TOKEN_STORAGE_CONFIG: "a setting (TOKEN_STORAGE, TOKEN_DB_SYNC, the database URL, an option) has a value the package does not accept",
   ERR_TOKEN_STORAGE_INVALID_ARGUMENT: "an argument broke a rule only the native store checks (a TypeError)",
-  ERR_TOKEN_STORAGE_OPEN: "the store cannot be opened: the file or its folder cannot be created or opened, its schema is newer than the package's, or another program set its user_version",
+  ERR_TOKEN_STORAGE_OPEN: "the store cannot be opened: the file or its folder cannot be created or opened, its schema is newer than the package's, or another program set its user_version, or the PostgreSQL schema holds tables the package did not create",
   ERR_TOKEN_STORAGE_NOT_A_DATABASE: "the file is not a SQLite database, or it is damaged",
-  ERR_TOKEN_STORAGE_BUSY: "another connection held the lock for longer than the busy timeout",
+  ERR_TOKEN_STORAGE_BUSY: "another connection held a lock for longer than the busy timeout (PostgreSQL: a deadlock or lock wait that retrying did not resolve)",
   ERR_TOKEN_STORAGE_FULL: "the disk or the file size limit is full",
   ERR_TOKEN_STORAGE_READONLY: "the file is read-only",
   ERR_TOKEN_STORAGE_MOVED: "the open file was deleted, moved or replaced; nothing was done, and the next call opens the path again",
   ERR_TOKEN_STORAGE_SQLITE: "any other SQLite failure",
+  ERR_TOKEN_STORAGE_UNAVAILABLE: "the database server cannot be reached, refused or dropped the connection, or did not answer in time; the store reconnects by itself at a later call",
+  ERR_TOKEN_STORAGE_POSTGRES: "any other PostgreSQL failure (the message gives its SQLSTATE)",
   ERR_TOKEN_STORAGE_INTERNAL: "a lock was poisoned by a panic, or a record could not be encoded (should never happen)",
   ERR_TOKEN_STORAGE_NOT_BUILT: "the native addon was not found (see the README's installation section)",
 });

@@ -25,7 +25,7 @@ class TokenStorage {
     } catch (err) {
       throw fromNative(err);
     }
-    /** `"memory"` or `"sqlite"`, asked once (a getter of the addon is a native call). */
+    /** `"memory"`, `"sqlite"` or `"postgres"`, asked once (a getter of the addon is a native call). */
     this._kind = this._native.storage;
     this._open = false;
     /** Why this file, when the path was not given (logged at open). */
@@ -42,13 +42,18 @@ class TokenStorage {
     });
   }
 
-  /** `"memory"` or `"sqlite"`. */
+  /** `"memory"`, `"sqlite"` or `"postgres"`. */
   get storage() {
     return this._kind;
   }
 
-  /** The database file's absolute path, or null for the memory store. */
+  /** The SQLite file's absolute path, or null for the other stores. */
   get path() {
+    return this._kind === "sqlite" ? this._native.path : null;
+  }
+
+  /** Where the tokens are: the SQLite file's path, PostgreSQL's `host:port/database` (never a password), or null. */
+  get location() {
     return this._native.path;
   }
 
@@ -75,6 +80,8 @@ class TokenStorage {
           other,
         });
       }
+    } else if (storage === "postgres") {
+      log("info", "token store opened", { storage, database: this.location });
     } else {
       log("info", "token store opened", { storage, path });
     }

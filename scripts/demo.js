@@ -6,6 +6,8 @@
 //
 //   npm run demo                          TOKEN_STORAGE=db, a fresh SQLite file in a temp folder:
 //                                         the tokens must survive the restart.
+//   TOKEN_STORAGE=postgres TOKEN_DATABASE_URL=… npm run demo
+//                                         the same on PostgreSQL, in a schema of its own
 //   npm run demo -- --memory              TOKEN_STORAGE=memory (or set TOKEN_STORAGE=memory):
 //   TOKEN_STORAGE=memory npm run demo     the restart must lose them; that is the problem the
 //                                         package solves.
@@ -27,7 +29,14 @@ function chooseStore() {
   const requested = process.argv.includes("--memory") ? "memory" : (process.env.TOKEN_STORAGE || "db").toLowerCase();
   if (requested === "memory" || requested === "") return "memory";
   if (requested === "db" || requested === "sqlite") return "db";
-  console.error(`TOKEN_STORAGE=${process.env.TOKEN_STORAGE} is not supported by the demo: use memory or db`);
+  if (["postgres", "postgresql", "pg"].includes(requested)) {
+    if (!process.env.TOKEN_DATABASE_URL && !process.env.DATABASE_URL) {
+      console.error("TOKEN_STORAGE=postgres: set TOKEN_DATABASE_URL (or DATABASE_URL) to a PostgreSQL server the demo may write to");
+      process.exit(2);
+    }
+    return "postgres";
+  }
+  console.error(`TOKEN_STORAGE=${process.env.TOKEN_STORAGE} is not supported by the demo: use memory, db or postgres`);
   process.exit(2);
 }
 
@@ -47,6 +56,8 @@ async function main(store, children) {
   const env = {
     TOKEN_STORAGE: store,
     TOKEN_DB_PATH: path.join(tmp, "tokens.db"),
+    // PostgreSQL: a schema of the demo's own, so a run never mixes with other data.
+    TOKEN_DB_SCHEMA: `nts_demo_${process.pid}`,
     UPSTREAM_URL: urlOf(upstream),
   };
   const onLine = (line) => {
@@ -60,7 +71,7 @@ async function main(store, children) {
   console.log(`Stub OpenRouter login at ${env.UPSTREAM_URL}`);
   let server = children.server = await spawnServer({ env, onLine });
   say(`Started the example server (pid ${server.child.pid}) at ${server.url}` +
-    (store === "db" ? `, tokens in ${env.TOKEN_DB_PATH}` : ", tokens in memory"));
+    (store === "db" ? `, tokens in ${env.TOKEN_DB_PATH}` : store === "postgres" ? `, tokens in PostgreSQL (schema ${env.TOKEN_DB_SCHEMA})` : ", tokens in memory"));
   const base = server.url;
 
   const clientId = await client.register(base);
@@ -124,7 +135,7 @@ async function main(store, children) {
   const latest = await client.status(base, afterRefresh.body.access_token);
   expect(latest.status === 200, `the newest access token does not work: ${describe(latest)}`);
   say("The newest access token works too (GET /oauth/status: 200)");
-  return "VERDICT: PASS, the tokens issued before the restart still work after it with TOKEN_STORAGE=db.";
+  return `VERDICT: PASS, the tokens issued before the restart still work after it with TOKEN_STORAGE=${store}.`;
 }
 
 async function cleanUp(children) {

@@ -6,6 +6,15 @@ use std::path::PathBuf;
 /// How long a write waits for another connection's lock before `ERR_TOKEN_STORAGE_BUSY`.
 pub const DEFAULT_BUSY_TIMEOUT_MS: u32 = 5_000;
 
+/// How long opening a PostgreSQL connection may take before `ERR_TOKEN_STORAGE_UNAVAILABLE`.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 5_000;
+/// How long one call to a PostgreSQL store may take, round trips and waits for locks
+/// included, before `ERR_TOKEN_STORAGE_UNAVAILABLE`.
+pub const DEFAULT_QUERY_TIMEOUT_MS: u32 = 5_000;
+/// How many connections a PostgreSQL store keeps at most (calls on the JavaScript thread
+/// use one; Promise calls run on libuv's four threads).
+pub const DEFAULT_POOL_SIZE: u32 = 4;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncMode {
     /// `synchronous=NORMAL`: in WAL mode a power loss can undo the last commits, never corrupt.
@@ -23,6 +32,17 @@ pub enum StoreConfig {
         sync: SyncMode,
         busy_timeout_ms: u32,
     },
+    Postgres {
+        /// A connection string, URL or key-value form (it may hold a password: never shown).
+        url: String,
+        /// What to call the connection string in messages (`TOKEN_DATABASE_URL`, …).
+        url_name: String,
+        /// The schema that holds the tables (`public` by default).
+        schema: String,
+        connect_timeout_ms: u32,
+        query_timeout_ms: u32,
+        pool_size: u32,
+    },
 }
 
 impl StoreConfig {
@@ -31,6 +51,17 @@ impl StoreConfig {
         match self {
             StoreConfig::Memory => "memory".into(),
             StoreConfig::Sqlite { path, .. } => format!("sqlite:{}", path.display()),
+            // A digest, so that the password of the URL is not kept in one more place.
+            StoreConfig::Postgres { url, schema, .. } => {
+                use sha2::{Digest, Sha256};
+                let digest = Sha256::new()
+                    .chain_update(url.as_bytes())
+                    .chain_update([0])
+                    .chain_update(schema.as_bytes())
+                    .finalize();
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                format!("postgres:{hex}")
+            }
         }
     }
 }

@@ -26,6 +26,11 @@ pub enum StoreError {
     Moved { path: String },
     /// Any other SQLite failure.
     Sqlite { path: String, reason: String },
+    /// A database server cannot be reached, refused or dropped the connection, or did not
+    /// answer in time. The store reconnects by itself at a later call.
+    Unavailable { location: String, reason: String },
+    /// Any other PostgreSQL failure (`reason` holds its SQLSTATE, never a value).
+    Postgres { location: String, reason: String },
     /// A lock was poisoned by a panic in another thread.
     Poisoned,
     /// Something that cannot happen did (a record that cannot be encoded).
@@ -45,6 +50,8 @@ impl StoreError {
             StoreError::ReadOnly { .. } => "ERR_TOKEN_STORAGE_READONLY",
             StoreError::Moved { .. } => "ERR_TOKEN_STORAGE_MOVED",
             StoreError::Sqlite { .. } => "ERR_TOKEN_STORAGE_SQLITE",
+            StoreError::Unavailable { .. } => "ERR_TOKEN_STORAGE_UNAVAILABLE",
+            StoreError::Postgres { .. } => "ERR_TOKEN_STORAGE_POSTGRES",
             StoreError::Poisoned | StoreError::Internal(_) => "ERR_TOKEN_STORAGE_INTERNAL",
         }
     }
@@ -141,6 +148,14 @@ impl fmt::Display for StoreError {
             StoreError::Sqlite { path, reason } => {
                 write!(f, "token database {path} failed: {reason}")
             }
+            StoreError::Unavailable { location, reason } => write!(
+                f,
+                "token database {location} is unavailable: {reason}; \
+                 the store reconnects by itself at a later call"
+            ),
+            StoreError::Postgres { location, reason } => {
+                write!(f, "token database {location} failed: {reason}")
+            }
             StoreError::Poisoned => f.write_str(
                 "the token store was left in an unknown state by a panic in another thread",
             ),
@@ -175,6 +190,14 @@ mod tests {
             StoreError::Moved { path: p() },
             StoreError::Sqlite {
                 path: p(),
+                reason: p(),
+            },
+            StoreError::Unavailable {
+                location: p(),
+                reason: p(),
+            },
+            StoreError::Postgres {
+                location: p(),
                 reason: p(),
             },
             StoreError::Poisoned,

@@ -24,7 +24,10 @@ use napi::bindgen_prelude::{AsyncTask, FromNapiValue, ToNapiValue, TypeName, Unk
 use napi::{Env, Task, ValueType};
 use napi_derive::napi;
 
-use config::{StoreConfig, SyncMode, DEFAULT_BUSY_TIMEOUT_MS};
+use config::{
+    StoreConfig, SyncMode, DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE,
+    DEFAULT_QUERY_TIMEOUT_MS,
+};
 use error::StoreError;
 use model::{now_ms, AuthorizationCode, NewAccessToken};
 use ops::{Answer, BackgroundCleanup, Call};
@@ -79,10 +82,18 @@ pub struct NativeStats {
 /// A store's configuration, checked by `lib/config.js`.
 #[napi(object)]
 pub struct NativeConfig {
-    /// `"memory"` or `"sqlite"`.
+    /// `"memory"`, `"sqlite"` or `"postgres"`.
     pub kind: String,
     /// The SQLite file's absolute path.
     pub path: Option<String>,
+    /// The PostgreSQL connection string, and what to call it in messages.
+    pub url: Option<String>,
+    pub url_name: Option<String>,
+    /// The PostgreSQL schema (`public` by default).
+    pub schema: Option<String>,
+    pub connect_timeout_ms: Option<u32>,
+    pub query_timeout_ms: Option<u32>,
+    pub pool_size: Option<u32>,
     /// `"normal"` or `"full"`.
     pub sync: Option<String>,
     pub busy_timeout_ms: Option<u32>,
@@ -105,6 +116,22 @@ impl NativeConfig {
                 busy_timeout_ms: self.busy_timeout_ms.unwrap_or(DEFAULT_BUSY_TIMEOUT_MS),
             }),
             ("sqlite", None) => Err(StoreError::Config("a SQLite store needs a path".into())),
+            ("postgres", _) => Ok(StoreConfig::Postgres {
+                url: self
+                    .url
+                    .clone()
+                    .ok_or_else(|| StoreError::Config("a PostgreSQL store needs a URL".into()))?,
+                url_name: self
+                    .url_name
+                    .clone()
+                    .unwrap_or_else(|| "the connection string".into()),
+                schema: self.schema.clone().unwrap_or_else(|| "public".into()),
+                connect_timeout_ms: self
+                    .connect_timeout_ms
+                    .unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS),
+                query_timeout_ms: self.query_timeout_ms.unwrap_or(DEFAULT_QUERY_TIMEOUT_MS),
+                pool_size: self.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
+            }),
             _ => Err(unknown("store kind")),
         }
     }

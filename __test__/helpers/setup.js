@@ -13,8 +13,32 @@ const PKG = path.resolve(__dirname, "..", "..");
 process.env.TOKEN_STORAGE_LOG ??= "silent";
 const { TokenStorage } = require(PKG);
 
-/** The two stores every behaviour test runs on (`storage` option values). */
-const KINDS = ["memory", "db"];
+/**
+ * The PostgreSQL server of the tests (`npm test` starts a throwaway one), or null: the
+ * PostgreSQL suites are then skipped, said once (in CI that is a failure instead).
+ */
+const PG_URL = process.env.TOKEN_TEST_DATABASE_URL?.trim() || null;
+if (PG_URL === null && process.env.CI) {
+  throw new Error("CI runs the PostgreSQL suites: TOKEN_TEST_DATABASE_URL is not set (npm test sets it)");
+}
+
+/** The stores every behaviour test runs on (`storage` option values). */
+const KINDS = PG_URL ? ["memory", "db", "postgres"] : ["memory", "db"];
+
+let schemas = 0;
+
+/** A schema name no other test (in this or another process) uses. */
+function freshSchema() {
+  schemas += 1;
+  return `nts_js_${process.pid}_${schemas}_${Date.now() % 1e6}`;
+}
+
+/** The options of a new, empty store of `kind` (`path` for SQLite). */
+function storeOptions(kind, path) {
+  // Some tests store 100,000 tokens in one call: more than the default query timeout.
+  if (kind === "postgres") return { storage: "postgres", url: PG_URL, schema: freshSchema(), queryTimeout: 60_000 };
+  return { storage: kind, path };
+}
 
 /** A new temp folder; the caller removes it with `removeDir`. */
 function tempDir(prefix = "nts-test-") {
@@ -35,7 +59,8 @@ function freshStore(kind) {
   beforeEach(() => {
     ctx.dir = tempDir();
     ctx.file = path.join(ctx.dir, "tokens.db");
-    ctx.reopen = () => new TokenStorage({ storage: kind, path: ctx.file });
+    const options = storeOptions(kind, ctx.file);
+    ctx.reopen = () => new TokenStorage(options);
     ctx.store = ctx.reopen();
   });
   afterEach(() => {
@@ -158,4 +183,4 @@ function namesCall(err, Type, fnName, arg) {
   return err instanceof Type && err.message.includes(fnName) && err.message.includes(arg);
 }
 
-module.exports = { PKG, readableCopy, TokenStorage, KINDS, tempDir, removeDir, freshStore, storesPerTest, cleanEnv, runNode, nodeJson, python, namesCall };
+module.exports = { PKG, PG_URL, storeOptions, freshSchema, readableCopy, TokenStorage, KINDS, tempDir, removeDir, freshStore, storesPerTest, cleanEnv, runNode, nodeJson, python, namesCall };

@@ -15,11 +15,14 @@
 //! store must pass.
 
 mod memory;
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use memory::MemoryStore;
+pub use postgres::{PostgresSettings, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use crate::config::StoreConfig;
@@ -102,6 +105,21 @@ pub fn open(config: &StoreConfig) -> Arc<dyn TokenStore> {
             sync,
             busy_timeout_ms,
         } => Arc::new(SqliteStore::new(path.clone(), *sync, *busy_timeout_ms)),
+        StoreConfig::Postgres {
+            url,
+            url_name,
+            schema,
+            connect_timeout_ms,
+            query_timeout_ms,
+            pool_size,
+        } => Arc::new(PostgresStore::new(PostgresSettings {
+            url: url.clone(),
+            url_name: url_name.clone(),
+            schema: schema.clone(),
+            connect_timeout: Duration::from_millis(u64::from(*connect_timeout_ms)),
+            query_timeout: Duration::from_millis(u64::from(*query_timeout_ms)),
+            pool_size: *pool_size as usize,
+        })),
     }
 }
 

@@ -1,0 +1,160 @@
+"use strict";
+// The PostgreSQL store under the failures a network database has: several processes
+// racing for the same codes, a client SIGKILLed mid-write, the server stopped and started
+// under a running process. The first two use the test server (TOKEN_TEST_DATABASE_URL);
+// the last starts a cluster of its own, since it stops it.
+const { describe, it, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { spawn } = require("node:child_process");
+
+const { PKG, PG_URL, TokenStorage, freshSchema, cleanEnv } = require("../helpers/setup");
+const { startCluster, findBinaries } = require("../../scripts/postgres");
+
+const skip = PG_URL ? false : "no PostgreSQL server (set TOKEN_TEST_DATABASE_URL, or run npm test)";
+
+/** Runs `code` in a child node with `url`/`schema` in its environment; resolves with its output. */
+function child(code, env) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ["-e", `const PKG = ${JSON.stringify(PKG)};\n${code}`], {
+      env: cleanEnv({ TOKEN_STORAGE_LOG: "silent", ...env }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    p.on("error", reject);
+    p.on("exit", (code, signal) => resolve({ code, signal, out, err, pid: p.pid }));
+  });
+}
+
+describe("PostgreSQL: several processes", { skip }, () => {
+  it("4 processes race to consume the same 300 codes: each code is consumed exactly once", async () => {
+    const schema = freshSchema();
+    const s = new TokenStorage({ storage: "postgres", url: PG_URL, schema });
+    const codes = Array.from({ length: 300 }, (_, i) => `race-code-${i}`);
+    for (const c of codes) s.storeAuthorizationCode(c, "u", "sk-key", "client", "https://app.example/cb", null, null, ["mcp"], 600);
+    const racer = `
+      const { TokenStorage } = require(PKG);
+      const s = new TokenStorage({ storage: "postgres", url: process.env.URL, schema: process.env.SCHEMA });
+      const won = [];
+      for (let i = 0; i < 300; i++) if (s.consumeAuthorizationCode("race-code-" + i) !== null) won.push(i);
+      s.close();
+      console.log(JSON.stringify(won));`;
+    const runs = await Promise.all(Array.from({ length: 4 }, () => child(racer, { URL: PG_URL, SCHEMA: schema })));
+    const won = runs.flatMap((r) => {
+      assert.equal(r.code, 0, r.err);
+      return JSON.parse(r.out);
+    });
+    assert.equal(won.length, codes.length, "every code consumed once in all");
+    assert.equal(new Set(won).size, codes.length, "no code consumed twice");
+    s.close();
+  });
+
+  it("a client SIGKILLed while writing leaves whole tokens and right counts; the others go on", async () => {
+    const schema = freshSchema();
+    const s = new TokenStorage({ storage: "postgres", url: PG_URL, schema });
+    s.open();
+    const writer = `
+      const { TokenStorage } = require(PKG);
+      const s = new TokenStorage({ storage: "postgres", url: process.env.URL, schema: process.env.SCHEMA });
+      for (let i = 0; ; i++) {
+        s.storeAccessTokens(Array.from({ length: 20 }, (_, j) => ({
+          accessToken: "kill-" + i + "-" + j, refreshToken: "kill-r-" + i + "-" + j,
+          apiKey: "sk", userId: "user-" + (j % 5), clientId: "c" })));
+        if (i === 5) console.log("writing");
+      }`;
+    const p = spawn(process.execPath, ["-e", `const PKG = ${JSON.stringify(PKG)};\n${writer}`], {
+      env: cleanEnv({ TOKEN_STORAGE_LOG: "silent", URL: PG_URL, SCHEMA: schema }),
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise((resolve) => p.stdout.once("data", resolve));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    p.kill("SIGKILL");
+    await new Promise((resolve) => p.on("exit", resolve));
+    // Batches are all or nothing: a whole number of them, each readable with its refresh token.
+    const { totalTokens, uniqueUsers } = s.getStats();
+    assert.equal(totalTokens % 20, 0, `${totalTokens} tokens: a batch was half written`);
+    assert.equal(uniqueUsers, 5);
+    for (let i = 0; i < totalTokens / 20; i++) {
+      for (let j = 0; j < 20; j++) {
+        assert.equal(s.getAccessToken(`kill-${i}-${j}`)?.refreshToken, `kill-r-${i}-${j}`);
+      }
+    }
+    assert.equal(s.getAccessToken(`kill-${totalTokens / 20}-0`), null);
+    s.storeAccessToken("after", null, "sk", "u", "c", [], null);
+    assert.notEqual(s.getAccessToken("after"), null);
+    s.close();
+  });
+});
+
+const noBinaries = findBinaries() ? false : "no PostgreSQL binaries to start a server of this test's own";
+
+describe("PostgreSQL: the server stopped and started under a running process", { skip: skip || (process.env.CI ? false : noBinaries) }, () => {
+  let cluster;
+  before(() => {
+    cluster = startCluster();
+  });
+  after(() => cluster?.stop());
+
+  it("calls fail with ERR_TOKEN_STORAGE_UNAVAILABLE while it is down, then work again without a new process", () => {
+    const s = new TokenStorage({ storage: "postgres", url: cluster.url, connectTimeout: 1000, queryTimeout: 2000 });
+    s.storeAccessToken("before-restart", "before-r", "sk-key", "u", "c", ["a"], null);
+    cluster.stopServer();
+    for (const call of [() => s.getAccessToken("before-restart"), () => s.storeAccessToken("x", null, "k", "u", "c", [], null), () => s.consumeAuthorizationCode("c")]) {
+      const t0 = Date.now();
+      assert.throws(call, (e) => e.code === "ERR_TOKEN_STORAGE_UNAVAILABLE" && e.name === "TokenStorageError" && !e.message.includes("sk-key"));
+      assert.ok(Date.now() - t0 < 2500, "never a hang: within the timeouts");
+    }
+    cluster.startServer();
+    assert.equal(s.getAccessToken("before-restart").apiKey, "sk-key");
+    assert.equal(s.getRefreshToken("before-r").accessToken, "before-restart");
+    s.storeAccessToken("after-restart", null, "sk", "u2", "c", [], null);
+    assert.deepEqual(s.getStats(), { ...s.getStats(), totalTokens: 2, uniqueUsers: 2 });
+    s.close();
+  });
+});
+
+describe("PostgreSQL: configuration", () => {
+  const run = (env) =>
+    child(`try { const t = require(PKG); t.getStats(); console.log("ok"); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`, env);
+
+  it("TOKEN_STORAGE=postgres with neither URL set fails at require, naming both variables", async () => {
+    for (const value of ["postgres", "PG", "postgresql"]) {
+      const r = await run({ TOKEN_STORAGE: value });
+      const out = JSON.parse(r.out);
+      assert.equal(out.code, "ERR_TOKEN_STORAGE_CONFIG");
+      assert.match(out.message, /TOKEN_DATABASE_URL/);
+      assert.match(out.message, /DATABASE_URL/);
+    }
+  });
+
+  it("a bad or unreachable URL fails with a coded error that never shows its password", async () => {
+    const cases = [
+      ["postgres://app:hunter2@127.0.0.1:1/tokens?sslmode=disable", "ERR_TOKEN_STORAGE_UNAVAILABLE", /127\.0\.0\.1:1\/tokens/],
+      ["postgres://app:hunter2@db.example/tokens?sslmode=sometimes", "ERR_TOKEN_STORAGE_CONFIG", /TOKEN_DATABASE_URL: sslmode/],
+      ["host=db.example password=hunter2", "ERR_TOKEN_STORAGE_CONFIG", /names no user/],
+    ];
+    for (const [url, code, says] of cases) {
+      const r = await run({ TOKEN_STORAGE: "postgres", TOKEN_DATABASE_URL: url, DATABASE_URL: "postgres://other:x@h/d" });
+      const out = JSON.parse(r.out);
+      assert.equal(out.code, code, out.message);
+      assert.match(out.message, says);
+      assert.ok(!r.out.includes("hunter2") && !r.err.includes("hunter2"), r.out + r.err);
+    }
+  });
+
+  it("DATABASE_URL is used when TOKEN_DATABASE_URL is unset; the open log line names host and database only", { skip }, async () => {
+    const r = await child(
+      `const t = require(PKG); t.storeAccessToken("a", null, "k", "u", "c", [], null); console.log(JSON.stringify(t.getStats())); t.closeDB();`,
+      { TOKEN_STORAGE: "postgres", DATABASE_URL: PG_URL, TOKEN_DB_SCHEMA: freshSchema(), TOKEN_STORAGE_LOG: "info" },
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(r.out).totalTokens, 1);
+    const line = JSON.parse(r.err.split("\n").find((l) => l.includes("token store opened")));
+    assert.equal(line.storage, "postgres");
+    assert.match(line.database, /\/postgres$/);
+  });
+});
+
+

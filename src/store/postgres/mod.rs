@@ -1,0 +1,739 @@
+//! The PostgreSQL store: any number of processes on any number of hosts share one
+//! database.
+//!
+//! The client is rust-postgres's async core (`tokio-postgres`) on one I/O thread shared by
+//! every PostgreSQL store of the process, so that each call has a deadline of its own: a
+//! dead server or a dropped network fails the call with `ERR_TOKEN_STORAGE_UNAVAILABLE`
+//! after the query timeout, never hangs it. Calls block their own thread (the JavaScript
+//! thread for the synchronous functions, one of libuv's for the Promise API) until the
+//! answer or the deadline.
+//!
+//! - `url`: connection strings (URL and key-value forms, `sslmode`, `sslrootcert`);
+//! - `tls`: rustls, one configuration per `sslmode`;
+//! - `schema`: the migrations and the advisory lock they run under;
+//! - `sql`: each operation's statements.
+//!
+//! A write is one transaction sent in one round trip (its statements pipelined), or one
+//! statement. A failed connection is dropped and the next call opens another. A read that
+//! fails on a connection the pool had kept is tried once more on a fresh one; a write is
+//! retried only when PostgreSQL says it rolled it back (a deadlock or serialization
+//! failure), never when its outcome is unknown.
+
+mod schema;
+mod sql;
+mod tls;
+mod url;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::TokenStore;
+use crate::error::{Result, StoreError};
+use crate::model::{
+    is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
+};
+use schema::{migrate, quote, MigrateError};
+use sql::Sql;
+
+pub use url::SslMode;
+
+/// Expiry buckets of 2^12 ms (4 s), the finest of the counts (see `schema`).
+const FINE_BUCKET_BITS: u32 = 12;
+
+/// How often a write is tried when PostgreSQL rolls it back for a deadlock or a
+/// serialization failure.
+const WRITE_ATTEMPTS: usize = 4;
+
+/// The settings of a PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    pub url: String,
+    /// What to call the URL in messages (`TOKEN_DATABASE_URL`, `options.url`).
+    pub url_name: String,
+    pub schema: String,
+    pub connect_timeout: Duration,
+    pub query_timeout: Duration,
+    pub pool_size: usize,
+}
+
+/// One database (and schema). Connections open at first use.
+pub struct PostgresStore {
+    settings: PostgresSettings,
+    /// Parsed at the first call, so a bad URL fails calls, not the constructor.
+    target: OnceLock<std::result::Result<Target, StoreError>>,
+    sql: Sql,
+    idle: Mutex<Vec<Pooled>>,
+    permits: Semaphore,
+    /// Bumped by `close`: connections of an older epoch are not put back.
+    epoch: AtomicU64,
+    /// Whether the schema was checked since the store was made or closed.
+    migrated: AtomicBool,
+    /// Whether a connection was made since the store was made or closed (for `open`).
+    opened: AtomicBool,
+}
+
+struct Target {
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    shown: String,
+}
+
+struct Pooled {
+    client: Client,
+    epoch: u64,
+}
+
+/// Why one attempt failed: PostgreSQL's error, with whether the connection was a kept one
+/// (so a read may try once more), or the store's own.
+enum Failure {
+    Pg(tokio_postgres::Error),
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failure::Pg(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// The I/O thread every PostgreSQL store of the process shares.
+fn runtime() -> Result<&'static Runtime> {
+    static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()
+        })
+        .as_ref()
+        .ok_or(StoreError::Internal(
+            "the PostgreSQL I/O thread cannot start",
+        ))
+}
+
+impl PostgresStore {
+    pub fn new(settings: PostgresSettings) -> Self {
+        let sql = Sql::new(&quote(&settings.schema));
+        let pool_size = settings.pool_size.max(1);
+        PostgresStore {
+            settings,
+            target: OnceLock::new(),
+            sql,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(pool_size),
+            epoch: AtomicU64::new(0),
+            migrated: AtomicBool::new(false),
+            opened: AtomicBool::new(false),
+        }
+    }
+
+    fn target(&self) -> Result<&Target> {
+        self.target
+            .get_or_init(|| {
+                let s = &self.settings;
+                let t = url::parse(&s.url, &s.url_name, s.connect_timeout)?;
+                let tls = tls::connector(t.ssl_mode, t.root_cert.as_deref(), &s.url_name)?;
+                let mut config = t.config;
+                config.ssl_mode(match t.ssl_mode {
+                    SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                    SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                    _ => tokio_postgres::config::SslMode::Require,
+                });
+                Ok(Target {
+                    config,
+                    tls,
+                    shown: t.shown,
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn shown(&self) -> String {
+        match self.target() {
+            Ok(t) => t.shown.clone(),
+            Err(_) => "(PostgreSQL)".into(),
+        }
+    }
+
+    /// The store error for a PostgreSQL error. Only SQLSTATEs and the client's own
+    /// descriptions of I/O failures are shown: a server message may quote a value.
+    fn error(&self, e: &tokio_postgres::Error) -> StoreError {
+        let location = self.shown();
+        let Some(db) = e.as_db_error() else {
+            return StoreError::Unavailable {
+                location,
+                reason: io_reason(e),
+            };
+        };
+        let code = db.code().code();
+        let reason = |what: &str| format!("{what} (SQLSTATE {code})");
+        match code {
+            "40001" | "40P01" | "55P03" => StoreError::Busy { path: location },
+            "53100" => StoreError::Full { path: location },
+            "25006" => StoreError::ReadOnly { path: location },
+            "57014" => StoreError::Unavailable {
+                location,
+                reason: reason("the server cancelled a statement that ran past the query timeout"),
+            },
+            "3D000" => StoreError::Open {
+                path: location,
+                reason: reason("the database does not exist"),
+            },
+            "42P07" => StoreError::Open {
+                path: location,
+                reason: format!(
+                    "schema {} already has tables named as the token store's, which it did not \
+                     create; choose another schema (the schema option, TOKEN_DB_SCHEMA)",
+                    self.settings.schema
+                ),
+            },
+            c if c.starts_with("28") => StoreError::Open {
+                path: location,
+                reason: reason("the server refused the login"),
+            },
+            c if c.starts_with("08") || c.starts_with("57P") || c == "53300" => {
+                StoreError::Unavailable {
+                    location,
+                    reason: reason("the server refused or ended the connection"),
+                }
+            }
+            "42501" => StoreError::Postgres {
+                location,
+                reason: reason("permission denied"),
+            },
+            _ => StoreError::Postgres {
+                location,
+                reason: reason("PostgreSQL reported an error"),
+            },
+        }
+    }
+
+    fn unavailable(&self, reason: String) -> StoreError {
+        StoreError::Unavailable {
+            location: self.shown(),
+            reason,
+        }
+    }
+
+    /// A connection: a kept one if any is open, else a new one (the schema brought up to
+    /// date on the first). Returns it with whether it was kept.
+    async fn checkout(&self) -> std::result::Result<(Pooled, bool), Failure> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        loop {
+            let kept = self.idle.lock().map_err(|_| StoreError::Poisoned)?.pop();
+            match kept {
+                Some(c) if !c.client.is_closed() && c.epoch == epoch => return Ok((c, true)),
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        let target = self.target()?;
+        let (mut client, connection) = target.config.connect(target.tls.clone()).await?;
+        tokio::spawn(async move {
+            // Ends when the client is dropped or the server goes; errors reach the calls.
+            let _ = connection.await;
+        });
+        if !self.migrated.load(Ordering::Acquire) {
+            match migrate(&mut client, &self.settings.schema).await {
+                Ok(()) => self.migrated.store(true, Ordering::Release),
+                Err(MigrateError::Pg(e)) => return Err(Failure::Pg(e)),
+                Err(MigrateError::Newer(found, ours)) => {
+                    return Err(Failure::Store(StoreError::Open {
+                        path: target.shown.clone(),
+                        reason: format!(
+                            "schema {} is at version {found}, newer than this package's {ours}; \
+                             upgrade native-token-storage",
+                            self.settings.schema
+                        ),
+                    }))
+                }
+            }
+        }
+        self.opened.store(true, Ordering::Release);
+        Ok((Pooled { client, epoch }, false))
+    }
+
+    /// Puts a healthy connection back for the next call.
+    fn checkin(&self, c: Pooled) {
+        if c.client.is_closed() || c.epoch != self.epoch.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(c);
+        }
+    }
+
+    /// Runs `op` on a connection, within the query timeout, on the I/O thread; `read`
+    /// says whether it may be tried again after a failure of a kept connection.
+    fn call<T>(
+        &self,
+        read: bool,
+        op: impl AsyncFn(&Client, &Sql) -> std::result::Result<T, Failure>,
+    ) -> Result<T> {
+        let rt = runtime()?;
+        let deadline = self.settings.query_timeout;
+        let work = async {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| StoreError::Internal("the connection pool was closed"))?;
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let (conn, kept) = match self.checkout().await {
+                    Ok(c) => c,
+                    Err(Failure::Pg(e)) => return Err(self.error(&e)),
+                    Err(Failure::Store(e)) => return Err(e),
+                };
+                let result = op(&conn.client, &self.sql).await;
+                match result {
+                    Ok(v) => {
+                        self.checkin(conn);
+                        return Ok(v);
+                    }
+                    Err(Failure::Store(e)) => {
+                        self.checkin(conn);
+                        return Err(e);
+                    }
+                    Err(Failure::Pg(e)) => {
+                        let broken = e.as_db_error().is_none() || conn.client.is_closed();
+                        if !broken {
+                            self.checkin(conn);
+                        }
+                        // A deadlock, a serialization failure, or a row of the same key
+                        // inserted by a concurrent transaction: PostgreSQL rolled it back.
+                        let rolled_back = !read
+                            && matches!(
+                                e.as_db_error().map(|d| d.code().code()),
+                                Some("40001" | "40P01" | "23P01" | "23505")
+                            );
+                        let again = (read && broken && kept && attempt == 1)
+                            || (rolled_back && attempt < WRITE_ATTEMPTS);
+                        if !again {
+                            return Err(self.error(&e));
+                        }
+                    }
+                }
+            }
+        };
+        rt.block_on(async {
+            match tokio::time::timeout(deadline, work).await {
+                Ok(r) => r,
+                // The connection in use is dropped with the future: its outcome is unknown.
+                Err(_) => Err(self.unavailable(format!(
+                    "no answer within the query timeout ({} ms)",
+                    deadline.as_millis()
+                ))),
+            }
+        })
+    }
+}
+
+/// One statement of a transaction, not yet sent.
+type Step<'c> =
+    Pin<Box<dyn Future<Output = std::result::Result<Vec<Row>, tokio_postgres::Error>> + 'c>>;
+
+fn step<'c>(
+    f: impl Future<Output = std::result::Result<Vec<Row>, tokio_postgres::Error>> + 'c,
+) -> Step<'c> {
+    Box::pin(f)
+}
+
+/// Runs a transaction's statements in one round trip: `BEGIN`, the statements
+/// pipelined, `COMMIT`. A failed statement makes PostgreSQL roll it all back (its
+/// `COMMIT` then answers `ROLLBACK`).
+async fn transaction(
+    client: &Client,
+    timeout: Duration,
+    steps: Vec<Step<'_>>,
+) -> std::result::Result<Vec<Vec<Row>>, Failure> {
+    let begin = format!(
+        "BEGIN; SET LOCAL statement_timeout = {}",
+        timeout.as_millis().max(1)
+    );
+    let (began, results, committed) = tokio::join!(
+        client.batch_execute(&begin),
+        futures_util::future::join_all(steps),
+        client.batch_execute("COMMIT"),
+    );
+    began?;
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        // A statement after a failed one fails "in failed transaction": the first
+        // failure is the one to report.
+        out.push(r?);
+    }
+    committed?;
+    Ok(out)
+}
+
+/// PostgreSQL's text cannot hold the NUL character: a value with one cannot be stored,
+/// and no stored row has one.
+fn has_nul(values: &[&str]) -> bool {
+    values.iter().any(|v| v.contains('\0'))
+}
+
+fn nul_refused() -> StoreError {
+    StoreError::InvalidArgument(
+        "a PostgreSQL store cannot hold the NUL character (\\0) in a token, code, key or id".into(),
+    )
+}
+
+/// What the client says of an I/O failure (refused, reset, closed, TLS): never a value.
+fn io_reason(e: &tokio_postgres::Error) -> String {
+    if e.is_closed() {
+        return "the connection was closed".into();
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// The rows a batch of `storeAccessTokens` leaves, by column.
+#[derive(Default)]
+struct Columns {
+    token: Vec<String>,
+    api_key: Vec<String>,
+    user_id: Vec<Option<String>>,
+    client_id: Vec<String>,
+    scopes: Vec<String>,
+    refresh_token: Vec<Option<String>>,
+    expires_at: Vec<Option<i64>>,
+    /// The refresh strings the batch gives out (taken from whatever held them before).
+    refreshes: Vec<String>,
+}
+
+impl Columns {
+    /// What storing `tokens` one after the other leaves: the last token of each string,
+    /// each refresh string with the last token given it.
+    fn resolve(tokens: &[NewAccessToken]) -> Columns {
+        use std::collections::HashMap;
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        let mut owner: HashMap<&str, usize> = HashMap::new();
+        let mut refresh: Vec<Option<&str>> = Vec::with_capacity(tokens.len());
+        for (i, t) in tokens.iter().enumerate() {
+            if let Some(prev) = last.insert(&t.token, i) {
+                if let Some(r) = refresh[prev] {
+                    if owner.get(r) == Some(&prev) {
+                        owner.remove(r);
+                    }
+                }
+            }
+            let r = t.refresh_token.as_deref().filter(|r| !r.is_empty());
+            if let Some(r) = r {
+                if let Some(prev) = owner.insert(r, i) {
+                    refresh[prev] = None;
+                }
+            }
+            refresh.push(r);
+        }
+        let mut out = Columns::default();
+        for (i, t) in tokens.iter().enumerate() {
+            if last.get(t.token.as_str()) != Some(&i) {
+                continue;
+            }
+            out.token.push(t.token.clone());
+            out.api_key.push(t.api_key.clone());
+            out.user_id.push(t.user_id.clone());
+            out.client_id.push(t.client_id.clone());
+            out.scopes.push(scopes_json(&t.scopes));
+            out.refresh_token.push(refresh[i].map(str::to_owned));
+            out.expires_at.push(t.expires_at);
+            if let Some(r) = refresh[i] {
+                out.refreshes.push(r.to_owned());
+            }
+        }
+        out
+    }
+}
+
+fn scopes_json(scopes: &[String]) -> String {
+    serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
+}
+
+fn scopes(row: &Row, i: usize) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
+    let text: Option<String> = row.try_get(i)?;
+    Ok(text
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default())
+}
+
+fn read_code(row: &Row) -> std::result::Result<AuthorizationCode, tokio_postgres::Error> {
+    Ok(AuthorizationCode {
+        user_id: row.try_get(0)?,
+        api_key: row.try_get(1)?,
+        client_id: row.try_get(2)?,
+        redirect_uri: row.try_get(3)?,
+        code_challenge: row.try_get(4)?,
+        code_challenge_method: row.try_get(5)?,
+        scopes: scopes(row, 6)?,
+        expires_at: row.try_get(7)?,
+        created_at: row.try_get(8)?,
+    })
+}
+
+/// A statement to run: its SQL and its parameters with their types.
+macro_rules! q {
+    ($client:expr, $sql:expr $(, $v:expr => $t:ident)* $(,)?) => {
+        async move { $client.query_typed(&$sql, &[$((&$v as &(dyn ToSql + Sync), Type::$t)),*]).await }
+    };
+}
+
+impl TokenStore for PostgresStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn location(&self) -> Option<String> {
+        self.target().ok().map(|t| t.shown.clone())
+    }
+
+    fn open(&self) -> Result<bool> {
+        self.call(true, async |_, _| Ok(()))?;
+        Ok(self.opened.swap(false, Ordering::AcqRel))
+    }
+
+    /// Closes every kept connection (those in use close when their call ends); the next
+    /// call connects again.
+    fn close(&self) -> Result<()> {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.migrated.store(false, Ordering::Release);
+        self.idle.lock().map_err(|_| StoreError::Poisoned)?.clear();
+        Ok(())
+    }
+
+    /// One round trip: the batch is first resolved here to the rows it leaves (a later
+    /// token replaces an earlier one with its string; a refresh string given again leaves
+    /// the earlier token), then written by three set-based statements in one transaction.
+    fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
+        for t in tokens {
+            let refresh = t.refresh_token.as_deref().unwrap_or("");
+            let user = t.user_id.as_deref().unwrap_or("");
+            if has_nul(&[&t.token, refresh, &t.api_key, user, &t.client_id]) {
+                return Err(nul_refused());
+            }
+        }
+        let rows = Columns::resolve(tokens);
+        self.call(false, async |c, sql| {
+            let r = &rows;
+            let steps: Vec<Step> = vec![
+                step(q!(c, sql.delete_accesses, r.token => TEXT_ARRAY)),
+                step(q!(c, sql.detach_refreshes, r.refreshes => TEXT_ARRAY)),
+                step(
+                    q!(c, sql.insert_accesses, r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY,
+                    r.user_id => TEXT_ARRAY, r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
+                    r.refresh_token => TEXT_ARRAY, r.expires_at => INT8_ARRAY, now => INT8),
+                ),
+            ];
+            transaction(c, self.settings.query_timeout, steps).await?;
+            Ok(())
+        })
+    }
+
+    fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        if has_nul(&[token]) {
+            return Ok(None);
+        }
+        let found = self.call(true, async |c, sql| {
+            let rows = q!(c, sql.select_access, token => TEXT).await?;
+            let Some(r) = rows.first() else {
+                return Ok(None);
+            };
+            Ok(Some(AccessToken {
+                api_key: r.try_get(0)?,
+                user_id: r.try_get::<_, Option<String>>(1)?.filter(|u| !u.is_empty()),
+                client_id: r.try_get(2)?,
+                scopes: scopes(r, 3)?,
+                refresh_token: r.try_get::<_, Option<String>>(4)?.filter(|s| !s.is_empty()),
+                expires_at: r.try_get(5)?,
+                created_at: r.try_get(6)?,
+            }))
+        })?;
+        match found {
+            Some(t) if is_expired(t.expires_at, now) => {
+                self.remove_if_expired(token, now);
+                Ok(None)
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn store_authorization_code(&self, code: &str, d: &AuthorizationCode) -> Result<()> {
+        let optional = |v: &Option<String>| v.clone().unwrap_or_default();
+        if has_nul(&[
+            code,
+            &optional(&d.user_id),
+            &d.api_key,
+            &d.client_id,
+            &d.redirect_uri,
+            &optional(&d.code_challenge),
+            &optional(&d.code_challenge_method),
+        ]) {
+            return Err(nul_refused());
+        }
+        let scopes = scopes_json(&d.scopes);
+        let scopes = scopes.as_str();
+        self.call(false, async |c, sql| {
+            let steps: Vec<Step> = vec![
+                step(q!(c, sql.delete_code, code => TEXT)),
+                step(
+                    q!(c, sql.insert_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
+                    d.client_id => TEXT, d.redirect_uri => TEXT, d.code_challenge => TEXT,
+                    d.code_challenge_method => TEXT, scopes => TEXT, d.expires_at => INT8,
+                    d.created_at => INT8),
+                ),
+            ];
+            transaction(c, self.settings.query_timeout, steps).await?;
+            Ok(())
+        })
+    }
+
+    /// One statement that deletes and returns: of any number of concurrent takes, on any
+    /// number of hosts, one gets the row. Never retried: its outcome may be unknown.
+    fn take_authorization_code(&self, code: &str, now: i64) -> Result<Option<AuthorizationCode>> {
+        if has_nul(&[code]) {
+            return Ok(None);
+        }
+        let taken = self.call(false, async |c, sql| {
+            let rows = q!(c, sql.take_code, code => TEXT).await?;
+            rows.first().map(read_code).transpose().map_err(Failure::Pg)
+        })?;
+        Ok(taken.filter(|d| !is_expired(Some(d.expires_at), now)))
+    }
+
+    fn get_refresh_token(&self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
+        if has_nul(&[refresh_token]) {
+            return Ok(None);
+        }
+        let found = self.call(true, async |c, sql| {
+            let rows = q!(c, sql.select_refresh, refresh_token => TEXT).await?;
+            let Some(r) = rows.first() else {
+                return Ok(None);
+            };
+            let live = r.try_get::<_, bool>(5)? && !is_expired(r.try_get(6)?, now);
+            Ok(Some((
+                live,
+                RefreshToken {
+                    user_id: r.try_get::<_, Option<String>>(0)?.filter(|u| !u.is_empty()),
+                    client_id: r.try_get(1)?,
+                    scopes: scopes(r, 2)?,
+                    access_token: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                },
+            )))
+        })?;
+        match found {
+            Some((true, r)) => Ok(Some(r)),
+            Some((false, r)) => {
+                self.remove_if_expired(&r.access_token, now);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
+        if has_nul(&[refresh_token]) {
+            return Ok(());
+        }
+        self.call(false, async |c, sql| {
+            q!(c, sql.revoke_refresh, refresh_token => TEXT).await?;
+            Ok(())
+        })
+    }
+
+    fn delete_token(&self, token: &str) -> Result<()> {
+        if has_nul(&[token]) {
+            return Ok(());
+        }
+        self.call(false, async |c, sql| {
+            q!(c, sql.delete_access, token => TEXT).await?;
+            Ok(())
+        })
+    }
+
+    fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+        if user_id.is_empty() || has_nul(&[user_id]) {
+            return Ok(());
+        }
+        self.call(false, async |c, sql| {
+            q!(c, sql.delete_user, user_id => TEXT).await?;
+            Ok(())
+        })
+    }
+
+    fn cleanup_expired(&self, now: i64, limit: usize) -> Result<usize> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let fine = now >> FINE_BUCKET_BITS;
+        self.call(false, async |c, sql| {
+            let steps: Vec<Step> = vec![
+                step(q!(c, sql.cleanup, now => INT8, limit => INT8)),
+                step(q!(c, sql.fold_counts, fine => INT8)),
+                step(q!(c, sql.drop_zero_counts, fine => INT8)),
+            ];
+            let results = transaction(c, self.settings.query_timeout, steps).await?;
+            let removed: i64 = match results.first().and_then(|rows| rows.first()) {
+                Some(r) => r.try_get(0)?,
+                None => 0,
+            };
+            Ok(usize::try_from(removed).unwrap_or(0))
+        })
+    }
+
+    fn stats(&self, now: i64) -> Result<Stats> {
+        self.call(true, async |c, sql| {
+            let rows = q!(c, sql.stats, now => INT8).await?;
+            let r = rows
+                .first()
+                .ok_or(StoreError::Internal("getStats returned no row"))?;
+            // One statement: the counters and the rows are one snapshot.
+            Ok(Stats {
+                total_tokens: r.try_get::<_, i64>(0)?.max(0) as u64,
+                unique_users: r.try_get::<_, i64>(1)?.max(0) as u64,
+            })
+        })
+    }
+}
+
+impl PostgresStore {
+    /// Removes an access token that a read found expired, unless it was replaced since.
+    /// The read's answer does not depend on it: a failure is left for cleanup.
+    fn remove_if_expired(&self, token: &str, now: i64) {
+        let _ = self.call(false, async |c, sql| {
+            q!(c, sql.delete_access_if_expired, token => TEXT, now => INT8).await?;
+            Ok(())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+pub use tests::TestSchema;

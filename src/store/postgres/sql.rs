@@ -1,0 +1,144 @@
+//! Each operation's SQL, with the schema's name filled in once when the store is made.
+//! Every statement is sent unnamed with its parameters' types (`query_typed`), so nothing
+//! outlives a transaction: transaction-mode poolers (PgBouncer, Supabase, Neon) work.
+
+/// The statements of one schema.
+pub struct Sql {
+    pub select_access: String,
+    /// Removes an access token and the refresh token that points at it. $1 token.
+    pub delete_access: String,
+    /// `delete_access` if the token is expired at $2 (a read found it so).
+    pub delete_access_if_expired: String,
+    /// `delete_access` of each token of the array $1.
+    pub delete_accesses: String,
+    /// Refresh strings given to new tokens (the array $1) leave their old tokens.
+    pub detach_refreshes: String,
+    /// Arrays of the new tokens' columns: $1 tokens, $2 api keys, $3 users, $4 clients,
+    /// $5 scopes, $6 refresh tokens (or NULLs), $7 expiries; $8 now. Their refresh tokens too.
+    pub insert_accesses: String,
+    /// A code replaces one with the same string: deleted, then inserted, in one transaction.
+    pub delete_code: String,
+    pub insert_code: String,
+    pub take_code: String,
+    pub select_refresh: String,
+    pub revoke_refresh: String,
+    pub delete_user: String,
+    /// $1 now, $2 limit: removes expired tokens (skipping rows another instance has
+    /// locked) and then codes; answers how many.
+    pub cleanup: String,
+    /// $1 now's 4-second bucket: moves the counts of past buckets (of each level) into
+    /// shard 0, then drops those at 0.
+    pub fold_counts: String,
+    pub drop_zero_counts: String,
+    /// $1 now (see `nts_stats` in `schema`, whose statement's plan the session keeps).
+    pub stats: String,
+}
+
+pub const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";
+
+impl Sql {
+    /// The statements for the quoted schema `s`.
+    pub fn new(s: &str) -> Sql {
+        let delete_access = |condition: &str| {
+            format!(
+                "WITH a AS (DELETE FROM {s}.access_tokens WHERE token = $1{condition}
+                     RETURNING token, refresh_token)
+                 DELETE FROM {s}.refresh_tokens r USING a
+                 WHERE r.refresh_token = a.refresh_token AND r.access_token = a.token"
+            )
+        };
+        Sql {
+            select_access: format!(
+                "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at
+                 FROM {s}.access_tokens WHERE token = $1"
+            ),
+            delete_access: delete_access(""),
+            delete_access_if_expired: delete_access(" AND expires_at <= $2"),
+            delete_accesses: format!(
+                "WITH a AS (DELETE FROM {s}.access_tokens x USING unnest($1::TEXT[]) AS u (t)
+                     WHERE x.token = u.t RETURNING x.token, x.refresh_token)
+                 DELETE FROM {s}.refresh_tokens r USING a
+                 WHERE r.refresh_token = a.refresh_token AND r.access_token = a.token"
+            ),
+            detach_refreshes: format!(
+                "WITH p AS (DELETE FROM {s}.refresh_tokens r USING unnest($1::TEXT[]) AS u (t)
+                     WHERE r.refresh_token = u.t RETURNING r.refresh_token, r.access_token)
+                 UPDATE {s}.access_tokens a SET refresh_token = NULL FROM p
+                 WHERE a.token = p.access_token AND a.refresh_token = p.refresh_token"
+            ),
+            insert_accesses: format!(
+                "WITH a AS (INSERT INTO {s}.access_tokens
+                     (token, api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at)
+                     SELECT t, k, u, c, sc, r, e, $8
+                     FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
+                         $6::TEXT[], $7::BIGINT[]) AS n (t, k, u, c, sc, r, e)
+                     RETURNING token, user_id, client_id, scopes, refresh_token)
+                 INSERT INTO {s}.refresh_tokens
+                     (refresh_token, user_id, client_id, scopes, access_token, created_at)
+                 SELECT refresh_token, user_id, client_id, scopes, token, $8 FROM a
+                 WHERE refresh_token IS NOT NULL"
+            ),
+            delete_code: format!("DELETE FROM {s}.authorization_codes WHERE code = $1"),
+            insert_code: format!(
+                "INSERT INTO {s}.authorization_codes (code, {CODE_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ),
+            take_code: format!(
+                "DELETE FROM {s}.authorization_codes WHERE code = $1 RETURNING {CODE_COLUMNS}"
+            ),
+            select_refresh: format!(
+                "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
+                        a.token IS NOT NULL, a.expires_at
+                 FROM {s}.refresh_tokens r LEFT JOIN {s}.access_tokens a ON a.token = r.access_token
+                 WHERE r.refresh_token = $1"
+            ),
+            // The refresh token, its access token, and the refresh token that access token
+            // names if it is another one (each row once: one statement cannot delete a row twice).
+            revoke_refresh: format!(
+                "WITH r AS (DELETE FROM {s}.refresh_tokens WHERE refresh_token = $1
+                     RETURNING access_token),
+                 a AS (DELETE FROM {s}.access_tokens x USING r WHERE x.token = r.access_token
+                     RETURNING x.token, x.refresh_token)
+                 DELETE FROM {s}.refresh_tokens y USING a
+                 WHERE y.refresh_token = a.refresh_token AND y.access_token = a.token
+                     AND y.refresh_token <> $1"
+            ),
+            delete_user: format!(
+                "WITH a AS (DELETE FROM {s}.access_tokens
+                     WHERE hashtextextended(user_id, 0) = hashtextextended($1, 0) AND user_id = $1
+                     RETURNING token, refresh_token),
+                 r AS (DELETE FROM {s}.refresh_tokens x USING a
+                     WHERE x.refresh_token = a.refresh_token RETURNING 1)
+                 DELETE FROM {s}.authorization_codes WHERE user_id = $1"
+            ),
+            cleanup: format!(
+                "WITH doomed AS (SELECT token FROM {s}.access_tokens WHERE expires_at <= $1
+                     ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+                 gone AS (DELETE FROM {s}.access_tokens a USING doomed d WHERE a.token = d.token
+                     RETURNING a.token, a.refresh_token),
+                 refresh AS (DELETE FROM {s}.refresh_tokens r USING gone g
+                     WHERE r.refresh_token = g.refresh_token AND r.access_token = g.token
+                     RETURNING 1),
+                 codes AS (DELETE FROM {s}.authorization_codes WHERE code IN
+                     (SELECT code FROM {s}.authorization_codes WHERE expires_at <= $1
+                      LIMIT greatest($2 - (SELECT count(*) FROM doomed), 0)
+                      FOR UPDATE SKIP LOCKED)
+                     RETURNING 1)
+                 SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM codes)"
+            ),
+            fold_counts: format!(
+                "WITH d AS (DELETE FROM {s}.nts_counts WHERE shard <> 0 AND level < 3
+                     AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)
+                     RETURNING kind, level, bucket, n)
+                 INSERT INTO {s}.nts_counts AS c (kind, level, bucket, shard, n)
+                 SELECT kind, level, bucket, 0, sum(n) FROM d GROUP BY kind, level, bucket
+                 ON CONFLICT (kind, level, bucket, shard) DO UPDATE SET n = c.n + excluded.n"
+            ),
+            drop_zero_counts: format!(
+                "DELETE FROM {s}.nts_counts WHERE shard = 0 AND n = 0 AND level < 3
+                     AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)"
+            ),
+            stats: format!("SELECT tokens, users FROM {s}.nts_stats($1)"),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The PostgreSQL store's test fixture, and its tests that the shared suite does not
+//! cover. The connection-string tests need no server (`url`); these need the server that
+//! `TOKEN_TEST_DATABASE_URL` names (`npm test` starts a throwaway cluster).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::*;
+use crate::config::{DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_QUERY_TIMEOUT_MS};
+use crate::model::NewAccessToken;
+
+/// A fresh schema on the test server, dropped with the fixture.
+pub struct TestSchema {
+    url: String,
+    name: String,
+}
+
+impl TestSchema {
+    /// `None` when no test server is configured outside CI (said once); in CI that fails.
+    pub fn new() -> Option<TestSchema> {
+        let url = match std::env::var("TOKEN_TEST_DATABASE_URL") {
+            Ok(u) if !u.trim().is_empty() => u,
+            _ => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI runs the PostgreSQL suites: TOKEN_TEST_DATABASE_URL is not set (npm test sets it)"
+                );
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    eprintln!(
+                        "PostgreSQL store tests skipped: set TOKEN_TEST_DATABASE_URL to a server \
+                         you run (or run npm test, which starts one)"
+                    )
+                });
+                return None;
+            }
+        };
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "nts_rs_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        Some(TestSchema { url, name })
+    }
+
+    pub fn settings(&self) -> PostgresSettings {
+        PostgresSettings {
+            url: self.url.clone(),
+            url_name: "TOKEN_TEST_DATABASE_URL".into(),
+            schema: self.name.clone(),
+            connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS.into()),
+            query_timeout: Duration::from_millis(DEFAULT_QUERY_TIMEOUT_MS.into()),
+            pool_size: DEFAULT_POOL_SIZE as usize,
+        }
+    }
+
+    pub fn store(&self) -> PostgresStore {
+        PostgresStore::new(self.settings())
+    }
+
+    /// A store that does not touch the schema when it connects (to run SQL of the test's).
+    fn raw(&self) -> PostgresStore {
+        let store = self.store();
+        store.migrated.store(true, Ordering::Release);
+        store
+    }
+
+    /// Runs SQL (with `{s}` for the schema) on a connection of its own.
+    pub fn execute(&self, sql: &str) {
+        let store = self.raw();
+        let sql = sql.replace("{s}", &quote(&self.name));
+        store
+            .call(false, async |c, _| Ok(c.batch_execute(&sql).await?))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let store = self.raw();
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(&self.name));
+        let _ = store.call(false, async |c, _| Ok(c.batch_execute(&sql).await?));
+    }
+}
+
+fn token(t: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
+    NewAccessToken {
+        token: t.into(),
+        refresh_token: Some(format!("r-{t}")),
+        api_key: "sk-test".into(),
+        user_id: Some(user.into()),
+        client_id: "c".into(),
+        scopes: vec![],
+        expires_at,
+    }
+}
+
+const NOW: i64 = 1_800_000_000_000;
+
+#[test]
+fn ten_stores_starting_at_once_migrate_once() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let stores: Vec<PostgresStore> = (0..10).map(|_| schema.store()).collect();
+    std::thread::scope(|s| {
+        for store in &stores {
+            s.spawn(|| store.open().expect("open"));
+        }
+    });
+    let versions = schema.raw().call(true, async |c, _| {
+        let sql = format!(
+            "SELECT count(*) FROM {}.nts_migrations",
+            quote(&schema.name)
+        );
+        Ok(c.query_typed_one(&sql, &[]).await?.try_get::<_, i64>(0)?)
+    });
+    assert_eq!(versions.expect("count"), schema::MIGRATIONS.len() as i64);
+}
+
+#[test]
+fn a_killed_connection_fails_one_write_and_the_next_call_reconnects() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = schema.store();
+    store
+        .store_access_token(&token("a", "u", None), NOW)
+        .expect("store");
+    // Every connection of this schema's store is ended by the server.
+    let pids = store
+        .call(true, async |c, _| {
+            Ok(c.query_typed_one("SELECT pg_backend_pid()", &[])
+                .await?
+                .try_get::<_, i32>(0)?)
+        })
+        .expect("pid");
+    schema.execute(&format!("SELECT pg_terminate_backend({pids})"));
+    std::thread::sleep(Duration::from_millis(100));
+    // A read on the dead connection is tried again on a new one, transparently.
+    assert!(store.get_access_token("a", NOW).expect("read").is_some());
+    let pid = store
+        .call(true, async |c, _| {
+            Ok(c.query_typed_one("SELECT pg_backend_pid()", &[])
+                .await?
+                .try_get::<_, i32>(0)?)
+        })
+        .expect("pid");
+    assert_ne!(pid, pids);
+    schema.execute(&format!("SELECT pg_terminate_backend({pid})"));
+    // A write is never retried when its outcome may be unknown; it either found the
+    // connection closed before sending (and used a new one) or failed with UNAVAILABLE.
+    match store.take_authorization_code("none", NOW) {
+        Ok(None) => {}
+        Err(StoreError::Unavailable { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(store.get_access_token("a", NOW).expect("read").is_some());
+}
+
+#[test]
+fn an_unreachable_server_is_unavailable_within_the_connect_timeout() {
+    let store = PostgresStore::new(PostgresSettings {
+        // A port nothing listens on, and an address that drops packets.
+        url: "postgres://u:hunter2@127.0.0.1:1/d?sslmode=disable".into(),
+        url_name: "TOKEN_DATABASE_URL".into(),
+        schema: "public".into(),
+        connect_timeout: Duration::from_millis(300),
+        query_timeout: Duration::from_millis(500),
+        pool_size: 1,
+    });
+    let e = store.stats(NOW).expect_err("no server");
+    assert_eq!(e.code(), "ERR_TOKEN_STORAGE_UNAVAILABLE", "{e}");
+    assert!(e.to_string().contains("127.0.0.1:1/d"), "{e}");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    let started = std::time::Instant::now();
+    let store = PostgresStore::new(PostgresSettings {
+        url: "postgres://u:hunter2@10.255.255.1:5432/d?sslmode=disable".into(),
+        url_name: "TOKEN_DATABASE_URL".into(),
+        schema: "public".into(),
+        connect_timeout: Duration::from_millis(300),
+        query_timeout: Duration::from_millis(2000),
+        pool_size: 1,
+    });
+    let e = store.stats(NOW).expect_err("no server");
+    assert_eq!(e.code(), "ERR_TOKEN_STORAGE_UNAVAILABLE", "{e}");
+    assert!(started.elapsed() < Duration::from_millis(1900), "{e}");
+}
+
+#[test]
+fn tables_the_store_did_not_create_are_refused() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    schema.execute("CREATE SCHEMA {s}; CREATE TABLE {s}.access_tokens (token TEXT)");
+    let e = schema.store().stats(NOW).expect_err("foreign table");
+    assert_eq!(e.code(), "ERR_TOKEN_STORAGE_OPEN", "{e}");
+    assert!(e.to_string().contains("did not create"), "{e}");
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    schema.store().open().expect("open");
+    schema.execute("INSERT INTO {s}.nts_migrations (version) VALUES (99)");
+    let e = schema.store().stats(NOW).expect_err("newer");
+    assert!(
+        e.to_string().contains("upgrade native-token-storage"),
+        "{e}"
+    );
+}
+
+#[test]
+fn counters_fold_into_one_row_per_past_bucket() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = schema.store();
+    // Tokens stored and deleted on different connections land in different shards.
+    let other = schema.store();
+    for i in 0..20 {
+        store
+            .store_access_token(&token(&format!("t{i}"), "u", Some(NOW + 10)), NOW)
+            .expect("store");
+    }
+    for i in 0..10 {
+        other.delete_token(&format!("t{i}")).expect("delete");
+    }
+    let later = NOW + 3_000_000;
+    assert_eq!(store.cleanup_expired(later, 100).expect("cleanup"), 10);
+    let rows = store
+        .call(true, async |c, _| {
+            let sql = format!(
+                "SELECT count(*) FROM {}.nts_counts WHERE level < 2",
+                quote(&schema.name)
+            );
+            Ok(c.query_typed_one(&sql, &[]).await?.try_get::<_, i64>(0)?)
+        })
+        .expect("count");
+    assert_eq!(rows, 0, "past buckets at 0 are dropped");
+    assert_eq!(store.stats(later).expect("stats").total_tokens, 0);
+}

@@ -1,0 +1,384 @@
+//! Connection strings, as hosted providers write them: the URL form
+//! (`postgres://user:password@host:port/db?sslmode=require`) and libpq's key-value form
+//! (`host=… user=… password=… dbname=…`). The parameters tokio-postgres does not know
+//! (`sslmode=verify-ca`/`verify-full`, `sslrootcert`, and the settings that ORMs and
+//! poolers add) are taken out here; the rest is tokio-postgres's to parse.
+//!
+//! No message here ever holds a value of the string: only a parameter's name.
+
+use std::time::Duration;
+
+use tokio_postgres::config::Host;
+
+use crate::error::{Result, StoreError};
+
+/// How the connection is encrypted and what is checked of the server's certificate
+/// (libpq's `sslmode`, `prefer` by default, as in libpq).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// No TLS.
+    Disable,
+    /// TLS if the server offers it, its certificate not checked.
+    Prefer,
+    /// TLS, its certificate not checked (hosted databases with a CA of their own).
+    Require,
+    /// TLS, the certificate signed by a trusted CA, the host name not checked.
+    VerifyCa,
+    /// TLS, the certificate signed by a trusted CA and issued for the host.
+    VerifyFull,
+}
+
+/// A parsed connection string.
+pub struct Target {
+    pub config: tokio_postgres::Config,
+    pub ssl_mode: SslMode,
+    /// `sslrootcert`: a PEM file of the CAs to trust, or `None` for the system's roots.
+    pub root_cert: Option<String>,
+    /// `host:port/database`, for logs and messages.
+    pub shown: String,
+}
+
+/// Parameters that ORMs and poolers put in URLs for themselves (Prisma, Supabase's
+/// pooler): accepted and ignored.
+const IGNORED: &[&str] = &[
+    "pgbouncer",
+    "connection_limit",
+    "pool_timeout",
+    "socket_timeout",
+    "statement_cache_size",
+    "schema",
+    "uselibpqcompat",
+];
+
+/// libpq parameters this store does not support: refused by name rather than ignored,
+/// since each would change what the connection is allowed to do.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("sslcert", "client certificates are not supported"),
+    ("sslkey", "client certificates are not supported"),
+    ("sslpassword", "client certificates are not supported"),
+    ("sslcrl", "certificate revocation lists are not supported"),
+    (
+        "sslcrldir",
+        "certificate revocation lists are not supported",
+    ),
+    ("service", "service files are not supported"),
+    ("passfile", "password files are not supported"),
+    ("requiressl", "use sslmode=require"),
+    ("gssencmode", "GSSAPI encryption is not supported"),
+    ("krbsrvname", "Kerberos is not supported"),
+];
+
+/// Parses `url`, which the caller named `setting` (for messages).
+pub fn parse(url: &str, setting: &str, connect_timeout: Duration) -> Result<Target> {
+    let bad = |what: String| StoreError::Config(format!("{setting}: {what}"));
+    let url = url.trim();
+    let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let (base, pairs) = if is_url {
+        split_url(url)
+    } else {
+        (String::new(), split_key_values(url).map_err(bad)?)
+    };
+    let mut ssl_mode = SslMode::Prefer;
+    let mut root_cert = None;
+    let mut kept: Vec<(String, String)> = Vec::new();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "sslmode" => {
+                ssl_mode =
+                    match value.as_str() {
+                        "disable" => SslMode::Disable,
+                        "allow" | "prefer" => SslMode::Prefer,
+                        "require" => SslMode::Require,
+                        "verify-ca" => SslMode::VerifyCa,
+                        "verify-full" => SslMode::VerifyFull,
+                        _ => return Err(bad(
+                            "sslmode must be disable, prefer, require, verify-ca or verify-full"
+                                .into(),
+                        )),
+                    }
+            }
+            "sslrootcert" => root_cert = Some(value).filter(|v| v != "system"),
+            k if IGNORED.contains(&k) => {}
+            k => {
+                if let Some((_, why)) = UNSUPPORTED.iter().find(|(name, _)| *name == k) {
+                    return Err(bad(format!("{k}: {why}")));
+                }
+                kept.push((key, value));
+            }
+        }
+    }
+    let rebuilt = if is_url {
+        let query: Vec<String> = kept
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        if query.is_empty() {
+            base
+        } else {
+            format!("{base}?{}", query.join("&"))
+        }
+    } else {
+        kept.iter()
+            .map(|(k, v)| format!("{k}='{}'", v.replace('\\', "\\\\").replace('\'', "\\'")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut config: tokio_postgres::Config =
+        rebuilt.parse().map_err(|e: tokio_postgres::Error| {
+            // tokio-postgres's parse errors name an option, never its value.
+            let why =
+                std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+            bad(format!("not a PostgreSQL connection string ({why})"))
+        })?;
+    if config.get_hosts().is_empty() {
+        config.host("localhost");
+    }
+    if config.get_user().is_none() {
+        return Err(bad("the connection string names no user".into()));
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(connect_timeout);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("native-token-storage");
+    }
+    let shown = shown(&config);
+    Ok(Target {
+        config,
+        ssl_mode,
+        root_cert,
+        shown,
+    })
+}
+
+/// `host:port/database` (hosts joined by commas): what logs and messages show.
+fn shown(config: &tokio_postgres::Config) -> String {
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                Host::Unix(path) => path.display().to_string(),
+            };
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            format!("{host}:{port}")
+        })
+        .collect();
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or_default();
+    format!("{}/{db}", hosts.join(","))
+}
+
+/// The URL before its `?`, and its query parameters, decoded.
+fn split_url(url: &str) -> (String, Vec<(String, String)>) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, q),
+        None => (url, ""),
+    };
+    let pairs = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect();
+    (base.to_owned(), pairs)
+}
+
+/// libpq's key-value form: `key = value` pairs separated by spaces, values optionally in
+/// single quotes, `\` escaping the next character.
+fn split_key_values(s: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(out);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(format!("expected '=' after {key}"));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    Some('\'') => break,
+                    Some('\\') => value.extend(chars.next()),
+                    Some(c) => value.push(c),
+                    None => return Err(format!("unterminated quoted value of {key}")),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    value.extend(chars.next());
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        out.push((key, value));
+    }
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(5);
+
+    fn ok(url: &str) -> Target {
+        match parse(url, "TOKEN_DATABASE_URL", T) {
+            Ok(t) => t,
+            Err(e) => panic!("{url}: {e}"),
+        }
+    }
+
+    fn err(url: &str) -> String {
+        match parse(url, "TOKEN_DATABASE_URL", T) {
+            Ok(_) => panic!("{url} parsed"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn provider_urls_parse_and_never_show_the_password() {
+        let cases = [
+            // Railway
+            (
+                "postgresql://postgres:s3cr%40t@monorail.proxy.rlwy.net:45678/railway",
+                SslMode::Prefer,
+                "monorail.proxy.rlwy.net:45678/railway",
+            ),
+            // Heroku
+            (
+                "postgres://u1:s3cr%40t@ec2-1-2-3-4.compute-1.amazonaws.com:5432/d9?sslmode=require",
+                SslMode::Require,
+                "ec2-1-2-3-4.compute-1.amazonaws.com:5432/d9",
+            ),
+            // Supabase's transaction pooler, as Prisma wants it
+            (
+                "postgresql://postgres.abcd:s3cr%40t@aws-0-eu-west-1.pooler.supabase.com:6543/postgres?pgbouncer=true&connection_limit=1",
+                SslMode::Prefer,
+                "aws-0-eu-west-1.pooler.supabase.com:6543/postgres",
+            ),
+            // Neon
+            (
+                "postgresql://alex:s3cr%40t@ep-cool-darkness-123456.us-east-2.aws.neon.tech/dbname?sslmode=verify-full&channel_binding=require",
+                SslMode::VerifyFull,
+                "ep-cool-darkness-123456.us-east-2.aws.neon.tech:5432/dbname",
+            ),
+            // key-value form, quoted password with a space and a quote
+            (
+                "host=db.internal port=6432 user=app password='s3cr@t it\\'s' dbname=tokens sslmode=verify-ca sslrootcert=/etc/ca.pem",
+                SslMode::VerifyCa,
+                "db.internal:6432/tokens",
+            ),
+            // a Unix socket
+            (
+                "postgresql://postgres@/tokens?host=/var/run/postgresql&sslmode=disable",
+                SslMode::Disable,
+                "/var/run/postgresql:5432/tokens",
+            ),
+        ];
+        for (url, mode, shown) in cases {
+            let t = ok(url);
+            assert_eq!(t.ssl_mode, mode, "{url}");
+            assert_eq!(t.shown, shown, "{url}");
+            assert!(!t.shown.contains("s3cr"));
+            if url.contains("s3cr") {
+                assert_eq!(
+                    t.config.get_password().map(|p| p.starts_with(b"s3cr@t")),
+                    Some(true),
+                    "{url}"
+                );
+            }
+        }
+        assert_eq!(
+            ok("host=h user=u sslrootcert=/etc/ca.pem")
+                .root_cert
+                .as_deref(),
+            Some("/etc/ca.pem")
+        );
+        assert_eq!(ok("host=h user=u sslrootcert=system").root_cert, None);
+        assert_eq!(
+            ok("postgres://u:p@h/d").config.get_connect_timeout(),
+            Some(&T)
+        );
+        assert_eq!(
+            ok("postgres://u:p@h/d?connect_timeout=2")
+                .config
+                .get_connect_timeout(),
+            Some(&Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn bad_strings_are_named_without_their_values() {
+        for (url, says) in [
+            ("postgres://u:hunter2@h/d?sslmode=maybe", "sslmode must be"),
+            (
+                "postgres://u:hunter2@h/d?sslcert=/c.pem",
+                "client certificates",
+            ),
+            ("postgres://u:hunter2@h/d?bogus=1", "unknown option `bogus`"),
+            (
+                "postgres://u:hunter2@h:notaport/d",
+                "not a PostgreSQL connection string",
+            ),
+            ("host=h password=hunter2", "names no user"),
+            ("host=h user=u password='hunter2", "unterminated"),
+        ] {
+            let e = err(url);
+            assert!(e.contains(says), "{url}: {e}");
+            assert!(e.starts_with("TOKEN_DATABASE_URL: "), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+    }
+}
