@@ -211,6 +211,9 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE FUNCTION {s}.nts_access_inserted() RETURNS trigger
     LANGUAGE plpgsql AS $nts$
     BEGIN
+        IF NOT EXISTS (SELECT 1 FROM nts_new) THEN
+            RETURN NULL;
+        END IF;
         PERFORM {s}.nts_count_tokens(ARRAY(SELECT expires_at FROM nts_new), 1);
         PERFORM {s}.nts_users_changed(ARRAY(SELECT user_id FROM nts_new));
         RETURN NULL;
@@ -219,6 +222,9 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE FUNCTION {s}.nts_access_deleted() RETURNS trigger
     LANGUAGE plpgsql AS $nts$
     BEGIN
+        IF NOT EXISTS (SELECT 1 FROM nts_old) THEN
+            RETURN NULL;
+        END IF;
         PERFORM {s}.nts_count_tokens(ARRAY(SELECT expires_at FROM nts_old), -1);
         PERFORM {s}.nts_users_changed(ARRAY(SELECT user_id FROM nts_old));
         RETURN NULL;
