@@ -425,8 +425,6 @@ struct Columns {
     scopes: Vec<String>,
     refresh_token: Vec<Option<String>>,
     expires_at: Vec<Option<i64>>,
-    /// The refresh strings the batch gives out (taken from whatever held them before).
-    refreshes: Vec<String>,
 }
 
 impl Columns {
@@ -465,9 +463,6 @@ impl Columns {
             out.scopes.push(scopes_json(&t.scopes));
             out.refresh_token.push(refresh[i].map(str::to_owned));
             out.expires_at.push(t.expires_at);
-            if let Some(r) = refresh[i] {
-                out.refreshes.push(r.to_owned());
-            }
         }
         out
     }
@@ -530,7 +525,8 @@ impl TokenStore for PostgresStore {
 
     /// One round trip: the batch is first resolved here to the rows it leaves (a later
     /// token replaces an earlier one with its string; a refresh string given again leaves
-    /// the earlier token), then written by three set-based statements in one transaction.
+    /// the earlier token), then written by one call of `nts_store_access_tokens`, whose
+    /// set-based statements keep their plans in the session.
     fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
         for t in tokens {
             let refresh = t.refresh_token.as_deref().unwrap_or("");
@@ -542,15 +538,10 @@ impl TokenStore for PostgresStore {
         let rows = Columns::resolve(tokens);
         self.call(false, async |c, sql| {
             let r = &rows;
-            let steps: Vec<Step> = vec![
-                step(q!(c, sql.delete_accesses, r.token => TEXT_ARRAY)),
-                step(q!(c, sql.detach_refreshes, r.refreshes => TEXT_ARRAY)),
-                step(
-                    q!(c, sql.insert_accesses, r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY,
-                    r.user_id => TEXT_ARRAY, r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
-                    r.refresh_token => TEXT_ARRAY, r.expires_at => INT8_ARRAY, now => INT8),
-                ),
-            ];
+            let steps: Vec<Step> = vec![step(q!(c, sql.store_access_tokens,
+                r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
+                r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY, r.refresh_token => TEXT_ARRAY,
+                r.expires_at => INT8_ARRAY, now => INT8))];
             transaction(c, self.settings.query_timeout, steps).await?;
             Ok(())
         })

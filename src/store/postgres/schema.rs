@@ -27,6 +27,10 @@ pub const MIGRATIONS: &[&str] = &[
     // to the rows of its own shard (1 to 16, by its backend's pid), so there is no single
     // row that every insert updates; cleanup folds past buckets into shard 0.
     //
+    // The functions that run statements of their own keep those statements' plans for the
+    // session: made when the tables were small, a plan could scan a whole table once they
+    // are large. `enable_seqscan = off` makes them use the indexes whatever the size.
+    //
     // A B-tree entry holds at most about 2.7 kB, and tokens, codes and user ids may be
     // longer (a signed JWT, say): the strings are indexed by hash, uniqueness kept by
     // exclusion constraints over hash indexes, and the one ordered index per user by a
@@ -83,7 +87,7 @@ pub const MIGRATIONS: &[&str] = &[
         n BIGINT NOT NULL,
         PRIMARY KEY (kind, level, bucket, shard)
     );
-    -- Adds the counts of kind 0 for rows leaving (d = -1) or coming (d = 1), by expiry.
+    -- Adds to the counts of kind k for rows leaving (d = -1) or coming (d = 1), by expiry.
     -- The levels of the counts and the bits of an expiry that each drops: 4 seconds,
     -- 65 seconds, 17 minutes, and the totals.
     CREATE FUNCTION {s}.nts_levels() RETURNS TABLE (level SMALLINT, bits INTEGER)
@@ -91,11 +95,11 @@ pub const MIGRATIONS: &[&str] = &[
         VALUES (0::SMALLINT, 12), (1::SMALLINT, 16), (2::SMALLINT, 20), (3::SMALLINT, 0)
     $nts$;
     -- (plpgsql, not sql: plpgsql keeps its statements' plans for the session.)
-    CREATE FUNCTION {s}.nts_count_tokens(e BIGINT[], d BIGINT) RETURNS void
+    CREATE FUNCTION {s}.nts_count(k SMALLINT, e BIGINT[], d BIGINT) RETURNS void
     LANGUAGE plpgsql AS $nts$
     BEGIN
         INSERT INTO {s}.nts_counts AS c (kind, level, bucket, shard, n)
-        SELECT 0, l.level, CASE l.level WHEN 3 THEN 0 ELSE r.e >> l.bits END,
+        SELECT k, l.level, CASE l.level WHEN 3 THEN 0 ELSE r.e >> l.bits END,
             (pg_backend_pid() % 16 + 1)::SMALLINT, count(*) * d
         FROM unnest(e) AS r (e), {s}.nts_levels() AS l (level, bits)
         WHERE l.level = 3 OR r.e IS NOT NULL
@@ -108,14 +112,55 @@ pub const MIGRATIONS: &[&str] = &[
     -- cycle), then their tokens are read: a writer that changed them meanwhile waits for
     -- this transaction, and reads them after it.
     CREATE FUNCTION {s}.nts_users_changed(u TEXT[]) RETURNS void
-    LANGUAGE plpgsql AS $nts$
+    LANGUAGE plpgsql SET enable_seqscan = off AS $nts$
     DECLARE
         keys BYTEA[];
         ids TEXT[];
         nevers BOOLEAN[];
         untils BIGINT[];
         done BIGINT;
+        one TEXT;
+        one_key BYTEA;
+        one_was_never BOOLEAN;
+        one_was_until BIGINT;
+        one_is_never BOOLEAN;
+        one_is_until BIGINT;
     BEGIN
+        -- One user (every write but a bulk one): plain statements, cheap to run.
+        IF cardinality(u) = 1 THEN
+            one := u[1];
+            IF one IS NULL OR one = '' THEN
+                RETURN;
+            END IF;
+            one_key := sha256(convert_to(one, 'UTF8'));
+            INSERT INTO {s}.nts_users AS y (user_key, never, until) VALUES (one_key, NULL, NULL)
+            ON CONFLICT (user_key) DO UPDATE SET user_key = y.user_key
+            RETURNING y.never, y.until INTO one_was_never, one_was_until;
+            one_is_never := EXISTS (SELECT 1 FROM {s}.access_tokens
+                WHERE hashtextextended(user_id, 0) = hashtextextended(one, 0)
+                    AND user_id = one AND expires_at IS NULL);
+            IF NOT one_is_never THEN
+                SELECT max(expires_at) INTO one_is_until FROM {s}.access_tokens
+                WHERE hashtextextended(user_id, 0) = hashtextextended(one, 0) AND user_id = one;
+                IF one_is_until IS NULL THEN
+                    one_is_never := NULL;
+                END IF;
+            END IF;
+            IF one_was_never IS DISTINCT FROM one_is_never OR one_was_until IS DISTINCT FROM one_is_until THEN
+                IF one_was_never IS NOT NULL THEN
+                    PERFORM {s}.nts_count(1::SMALLINT, ARRAY[one_was_until], -1);
+                END IF;
+                IF one_is_never IS NOT NULL THEN
+                    PERFORM {s}.nts_count(1::SMALLINT, ARRAY[one_is_until], 1);
+                    UPDATE {s}.nts_users SET never = one_is_never, until = one_is_until
+                    WHERE user_key = one_key;
+                END IF;
+            END IF;
+            IF one_is_never IS NULL THEN
+                DELETE FROM {s}.nts_users WHERE user_key = one_key;
+            END IF;
+            RETURN;
+        END IF;
         WITH k AS (
             SELECT DISTINCT x AS id, sha256(convert_to(x, 'UTF8')) AS key
             FROM unnest(u) AS x WHERE x <> ''
@@ -181,6 +226,41 @@ pub const MIGRATIONS: &[&str] = &[
             + (SELECT count(*) FROM kept) INTO done;
     END
     $nts$;
+    -- storeAccessTokens, for rows already resolved (each token and refresh string once):
+    -- the tokens' old rows and refresh tokens go, the refresh strings leave the tokens
+    -- that had them, then the rows and their refresh tokens are inserted.
+    CREATE FUNCTION {s}.nts_store_access_tokens(p_token TEXT[], p_api_key TEXT[],
+        p_user_id TEXT[], p_client_id TEXT[], p_scopes TEXT[], p_refresh TEXT[],
+        p_expires BIGINT[], p_now BIGINT) RETURNS void
+    LANGUAGE plpgsql SET enable_seqscan = off AS $nts$
+    BEGIN
+        WITH gone AS (
+            DELETE FROM {s}.access_tokens x USING unnest(p_token) AS n (tok)
+            WHERE x.token = n.tok RETURNING x.token, x.refresh_token
+        )
+        DELETE FROM {s}.refresh_tokens y USING gone
+        WHERE y.refresh_token = gone.refresh_token AND y.access_token = gone.token;
+        WITH taken AS (
+            DELETE FROM {s}.refresh_tokens y USING unnest(p_refresh) AS n (rt)
+            WHERE y.refresh_token = n.rt RETURNING y.refresh_token, y.access_token
+        )
+        UPDATE {s}.access_tokens x SET refresh_token = NULL FROM taken
+        WHERE x.token = taken.access_token AND x.refresh_token = taken.refresh_token;
+        WITH added AS (
+            INSERT INTO {s}.access_tokens (token, api_key, user_id, client_id, scopes,
+                refresh_token, expires_at, created_at)
+            SELECT n.tok, n.key, n.uid, n.cid, n.sc, n.rt, n.exp, p_now
+            FROM unnest(p_token, p_api_key, p_user_id, p_client_id, p_scopes, p_refresh,
+                p_expires) AS n (tok, key, uid, cid, sc, rt, exp)
+            RETURNING token, user_id, client_id, scopes, refresh_token
+        )
+        INSERT INTO {s}.refresh_tokens (refresh_token, user_id, client_id, scopes,
+            access_token, created_at)
+        SELECT added.refresh_token, added.user_id, added.client_id, added.scopes, added.token,
+            p_now
+        FROM added WHERE added.refresh_token IS NOT NULL;
+    END
+    $nts$;
     -- The counts of kind k at level l in the buckets [b0, b1): one range of the key.
     CREATE FUNCTION {s}.nts_sum(k SMALLINT, l SMALLINT, b0 BIGINT, b1 BIGINT) RETURNS BIGINT
     LANGUAGE sql STABLE AS $nts$
@@ -189,7 +269,7 @@ pub const MIGRATIONS: &[&str] = &[
     $nts$;
     -- getStats (see the counts above): a function, so that the session keeps the plan.
     CREATE FUNCTION {s}.nts_stats(at_ms BIGINT) RETURNS TABLE (tokens BIGINT, users BIGINT)
-    LANGUAGE plpgsql STABLE AS $nts$
+    LANGUAGE plpgsql STABLE SET enable_seqscan = off AS $nts$
     BEGIN
         RETURN QUERY SELECT
             (({s}.nts_sum(0::SMALLINT, 3::SMALLINT, 0, 1)
@@ -214,8 +294,8 @@ pub const MIGRATIONS: &[&str] = &[
         IF NOT EXISTS (SELECT 1 FROM nts_new) THEN
             RETURN NULL;
         END IF;
-        PERFORM {s}.nts_count_tokens(ARRAY(SELECT expires_at FROM nts_new), 1);
-        PERFORM {s}.nts_users_changed(ARRAY(SELECT user_id FROM nts_new));
+        PERFORM {s}.nts_count(0::SMALLINT, ARRAY(SELECT expires_at FROM nts_new), 1);
+        PERFORM {s}.nts_users_changed(ARRAY(SELECT DISTINCT user_id FROM nts_new));
         RETURN NULL;
     END
     $nts$;
@@ -225,8 +305,8 @@ pub const MIGRATIONS: &[&str] = &[
         IF NOT EXISTS (SELECT 1 FROM nts_old) THEN
             RETURN NULL;
         END IF;
-        PERFORM {s}.nts_count_tokens(ARRAY(SELECT expires_at FROM nts_old), -1);
-        PERFORM {s}.nts_users_changed(ARRAY(SELECT user_id FROM nts_old));
+        PERFORM {s}.nts_count(0::SMALLINT, ARRAY(SELECT expires_at FROM nts_old), -1);
+        PERFORM {s}.nts_users_changed(ARRAY(SELECT DISTINCT user_id FROM nts_old));
         RETURN NULL;
     END
     $nts$;
@@ -240,8 +320,8 @@ pub const MIGRATIONS: &[&str] = &[
                     OR o.expires_at IS DISTINCT FROM n.expires_at) THEN
             RETURN NULL;
         END IF;
-        PERFORM {s}.nts_count_tokens(ARRAY(SELECT expires_at FROM nts_old), -1);
-        PERFORM {s}.nts_count_tokens(ARRAY(SELECT expires_at FROM nts_new), 1);
+        PERFORM {s}.nts_count(0::SMALLINT, ARRAY(SELECT expires_at FROM nts_old), -1);
+        PERFORM {s}.nts_count(0::SMALLINT, ARRAY(SELECT expires_at FROM nts_new), 1);
         PERFORM {s}.nts_users_changed(
             ARRAY(SELECT user_id FROM nts_old UNION SELECT user_id FROM nts_new));
         RETURN NULL;

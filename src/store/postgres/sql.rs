@@ -9,13 +9,10 @@ pub struct Sql {
     pub delete_access: String,
     /// `delete_access` if the token is expired at $2 (a read found it so).
     pub delete_access_if_expired: String,
-    /// `delete_access` of each token of the array $1.
-    pub delete_accesses: String,
-    /// Refresh strings given to new tokens (the array $1) leave their old tokens.
-    pub detach_refreshes: String,
     /// Arrays of the new tokens' columns: $1 tokens, $2 api keys, $3 users, $4 clients,
-    /// $5 scopes, $6 refresh tokens (or NULLs), $7 expiries; $8 now. Their refresh tokens too.
-    pub insert_accesses: String,
+    /// $5 scopes, $6 refresh tokens (or NULLs), $7 expiries; $8 now (see
+    /// `nts_store_access_tokens` in `schema`).
+    pub store_access_tokens: String,
     /// A code replaces one with the same string: deleted, then inserted, in one transaction.
     pub delete_code: String,
     pub insert_code: String,
@@ -54,29 +51,8 @@ impl Sql {
             ),
             delete_access: delete_access(""),
             delete_access_if_expired: delete_access(" AND expires_at <= $2"),
-            delete_accesses: format!(
-                "WITH a AS (DELETE FROM {s}.access_tokens x USING unnest($1::TEXT[]) AS u (t)
-                     WHERE x.token = u.t RETURNING x.token, x.refresh_token)
-                 DELETE FROM {s}.refresh_tokens r USING a
-                 WHERE r.refresh_token = a.refresh_token AND r.access_token = a.token"
-            ),
-            detach_refreshes: format!(
-                "WITH p AS (DELETE FROM {s}.refresh_tokens r USING unnest($1::TEXT[]) AS u (t)
-                     WHERE r.refresh_token = u.t RETURNING r.refresh_token, r.access_token)
-                 UPDATE {s}.access_tokens a SET refresh_token = NULL FROM p
-                 WHERE a.token = p.access_token AND a.refresh_token = p.refresh_token"
-            ),
-            insert_accesses: format!(
-                "WITH a AS (INSERT INTO {s}.access_tokens
-                     (token, api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at)
-                     SELECT t, k, u, c, sc, r, e, $8
-                     FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
-                         $6::TEXT[], $7::BIGINT[]) AS n (t, k, u, c, sc, r, e)
-                     RETURNING token, user_id, client_id, scopes, refresh_token)
-                 INSERT INTO {s}.refresh_tokens
-                     (refresh_token, user_id, client_id, scopes, access_token, created_at)
-                 SELECT refresh_token, user_id, client_id, scopes, token, $8 FROM a
-                 WHERE refresh_token IS NOT NULL"
+            store_access_tokens: format!(
+                "SELECT {s}.nts_store_access_tokens($1, $2, $3, $4, $5, $6, $7, $8)"
             ),
             delete_code: format!("DELETE FROM {s}.authorization_codes WHERE code = $1"),
             insert_code: format!(
