@@ -48,11 +48,29 @@ function run(bin, args, asPostgres, logFile) {
 }
 
 /**
- * Starts a cluster; returns `{ url, dir, stop, restart(fn) }`. `url` reaches it as the
- * superuser `postgres` over the socket. `stop()` stops it and removes its folder; it is
- * also called when the process exits.
+ * A CA and a certificate for `localhost` signed by it, made with the openssl command (which
+ * Debian's postgresql package depends on), in `dir`. Returns the files' paths.
  */
-function startCluster({ binaries = findBinaries() } = {}) {
+function makeCertificates(dir) {
+  const file = (name) => path.join(dir, name);
+  const openssl = (...args) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
+  fs.writeFileSync(file("ca.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n");
+  fs.writeFileSync(file("server.ext"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n");
+  openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", file("ca.key"), "-out", file("ca.csr"), "-subj", "/CN=native-token-storage test CA");
+  openssl("x509", "-req", "-in", file("ca.csr"), "-signkey", file("ca.key"), "-out", file("ca.crt"), "-days", "2", "-extfile", file("ca.ext"));
+  openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", file("server.key"), "-out", file("server.csr"), "-subj", "/CN=localhost");
+  openssl("x509", "-req", "-in", file("server.csr"), "-CA", file("ca.crt"), "-CAkey", file("ca.key"), "-CAcreateserial", "-out", file("server.crt"), "-days", "2", "-extfile", file("server.ext"));
+  fs.chmodSync(file("server.key"), 0o600);
+  return { ca: file("ca.crt"), cert: file("server.crt"), key: file("server.key") };
+}
+
+/**
+ * Starts a cluster; returns `{ url, dir, stop, stopServer, startServer }`. `url` reaches it
+ * as the superuser `postgres` over the socket. `stop()` stops it and removes its folder; it
+ * is also called when the process exits. With `tls: true` it also listens on 127.0.0.1
+ * (`port`) and accepts only TLS there, with a certificate for `localhost` signed by `ca`.
+ */
+function startCluster({ binaries = findBinaries(), tls = false } = {}) {
   if (!binaries) throw new Error(`no PostgreSQL binaries (initdb, pg_ctl) found in ${searched()}`);
   const asPostgres = process.getuid?.() === 0;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nts-pg-"));
@@ -65,7 +83,21 @@ function startCluster({ binaries = findBinaries() } = {}) {
   const logFile = path.join(dir, "server.log");
   const pgCtl = path.join(binaries, "pg_ctl");
   run(path.join(binaries, "initdb"), ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"], asPostgres);
-  const options = `-k ${dir} -p 5432 -c listen_addresses='' -c fsync=off -c max_connections=200`;
+  let port = 5432;
+  let options = `-k ${dir} -c listen_addresses='' -c fsync=off -c max_connections=200`;
+  let certificates = null;
+  if (tls) {
+    certificates = makeCertificates(dir);
+    if (asPostgres) {
+      const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
+      for (const f of Object.values(certificates)) fs.chownSync(f, uid, -1);
+    }
+    // Local socket as before; TCP only with TLS.
+    fs.writeFileSync(path.join(data, "pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\n");
+    port = 20000 + Math.floor(Math.random() * 30000);
+    options = `-k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c ssl=on -c ssl_cert_file=${certificates.cert} -c ssl_key_file=${certificates.key}`;
+  }
+  options += ` -p ${port}`;
   const start = () => run(pgCtl, ["-D", data, "-o", options, "-w", "-t", "30", "-l", logFile, "start"], asPostgres, logFile);
   const stopServer = (mode = "immediate") => run(pgCtl, ["-D", data, "-m", mode, "-w", "stop"], asPostgres, logFile);
   start();
@@ -83,8 +115,10 @@ function startCluster({ binaries = findBinaries() } = {}) {
   };
   process.on("exit", stop);
   return {
-    url: `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}&port=5432&sslmode=disable`,
+    url: `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}&port=${port}&sslmode=disable`,
     dir,
+    port,
+    ca: certificates?.ca ?? null,
     stop,
     /** Stops the server (fast shutdown: connections are ended), then starts it again. */
     stopServer: () => stopServer("fast"),

@@ -115,6 +115,45 @@ describe("PostgreSQL: the server stopped and started under a running process", {
   });
 });
 
+describe("PostgreSQL: TLS, each sslmode against a server that accepts only TLS on TCP", { skip: process.env.CI ? false : noBinaries }, () => {
+  let cluster;
+  before(() => {
+    cluster = startCluster({ tls: true });
+  });
+  after(() => cluster?.stop());
+
+  /** The code of the error a store on this URL throws, or "ok". */
+  const attempt = (host, query) => {
+    const s = new TokenStorage({ storage: "postgres", url: `postgres://postgres:hunter2@${host}:${cluster.port}/postgres?${query}`, connectTimeout: 3000 });
+    try {
+      s.storeAccessToken("tls-token", null, "sk", "u", "c", [], null);
+      return s.getAccessToken("tls-token") ? "ok" : "lost";
+    } catch (e) {
+      assert.ok(!e.message.includes("hunter2"), e.message);
+      return `${e.code}: ${e.message}`;
+    } finally {
+      s.close();
+    }
+  };
+
+  it("disable is refused by the server; prefer and require encrypt without checking the certificate", () => {
+    assert.match(attempt("localhost", "sslmode=disable"), /^ERR_TOKEN_STORAGE_OPEN: .*refused the login/);
+    assert.equal(attempt("localhost", "sslmode=prefer"), "ok");
+    assert.equal(attempt("localhost", "sslmode=require"), "ok");
+  });
+
+  it("verify-full checks the CA and the host name; verify-ca only the CA", () => {
+    const ca = `sslrootcert=${encodeURIComponent(cluster.ca)}`;
+    assert.equal(attempt("localhost", `sslmode=verify-full&${ca}`), "ok");
+    assert.equal(attempt("localhost", `sslmode=verify-ca&${ca}`), "ok");
+    assert.match(attempt("127.0.0.1", `sslmode=verify-full&${ca}`), /^ERR_TOKEN_STORAGE_OPEN: .*not valid for name/);
+    assert.equal(attempt("127.0.0.1", `sslmode=verify-ca&${ca}`), "ok");
+    // The system's CAs do not include the test CA.
+    assert.match(attempt("localhost", "sslmode=verify-full"), /^ERR_TOKEN_STORAGE_OPEN: .*UnknownIssuer/);
+    assert.match(attempt("localhost", "sslmode=verify-ca"), /^ERR_TOKEN_STORAGE_OPEN: .*UnknownIssuer/);
+  });
+});
+
 describe("PostgreSQL: configuration", () => {
   const run = (env) =>
     child(`try { const t = require(PKG); t.getStats(); console.log("ok"); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`, env);

@@ -177,10 +177,15 @@ impl PostgresStore {
     fn error(&self, e: &tokio_postgres::Error) -> StoreError {
         let location = self.shown();
         let Some(db) = e.as_db_error() else {
-            return StoreError::Unavailable {
-                location,
-                reason: io_reason(e),
-            };
+            let reason = io_reason(e);
+            // A certificate the sslmode refuses does not go away by retrying.
+            if reason.contains("invalid peer certificate") {
+                return StoreError::Open {
+                    path: location,
+                    reason,
+                };
+            }
+            return StoreError::Unavailable { location, reason };
         };
         let code = db.code().code();
         let reason = |what: &str| format!("{what} (SQLSTATE {code})");
