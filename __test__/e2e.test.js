@@ -1,6 +1,6 @@
 "use strict";
 // End to end: the example OAuth server (examples/oauth-server) over real HTTP on loopback,
-// with both stores. The restart tests run the server as a child process and kill it; the
+// with every store. The restart tests run the server as a child process and kill it; the
 // refusal tests run it in this process on an explicit TokenStorage. Each test has its own
 // temp DB file.
 const { test } = require("node:test");
@@ -14,6 +14,7 @@ const { spawnServer } = require("../examples/oauth-server/child");
 const { start, stop } = require("../examples/oauth-server/server");
 const { startUpstream } = require("../examples/oauth-server/upstream");
 const { close, urlOf } = require("../examples/oauth-server/net");
+const { PG_URL, freshSchema, storeOptions } = require("./helpers/setup");
 
 /** Runs `body(dbPath, upstreamUrl)` with a fresh temp folder and a stub upstream, then removes both. */
 async function withFixture(body) {
@@ -32,9 +33,10 @@ const assertRefused = (response, status, error) => {
   assert.equal(response.body.error, error);
 };
 
-for (const store of ["memory", "db"]) {
+for (const store of PG_URL ? ["memory", "db", "postgres"] : ["memory", "db"]) {
   test(`${store} store: full flow, then a restart of the server process`, () => withFixture(async (dbPath, upstreamUrl) => {
     const env = { TOKEN_STORAGE: store, TOKEN_DB_PATH: dbPath, UPSTREAM_URL: upstreamUrl, TOKEN_STORAGE_LOG: "warn" };
+    if (store === "postgres") Object.assign(env, { TOKEN_DATABASE_URL: PG_URL, TOKEN_DB_SCHEMA: freshSchema() });
     let server = await spawnServer({ env });
     try {
       const base = server.url;
@@ -82,7 +84,7 @@ for (const store of ["memory", "db"]) {
   }));
 
   test(`${store} store: bogus tokens, replayed codes and wrong PKCE verifiers are refused`, () => withFixture(async (dbPath, upstreamUrl) => {
-    const storage = new TokenStorage({ storage: store, path: dbPath });
+    const storage = new TokenStorage(storeOptions(store, dbPath));
     const server = await start({ upstreamUrl, store: storage });
     try {
       const base = urlOf(server);

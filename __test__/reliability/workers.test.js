@@ -7,21 +7,23 @@ const { test } = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
 const { tempDir, runNode } = require("./fixtures/common");
+const { PG_URL, freshSchema } = require("../helpers/setup");
 
 const SCRIPT = path.join(__dirname, "fixtures", "threads-main.js");
 
-for (const storage of ["memory", "db"]) {
+for (const storage of PG_URL ? ["memory", "db", "postgres"] : ["memory", "db"]) {
   test(`${storage} default store in main thread + 4 workers: no crash, no lost write, shared, clean exit`, async (t) => {
     const { dir, cleanup } = tempDir();
     t.after(cleanup);
     const perThread = storage === "memory" ? 2000 : 600;
     const env = { ...process.env, TOKEN_STORAGE: storage, TOKEN_DB_PATH: path.join(dir, "threads.db"), TOKEN_STORAGE_LOG: "warn", PER_THREAD: String(perThread) };
+    if (storage === "postgres") Object.assign(env, { TOKEN_DATABASE_URL: PG_URL, TOKEN_DB_SCHEMA: freshSchema() });
     // 30 s: a hang detector only.
     const r = await runNode(SCRIPT, [], { env, timeoutMs: 30_000 });
     assert.equal(r.signal, null, `the process was killed by ${r.signal}: ${r.stderr}`);
     assert.equal(r.code, 0, `exit code: ${r.stderr}`);
     const out = JSON.parse(r.stdout);
-    assert.equal(out.storage, storage === "db" ? "sqlite" : "memory");
+    assert.equal(out.storage, storage === "db" ? "sqlite" : storage);
     assert.deepEqual(Object.values(out.lost), [0, 0, 0, 0, 0], "writes that did not read back");
     // Shared: every thread sees the tokens of all five threads.
     for (const [thread, seen] of Object.entries(out.seen)) {
