@@ -82,6 +82,8 @@ export interface TokenStorageOptions {
   queryTimeout?: number;
   /** PostgreSQL: how many connections the store keeps at most (1 to 100). Default 4. */
   poolSize?: number;
+  /** Seconds after a rotation during which the old refresh token, presented again, is refused without revoking its grant (a client's retry). 0 to 3600, default 10. */
+  refreshGracePeriod?: number;
 }
 
 /** The `code` of every error the store throws (argument `TypeError`s and `RangeError`s from the JS checks carry none). */
@@ -150,6 +152,70 @@ export interface TokenStore {
   /** The same, each batch of `batchSize` rows (default 2000) on a background thread. */
   cleanupExpiredTokensAsync(batchSize?: number): Promise<number>;
   getStats(): TokenStats;
+  /**
+   * The refresh grant in one atomic step: if `refreshToken` is live, its pair is replaced by
+   * the new one (same API key, user, client and scopes); returns the new pair, or null. Of
+   * concurrent rotations of one token, one wins. A token rotated away and presented again
+   * after the grace period (`refreshGracePeriod`, 10 s) revokes every token of its grant.
+   */
+  rotateRefreshToken(
+    refreshToken: string | null | undefined,
+    newAccessToken: string,
+    newRefreshToken: string,
+    expiresAt?: Date | number | null,
+  ): RotatedTokens | null;
+  /** Keeps `data` under `state` for `ttlSeconds` (default 600), for one consume. */
+  storePendingAuthorization(state: string, data: Record<string, unknown>, ttlSeconds?: Seconds | null): void;
+  /** The data stored under `state`, once; null if unknown, already taken or expired. */
+  consumePendingAuthorization<T = Record<string, unknown>>(state: string | null | undefined): T | null;
+  /** RFC 7591 dynamic registration; the secret is returned here only. */
+  registerClient(metadata: ClientMetadata): RegisteredClient;
+  /** The stored registration, without `client_secret` (only its digest is kept), or null. */
+  getClient(clientId: string | null | undefined): ClientRegistration | null;
+  /** Whether `clientSecret` is the client's secret, compared in constant time. */
+  verifyClient(clientId: string | null | undefined, clientSecret: string | null | undefined): boolean;
+  /** Registers or updates a client of known id and secret; call it at every start. */
+  preRegisterClient(clientId: string, clientSecret: string | null, metadata?: ClientMetadata): void;
+  /** Every registered client's id, in registration order. */
+  getAllClients(): string[];
+}
+
+/** What `rotateRefreshToken` returns: the new pair and what it carries over. */
+export interface RotatedTokens {
+  userId: string | null;
+  clientId: string;
+  scopes: string[];
+  apiKey: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+/** RFC 7591 client metadata: any fields, kept as given; `redirect_uris` an array of strings. */
+export interface ClientMetadata {
+  redirect_uris?: string[];
+  grant_types?: string[];
+  response_types?: string[];
+  scope?: string;
+  token_endpoint_auth_method?: string;
+  application_type?: string;
+  client_name?: string;
+  [field: string]: unknown;
+}
+
+/** A stored registration (no secret). */
+export interface ClientRegistration extends ClientMetadata {
+  client_id: string;
+  client_id_issued_at: number;
+  redirect_uris: string[];
+  grant_types: string[];
+  response_types: string[];
+  scope: string;
+  token_endpoint_auth_method: string;
+}
+
+/** What `registerClient` returns: the registration with its secret, shown this once. */
+export interface RegisteredClient extends ClientRegistration {
+  client_secret: string;
 }
 
 /**
@@ -189,6 +255,16 @@ export declare class TokenStorage implements TokenStore {
   cleanupExpiredTokens: TokenStore["cleanupExpiredTokens"];
   cleanupExpiredTokensAsync: TokenStore["cleanupExpiredTokensAsync"];
   getStats: TokenStore["getStats"];
+  rotateRefreshToken: TokenStore["rotateRefreshToken"];
+  storePendingAuthorization: TokenStore["storePendingAuthorization"];
+  consumePendingAuthorization: TokenStore["consumePendingAuthorization"];
+  registerClient: TokenStore["registerClient"];
+  getClient: TokenStore["getClient"];
+  verifyClient: TokenStore["verifyClient"];
+  preRegisterClient: TokenStore["preRegisterClient"];
+  getAllClients: TokenStore["getAllClients"];
+  /** Where the tokens are: the file's path, PostgreSQL's `host:port/database`, or null. */
+  readonly location: string | null;
   /** The same methods, returning Promises (`await storage.promises.getAccessToken(token)`). */
   readonly promises: PromiseTokenStore & { close(): Promise<void> };
 }
@@ -205,6 +281,9 @@ export declare const deleteUserTokens: TokenStore["deleteUserTokens"];
 export declare const cleanupExpiredTokens: TokenStore["cleanupExpiredTokens"];
 export declare const cleanupExpiredTokensAsync: TokenStore["cleanupExpiredTokensAsync"];
 export declare const getStats: TokenStore["getStats"];
+export declare const rotateRefreshToken: TokenStore["rotateRefreshToken"];
+export declare const storePendingAuthorization: TokenStore["storePendingAuthorization"];
+export declare const consumePendingAuthorization: TokenStore["consumePendingAuthorization"];
 /** Closes the default store's SQLite file; the next call reopens it. */
 export declare function closeDB(): void;
 /** The version of the SQLite library built into the addon, e.g. `"3.54.1"`. */

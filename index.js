@@ -24,6 +24,12 @@ module.exports = {
   cleanupExpiredTokens: (batchSize) => store().cleanupExpiredTokens(batchSize),
   cleanupExpiredTokensAsync: (batchSize) => store().cleanupExpiredTokensAsync(batchSize),
   getStats: () => store().getStats(),
+  /** Not in the old module: the refresh grant in one atomic step (new pair, or null). */
+  rotateRefreshToken: (refreshToken, newAccessToken, newRefreshToken, expiresAt = null) =>
+    store().rotateRefreshToken(refreshToken, newAccessToken, newRefreshToken, expiresAt),
+  /** Not in the old module: single-use state for the authorize → upstream login → callback hop. */
+  storePendingAuthorization: (state, data, ttlSeconds = 600) => store().storePendingAuthorization(state, data, ttlSeconds),
+  consumePendingAuthorization: (state) => store().consumePendingAuthorization(state),
   /** Closes the default store (the SQLite file); the next call reopens it. */
   closeDB: closeDefaultStore,
   TokenStorage,

@@ -150,7 +150,9 @@ for (const kind of KINDS) {
       const after = median();
       assert.equal(s.getStats().uniqueUsers, 10);
       // 0.1.0 took 4.4 ms (memory) and 155 ms (SQLite) here; now a few microseconds.
-      assert.ok(after < 1 && after < before * 20 + 0.2, `getStats: ${before.toFixed(3)} ms before, ${after.toFixed(3)} ms after`);
+      // PostgreSQL: a round trip to the server, whatever the table holds.
+      const bound = kind === "postgres" ? 5 : 1;
+      assert.ok(after < bound && after < before * 20 + 0.2, `getStats: ${before.toFixed(3)} ms before, ${after.toFixed(3)} ms after`);
     });
 
     it("methods taken off an instance work, as the module's free functions did", () => {

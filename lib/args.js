@@ -96,12 +96,12 @@ function expiresAt(fn, value, name = "expiresAt") {
 }
 
 /** Seconds until a code expires; `undefined` or null means the default of 600. */
-function expiresIn(fn, value) {
+function expiresIn(fn, value, name = "expiresIn") {
   if (value === null || value === undefined) return 600;
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw fail(fn, "expiresIn", "a finite number of seconds", value);
+    throw fail(fn, name, "a finite number of seconds", value);
   }
-  inDateRange(fn, "expiresIn", value * 1000);
+  inDateRange(fn, name, value * 1000);
   return value;
 }
 
@@ -113,6 +113,46 @@ function lookupKey(fn, name, value) {
   if (value === null || value === undefined) return null;
   if (typeof value !== "string") throw fail(fn, name, "a string, null or undefined", value);
   return value !== "" && value.isWellFormed() ? value : null;
+}
+
+/** Keys of the OAuth state (states, client ids): at most this many characters. */
+const MAX_KEY_LENGTH = 2048;
+/** JSON documents (pending authorizations, client metadata): at most this many characters. */
+const MAX_DOCUMENT_LENGTH = 64 * 1024;
+
+/** A string argument, if it is one, of at most MAX_KEY_LENGTH characters (else a RangeError). */
+function boundedString(fn, name, value) {
+  if (typeof value === "string" && value.length > MAX_KEY_LENGTH) {
+    throw new RangeError(`${fn}: ${name} must be at most ${MAX_KEY_LENGTH} characters`);
+  }
+  return value;
+}
+
+/** An object (not null, not an array) as JSON text of at most MAX_DOCUMENT_LENGTH characters. */
+function jsonObject(fn, name, value) {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new TypeError(`${fn}: ${name} must be a JSON-serialisable object`);
+  }
+  let json;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    throw new TypeError(`${fn}: ${name} must be a JSON-serialisable object (no cycles, no BigInt)`);
+  }
+  if (json.length > MAX_DOCUMENT_LENGTH) {
+    throw new RangeError(`${fn}: ${name} must be at most ${MAX_DOCUMENT_LENGTH} characters as JSON`);
+  }
+  return json;
+}
+
+/** RFC 7591 client metadata: an object whose redirect_uris, if given, is an array of strings. */
+function clientMetadata(fn, value) {
+  const json = jsonObject(fn, "metadata", value);
+  const uris = value.redirect_uris;
+  if (uris !== undefined && (!Array.isArray(uris) || !uris.every((u) => typeof u === "string"))) {
+    throw new TypeError(`${fn}: metadata.redirect_uris must be an array of strings`);
+  }
+  return JSON.parse(json);
 }
 
 /** A PKCE verifier: a string, or null/undefined for none (which fails a PKCE code). */
@@ -149,4 +189,7 @@ module.exports = {
   expiresIn,
   lookupKey,
   verifier,
+  boundedString,
+  jsonObject,
+  clientMetadata,
 };

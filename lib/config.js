@@ -39,6 +39,24 @@ function choose(table, name, value, accepted) {
  * the settings in messages (environment variables, for the module-level store).
  */
 function storeConfig(options, names = OPTION_NAMES) {
+  const { config, defaultFile } = storeConfigOfKind(options, names);
+  const grace = graceOption(options.refreshGracePeriod, names.refreshGracePeriod ?? "options.refreshGracePeriod");
+  return { config: grace === undefined ? config : { ...config, refreshGraceMs: grace * 1000 }, defaultFile };
+}
+
+/** Seconds, a whole number from 0 to 3600; a string (from the environment) is parsed. */
+function graceOption(value, name) {
+  if (value === undefined || value === null || value === "") return undefined;
+  const n = typeof value === "string" ? Number(value.trim()) : value;
+  if (!Number.isInteger(n) || n < 0 || n > 3600) {
+    const message = `${name} is ${JSON.stringify(value)}; it must be a whole number of seconds from 0 to 3600`;
+    if (typeof value === "string") throw new TokenStorageError(message, "ERR_TOKEN_STORAGE_CONFIG");
+    throw new TypeError(`TokenStorage: ${message}`);
+  }
+  return n;
+}
+
+function storeConfigOfKind(options, names) {
   const fn = "TokenStorage";
   const { storage, path, synchronous, busyTimeout } = options;
   const kind = choose(STORES, names.storage, args.optionalString(fn, "options.storage", storage), ACCEPTED_STORES);

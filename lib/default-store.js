@@ -11,6 +11,7 @@ const SETTING_NAMES_OF_ENVIRONMENT = {
   synchronous: "TOKEN_DB_SYNC",
   url: ["TOKEN_DATABASE_URL", "DATABASE_URL"],
   schema: "TOKEN_DB_SCHEMA",
+  refreshGracePeriod: "TOKEN_REFRESH_GRACE_SECONDS",
 };
 
 function optionsFromEnvironment(shared) {
@@ -21,6 +22,7 @@ function optionsFromEnvironment(shared) {
     synchronous: env.TOKEN_DB_SYNC,
     url: [env.TOKEN_DATABASE_URL, env.DATABASE_URL],
     schema: env.TOKEN_DB_SCHEMA || undefined,
+    refreshGracePeriod: env.TOKEN_REFRESH_GRACE_SECONDS,
     [SHARED]: shared,
     [SETTING_NAMES]: SETTING_NAMES_OF_ENVIRONMENT,
   };

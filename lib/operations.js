@@ -6,7 +6,9 @@
 // the native reply. TokenStorage runs each on the calling thread (`name`) or off it
 // (`promises.name`, the native `nameAsync`), with the same checks, results and errors.
 
+const crypto = require("node:crypto");
 const args = require("./args");
+const { log } = require("./log");
 
 /** Rows removed per transaction by cleanup, so no single step holds the lock for long. */
 const DEFAULT_BATCH_SIZE = 1000;
@@ -153,7 +155,144 @@ const OPERATIONS = {
     input: () => [],
     output: (s, storage) => ({ totalTokens: s.totalTokens, uniqueUsers: s.uniqueUsers, storage }),
   },
+
+  /**
+   * The refresh grant in one atomic step (see docs/api.md): the new pair, or null. A
+   * refresh token rotated away and presented again after the grace period revokes its
+   * family, logged as a warning (without the token).
+   */
+  rotateRefreshToken: {
+    input(refreshToken, newAccessToken, newRefreshToken, expiresAt = null) {
+      const fn = "rotateRefreshToken";
+      const old = args.lookupKey(fn, "refreshToken", refreshToken);
+      const request = {
+        refreshToken: old,
+        newAccessToken: args.requiredString(fn, "newAccessToken", newAccessToken),
+        newRefreshToken: args.requiredString(fn, "newRefreshToken", newRefreshToken),
+        expiresAt: args.expiresAt(fn, expiresAt) ?? undefined,
+      };
+      if (request.newAccessToken === request.newRefreshToken) {
+        throw new TypeError(`${fn}: newAccessToken and newRefreshToken must differ`);
+      }
+      return old === null ? answer(null) : [request];
+    },
+    output(json, storage) {
+      const r = JSON.parse(json);
+      if (r[0] === "reused") {
+        log("warn", "a refresh token was used again after it was rotated; every token of its grant was revoked", { storage, revoked: r[7] });
+      }
+      if (r[0] !== "rotated") return null;
+      return { userId: r[1], clientId: r[2], scopes: r[3], apiKey: r[4], accessToken: r[5], refreshToken: r[6] };
+    },
+  },
+
+  storePendingAuthorization: {
+    input(state, data, ttlSeconds = 600) {
+      const fn = "storePendingAuthorization";
+      return [args.requiredString(fn, "state", args.boundedString(fn, "state", state)), args.jsonObject(fn, "data", data), args.expiresIn(fn, ttlSeconds, "ttlSeconds") * 1000];
+    },
+    output: nothing,
+  },
+
+  consumePendingAuthorization: {
+    input: byKey("consumePendingAuthorization", "state", null),
+    output: (json) => (json == null ? null : JSON.parse(json)),
+  },
+
+  registerClient: {
+    native: "putClient",
+    input(metadata) {
+      const fn = "registerClient";
+      const given = args.clientMetadata(fn, metadata);
+      const secret = crypto.randomBytes(32).toString("hex");
+      const registration = {
+        client_id: crypto.randomBytes(16).toString("hex"),
+        client_secret: secret,
+        client_id_issued_at: Math.floor(Date.now() / 1000),
+        ...CLIENT_DEFAULTS,
+        redirect_uris: [],
+        ...withoutIssued(given),
+      };
+      return [clientRecord(registration, secret), registration];
+    },
+    output: (reply, storage, input) => input[1],
+  },
+
+  preRegisterClient: {
+    native: "putClient",
+    input(clientId, clientSecret, metadata = {}) {
+      const fn = "preRegisterClient";
+      const id = args.requiredString(fn, "clientId", args.boundedString(fn, "clientId", clientId));
+      const secret = args.optionalString(fn, "clientSecret", clientSecret);
+      const given = args.clientMetadata(fn, metadata);
+      const registration = {
+        client_id: id,
+        client_id_issued_at: Math.floor(Date.now() / 1000),
+        ...CLIENT_DEFAULTS,
+        redirect_uris: ["http://localhost:*", "https://*"],
+        ...withoutIssued(given),
+      };
+      return [clientRecord(registration, secret)];
+    },
+    output: nothing,
+  },
+
+  getClient: {
+    input: byKey("getClient", "clientId", null),
+    output: record((c) => JSON.parse(c[2])),
+  },
+
+  verifyClient: {
+    native: "getClient",
+    input(clientId, clientSecret) {
+      const key = args.lookupKey("verifyClient", "clientId", clientId);
+      if (key === null || typeof clientSecret !== "string" || clientSecret === "") return answer(false);
+      return [key];
+    },
+    output(json, storage, input, given) {
+      if (json == null) return false;
+      const stored = JSON.parse(json)[1];
+      if (typeof stored !== "string") return false;
+      const offered = digest(given[1]);
+      const expected = Buffer.from(stored, "hex");
+      return expected.length === offered.length && crypto.timingSafeEqual(expected, offered);
+    },
+  },
+
+  getAllClients: {
+    native: "clientIds",
+    input: () => [],
+    output: (json) => JSON.parse(json),
+  },
 };
+
+/** RFC 7591 defaults of the server's clientRegistry.js; every given field is kept as given. */
+const CLIENT_DEFAULTS = Object.freeze({
+  grant_types: ["authorization_code"],
+  response_types: ["code"],
+  scope: "mcp:read mcp:write",
+  token_endpoint_auth_method: "client_secret_basic",
+  application_type: "web",
+});
+
+/** The metadata given, less what the registry issues itself (the id, secret and issue time). */
+function withoutIssued(metadata) {
+  const { client_id, client_secret, client_id_issued_at, ...rest } = metadata;
+  return rest;
+}
+
+const digest = (secret) => crypto.createHash("sha256").update(secret, "utf8").digest();
+
+/** A registration as stored: the metadata without the secret, and the secret's SHA-256. */
+function clientRecord(registration, secret) {
+  const { client_secret, ...stored } = registration;
+  return {
+    clientId: registration.client_id,
+    secretDigest: secret == null ? undefined : digest(secret).toString("hex"),
+    metadata: JSON.stringify(stored),
+    createdAt: Date.now(),
+  };
+}
 
 function batchSizeArg(fn, value) {
   if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {

@@ -120,11 +120,11 @@ class TokenStorage {
     let reply;
     try {
       const native = this._ready();
-      reply = native[name].apply(native, input);
+      reply = native[op.native ?? name].apply(native, input);
     } catch (err) {
       throw this._fail(name, err);
     }
-    return op.output(reply, this._kind);
+    return op.output(reply, this._kind, input, given);
   }
 
   /** Runs operation `name` on a thread of libuv's pool: the same checks, result and errors, as a Promise. */
@@ -135,11 +135,11 @@ class TokenStorage {
     let reply;
     try {
       if (!this._open) await this._openAsync();
-      reply = await this._native[`${name}Async`].apply(this._native, input);
+      reply = await this._native[`${op.native ?? name}Async`].apply(this._native, input);
     } catch (err) {
       throw this._fail(name, err);
     }
-    return op.output(reply, this._kind);
+    return op.output(reply, this._kind, input, given);
   }
 
   async _openAsync() {
@@ -227,6 +227,49 @@ class TokenStorage {
 
   getStats() {
     return this._run("getStats", arguments);
+  }
+
+  /**
+   * The refresh grant in one atomic step: `{ userId, clientId, scopes, apiKey, accessToken,
+   * refreshToken }` (the new pair) or null. See docs/api.md#rotaterefreshtoken.
+   */
+  rotateRefreshToken(refreshToken, newAccessToken, newRefreshToken, expiresAt) {
+    return this._run("rotateRefreshToken", arguments);
+  }
+
+  /** Keeps `data` (a JSON-serialisable object) under `state` for `ttlSeconds` (600), for one consume. */
+  storePendingAuthorization(state, data, ttlSeconds) {
+    return this._run("storePendingAuthorization", arguments);
+  }
+
+  /** The data stored under `state`, once; null if unknown, taken or expired. */
+  consumePendingAuthorization(state) {
+    return this._run("consumePendingAuthorization", arguments);
+  }
+
+  /** RFC 7591 dynamic registration: the new client with its secret (shown once; stored as a digest). */
+  registerClient(metadata) {
+    return this._run("registerClient", arguments);
+  }
+
+  /** The stored registration (without its secret), or null. */
+  getClient(clientId) {
+    return this._run("getClient", arguments);
+  }
+
+  /** Whether `clientSecret` is the client's secret (compared in constant time). */
+  verifyClient(clientId, clientSecret) {
+    return this._run("verifyClient", arguments);
+  }
+
+  /** Registers (or updates) a client with a known id and secret: call it at every start. */
+  preRegisterClient(clientId, clientSecret, metadata) {
+    return this._run("preRegisterClient", arguments);
+  }
+
+  /** Every registered client's id. */
+  getAllClients() {
+    return this._run("getAllClients", arguments);
   }
 
   /** The old SQLite module's name for `close()`. */

@@ -11,6 +11,9 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 5_000;
 /// How long one call to a PostgreSQL store may take, round trips and waits for locks
 /// included, before `ERR_TOKEN_STORAGE_UNAVAILABLE`.
 pub const DEFAULT_QUERY_TIMEOUT_MS: u32 = 5_000;
+/// How long after a rotation the old refresh token, presented again, is taken for a retry
+/// of the same request (refused, nothing revoked) rather than a replay (its family revoked).
+pub const DEFAULT_REFRESH_GRACE_MS: u32 = 10_000;
 /// How many connections a PostgreSQL store keeps at most (calls on the JavaScript thread
 /// use one; Promise calls run on libuv's four threads).
 pub const DEFAULT_POOL_SIZE: u32 = 4;

@@ -26,10 +26,10 @@ use napi_derive::napi;
 
 use config::{
     StoreConfig, SyncMode, DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE,
-    DEFAULT_QUERY_TIMEOUT_MS,
+    DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_REFRESH_GRACE_MS,
 };
 use error::StoreError;
-use model::{now_ms, AuthorizationCode, NewAccessToken};
+use model::{now_ms, AuthorizationCode, ClientRecord, NewAccessToken, RotateRequest};
 use ops::{Answer, BackgroundCleanup, Call};
 use store::TokenStore;
 
@@ -94,6 +94,8 @@ pub struct NativeConfig {
     pub connect_timeout_ms: Option<u32>,
     pub query_timeout_ms: Option<u32>,
     pub pool_size: Option<u32>,
+    /// How long a refresh token rotated away is taken for a retry, not a replay.
+    pub refresh_grace_ms: Option<u32>,
     /// `"normal"` or `"full"`.
     pub sync: Option<String>,
     pub busy_timeout_ms: Option<u32>,
@@ -142,6 +144,8 @@ impl NativeConfig {
 pub struct NativeStore {
     store: Arc<dyn TokenStore>,
     cleanup: Arc<BackgroundCleanup>,
+    /// `rotateRefreshToken`'s grace period (see `RotateRequest`).
+    refresh_grace_ms: i64,
 }
 
 /// Each operation has two exports: `name` runs it on the calling thread and returns the
@@ -160,6 +164,9 @@ impl NativeStore {
         Ok(NativeStore {
             store,
             cleanup: Arc::default(),
+            refresh_grace_ms: i64::from(
+                options.refresh_grace_ms.unwrap_or(DEFAULT_REFRESH_GRACE_MS),
+            ),
         })
     }
 
@@ -376,6 +383,138 @@ impl NativeStore {
     pub fn get_stats_async(&self) -> AsyncTask<Later> {
         self.later(Call::Stats)
     }
+
+    /// `[outcome, userId, clientId, scopes, apiKey, accessToken, refreshToken, revoked]` as
+    /// JSON (see `wire::rotation`).
+    #[napi]
+    pub fn rotate_refresh_token(&self, request: NativeRotation) -> Result<Reply> {
+        self.now(Call::RotateRefreshToken(
+            request.typed(self.refresh_grace_ms)?,
+        ))
+    }
+
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn rotate_refresh_token_async(&self, request: NativeRotation) -> Result<AsyncTask<Later>> {
+        Ok(self.later(Call::RotateRefreshToken(
+            request.typed(self.refresh_grace_ms)?,
+        )))
+    }
+
+    #[napi]
+    pub fn put_client(&self, client: NativeClient) -> Result<Reply> {
+        self.now(Call::PutClient(client.typed()?))
+    }
+
+    #[napi(ts_return_type = "Promise<undefined>")]
+    pub fn put_client_async(&self, client: NativeClient) -> Result<AsyncTask<Later>> {
+        Ok(self.later(Call::PutClient(client.typed()?)))
+    }
+
+    /// `[clientId, secretDigest, metadata, createdAt]` as JSON, or null.
+    #[napi]
+    pub fn get_client(&self, client_id: String) -> Result<Reply> {
+        self.now(Call::GetClient(client_id))
+    }
+
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn get_client_async(&self, client_id: String) -> AsyncTask<Later> {
+        self.later(Call::GetClient(client_id))
+    }
+
+    /// The client ids as a JSON array.
+    #[napi]
+    pub fn client_ids(&self) -> Result<Reply> {
+        self.now(Call::ClientIds)
+    }
+
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn client_ids_async(&self) -> AsyncTask<Later> {
+        self.later(Call::ClientIds)
+    }
+
+    #[napi]
+    pub fn store_pending_authorization(
+        &self,
+        state: String,
+        data: String,
+        ttl_ms: f64,
+    ) -> Result<Reply> {
+        self.now(pending(state, data, ttl_ms)?)
+    }
+
+    #[napi(ts_return_type = "Promise<undefined>")]
+    pub fn store_pending_authorization_async(
+        &self,
+        state: String,
+        data: String,
+        ttl_ms: f64,
+    ) -> Result<AsyncTask<Later>> {
+        Ok(self.later(pending(state, data, ttl_ms)?))
+    }
+
+    /// The data as stored (JSON text), or null.
+    #[napi]
+    pub fn consume_pending_authorization(&self, state: String) -> Result<Reply> {
+        self.now(Call::TakePendingAuthorization(state))
+    }
+
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn consume_pending_authorization_async(&self, state: String) -> AsyncTask<Later> {
+        self.later(Call::TakePendingAuthorization(state))
+    }
+}
+
+/// `rotateRefreshToken`'s arguments (checked by `lib/` first); times in milliseconds.
+#[napi(object)]
+pub struct NativeRotation {
+    pub refresh_token: String,
+    pub new_access_token: String,
+    pub new_refresh_token: String,
+    pub expires_at: Option<f64>,
+}
+
+impl NativeRotation {
+    fn typed(self, grace_ms: i64) -> Result<RotateRequest> {
+        Ok(RotateRequest {
+            refresh_token: self.refresh_token,
+            new_access_token: self.new_access_token,
+            new_refresh_token: self.new_refresh_token,
+            expires_at: self
+                .expires_at
+                .map(|t| millis(t, "expiresAt"))
+                .transpose()?,
+            grace_ms,
+        })
+    }
+}
+
+/// A client registration as stored (built by `lib/clients.js`).
+#[napi(object)]
+pub struct NativeClient {
+    pub client_id: String,
+    pub secret_digest: Option<String>,
+    /// The registration's metadata, JSON text.
+    pub metadata: String,
+    pub created_at: f64,
+}
+
+impl NativeClient {
+    fn typed(self) -> Result<ClientRecord> {
+        Ok(ClientRecord {
+            client_id: self.client_id,
+            secret_digest: self.secret_digest,
+            metadata: self.metadata,
+            created_at: millis(self.created_at, "createdAt")?,
+        })
+    }
+}
+
+fn pending(state: String, data: String, ttl_ms: f64) -> Result<Call> {
+    Ok(Call::StorePendingAuthorization {
+        state,
+        data,
+        ttl_ms: millis(ttl_ms, "ttlSeconds")?,
+    })
 }
 
 /// A call run off the JS thread: the same `ops::run` as the synchronous exports.
@@ -425,6 +564,10 @@ fn reply(answer: Answer) -> std::result::Result<Reply, StoreError> {
             total_tokens: s.total_tokens as f64,
             unique_users: s.unique_users as f64,
         }),
+        Answer::Rotation(r) => Reply::Json(Some(wire::rotation(&r)?)),
+        Answer::Client(c) => Reply::Json(c.as_ref().map(wire::client).transpose()?),
+        Answer::Ids(ids) => Reply::Json(Some(wire::ids(&ids)?)),
+        Answer::Text(text) => Reply::Json(text),
     })
 }
 

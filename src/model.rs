@@ -71,3 +71,77 @@ pub fn now_ms() -> i64 {
         Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
     }
 }
+
+/// A registered OAuth client (RFC 7591), as stored: its metadata as JSON text, and the
+/// SHA-256 digest (hex) of its secret, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    pub client_id: String,
+    pub secret_digest: Option<String>,
+    pub metadata: String,
+    pub created_at: i64,
+}
+
+/// `rotateRefreshToken`'s request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotateRequest {
+    pub refresh_token: String,
+    pub new_access_token: String,
+    pub new_refresh_token: String,
+    pub expires_at: Option<i64>,
+    /// How long after a rotation the old refresh token, presented again, is taken for a
+    /// retry of the same request (refused, nothing revoked) rather than a replay.
+    pub grace_ms: i64,
+}
+
+impl RotateRequest {
+    /// The new access token, carrying over the old one's API key, user, client and scopes.
+    pub fn successor(&self, old: &AccessToken) -> NewAccessToken {
+        NewAccessToken {
+            token: self.new_access_token.clone(),
+            refresh_token: Some(self.new_refresh_token.clone()),
+            api_key: old.api_key.clone(),
+            user_id: old.user_id.clone(),
+            client_id: old.client_id.clone(),
+            scopes: old.scopes.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// What the rotation answers once `successor(old)` is stored.
+    pub fn rotated(&self, old: AccessToken) -> Rotation {
+        Rotation::Rotated(Rotated {
+            user_id: old.user_id,
+            client_id: old.client_id,
+            scopes: old.scopes,
+            api_key: old.api_key,
+            access_token: self.new_access_token.clone(),
+            refresh_token: self.new_refresh_token.clone(),
+        })
+    }
+}
+
+/// The new pair a rotation issued, with what it carries over from the old one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    pub user_id: Option<String>,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub api_key: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    Rotated(Rotated),
+    /// No live refresh token of that string, and none rotated away.
+    Unknown,
+    /// The refresh token was rotated away before: within the grace period nothing more
+    /// happens; after it, every token of its family (`revoked` of them) was revoked.
+    Reused {
+        within_grace: bool,
+        revoked: usize,
+    },
+}

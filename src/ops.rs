@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, StoreError};
-use crate::model::{AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats};
+use crate::model::{
+    AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
+    Rotation, Stats,
+};
 use crate::pkce;
 use crate::store::TokenStore;
 
@@ -34,6 +37,17 @@ pub enum Call {
     /// At most this many expired rows, on the store's background resources.
     CleanupBatch(usize),
     Stats,
+    RotateRefreshToken(RotateRequest),
+    PutClient(ClientRecord),
+    GetClient(String),
+    ClientIds,
+    /// A pending authorization (JSON text) kept for `ttl_ms` from now.
+    StorePendingAuthorization {
+        state: String,
+        data: String,
+        ttl_ms: i64,
+    },
+    TakePendingAuthorization(String),
 }
 
 /// What a call answers.
@@ -44,6 +58,11 @@ pub enum Answer {
     AuthorizationCode(Option<AuthorizationCode>),
     RefreshToken(Option<RefreshToken>),
     Stats(Stats),
+    Rotation(Rotation),
+    Client(Option<ClientRecord>),
+    Ids(Vec<String>),
+    /// JSON text as stored (a pending authorization).
+    Text(Option<String>),
 }
 
 /// Runs one call at `now` (epoch milliseconds).
@@ -83,6 +102,35 @@ pub fn run(
         Call::CleanupAll(batch) => Answer::Count(cleanup_all(store, now, batch)?),
         Call::CleanupBatch(limit) => Answer::Count(cleanup.batch(store, now, limit.max(1))?),
         Call::Stats => Answer::Stats(store.stats(now)?),
+        Call::RotateRefreshToken(request) => {
+            for (name, value) in [
+                ("refreshToken", &request.refresh_token),
+                ("newAccessToken", &request.new_access_token),
+                ("newRefreshToken", &request.new_refresh_token),
+            ] {
+                require_non_empty(name, value)?;
+            }
+            Answer::Rotation(store.rotate_refresh_token(&request, now)?)
+        }
+        Call::PutClient(client) => {
+            require_non_empty("client_id", &client.client_id)?;
+            store.put_client(&client)?;
+            Answer::Done
+        }
+        Call::GetClient(id) => Answer::Client(store.get_client(&id)?),
+        Call::ClientIds => Answer::Ids(store.client_ids()?),
+        Call::StorePendingAuthorization {
+            state,
+            data,
+            ttl_ms,
+        } => {
+            require_non_empty("state", &state)?;
+            store.store_pending_authorization(&state, &data, now.saturating_add(ttl_ms), now)?;
+            Answer::Done
+        }
+        Call::TakePendingAuthorization(state) => {
+            Answer::Text(store.take_pending_authorization(&state, now)?)
+        }
     })
 }
 

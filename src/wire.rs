@@ -2,7 +2,7 @@
 //! so the JS side builds each object with one literal (one hidden class).
 
 use crate::error::StoreError;
-use crate::model::{AccessToken, AuthorizationCode, RefreshToken};
+use crate::model::{AccessToken, AuthorizationCode, ClientRecord, RefreshToken, Rotation};
 
 /// JSON of `value`, into a buffer sized from `text_len` (the record's string bytes) so
 /// that it is written without reallocating in the common case.
@@ -70,4 +70,55 @@ pub fn authorization_code(c: &AuthorizationCode) -> Result<String, StoreError> {
         + len(&c.code_challenge)
         + len(&c.code_challenge_method);
     encode(&record, n + scopes_len(&c.scopes))
+}
+
+/// `[outcome, userId, clientId, scopes, apiKey, accessToken, refreshToken, revoked]`;
+/// outcome `"rotated"`, `"unknown"`, `"retry"` (reused within the grace period) or
+/// `"reused"` (after it: the family revoked).
+pub fn rotation(r: &Rotation) -> Result<String, StoreError> {
+    let none: Option<&str> = None;
+    match r {
+        Rotation::Rotated(n) => encode(
+            &(
+                "rotated",
+                &n.user_id,
+                &n.client_id,
+                &n.scopes,
+                &n.api_key,
+                &n.access_token,
+                &n.refresh_token,
+                0,
+            ),
+            n.api_key.len() + n.access_token.len() + n.refresh_token.len() + 64,
+        ),
+        Rotation::Unknown => encode(&("unknown", none, none, none, none, none, none, 0), 64),
+        Rotation::Reused {
+            within_grace,
+            revoked,
+        } => encode(
+            &(
+                if *within_grace { "retry" } else { "reused" },
+                none,
+                none,
+                none,
+                none,
+                none,
+                none,
+                revoked,
+            ),
+            64,
+        ),
+    }
+}
+
+/// `[clientId, secretDigest, metadata, createdAt]`, the metadata as JSON text in a string.
+pub fn client(c: &ClientRecord) -> Result<String, StoreError> {
+    encode(
+        &(&c.client_id, &c.secret_digest, &c.metadata, c.created_at),
+        c.client_id.len() + c.metadata.len() + 96,
+    )
+}
+
+pub fn ids(ids: &[String]) -> Result<String, StoreError> {
+    encode(&ids, ids.iter().map(|i| i.len() + 3).sum())
 }

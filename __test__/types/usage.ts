@@ -16,9 +16,13 @@ import {
   getStats,
   closeDB,
   sqliteVersion,
+  rotateRefreshToken,
+  storePendingAuthorization,
+  consumePendingAuthorization,
   TokenStorage,
   TokenStorageError,
 } from "native-token-storage";
+import * as clients from "native-token-storage/clients";
 import * as promises from "native-token-storage/promises";
 import type {
   PromiseTokenStore,
@@ -32,6 +36,10 @@ import type {
   TokenStorageOptions,
   TokenStorageErrorCode,
   TokenStore,
+  RotatedTokens,
+  ClientMetadata,
+  ClientRegistration,
+  RegisteredClient,
 } from "native-token-storage";
 
 // The module-level functions, with the arguments the old server passes.
@@ -191,3 +199,30 @@ async function usePromises(): Promise<void> {
   void notAwaited;
 }
 void usePromises;
+
+// The rest of the OAuth state: rotation, pending authorizations, clients.
+function useOAuthState(): void {
+  const rotated: RotatedTokens | null = rotateRefreshToken("rt", "at-2", "rt-2", new Date());
+  const again: RotatedTokens | null = rotateRefreshToken("rt", "at-3", "rt-3");
+  storePendingAuthorization("state", { codeVerifier: "v", redirectUri: "https://app/cb" }, 600);
+  const pending = consumePendingAuthorization<{ codeVerifier: string }>("state");
+  const verifier: string | undefined = pending?.codeVerifier;
+  const store = new TokenStorage({ storage: "memory", refreshGracePeriod: 0 });
+  const metadata: ClientMetadata = { redirect_uris: ["https://app/cb"], client_name: "App" };
+  const registered: RegisteredClient = store.registerClient(metadata);
+  const secret: string = registered.client_secret;
+  const stored: ClientRegistration | null = store.getClient(registered.client_id);
+  const ok: boolean = store.verifyClient(registered.client_id, secret);
+  store.preRegisterClient("static", "secret", { redirect_uris: ["https://*"] });
+  const ids: string[] = store.getAllClients();
+  const where: string | null = store.location;
+  const viaModule: RegisteredClient = clients.registerClient({});
+  clients.preRegisterClient("static", null);
+  const known: boolean = clients.verifyClient(viaModule.client_id, viaModule.client_secret);
+  const all: string[] = clients.getAllClients();
+  const one: ClientRegistration | null = clients.getClient("static");
+  void [rotated, again, verifier, stored, ok, ids, where, known, all, one];
+  // @ts-expect-error redirect_uris is an array of strings
+  store.registerClient({ redirect_uris: "https://app/cb" });
+}
+void useOAuthState;

@@ -17,7 +17,8 @@ use std::sync::{Mutex, MutexGuard};
 use super::TokenStore;
 use crate::error::{Result, StoreError};
 use crate::model::{
-    is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
+    is_expired, AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken,
+    RotateRequest, Rotation, Stats,
 };
 
 /// `expires_at` of a token that never expires.
@@ -161,6 +162,16 @@ struct Tables {
     strings: HashSet<Arc<str>>,
     grants: HashSet<Arc<Grant>>,
     codes: HashMap<Box<str>, AuthorizationCode>,
+    /// The family of each refresh token a rotation issued (one issued by storeAccessToken
+    /// is its own family's first), and each family's members.
+    families: HashMap<Box<str>, Box<str>>,
+    members: HashMap<Box<str>, StdHashSet<Box<str>>>,
+    /// Refresh tokens rotated away: their family and when.
+    retired: HashMap<Box<str>, (Box<str>, i64)>,
+    /// Clients by id, with the order they were first registered in.
+    clients: HashMap<Box<str>, (u64, ClientRecord)>,
+    client_seq: u64,
+    pending: HashMap<Box<str>, (String, i64)>,
 }
 
 impl Tables {
@@ -409,6 +420,10 @@ impl Tables {
                 p.text = p.token().into();
             }
         }
+        if !refresh.is_empty() {
+            // A new grant: the refresh string starts a family of its own.
+            self.set_family(refresh, None);
+        }
         let token_len = u32::try_from(t.token.len()).map_err(|_| too_long())?;
         let mut text = String::with_capacity(t.token.len() + refresh.len());
         text.push_str(&t.token);
@@ -539,7 +554,157 @@ impl Tables {
                 removed += 1;
             }
         }
+        if removed < limit {
+            let expired: Vec<Box<str>> = self
+                .pending
+                .iter()
+                .filter(|(_, (_, at))| is_expired(Some(*at), now))
+                .map(|(k, _)| k.clone())
+                .take(limit - removed)
+                .collect();
+            for k in expired {
+                self.pending.remove(&k);
+                removed += 1;
+            }
+        }
+        if removed < limit {
+            self.prune_families();
+        }
         Ok(removed)
+    }
+
+    /// Puts `refresh` in `family` (`None`: no family but its own).
+    fn set_family(&mut self, refresh: &str, family: Option<&str>) {
+        if let Some(old) = self.families.remove(refresh) {
+            if let Some(set) = self.members.get_mut(&old) {
+                set.remove(refresh);
+                if set.is_empty() {
+                    self.members.remove(&old);
+                }
+            }
+        }
+        if let Some(f) = family {
+            self.families.insert(refresh.into(), f.into());
+            self.members
+                .entry(f.into())
+                .or_default()
+                .insert(refresh.into());
+        }
+    }
+
+    /// The family of a live refresh token: the one a rotation gave it, else its own.
+    fn family_of(&self, refresh: &str) -> Box<str> {
+        self.families
+            .get(refresh)
+            .cloned()
+            .unwrap_or_else(|| refresh.into())
+    }
+
+    /// Forgets family entries of refresh tokens that are gone, and rotated-away tokens
+    /// whose family has no live token left (a replay of one could revoke nothing).
+    fn prune_families(&mut self) {
+        let gone: Vec<Box<str>> = self
+            .families
+            .keys()
+            .filter(|r| self.find_refresh(r).is_none())
+            .cloned()
+            .collect();
+        for r in gone {
+            self.set_family(&r, None);
+        }
+        let members = &self.members;
+        self.retired
+            .retain(|_, (family, _)| members.contains_key(family));
+    }
+
+    fn rotate_refresh_token(&mut self, req: &RotateRequest, now: i64) -> Result<Rotation> {
+        if let Some(i) = self.find_refresh(&req.refresh_token) {
+            let Some(old) = self.live(i, now).map(Self::access_token) else {
+                return Ok(Rotation::Unknown);
+            };
+            let family = self.family_of(&req.refresh_token);
+            let new = req.successor(&old);
+            self.check_room(std::slice::from_ref(&new))?;
+            self.remove_slot(i);
+            self.set_family(&req.refresh_token, None);
+            self.retired
+                .insert(req.refresh_token.as_str().into(), (family.clone(), now));
+            self.store_access_token(&new, now)?;
+            self.set_family(&req.new_refresh_token, Some(&family));
+            return Ok(req.rotated(old));
+        }
+        let Some((family, at)) = self.retired.get(req.refresh_token.as_str()).cloned() else {
+            return Ok(Rotation::Unknown);
+        };
+        if now - at < req.grace_ms {
+            return Ok(Rotation::Reused {
+                within_grace: true,
+                revoked: 0,
+            });
+        }
+        let members: Vec<Box<str>> = self
+            .members
+            .get(&family)
+            .map(|m| m.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut revoked = 0;
+        for m in members {
+            if let Some(i) = self.find_refresh(&m) {
+                self.remove_slot(i);
+                revoked += 1;
+            }
+            self.set_family(&m, None);
+        }
+        Ok(Rotation::Reused {
+            within_grace: false,
+            revoked,
+        })
+    }
+
+    fn put_client(&mut self, client: &ClientRecord) -> Result<()> {
+        let seq = match self.clients.get(client.client_id.as_str()) {
+            Some((seq, _)) => *seq,
+            None => {
+                self.client_seq += 1;
+                self.client_seq
+            }
+        };
+        self.clients
+            .insert(client.client_id.as_str().into(), (seq, client.clone()));
+        Ok(())
+    }
+
+    fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        Ok(self.clients.get(client_id).map(|(_, c)| c.clone()))
+    }
+
+    fn client_ids(&self) -> Result<Vec<String>> {
+        let mut all: Vec<(u64, String)> = self
+            .clients
+            .values()
+            .map(|(seq, c)| (*seq, c.client_id.clone()))
+            .collect();
+        all.sort_unstable();
+        Ok(all.into_iter().map(|(_, id)| id).collect())
+    }
+
+    fn store_pending_authorization(
+        &mut self,
+        state: &str,
+        data: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.pending
+            .insert(state.into(), (data.to_owned(), expires_at));
+        Ok(())
+    }
+
+    fn take_pending_authorization(&mut self, state: &str, now: i64) -> Result<Option<String>> {
+        Ok(self
+            .pending
+            .remove(state)
+            .filter(|(_, at)| !is_expired(Some(*at), now))
+            .map(|(data, _)| data))
     }
 
     fn stats(&mut self, now: i64) -> Result<Stats> {
@@ -631,5 +796,36 @@ impl TokenStore for MemoryStore {
 
     fn stats(&self, now: i64) -> Result<Stats> {
         self.tables()?.stats(now)
+    }
+
+    fn rotate_refresh_token(&self, request: &RotateRequest, now: i64) -> Result<Rotation> {
+        self.tables()?.rotate_refresh_token(request, now)
+    }
+
+    fn put_client(&self, client: &ClientRecord) -> Result<()> {
+        self.tables()?.put_client(client)
+    }
+
+    fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        self.tables()?.get_client(client_id)
+    }
+
+    fn client_ids(&self) -> Result<Vec<String>> {
+        self.tables()?.client_ids()
+    }
+
+    fn store_pending_authorization(
+        &self,
+        state: &str,
+        data: &str,
+        expires_at: i64,
+        _now: i64,
+    ) -> Result<()> {
+        self.tables()?
+            .store_pending_authorization(state, data, expires_at)
+    }
+
+    fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>> {
+        self.tables()?.take_pending_authorization(state, now)
     }
 }

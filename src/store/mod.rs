@@ -27,7 +27,10 @@ pub use sqlite::SqliteStore;
 
 use crate::config::StoreConfig;
 use crate::error::Result;
-use crate::model::{AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats};
+use crate::model::{
+    AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
+    Rotation, Stats,
+};
 
 pub trait TokenStore: Send + Sync {
     /// `"memory"`, `"sqlite"`, …: for logs and `getStats`.
@@ -94,6 +97,34 @@ pub trait TokenStore: Send + Sync {
 
     /// Counts of live tokens, in constant time.
     fn stats(&self, now: i64) -> Result<Stats>;
+
+    /// The refresh grant in one atomic step: if `refresh_token` is live, its access and
+    /// refresh tokens are replaced by the new pair (same API key, user, client and scopes,
+    /// same family) and it is remembered as rotated away. A refresh token rotated away
+    /// before is a reuse: after the grace period, every token of its family is revoked.
+    /// Of any number of concurrent rotations of one refresh token, one rotates it.
+    fn rotate_refresh_token(&self, request: &RotateRequest, now: i64) -> Result<Rotation>;
+
+    /// Stores a client registration, replacing one with the same id.
+    fn put_client(&self, client: &ClientRecord) -> Result<()>;
+
+    fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>>;
+
+    /// Every registered client's id, in registration order.
+    fn client_ids(&self) -> Result<Vec<String>>;
+
+    /// Stores a pending authorization (JSON text) under `state` until `expires_at`,
+    /// replacing one with the same state.
+    fn store_pending_authorization(
+        &self,
+        state: &str,
+        data: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()>;
+
+    /// Removes the pending authorization and returns it if it was live; one caller gets it.
+    fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>>;
 }
 
 /// The store a configuration names, not yet opened.

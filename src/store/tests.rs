@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::config::SyncMode;
-use crate::model::{AuthorizationCode, NewAccessToken};
+use crate::model::{AuthorizationCode, ClientRecord, NewAccessToken, RotateRequest, Rotation};
 use crate::ops::{cleanup_all, consume_authorization_code};
 
 const NOW: i64 = 1_800_000_000_000;
@@ -456,6 +456,137 @@ fn bulk_store_is_all_or_nothing(mut f: Fixture) {
     assert_eq!(stats(s), (50, 1));
 }
 
+fn rotate(s: &dyn TokenStore, old: &str, new: &str, now: i64) -> Rotation {
+    s.rotate_refresh_token(
+        &RotateRequest {
+            refresh_token: old.into(),
+            new_access_token: format!("at-{new}"),
+            new_refresh_token: format!("rt-{new}"),
+            expires_at: Some(NOW + 3_600_000),
+            grace_ms: 10_000,
+        },
+        now,
+    )
+    .unwrap()
+}
+
+fn rotation_issues_a_new_pair_and_revokes_the_family_on_reuse(f: Fixture) {
+    let s = f.store.as_ref();
+    let mut t = token("at-1", Some("rt-1"), Some("u1"), Some(NOW + 1000));
+    t.scopes = vec!["mcp".into()];
+    s.store_access_token(&t, NOW).unwrap();
+    s.store_access_token(&token("other", Some("rt-other"), Some("u1"), None), NOW)
+        .unwrap();
+    let Rotation::Rotated(r) = rotate(s, "rt-1", "2", NOW) else {
+        panic!("not rotated");
+    };
+    assert_eq!(
+        (
+            r.user_id.as_deref(),
+            r.client_id.as_str(),
+            r.api_key.as_str()
+        ),
+        (Some("u1"), "client", "sk-at-1")
+    );
+    assert_eq!(
+        (r.access_token.as_str(), r.refresh_token.as_str()),
+        ("at-2", "rt-2")
+    );
+    assert_eq!(r.scopes, vec!["mcp".to_string()]);
+    assert!(s.get_access_token("at-1", NOW).unwrap().is_none());
+    assert!(s.get_refresh_token("rt-1", NOW).unwrap().is_none());
+    let new = s.get_access_token("at-2", NOW).unwrap().expect("new pair");
+    assert_eq!(new.refresh_token.as_deref(), Some("rt-2"));
+    assert_eq!(new.expires_at, Some(NOW + 3_600_000));
+    assert_eq!(new.api_key, "sk-at-1");
+    // The old token again within the grace period: refused, nothing revoked.
+    assert_eq!(
+        rotate(s, "rt-1", "x", NOW + 5_000),
+        Rotation::Reused {
+            within_grace: true,
+            revoked: 0
+        }
+    );
+    assert!(s.get_access_token("at-x", NOW).unwrap().is_none());
+    assert!(matches!(
+        rotate(s, "rt-2", "3", NOW + 6_000),
+        Rotation::Rotated(_)
+    ));
+    // A replay after it: the whole family goes (at-3/rt-3), other grants stay.
+    assert_eq!(
+        rotate(s, "rt-1", "y", NOW + 60_000),
+        Rotation::Reused {
+            within_grace: false,
+            revoked: 1
+        }
+    );
+    assert!(s.get_access_token("at-3", NOW).unwrap().is_none());
+    assert!(s.get_refresh_token("rt-3", NOW).unwrap().is_none());
+    assert!(s.get_access_token("other", NOW).unwrap().is_some());
+    assert_eq!(rotate(s, "rt-3", "z", NOW + 61_000), Rotation::Unknown);
+    assert_eq!(rotate(s, "never-issued", "z", NOW), Rotation::Unknown);
+    // Cleanup forgets rotated-away tokens whose grant has no live token left.
+    s.cleanup_expired(NOW + 62_000, 100).unwrap();
+    assert_eq!(rotate(s, "rt-1", "v", NOW + 63_000), Rotation::Unknown);
+    // An expired pair is not rotated.
+    s.store_access_token(
+        &token("at-old", Some("rt-old"), Some("u2"), Some(NOW - 1)),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(rotate(s, "rt-old", "w", NOW), Rotation::Unknown);
+    assert!(s.get_access_token("at-w", NOW).unwrap().is_none());
+}
+
+fn clients_are_stored_replaced_and_listed_in_order(f: Fixture) {
+    let s = f.store.as_ref();
+    let client = |id: &str, meta: &str, at: i64| ClientRecord {
+        client_id: id.into(),
+        secret_digest: Some(format!("digest-{id}")),
+        metadata: meta.into(),
+        created_at: at,
+    };
+    assert_eq!(s.get_client("c1").unwrap(), None);
+    s.put_client(&client("c2", r#"{"a":1}"#, NOW)).unwrap();
+    s.put_client(&client("c1", r#"{"b":2}"#, NOW + 1)).unwrap();
+    s.put_client(&client("c2", r#"{"a":3}"#, NOW + 2)).unwrap();
+    assert_eq!(s.get_client("c2").unwrap().unwrap().metadata, r#"{"a":3}"#);
+    assert_eq!(
+        s.get_client("c1")
+            .unwrap()
+            .unwrap()
+            .secret_digest
+            .as_deref(),
+        Some("digest-c1")
+    );
+    assert_eq!(s.client_ids().unwrap(), vec!["c2".to_string(), "c1".into()]);
+}
+
+fn pending_authorizations_are_single_use_and_expire(f: Fixture) {
+    let s = f.store.as_ref();
+    s.store_pending_authorization("st-1", r#"{"v":1}"#, NOW + 1000, NOW)
+        .unwrap();
+    s.store_pending_authorization("st-2", r#"{"v":2}"#, NOW + 1000, NOW)
+        .unwrap();
+    s.store_pending_authorization("st-3", r#"{"v":3}"#, NOW - 1, NOW)
+        .unwrap();
+    assert_eq!(
+        s.take_pending_authorization("st-1", NOW)
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"v":1}"#)
+    );
+    assert_eq!(s.take_pending_authorization("st-1", NOW).unwrap(), None);
+    assert_eq!(s.take_pending_authorization("st-3", NOW).unwrap(), None);
+    assert_eq!(
+        s.take_pending_authorization("st-2", NOW + 1000).unwrap(),
+        None
+    );
+    s.store_pending_authorization("st-4", "{}", NOW - 1, NOW)
+        .unwrap();
+    assert_eq!(s.cleanup_expired(NOW, 100).unwrap(), 1);
+}
+
 macro_rules! backends {
     ($($name:ident),* $(,)?) => {
         mod memory_store { $( #[test] fn $name() { super::$name(super::memory()); } )* }
@@ -482,6 +613,9 @@ backends!(
     codes_without_pkce_round_trip,
     unusual_strings_round_trip,
     bulk_store_is_all_or_nothing,
+    rotation_issues_a_new_pair_and_revokes_the_family_on_reuse,
+    clients_are_stored_replaced_and_listed_in_order,
+    pending_authorizations_are_single_use_and_expire,
 );
 
 #[test]

@@ -39,7 +39,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::TokenStore;
 use crate::error::{Result, StoreError};
 use crate::model::{
-    is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
+    is_expired, AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken,
+    RotateRequest, Rotated, Rotation, Stats,
 };
 use schema::{migrate, quote, MigrateError};
 use sql::Sql;
@@ -692,6 +693,8 @@ impl TokenStore for PostgresStore {
                 step(q!(c, sql.cleanup, now => INT8, limit => INT8)),
                 step(q!(c, sql.fold_counts, fine => INT8)),
                 step(q!(c, sql.drop_zero_counts, fine => INT8)),
+                step(q!(c, sql.prune_families, limit => INT8)),
+                step(q!(c, sql.prune_retired, limit => INT8)),
             ];
             let results = transaction(c, self.settings.query_timeout, steps).await?;
             let removed: i64 = match results.first().and_then(|rows| rows.first()) {
@@ -700,6 +703,81 @@ impl TokenStore for PostgresStore {
             };
             Ok(usize::try_from(removed).unwrap_or(0))
         })
+    }
+
+    fn rotate_refresh_token(&self, request: &RotateRequest, now: i64) -> Result<Rotation> {
+        self.rotate(request, now)
+    }
+
+    fn put_client(&self, client: &ClientRecord) -> Result<()> {
+        if has_nul(&[&client.client_id]) {
+            return Err(nul_refused());
+        }
+        self.call(false, async |c, sql| {
+            q!(c, sql.put_client, client.client_id => TEXT, client.secret_digest => TEXT,
+                client.metadata => TEXT, client.created_at => INT8)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        if has_nul(&[client_id]) {
+            return Ok(None);
+        }
+        self.call(true, async |c, sql| {
+            let rows = q!(c, sql.get_client, client_id => TEXT).await?;
+            let Some(r) = rows.first() else {
+                return Ok(None);
+            };
+            Ok(Some(ClientRecord {
+                client_id: r.try_get(0)?,
+                secret_digest: r.try_get(1)?,
+                metadata: r.try_get(2)?,
+                created_at: r.try_get(3)?,
+            }))
+        })
+    }
+
+    fn client_ids(&self) -> Result<Vec<String>> {
+        self.call(true, async |c, sql| {
+            let rows = q!(c, sql.client_ids).await?;
+            rows.iter()
+                .map(|r| r.try_get(0).map_err(Failure::Pg))
+                .collect()
+        })
+    }
+
+    fn store_pending_authorization(
+        &self,
+        state: &str,
+        data: &str,
+        expires_at: i64,
+        _now: i64,
+    ) -> Result<()> {
+        if has_nul(&[state]) {
+            return Err(nul_refused());
+        }
+        self.call(false, async |c, sql| {
+            q!(c, sql.store_pending, state => TEXT, data => TEXT, expires_at => INT8).await?;
+            Ok(())
+        })
+    }
+
+    fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>> {
+        if has_nul(&[state]) {
+            return Ok(None);
+        }
+        let taken = self.call(false, async |c, sql| {
+            let rows = q!(c, sql.take_pending, state => TEXT).await?;
+            let Some(r) = rows.first() else {
+                return Ok(None);
+            };
+            Ok(Some((r.try_get::<_, String>(0)?, r.try_get::<_, i64>(1)?)))
+        })?;
+        Ok(taken
+            .filter(|(_, at)| !is_expired(Some(*at), now))
+            .map(|(d, _)| d))
     }
 
     fn stats(&self, now: i64) -> Result<Stats> {
@@ -718,6 +796,43 @@ impl TokenStore for PostgresStore {
 }
 
 impl PostgresStore {
+    fn rotate(&self, req: &RotateRequest, now: i64) -> Result<Rotation> {
+        if has_nul(&[&req.refresh_token]) {
+            return Ok(Rotation::Unknown);
+        }
+        if has_nul(&[&req.new_access_token, &req.new_refresh_token]) {
+            return Err(nul_refused());
+        }
+        self.call(false, async |c, sql| {
+            let rows = q!(c, sql.rotate, req.refresh_token => TEXT,
+                req.new_access_token => TEXT, req.new_refresh_token => TEXT,
+                req.expires_at => INT8, now => INT8, req.grace_ms => INT8)
+            .await?;
+            let r = rows
+                .first()
+                .ok_or(StoreError::Internal("nts_rotate returned no row"))?;
+            Ok(match r.try_get::<_, i16>(0)? {
+                1 => Rotation::Rotated(Rotated {
+                    user_id: r.try_get::<_, Option<String>>(1)?.filter(|u| !u.is_empty()),
+                    client_id: r.try_get(2)?,
+                    scopes: scopes(r, 3)?,
+                    api_key: r.try_get(4)?,
+                    access_token: req.new_access_token.clone(),
+                    refresh_token: req.new_refresh_token.clone(),
+                }),
+                2 => Rotation::Reused {
+                    within_grace: true,
+                    revoked: 0,
+                },
+                3 => Rotation::Reused {
+                    within_grace: false,
+                    revoked: usize::try_from(r.try_get::<_, i64>(5)?).unwrap_or(0),
+                },
+                _ => Rotation::Unknown,
+            })
+        })
+    }
+
     /// Removes an access token that a read found expired, unless it was replaced since.
     /// The read's answer does not depend on it: a failure is left for cleanup.
     fn remove_if_expired(&self, token: &str, now: i64) {

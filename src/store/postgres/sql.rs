@@ -27,6 +27,18 @@ pub struct Sql {
     /// shard 0, then drops those at 0.
     pub fold_counts: String,
     pub drop_zero_counts: String,
+    /// Family rows of refresh tokens that are gone. $1 limit.
+    pub prune_families: String,
+    /// Rotated-away refresh tokens of families with no live token left. $1 limit.
+    pub prune_retired: String,
+    /// $1 old refresh token, $2 new access token, $3 new refresh token, $4 expiry, $5 now,
+    /// $6 grace period (see `nts_rotate` in `schema`).
+    pub rotate: String,
+    pub put_client: String,
+    pub get_client: String,
+    pub client_ids: String,
+    pub store_pending: String,
+    pub take_pending: String,
     /// $1 now (see `nts_stats` in `schema`, whose statement's plan the session keeps).
     pub stats: String,
 }
@@ -99,8 +111,15 @@ impl Sql {
                      (SELECT code FROM {s}.authorization_codes WHERE expires_at <= $1
                       LIMIT greatest($2 - (SELECT count(*) FROM doomed), 0)
                       FOR UPDATE SKIP LOCKED)
+                     RETURNING 1),
+                 pending AS (DELETE FROM {s}.nts_pending_authorizations WHERE state IN
+                     (SELECT state FROM {s}.nts_pending_authorizations WHERE expires_at <= $1
+                      LIMIT greatest($2 - (SELECT count(*) FROM doomed)
+                          - (SELECT count(*) FROM codes), 0)
+                      FOR UPDATE SKIP LOCKED)
                      RETURNING 1)
-                 SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM codes)"
+                 SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM codes)
+                     + (SELECT count(*) FROM pending)"
             ),
             fold_counts: format!(
                 "WITH d AS (DELETE FROM {s}.nts_counts WHERE shard <> 0 AND level < 3
@@ -113,6 +132,44 @@ impl Sql {
             drop_zero_counts: format!(
                 "DELETE FROM {s}.nts_counts WHERE shard = 0 AND n = 0 AND level < 3
                      AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)"
+            ),
+            prune_families: format!(
+                "DELETE FROM {s}.nts_refresh_families WHERE ctid IN
+                 (SELECT f.ctid FROM {s}.nts_refresh_families f
+                  WHERE NOT EXISTS (SELECT 1 FROM {s}.refresh_tokens r
+                      WHERE r.refresh_token = f.refresh_token)
+                  LIMIT $1 FOR UPDATE SKIP LOCKED)"
+            ),
+            prune_retired: format!(
+                "DELETE FROM {s}.nts_retired_refresh_tokens WHERE ctid IN
+                 (SELECT t.ctid FROM {s}.nts_retired_refresh_tokens t
+                  WHERE NOT EXISTS (SELECT 1 FROM {s}.nts_refresh_families f
+                      WHERE f.family = t.family)
+                  LIMIT $1 FOR UPDATE SKIP LOCKED)"
+            ),
+            rotate: format!("SELECT * FROM {s}.nts_rotate($1, $2, $3, $4, $5, $6)"),
+            put_client: format!(
+                "INSERT INTO {s}.nts_clients (client_id, secret_digest, metadata, created_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (client_id) DO UPDATE SET secret_digest = excluded.secret_digest,
+                     metadata = excluded.metadata"
+            ),
+            get_client: format!(
+                "SELECT client_id, secret_digest, metadata, created_at FROM {s}.nts_clients
+                 WHERE client_id = $1"
+            ),
+            client_ids: format!(
+                "SELECT client_id FROM {s}.nts_clients ORDER BY created_at, client_id"
+            ),
+            store_pending: format!(
+                "INSERT INTO {s}.nts_pending_authorizations (state, data, expires_at)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (state) DO UPDATE SET data = excluded.data,
+                     expires_at = excluded.expires_at"
+            ),
+            take_pending: format!(
+                "DELETE FROM {s}.nts_pending_authorizations WHERE state = $1
+                 RETURNING data, expires_at"
             ),
             stats: format!("SELECT tokens, users FROM {s}.nts_stats($1)"),
         }

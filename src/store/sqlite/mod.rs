@@ -25,7 +25,10 @@ use connection::Db;
 use super::TokenStore;
 use crate::config::SyncMode;
 use crate::error::{Result, StoreError};
-use crate::model::{AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats};
+use crate::model::{
+    AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
+    Rotation, Stats,
+};
 
 /// A SQLite file. Connections open at first use, and again after `close` or after the
 /// file was found deleted or replaced (`StoreError::Moved`).
@@ -145,6 +148,36 @@ impl TokenStore for SqliteStore {
 
     fn stats(&self, now: i64) -> Result<Stats> {
         self.main(|db| db.stats(now))
+    }
+
+    fn rotate_refresh_token(&self, request: &RotateRequest, now: i64) -> Result<Rotation> {
+        self.main(|db| db.rotate_refresh_token(request, now))
+    }
+
+    fn put_client(&self, client: &ClientRecord) -> Result<()> {
+        self.main(|db| db.put_client(client))
+    }
+
+    fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        self.main(|db| db.get_client(client_id))
+    }
+
+    fn client_ids(&self) -> Result<Vec<String>> {
+        self.main(|db| db.client_ids())
+    }
+
+    fn store_pending_authorization(
+        &self,
+        state: &str,
+        data: &str,
+        expires_at: i64,
+        _now: i64,
+    ) -> Result<()> {
+        self.main(|db| db.store_pending_authorization(state, data, expires_at))
+    }
+
+    fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>> {
+        self.main(|db| db.take_pending_authorization(state, now))
     }
 }
 

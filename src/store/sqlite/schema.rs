@@ -264,6 +264,37 @@ pub(super) const MIGRATIONS: &[&str] = &[
         ),
         "END;"
     ),
+    // 4. The rest of the server's OAuth state: registered clients (secrets as digests),
+    //    pending authorizations, and refresh-token families for rotation with reuse
+    //    detection, in tables of their own (the old module's keep their columns). A
+    //    refresh token a rotation issued has a row in `nts_refresh_families` naming its
+    //    family (the family's first refresh token); one without starts its own (every
+    //    token storeAccessToken or the old module wrote). Tokens rotated away are
+    //    remembered with their family.
+    "CREATE TABLE nts_clients (
+        client_id TEXT PRIMARY KEY,
+        secret_digest TEXT,
+        metadata TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE nts_pending_authorizations (
+        state TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX nts_pending_authorizations_expires_at
+        ON nts_pending_authorizations (expires_at);
+    CREATE TABLE nts_refresh_families (
+        refresh_token TEXT PRIMARY KEY,
+        family TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX nts_refresh_families_family ON nts_refresh_families (family);
+    CREATE TABLE nts_retired_refresh_tokens (
+        refresh_token TEXT PRIMARY KEY,
+        family TEXT NOT NULL,
+        retired_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX nts_retired_refresh_tokens_family ON nts_retired_refresh_tokens (family);",
 ];
 
 /// `PRAGMA application_id` of a file whose schema this package wrote ("nts1"): together
