@@ -84,6 +84,8 @@ export interface TokenStorageOptions {
   poolSize?: number;
   /** Seconds after a rotation during which the old refresh token, presented again, is refused without revoking its grant (a client's retry). 0 to 3600, default 10. */
   refreshGracePeriod?: number;
+  /** Seconds between automatic removals of expired rows (off the JS thread, on an unreferenced timer). 0 turns them off; default 60. */
+  cleanupInterval?: number;
 }
 
 /** The `code` of every error the store throws (argument `TypeError`s and `RangeError`s from the JS checks carry none). */

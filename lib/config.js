@@ -38,18 +38,30 @@ function choose(table, name, value, accepted) {
  * (why this file, when no path was given) for the open log line. `names` says what to call
  * the settings in messages (environment variables, for the module-level store).
  */
+/** How often expired rows are removed in the background when nothing else is said. */
+const DEFAULT_CLEANUP_INTERVAL_SECONDS = 60;
+
+/**
+ * The native store's configuration, `defaultFile` (for the open log line) and
+ * `cleanupIntervalMs` (0: no automatic cleanup).
+ */
 function storeConfig(options, names = OPTION_NAMES) {
   const { config, defaultFile } = storeConfigOfKind(options, names);
-  const grace = graceOption(options.refreshGracePeriod, names.refreshGracePeriod ?? "options.refreshGracePeriod");
-  return { config: grace === undefined ? config : { ...config, refreshGraceMs: grace * 1000 }, defaultFile };
+  const grace = secondsOption(options.refreshGracePeriod, names.refreshGracePeriod ?? "options.refreshGracePeriod", 3600);
+  const cleanup = secondsOption(options.cleanupInterval, names.cleanupInterval ?? "options.cleanupInterval", 86400);
+  return {
+    config: grace === undefined ? config : { ...config, refreshGraceMs: grace * 1000 },
+    defaultFile,
+    cleanupIntervalMs: (cleanup ?? DEFAULT_CLEANUP_INTERVAL_SECONDS) * 1000,
+  };
 }
 
-/** Seconds, a whole number from 0 to 3600; a string (from the environment) is parsed. */
-function graceOption(value, name) {
+/** Seconds, a whole number from 0 to `max`; a string (from the environment) is parsed. */
+function secondsOption(value, name, max) {
   if (value === undefined || value === null || value === "") return undefined;
   const n = typeof value === "string" ? Number(value.trim()) : value;
-  if (!Number.isInteger(n) || n < 0 || n > 3600) {
-    const message = `${name} is ${JSON.stringify(value)}; it must be a whole number of seconds from 0 to 3600`;
+  if (!Number.isInteger(n) || n < 0 || n > max) {
+    const message = `${name} is ${JSON.stringify(value)}; it must be a whole number of seconds from 0 to ${max}`;
     if (typeof value === "string") throw new TokenStorageError(message, "ERR_TOKEN_STORAGE_CONFIG");
     throw new TypeError(`TokenStorage: ${message}`);
   }

@@ -12,6 +12,7 @@ const SETTING_NAMES_OF_ENVIRONMENT = {
   url: ["TOKEN_DATABASE_URL", "DATABASE_URL"],
   schema: "TOKEN_DB_SCHEMA",
   refreshGracePeriod: "TOKEN_REFRESH_GRACE_SECONDS",
+  cleanupInterval: "TOKEN_CLEANUP_INTERVAL_SECONDS",
 };
 
 function optionsFromEnvironment(shared) {
@@ -23,6 +24,7 @@ function optionsFromEnvironment(shared) {
     url: [env.TOKEN_DATABASE_URL, env.DATABASE_URL],
     schema: env.TOKEN_DB_SCHEMA || undefined,
     refreshGracePeriod: env.TOKEN_REFRESH_GRACE_SECONDS,
+    cleanupInterval: env.TOKEN_CLEANUP_INTERVAL_SECONDS,
     [SHARED]: shared,
     [SETTING_NAMES]: SETTING_NAMES_OF_ENVIRONMENT,
   };

@@ -10,6 +10,8 @@ const { log } = require("./log");
 
 /** Smaller for the background cleanup: a writer in another thread or process waits at most one batch. */
 const DEFAULT_ASYNC_BATCH_SIZE = 2000;
+/** The automatic cleanup's batches: each one a short transaction. */
+const AUTO_CLEANUP_BATCH_SIZE = 500;
 
 class TokenStorage {
   /**
@@ -19,7 +21,7 @@ class TokenStorage {
     if (options === null || typeof options !== "object") {
       throw new TypeError("TokenStorage: options must be an object");
     }
-    const { config, defaultFile } = storeConfig(options, options[SETTING_NAMES]);
+    const { config, defaultFile, cleanupIntervalMs } = storeConfig(options, options[SETTING_NAMES]);
     try {
       this._native = new native.NativeStore({ ...config, shared: options[SHARED] === true });
     } catch (err) {
@@ -30,6 +32,10 @@ class TokenStorage {
     this._open = false;
     /** Why this file, when the path was not given (logged at open). */
     this._defaultFile = defaultFile;
+    /** Automatic cleanup: every this many ms while open (0: never), on an unreferenced timer. */
+    this._cleanupIntervalMs = cleanupIntervalMs;
+    this._cleanupTimer = null;
+    this._cleaning = false;
     // Methods work when taken off the instance (`const { getAccessToken } = storage`), as
     // the module's free functions did.
     for (const name of METHODS) this[name] = this[name].bind(this);
@@ -67,9 +73,10 @@ class TokenStorage {
     if (!this._open) this._opened();
   }
 
-  /** Logs, once per opening, which store this is and where. */
+  /** Logs, once per opening, which store this is and where; starts the automatic cleanup. */
   _opened() {
     this._open = true;
+    this._startCleanup();
     const { storage, path } = this;
     if (path && this._defaultFile) {
       const { reason, other } = this._defaultFile;
@@ -91,10 +98,40 @@ class TokenStorage {
   /** Closes a SQLite store's file; the next call reopens it. A memory store keeps its tokens. */
   close() {
     this._open = false;
+    this._stopCleanup();
     try {
       this._native.close();
     } catch (err) {
       throw this._fail("close", err);
+    }
+  }
+
+  /**
+   * Removes expired rows every `cleanupInterval` seconds, off the JavaScript thread and in
+   * short batches, so that a server that never calls cleanup keeps no abandoned code (and
+   * its API key) for long. The timer is unreferenced: it never keeps the process alive.
+   */
+  _startCleanup() {
+    if (this._cleanupIntervalMs === 0 || this._cleanupTimer !== null) return;
+    this._cleanupTimer = setInterval(() => this._cleanupNow(), this._cleanupIntervalMs);
+    this._cleanupTimer.unref();
+  }
+
+  _stopCleanup() {
+    if (this._cleanupTimer === null) return;
+    clearInterval(this._cleanupTimer);
+    this._cleanupTimer = null;
+  }
+
+  async _cleanupNow() {
+    if (this._cleaning || !this._open) return;
+    this._cleaning = true;
+    try {
+      await this._cleanupInBackground("automatic cleanup", AUTO_CLEANUP_BATCH_SIZE);
+    } catch {
+      // Logged by _fail; the next tick tries again.
+    } finally {
+      this._cleaning = false;
     }
   }
 
