@@ -2,23 +2,27 @@
 // An example remote MCP server acting as an OAuth 2.1 authorization server, in the shape
 // native-token-storage was written for. Its users log in at an upstream (a stub of
 // OpenRouter's key exchange, ./upstream.js); the user's API key is kept with the tokens
-// we issue. All token state goes through ./tokenStorage.js, which is the one line
-// `module.exports = require("native-token-storage")`: every call below is synchronous.
+// we issue. All OAuth state goes through the package, so any number of instances of this
+// server share it and a restart loses nothing: ./tokenStorage.js is the one line
+// `module.exports = require("native-token-storage")` (tokens, codes, pending logins,
+// the atomic refresh grant), ./clientRegistry.js the one line
+// `module.exports = require("native-token-storage/clients")`. Every call is synchronous.
 //
 // Run:  node examples/oauth-server/server.js
 //   PORT           port on 127.0.0.1 (default 0: an ephemeral port, printed at start)
 //   UPSTREAM_URL   the upstream's base URL (default: start the stub in this process)
-//   TOKEN_STORAGE  memory | db      TOKEN_DB_PATH  the SQLite file (see the package's contract)
+//   TOKEN_STORAGE  memory | db | postgres   TOKEN_DB_PATH, TOKEN_DATABASE_URL (see the package's docs)
 // Use from tests: createApp({ upstreamUrl }) or `await start({ port })`, then `await stop(server)`.
 const crypto = require("node:crypto");
 const express = require("express");
 const tokenStorage = require("./tokenStorage");
+const clientRegistry = require("./clientRegistry");
 const { startUpstream } = require("./upstream");
 const { listen, close, urlOf, withParams, mask } = require("./net");
 
 const ACCESS_TOKEN_TTL_S = 3600;
 const CODE_TTL_S = 600;
-const PENDING_TTL_MS = 10 * 60 * 1000;
+const PENDING_TTL_S = 600;
 const UPSTREAM_TIMEOUT_MS = 5000;
 const SCOPES_SUPPORTED = ["mcp"];
 
@@ -37,16 +41,13 @@ function oauthError(res, status, error, description) {
 }
 
 /**
- * The Express app. `store` defaults to the module-level functions of native-token-storage;
- * a `new TokenStorage(...)` has the same methods and can be passed instead.
+ * The Express app. `store` defaults to the module-level functions of native-token-storage
+ * (and its client registry); a `new TokenStorage(...)` has the same methods, the registry's
+ * included, and can be passed instead.
  */
 function createApp({ upstreamUrl, store = tokenStorage, accessTokenTtl = ACCESS_TOKEN_TTL_S } = {}) {
   if (!upstreamUrl) throw new Error("createApp: upstreamUrl is required");
-  // Registered clients and authorizations waiting for the upstream login live in memory:
-  // they are short-lived or cheap to redo. The tokens (what a restart must not lose) and
-  // the authorization codes go to the token store.
-  const clients = new Map();
-  const pending = new Map();
+  const clients = store === tokenStorage ? clientRegistry : store;
 
   const app = express();
   app.disable("x-powered-by");
@@ -76,22 +77,20 @@ function createApp({ upstreamUrl, store = tokenStorage, accessTokenTtl = ACCESS_
     const valid = Array.isArray(redirectUris) && redirectUris.length > 0 &&
       redirectUris.every(isHttpUrl);
     if (!valid) return oauthError(res, 400, "invalid_redirect_uri", "redirect_uris must be a non-empty array of http(s) URLs");
-    const client = {
-      client_id: randomToken("client_"),
-      client_id_issued_at: Math.floor(Date.now() / 1000),
+    // Stored with the tokens: the client is known to every instance, also after a restart.
+    const { client_secret, ...client } = clients.registerClient({
       client_name: str(clientName),
       redirect_uris: redirectUris,
       grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
       token_endpoint_auth_method: "none",
-    };
-    clients.set(client.client_id, client);
+      scope: SCOPES_SUPPORTED.join(" "),
+    });
     res.status(201).json(client);
   });
 
   app.get("/oauth/authorize", (req, res) => {
     const q = req.query;
-    const client = clients.get(str(q.client_id));
+    const client = str(q.client_id) ? clients.getClient(q.client_id) : null;
     if (!client) return oauthError(res, 400, "invalid_client", "unknown client_id");
     const redirectUri = str(q.redirect_uri);
     if (!client.redirect_uris.includes(redirectUri)) {
@@ -109,15 +108,14 @@ function createApp({ upstreamUrl, store = tokenStorage, accessTokenTtl = ACCESS_
     const scopes = str(q.scope) ? q.scope.split(" ").filter(Boolean) : [...SCOPES_SUPPORTED];
     if (!scopes.every((scope) => SCOPES_SUPPORTED.includes(scope))) return fail("invalid_scope", "unknown scope");
 
-    const now = Date.now();
-    for (const [id, entry] of pending) if (entry.expiresAt < now) pending.delete(id);
-    // We are a PKCE client of the upstream too: this verifier proves the upstream code is ours.
+    // We are a PKCE client of the upstream too: this verifier proves the upstream code is
+    // ours. The callback may reach another instance: the login waits in the store.
     const session = randomToken("");
     const upstreamVerifier = randomToken("");
-    pending.set(session, {
+    store.storePendingAuthorization(session, {
       clientId: client.client_id, redirectUri, state: q.state, scopes,
-      codeChallenge: q.code_challenge, upstreamVerifier, expiresAt: now + PENDING_TTL_MS,
-    });
+      codeChallenge: q.code_challenge, upstreamVerifier,
+    }, PENDING_TTL_S);
     res.redirect(302, withParams(`${upstreamUrl}/auth`, {
       callback_url: withParams(`${baseUrl(req)}/oauth/callback`, { session }),
       code_challenge: s256(upstreamVerifier),
@@ -131,9 +129,8 @@ function createApp({ upstreamUrl, store = tokenStorage, accessTokenTtl = ACCESS_
   app.get("/oauth/callback", (req, res, next) => upstreamCallback(req, res).catch(next));
   async function upstreamCallback(req, res) {
     const session = str(req.query.session);
-    const auth = session && pending.get(session);
-    pending.delete(session);
-    if (!auth || auth.expiresAt < Date.now()) {
+    const auth = session ? store.consumePendingAuthorization(session) : null;
+    if (!auth) {
       return oauthError(res, 400, "invalid_request", "unknown or expired authorization session");
     }
     const back = (params) => res.redirect(302, withParams(auth.redirectUri, { ...params, state: auth.state }));
@@ -166,6 +163,10 @@ function createApp({ upstreamUrl, store = tokenStorage, accessTokenTtl = ACCESS_
     const refreshToken = randomToken("rt_");
     store.storeAccessToken(accessToken, refreshToken, apiKey, userId, clientId, scopes,
       new Date(Date.now() + accessTokenTtl * 1000));
+    sendTokens(res, { accessToken, refreshToken, scopes });
+  }
+
+  function sendTokens(res, { accessToken, refreshToken, scopes }) {
     res.json({
       access_token: accessToken,
       token_type: "Bearer",
@@ -197,15 +198,18 @@ function createApp({ upstreamUrl, store = tokenStorage, accessTokenTtl = ACCESS_
     if (!refreshToken || !clientId) {
       return oauthError(res, 400, "invalid_request", "refresh_token and client_id are required");
     }
-    const refreshData = store.getRefreshToken(refreshToken);
-    // The API key lives with the access token the refresh token belongs to.
-    const accessData = refreshData && store.getAccessToken(refreshData.accessToken);
-    if (!accessData || refreshData.clientId !== clientId) {
+    // Rotation (OAuth 2.1 §4.3.1) in one atomic step: of concurrent refreshes with one
+    // token, on any instance, one gets the new pair; a rotated-away token presented again
+    // revokes its grant (which is why the token goes to rotateRefreshToken first, not
+    // through a getRefreshToken check that would refuse it unseen).
+    const rotated = store.rotateRefreshToken(refreshToken, randomToken("at_"), randomToken("rt_"),
+      new Date(Date.now() + accessTokenTtl * 1000));
+    if (!rotated || rotated.clientId !== clientId) {
+      // Another client's token: the pair just made is given to no one.
+      if (rotated) store.revokeRefreshToken(rotated.refreshToken);
       return oauthError(res, 400, "invalid_grant", "the refresh token is unknown, revoked or expired");
     }
-    // Rotation (OAuth 2.1 §4.3.1): the old refresh token and its access token stop working now.
-    store.revokeRefreshToken(refreshToken);
-    issueTokens(res, { apiKey: accessData.apiKey, userId: refreshData.userId, clientId, scopes: refreshData.scopes });
+    sendTokens(res, rotated);
   }
 
   app.post("/oauth/token", (req, res) => {
