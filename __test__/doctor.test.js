@@ -325,3 +325,19 @@ describe("native-token-storage doctor (the command)", () => {
     assert.match(none.stderr, /no token storage found/);
   });
 });
+
+describe("doctor in the documentation", () => {
+  it("the sample output in docs/migration.md is what doctor prints on the everything fixture", () => {
+    const page = fs.readFileSync(path.join(__dirname, "..", "docs", "migration.md"), "utf8");
+    const sample = /## Checking a server: doctor[^]*?```text\n([^]*?)```/.exec(page)[1].split("\n").filter((l) => l !== "");
+    const r = spawnSync(process.execPath, [BIN, "doctor"], { encoding: "utf8", cwd: fixture("everything") });
+    const printed = r.stdout.split("\n");
+    let at = 0;
+    for (const line of sample) {
+      if (line === "…") continue;
+      const found = printed.indexOf(line, at);
+      assert.ok(found >= 0, `not printed (in this order): ${line}`);
+      at = found + 1;
+    }
+  });
+});
