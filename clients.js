@@ -8,10 +8,31 @@
 
 const { defaultStore: store } = require("./lib/default-store");
 
+function registerClient(metadata) {
+  return store().registerClient(metadata);
+}
+
+function getClient(clientId) {
+  return store().getClient(clientId);
+}
+
+function verifyClient(clientId, clientSecret) {
+  return store().verifyClient(clientId, clientSecret);
+}
+
+function preRegisterClient(clientId, clientSecret, metadata = {}) {
+  return store().preRegisterClient(clientId, clientSecret, metadata);
+}
+
+function getAllClients() {
+  return store().getAllClients();
+}
+
+// Listed by name, so that Node finds them for `import { … } from` in ES modules.
 module.exports = {
-  registerClient: (metadata) => store().registerClient(metadata),
-  getClient: (clientId) => store().getClient(clientId),
-  verifyClient: (clientId, clientSecret) => store().verifyClient(clientId, clientSecret),
-  preRegisterClient: (clientId, clientSecret, metadata = {}) => store().preRegisterClient(clientId, clientSecret, metadata),
-  getAllClients: () => store().getAllClients(),
+  registerClient,
+  getClient,
+  verifyClient,
+  preRegisterClient,
+  getAllClients,
 };

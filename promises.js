@@ -10,30 +10,108 @@ const { defaultStore } = require("./lib/default-store");
 
 const p = () => defaultStore().promises;
 
+function storeAccessToken(accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt) {
+  return p().storeAccessToken(accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt);
+}
+
+function storeAccessTokens(records) {
+  return p().storeAccessTokens(records);
+}
+
+function getAccessToken(token) {
+  return p().getAccessToken(token);
+}
+
+function storeAuthorizationCode(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn) {
+  return p().storeAuthorizationCode(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn);
+}
+
+function consumeAuthorizationCode(code, codeVerifier) {
+  return p().consumeAuthorizationCode(code, codeVerifier);
+}
+
+function getRefreshToken(refreshToken) {
+  return p().getRefreshToken(refreshToken);
+}
+
+function revokeRefreshToken(refreshToken) {
+  return p().revokeRefreshToken(refreshToken);
+}
+
+function deleteToken(token) {
+  return p().deleteToken(token);
+}
+
+function deleteUserTokens(userId) {
+  return p().deleteUserTokens(userId);
+}
+
+function cleanupExpiredTokens(batchSize) {
+  return p().cleanupExpiredTokens(batchSize);
+}
+
+function getStats() {
+  return p().getStats();
+}
+
+function rotateRefreshToken(refreshToken, newAccessToken, newRefreshToken, expiresAt) {
+  return p().rotateRefreshToken(refreshToken, newAccessToken, newRefreshToken, expiresAt);
+}
+
+function storePendingAuthorization(state, data, ttlSeconds) {
+  return p().storePendingAuthorization(state, data, ttlSeconds);
+}
+
+function consumePendingAuthorization(state) {
+  return p().consumePendingAuthorization(state);
+}
+
+function registerClient(metadata) {
+  return p().registerClient(metadata);
+}
+
+function getClient(clientId) {
+  return p().getClient(clientId);
+}
+
+function verifyClient(clientId, clientSecret) {
+  return p().verifyClient(clientId, clientSecret);
+}
+
+function preRegisterClient(clientId, clientSecret, metadata) {
+  return p().preRegisterClient(clientId, clientSecret, metadata);
+}
+
+function getAllClients() {
+  return p().getAllClients();
+}
+
+function closeDB() {
+  return p().closeDB();
+}
+
+// Listed by name, so that Node finds them for `import { … } from` in ES modules.
 module.exports = {
-  storeAccessToken: (accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt) =>
-    p().storeAccessToken(accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt),
-  storeAccessTokens: (records) => p().storeAccessTokens(records),
-  getAccessToken: (token) => p().getAccessToken(token),
-  storeAuthorizationCode: (code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn) =>
-    p().storeAuthorizationCode(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn),
-  consumeAuthorizationCode: (code, codeVerifier) => p().consumeAuthorizationCode(code, codeVerifier),
-  getRefreshToken: (refreshToken) => p().getRefreshToken(refreshToken),
-  revokeRefreshToken: (refreshToken) => p().revokeRefreshToken(refreshToken),
-  deleteToken: (token) => p().deleteToken(token),
-  deleteUserTokens: (userId) => p().deleteUserTokens(userId),
-  cleanupExpiredTokens: (batchSize) => p().cleanupExpiredTokens(batchSize),
-  getStats: () => p().getStats(),
-  rotateRefreshToken: (refreshToken, newAccessToken, newRefreshToken, expiresAt) =>
-    p().rotateRefreshToken(refreshToken, newAccessToken, newRefreshToken, expiresAt),
-  storePendingAuthorization: (state, data, ttlSeconds) => p().storePendingAuthorization(state, data, ttlSeconds),
-  consumePendingAuthorization: (state) => p().consumePendingAuthorization(state),
-  registerClient: (metadata) => p().registerClient(metadata),
-  getClient: (clientId) => p().getClient(clientId),
-  verifyClient: (clientId, clientSecret) => p().verifyClient(clientId, clientSecret),
-  preRegisterClient: (clientId, clientSecret, metadata) => p().preRegisterClient(clientId, clientSecret, metadata),
-  getAllClients: () => p().getAllClients(),
-  closeDB: () => p().closeDB(),
+  storeAccessToken,
+  storeAccessTokens,
+  getAccessToken,
+  storeAuthorizationCode,
+  consumeAuthorizationCode,
+  getRefreshToken,
+  revokeRefreshToken,
+  deleteToken,
+  deleteUserTokens,
+  cleanupExpiredTokens,
+  getStats,
+  rotateRefreshToken,
+  storePendingAuthorization,
+  consumePendingAuthorization,
+  registerClient,
+  getClient,
+  verifyClient,
+  preRegisterClient,
+  getAllClients,
+  closeDB,
   TokenStorage,
   TokenStorageError,
 };
