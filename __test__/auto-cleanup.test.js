@@ -35,6 +35,20 @@ for (const kind of KINDS) {
   });
 }
 
+describe("automatic cleanup: close()", () => {
+  it("a run in progress stops at close() and never reopens the store", async () => {
+    const s = ctx.open({ storage: "db", path: path.join(ctx.dir, "close.db"), cleanupInterval: 0 });
+    s.storeAccessTokens(Array.from({ length: 3000 }, (_, i) => ({ accessToken: `x${i}`, apiKey: "k", clientId: "c", expiresAt: Date.now() - 1000 })));
+    s._cleanupIntervalMs = 60_000;
+    const running = s._cleanupNow();
+    s.close();
+    await running;
+    assert.equal(s.location !== null, true);
+    assert.equal(s._open, false, "the store stays closed");
+    assert.equal(s._cleanupTimer, null, "no timer was started again");
+  });
+});
+
 describe("automatic cleanup: the process", () => {
   it("exits as soon as its work is done: the timer is unreferenced", () => {
     const t0 = Date.now();

@@ -54,7 +54,7 @@ for (const kind of KINDS) {
     it("bad arguments are TypeErrors and change nothing", () => {
       const s = ctx.store;
       s.storeAccessToken("at-1", "rt-1", "sk", "u", "c", [], null);
-      for (const args of [["rt-1", "", "x"], ["rt-1", "x", null], ["rt-1", 5, "x"], ["rt-1", "same", "same"], ["rt-1", "a", "b", "tomorrow"], [5, "a", "b"]]) {
+      for (const args of [["rt-1", "", "x"], ["rt-1", "x", null], ["rt-1", 5, "x"], ["rt-1", "same", "same"], ["rt-1", "a", "rt-1"], ["rt-1", "a", "b", "tomorrow"], [5, "a", "b"]]) {
         assert.throws(() => s.rotateRefreshToken(...args), TypeError, JSON.stringify(args));
       }
       assert.equal(s.getRefreshToken("rt-1").accessToken, "at-1");
@@ -72,6 +72,41 @@ for (const kind of KINDS) {
         assert.equal(s.getRefreshToken("rt-3"), null);
         assert.equal(s.rotateRefreshToken("rt-3", "at-y", "rt-y"), null);
         assert.notEqual(s.getAccessToken("other"), null, "other grants of the same user stay");
+      } finally {
+        s.close();
+      }
+    });
+  });
+
+  describe(`${kind} store: rotateRefreshToken and refresh strings used again`, () => {
+    const ctx = freshStore(kind);
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    it("a refresh string given to a new grant by storeAccessToken leaves the old grant: a replay there does not revoke it", async () => {
+      const s = new TokenStorage({ ...storeOptions(kind, path.join(ctx.dir, "reuse.db")), refreshGracePeriod: 1 });
+      try {
+        s.storeAccessToken("a1", "r1", "sk-alice", "alice", "c", [], null);
+        s.rotateRefreshToken("r1", "a2", "r2");
+        s.deleteToken("a2");
+        s.storeAccessToken("b1", "r2", "sk-bob", "bob", "c", [], null);
+        await sleep(1100);
+        assert.equal(s.rotateRefreshToken("r1", "x1", "x2"), null);
+        assert.equal(s.getAccessToken("b1").apiKey, "sk-bob", "bob's grant is not alice's");
+      } finally {
+        s.close();
+      }
+    });
+
+    it("a token rotated, given out again and rotated again: a retry within the grace period revokes nothing", async () => {
+      const s = new TokenStorage({ ...storeOptions(kind, path.join(ctx.dir, "again.db")), refreshGracePeriod: 1 });
+      try {
+        s.storeAccessToken("a1", "r1", "sk", "u", "c", [], null);
+        s.rotateRefreshToken("r1", "a2", "r2");
+        await sleep(1100);
+        s.storeAccessToken("b1", "r1", "sk", "u", "c", [], null);
+        assert.notEqual(s.rotateRefreshToken("r1", "b2", "rb2"), null);
+        assert.equal(s.rotateRefreshToken("r1", "b3", "rb3"), null);
+        assert.notEqual(s.getAccessToken("b2"), null, "the pair just issued stays");
       } finally {
         s.close();
       }
@@ -103,9 +138,13 @@ for (const kind of KINDS) {
       const s = ctx.store;
       const cyclic = {};
       cyclic.self = cyclic;
-      for (const [data, type] of [[null, TypeError], ["text", TypeError], [[1, 2], TypeError], [cyclic, TypeError], [{ big: 1n }, TypeError], [{ huge: "x".repeat(70_000) }, RangeError]]) {
+      for (const [data, type] of [[null, TypeError], ["text", TypeError], [[1, 2], TypeError], [cyclic, TypeError], [{ big: 1n }, TypeError], [{ huge: "x".repeat(70_000) }, RangeError], [new Date(), TypeError], [{ toJSON: () => 5 }, TypeError]]) {
         assert.throws(() => s.storePendingAuthorization("st", data), type);
       }
+      // At most 2048 bytes of UTF-8 (an index entry's limit on PostgreSQL).
+      assert.throws(() => s.storePendingAuthorization("鍵".repeat(2048), {}), RangeError);
+      s.storePendingAuthorization("鍵".repeat(682), { ok: true });
+      assert.deepEqual(s.consumePendingAuthorization("鍵".repeat(682)), { ok: true });
       assert.throws(() => s.storePendingAuthorization("", {}), TypeError);
       assert.throws(() => s.storePendingAuthorization("x".repeat(3000), {}), RangeError);
       assert.throws(() => s.storePendingAuthorization("st", {}, "soon"), TypeError);

@@ -115,15 +115,15 @@ function lookupKey(fn, name, value) {
   return value !== "" && value.isWellFormed() ? value : null;
 }
 
-/** Keys of the OAuth state (states, client ids): at most this many characters. */
+/** Keys of the OAuth state (states, client ids): at most this many bytes (an index entry of PostgreSQL's holds about 2,700). */
 const MAX_KEY_LENGTH = 2048;
 /** JSON documents (pending authorizations, client metadata): at most this many characters. */
 const MAX_DOCUMENT_LENGTH = 64 * 1024;
 
-/** A string argument, if it is one, of at most MAX_KEY_LENGTH characters (else a RangeError). */
+/** A string argument, if it is one, of at most MAX_KEY_LENGTH bytes of UTF-8 (else a RangeError). */
 function boundedString(fn, name, value) {
-  if (typeof value === "string" && value.length > MAX_KEY_LENGTH) {
-    throw new RangeError(`${fn}: ${name} must be at most ${MAX_KEY_LENGTH} characters`);
+  if (typeof value === "string" && Buffer.byteLength(value, "utf8") > MAX_KEY_LENGTH) {
+    throw new RangeError(`${fn}: ${name} must be at most ${MAX_KEY_LENGTH} bytes as UTF-8`);
   }
   return value;
 }
@@ -138,6 +138,10 @@ function jsonObject(fn, name, value) {
     json = JSON.stringify(value);
   } catch {
     throw new TypeError(`${fn}: ${name} must be a JSON-serialisable object (no cycles, no BigInt)`);
+  }
+  // A Date, or an object whose toJSON gives no object, would not come back as one.
+  if (typeof json !== "string" || !json.startsWith("{")) {
+    throw new TypeError(`${fn}: ${name} must be a JSON-serialisable object`);
   }
   if (json.length > MAX_DOCUMENT_LENGTH) {
     throw new RangeError(`${fn}: ${name} must be at most ${MAX_DOCUMENT_LENGTH} characters as JSON`);

@@ -6,7 +6,8 @@
 const fs = require("node:fs");
 const nodePath = require("node:path");
 const args = require("./args");
-const { TokenStorageError } = require("./errors");
+const { TokenStorageError, fromNative } = require("./errors");
+const native = require("./native");
 
 /** Accepted `storage` values (compared without regard to case) and the store each names. */
 const STORES = {
@@ -30,7 +31,9 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 function choose(table, name, value, accepted) {
   const key = (value ?? "").trim().toLowerCase();
   if (Object.hasOwn(table, key)) return table[key];
-  throw new TokenStorageError(`${name} is ${JSON.stringify(value)}; accepted values are ${accepted}`, "ERR_TOKEN_STORAGE_CONFIG");
+  // A connection string set here by mistake is not repeated: it may hold a password.
+  const shown = /:\/\/|@/.test(value) ? "a URL" : JSON.stringify(value);
+  throw new TokenStorageError(`${name} is ${shown}; accepted values are ${accepted}`, "ERR_TOKEN_STORAGE_CONFIG");
 }
 
 /**
@@ -110,6 +113,12 @@ function postgresConfig(options, names) {
       `${names.storage} is "postgres" but ${which}; give the PostgreSQL connection string (postgres://user:password@host:5432/database)`,
       "ERR_TOKEN_STORAGE_CONFIG",
     );
+  }
+  // Parsed now (never echoed: it may hold a password), so a bad one fails at start.
+  try {
+    native.checkPostgresUrl(urls[at], urlNames[at]);
+  } catch (err) {
+    throw fromNative(err);
   }
   const schemaName = names.schema ?? OPTION_NAMES.schema;
   const schema = args.optionalString(fn, "options.schema", options.schema) ?? "public";

@@ -171,8 +171,8 @@ const OPERATIONS = {
         newRefreshToken: args.requiredString(fn, "newRefreshToken", newRefreshToken),
         expiresAt: args.expiresAt(fn, expiresAt) ?? undefined,
       };
-      if (request.newAccessToken === request.newRefreshToken) {
-        throw new TypeError(`${fn}: newAccessToken and newRefreshToken must differ`);
+      if (request.newAccessToken === request.newRefreshToken || request.newRefreshToken === old) {
+        throw new TypeError(`${fn}: newAccessToken, newRefreshToken and refreshToken must all differ`);
       }
       return old === null ? answer(null) : [request];
     },

@@ -127,7 +127,7 @@ class TokenStorage {
     if (this._cleaning || !this._open) return;
     this._cleaning = true;
     try {
-      await this._cleanupInBackground("automatic cleanup", AUTO_CLEANUP_BATCH_SIZE);
+      await this._cleanupInBackground("automatic cleanup", AUTO_CLEANUP_BATCH_SIZE, { reopen: false });
     } catch {
       // Logged by _fail; the next tick tries again.
     } finally {
@@ -138,7 +138,9 @@ class TokenStorage {
   /** The error to throw for a failed native call (logged unless it is about arguments). */
   _fail(fn, err) {
     const out = fromNative(err);
-    if (out instanceof TokenStorageError) {
+    // Once per error: a failed open is rethrown by the call that opened the store.
+    if (out instanceof TokenStorageError && !LOGGED.has(out)) {
+      LOGGED.add(out);
       log("error", "token store call failed", { call: fn, code: out.code, error: out.message });
     }
     return out;
@@ -244,13 +246,17 @@ class TokenStorage {
     return this._cleanupInBackground("cleanupExpiredTokensAsync", batchSize);
   }
 
-  async _cleanupInBackground(fn, batchSize = DEFAULT_ASYNC_BATCH_SIZE) {
+  async _cleanupInBackground(fn, batchSize = DEFAULT_ASYNC_BATCH_SIZE, { reopen = true } = {}) {
     const size = batchSizeArg(fn, batchSize);
     let total = 0;
     for (;;) {
       let removed;
       try {
-        if (!this._open) await this._openAsync();
+        if (!this._open) {
+          // The automatic cleanup stops when the store is closed; it never reopens it.
+          if (!reopen) break;
+          await this._openAsync();
+        }
         removed = await this._native.cleanupExpiredBatchAsync(size);
       } catch (err) {
         throw this._fail(fn, err);
@@ -314,6 +320,9 @@ class TokenStorage {
     this.close();
   }
 }
+
+/** Errors already logged (see `_fail`). */
+const LOGGED = new WeakSet();
 
 /** The methods bound to each instance. */
 const METHODS = Object.getOwnPropertyNames(TokenStorage.prototype).filter(

@@ -686,6 +686,13 @@ fn rejection(env: &Env, e: StoreError) -> napi::Error {
 }
 
 /// The version of the bundled SQLite library.
+/// Checks a PostgreSQL connection string as the store will read it (and the CA file it
+/// names), without connecting; `url_name` is what messages call it.
+#[napi]
+pub fn check_postgres_url(url: String, url_name: String) -> Result<()> {
+    store::check_postgres_url(&url, &url_name).map_err(js_err)
+}
+
 #[napi]
 pub fn sqlite_version() -> String {
     rusqlite::version().to_owned()

@@ -168,11 +168,14 @@ describe("PostgreSQL: configuration", () => {
     }
   });
 
-  it("a bad or unreachable URL fails with a coded error that never shows its password", async () => {
+  it("a bad URL fails at require, an unreachable one at the first call, with a coded error that never shows its password", async () => {
     const cases = [
       ["postgres://app:hunter2@127.0.0.1:1/tokens?sslmode=disable", "ERR_TOKEN_STORAGE_UNAVAILABLE", /127\.0\.0\.1:1\/tokens/],
       ["postgres://app:hunter2@db.example/tokens?sslmode=sometimes", "ERR_TOKEN_STORAGE_CONFIG", /TOKEN_DATABASE_URL: sslmode/],
       ["host=db.example password=hunter2", "ERR_TOKEN_STORAGE_CONFIG", /names no user/],
+      ["pgsql://app:hunter2@db.example/tokens", "ERR_TOKEN_STORAGE_CONFIG", /not a postgres:\/\/ or postgresql:\/\/ URL/],
+      ["app:hunter2@db.example/tokens", "ERR_TOKEN_STORAGE_CONFIG", /key-value pair 1 is malformed/],
+      ["host=db.example user=app password=hun ter2", "ERR_TOKEN_STORAGE_CONFIG", /key-value pair 4 is malformed/],
     ];
     for (const [url, code, says] of cases) {
       const r = await run({ TOKEN_STORAGE: "postgres", TOKEN_DATABASE_URL: url, DATABASE_URL: "postgres://other:x@h/d" });

@@ -127,6 +127,11 @@ pub trait TokenStore: Send + Sync {
     fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>>;
 }
 
+/// Checks a PostgreSQL connection string without connecting (see `postgres::check_url`).
+pub fn check_postgres_url(url: &str, url_name: &str) -> Result<()> {
+    postgres::check_url(url, url_name)
+}
+
 /// The store a configuration names, not yet opened.
 pub fn open(config: &StoreConfig) -> Arc<dyn TokenStore> {
     match config {

@@ -112,6 +112,13 @@ impl From<StoreError> for Failure {
     }
 }
 
+/// Parses a connection string and builds its TLS configuration, as a store's first call
+/// would, so that a bad one fails when the server starts.
+pub fn check_url(url: &str, url_name: &str) -> Result<()> {
+    let t = url::parse(url, url_name, Duration::from_secs(5))?;
+    tls::connector(t.ssl_mode, t.root_cert.as_deref(), url_name).map(|_| ())
+}
+
 /// The I/O thread every PostgreSQL store of the process shares.
 fn runtime() -> Result<&'static Runtime> {
     static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
@@ -242,6 +249,12 @@ impl PostgresStore {
     /// date on the first). Returns it with whether it was kept.
     async fn checkout(&self) -> std::result::Result<(Pooled, bool), Failure> {
         let epoch = self.epoch.load(Ordering::Acquire);
+        // The connections' tasks run only while a call runs (one I/O thread, driven by the
+        // calls): let them read what the server sent meanwhile, so that a connection it
+        // closed while idle (a restart, an idle timeout, pg_terminate_backend) is seen
+        // closed here, not when a write whose outcome would be unknown is sent on it.
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
         loop {
             let kept = self.idle.lock().map_err(|_| StoreError::Poisoned)?.pop();
             match kept {

@@ -240,6 +240,9 @@ pub const MIGRATIONS: &[&str] = &[
         )
         DELETE FROM {s}.refresh_tokens y USING gone
         WHERE y.refresh_token = gone.refresh_token AND y.access_token = gone.token;
+        -- A refresh string given by storeAccessToken starts a grant of its own.
+        DELETE FROM {s}.nts_refresh_families f USING unnest(p_refresh) AS n (rt)
+        WHERE f.refresh_token = n.rt;
         WITH taken AS (
             DELETE FROM {s}.refresh_tokens y USING unnest(p_refresh) AS n (rt)
             WHERE y.refresh_token = n.rt RETURNING y.refresh_token, y.access_token
@@ -389,6 +392,13 @@ pub const MIGRATIONS: &[&str] = &[
         v_at BIGINT;
         v_n BIGINT;
     BEGIN
+        -- A grant's rotations and its revocation take turns (a replay racing a rotation
+        -- must see the pair the rotation issues): one lock per grant, taken first.
+        SELECT COALESCE(
+            (SELECT f.family FROM {s}.nts_refresh_families f WHERE f.refresh_token = p_old),
+            (SELECT t.family FROM {s}.nts_retired_refresh_tokens t WHERE t.refresh_token = p_old),
+            p_old) INTO v_family;
+        PERFORM pg_advisory_xact_lock(hashtextextended('native-token-storage grant:' || v_family, 0));
         DELETE FROM {s}.refresh_tokens r WHERE r.refresh_token = p_old
         RETURNING r.access_token INTO v_access;
         IF FOUND THEN
@@ -403,8 +413,9 @@ pub const MIGRATIONS: &[&str] = &[
                     0::BIGINT;
                 RETURN;
             END IF;
+            DELETE FROM {s}.nts_retired_refresh_tokens t WHERE t.refresh_token = p_old;
             INSERT INTO {s}.nts_retired_refresh_tokens (refresh_token, family, retired_at)
-            VALUES (p_old, v_family, p_now) ON CONFLICT DO NOTHING;
+            VALUES (p_old, v_family, p_now);
             PERFORM {s}.nts_store_access_tokens(ARRAY[p_access], ARRAY[v_api], ARRAY[v_user],
                 ARRAY[v_client], ARRAY[v_scopes], ARRAY[p_refresh], ARRAY[p_expires], p_now);
             DELETE FROM {s}.nts_refresh_families f WHERE f.refresh_token = p_refresh;

@@ -72,11 +72,19 @@ const UNSUPPORTED: &[(&str, &str)] = &[
 pub fn parse(url: &str, setting: &str, connect_timeout: Duration) -> Result<Target> {
     let bad = |what: String| StoreError::Config(format!("{setting}: {what}"));
     let url = url.trim();
-    let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
-    let (base, pairs) = if is_url {
-        split_url(url)
-    } else {
-        (String::new(), split_key_values(url).map_err(bad)?)
+    // Messages never quote the string (it holds a password): a malformed one is named by
+    // its form and the position of the bad pair only.
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    let is_url = scheme.is_some();
+    let (base, pairs) = match scheme.as_deref() {
+        Some("postgres" | "postgresql") => {
+            let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+            split_url(&format!("postgresql://{rest}"))
+        }
+        Some(_) => return Err(bad("not a postgres:// or postgresql:// URL".into())),
+        None => (String::new(), split_key_values(url).map_err(bad)?),
     };
     let mut ssl_mode = SslMode::Prefer;
     let mut root_cert = None;
@@ -207,8 +215,16 @@ fn split_key_values(s: &str) -> std::result::Result<Vec<(String, String)>, Strin
             key.push(c);
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        if chars.next() != Some('=') {
-            return Err(format!("expected '=' after {key}"));
+        let n = out.len() + 1;
+        // A key is a parameter name: anything else is part of a malformed value (a password
+        // with a space, say), which a message must not repeat.
+        let named = !key.is_empty()
+            && key.len() <= 40
+            && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        if !named || chars.next() != Some('=') {
+            return Err(format!(
+                "key-value pair {n} is malformed (quote values that hold spaces: password='…')"
+            ));
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
@@ -218,7 +234,7 @@ fn split_key_values(s: &str) -> std::result::Result<Vec<(String, String)>, Strin
                     Some('\'') => break,
                     Some('\\') => value.extend(chars.next()),
                     Some(c) => value.push(c),
-                    None => return Err(format!("unterminated quoted value of {key}")),
+                    None => return Err(format!("the quoted value of pair {n} is unterminated")),
                 }
             }
         } else {
@@ -347,6 +363,7 @@ mod tests {
             Some("/etc/ca.pem")
         );
         assert_eq!(ok("host=h user=u sslrootcert=system").root_cert, None);
+        assert_eq!(ok("PostgreSQL://u:pw@h:6543/d").shown, "h:6543/d");
         assert_eq!(
             ok("postgres://u:p@h/d").config.get_connect_timeout(),
             Some(&T)
@@ -374,6 +391,20 @@ mod tests {
             ),
             ("host=h password=hunter2", "names no user"),
             ("host=h user=u password='hunter2", "unterminated"),
+            ("POSTGRES://u:hunter2@h/d?sslmode=maybe", "sslmode must be"),
+            (
+                "pgsql://u:hunter2@h/d",
+                "not a postgres:// or postgresql:// URL",
+            ),
+            ("u:hunter2@h/d", "key-value pair 1 is malformed"),
+            (
+                "host=h user=u password=hun ter2",
+                "key-value pair 4 is malformed",
+            ),
+            (
+                "host=h user=u password=hun ter2=x",
+                "key-value pair 4 is malformed",
+            ),
         ] {
             let e = err(url);
             assert!(e.contains(says), "{url}: {e}");

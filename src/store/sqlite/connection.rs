@@ -308,6 +308,9 @@ fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rusqlite::Resu
     let user_id = t.user_id.as_deref().unwrap_or(NO_USER);
     delete_access(c, &t.token)?;
     if let Some(rt) = refresh {
+        // A refresh string given by storeAccessToken starts a grant of its own.
+        c.prepare_cached("DELETE FROM nts_refresh_families WHERE refresh_token = ?1")?
+            .execute([rt])?;
         // A refresh token string re-used for a new access token leaves the old one.
         let prev: Option<String> = c
             .prepare_cached(
