@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -193,14 +193,12 @@ pub fn cleanup_all(store: &dyn TokenStore, now: i64, batch: usize) -> Result<usi
     }
 }
 
-/// How long one background cleanup transaction should hold the store's write lock.
-const CHUNK_TARGET: Duration = Duration::from_millis(4);
 const MIN_CHUNK: usize = 16;
 const MAX_CHUNK: usize = 4096;
 
-/// Cleanup off the JavaScript thread, cut into transactions sized to last about
-/// `CHUNK_TARGET`, so that a writer on another thread (or process) never waits long for
-/// the lock; the size adapts to the machine.
+/// Cleanup off the JavaScript thread, cut into transactions sized to last about the
+/// store's `cleanup_slice`, so that a writer on another thread (or process) never waits
+/// long for the lock; the size adapts to the machine.
 pub struct BackgroundCleanup {
     chunk: AtomicUsize,
 }
@@ -227,9 +225,10 @@ impl BackgroundCleanup {
             let started = Instant::now();
             let n = store.cleanup_expired_in_background(now, want)?;
             let took = started.elapsed();
-            if took > CHUNK_TARGET && chunk > MIN_CHUNK {
+            let target = store.cleanup_slice();
+            if took > target && chunk > MIN_CHUNK {
                 self.chunk.store(chunk / 2, Ordering::Relaxed);
-            } else if took < CHUNK_TARGET / 3 && n == want && chunk < MAX_CHUNK {
+            } else if took < target / 3 && n == want && chunk < MAX_CHUNK {
                 self.chunk.store(chunk * 2, Ordering::Relaxed);
             }
             removed += n;

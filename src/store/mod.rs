@@ -89,6 +89,13 @@ pub trait TokenStore: Send + Sync {
     /// means nothing expired is left.
     fn cleanup_expired(&self, now: i64, limit: usize) -> Result<usize>;
 
+    /// How long one background cleanup transaction should last: short where it holds a
+    /// lock that every writer waits on (SQLite's), longer where the round trip alone takes
+    /// milliseconds and other writers are not blocked (PostgreSQL's row locks, skipped).
+    fn cleanup_slice(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(4)
+    }
+
     /// `cleanup_expired`, called from a background thread: a store may run it on
     /// resources of its own so that the calls of the JavaScript thread do not wait on it.
     fn cleanup_expired_in_background(&self, now: i64, limit: usize) -> Result<usize> {
