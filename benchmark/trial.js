@@ -9,6 +9,7 @@ const data = require("./lib/data");
 const { checkContract } = require("./lib/check");
 const { OPS } = require("./lib/workloads");
 const { openContext, seed } = require("./lib/context");
+const pgSide = require("./lib/postgres");
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -120,6 +121,11 @@ async function main() {
   const cfg = JSON.parse(process.argv[2]);
   const file = path.join(cfg.dir, `${cfg.peer}-${cfg.size}.db`);
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+  // PostgreSQL peers: a schema of this trial's own on the run's server, dropped at the end.
+  if (cfg.pgUrl) {
+    cfg.schema = pgSide.schemaFor(cfg.peer, cfg.size);
+    await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
+  }
 
   const ctx = await openContext(cfg, file);
   const { peer, users } = ctx;
@@ -132,6 +138,7 @@ async function main() {
   const seedMs = (nowUs() - seedStart) / 1e3;
   const rssSeeded = rssAfterGc();
   const seededFiles = fileBytes(file);
+  const seededPgBytes = cfg.pgUrl ? await pgSide.schemaBytes(cfg.pgUrl, cfg.schema) : undefined;
   const stats = await peer.getStats();
   if (stats.totalTokens !== cfg.size || stats.uniqueUsers !== users) throw new Error(`after seeding getStats() is ${JSON.stringify(stats)}`);
   log(`${cfg.peer} ${cfg.size}: seeded in ${(seedMs / 1e3).toFixed(1)} s, RSS +${((rssSeeded - rssBase) / 2 ** 20).toFixed(0)} MiB`);
@@ -146,11 +153,12 @@ async function main() {
   await peer.close();
   const closedFiles = fileBytes(file);
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+  if (cfg.pgUrl) await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
 
   return {
     peer: cfg.peer, size: cfg.size, users, seeding: { ms: seedMs, bulk: Boolean(peer.seedTokens) },
     rss: { baseline: rssBase, seeded: rssSeeded, aboveBaseline: rssSeeded - rssBase },
-    files: { seeded: seededFiles, closed: closedFiles }, ops, cleanup,
+    files: { seeded: seededFiles, closed: closedFiles }, pgBytes: seededPgBytes, ops, cleanup,
   };
 }
 

@@ -1,5 +1,5 @@
 "use strict";
-// Renders RESULTS.md from the trials' numbers: one side-by-side table, the issue's targets
+// Renders RESULTS.md from the trials' numbers: one side-by-side table, the issues' targets
 // judged against this run, and how the run was made.
 const { OPS } = require("./workloads");
 
@@ -27,6 +27,7 @@ const ROWS = [
   { label: "seeding the store, s", value: (r) => r.seeding.ms / 1e3, note: (r) => (r.seeding.bulk ? "" : "ᵃ") },
   { label: "RSS above baseline after seeding, MiB", value: (r) => r.rss.aboveBaseline / MiB },
   { label: "file size after seeding (db + wal), MiB", value: (r) => (r.files.seeded.db ? (r.files.seeded.db + r.files.seeded.wal) / MiB : undefined) },
+  { label: "PostgreSQL tables + indexes after seeding, MiB", value: (r) => (r.pgBytes ? r.pgBytes / MiB : undefined) },
 ];
 
 function resultsTable(results, meta) {
@@ -79,6 +80,15 @@ function targets(results) {
     (m, o) => o / m <= 2, (m, o) => `${fmt(o)} vs ${fmt(m)} µs: ${times(o / m)}`);
   judge("memory store RSS at most half of JS Map's at 1M", at("map", M)?.rss.aboveBaseline, at("ours-memory", M)?.rss.aboveBaseline,
     (m, o) => o <= m / 2, (m, o) => `${fmt(o / MiB)} vs ${fmt(m / MiB)} MiB: ${fmt((100 * o) / m)}%`);
+  // PostgreSQL: ours against pg's awaited round trips, on the same server.
+  for (const [peer, name] of [["ours-postgres", "sync calls no slower than"], ["ours-postgres-promise", "Promise API at least as fast as"]]) {
+    for (const size of [K, M]) {
+      for (const op of Object.keys(OPS)) {
+        judge(`PostgreSQL ${name} pg: ${OPS[op].label}, ${sizeLabel(size)}`, us("pg", size, op), us(peer, size, op),
+          (g, o) => o <= g, (g, o) => `${fmt(o)} vs ${fmt(g)} µs: ${times(g / o)}`);
+      }
+    }
+  }
   return rows;
 }
 
@@ -105,6 +115,11 @@ function render(results, meta) {
     `- SQLite: ours ${v.ours.sqlite} (${v.ours.source}), package ${v.ours.version};`
       + ` better-sqlite3 ${v["better-sqlite3"].version} with SQLite ${v["better-sqlite3"].sqlite};`
       + ` sqlite3 ${v.sqlite3.version} with SQLite ${v.sqlite3.sqlite}`,
+    ...(meta.postgres
+      ? [meta.postgres.version
+        ? `- PostgreSQL: server ${meta.postgres.version}, a throwaway local cluster started for this run (scripts/postgres.js: Unix socket, fsync=off), a fresh schema per trial; pg ${v.pg.version}`
+        : `- PostgreSQL: not measured, ${meta.postgres.missing}`]
+      : []),
     "",
     "## Results",
     "",
@@ -118,7 +133,7 @@ function render(results, meta) {
     ...meta.skipped.map((s) => `- Not measured: ${s}`),
     ...meta.failures.map((f) => `- **FAILED**: ${f}`),
     "",
-    "## Targets (issue 4), judged on this run",
+    "## Targets (issue 4; PostgreSQL's from its own issue), judged on this run",
     "",
     `${judged.filter((r) => r.pass).length} of ${judged.length} judged targets pass${t.length > judged.length ? `; ${t.length - judged.length} not measured in this run` : ""}.`,
     "",
@@ -136,7 +151,12 @@ function render(results, meta) {
     "- Every peer follows the contract, so a get returns a fresh object with `Date`s (the JS Map peer copies its record; returning the stored object itself would be faster and wrong).",
     "- store: a new token with a refresh token (tokens stored by a run are read back and deleted untimed, so the store keeps its size). code store+consume: storeAuthorizationCode plus consumeAuthorizationCode with an S256 verifier, per pair.",
     "- cleanup: N/10 expired tokens (with refresh tokens) are added, then one cleanup removes them; ours runs `cleanupExpiredTokensAsync` with its default batch size (it works in bounded batches and does not hold the event loop between them), the others `cleanupExpiredTokens`; at 1M the median of 3 such runs. The longest event-loop block is the longest gap seen by a setImmediate ticker during the cleanup (async sqlite3 works on libuv's thread pool, so it blocks little but takes long). Nothing else writes during the cleanup: a write from the main thread that meets a batch's lock waits for it (see PROFILE.md).",
-    "- RSS: resident set size after seeding minus before, both after a forced GC. File size: the database plus its WAL right after seeding.",
+    "- RSS: resident set size after seeding minus before, both after a forced GC (for PostgreSQL, the Node process only; the server's memory is not counted). File size: the database plus its WAL right after seeding.",
+    ...(meta.postgres
+      ? [
+        "- PostgreSQL: every PostgreSQL trial gets a schema of its own on one local server (a Unix socket, so a round trip costs no network), dropped after it. Ours sends a call's statements in one round trip; pg sends one statement per awaited round trip, so its store is BEGIN, DELETE, INSERT, INSERT, COMMIT and its code store+consume an INSERT then a DELETE … RETURNING; its getStats counts rows (COUNT(*), COUNT(DISTINCT)), ours reads counters kept by triggers. Cleanup: the synchronous peer runs `cleanupExpiredTokensAsync`, the Promise peer `promises.cleanupExpiredTokens` (the same background batches), pg one transaction of three DELETEs. fsync is off on this server: writes measure the server's work, not the disk's. Size: tables with their indexes and TOAST, after seeding.",
+      ]
+      : []),
     "",
     "## How to rerun",
     "",
@@ -144,10 +164,11 @@ function render(results, meta) {
     "npm run bench                     # full run: 10k and 1M tokens, 5 runs per op; writes benchmark/RESULTS.md",
     "node benchmark/run.js --quick     # 10k tokens, 3 short runs; writes benchmark/RESULTS.quick.md",
     "node benchmark/run.js --sizes=100000 --peers=better-sqlite3,ours-sqlite --runs=3",
+    "node benchmark/run.js --quick --peers=ours-postgres,ours-postgres-promise,pg   # PostgreSQL only",
     "node benchmark/run.js --help",
     "```",
     "",
-    "The first run installs the benchmark's own dependencies (`npm ci` in `benchmark/`, building better-sqlite3 and sqlite3 from source; `benchmark/.npmrc` points node-gyp at the system Node headers). Run it on a quiet machine: the load averages above say how quiet this one was.",
+    "The first run installs the benchmark's own dependencies (`npm ci` in `benchmark/`: pg, and better-sqlite3 and sqlite3 built from source; `benchmark/.npmrc` points node-gyp at the system Node headers). The PostgreSQL peers need PostgreSQL's server binaries (`initdb`, `pg_ctl`; Debian's `postgresql` package), found as the tests find them; without them they are skipped and the report says so. Run it on a quiet machine: the load averages above say how quiet this one was.",
     "",
   ];
   return lines.join("\n");

@@ -1,5 +1,5 @@
 "use strict";
-// (d, e) This package: the Rust store behind napi, used exactly as a server would.
+// (d, e, f, g) This package: the Rust store behind napi, used exactly as a server would.
 const path = require("node:path");
 
 const PACKAGE = path.join(__dirname, "..", "..");
