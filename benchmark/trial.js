@@ -5,6 +5,7 @@
 // the numbers back to the parent.
 const fs = require("node:fs");
 const path = require("node:path");
+const { monitorEventLoopDelay } = require("node:perf_hooks");
 const data = require("./lib/data");
 const { checkContract } = require("./lib/check");
 const { OPS } = require("./lib/workloads");
@@ -36,15 +37,38 @@ async function timeAsync(call, peer, inputs, results) {
   return Number(process.hrtime.bigint() - t0) / 1e3;
 }
 
+// How late a 1 ms timer fired at worst while fn ran: perf_hooks' histogram holds the
+// intervals between the timer's callbacks, so the longest block is its max minus the 1 ms
+// resolution. Cheap enough to leave on during timed runs (a setImmediate ticker would keep
+// the loop spinning and change what it measures); it sees blocks of about 1 ms and longer.
+const DELAY_RESOLUTION_MS = 1;
+async function withLoopDelay(fn) {
+  const histogram = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
+  histogram.enable();
+  try {
+    return { value: await fn(), delayMs: histogram.count ? Math.max(0, histogram.max / 1e6 - DELAY_RESOLUTION_MS) : 0 };
+  } finally {
+    histogram.disable();
+  }
+}
+
 async function measure(ctx, op) {
   const call = ctx.isAsync ? op.callAsync ?? op.call : op.call;
   const max = Math.floor(op.max(ctx));
   let cursor = 0;
-  const runOnce = async (k) => {
+  let loopDelayMs; // async peers, timed runs only: the longest event-loop delay
+  const runOnce = async (k, timed = false) => {
     const inputs = op.prepare(ctx, k, cursor);
     cursor += k;
     const results = new Array(k);
-    const us = ctx.isAsync ? await timeAsync(call, ctx.peer, inputs, results) : timeSync(call, ctx.peer, inputs, results);
+    let us;
+    if (!ctx.isAsync) us = timeSync(call, ctx.peer, inputs, results);
+    else if (!timed) us = await timeAsync(call, ctx.peer, inputs, results);
+    else {
+      const watched = await withLoopDelay(() => timeAsync(call, ctx.peer, inputs, results));
+      us = watched.value;
+      loopDelayMs = Math.max(loopDelayMs ?? 0, watched.delayMs);
+    }
     await op.verify(ctx, inputs, results);
     return us;
   };
@@ -61,8 +85,8 @@ async function measure(ctx, op) {
   us = await runOnce(k);
   k = resize();
   const samples = [];
-  for (let r = 0; r < ctx.runs; r++) samples.push((await runOnce(k)) / k);
-  return { us: median(samples), samples, batch: k };
+  for (let r = 0; r < ctx.runs; r++) samples.push((await runOnce(k, true)) / k);
+  return { us: median(samples), samples, batch: k, loopDelayMs };
 }
 
 // Runs fn while a setImmediate ticker watches the event loop: the longest gap between two
@@ -146,7 +170,8 @@ async function main() {
   const ops = {};
   for (const [name, op] of Object.entries(OPS)) {
     ops[name] = await measure(ctx, op);
-    log(`${cfg.peer} ${cfg.size}: ${op.label} ${ops[name].us.toFixed(2)} µs (batch ${ops[name].batch})`);
+    const delay = ops[name].loopDelayMs === undefined ? "" : `, event loop delayed ${ops[name].loopDelayMs.toFixed(2)} ms at most`;
+    log(`${cfg.peer} ${cfg.size}: ${op.label} ${ops[name].us.toFixed(2)} µs (batch ${ops[name].batch}${delay})`);
   }
   const cleanup = await measureCleanup(ctx);
   log(`${cfg.peer} ${cfg.size}: cleanup ${cleanup.totalMs.toFixed(1)} ms, longest block ${cleanup.longestBlockMs.toFixed(1)} ms`);
