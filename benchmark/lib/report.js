@@ -1,6 +1,6 @@
 "use strict";
 // Renders RESULTS.md from the trials' numbers: one side-by-side table, the issues' targets
-// judged against this run, and how the run was made.
+// judged against this run, the four-process PostgreSQL workload, and how the run was made.
 const { OPS } = require("./workloads");
 
 const K = 10_000;
@@ -106,6 +106,25 @@ function targets(results) {
   return rows;
 }
 
+// The four-process workload (run.js runConcurrent, concurrent.js), one row per peer.
+function concurrentSection(meta) {
+  const w = meta.concurrent;
+  if (!w) return [];
+  const rows = w.results.map((r) => `| ${meta.peers[r.peer].label} | ${fmt(r.callsPerS)} | ${fmt(r.storeMedianUs)} | ${fmt(r.getMedianUs)} | ${fmt(r.p99Us)} |`);
+  return [
+    `## PostgreSQL: ${w.procs} processes at once`,
+    "",
+    `${w.procs} processes on one schema of ${w.size.toLocaleString("en-US")} seeded tokens, each alternating storeAccessToken (a new token with its refresh token)`
+      + ` and getAccessToken (a seeded token) for ${w.seconds} s, one call at a time (ours synchronously, the others awaited);`
+      + " all start together once each has warmed up. Calls per second summed over the processes; latencies over every call of every process, µs.",
+    "",
+    "| | calls/s, all processes | store, median µs | get, median µs | any call, p99 µs |",
+    "|---|---:|---:|---:|---:|",
+    ...(rows.length ? rows : ["| (no peer finished) | – | – | – | – |"]),
+    "",
+  ];
+}
+
 function render(results, meta) {
   const { machine: m, versions: v, opts } = meta;
   const t = targets(results);
@@ -150,6 +169,7 @@ function render(results, meta) {
     ...meta.skipped.map((s) => `- Not measured: ${s}`),
     ...meta.failures.map((f) => `- **FAILED**: ${f}`),
     "",
+    ...concurrentSection(meta),
     "## Targets (issue 4; PostgreSQL's from its own issue), judged on this run",
     "",
     `${judged.filter((r) => r.pass).length} of ${judged.length} judged targets pass${t.length > judged.length ? `; ${t.length - judged.length} not measured in this run` : ""}.`,

@@ -71,16 +71,19 @@ const types = {
   getTypeParser: (oid, format) => (oid === pg.types.builtins.INT8 && format !== "binary" ? Number : pg.types.getTypeParser(oid, format)),
 };
 
-async function open({ url, schema }) {
+// create: false joins a schema another process made (the four-process workload).
+async function open({ url, schema, create = true }) {
   // The schema first, then a pool whose connections all use it.
-  const setup = new pg.Client({ connectionString: url });
-  await setup.connect();
-  try {
-    await setup.query(`CREATE SCHEMA ${schema}`);
-    await setup.query(`SET search_path TO ${schema}`);
-    await setup.query(SCHEMA);
-  } finally {
-    await setup.end();
+  if (create) {
+    const setup = new pg.Client({ connectionString: url });
+    await setup.connect();
+    try {
+      await setup.query(`CREATE SCHEMA ${schema}`);
+      await setup.query(`SET search_path TO ${schema}`);
+      await setup.query(SCHEMA);
+    } finally {
+      await setup.end();
+    }
   }
   const pool = new pg.Pool({ connectionString: url, options: `-c search_path=${schema}`, types });
   const query = async (sql, params) => (await pool.query(sql, params)).rows;
