@@ -5,7 +5,7 @@
 // the numbers back to the parent.
 const fs = require("node:fs");
 const path = require("node:path");
-const { monitorEventLoopDelay } = require("node:perf_hooks");
+const { monitorEventLoopDelay, performance } = require("node:perf_hooks");
 const data = require("./lib/data");
 const { checkContract } = require("./lib/check");
 const { OPS } = require("./lib/workloads");
@@ -40,23 +40,34 @@ async function timeAsync(call, peer, inputs, results) {
 // How late a 1 ms timer fired at worst while fn ran: perf_hooks' histogram holds the
 // intervals between the timer's callbacks, so the longest block is its max minus the 1 ms
 // resolution. Cheap enough to leave on during timed runs (a setImmediate ticker would keep
-// the loop spinning and change what it measures); it sees blocks of about 1 ms and longer.
+// the loop spinning and change what it measures); it sees blocks of about 1 ms and longer,
+// and also the machine's own hiccups (a VM's stolen time, libuv's millisecond timers), which
+// idleLoopDelay measures in the same process for comparison. Beside it, how long the loop
+// was busy at all (event-loop utilization: the time not spent waiting for I/O), which does
+// not depend on timers: divided by the calls, the JavaScript thread's cost of one call.
 const DELAY_RESOLUTION_MS = 1;
 async function withLoopDelay(fn) {
   const histogram = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
+  const before = performance.eventLoopUtilization();
   histogram.enable();
   try {
-    return { value: await fn(), delayMs: histogram.count ? Math.max(0, histogram.max / 1e6 - DELAY_RESOLUTION_MS) : 0 };
+    const value = await fn();
+    const busyMs = performance.eventLoopUtilization(before).active;
+    return { value, busyMs, delayMs: histogram.count ? Math.max(0, histogram.max / 1e6 - DELAY_RESOLUTION_MS) : 0 };
   } finally {
     histogram.disable();
   }
 }
+
+// The same measure over a second of doing nothing: what the loop's delay is without a store.
+const idleLoopDelay = async () => (await withLoopDelay(() => new Promise((resolve) => setTimeout(resolve, 1000)))).delayMs;
 
 async function measure(ctx, op) {
   const call = ctx.isAsync ? op.callAsync ?? op.call : op.call;
   const max = Math.floor(op.max(ctx));
   let cursor = 0;
   let loopDelayMs; // async peers, timed runs only: the longest event-loop delay
+  const busy = []; // and the loop's busy time per call, µs, per run
   const runOnce = async (k, timed = false) => {
     const inputs = op.prepare(ctx, k, cursor);
     cursor += k;
@@ -68,6 +79,7 @@ async function measure(ctx, op) {
       const watched = await withLoopDelay(() => timeAsync(call, ctx.peer, inputs, results));
       us = watched.value;
       loopDelayMs = Math.max(loopDelayMs ?? 0, watched.delayMs);
+      busy.push((watched.busyMs * 1e3) / k);
     }
     await op.verify(ctx, inputs, results);
     return us;
@@ -86,7 +98,7 @@ async function measure(ctx, op) {
   k = resize();
   const samples = [];
   for (let r = 0; r < ctx.runs; r++) samples.push((await runOnce(k, true)) / k);
-  return { us: median(samples), samples, batch: k, loopDelayMs };
+  return { us: median(samples), samples, batch: k, loopDelayMs, loopBusyUs: busy.length ? median(busy) : undefined };
 }
 
 // Runs fn while a setImmediate ticker watches the event loop: the longest gap between two
@@ -167,10 +179,12 @@ async function main() {
   if (stats.totalTokens !== cfg.size || stats.uniqueUsers !== users) throw new Error(`after seeding getStats() is ${JSON.stringify(stats)}`);
   log(`${cfg.peer} ${cfg.size}: seeded in ${(seedMs / 1e3).toFixed(1)} s, RSS +${((rssSeeded - rssBase) / 2 ** 20).toFixed(0)} MiB`);
 
+  const idleLoopDelayMs = ctx.isAsync ? await idleLoopDelay() : undefined;
   const ops = {};
   for (const [name, op] of Object.entries(OPS)) {
     ops[name] = await measure(ctx, op);
-    const delay = ops[name].loopDelayMs === undefined ? "" : `, event loop delayed ${ops[name].loopDelayMs.toFixed(2)} ms at most`;
+    const { loopDelayMs, loopBusyUs } = ops[name];
+    const delay = loopDelayMs === undefined ? "" : `, event loop busy ${loopBusyUs.toFixed(1)} µs per call, delayed ${loopDelayMs.toFixed(2)} ms at most`;
     log(`${cfg.peer} ${cfg.size}: ${op.label} ${ops[name].us.toFixed(2)} µs (batch ${ops[name].batch}${delay})`);
   }
   const cleanup = await measureCleanup(ctx);
@@ -183,7 +197,7 @@ async function main() {
   return {
     peer: cfg.peer, size: cfg.size, users, seeding: { ms: seedMs, bulk: Boolean(peer.seedTokens) },
     rss: { baseline: rssBase, seeded: rssSeeded, aboveBaseline: rssSeeded - rssBase },
-    files: { seeded: seededFiles, closed: closedFiles }, pgBytes: seededPgBytes, ops, cleanup,
+    files: { seeded: seededFiles, closed: closedFiles }, pgBytes: seededPgBytes, idleLoopDelayMs, ops, cleanup,
   };
 }
 
