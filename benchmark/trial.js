@@ -39,21 +39,19 @@ async function timeAsync(call, peer, inputs, results) {
 
 // How late a 1 ms timer fired at worst while fn ran: perf_hooks' histogram holds the
 // intervals between the timer's callbacks, so the longest block is its max minus the 1 ms
-// resolution. Cheap enough to leave on during timed runs (a setImmediate ticker would keep
-// the loop spinning and change what it measures); it sees blocks of about 1 ms and longer,
-// and also the machine's own hiccups (a VM's stolen time, libuv's millisecond timers), which
-// idleLoopDelay measures in the same process for comparison. Beside it, how long the loop
-// was busy at all (event-loop utilization: the time not spent waiting for I/O), which does
-// not depend on timers: divided by the calls, the JavaScript thread's cost of one call.
+// resolution. It sees blocks of about 1 ms and longer, and also the machine's own hiccups (a
+// VM's stolen time, libuv's millisecond timers), which idleLoopDelay measures in the same
+// process for comparison. Not during the timed runs: on a 2-core VM a 1 ms timer slowed
+// awaited PostgreSQL calls by tens of µs each (every wait for I/O gets a timeout), so each
+// op gets one more run of the same size under it, whose time is not counted. (A setImmediate
+// ticker, as cleanup uses, would keep the loop spinning and change the calls more.)
 const DELAY_RESOLUTION_MS = 1;
 async function withLoopDelay(fn) {
   const histogram = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
-  const before = performance.eventLoopUtilization();
   histogram.enable();
   try {
     const value = await fn();
-    const busyMs = performance.eventLoopUtilization(before).active;
-    return { value, busyMs, delayMs: histogram.count ? Math.max(0, histogram.max / 1e6 - DELAY_RESOLUTION_MS) : 0 };
+    return { value, delayMs: histogram.count ? Math.max(0, histogram.max / 1e6 - DELAY_RESOLUTION_MS) : 0 };
   } finally {
     histogram.disable();
   }
@@ -62,25 +60,37 @@ async function withLoopDelay(fn) {
 // The same measure over a second of doing nothing: what the loop's delay is without a store.
 const idleLoopDelay = async () => (await withLoopDelay(() => new Promise((resolve) => setTimeout(resolve, 1000)))).delayMs;
 
+// How long the loop was busy (not waiting for I/O) while fn ran, from event-loop
+// utilization: two reads of libuv's counters, so the timed runs can afford it. Over the
+// calls, the JavaScript thread's cost of one call, which timer granularity does not blur.
+async function withLoopBusy(fn) {
+  const before = performance.eventLoopUtilization();
+  const value = await fn();
+  return { value, busyMs: performance.eventLoopUtilization(before).active };
+}
+
 async function measure(ctx, op) {
   const call = ctx.isAsync ? op.callAsync ?? op.call : op.call;
   const max = Math.floor(op.max(ctx));
   let cursor = 0;
-  let loopDelayMs; // async peers, timed runs only: the longest event-loop delay
-  const busy = []; // and the loop's busy time per call, µs, per run
-  const runOnce = async (k, timed = false) => {
+  let loopDelayMs; // async peers: the longest event-loop delay in the watched run
+  const busy = []; // and the loop's busy time per call in each timed run, µs
+  // mode: undefined (calibration, warm-up), "timed" or "watched".
+  const runOnce = async (k, mode) => {
     const inputs = op.prepare(ctx, k, cursor);
     cursor += k;
     const results = new Array(k);
     let us;
     if (!ctx.isAsync) us = timeSync(call, ctx.peer, inputs, results);
-    else if (!timed) us = await timeAsync(call, ctx.peer, inputs, results);
-    else {
+    else if (mode === "timed") {
+      const watched = await withLoopBusy(() => timeAsync(call, ctx.peer, inputs, results));
+      us = watched.value;
+      busy.push((watched.busyMs * 1e3) / k);
+    } else if (mode === "watched") {
       const watched = await withLoopDelay(() => timeAsync(call, ctx.peer, inputs, results));
       us = watched.value;
-      loopDelayMs = Math.max(loopDelayMs ?? 0, watched.delayMs);
-      busy.push((watched.busyMs * 1e3) / k);
-    }
+      loopDelayMs = watched.delayMs;
+    } else us = await timeAsync(call, ctx.peer, inputs, results);
     await op.verify(ctx, inputs, results);
     return us;
   };
@@ -97,7 +107,8 @@ async function measure(ctx, op) {
   us = await runOnce(k);
   k = resize();
   const samples = [];
-  for (let r = 0; r < ctx.runs; r++) samples.push((await runOnce(k, true)) / k);
+  for (let r = 0; r < ctx.runs; r++) samples.push((await runOnce(k, "timed")) / k);
+  if (ctx.isAsync) await runOnce(k, "watched");
   return { us: median(samples), samples, batch: k, loopDelayMs, loopBusyUs: busy.length ? median(busy) : undefined };
 }
 
