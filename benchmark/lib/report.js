@@ -46,7 +46,8 @@ function resultsTable(results, meta) {
   const columns = Object.keys(meta.peers).flatMap((peer) => meta.opts.sizes.map((size) => results.find((r) => r.peer === peer && r.size === size)).filter(Boolean));
   const head = `| | ${columns.map((r) => `${meta.peers[r.peer].label} ${sizeLabel(r.size)}`).join(" | ")} |`;
   const rule = `|---|${columns.map(() => "---:").join("|")}|`;
-  const body = ROWS.map((row) => `| ${row.label} | ${columns.map((r) => fmt(row.value(r)) + (row.note?.(r) ?? "")).join(" | ")} |`);
+  // A row no column has a number for (the PostgreSQL size in a run without PostgreSQL) is left out.
+  const body = ROWS.filter((row) => columns.some((r) => row.value(r) !== undefined)).map((row) => `| ${row.label} | ${columns.map((r) => fmt(row.value(r)) + (row.note?.(r) ?? "")).join(" | ")} |`);
   return [head, rule, ...body].join("\n");
 }
 
