@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 "use strict";
 // `npm run bench` (from the package root): installs this folder's dependencies if they are
-// missing, runs every trial (competitor x store size) in a fresh child process, and writes
-// RESULTS.md. `node benchmark/run.js --help` lists the options.
+// missing, starts a throwaway PostgreSQL server when a PostgreSQL peer is selected, runs
+// every trial (competitor x store size) in a fresh child process, then the four-process
+// PostgreSQL workload, and writes RESULTS.md. `node benchmark/run.js --help` lists the options.
 const { execFileSync, fork } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 
+// (pg itself is loaded only when a PostgreSQL peer runs, after ensureDependencies.)
+const { POSTGRES_PEERS, schemaFor, dropSchema, startServer, serverVersion } = require("./lib/postgres");
 const HERE = __dirname;
 const PEERS = {
   map: { label: "JS Map", note: "the original design: Maps in the server process" },
@@ -15,12 +18,17 @@ const PEERS = {
   "better-sqlite3": { label: "better-sqlite3", note: "synchronous better-sqlite3, WAL, synchronous=NORMAL, cached statements" },
   "ours-memory": { label: "ours memory", note: "this package, `storage: \"memory\"`" },
   "ours-sqlite": { label: "ours SQLite", note: "this package, `storage: \"db\"`" },
+  "ours-postgres": { label: "ours PostgreSQL", note: "this package, `storage: \"postgres\"`, called synchronously" },
+  "ours-postgres-promise": { label: "ours PostgreSQL Promise", note: "the same store through its Promise API (`store.promises`), each call awaited" },
+  pg: { label: "pg", note: "node-postgres (`pg`) with a Pool, each call awaited; the SQLite peers' tables and statements, a write of several statements as BEGIN … COMMIT" },
 };
 const HELP = `usage: node benchmark/run.js [--quick] [--sizes=10000,1000000] [--peers=${Object.keys(PEERS).join(",")}]
                              [--runs=5] [--target-ms=200] [--out=FILE]
   --quick       10,000 tokens only, 3 runs of 50 ms each (a minute or two); writes RESULTS.quick.md
   --sizes       store sizes (tokens); async sqlite3 runs at 10,000 or fewer only
-  --peers       competitors to run
+  --peers       competitors to run; the PostgreSQL ones (${POSTGRES_PEERS.join(", ")}) also run
+                the four-process workload, on a server of their own (PostgreSQL's binaries are
+                found as the tests find them: PG_BIN, pg_config, /usr/lib/postgresql/*/bin, PATH)
   --runs        timed runs per op (the median is reported), after calibration and a warm-up
   --target-ms   how long one timed run of an op lasts
   --out         where to write the report (default RESULTS.md for a full run)
@@ -54,7 +62,7 @@ function options(argv) {
 
 // better-sqlite3@12 and sqlite3@6 build from source here; .npmrc points node-gyp at /usr.
 function ensureDependencies() {
-  const missing = ["better-sqlite3", "sqlite3"].filter((name) => {
+  const missing = ["better-sqlite3", "sqlite3", "pg"].filter((name) => {
     try {
       require.resolve(`${name}/package.json`, { paths: [HERE] });
       return false;
@@ -77,9 +85,9 @@ function oursAvailable() {
   }
 }
 
-function runTrial(peer, size, opts, dir) {
+function runTrial(peer, size, opts, dir, pgUrl) {
   return new Promise((resolve, reject) => {
-    const cfg = { peer, size, runs: opts.runs, targetMs: opts.targetMs, dir };
+    const cfg = { peer, size, runs: opts.runs, targetMs: opts.targetMs, dir, pgUrl: POSTGRES_PEERS.includes(peer) ? pgUrl : undefined };
     const child = fork(path.join(HERE, "trial.js"), [JSON.stringify(cfg)], {
       execArgv: ["--expose-gc"],
       env: { ...process.env, TOKEN_STORAGE_LOG: "warn" },
@@ -95,6 +103,70 @@ function runTrial(peer, size, opts, dir) {
   });
 }
 
+// A child of concurrent.js; answer resolves with its result, onReady runs at its "ready".
+function forkConcurrent(cfg, onReady) {
+  const child = fork(path.join(HERE, "concurrent.js"), [JSON.stringify(cfg)], {
+    env: { ...process.env, TOKEN_STORAGE_LOG: "warn" },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const answer = new Promise((resolve, reject) => {
+    let reply;
+    child.on("message", (m) => {
+      if (m.ready) onReady?.();
+      else reply = m;
+    });
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      if (reply?.ok) resolve(reply.result);
+      else reject(new Error(`${cfg.peer}, ${cfg.role}${cfg.worker === undefined ? "" : ` ${cfg.worker}`}: ${reply?.error ?? `exited with ${signal ?? code}`}`));
+    });
+  });
+  return { child, answer };
+}
+
+const quantile = (xs, q) => {
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+
+// The four-process workload for one PostgreSQL peer: seed a schema of its own, start the
+// processes, let them go at once when all are warmed up, and sum what they did.
+async function runConcurrent(peer, workload, pgUrl) {
+  const cfg = { peer, pgUrl, schema: schemaFor(peer, "procs"), size: workload.size, seconds: workload.seconds };
+  await dropSchema(pgUrl, cfg.schema);
+  try {
+    await forkConcurrent({ ...cfg, role: "seed" }).answer;
+    let ready = 0;
+    let go;
+    const allReady = new Promise((resolve) => (go = resolve));
+    const workers = Array.from({ length: workload.procs }, (_, worker) =>
+      forkConcurrent({ ...cfg, role: "worker", worker }, () => ++ready === workload.procs && go()),
+    );
+    let done;
+    try {
+      // Resolves when all are ready, or rejects as soon as one fails (before "go" or after).
+      await Promise.race([allReady, Promise.all(workers.map((w) => w.answer))]);
+      for (const w of workers) w.child.send("go");
+      done = await Promise.all(workers.map((w) => w.answer));
+    } catch (err) {
+      // The others would wait for "go" for ever.
+      for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill();
+      throw err;
+    }
+    const all = done.flatMap((d) => [...d.storeUs, ...d.getUs]);
+    return {
+      peer, procs: workload.procs, seconds: workload.seconds, size: workload.size,
+      callsPerS: done.reduce((sum, d) => sum + d.calls / d.elapsedS, 0),
+      storeMedianUs: quantile(done.flatMap((d) => d.storeUs), 0.5),
+      getMedianUs: quantile(done.flatMap((d) => d.getUs), 0.5),
+      p99Us: quantile(all, 0.99),
+      perProcess: done.map((d) => ({ worker: d.worker, calls: d.calls, elapsedS: d.elapsedS })),
+    };
+  } finally {
+    await dropSchema(pgUrl, cfg.schema).catch(() => {});
+  }
+}
+
 async function main() {
   const opts = options(process.argv.slice(2));
   ensureDependencies();
@@ -104,13 +176,33 @@ async function main() {
   const oursMissing = oursAvailable();
   const skipped = [];
   const plan = [];
+  // One throwaway PostgreSQL server for the whole run, if a PostgreSQL peer is selected.
+  const postgres = { peers: opts.peers.filter((p) => POSTGRES_PEERS.includes(p) && !(p.startsWith("ours") && oursMissing)) };
+  if (postgres.peers.length) {
+    try {
+      const server = startServer();
+      if (server.missing) postgres.missing = server.missing;
+      else {
+        postgres.server = server;
+        postgres.version = await serverVersion(server.url);
+        console.log(`benchmark: PostgreSQL ${postgres.version} started for this run`);
+      }
+    } catch (err) {
+      postgres.server?.stop();
+      postgres.server = undefined;
+      postgres.missing = `the PostgreSQL server did not start: ${err.message.split("\n")[0]}`;
+    }
+  }
   for (const size of opts.sizes) {
     for (const peer of opts.peers) {
       if (peer.startsWith("ours") && oursMissing) skipped.push(`${PEERS[peer].label}: ${oursMissing}`);
+      else if (POSTGRES_PEERS.includes(peer) && postgres.missing) skipped.push(`${PEERS[peer].label}: ${postgres.missing}`);
       else if (size > (PEERS[peer].maxSize ?? Infinity)) skipped.push(`${PEERS[peer].label} at ${size.toLocaleString("en-US")} tokens: not run; above ${PEERS[peer].maxSize.toLocaleString("en-US")}, seeding it and timing it one awaited call at a time would take longer than the rest of the run`);
       else plan.push({ peer, size });
     }
   }
+  const pgUrl = postgres.server?.url;
+  const workload = { procs: 4, seconds: opts.quick ? 2 : 5, size: 10_000, results: [] };
   const dir = fs.mkdtempSync(path.join(HERE, ".tmp-"));
   const started = Date.now();
   const loadBefore = load();
@@ -123,20 +215,33 @@ async function main() {
       console.log(`benchmark: ${PEERS[peer].label} with ${size.toLocaleString("en-US")} tokens`);
       trialLoads.push(os.loadavg()[0]);
       try {
-        results.push(await runTrial(peer, size, opts, dir));
+        results.push(await runTrial(peer, size, opts, dir, pgUrl));
       } catch (err) {
         failures.push(err.message);
         console.error(`benchmark: FAILED ${err.message}`);
       }
     }
+    for (const peer of pgUrl ? postgres.peers : []) {
+      console.log(`benchmark: ${PEERS[peer].label}, ${workload.procs} processes at once for ${workload.seconds} s`);
+      trialLoads.push(os.loadavg()[0]);
+      try {
+        workload.results.push(await runConcurrent(peer, workload, pgUrl));
+      } catch (err) {
+        failures.push(`${workload.procs} processes: ${err.message}`);
+        console.error(`benchmark: FAILED ${workload.procs} processes: ${err.message}`);
+      }
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+    postgres.server?.stop();
   }
   const meta = {
     date: new Date().toISOString(), durationS: (Date.now() - started) / 1e3, loadBefore, loadAfter: load(),
     loadMaxAtTrialStart: Math.max(0, ...trialLoads),
     addon: { before: addonBefore, after: addonBuild() },
     machine: machine(), versions: versions(), opts, peers: PEERS, skipped: [...new Set(skipped)], failures,
+    postgres: postgres.peers.length ? { version: postgres.version, missing: postgres.missing } : undefined,
+    concurrent: pgUrl ? workload : undefined,
   };
   fs.writeFileSync(opts.out, render(results, meta));
   fs.writeFileSync(opts.out.replace(/\.md$/, ".json"), `${JSON.stringify({ meta, results }, null, 1)}\n`);

@@ -5,10 +5,12 @@
 // the numbers back to the parent.
 const fs = require("node:fs");
 const path = require("node:path");
+const { monitorEventLoopDelay, performance } = require("node:perf_hooks");
 const data = require("./lib/data");
 const { checkContract } = require("./lib/check");
 const { OPS } = require("./lib/workloads");
 const { openContext, seed } = require("./lib/context");
+const pgSide = require("./lib/postgres");
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -35,15 +37,60 @@ async function timeAsync(call, peer, inputs, results) {
   return Number(process.hrtime.bigint() - t0) / 1e3;
 }
 
+// How late a 1 ms timer fired at worst while fn ran: perf_hooks' histogram holds the
+// intervals between the timer's callbacks, so the longest block is its max minus the 1 ms
+// resolution. It sees blocks of about 1 ms and longer, and also the machine's own hiccups (a
+// VM's stolen time, libuv's millisecond timers), which idleLoopDelay measures in the same
+// process for comparison. Not during the timed runs: on a 2-core VM a 1 ms timer slowed
+// awaited PostgreSQL calls by tens of µs each (every wait for I/O gets a timeout), so each
+// op gets one more run of the same size under it, whose time is not counted. (A setImmediate
+// ticker, as cleanup uses, would keep the loop spinning and change the calls more.)
+const DELAY_RESOLUTION_MS = 1;
+async function withLoopDelay(fn) {
+  const histogram = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
+  histogram.enable();
+  try {
+    const value = await fn();
+    return { value, delayMs: histogram.count ? Math.max(0, histogram.max / 1e6 - DELAY_RESOLUTION_MS) : 0 };
+  } finally {
+    histogram.disable();
+  }
+}
+
+// The same measure over a second of doing nothing: what the loop's delay is without a store.
+const idleLoopDelay = async () => (await withLoopDelay(() => new Promise((resolve) => setTimeout(resolve, 1000)))).delayMs;
+
+// How long the loop was busy (not waiting for I/O) while fn ran, from event-loop
+// utilization: two reads of libuv's counters, so the timed runs can afford it. Over the
+// calls, the JavaScript thread's cost of one call, which timer granularity does not blur.
+async function withLoopBusy(fn) {
+  const before = performance.eventLoopUtilization();
+  const value = await fn();
+  return { value, busyMs: performance.eventLoopUtilization(before).active };
+}
+
 async function measure(ctx, op) {
   const call = ctx.isAsync ? op.callAsync ?? op.call : op.call;
   const max = Math.floor(op.max(ctx));
   let cursor = 0;
-  const runOnce = async (k) => {
+  let loopDelayMs; // async peers: the longest event-loop delay in the watched run
+  const busy = []; // and the loop's busy time per call in each timed run, µs
+  // mode: undefined (calibration, warm-up), "timed" or "watched".
+  const runOnce = async (k, mode) => {
     const inputs = op.prepare(ctx, k, cursor);
     cursor += k;
     const results = new Array(k);
-    const us = ctx.isAsync ? await timeAsync(call, ctx.peer, inputs, results) : timeSync(call, ctx.peer, inputs, results);
+    let us;
+    if (!ctx.isAsync) us = timeSync(call, ctx.peer, inputs, results);
+    else if (mode === "timed") {
+      const watched = await withLoopBusy(() => timeAsync(call, ctx.peer, inputs, results));
+      us = watched.value;
+      busy.push((watched.busyMs * 1e3) / k);
+    } else if (mode === "watched") {
+      const watched = await withLoopDelay(() => timeAsync(call, ctx.peer, inputs, results));
+      us = watched.value;
+      loopDelayMs = watched.delayMs;
+    } else us = await timeAsync(call, ctx.peer, inputs, results);
     await op.verify(ctx, inputs, results);
     return us;
   };
@@ -60,8 +107,9 @@ async function measure(ctx, op) {
   us = await runOnce(k);
   k = resize();
   const samples = [];
-  for (let r = 0; r < ctx.runs; r++) samples.push((await runOnce(k)) / k);
-  return { us: median(samples), samples, batch: k };
+  for (let r = 0; r < ctx.runs; r++) samples.push((await runOnce(k, "timed")) / k);
+  if (ctx.isAsync) await runOnce(k, "watched");
+  return { us: median(samples), samples, batch: k, loopDelayMs, loopBusyUs: busy.length ? median(busy) : undefined };
 }
 
 // Runs fn while a setImmediate ticker watches the event loop: the longest gap between two
@@ -120,6 +168,11 @@ async function main() {
   const cfg = JSON.parse(process.argv[2]);
   const file = path.join(cfg.dir, `${cfg.peer}-${cfg.size}.db`);
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+  // PostgreSQL peers: a schema of this trial's own on the run's server, dropped at the end.
+  if (cfg.pgUrl) {
+    cfg.schema = pgSide.schemaFor(cfg.peer, cfg.size);
+    await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
+  }
 
   const ctx = await openContext(cfg, file);
   const { peer, users } = ctx;
@@ -132,25 +185,30 @@ async function main() {
   const seedMs = (nowUs() - seedStart) / 1e3;
   const rssSeeded = rssAfterGc();
   const seededFiles = fileBytes(file);
+  const seededPgBytes = cfg.pgUrl ? await pgSide.schemaBytes(cfg.pgUrl, cfg.schema) : undefined;
   const stats = await peer.getStats();
   if (stats.totalTokens !== cfg.size || stats.uniqueUsers !== users) throw new Error(`after seeding getStats() is ${JSON.stringify(stats)}`);
   log(`${cfg.peer} ${cfg.size}: seeded in ${(seedMs / 1e3).toFixed(1)} s, RSS +${((rssSeeded - rssBase) / 2 ** 20).toFixed(0)} MiB`);
 
+  const idleLoopDelayMs = ctx.isAsync ? await idleLoopDelay() : undefined;
   const ops = {};
   for (const [name, op] of Object.entries(OPS)) {
     ops[name] = await measure(ctx, op);
-    log(`${cfg.peer} ${cfg.size}: ${op.label} ${ops[name].us.toFixed(2)} µs (batch ${ops[name].batch})`);
+    const { loopDelayMs, loopBusyUs } = ops[name];
+    const delay = loopDelayMs === undefined ? "" : `, event loop busy ${loopBusyUs.toFixed(1)} µs per call, delayed ${loopDelayMs.toFixed(2)} ms at most`;
+    log(`${cfg.peer} ${cfg.size}: ${op.label} ${ops[name].us.toFixed(2)} µs (batch ${ops[name].batch}${delay})`);
   }
   const cleanup = await measureCleanup(ctx);
   log(`${cfg.peer} ${cfg.size}: cleanup ${cleanup.totalMs.toFixed(1)} ms, longest block ${cleanup.longestBlockMs.toFixed(1)} ms`);
   await peer.close();
   const closedFiles = fileBytes(file);
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+  if (cfg.pgUrl) await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
 
   return {
     peer: cfg.peer, size: cfg.size, users, seeding: { ms: seedMs, bulk: Boolean(peer.seedTokens) },
     rss: { baseline: rssBase, seeded: rssSeeded, aboveBaseline: rssSeeded - rssBase },
-    files: { seeded: seededFiles, closed: closedFiles }, ops, cleanup,
+    files: { seeded: seededFiles, closed: closedFiles }, pgBytes: seededPgBytes, idleLoopDelayMs, ops, cleanup,
   };
 }
 

@@ -2,9 +2,10 @@
 // Opening a competitor with the data set it is measured on, shared by trial.js and profile.js.
 const data = require("./data");
 
+// cfg.pgUrl and cfg.schema: the PostgreSQL peers' server and the fresh schema of this trial.
 async function openContext(cfg, file) {
   const mod = require(`../peers/${cfg.peer}`);
-  const peer = await mod.open({ path: file });
+  const peer = await mod.open({ path: file, url: cfg.pgUrl, schema: cfg.schema });
   const users = Math.min(cfg.size, data.usersFor(cfg.size));
   const liveUntil = data.liveUntil();
   return {

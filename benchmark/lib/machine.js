@@ -1,5 +1,6 @@
 "use strict";
-// What the numbers were measured on: machine, load, Node and the SQLite behind each peer.
+// What the numbers were measured on: machine, load, Node, the SQLite behind each peer and
+// node-postgres's version (the PostgreSQL server's is asked by run.js, which starts it).
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
@@ -70,6 +71,7 @@ function versions() {
   return {
     "better-sqlite3": { version: pkg("better-sqlite3"), sqlite: betterSqlite },
     sqlite3: { version: pkg("sqlite3"), sqlite: require("sqlite3").VERSION },
+    pg: { version: pkg("pg") },
     ours: { version: ours, ...oursSqlite() },
   };
 }

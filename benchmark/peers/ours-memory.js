@@ -2,4 +2,4 @@
 // (d) Ours, memory store.
 const { openOurs } = require("./ours");
 
-module.exports = { open: () => openOurs("memory") };
+module.exports = { open: () => openOurs({ storage: "memory" }) };

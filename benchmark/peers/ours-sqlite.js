@@ -2,4 +2,4 @@
 // (e) Ours, SQLite store (bundled SQLite via rusqlite).
 const { openOurs } = require("./ours");
 
-module.exports = { open: ({ path }) => openOurs("db", path) };
+module.exports = { open: ({ path }) => openOurs({ storage: "db", path }) };
