@@ -544,8 +544,8 @@ impl TokenStore for PostgresStore {
 
     /// One round trip: the batch is first resolved here to the rows it leaves (a later
     /// token replaces an earlier one with its string; a refresh string given again leaves
-    /// the earlier token), then written by one call of `nts_store_access_tokens`, whose
-    /// set-based statements keep their plans in the session.
+    /// the earlier token), then written by one call of `nts_store_access_tokens` (one
+    /// statement, so one transaction), whose set-based statements keep their plans.
     fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
         for t in tokens {
             let refresh = t.refresh_token.as_deref().unwrap_or("");
@@ -557,11 +557,12 @@ impl TokenStore for PostgresStore {
         let rows = Columns::resolve(tokens);
         self.call(false, async |c, sql| {
             let r = &rows;
-            let steps: Vec<Step> = vec![step(q!(c, sql.store_access_tokens,
+            // One statement: the function's writes commit together.
+            q!(c, sql.store_access_tokens,
                 r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
                 r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY, r.refresh_token => TEXT_ARRAY,
-                r.expires_at => INT8_ARRAY, now => INT8))];
-            transaction(c, self.settings.query_timeout, steps).await?;
+                r.expires_at => INT8_ARRAY, now => INT8)
+            .await?;
             Ok(())
         })
     }
@@ -610,16 +611,12 @@ impl TokenStore for PostgresStore {
         let scopes = scopes_json(&d.scopes);
         let scopes = scopes.as_str();
         self.call(false, async |c, sql| {
-            let steps: Vec<Step> = vec![
-                step(q!(c, sql.delete_code, code => TEXT)),
-                step(
-                    q!(c, sql.insert_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
-                    d.client_id => TEXT, d.redirect_uri => TEXT, d.code_challenge => TEXT,
-                    d.code_challenge_method => TEXT, scopes => TEXT, d.expires_at => INT8,
-                    d.created_at => INT8),
-                ),
-            ];
-            transaction(c, self.settings.query_timeout, steps).await?;
+            // One statement: the function's delete and insert commit together.
+            q!(c, sql.store_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
+                d.client_id => TEXT, d.redirect_uri => TEXT, d.code_challenge => TEXT,
+                d.code_challenge_method => TEXT, scopes => TEXT, d.expires_at => INT8,
+                d.created_at => INT8)
+            .await?;
             Ok(())
         })
     }

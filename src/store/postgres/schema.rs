@@ -264,6 +264,20 @@ pub const MIGRATIONS: &[&str] = &[
         FROM added WHERE added.refresh_token IS NOT NULL;
     END
     $nts$;
+    -- storeAuthorizationCode: replaces a code with the same string (a function, so that
+    -- the delete and the insert are one statement of one round trip, plans kept).
+    CREATE FUNCTION {s}.nts_store_code(p_code TEXT, p_user_id TEXT, p_api_key TEXT,
+        p_client_id TEXT, p_redirect_uri TEXT, p_challenge TEXT, p_method TEXT, p_scopes TEXT,
+        p_expires BIGINT, p_created BIGINT) RETURNS void
+    LANGUAGE plpgsql SET enable_seqscan = off AS $nts$
+    BEGIN
+        DELETE FROM {s}.authorization_codes c WHERE c.code = p_code;
+        INSERT INTO {s}.authorization_codes (code, user_id, api_key, client_id, redirect_uri,
+            code_challenge, code_challenge_method, scopes, expires_at, created_at)
+        VALUES (p_code, p_user_id, p_api_key, p_client_id, p_redirect_uri, p_challenge,
+            p_method, p_scopes, p_expires, p_created);
+    END
+    $nts$;
     -- The counts of kind k at level l in the buckets [b0, b1): one range of the key.
     CREATE FUNCTION {s}.nts_sum(k SMALLINT, l SMALLINT, b0 BIGINT, b1 BIGINT) RETURNS BIGINT
     LANGUAGE sql STABLE AS $nts$

@@ -13,9 +13,8 @@ pub struct Sql {
     /// $5 scopes, $6 refresh tokens (or NULLs), $7 expiries; $8 now (see
     /// `nts_store_access_tokens` in `schema`).
     pub store_access_tokens: String,
-    /// A code replaces one with the same string: deleted, then inserted, in one transaction.
-    pub delete_code: String,
-    pub insert_code: String,
+    /// A code replaces one with the same string (see `nts_store_code` in `schema`).
+    pub store_code: String,
     pub take_code: String,
     pub select_refresh: String,
     pub revoke_refresh: String,
@@ -66,10 +65,8 @@ impl Sql {
             store_access_tokens: format!(
                 "SELECT {s}.nts_store_access_tokens($1, $2, $3, $4, $5, $6, $7, $8)"
             ),
-            delete_code: format!("DELETE FROM {s}.authorization_codes WHERE code = $1"),
-            insert_code: format!(
-                "INSERT INTO {s}.authorization_codes (code, {CODE_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            store_code: format!(
+                "SELECT {s}.nts_store_code($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
             take_code: format!(
                 "DELETE FROM {s}.authorization_codes WHERE code = $1 RETURNING {CODE_COLUMNS}"
