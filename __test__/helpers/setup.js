@@ -1,7 +1,7 @@
 "use strict";
 // Shared helpers for the JS suites: fresh stores on fresh temp files, child processes
 // with a clean environment, and python3's sqlite3 for reading and writing files directly.
-const { spawnSync } = require("node:child_process");
+const { spawn, spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
@@ -154,6 +154,23 @@ function runNode(code, { env = {}, cwd, uid, gid, timeout = 20000 } = {}) {
   return r;
 }
 
+/**
+ * `runNode` without blocking, for children that must run at the same time: resolves
+ * `{ status, signal, stdout, stderr }`.
+ */
+function runNodeAsync(code, { env = {}, cwd = PKG } = {}) {
+  const prelude = `const PKG = ${JSON.stringify(PKG)};\n`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["-e", prelude + code], { env: cleanEnv(env), cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status, signal) => resolve({ status, signal, stdout, stderr }));
+  });
+}
+
 /** Runs a node child that prints one JSON value on stdout; returns it parsed. */
 function nodeJson(code, opts) {
   const r = runNode(code, opts);
@@ -183,4 +200,4 @@ function namesCall(err, Type, fnName, arg) {
   return err instanceof Type && err.message.includes(fnName) && err.message.includes(arg);
 }
 
-module.exports = { PKG, PG_URL, storeOptions, freshSchema, readableCopy, TokenStorage, KINDS, tempDir, removeDir, freshStore, storesPerTest, cleanEnv, runNode, nodeJson, python, namesCall };
+module.exports = { PKG, PG_URL, storeOptions, freshSchema, readableCopy, TokenStorage, KINDS, tempDir, removeDir, freshStore, storesPerTest, cleanEnv, runNode, runNodeAsync, nodeJson, python, namesCall };

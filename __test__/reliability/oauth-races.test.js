@@ -6,9 +6,8 @@
 // consume of a pending authorization, succeeds. On the SQLite file and on PostgreSQL.
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
 const path = require("node:path");
-const { PKG, PG_URL, TokenStorage, tempDir, removeDir, storeOptions, cleanEnv } = require("../helpers/setup");
+const { PG_URL, TokenStorage, tempDir, removeDir, storeOptions, runNodeAsync } = require("../helpers/setup");
 
 const RUNS = 5;
 
@@ -16,7 +15,7 @@ const RUNS = 5;
 async function race(options, body) {
   const startAt = Date.now() + 700;
   const code = `
-    const { TokenStorage } = require(${JSON.stringify(PKG)});
+    const { TokenStorage } = require(PKG);
     const s = new TokenStorage(${JSON.stringify(options)});
     s.open();
     (async () => {
@@ -25,22 +24,10 @@ async function race(options, body) {
       s.close();
       console.log(JSON.stringify(results));
     })().catch((e) => { console.error(e); process.exit(1); });`;
-  const runs = await Promise.all(
-    [0, 1].map(
-      () =>
-        new Promise((resolve) => {
-          const p = spawn(process.execPath, ["-e", code], { env: cleanEnv({ TOKEN_STORAGE_LOG: "error" }), stdio: ["ignore", "pipe", "pipe"] });
-          let out = "";
-          let err = "";
-          p.stdout.on("data", (d) => (out += d));
-          p.stderr.on("data", (d) => (err += d));
-          p.on("exit", (status) => resolve({ status, out, err }));
-        }),
-    ),
-  );
+  const runs = await Promise.all([0, 1].map(() => runNodeAsync(code, { env: { TOKEN_STORAGE_LOG: "error" } })));
   return runs.flatMap((r) => {
-    assert.equal(r.status, 0, r.err);
-    return JSON.parse(r.out);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
   });
 }
 

@@ -7,26 +7,13 @@ const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const { spawn } = require("node:child_process");
 
-const { PKG, PG_URL, TokenStorage, freshSchema, cleanEnv } = require("../helpers/setup");
+const { PKG, PG_URL, TokenStorage, freshSchema, cleanEnv, runNodeAsync } = require("../helpers/setup");
 const { startCluster, findBinaries } = require("../../scripts/postgres");
 
 const skip = PG_URL ? false : "no PostgreSQL server (set TOKEN_TEST_DATABASE_URL, or run npm test)";
 
-/** Runs `code` in a child node with `url`/`schema` in its environment; resolves with its output. */
-function child(code, env) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ["-e", `const PKG = ${JSON.stringify(PKG)};\n${code}`], {
-      env: cleanEnv({ TOKEN_STORAGE_LOG: "silent", ...env }),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    p.stdout.on("data", (d) => (out += d));
-    p.stderr.on("data", (d) => (err += d));
-    p.on("error", reject);
-    p.on("exit", (code, signal) => resolve({ code, signal, out, err, pid: p.pid }));
-  });
-}
+/** Runs `code` in a child node (PKG defined) with `env` and logging off; resolves with its output. */
+const child = (code, env) => runNodeAsync(code, { env: { TOKEN_STORAGE_LOG: "silent", ...env } });
 
 describe("PostgreSQL: several processes", { skip }, () => {
   it("4 processes race to consume the same 300 codes: each code is consumed exactly once", async () => {
@@ -43,8 +30,8 @@ describe("PostgreSQL: several processes", { skip }, () => {
       console.log(JSON.stringify(won));`;
     const runs = await Promise.all(Array.from({ length: 4 }, () => child(racer, { URL: PG_URL, SCHEMA: schema })));
     const won = runs.flatMap((r) => {
-      assert.equal(r.code, 0, r.err);
-      return JSON.parse(r.out);
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout);
     });
     assert.equal(won.length, codes.length, "every code consumed once in all");
     assert.equal(new Set(won).size, codes.length, "no code consumed twice");
@@ -161,7 +148,7 @@ describe("PostgreSQL: configuration", () => {
   it("TOKEN_STORAGE=postgres with neither URL set fails at require, naming both variables", async () => {
     for (const value of ["postgres", "PG", "postgresql"]) {
       const r = await run({ TOKEN_STORAGE: value });
-      const out = JSON.parse(r.out);
+      const out = JSON.parse(r.stdout);
       assert.equal(out.code, "ERR_TOKEN_STORAGE_CONFIG");
       assert.match(out.message, /TOKEN_DATABASE_URL/);
       assert.match(out.message, /DATABASE_URL/);
@@ -179,10 +166,10 @@ describe("PostgreSQL: configuration", () => {
     ];
     for (const [url, code, says] of cases) {
       const r = await run({ TOKEN_STORAGE: "postgres", TOKEN_DATABASE_URL: url, DATABASE_URL: "postgres://other:x@h/d" });
-      const out = JSON.parse(r.out);
+      const out = JSON.parse(r.stdout);
       assert.equal(out.code, code, out.message);
       assert.match(out.message, says);
-      assert.ok(!r.out.includes("hunter2") && !r.err.includes("hunter2"), r.out + r.err);
+      assert.ok(!r.stdout.includes("hunter2") && !r.stderr.includes("hunter2"), r.stdout + r.stderr);
     }
   });
 
@@ -191,9 +178,9 @@ describe("PostgreSQL: configuration", () => {
       `const t = require(PKG); t.storeAccessToken("a", null, "k", "u", "c", [], null); console.log(JSON.stringify(t.getStats())); t.closeDB();`,
       { TOKEN_STORAGE: "postgres", DATABASE_URL: PG_URL, TOKEN_DB_SCHEMA: freshSchema(), TOKEN_STORAGE_LOG: "info" },
     );
-    assert.equal(r.code, 0, r.err);
-    assert.equal(JSON.parse(r.out).totalTokens, 1);
-    const line = JSON.parse(r.err.split("\n").find((l) => l.includes("token store opened")));
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).totalTokens, 1);
+    const line = JSON.parse(r.stderr.split("\n").find((l) => l.includes("token store opened")));
     assert.equal(line.storage, "postgres");
     assert.match(line.database, /\/postgres$/);
   });

@@ -42,7 +42,7 @@ pub struct Sql {
     pub stats: String,
 }
 
-pub const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";
+const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";
 
 impl Sql {
     /// The statements for the quoted schema `s`.
