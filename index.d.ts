@@ -166,6 +166,13 @@ export interface TokenStore {
     newRefreshToken: string,
     expiresAt?: Date | number | null,
   ): RotatedTokens | null;
+  /**
+   * The same for a server whose new access token is built from the grant (a JWT): `mint`
+   * gets the grant and returns the new tokens (or null: nothing happens). Of concurrent
+   * refreshes one wins; a replay after the grace period revokes the grant; a mint that
+   * throws changes nothing. `mint` must answer at once here; the Promise API takes an async one.
+   */
+  rotateRefreshToken(refreshToken: string | null | undefined, mint: (grant: RefreshTokenData) => MintedTokens | null): RotatedTokens | null;
   /** Keeps `data` under `state` for `ttlSeconds` (default 600), for one consume. */
   storePendingAuthorization(state: string, data: Record<string, unknown>, ttlSeconds?: Seconds | null): void;
   /** The data stored under `state`, once; null if unknown, already taken or expired. */
@@ -180,6 +187,14 @@ export interface TokenStore {
   preRegisterClient(clientId: string, clientSecret: string | null, metadata?: ClientMetadata): void;
   /** Every registered client's id, in registration order. */
   getAllClients(): string[];
+}
+
+/** What the `mint` of `rotateRefreshToken(refreshToken, mint)` returns: the new pair and its expiry. */
+export interface MintedTokens {
+  accessToken: string;
+  refreshToken: string;
+  /** The new access token's expiry, as in `storeAccessToken`; absent or null: never. */
+  expiresAt?: Date | number | null;
 }
 
 /** What `rotateRefreshToken` returns: the new pair and what it carries over. */
@@ -225,10 +240,21 @@ export interface RegisteredClient extends ClientRegistration {
  * libuv's pool, with the same results and errors (a bad argument rejects with a TypeError).
  */
 export type PromiseTokenStore = {
-  [K in Exclude<keyof TokenStore, "cleanupExpiredTokensAsync">]: (
+  [K in Exclude<keyof TokenStore, "cleanupExpiredTokensAsync" | "rotateRefreshToken">]: (
     ...args: Parameters<TokenStore[K]>
   ) => Promise<ReturnType<TokenStore[K]>>;
 } & {
+  rotateRefreshToken(
+    refreshToken: string | null | undefined,
+    newAccessToken: string,
+    newRefreshToken: string,
+    expiresAt?: Date | number | null,
+  ): Promise<RotatedTokens | null>;
+  /** `mint` may be async here. */
+  rotateRefreshToken(
+    refreshToken: string | null | undefined,
+    mint: (grant: RefreshTokenData) => MintedTokens | null | Promise<MintedTokens | null>,
+  ): Promise<RotatedTokens | null>;
   /** Closes the store (as `close()`); the next call reopens it. */
   closeDB(): Promise<void>;
 };

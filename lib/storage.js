@@ -4,6 +4,7 @@
 const fs = require("node:fs");
 const native = require("./native");
 const { OPERATIONS, ANSWER, batchSizeArg } = require("./operations");
+const { mintedRotation, MINT } = require("./minted-rotation");
 const { storeConfig } = require("./config");
 const { TokenStorageError, fromNative } = require("./errors");
 const { log } = require("./log");
@@ -43,6 +44,8 @@ class TokenStorage {
     this.promises = Object.freeze({
       ...Object.fromEntries(Object.keys(OPERATIONS).map((name) => [name, (...given) => this._runAsync(name, given)])),
       cleanupExpiredTokens: (batchSize) => this._cleanupInBackground("cleanupExpiredTokens", batchSize),
+      rotateRefreshToken: (...given) =>
+        typeof given[1] === "function" ? this._rotateMintedAsync(given) : this._runAsync("rotateRefreshToken", given),
       close: async () => this.close(),
       closeDB: async () => this.close(),
     });
@@ -277,7 +280,42 @@ class TokenStorage {
    * refreshToken }` (the new pair) or null. See docs/api.md#rotaterefreshtoken.
    */
   rotateRefreshToken(refreshToken, newAccessToken, newRefreshToken, expiresAt) {
+    if (typeof newAccessToken === "function") return this._rotateMinted(arguments);
     return this._run("rotateRefreshToken", arguments);
+  }
+
+  /** `rotateRefreshToken(refreshToken, mint)` on the calling thread: `mint` must answer at once. */
+  _rotateMinted(given) {
+    const steps = mintedRotation(given);
+    let step = steps.next();
+    while (!step.done) {
+      const [name, input] = step.value;
+      let value;
+      if (name === MINT) {
+        value = input.mint(input.grant);
+        if (value !== null && typeof value === "object" && typeof value.then === "function") {
+          throw new TypeError(
+            "rotateRefreshToken: mint returned a Promise; give an async mint to the Promise API (storage.promises.rotateRefreshToken or native-token-storage/promises)",
+          );
+        }
+      } else {
+        value = this._run(name, input);
+      }
+      step = steps.next(value);
+    }
+    return step.value;
+  }
+
+  /** The same as a Promise: `mint` may be async. */
+  async _rotateMintedAsync(given) {
+    const steps = mintedRotation(given);
+    let step = steps.next();
+    while (!step.done) {
+      const [name, input] = step.value;
+      const value = name === MINT ? await input.mint(input.grant) : await this._runAsync(name, input);
+      step = steps.next(value);
+    }
+    return step.value;
   }
 
   /** Keeps `data` (a JSON-serialisable object) under `state` for `ttlSeconds` (600), for one consume. */

@@ -37,6 +37,7 @@ import type {
   TokenStorageErrorCode,
   TokenStore,
   RotatedTokens,
+  MintedTokens,
   ClientMetadata,
   ClientRegistration,
   RegisteredClient,
@@ -204,6 +205,17 @@ void usePromises;
 function useOAuthState(): void {
   const rotated: RotatedTokens | null = rotateRefreshToken("rt", "at-2", "rt-2", new Date());
   const again: RotatedTokens | null = rotateRefreshToken("rt", "at-3", "rt-3");
+  const mint = (grant: RefreshTokenData): MintedTokens => ({
+    accessToken: `jwt.${grant.userId}.${grant.clientId}.${grant.scopes.join(" ")}`,
+    refreshToken: "rt-4",
+    expiresAt: Date.now() + 3600e3,
+  });
+  const minted: RotatedTokens | null = rotateRefreshToken("rt", mint);
+  const refused: RotatedTokens | null = rotateRefreshToken("rt", () => null);
+  // @ts-expect-error the synchronous form takes no async mint
+  rotateRefreshToken("rt", async () => ({ accessToken: "a", refreshToken: "b" }));
+  const fromAsyncMint: Promise<RotatedTokens | null> = new TokenStorage().promises.rotateRefreshToken("rt", async (g) => ({ accessToken: g.clientId, refreshToken: "r" }));
+  void [minted, refused, fromAsyncMint];
   storePendingAuthorization("state", { codeVerifier: "v", redirectUri: "https://app/cb" }, 600);
   const pending = consumePendingAuthorization<{ codeVerifier: string }>("state");
   const verifier: string | undefined = pending?.codeVerifier;
