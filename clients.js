@@ -6,7 +6,24 @@
 // Secrets are stored as SHA-256 digests: getClient returns the registration without
 // `client_secret`; check a secret with verifyClient.
 
-const { defaultStore: store } = require("./lib/default-store");
+// As the old module did when it was loaded: MCP_CLIENT_ID and MCP_CLIENT_SECRET (both set)
+// register that client (`http://localhost:*` and `https://*` as its redirect URIs, scope
+// "mcp:read mcp:write"), here at the first call, since the store opens at first use.
+
+const { defaultStore, clientFromEnvironment } = require("./lib/default-store");
+
+let fromEnvironmentRegistered = false;
+
+/** The default store, once the environment's client is in it. */
+function store() {
+  const s = defaultStore();
+  if (!fromEnvironmentRegistered) {
+    const client = clientFromEnvironment();
+    if (client !== null) s.preRegisterClient(client.id, client.secret, client.metadata);
+    fromEnvironmentRegistered = true;
+  }
+  return s;
+}
 
 function registerClient(metadata) {
   return store().registerClient(metadata);

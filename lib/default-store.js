@@ -43,9 +43,20 @@ function defaultStore() {
   return store;
 }
 
+/**
+ * The client the server's old `utils/clientRegistry.js` registered when it was loaded, from
+ * MCP_CLIENT_ID and MCP_CLIENT_SECRET (both set), with the same metadata; null otherwise.
+ * `native-token-storage/clients` registers it at its first call, so the swap keeps it.
+ */
+function clientFromEnvironment() {
+  const { MCP_CLIENT_ID: id, MCP_CLIENT_SECRET: secret } = process.env;
+  if (!id || !secret) return null;
+  return { id, secret, metadata: { redirect_uris: ["http://localhost:*", "https://*"], scope: "mcp:read mcp:write" } };
+}
+
 /** Closes the default store, if it was built; the next call reopens it. */
 function closeDefaultStore() {
   if (store !== null) store.close();
 }
 
-module.exports = { defaultStore, closeDefaultStore };
+module.exports = { defaultStore, closeDefaultStore, clientFromEnvironment };
