@@ -2,7 +2,7 @@
 // native-token-storage: the synchronous functions of a Map-based tokenStorage.js, backed by
 // a Rust memory store, a SQLite file or PostgreSQL, plus the rest of an OAuth server's state
 // (rotation, pending logins). `require("native-token-storage")` in place of
-// `require("./utils/tokenStorage")`; set TOKEN_STORAGE=db to keep tokens across restarts.
+// `require("./utils/tokenStorage")`; set TOKEN_STORAGE=sqlite (or db) to keep tokens across restarts.
 
 const { TokenStorage } = require("./lib/storage");
 const { TokenStorageError } = require("./lib/errors");

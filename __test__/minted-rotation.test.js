@@ -57,6 +57,18 @@ for (const kind of KINDS) {
       assert.equal(s.getAccessToken(next.accessToken).expiresAt, null);
     });
 
+    it("a mint that gives back the grant's own access token (a JWT minted in the same second) works", () => {
+      // The real server's JWT depends on user, client, scopes and the second only.
+      const s = open();
+      s.storeAccessToken("jwt.same", "rt-1", "sk", "u", "c", ["x"], Date.now() + HOUR);
+      const pair = s.rotateRefreshToken("rt-1", (g) => ({ accessToken: g.accessToken, refreshToken: "rt-2", expiresAt: Date.now() + HOUR }));
+      assert.equal(pair.accessToken, "jwt.same");
+      assert.equal(s.getAccessToken("jwt.same").refreshToken, "rt-2");
+      assert.equal(s.getRefreshToken("rt-2").accessToken, "jwt.same");
+      assert.equal(s.getRefreshToken("rt-1"), null);
+      assert.equal(s.getStats().totalTokens, 1);
+    });
+
     it("unknown, expired and null tokens give null without calling mint", () => {
       const s = open();
       const never = () => assert.fail("mint must not be called");
