@@ -705,8 +705,8 @@ impl Db {
     pub(super) fn put_client(&self, client: &ClientRecord) -> Result<()> {
         self.write(|c| {
             c.prepare_cached(
-                "INSERT INTO nts_clients (client_id, secret_digest, metadata, created_at)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO nts_clients (client_id, secret_digest, metadata, created_at, seq)
+                 VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(seq), 0) + 1 FROM nts_clients))
                  ON CONFLICT (client_id) DO UPDATE SET secret_digest = excluded.secret_digest,
                      metadata = excluded.metadata",
             )?
@@ -744,7 +744,7 @@ impl Db {
     pub(super) fn client_ids(&self) -> Result<Vec<String>> {
         self.ensure_in_place()?;
         self.conn
-            .prepare_cached("SELECT client_id FROM nts_clients ORDER BY created_at, client_id")
+            .prepare_cached("SELECT client_id FROM nts_clients ORDER BY seq")
             .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
             .map_err(|e| self.err(e))
     }

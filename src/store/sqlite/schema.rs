@@ -295,6 +295,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
         retired_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX nts_retired_refresh_tokens_family ON nts_retired_refresh_tokens (family);",
+    // 5. getAllClients in registration order: `created_at` is a millisecond, shared by the
+    //    clients registered within it, so each client gets a sequence number when first
+    //    stored (kept when it is registered again). Existing clients are numbered in the
+    //    order they were listed until now.
+    "ALTER TABLE nts_clients ADD COLUMN seq INTEGER;
+    UPDATE nts_clients SET seq = (SELECT COUNT(*) FROM nts_clients o
+        WHERE o.created_at < nts_clients.created_at
+           OR (o.created_at = nts_clients.created_at AND o.client_id <= nts_clients.client_id));
+    CREATE INDEX nts_clients_seq ON nts_clients (seq);",
 ];
 
 /// `PRAGMA application_id` of a file whose schema this package wrote ("nts1"): together
