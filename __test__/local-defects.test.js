@@ -39,3 +39,81 @@ for (const kind of ["memory", "db"]) {
     });
   });
 }
+
+describe("an expires_at that is not a number, written by another program, fails closed (SQLite)", () => {
+  const HOUR = 3600e3;
+  const { execSql } = require("./helpers/legacy");
+  const { python } = require("./helpers/setup");
+  const count = (file, table) => python(`con = sqlite3.connect(db)\nprint(con.execute("SELECT COUNT(*) FROM ${table}").fetchone()[0])`, file);
+
+  for (const bad of ["2020-01-01", "abc", "9999999999999x", { blob: true }]) {
+    const shown = typeof bad === "string" ? JSON.stringify(bad) : "a blob";
+    const value = typeof bad === "string" ? "?" : "x'00ff'";
+    const params = typeof bad === "string" ? [bad] : [];
+
+    it(`access token with expires_at ${shown}: not returned, not refreshable, removed by cleanup`, () => {
+      const file = path.join(ctx.dir, "tokens.db");
+      let store = open({ storage: "db", path: file, cleanupInterval: 0 });
+      for (const t of ["t1", "t2", "t3"]) store.storeAccessToken(t, `r-${t}`, "sk-key", "u1", "c1", ["a"], Date.now() + HOUR);
+      store.close();
+      execSql(file, `UPDATE access_tokens SET expires_at = ${value}`, params);
+      store = open({ storage: "db", path: file, cleanupInterval: 0 });
+      assert.equal(store.getAccessToken("t1"), null);
+      assert.equal(store.getRefreshToken("r-t2"), null);
+      assert.equal(store.rotateRefreshToken("r-t3", "new-a", "new-r", Date.now() + HOUR), null);
+      assert.equal(store.getAccessToken("new-a"), null);
+      store.cleanupExpiredTokens();
+      assert.equal(count(file, "access_tokens"), 0);
+      assert.equal(count(file, "refresh_tokens"), 0);
+      assert.equal(store.getStats().totalTokens, 0);
+    });
+
+    it(`authorization code and pending authorization with expires_at ${shown}: not consumable, removed by cleanup`, () => {
+      const file = path.join(ctx.dir, "tokens.db");
+      let store = open({ storage: "db", path: file, cleanupInterval: 0 });
+      for (const c of ["c1", "c2"]) store.storeAuthorizationCode(c, "u1", "sk-key", "cl", "https://a.example/cb", null, null, ["a"]);
+      for (const s of ["s1", "s2"]) store.storePendingAuthorization(s, { n: 1 });
+      store.close();
+      execSql(file, `UPDATE authorization_codes SET expires_at = ${value}`, params);
+      execSql(file, `UPDATE nts_pending_authorizations SET expires_at = ${value}`, params);
+      store = open({ storage: "db", path: file, cleanupInterval: 0 });
+      assert.equal(store.consumeAuthorizationCode("c1"), null);
+      assert.equal(store.consumePendingAuthorization("s1"), null);
+      assert.equal(store.cleanupExpiredTokens(), 2, "the other code and pending authorization");
+      assert.equal(count(file, "authorization_codes"), 0);
+      assert.equal(count(file, "nts_pending_authorizations"), 0);
+    });
+  }
+
+  it("NULL expires_at: a token never expires (CONTRACT), a code or pending authorization is expired", () => {
+    const file = path.join(ctx.dir, "tokens.db");
+    let store = open({ storage: "db", path: file, cleanupInterval: 0 });
+    store.storeAccessToken("t1", "r1", "sk-key", "u1", "c1", ["a"], Date.now() + HOUR);
+    store.storeAuthorizationCode("c1", "u1", "sk-key", "cl", "https://a.example/cb", null, null, ["a"]);
+    store.storeAuthorizationCode("c2", "u1", "sk-key", "cl", "https://a.example/cb", null, null, ["a"]);
+    store.close();
+    // The schema's NOT NULL on codes is the file's, not a promise: a table another tool
+    // rebuilt may lack it. Here the access token's column (nullable) is set NULL.
+    execSql(file, "UPDATE access_tokens SET expires_at = NULL");
+    store = open({ storage: "db", path: file, cleanupInterval: 0 });
+    assert.equal(store.getAccessToken("t1").expiresAt, null);
+    assert.equal(store.getRefreshToken("r1").accessToken, "t1");
+    assert.equal(store.cleanupExpiredTokens(), 0);
+  });
+
+  it("created_at that is not a number: the row is still read (as the epoch), never an error", () => {
+    const file = path.join(ctx.dir, "tokens.db");
+    let store = open({ storage: "db", path: file, cleanupInterval: 0 });
+    store.storeAccessToken("t1", "r1", "sk-key", "u1", "c1", ["a"], Date.now() + HOUR);
+    store.preRegisterClient("cl", "secret", { client_name: "x" });
+    store.close();
+    execSql(file, "UPDATE access_tokens SET created_at = 'yesterday'");
+    execSql(file, "UPDATE refresh_tokens SET created_at = 'yesterday'");
+    execSql(file, "UPDATE nts_clients SET created_at = 'yesterday'");
+    store = open({ storage: "db", path: file, cleanupInterval: 0 });
+    assert.equal(store.getAccessToken("t1").createdAt.getTime(), 0);
+    assert.equal(store.getRefreshToken("r1").createdAt.getTime(), 0);
+    assert.equal(store.getClient("cl").client_name, "x");
+    assert.deepEqual(store.getAllClients(), ["cl"]);
+  });
+});
