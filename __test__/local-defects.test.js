@@ -117,3 +117,31 @@ describe("an expires_at that is not a number, written by another program, fails 
     assert.deepEqual(store.getAllClients(), ["cl"]);
   });
 });
+
+describe("an unrelated SQLite file with tables of the same names", () => {
+  const { python } = require("./helpers/setup");
+  const tables = (file) => python(`con = sqlite3.connect(db)\nprint(json.dumps([r[0] for r in con.execute("SELECT name FROM sqlite_master ORDER BY name")]))`, file);
+
+  for (const [what, sql, missing] of [
+    ["access_tokens of other columns", "CREATE TABLE access_tokens (id INTEGER PRIMARY KEY, name TEXT, expires TEXT)", ["token", "api_key", "user_id", "expires_at"]],
+    ["authorization_codes without a PKCE column", "CREATE TABLE authorization_codes (code TEXT PRIMARY KEY, user_id TEXT, api_key TEXT, client_id TEXT, redirect_uri TEXT, scopes TEXT, expires_at INTEGER, created_at INTEGER)", ["code_challenge", "code_challenge_method"]],
+  ]) {
+    it(`${what}: ERR_TOKEN_STORAGE_OPEN naming the missing columns, the file left alone`, () => {
+      const file = path.join(ctx.dir, "other.db");
+      python(`con = sqlite3.connect(db)\ncon.execute(${JSON.stringify(sql)})\ncon.commit()\nprint(1)`, file);
+      const before = tables(file);
+      const store = open({ storage: "db", path: file, cleanupInterval: 0 });
+      assert.throws(
+        () => store.getAccessToken("t"),
+        (err) => {
+          assert.equal(err.code, "ERR_TOKEN_STORAGE_OPEN", err.message);
+          assert.match(err.message, /not a token store/);
+          for (const column of missing) assert.ok(err.message.includes(column), `${column} in: ${err.message}`);
+          assert.ok(err.message.includes(file), err.message);
+          return true;
+        },
+      );
+      assert.deepEqual(tables(file), before);
+    });
+  }
+});
