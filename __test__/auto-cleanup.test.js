@@ -45,7 +45,7 @@ describe("automatic cleanup: close()", () => {
     await running;
     assert.equal(s.location !== null, true);
     assert.equal(s._open, false, "the store stays closed");
-    assert.equal(s._cleanupTimer, null, "no timer was started again");
+    assert.equal(s._held.timer, null, "no timer was started again");
   });
 });
 

@@ -5,7 +5,7 @@
 const CODES = Object.freeze({
   ERR_TOKEN_STORAGE_CONFIG: "a setting (TOKEN_STORAGE, TOKEN_DB_SYNC, the database URL, an option) has a value the package does not accept",
   ERR_TOKEN_STORAGE_INVALID_ARGUMENT: "an argument broke a rule only the native store checks (a TypeError)",
-  ERR_TOKEN_STORAGE_OPEN: "the store cannot be opened: the file or its folder cannot be created or opened, its schema is newer than the package's, or another program set its user_version, or the PostgreSQL schema holds tables the package did not create",
+  ERR_TOKEN_STORAGE_OPEN: "the store cannot be opened: the file or its folder cannot be created or opened, its schema is newer than the package's, or another program set its user_version or made tables of the old module's names without their columns, or the PostgreSQL schema holds tables the package did not create",
   ERR_TOKEN_STORAGE_NOT_A_DATABASE: "the file is not a SQLite database, or it is damaged",
   ERR_TOKEN_STORAGE_BUSY: "another connection held a lock for longer than the busy timeout (PostgreSQL: a deadlock or lock wait that retrying did not resolve)",
   ERR_TOKEN_STORAGE_FULL: "the disk or the file size limit is full",

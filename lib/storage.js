@@ -35,7 +35,8 @@ class TokenStorage {
     this._defaultFile = defaultFile;
     /** Automatic cleanup: every this many ms while open (0: never), on an unreferenced timer. */
     this._cleanupIntervalMs = cleanupIntervalMs;
-    this._cleanupTimer = null;
+    /** What an open store holds, freed by `LEAKED` if the store is collected unclosed (never `this`). */
+    this._held = { native: this._native, timer: null };
     this._cleaning = false;
     // Methods work when taken off the instance (`const { getAccessToken } = storage`), as
     // the module's free functions did.
@@ -79,6 +80,7 @@ class TokenStorage {
   /** Logs, once per opening, which store this is and where; starts the automatic cleanup. */
   _opened() {
     this._open = true;
+    LEAKED.register(this, this._held, this);
     this._startCleanup();
     const { storage, path } = this;
     if (path && this._defaultFile) {
@@ -101,6 +103,7 @@ class TokenStorage {
   /** Closes a SQLite store's file; the next call reopens it. A memory store keeps its tokens. */
   close() {
     this._open = false;
+    LEAKED.unregister(this);
     this._stopCleanup();
     try {
       this._native.close();
@@ -115,15 +118,18 @@ class TokenStorage {
    * its API key) for long. The timer is unreferenced: it never keeps the process alive.
    */
   _startCleanup() {
-    if (this._cleanupIntervalMs === 0 || this._cleanupTimer !== null) return;
-    this._cleanupTimer = setInterval(() => this._cleanupNow(), this._cleanupIntervalMs);
-    this._cleanupTimer.unref();
+    if (this._cleanupIntervalMs === 0 || this._held.timer !== null) return;
+    // The timer reaches the store through a WeakRef: a store dropped without close()
+    // can then be collected (see LEAKED), where the timer would keep it alive for ever.
+    const store = new WeakRef(this);
+    this._held.timer = setInterval(() => store.deref()?._cleanupNow(), this._cleanupIntervalMs);
+    this._held.timer.unref();
   }
 
   _stopCleanup() {
-    if (this._cleanupTimer === null) return;
-    clearInterval(this._cleanupTimer);
-    this._cleanupTimer = null;
+    if (this._held.timer === null) return;
+    clearInterval(this._held.timer);
+    this._held.timer = null;
   }
 
   async _cleanupNow() {
@@ -357,6 +363,31 @@ class TokenStorage {
   closeDB() {
     this.close();
   }
+}
+
+/**
+ * Stores garbage-collected while open (never closed): their cleanup timer stops and their
+ * connections and threads are released, and a warning says so once per process (a server
+ * that makes a store per request and never closes it runs out of descriptors or of
+ * PostgreSQL connections without it).
+ */
+let leaked = 0;
+const LEAKED = new FinalizationRegistry((held) => {
+  if (held.timer !== null) clearInterval(held.timer);
+  try {
+    held.native.close();
+  } catch {
+    // Nothing can be reported to a caller that let the store go.
+  }
+  leaked += 1;
+  // Once, after the collections of this turn are counted.
+  if (leaked === 1) setImmediate(warnLeaked).unref();
+});
+
+function warnLeaked() {
+  log("warn", `${leaked} token stores were garbage-collected without close(); call close() (or closeDB()) when done with a store, so its file or connections are released at once`, {
+    stores: leaked,
+  });
 }
 
 /** Errors already logged (see `_fail`). */

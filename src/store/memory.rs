@@ -25,10 +25,10 @@ use crate::model::{
 const NEVER: i64 = i64::MAX;
 /// "No slot" in the per-user lists.
 const NONE: u32 = u32::MAX;
-/// Expiry times are counted by buckets of 2^12 ms (4 s) and 2^20 ms (17.5 min), as the
-/// SQLite store does.
-const FINE_BITS: u32 = 12;
-const COARSE_BITS: u32 = 20;
+/// Expiry times are counted in buckets of 2^20 ms (17.5 min), 2^14 ms (16 s), 2^8 ms
+/// (256 ms) and 1 ms: below the 17-minute buckets, the count of everything expired by `now`
+/// sums at most 64 + 64 + 256 entries, however many tokens expire at the same moment.
+const LEVEL_BITS: [u32; 4] = [20, 14, 8, 0];
 
 struct Slot {
     /// The access token and the refresh token (may be empty), end to end.
@@ -66,19 +66,20 @@ impl UserEntry {
     }
 }
 
-/// How many tokens (or users) expire in each bucket of time, so that stats can leave out
-/// the expired ones without visiting them.
+/// How many tokens (or users) expire in each bucket of time, at each level of
+/// `LEVEL_BITS`, so that stats can leave out the expired ones without visiting them.
 #[derive(Default)]
 struct Histogram {
-    fine: BTreeMap<i64, u64>,
-    coarse: BTreeMap<i64, u64>,
+    levels: [BTreeMap<i64, u32>; 4],
 }
 
 impl Histogram {
     fn add(&mut self, at: i64) {
-        if at != NEVER {
-            *self.fine.entry(at >> FINE_BITS).or_insert(0) += 1;
-            *self.coarse.entry(at >> COARSE_BITS).or_insert(0) += 1;
+        if at == NEVER {
+            return;
+        }
+        for (map, bits) in self.levels.iter_mut().zip(LEVEL_BITS) {
+            *map.entry(at >> bits).or_insert(0) += 1;
         }
     }
 
@@ -86,11 +87,8 @@ impl Histogram {
         if at == NEVER {
             return;
         }
-        for (map, bucket) in [
-            (&mut self.fine, at >> FINE_BITS),
-            (&mut self.coarse, at >> COARSE_BITS),
-        ] {
-            if let btree_map::Entry::Occupied(mut e) = map.entry(bucket) {
+        for (map, bits) in self.levels.iter_mut().zip(LEVEL_BITS) {
+            if let btree_map::Entry::Occupied(mut e) = map.entry(at >> bits) {
                 *e.get_mut() -= 1;
                 if *e.get() == 0 {
                     e.remove();
@@ -99,17 +97,25 @@ impl Histogram {
         }
     }
 
-    /// The count before the 4-second bucket that holds `now`: past 17-minute buckets, then
-    /// the past 4-second buckets of the current 17 minutes (at most 256 entries).
-    fn before(&self, now: i64) -> u64 {
-        let coarse = now >> COARSE_BITS;
-        let first_fine = coarse << (COARSE_BITS - FINE_BITS);
-        let past: u64 = self.coarse.range(..coarse).map(|(_, n)| n).sum();
-        past + self
-            .fine
-            .range(first_fine..now >> FINE_BITS)
-            .map(|(_, n)| n)
-            .sum::<u64>()
+    /// How many expire at or before `now`: the 17-minute buckets before now's, then at each
+    /// finer level the buckets of the coarser bucket that holds `now`, before now's own,
+    /// and at the last level (1 ms) now's own too.
+    fn upto(&self, now: i64) -> u64 {
+        let mut total = 0u64;
+        let mut first = i64::MIN;
+        for (i, (map, bits)) in self.levels.iter().zip(LEVEL_BITS).enumerate() {
+            let own = now >> bits;
+            let range = if bits == 0 {
+                map.range(first..=own)
+            } else {
+                map.range(first..own)
+            };
+            total += range.map(|(_, &n)| u64::from(n)).sum::<u64>();
+            if let Some(finer) = LEVEL_BITS.get(i + 1) {
+                first = own << (bits - finer);
+            }
+        }
+        total
     }
 }
 
@@ -709,25 +715,11 @@ impl Tables {
 
     fn stats(&mut self, now: i64) -> Result<Stats> {
         // Expired tokens not yet removed are left out, not removed (as the SQLite store
-        // does): those of past buckets by the histograms, those of the current 4 seconds by
-        // visiting them. The cost does not grow with the number of expired tokens.
-        let start = (now >> FINE_BITS) << FINE_BITS;
-        let mut expired = self.token_expiry.before(now);
-        let mut users_gone = self.user_expiry.before(now);
-        let mut seen = StdHashSet::new();
-        for &(_, i) in self.expiry.range((start, 0)..=(now, u32::MAX)) {
-            expired += 1;
-            let Some(user) = self.slot(i).and_then(|s| s.user_id.as_deref()) else {
-                continue;
-            };
-            let until = self.users.get(user).map_or(NEVER, UserEntry::until);
-            if (start..=now).contains(&until) && seen.insert(user) {
-                users_gone += 1;
-            }
-        }
+        // does), by the histograms: the cost does not grow with the number of tokens,
+        // expired or not, nor with how many expire at the same moment.
         Ok(Stats {
-            total_tokens: (self.by_token.len() as u64).saturating_sub(expired),
-            unique_users: (self.users.len() as u64).saturating_sub(users_gone),
+            total_tokens: (self.by_token.len() as u64).saturating_sub(self.token_expiry.upto(now)),
+            unique_users: (self.users.len() as u64).saturating_sub(self.user_expiry.upto(now)),
         })
     }
 }

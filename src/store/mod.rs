@@ -168,3 +168,6 @@ pub fn open(config: &StoreConfig) -> Arc<dyn TokenStore> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_issue15;

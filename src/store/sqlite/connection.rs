@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use super::background::checkpoint_in_background;
 use super::file::{file_id, final_target, prepare_file};
 use super::rows::{
-    read_code, required_text, scopes, scopes_json, text, time, user, NO_CHALLENGE, NO_USER,
+    expiry, read_code, required_text, scopes, scopes_json, text, time, user, NO_CHALLENGE, NO_USER,
 };
 use super::schema::migrate;
 use crate::config::SyncMode;
@@ -228,7 +228,8 @@ impl Db {
         self.tidy(|c| {
             let still = c
                 .prepare_cached(
-                    "SELECT 1 FROM access_tokens WHERE token = ?1 AND expires_at <= ?2",
+                    "SELECT 1 FROM access_tokens
+                     WHERE token = ?1 AND (expires_at <= ?2 OR expires_at >= '')",
                 )?
                 .exists(params![token, now])?;
             if still {
@@ -358,13 +359,21 @@ fn cleanup_batch(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<usi
     // rows. A refresh token goes only if it still points at its access token.
     c.prepare_cached("DELETE FROM temp.nts_batch")?
         .execute([])?;
+    // Rows whose expiry is not a number (text or a blob another program wrote) first:
+    // they read as expired. Both selects are ranges of the expires_at index.
     let mut removed = c
+        .prepare_cached(
+            "INSERT INTO temp.nts_batch (token, refresh_token)
+             SELECT token, refresh_token FROM access_tokens WHERE expires_at >= '' LIMIT ?1",
+        )?
+        .execute([limit])?;
+    removed += c
         .prepare_cached(
             "INSERT INTO temp.nts_batch (token, refresh_token)
              SELECT token, refresh_token FROM access_tokens
              WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
         )?
-        .execute(params![now, limit])?;
+        .execute(params![now, limit - removed as i64])?;
     if removed > 0 {
         c.prepare_cached(
             "DELETE FROM refresh_tokens
@@ -386,7 +395,8 @@ fn cleanup_batch(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<usi
         removed += c
             .prepare_cached(
                 "DELETE FROM authorization_codes WHERE code IN
-                 (SELECT code FROM authorization_codes WHERE expires_at <= ?1 LIMIT ?2)",
+                 (SELECT code FROM authorization_codes
+                  WHERE expires_at <= ?1 OR expires_at >= '' LIMIT ?2)",
             )?
             .execute(params![now, left])?;
     }
@@ -395,7 +405,10 @@ fn cleanup_batch(c: &Connection, now: i64, limit: usize) -> rusqlite::Result<usi
         removed += c
             .prepare_cached(
                 "DELETE FROM nts_pending_authorizations WHERE state IN
-                 (SELECT state FROM nts_pending_authorizations WHERE expires_at <= ?1 LIMIT ?2)",
+                 (SELECT state FROM nts_pending_authorizations WHERE expires_at <= ?1
+                  UNION ALL
+                  SELECT state FROM nts_pending_authorizations WHERE expires_at >= ''
+                  LIMIT ?2)",
             )?
             .execute(params![now, left])?;
     }
@@ -446,7 +459,7 @@ impl Db {
                         client_id: required_text(r, 2)?,
                         scopes: scopes(r, 3)?,
                         refresh_token: text(r, 4)?.filter(|s| !s.is_empty()),
-                        expires_at: time(r, 5)?,
+                        expires_at: expiry(r, 5)?,
                         created_at: time(r, 6)?.unwrap_or(0),
                     })
                 })
@@ -517,7 +530,7 @@ impl Db {
             )
             .and_then(|mut s| {
                 s.query_row([refresh_token], |r| {
-                    let live = r.get::<_, bool>(5)? && !is_expired(time(r, 6)?, now);
+                    let live = r.get::<_, bool>(5)? && !is_expired(expiry(r, 6)?, now);
                     Ok((
                         live,
                         RefreshToken {
@@ -635,7 +648,7 @@ impl Db {
                             client_id: required_text(r, 3)?,
                             scopes: scopes(r, 4)?,
                             refresh_token: None,
-                            expires_at: time(r, 5)?,
+                            expires_at: expiry(r, 5)?,
                             created_at: 0,
                         },
                         required_text(r, 6)?,
@@ -705,8 +718,8 @@ impl Db {
     pub(super) fn put_client(&self, client: &ClientRecord) -> Result<()> {
         self.write(|c| {
             c.prepare_cached(
-                "INSERT INTO nts_clients (client_id, secret_digest, metadata, created_at)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO nts_clients (client_id, secret_digest, metadata, created_at, seq)
+                 VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(seq), 0) + 1 FROM nts_clients))
                  ON CONFLICT (client_id) DO UPDATE SET secret_digest = excluded.secret_digest,
                      metadata = excluded.metadata",
             )?
@@ -733,7 +746,7 @@ impl Db {
                         client_id: r.get(0)?,
                         secret_digest: r.get(1)?,
                         metadata: r.get(2)?,
-                        created_at: r.get(3)?,
+                        created_at: time(r, 3)?.unwrap_or(0),
                     })
                 })
                 .optional()
@@ -744,7 +757,7 @@ impl Db {
     pub(super) fn client_ids(&self) -> Result<Vec<String>> {
         self.ensure_in_place()?;
         self.conn
-            .prepare_cached("SELECT client_id FROM nts_clients ORDER BY created_at, client_id")
+            .prepare_cached("SELECT client_id FROM nts_clients ORDER BY seq")
             .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
             .map_err(|e| self.err(e))
     }
@@ -774,7 +787,9 @@ impl Db {
             c.prepare_cached(
                 "DELETE FROM nts_pending_authorizations WHERE state = ?1 RETURNING data, expires_at",
             )?
-            .query_row([state], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([state], |r| {
+                Ok((required_text(r, 0)?, expiry(r, 1)?.unwrap_or(i64::MIN)))
+            })
             .optional()
         })?;
         Ok(taken

@@ -183,3 +183,5 @@ impl TokenStore for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_issue15;

@@ -34,6 +34,20 @@ pub(super) fn time(row: &Row, i: usize) -> rusqlite::Result<Option<i64>> {
     })
 }
 
+/// An `expires_at` column: `None` for NULL (a token that never expires), the time for a
+/// number. Anything else another program may have written (text such as '2020-01-01', a
+/// blob) reads as long past: such a row fails closed, and cleanup removes it (its
+/// statements match it with `expires_at >= ''`, true for text and blobs only).
+pub(super) fn expiry(row: &Row, i: usize) -> rusqlite::Result<Option<i64>> {
+    Ok(match row.get_ref(i)? {
+        ValueRef::Null => None,
+        ValueRef::Integer(n) => Some(n),
+        // Saturating: +inf reads as never, as SQL compares it; NaN is never stored.
+        ValueRef::Real(f) => Some(f as i64),
+        ValueRef::Text(_) | ValueRef::Blob(_) => Some(i64::MIN),
+    })
+}
+
 pub(super) fn required_text(row: &Row, i: usize) -> rusqlite::Result<String> {
     Ok(text(row, i)?.unwrap_or_default())
 }
@@ -62,7 +76,7 @@ pub(super) fn read_code(row: &Row) -> rusqlite::Result<AuthorizationCode> {
         code_challenge: text(row, 4)?.filter(|c| c != NO_CHALLENGE),
         code_challenge_method: text(row, 5)?.filter(|m| m != NO_CHALLENGE),
         scopes: scopes(row, 6)?,
-        expires_at: time(row, 7)?.unwrap_or(i64::MIN),
+        expires_at: expiry(row, 7)?.unwrap_or(i64::MIN),
         created_at: time(row, 8)?.unwrap_or(0),
     })
 }

@@ -295,6 +295,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
         retired_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX nts_retired_refresh_tokens_family ON nts_retired_refresh_tokens (family);",
+    // 5. getAllClients in registration order: `created_at` is a millisecond, shared by the
+    //    clients registered within it, so each client gets a sequence number when first
+    //    stored (kept when it is registered again). Existing clients are numbered in the
+    //    order they were listed until now.
+    "ALTER TABLE nts_clients ADD COLUMN seq INTEGER;
+    UPDATE nts_clients SET seq = (SELECT COUNT(*) FROM nts_clients o
+        WHERE o.created_at < nts_clients.created_at
+           OR (o.created_at = nts_clients.created_at AND o.client_id <= nts_clients.client_id));
+    CREATE INDEX nts_clients_seq ON nts_clients (seq);",
 ];
 
 /// `PRAGMA application_id` of a file whose schema this package wrote ("nts1"): together
@@ -339,8 +348,17 @@ fn applied_migrations(c: &Connection, shown: &str) -> std::result::Result<i64, T
             "its schema version {v} is newer than this package's {latest}; upgrade native-token-storage"
         ))),
         (APPLICATION_ID, v) if v >= 1 => Ok(v),
-        // A new file, or one the old JavaScript module made: its tables are kept.
-        (0, 0) => Ok(0),
+        // A new file, or one the old JavaScript module made: its tables are kept. Another
+        // program's file may hold tables of the same names with other columns.
+        (0, 0) => match missing_columns(c)?.as_slice() {
+            [] => Ok(0),
+            missing => Err(refuse(format!(
+                "it has tables named as the token store's without their columns (missing: {}), \
+                 so it is not a token store of native-token-storage or of the module it \
+                 replaces; set TOKEN_DB_PATH to a file of the token store's own",
+                missing.join(", ")
+            ))),
+        },
         // A file of version 0.1 of this package, which did not set application_id.
         (0, 2) if has_v01_schema(c)? => Ok(2),
         _ => Err(refuse(format!(
@@ -349,6 +367,69 @@ fn applied_migrations(c: &Connection, shown: &str) -> std::result::Result<i64, T
              set TOKEN_DB_PATH to a file of the token store's own"
         ))),
     }
+}
+
+/// The old module's tables and the columns this package reads and writes in them.
+const OLD_TABLES: &[(&str, &[&str])] = &[
+    (
+        "access_tokens",
+        &[
+            "token",
+            "api_key",
+            "user_id",
+            "client_id",
+            "scopes",
+            "refresh_token",
+            "expires_at",
+            "created_at",
+        ],
+    ),
+    (
+        "refresh_tokens",
+        &[
+            "refresh_token",
+            "user_id",
+            "client_id",
+            "scopes",
+            "access_token",
+            "created_at",
+        ],
+    ),
+    (
+        "authorization_codes",
+        &[
+            "code",
+            "user_id",
+            "api_key",
+            "client_id",
+            "redirect_uri",
+            "code_challenge",
+            "code_challenge_method",
+            "scopes",
+            "expires_at",
+            "created_at",
+        ],
+    ),
+];
+
+/// The columns (`table.column`) missing from those of the old module's tables the file has.
+fn missing_columns(c: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut missing = Vec::new();
+    let mut columns = c.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    for (table, wanted) in OLD_TABLES {
+        let have: Vec<String> = columns
+            .query_map([table], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if have.is_empty() {
+            continue; // not there: migration 1 creates it
+        }
+        for column in *wanted {
+            if !have.iter().any(|h| h.eq_ignore_ascii_case(column)) {
+                missing.push(format!("{table}.{column}"));
+            }
+        }
+    }
+    Ok(missing)
 }
 
 /// Whether the file has the counters table and trigger that version 0.1 created.
