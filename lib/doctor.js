@@ -656,7 +656,9 @@ function pendingAuthorizations(f, report) {
   for (const d of f.nodes.filter((n) => n.type === "VariableDeclarator" && n.id.type === "Identifier" && n.init?.type === "NewExpression" && n.init.callee.name === "Map")) {
     const name = d.id.name;
     if (!PENDING_NAME.test(name) || NOT_PENDING_NAME.test(name) || d.parent.parent.type !== "Program" || d.parent.declarations.length !== 1) continue;
-    const edits = [{ start: d.parent.start, end: d.parent.end, text: binding(f, ["storePendingAuthorization", "consumePendingAuthorization"], PACKAGE) }];
+    // The declaration, with the comment that ends its line (it described the Map).
+    const rest = /^[ \t]*\/\/[^\n]*/.exec(f.src.slice(d.parent.end));
+    const edits = [{ start: d.parent.start, end: d.parent.end + (rest ? rest[0].length : 0), text: binding(f, ["storePendingAuthorization", "consumePendingAuthorization"], PACKAGE) }];
     const unknown = [];
     const gone = []; // ranges whose references go with them
     const uses = references(f, name).filter((id) => id !== d.id);
@@ -885,14 +887,28 @@ function refreshGrant(f, report) {
       else edits.push({ start: pick.end, end: pick.end, text: ", rotateRefreshToken" });
     }
     // Where the store was, the names of the new pair; what went before it, gone.
-    const [storeStart, storeEnd] = statementRange(f, block[storeAt], { withComments: false });
+    // Runs of neighbouring statements that go are deleted as one range (blank lines between them too).
     const storeIndent = indentAt(f, block[storeAt].start);
-    edits.push({ start: storeStart, end: storeEnd, text: later.length ? later.map((t) => `${storeIndent}${t}\n`).join("") : "" });
-    for (const s of removed) edits.push(deletion(f, s));
+    const going = [...new Set([...removed, block[storeAt]])].sort((a, b) => a.start - b.start);
+    for (let k = 0; k < going.length;) {
+      let run = 1;
+      while (k + run < going.length && block.indexOf(going[k + run]) === block.indexOf(going[k + run - 1]) + 1) run++;
+      const members = going.slice(k, k + run);
+      const holdsStore = members.includes(block[storeAt]);
+      const first = statementRange(f, members[0], { withComments: members[0] !== block[storeAt] });
+      const last = statementRange(f, members.at(-1));
+      const whole = first[0] === lineStart(f, first[0]) && f.src[last[1] - 1] === "\n";
+      const text = holdsStore && later.length ? later.map((t) => (whole ? `${storeIndent}${t}\n` : t)).join(whole ? "" : " ") : "";
+      let end = last[1];
+      // A replacement keeps the blank line that followed.
+      if (text && whole && /^[ \t]*\r?\n$/.test(f.src.slice(lineStart(f, end - 1), end)) && end - 1 > members.at(-1).end) end = lineStart(f, end - 1);
+      edits.push({ start: first[0], end, text });
+      k += run;
+    }
     report.add(f, "costs", "refresh-grant", get.start, "the refresh grant is three calls, not one atomic step",
       "Two requests with the same refresh token can both get new tokens, a replay of a spent token goes unseen by the store, and a crash between the calls leaves the old and new tokens both live.",
       "Rotate in one call: rotateRefreshToken(refreshToken, (grant) => ({ accessToken, refreshToken, expiresAt })) mints the new pair from the grant (its userId, clientId and scopes) and returns { userId, clientId, scopes, apiKey, accessToken, refreshToken }, or null (unknown, expired, lost to a concurrent refresh, or a replay, which revokes the grant)." +
-        (expiry === "null" ? " The new tokens get no expiry, as before (see no-expiry)." : ""),
+        (expiry === "null" ? " The new tokens get no expiry, as before (the response announces no expires_in): give them one as expiresAt." : ""),
       { edits: mergeDeletions(edits) });
     report.claim(f, block[i].start, block[revokeAt].end);
   }
@@ -1332,7 +1348,8 @@ function check(folder) {
     f.starts = [0];
     report.add(f, "blocks", "parse-error", null, `does not parse: ${f.error.message} (line ${f.error.line}, column ${f.error.column})`,
       "Node cannot load this file, so the server does not start; and doctor cannot read what it does, so it cannot say the server is ready.",
-      "Fix the syntax at that position, then run doctor again.",
+      "Fix the syntax at that position, then run doctor again." +
+        (/\bawait\s+$/.test(f.src.slice(0, f.error.pos)) ? " It is an `await` in a function that is not `async`: make the function that holds it (a route handler, say) async." : ""),
       { byHand: `fix the syntax at ${f.rel}:${f.error.line}:${f.error.column}`, line: f.error.line });
     report.findings.at(-1).column = f.error.column;
   }
