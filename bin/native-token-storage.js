@@ -1,20 +1,28 @@
 #!/usr/bin/env node
 "use strict";
-// The package's command line. `native-token-storage doctor [folder] [--json]`: see lib/doctor.js.
+// The package's command line. `native-token-storage doctor [folder] [--json] [--fix] [--diff]`: see lib/doctor.js.
 const path = require("node:path");
-const { doctor, format } = require("../lib/doctor");
+const { doctor, fix, format } = require("../lib/doctor");
 
-const USAGE = `Usage: native-token-storage doctor [folder] [--json]
+const USAGE = `Usage: native-token-storage doctor [folder] [--json] [--fix] [--diff]
 
 Reads the source of the server in folder (default: the current folder) and lists what
 stops the swap to native-token-storage from working, and what costs you, each with its
 file:line and the edit to make.
 
-  --json   the findings as JSON
+  --fix    make the edits doctor knows exactly; each changed file is first copied to
+           file.bak (file.bak.1, … when that exists), and every edited file must parse
+           before anything is written. Edits it cannot make exactly are left, with what
+           to do by hand.
+  --diff   print those edits as a unified diff (for patch -p1 or git apply); write nothing
+  --json   the findings as JSON (with --fix or --diff: the changes too)
   --help   this text
 
-Exit code: 0 nothing stops the swap, 1 something does, 2 a usage error.
+Exit code: 0 nothing stops the swap (after --fix: nothing is left that does), 1 something
+does, or a file does not parse, or --fix could not write its edits; 2 a usage error.
 `;
+
+const FLAGS = new Set(["--json", "--fix", "--diff"]);
 
 function main(argv) {
   const words = argv.filter((a) => !a.startsWith("-"));
@@ -23,7 +31,7 @@ function main(argv) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const unknown = flags.find((f) => f !== "--json");
+  const unknown = flags.find((f) => !FLAGS.has(f));
   const problem = unknown ? `unknown option ${unknown}`
     : words.length === 0 ? "no command given"
       : words[0] !== "doctor" ? `unknown command ${words[0]}`
@@ -33,9 +41,14 @@ function main(argv) {
     return 2;
   }
   const folder = words[1] ?? ".";
+  const json = flags.includes("--json");
+  const showDiff = flags.includes("--diff");
+  const fixing = showDiff || flags.includes("--fix");
   let result;
+  let fixed = null;
   try {
     result = doctor(folder);
+    if (result.tokenStorage && fixing) fixed = fix(folder, { write: !showDiff });
   } catch (err) {
     process.stderr.write(`native-token-storage doctor: ${err.message}\n`);
     return 2;
@@ -44,8 +57,39 @@ function main(argv) {
     process.stderr.write(`native-token-storage doctor: no token storage found under ${folder} (no token module, no require of native-token-storage); give the server's folder.\n`);
     return 2;
   }
-  process.stdout.write(flags.includes("--json") ? `${JSON.stringify(result, null, 2)}\n` : format(result, path.relative(process.cwd(), result.folder) || "."));
-  return result.findings.some((f) => f.severity === "blocks") ? 1 : 0;
+  const shown = path.relative(process.cwd(), result.folder) || ".";
+  if (!fixed) {
+    process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : format(result, shown));
+    return result.ready ? 0 : 1;
+  }
+  if (fixed.error) {
+    if (json) process.stdout.write(`${JSON.stringify({ error: fixed.error, changes: [], result }, null, 2)}\n`);
+    process.stderr.write(`native-token-storage doctor: ${fixed.error}\n`);
+    return 1;
+  }
+  if (showDiff) {
+    if (json) process.stdout.write(`${JSON.stringify({ changes: fixed.changes, refused: fixed.refused }, null, 2)}\n`);
+    else {
+      process.stdout.write(fixed.changes.map((c) => c.diff).join(""));
+      if (!fixed.changes.length) process.stderr.write("native-token-storage doctor: nothing to change: every edit doctor knows is made.\n");
+    }
+    return 0;
+  }
+  // After the edits: what is left, read again from the files as they are now.
+  const after = fixed.changes.length ? doctor(folder) : result;
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ changes: fixed.changes.map(({ file, backup, findings }) => ({ file, backup, findings })), result: after }, null, 2)}\n`);
+    return after.ready ? 0 : 1;
+  }
+  const out = [];
+  if (!fixed.changes.length) out.push("native-token-storage doctor --fix: nothing to change: every edit doctor knows is made.");
+  else {
+    out.push(`native-token-storage doctor --fix: changed ${fixed.changes.length} file${fixed.changes.length === 1 ? "" : "s"}:`);
+    for (const c of fixed.changes) out.push(`  ${c.file} (${c.findings.join(", ")}); the old one is in ${c.backup}`);
+  }
+  out.push("", "What is left:", "");
+  process.stdout.write(`${out.join("\n")}\n${format(after, shown)}`);
+  return after.ready ? 0 : 1;
 }
 
 process.exitCode = main(process.argv.slice(2));

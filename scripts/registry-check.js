@@ -11,7 +11,8 @@
 //    package), plus two variants whose platform package declares another cpu / libc only.
 // 3. Starts verdaccio on 127.0.0.1 (a free port) with its own config and storage in a temp
 //    folder and NO uplink: every package name resolves from this registry or not at all, so
-//    nothing can come from the public registry (the package has no third-party dependency).
+//    nothing can come from the public registry (the package's one dependency, acorn, is
+//    published to it from node_modules).
 //    Publishes the tarballs to it. Verdaccio is killed at the end, on failure too.
 // 4. For each scenario, a scratch project in a temp folder, with HOME, npm's and pnpm's
 //    config, cache and store in temp folders, and PATH without cargo or rustc: installs
@@ -428,6 +429,13 @@ async function main(tmp) {
   if (!token) throw new Error(`verdaccio refused the user (${user.status})`);
   const host = registry.replace(/^http:/, "");
   fs.appendFileSync(env.npm_config_userconfig, `${host}:_authToken=${token}\n`);
+  // The main package's own dependencies (acorn, for doctor): packed from node_modules, the
+  // versions the lock file resolved, and published here, since the registry has no uplink.
+  for (const name of Object.keys(pkg.dependencies ?? {})) {
+    const packedDependency = execFileSync(NPM, ["pack", path.join(ROOT, "node_modules", name), "--ignore-scripts", "--json", "--pack-destination", tarballs], { cwd: tmp, encoding: "utf8" });
+    const file = path.join(tarballs, JSON.parse(packedDependency)[0].filename);
+    await run("publish", NPM, ["publish", file, "--registry", registry, "--ignore-scripts"], { cwd: tmp, env, timeoutMs: 60_000 });
+  }
   for (const [tag, packed] of [["latest", release], ["wrong-cpu", wrongCpu], ["wrong-libc", wrongLibc]]) {
     for (const file of [...packed.platforms.map((p) => p.file), packed.main]) {
       await run("publish", NPM, ["publish", file, "--registry", registry, "--tag", tag], { cwd: tmp, env, timeoutMs: 60_000 });
