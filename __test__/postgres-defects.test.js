@@ -1,0 +1,75 @@
+"use strict";
+// PostgreSQL defects found by an adversarial round (issue 15), each with the test that
+// failed before its fix.
+const { describe, it } = require("node:test");
+const assert = require("node:assert/strict");
+
+const { TokenStorage, runNode } = require("./helpers/setup");
+
+describe("PostgreSQL: a connection string whose password is not percent-encoded", () => {
+  const SECRET = "Secr3tTail";
+  // Each is what a user writes when a password holds a character a URL reserves.
+  const BAD = [
+    `postgres://app:pa@${SECRET}@127.0.0.1:5432/tokens`,
+    `postgres://app:pa@${SECRET}@db.example/tokens?sslmode=require`,
+    `postgres://app:pa#${SECRET}@127.0.0.1:5432/tokens`,
+    `postgres://app:pa/${SECRET}@127.0.0.1:5432/tokens`,
+    `postgres://app:pa?${SECRET}@127.0.0.1:5432/tokens`,
+    `postgres://app:pa?${SECRET}=1@127.0.0.1:5432/tokens`,
+    `postgres://app:pa%zz${SECRET}@127.0.0.1:5432/tokens`,
+    `postgres://app:pa[${SECRET}@127.0.0.1:5432/tokens`,
+    `postgres://app:pa ${SECRET}@127.0.0.1:5432/tokens`,
+    `postgres://ap@p:${SECRET}@127.0.0.1:5432/tokens`,
+    `postgres://app:${SECRET}@127.0.0.1:99999/tokens`,
+    `postgres://app:${SECRET}@127.0.0.1:54x2/tokens`,
+    `host=127.0.0.1 user=app password=x dbname=tokens host=app:${SECRET}@db.example`,
+  ];
+  const leaks = (text) => text.includes(SECRET) || text.includes("pa@") || text.includes("Secr3t");
+
+  it("new TokenStorage refuses each with ERR_TOKEN_STORAGE_CONFIG, saying to percent-encode, quoting none of it", () => {
+    for (const url of BAD) {
+      let thrown = null;
+      try {
+        new TokenStorage({ storage: "postgres", url, connectTimeout: 300 }).close();
+      } catch (e) {
+        thrown = e;
+      }
+      assert.ok(thrown, `${url} was accepted`);
+      assert.equal(thrown.code, "ERR_TOKEN_STORAGE_CONFIG", `${url}: ${thrown.code}: ${thrown.message}`);
+      assert.match(thrown.message, /^options\.url: /);
+      assert.ok(!leaks(thrown.message) && !leaks(thrown.stack), `${url}: ${thrown.message}`);
+      if (!/99999|54x2|host=/.test(url)) assert.match(thrown.message, /percent-encode/, url);
+    }
+  });
+
+  it("TOKEN_DATABASE_URL fails at require with the same error; nothing of the password reaches a log line", () => {
+    for (const url of BAD) {
+      const r = runNode(
+        `try { const t = require(PKG); t.getStats(); console.log(JSON.stringify({ ok: true })); }
+         catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, stack: e.stack })); }`,
+        { env: { TOKEN_STORAGE: "postgres", TOKEN_DATABASE_URL: url, TOKEN_STORAGE_LOG: "debug" } },
+      );
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.code, "ERR_TOKEN_STORAGE_CONFIG", `${url}: ${r.stdout}`);
+      assert.match(out.message, /^TOKEN_DATABASE_URL: /);
+      assert.ok(!leaks(r.stdout) && !leaks(r.stderr), `${url}:\n${r.stdout}\n${r.stderr}`);
+    }
+  });
+
+  it("the same password percent-encoded is accepted: location, the failure's message and the log show host:port/database only", () => {
+    const url = `postgres://app:pa%40${SECRET}%2F%3F%23%25@127.0.0.1:1/tokens?sslmode=disable`;
+    const r = runNode(
+      `const { TokenStorage } = require(PKG);
+       const s = new TokenStorage({ storage: "postgres", url: process.env.URL, connectTimeout: 300 });
+       let failure = null;
+       try { s.getStats(); } catch (e) { failure = { code: e.code, message: e.message }; }
+       console.log(JSON.stringify({ location: s.location, failure }));`,
+      { env: { URL: url, TOKEN_STORAGE_LOG: "debug" } },
+    );
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.location, "127.0.0.1:1/tokens");
+    assert.equal(out.failure.code, "ERR_TOKEN_STORAGE_UNAVAILABLE");
+    assert.match(r.stderr, /127\.0\.0\.1:1\/tokens/, "the failure is logged, naming the server");
+    assert.ok(!leaks(r.stdout) && !leaks(r.stderr), `${r.stdout}\n${r.stderr}`);
+  });
+});
