@@ -4,7 +4,7 @@
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 
-const { TokenStorage, runNode } = require("./helpers/setup");
+const { KINDS, TokenStorage, freshStore, runNode } = require("./helpers/setup");
 
 describe("PostgreSQL: a connection string whose password is not percent-encoded", () => {
   const SECRET = "Secr3tTail";
@@ -72,4 +72,35 @@ describe("PostgreSQL: a connection string whose password is not percent-encoded"
     assert.match(r.stderr, /127\.0\.0\.1:1\/tokens/, "the failure is logged, naming the server");
     assert.ok(!leaks(r.stdout) && !leaks(r.stderr), `${r.stdout}\n${r.stderr}`);
   });
+});
+
+describe("storeAccessTokens with one access token given twice: as its records stored in order", () => {
+  for (const kind of KINDS) {
+    describe(kind, () => {
+      const ctx = freshStore(kind);
+      const token = (accessToken, refreshToken) => ({ accessToken, refreshToken, apiKey: "sk-key", userId: "u", clientId: "c", scopes: ["mcp"] });
+
+      it("a refresh string given to the token's first record, not its last, is gone; the token that had it before keeps none", () => {
+        const s = ctx.store;
+        s.storeAccessTokens([token("x", "r1"), token("y", "r3")]);
+        s.storeAccessTokens([token("a", "r1"), token("a", "r2"), token("b", "r3"), token("b", null)]);
+        const oneByOne = new TokenStorage({ storage: "memory" });
+        for (const batch of [[token("x", "r1"), token("y", "r3")], [token("a", "r1"), token("a", "r2"), token("b", "r3"), token("b", null)]]) {
+          for (const t of batch) oneByOne.storeAccessToken(t.accessToken, t.refreshToken, t.apiKey, t.userId, t.clientId, t.scopes, null);
+        }
+        for (const store of [s, oneByOne]) {
+          assert.equal(store.getRefreshToken("r1"), null, `${kind}: r1 was given to a, then a was replaced`);
+          assert.equal(store.getRefreshToken("r3"), null);
+          assert.equal(store.getAccessToken("x").refreshToken, null);
+          assert.equal(store.getAccessToken("y").refreshToken, null);
+          assert.equal(store.getAccessToken("a").refreshToken, "r2");
+          assert.equal(store.getRefreshToken("r2").accessToken, "a");
+          assert.equal(store.getAccessToken("b").refreshToken, null);
+          assert.equal(store.rotateRefreshToken("r1", "a2", "r4"), null);
+          assert.deepEqual(store.getStats(), { ...store.getStats(), totalTokens: 4, uniqueUsers: 1 });
+        }
+        oneByOne.close();
+      });
+    });
+  }
 });

@@ -437,7 +437,9 @@ fn io_reason(e: &tokio_postgres::Error) -> String {
 /// The rows a batch of `storeAccessTokens` leaves, by column.
 #[derive(Default)]
 struct Columns {
-    token: Vec<String>,
+    /// `None`: a row that only takes its refresh string from the token that has it (the
+    /// string of a record that a later record of the same token replaced).
+    token: Vec<Option<String>>,
     api_key: Vec<String>,
     user_id: Vec<Option<String>>,
     client_id: Vec<String>,
@@ -448,7 +450,8 @@ struct Columns {
 
 impl Columns {
     /// What storing `tokens` one after the other leaves: the last token of each string,
-    /// each refresh string with the last token given it.
+    /// each refresh string with the last token given it, and the refresh strings that end
+    /// with no token (taken from whoever had them, and dropped).
     fn resolve(tokens: &[NewAccessToken]) -> Columns {
         use std::collections::HashMap;
         let mut last: HashMap<&str, usize> = HashMap::new();
@@ -475,13 +478,29 @@ impl Columns {
             if last.get(t.token.as_str()) != Some(&i) {
                 continue;
             }
-            out.token.push(t.token.clone());
+            out.token.push(Some(t.token.clone()));
             out.api_key.push(t.api_key.clone());
             out.user_id.push(t.user_id.clone());
             out.client_id.push(t.client_id.clone());
             out.scopes.push(scopes_json(&t.scopes));
             out.refresh_token.push(refresh[i].map(str::to_owned));
             out.expires_at.push(t.expires_at);
+        }
+        let mut dropped: Vec<&str> = tokens
+            .iter()
+            .filter_map(|t| t.refresh_token.as_deref())
+            .filter(|r| !r.is_empty() && !owner.contains_key(r))
+            .collect();
+        dropped.sort_unstable();
+        dropped.dedup();
+        for r in dropped {
+            out.token.push(None);
+            out.api_key.push(String::new());
+            out.user_id.push(None);
+            out.client_id.push(String::new());
+            out.scopes.push(String::new());
+            out.refresh_token.push(Some(r.to_owned()));
+            out.expires_at.push(None);
         }
         out
     }
