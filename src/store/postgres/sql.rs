@@ -35,6 +35,7 @@ pub struct Sql {
     pub rotate: String,
     pub put_client: String,
     pub get_client: String,
+    /// In registration order (`seq`, from a sequence).
     pub client_ids: String,
     pub store_pending: String,
     pub take_pending: String,
@@ -155,9 +156,7 @@ impl Sql {
                 "SELECT client_id, secret_digest, metadata, created_at FROM {s}.nts_clients
                  WHERE client_id = $1"
             ),
-            client_ids: format!(
-                "SELECT client_id FROM {s}.nts_clients ORDER BY created_at, client_id"
-            ),
+            client_ids: format!("SELECT client_id FROM {s}.nts_clients ORDER BY seq"),
             store_pending: format!(
                 "INSERT INTO {s}.nts_pending_authorizations (state, data, expires_at)
                  VALUES ($1, $2, $3)
