@@ -7,7 +7,9 @@ pub struct Sql {
     pub select_access: String,
     /// Removes an access token and the refresh token that points at it. $1 token.
     pub delete_access: String,
-    /// `delete_access` if the token is expired at $2 (a read found it so).
+    /// `delete_access` if the token is expired at $2 (a read found it so), unless another
+    /// session holds its row or its refresh token's: a read never waits on a lock, and
+    /// leaves such a row to a later read or to cleanup.
     pub delete_access_if_expired: String,
     /// Arrays of the new tokens' columns: $1 tokens, $2 api keys, $3 users, $4 clients,
     /// $5 scopes, $6 refresh tokens (or NULLs), $7 expiries; $8 now (see
@@ -48,21 +50,34 @@ const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_chal
 impl Sql {
     /// The statements for the quoted schema `s`.
     pub fn new(s: &str) -> Sql {
-        let delete_access = |condition: &str| {
-            format!(
-                "WITH a AS (DELETE FROM {s}.access_tokens WHERE token = $1{condition}
-                     RETURNING token, refresh_token)
-                 DELETE FROM {s}.refresh_tokens r USING a
-                 WHERE r.refresh_token = a.refresh_token AND r.access_token = a.token"
-            )
-        };
         Sql {
             select_access: format!(
                 "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at
                  FROM {s}.access_tokens WHERE token = $1"
             ),
-            delete_access: delete_access(""),
-            delete_access_if_expired: delete_access(" AND expires_at <= $2"),
+            delete_access: format!(
+                "WITH a AS (DELETE FROM {s}.access_tokens WHERE token = $1
+                     RETURNING token, refresh_token)
+                 DELETE FROM {s}.refresh_tokens r USING a
+                 WHERE r.refresh_token = a.refresh_token AND r.access_token = a.token"
+            ),
+            delete_access_if_expired: format!(
+                "WITH paired AS (SELECT a.token FROM {s}.access_tokens a
+                     JOIN {s}.refresh_tokens r
+                         ON r.refresh_token = a.refresh_token AND r.access_token = a.token
+                     WHERE a.token = $1 AND a.expires_at <= $2
+                     FOR UPDATE OF a, r SKIP LOCKED),
+                 alone AS (SELECT a.token FROM {s}.access_tokens a
+                     WHERE a.token = $1 AND a.expires_at <= $2 AND NOT EXISTS
+                         (SELECT 1 FROM {s}.refresh_tokens r
+                          WHERE r.refresh_token = a.refresh_token AND r.access_token = a.token)
+                     FOR UPDATE OF a SKIP LOCKED),
+                 a AS (DELETE FROM {s}.access_tokens x
+                     WHERE x.token IN (SELECT token FROM paired UNION ALL SELECT token FROM alone)
+                     RETURNING x.token, x.refresh_token)
+                 DELETE FROM {s}.refresh_tokens r USING a
+                 WHERE r.refresh_token = a.refresh_token AND r.access_token = a.token"
+            ),
             store_access_tokens: format!(
                 "SELECT {s}.nts_store_access_tokens($1, $2, $3, $4, $5, $6, $7, $8)"
             ),
