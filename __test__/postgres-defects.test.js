@@ -3,8 +3,9 @@
 // failed before its fix.
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
+const net = require("node:net");
 
-const { KINDS, TokenStorage, freshStore, runNode } = require("./helpers/setup");
+const { KINDS, TokenStorage, freshStore, runNode, runNodeAsync } = require("./helpers/setup");
 
 describe("PostgreSQL: a connection string whose password is not percent-encoded", () => {
   const SECRET = "Secr3tTail";
@@ -129,4 +130,32 @@ describe("getAllClients is in registration order, also for clients registered wi
       });
     });
   }
+});
+
+describe("PostgreSQL: sslmode=require against a server that offers no TLS", () => {
+  it("is ERR_TOKEN_STORAGE_CONFIG naming sslmode, not UNAVAILABLE (which reconnecting would never fix)", async () => {
+    // What a PostgreSQL server without TLS does: answer the SSLRequest with "N".
+    const server = net.createServer((socket) => {
+      socket.once("data", () => socket.write("N"));
+      socket.on("error", () => {});
+    });
+    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address();
+    try {
+      for (const mode of ["require", "verify-ca", "verify-full"]) {
+        const r = await runNodeAsync(
+          `const { TokenStorage } = require(PKG);
+           const s = new TokenStorage({ storage: "postgres", url: process.env.URL, connectTimeout: 2000 });
+           try { s.getStats(); console.log("{}"); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`,
+          { env: { URL: `postgres://app:hunter2@127.0.0.1:${port}/tokens?sslmode=${mode}`, TOKEN_STORAGE_LOG: "silent" } },
+        );
+        const out = JSON.parse(r.stdout);
+        assert.equal(out.code, "ERR_TOKEN_STORAGE_CONFIG", `${mode}: ${r.stdout}${r.stderr}`);
+        assert.match(out.message, new RegExp(`^options\\.url: sslmode=${mode} .*127\\.0\\.0\\.1:${port}/tokens does not offer TLS`));
+        assert.ok(!out.message.includes("hunter2") && !out.message.includes("reconnects"), out.message);
+      }
+    } finally {
+      server.close();
+    }
+  });
 });

@@ -293,3 +293,50 @@ fn a_read_of_an_expired_token_does_not_wait_for_another_session_holding_its_row(
         .is_none());
     assert_eq!(store.cleanup_expired(NOW + 1_000, 100).expect("cleanup"), 0);
 }
+
+#[test]
+fn a_statement_timeout_of_the_server_is_not_reported_as_the_query_timeout() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    schema.store().open().expect("open");
+    let base = schema.settings();
+    // The server's own limit (as ALTER ROLE … SET statement_timeout sets it), far below
+    // this store's queryTimeout.
+    let url = if base.url.contains("://") {
+        let sep = if base.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20statement_timeout%3D200", base.url)
+    } else {
+        format!("{} options='-c statement_timeout=200'", base.url)
+    };
+    let store = PostgresStore::new(PostgresSettings { url, ..base });
+    store
+        .store_access_token(&token("held", "u", None), NOW)
+        .expect("store");
+    let holder = schema.raw();
+    let table = format!("{}.access_tokens", quote(&schema.name));
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let r = holder.call(false, async |c, _| {
+                c.batch_execute(&format!(
+                    "BEGIN; SELECT 1 FROM {table} WHERE token = 'held' FOR UPDATE"
+                ))
+                .await?;
+                let _ = locked.send(());
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                c.batch_execute("ROLLBACK").await?;
+                Ok(())
+            });
+            r.expect("the lock holder");
+        });
+        is_locked.recv().expect("locked");
+        let e = store
+            .delete_token("held")
+            .expect_err("cancelled by the server");
+        let text = e.to_string();
+        assert_eq!(e.code(), "ERR_TOKEN_STORAGE_POSTGRES", "{text}");
+        assert!(text.contains("statement_timeout"), "{text}");
+        assert!(!text.contains("query timeout"), "{text}");
+    });
+}
