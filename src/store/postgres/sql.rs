@@ -45,6 +45,9 @@ pub struct Sql {
     pub stats: String,
 }
 
+/// Whether this transaction is the one folding the counters (re-entrant: true again for it).
+const FOLDING: &str = "pg_try_advisory_xact_lock(hashtext('native-token-storage fold'), 0)";
+
 const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";
 
 impl Sql {
@@ -95,8 +98,14 @@ impl Sql {
             ),
             // The refresh token, its access token, and the refresh token that access token
             // names if it is another one (each row once: one statement cannot delete a row twice).
+            // Its access token's row is locked first, as every other write locks an access
+            // token before its refresh token (two writers of one pair never wait in a cycle).
             revoke_refresh: format!(
-                "WITH r AS (DELETE FROM {s}.refresh_tokens WHERE refresh_token = $1
+                "WITH held AS MATERIALIZED (SELECT a.token FROM {s}.access_tokens a
+                     JOIN {s}.refresh_tokens t ON t.access_token = a.token
+                     WHERE t.refresh_token = $1 FOR UPDATE OF a),
+                 r AS (DELETE FROM {s}.refresh_tokens WHERE refresh_token = $1
+                     AND (SELECT count(*) FROM held) >= 0
                      RETURNING access_token),
                  a AS (DELETE FROM {s}.access_tokens x USING r WHERE x.token = r.access_token
                      RETURNING x.token, x.refresh_token)
@@ -134,17 +143,26 @@ impl Sql {
                  SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM codes)
                      + (SELECT count(*) FROM pending)"
             ),
+            // One instance folds at a time (the others skip it), and only the rows no
+            // writer holds: a fold never waits, nor makes a writer wait in a cycle.
             fold_counts: format!(
-                "WITH d AS (DELETE FROM {s}.nts_counts WHERE shard <> 0 AND level < 3
-                     AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)
+                "WITH d AS (DELETE FROM {s}.nts_counts WHERE ctid IN
+                     (SELECT ctid FROM {s}.nts_counts WHERE shard <> 0 AND level < 3
+                      AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)
+                      AND (SELECT {FOLDING})
+                      FOR UPDATE SKIP LOCKED)
                      RETURNING kind, level, bucket, n)
                  INSERT INTO {s}.nts_counts AS c (kind, level, bucket, shard, n)
                  SELECT kind, level, bucket, 0, sum(n) FROM d GROUP BY kind, level, bucket
+                 ORDER BY kind, level, bucket
                  ON CONFLICT (kind, level, bucket, shard) DO UPDATE SET n = c.n + excluded.n"
             ),
             drop_zero_counts: format!(
-                "DELETE FROM {s}.nts_counts WHERE shard = 0 AND n = 0 AND level < 3
-                     AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)"
+                "DELETE FROM {s}.nts_counts WHERE ctid IN
+                     (SELECT ctid FROM {s}.nts_counts WHERE shard = 0 AND n = 0 AND level < 3
+                      AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)
+                      AND (SELECT {FOLDING})
+                      FOR UPDATE SKIP LOCKED)"
             ),
             prune_families: format!(
                 "DELETE FROM {s}.nts_refresh_families WHERE ctid IN
