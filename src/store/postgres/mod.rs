@@ -85,6 +85,7 @@ pub struct PostgresStore {
 struct Target {
     config: tokio_postgres::Config,
     tls: MakeRustlsConnect,
+    ssl_mode: SslMode,
     shown: String,
 }
 
@@ -98,6 +99,9 @@ struct Pooled {
 enum Failure {
     Pg(tokio_postgres::Error),
     Store(StoreError),
+    /// A statement ran past the `statement_timeout` the store set itself (the query
+    /// timeout), as opposed to one set on the server, database or role.
+    QueryTimeout,
 }
 
 impl From<tokio_postgres::Error> for Failure {
@@ -166,6 +170,7 @@ impl PostgresStore {
                 Ok(Target {
                     config,
                     tls,
+                    ssl_mode: t.ssl_mode,
                     shown: t.shown,
                 })
             })
@@ -186,6 +191,20 @@ impl PostgresStore {
         let location = self.shown();
         let Some(db) = e.as_db_error() else {
             let reason = io_reason(e);
+            // An sslmode the server cannot meet is the URL's to change: retrying never helps.
+            if reason.contains("server does not support TLS") {
+                let mode = match self.target().map(|t| t.ssl_mode) {
+                    Ok(SslMode::VerifyCa) => "verify-ca",
+                    Ok(SslMode::VerifyFull) => "verify-full",
+                    _ => "require",
+                };
+                return StoreError::Config(format!(
+                    "{}: sslmode={mode} but the server at {location} does not offer TLS; \
+                     turn TLS on in the server (ssl = on), or, on a network you trust, use \
+                     sslmode=prefer or sslmode=disable",
+                    self.settings.url_name
+                ));
+            }
             // A certificate the sslmode refuses does not go away by retrying.
             if reason.contains("invalid peer certificate") {
                 return StoreError::Open {
@@ -201,9 +220,17 @@ impl PostgresStore {
             "40001" | "40P01" | "55P03" => StoreError::Busy { path: location },
             "53100" => StoreError::Full { path: location },
             "25006" => StoreError::ReadOnly { path: location },
-            "57014" => StoreError::Unavailable {
+            // The store's own statement_timeout is told apart where it is set (`transaction`):
+            // this one is the server's, the database's or the role's, or an administrator's
+            // cancel. Rolled back, and not the query timeout the caller chose.
+            "57014" => StoreError::Postgres {
                 location,
-                reason: reason("the server cancelled a statement that ran past the query timeout"),
+                reason: reason(
+                    "the server cancelled a statement: a statement_timeout set on the server, \
+                     the database or the role (ALTER ROLE … SET statement_timeout), or in the \
+                     connection string's options, or pg_cancel_backend; raise or reset it \
+                     (this store's own limit is queryTimeout)",
+                ),
             },
             "3D000" => StoreError::Open {
                 path: location,
@@ -321,6 +348,7 @@ impl PostgresStore {
                     Ok(c) => c,
                     Err(Failure::Pg(e)) => return Err(self.error(&e)),
                     Err(Failure::Store(e)) => return Err(e),
+                    Err(Failure::QueryTimeout) => return Err(self.past_query_timeout()),
                 };
                 let result = op(&conn.client, &self.sql).await;
                 match result {
@@ -331,6 +359,10 @@ impl PostgresStore {
                     Err(Failure::Store(e)) => {
                         self.checkin(conn);
                         return Err(e);
+                    }
+                    Err(Failure::QueryTimeout) => {
+                        self.checkin(conn);
+                        return Err(self.past_query_timeout());
                     }
                     Err(Failure::Pg(e)) => {
                         let broken = e.as_db_error().is_none() || conn.client.is_closed();
@@ -357,12 +389,16 @@ impl PostgresStore {
             match tokio::time::timeout(deadline, work).await {
                 Ok(r) => r,
                 // The connection in use is dropped with the future: its outcome is unknown.
-                Err(_) => Err(self.unavailable(format!(
-                    "no answer within the query timeout ({} ms)",
-                    deadline.as_millis()
-                ))),
+                Err(_) => Err(self.past_query_timeout()),
             }
         })
+    }
+
+    fn past_query_timeout(&self) -> StoreError {
+        self.unavailable(format!(
+            "no answer within the query timeout ({} ms)",
+            self.settings.query_timeout.as_millis()
+        ))
     }
 }
 
@@ -393,12 +429,17 @@ async fn transaction(
         futures_util::future::join_all(steps),
         client.batch_execute("COMMIT"),
     );
+    let own_timeout = |e: tokio_postgres::Error| match e.code() {
+        // The statement_timeout set above: this call's query timeout.
+        Some(c) if *c == tokio_postgres::error::SqlState::QUERY_CANCELED => Failure::QueryTimeout,
+        _ => Failure::Pg(e),
+    };
     began?;
     let mut out = Vec::with_capacity(results.len());
     for r in results {
         // A statement after a failed one fails "in failed transaction": the first
         // failure is the one to report.
-        out.push(r?);
+        out.push(r.map_err(own_timeout)?);
     }
     committed?;
     Ok(out)
@@ -437,7 +478,9 @@ fn io_reason(e: &tokio_postgres::Error) -> String {
 /// The rows a batch of `storeAccessTokens` leaves, by column.
 #[derive(Default)]
 struct Columns {
-    token: Vec<String>,
+    /// `None`: a row that only takes its refresh string from the token that has it (the
+    /// string of a record that a later record of the same token replaced).
+    token: Vec<Option<String>>,
     api_key: Vec<String>,
     user_id: Vec<Option<String>>,
     client_id: Vec<String>,
@@ -448,7 +491,8 @@ struct Columns {
 
 impl Columns {
     /// What storing `tokens` one after the other leaves: the last token of each string,
-    /// each refresh string with the last token given it.
+    /// each refresh string with the last token given it, and the refresh strings that end
+    /// with no token (taken from whoever had them, and dropped).
     fn resolve(tokens: &[NewAccessToken]) -> Columns {
         use std::collections::HashMap;
         let mut last: HashMap<&str, usize> = HashMap::new();
@@ -475,13 +519,29 @@ impl Columns {
             if last.get(t.token.as_str()) != Some(&i) {
                 continue;
             }
-            out.token.push(t.token.clone());
+            out.token.push(Some(t.token.clone()));
             out.api_key.push(t.api_key.clone());
             out.user_id.push(t.user_id.clone());
             out.client_id.push(t.client_id.clone());
             out.scopes.push(scopes_json(&t.scopes));
             out.refresh_token.push(refresh[i].map(str::to_owned));
             out.expires_at.push(t.expires_at);
+        }
+        let mut dropped: Vec<&str> = tokens
+            .iter()
+            .filter_map(|t| t.refresh_token.as_deref())
+            .filter(|r| !r.is_empty() && !owner.contains_key(r))
+            .collect();
+        dropped.sort_unstable();
+        dropped.dedup();
+        for r in dropped {
+            out.token.push(None);
+            out.api_key.push(String::new());
+            out.user_id.push(None);
+            out.client_id.push(String::new());
+            out.scopes.push(String::new());
+            out.refresh_token.push(Some(r.to_owned()));
+            out.expires_at.push(None);
         }
         out
     }

@@ -7,7 +7,9 @@ pub struct Sql {
     pub select_access: String,
     /// Removes an access token and the refresh token that points at it. $1 token.
     pub delete_access: String,
-    /// `delete_access` if the token is expired at $2 (a read found it so).
+    /// `delete_access` if the token is expired at $2 (a read found it so), unless another
+    /// session holds its row or its refresh token's: a read never waits on a lock, and
+    /// leaves such a row to a later read or to cleanup.
     pub delete_access_if_expired: String,
     /// Arrays of the new tokens' columns: $1 tokens, $2 api keys, $3 users, $4 clients,
     /// $5 scopes, $6 refresh tokens (or NULLs), $7 expiries; $8 now (see
@@ -35,6 +37,7 @@ pub struct Sql {
     pub rotate: String,
     pub put_client: String,
     pub get_client: String,
+    /// In registration order (`seq`, from a sequence).
     pub client_ids: String,
     pub store_pending: String,
     pub take_pending: String,
@@ -42,26 +45,42 @@ pub struct Sql {
     pub stats: String,
 }
 
+/// Whether this transaction is the one folding the counters (re-entrant: true again for it).
+const FOLDING: &str = "pg_try_advisory_xact_lock(hashtext('native-token-storage fold'), 0)";
+
 const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";
 
 impl Sql {
     /// The statements for the quoted schema `s`.
     pub fn new(s: &str) -> Sql {
-        let delete_access = |condition: &str| {
-            format!(
-                "WITH a AS (DELETE FROM {s}.access_tokens WHERE token = $1{condition}
-                     RETURNING token, refresh_token)
-                 DELETE FROM {s}.refresh_tokens r USING a
-                 WHERE r.refresh_token = a.refresh_token AND r.access_token = a.token"
-            )
-        };
         Sql {
             select_access: format!(
                 "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at
                  FROM {s}.access_tokens WHERE token = $1"
             ),
-            delete_access: delete_access(""),
-            delete_access_if_expired: delete_access(" AND expires_at <= $2"),
+            delete_access: format!(
+                "WITH a AS (DELETE FROM {s}.access_tokens WHERE token = $1
+                     RETURNING token, refresh_token)
+                 DELETE FROM {s}.refresh_tokens r USING a
+                 WHERE r.refresh_token = a.refresh_token AND r.access_token = a.token"
+            ),
+            delete_access_if_expired: format!(
+                "WITH paired AS (SELECT a.token FROM {s}.access_tokens a
+                     JOIN {s}.refresh_tokens r
+                         ON r.refresh_token = a.refresh_token AND r.access_token = a.token
+                     WHERE a.token = $1 AND a.expires_at <= $2
+                     FOR UPDATE OF a, r SKIP LOCKED),
+                 alone AS (SELECT a.token FROM {s}.access_tokens a
+                     WHERE a.token = $1 AND a.expires_at <= $2 AND NOT EXISTS
+                         (SELECT 1 FROM {s}.refresh_tokens r
+                          WHERE r.refresh_token = a.refresh_token AND r.access_token = a.token)
+                     FOR UPDATE OF a SKIP LOCKED),
+                 a AS (DELETE FROM {s}.access_tokens x
+                     WHERE x.token IN (SELECT token FROM paired UNION ALL SELECT token FROM alone)
+                     RETURNING x.token, x.refresh_token)
+                 DELETE FROM {s}.refresh_tokens r USING a
+                 WHERE r.refresh_token = a.refresh_token AND r.access_token = a.token"
+            ),
             store_access_tokens: format!(
                 "SELECT {s}.nts_store_access_tokens($1, $2, $3, $4, $5, $6, $7, $8)"
             ),
@@ -79,8 +98,14 @@ impl Sql {
             ),
             // The refresh token, its access token, and the refresh token that access token
             // names if it is another one (each row once: one statement cannot delete a row twice).
+            // Its access token's row is locked first, as every other write locks an access
+            // token before its refresh token (two writers of one pair never wait in a cycle).
             revoke_refresh: format!(
-                "WITH r AS (DELETE FROM {s}.refresh_tokens WHERE refresh_token = $1
+                "WITH held AS MATERIALIZED (SELECT a.token FROM {s}.access_tokens a
+                     JOIN {s}.refresh_tokens t ON t.access_token = a.token
+                     WHERE t.refresh_token = $1 FOR UPDATE OF a),
+                 r AS (DELETE FROM {s}.refresh_tokens WHERE refresh_token = $1
+                     AND (SELECT count(*) FROM held) >= 0
                      RETURNING access_token),
                  a AS (DELETE FROM {s}.access_tokens x USING r WHERE x.token = r.access_token
                      RETURNING x.token, x.refresh_token)
@@ -118,17 +143,26 @@ impl Sql {
                  SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM codes)
                      + (SELECT count(*) FROM pending)"
             ),
+            // One instance folds at a time (the others skip it), and only the rows no
+            // writer holds: a fold never waits, nor makes a writer wait in a cycle.
             fold_counts: format!(
-                "WITH d AS (DELETE FROM {s}.nts_counts WHERE shard <> 0 AND level < 3
-                     AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)
+                "WITH d AS (DELETE FROM {s}.nts_counts WHERE ctid IN
+                     (SELECT ctid FROM {s}.nts_counts WHERE shard <> 0 AND level < 3
+                      AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)
+                      AND (SELECT {FOLDING})
+                      FOR UPDATE SKIP LOCKED)
                      RETURNING kind, level, bucket, n)
                  INSERT INTO {s}.nts_counts AS c (kind, level, bucket, shard, n)
                  SELECT kind, level, bucket, 0, sum(n) FROM d GROUP BY kind, level, bucket
+                 ORDER BY kind, level, bucket
                  ON CONFLICT (kind, level, bucket, shard) DO UPDATE SET n = c.n + excluded.n"
             ),
             drop_zero_counts: format!(
-                "DELETE FROM {s}.nts_counts WHERE shard = 0 AND n = 0 AND level < 3
-                     AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)"
+                "DELETE FROM {s}.nts_counts WHERE ctid IN
+                     (SELECT ctid FROM {s}.nts_counts WHERE shard = 0 AND n = 0 AND level < 3
+                      AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)
+                      AND (SELECT {FOLDING})
+                      FOR UPDATE SKIP LOCKED)"
             ),
             prune_families: format!(
                 "DELETE FROM {s}.nts_refresh_families WHERE ctid IN
@@ -155,9 +189,7 @@ impl Sql {
                 "SELECT client_id, secret_digest, metadata, created_at FROM {s}.nts_clients
                  WHERE client_id = $1"
             ),
-            client_ids: format!(
-                "SELECT client_id FROM {s}.nts_clients ORDER BY created_at, client_id"
-            ),
+            client_ids: format!("SELECT client_id FROM {s}.nts_clients ORDER BY seq"),
             store_pending: format!(
                 "INSERT INTO {s}.nts_pending_authorizations (state, data, expires_at)
                  VALUES ($1, $2, $3)

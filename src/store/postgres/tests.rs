@@ -242,3 +242,101 @@ fn counters_fold_into_one_row_per_past_bucket() {
     assert_eq!(rows, 0, "past buckets at 0 are dropped");
     assert_eq!(store.stats(later).expect("stats").total_tokens, 0);
 }
+
+#[test]
+fn a_read_of_an_expired_token_does_not_wait_for_another_session_holding_its_row() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = PostgresStore::new(PostgresSettings {
+        query_timeout: Duration::from_secs(2),
+        ..schema.settings()
+    });
+    store
+        .store_access_token(&token("locked", "u", Some(NOW + 10)), NOW)
+        .expect("store");
+    let holder = schema.raw();
+    let table = format!("{}.access_tokens", quote(&schema.name));
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let r = holder.call(false, async |c, _| {
+                c.batch_execute(&format!(
+                    "BEGIN; SELECT 1 FROM {table} WHERE token = 'locked' FOR UPDATE"
+                ))
+                .await?;
+                let _ = locked.send(());
+                tokio::time::sleep(Duration::from_millis(2500)).await;
+                c.batch_execute("ROLLBACK").await?;
+                Ok(())
+            });
+            r.expect("the lock holder");
+        });
+        is_locked.recv().expect("locked");
+        let later = NOW + 1_000;
+        let started = std::time::Instant::now();
+        assert!(store
+            .get_access_token("locked", later)
+            .expect("read")
+            .is_none());
+        assert!(store
+            .get_refresh_token("r-locked", later)
+            .expect("read")
+            .is_none());
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(500), "the reads took {took:?}");
+    });
+    // Once the lock is gone the row is left for a later read or cleanup to remove.
+    assert!(store
+        .get_access_token("locked", NOW + 1_000)
+        .expect("read")
+        .is_none());
+    assert_eq!(store.cleanup_expired(NOW + 1_000, 100).expect("cleanup"), 0);
+}
+
+#[test]
+fn a_statement_timeout_of_the_server_is_not_reported_as_the_query_timeout() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    schema.store().open().expect("open");
+    let base = schema.settings();
+    // The server's own limit (as ALTER ROLE … SET statement_timeout sets it), far below
+    // this store's queryTimeout.
+    let url = if base.url.contains("://") {
+        let sep = if base.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20statement_timeout%3D200", base.url)
+    } else {
+        format!("{} options='-c statement_timeout=200'", base.url)
+    };
+    let store = PostgresStore::new(PostgresSettings { url, ..base });
+    store
+        .store_access_token(&token("held", "u", None), NOW)
+        .expect("store");
+    let holder = schema.raw();
+    let table = format!("{}.access_tokens", quote(&schema.name));
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let r = holder.call(false, async |c, _| {
+                c.batch_execute(&format!(
+                    "BEGIN; SELECT 1 FROM {table} WHERE token = 'held' FOR UPDATE"
+                ))
+                .await?;
+                let _ = locked.send(());
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                c.batch_execute("ROLLBACK").await?;
+                Ok(())
+            });
+            r.expect("the lock holder");
+        });
+        is_locked.recv().expect("locked");
+        let e = store
+            .delete_token("held")
+            .expect_err("cancelled by the server");
+        let text = e.to_string();
+        assert_eq!(e.code(), "ERR_TOKEN_STORAGE_POSTGRES", "{text}");
+        assert!(text.contains("statement_timeout"), "{text}");
+        assert!(!text.contains("query timeout"), "{text}");
+    });
+}

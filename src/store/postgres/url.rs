@@ -81,6 +81,7 @@ pub fn parse(url: &str, setting: &str, connect_timeout: Duration) -> Result<Targ
     let (base, pairs) = match scheme.as_deref() {
         Some("postgres" | "postgresql") => {
             let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+            check_url_form(rest).map_err(bad)?;
             split_url(&format!("postgresql://{rest}"))
         }
         Some(_) => return Err(bad("not a postgres:// or postgresql:// URL".into())),
@@ -138,6 +139,14 @@ pub fn parse(url: &str, setting: &str, connect_timeout: Duration) -> Result<Targ
                 std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
             bad(format!("not a PostgreSQL connection string ({why})"))
         })?;
+    // A host name never holds an @: one that does is a user:password@ that lost its way.
+    if config
+        .get_hosts()
+        .iter()
+        .any(|h| matches!(h, Host::Tcp(name) if name.contains('@')))
+    {
+        return Err(bad("a host name holds an @ (is a password in it?)".into()));
+    }
     if config.get_hosts().is_empty() {
         config.host("localhost");
     }
@@ -157,6 +166,61 @@ pub fn parse(url: &str, setting: &str, connect_timeout: Duration) -> Result<Targ
         root_cert,
         shown,
     })
+}
+
+/// How to write a password that holds what a URL reserves (every URL message ends so).
+const PERCENT_ENCODE: &str = "percent-encode the user name and password \
+    (@ as %40, / as %2F, ? as %3F, # as %23, % as %25, a space as %20), or use the key-value \
+    form (host=… user=… password='…')";
+
+/// Refuses a URL (what follows `://`) that a parser could split in more than one way: a
+/// password holding an unencoded `@`, `/`, `?` or `#` would otherwise become part of the
+/// host, the database or a parameter, and be shown. Messages say what is wrong, never where.
+fn check_url_form(rest: &str) -> std::result::Result<(), String> {
+    let reserved = |what: &str| Err(format!("{what}; {PERCENT_ENCODE}"));
+    if rest.contains('#') {
+        return reserved("the URL holds a # (a URL ends at one)");
+    }
+    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return reserved("the URL holds a space or a control character");
+    }
+    let bytes = rest.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+        if *b == b'%' && !(hex(i + 1) && hex(i + 2)) {
+            return reserved("the URL holds a % that does not start a %XX escape");
+        }
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let ats = rest.matches('@').count();
+    if ats > 1 || (ats == 1 && !authority.contains('@')) {
+        return reserved(
+            "the URL holds an @ that is not the one between user:password and the host",
+        );
+    }
+    let (userinfo, hosts) = authority.rsplit_once('@').unwrap_or(("", authority));
+    if userinfo.chars().any(|c| {
+        matches!(
+            c,
+            '[' | ']' | '"' | '<' | '>' | '\\' | '^' | '`' | '{' | '|' | '}'
+        )
+    }) {
+        return reserved("the user name or password holds a character a URL reserves");
+    }
+    for host in hosts.split(',') {
+        // `[::1]:5432`, `name:5432`, `name`: the port is what follows the last `:` outside
+        // brackets.
+        let after_bracket = host.rsplit_once(']').map_or(host, |(_, tail)| tail);
+        if let Some((_, port)) = after_bracket.rsplit_once(':') {
+            let valid = !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+            if !valid {
+                return Err("a port is not a number from 1 to 65535".into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `host:port/database` (hosts joined by commas): what logs and messages show.
@@ -387,7 +451,7 @@ mod tests {
             ("postgres://u:hunter2@h/d?bogus=1", "unknown option `bogus`"),
             (
                 "postgres://u:hunter2@h:notaport/d",
-                "not a PostgreSQL connection string",
+                "a port is not a number",
             ),
             ("host=h password=hunter2", "names no user"),
             ("host=h user=u password='hunter2", "unterminated"),
@@ -397,6 +461,27 @@ mod tests {
                 "not a postgres:// or postgresql:// URL",
             ),
             ("u:hunter2@h/d", "key-value pair 1 is malformed"),
+            // A password with a reserved character left as it is.
+            (
+                "postgres://u:pa@hunter2@h:5432/d",
+                "an @ that is not the one",
+            ),
+            (
+                "postgres://u:pa/hunter2@h:5432/d",
+                "an @ that is not the one",
+            ),
+            (
+                "postgres://u:pa?hunter2@h:5432/d",
+                "an @ that is not the one",
+            ),
+            ("postgres://u:pa?hunter2=1@h/d", "an @ that is not the one"),
+            ("postgres://u:pa#hunter2@h:5432/d", "holds a #"),
+            ("postgres://u:pa%zhunter2@h/d", "%XX escape"),
+            ("postgres://u:pa hunter2@h/d", "a space"),
+            ("postgres://u:pa[hunter2@h/d", "a character a URL reserves"),
+            ("postgres://u:hunter2@h:99999/d", "a port is not a number"),
+            ("postgres://u:hunter2@h:/d", "a port is not a number"),
+            ("host=u:hunter2@h user=u", "a host name holds an @"),
             (
                 "host=h user=u password=hun ter2",
                 "key-value pair 4 is malformed",
@@ -410,6 +495,23 @@ mod tests {
             assert!(e.contains(says), "{url}: {e}");
             assert!(e.starts_with("TOKEN_DATABASE_URL: "), "{e}");
             assert!(!e.contains("hunter2"), "{e}");
+            if [
+                "an @ that is not the one",
+                "holds a #",
+                "%XX escape",
+                "a space",
+                "a character a URL reserves",
+            ]
+            .contains(&says)
+            {
+                assert!(
+                    e.contains("percent-encode the user name and password"),
+                    "{e}"
+                );
+            }
         }
+        // The forms that are not mistakes stay accepted.
+        assert_eq!(ok("postgres://u:p:w@[::1]:6543/d").shown, "::1:6543/d");
+        assert_eq!(ok("postgres://u:p%40w@h,k:6000/d").shown, "h:5432,k:6000/d");
     }
 }
