@@ -52,7 +52,7 @@ function ensureTools({ env = process.env, log = (line) => console.error(line) } 
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   try {
-    log(`release-pack: installing ziglang ${ZIGLANG} and cargo-zigbuild ${CARGO_ZIGBUILD} from PyPI into a Python venv, ${dir} (once per machine; about 10 s and 450 MB)`);
+    log(`release-pack: installing ziglang ${ZIGLANG} and cargo-zigbuild ${CARGO_ZIGBUILD} from PyPI into a Python venv, ${dir} (once per machine; about 20 s, 100 MB downloaded, 450 MB on disk)`);
     const venv = spawnSync(python, ["-m", "venv", tmp], { encoding: "utf8", env });
     if (venv.error || venv.status !== 0) {
       throw new Error(
