@@ -92,3 +92,23 @@ test("the repository's own folder packs the same file list (what release-pack co
   const fromTarball = list(packed.main).files.map((f) => f.path).sort();
   assert.deepEqual(fromTarball, fromRepo);
 });
+
+test("a glibc Linux platform package's addon needs glibc 2.17 at most (as read by readelf too)", (t) => {
+  const { maxGlibcVersion, compareVersions } = require("../scripts/glibc");
+  const gnu = packed.platforms.filter((p) => /^linux-.*-gnu$/.test(p.platform));
+  if (!gnu.length) return; // this machine packs no glibc binary (release-pack says why in packed.skipped)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nts-package-glibc-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const { platform, file } of gnu) {
+    // The binary as a user gets it: out of the tarball.
+    execFileSync("tar", ["-xzf", file, "-C", dir, `package/native_token_storage.${platform}.node`]);
+    const binary = path.join(dir, "package", `native_token_storage.${platform}.node`);
+    const needed = maxGlibcVersion(binary);
+    assert.ok(needed, `${platform}: no GLIBC_ version found in ${binary}`);
+    assert.ok(compareVersions(needed, "2.17") <= 0, `${platform}: the packed addon needs GLIBC_${needed}, so it fails to load where glibc is older (node:20-bullseye has 2.31, Ubuntu 20.04 2.31, RHEL 8 2.28); it must need at most GLIBC_2.17`);
+    // binutils' readelf (installed wherever gcc is, which building the addon needs) agrees.
+    const readelf = execFileSync("readelf", ["-V", "-W", binary], { encoding: "utf8" });
+    const byReadelf = [...readelf.matchAll(/Name: GLIBC_(\d+(?:\.\d+)+)/g)].map((m) => m[1]).sort(compareVersions).pop();
+    assert.equal(needed, byReadelf);
+  }
+});

@@ -391,8 +391,14 @@ async function main(tmp) {
     cpu: `${pkg.version}-wrong-cpu.0`,
     libc: `${pkg.version}-wrong-libc.0`,
   };
+  // The variants carry the release's own binary (from an artifacts folder, as the release
+  // workflow hands them over), so npm and pnpm must skip a platform package that exists.
+  const artifacts = path.join(tarballs, "artifacts");
+  fs.mkdirSync(artifacts, { recursive: true });
+  fs.copyFileSync(release.platforms[0].from, path.join(artifacts, `native_token_storage.${platform}.node`));
   const wrongCpu = releasePack({
     outDir: path.join(tarballs, "wrong-cpu"),
+    artifactsDir: artifacts,
     build: false,
     version: variants.cpu,
     patchPlatform: (json) => (json.cpu = [otherCpu]),
@@ -400,11 +406,16 @@ async function main(tmp) {
   });
   const wrongLibc = releasePack({
     outDir: path.join(tarballs, "wrong-libc"),
+    artifactsDir: artifacts,
     build: false,
     version: variants.libc,
     patchPlatform: (json) => (json.libc = [otherLibc]),
     log: () => {},
   });
+
+  for (const [name, packed] of [["wrong-cpu", wrongCpu], ["wrong-libc", wrongLibc]]) {
+    if (!packed.platforms.some((p) => p.platform === platform)) throw new Error(`the ${name} variant has no ${platform} package`);
+  }
 
   const registryDir = path.join(tmp, "registry");
   fs.mkdirSync(registryDir);

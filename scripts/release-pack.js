@@ -10,19 +10,31 @@
 //
 //   node scripts/release-pack.js [--out DIR] [--artifacts DIR] [--no-build] [--require-all]
 //
-// The host's binary is built here (scripts/build.js, cargo, incremental); the other targets'
-// binaries come from the release workflow (.github/workflows/release.yml), which downloads its
-// build jobs' artifacts into artifacts/ (any depth) before running this with --no-build
-// --require-all. Run on a developer machine, only the host's platform package is written and
-// the others are listed as skipped: they need their binaries from CI.
+// The host's binary is built here, incremental: on x86_64 Linux with glibc (linux-x64-gnu) for
+// glibc 2.17 with cargo zigbuild (scripts/zigbuild.js: Zig and cargo-zigbuild from PyPI, in a
+// venv in the user's cache folder, installed the first time), as napi-rs's own packages are
+// built, so it loads on older distributions than the build machine's; on any other host with
+// scripts/build.js (cargo, for the host's own C library). The other targets' binaries come
+// from the release workflow (.github/workflows/release.yml), which downloads its build jobs'
+// artifacts into artifacts/ (any depth) before running this with --no-build --require-all.
+// Run on a developer machine, only the host's platform package is written and the others are
+// listed as skipped: they need their binaries from CI.
+//
+// Every linux-*-gnu binary packed, built here or not, must need no glibc newer than 2.17 (the
+// highest GLIBC_ symbol version it was linked against, read from the ELF file by
+// scripts/glibc.js): a binary that needs more is refused, not packed.
 const { execFileSync, spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
+const { maxGlibcVersion, compareVersions } = require("./glibc");
+const { buildGlibc217 } = require("./zigbuild");
 
 const ROOT = path.resolve(__dirname, "..");
 const NPM = process.platform === "win32" ? "npm.cmd" : "npm";
 const BINARY = "native_token_storage";
+/** The newest glibc a linux-*-gnu binary may need: napi-rs's own baseline (RHEL 7, Debian 8, Ubuntu 14.04 on). */
+const MAX_GLIBC = "2.17";
 // napi-rs's platform name for each Rust target triple in napi.targets.
 const PLATFORMS = {
   "x86_64-unknown-linux-gnu": "linux-x64-gnu",
@@ -46,6 +58,23 @@ function hostTriple() {
   return /^host: (\S+)$/m.exec(execFileSync(process.env.RUSTC || "rustc", ["-vV"], { encoding: "utf8" }))[1];
 }
 
+/**
+ * Refuses a glibc Linux binary that needs a glibc newer than MAX_GLIBC; returns the highest
+ * GLIBC_ version it needs (null for a platform that has no glibc).
+ */
+function checkGlibc(platform, file) {
+  if (!/^linux-.*-gnu$/.test(platform)) return null;
+  const needed = maxGlibcVersion(file);
+  if (needed === null) throw new Error(`release-pack: ${file} (${platform}) needs no GLIBC_ symbol version at all: not a binary linked against glibc`);
+  if (compareVersions(needed, MAX_GLIBC) > 0) {
+    throw new Error(
+      `release-pack: ${file} (${platform}) needs GLIBC_${needed}, so it would not load where glibc is older than ${needed}; ` +
+        `a release's ${platform} binary must need at most GLIBC_${MAX_GLIBC} (build it with \`cargo zigbuild --target <triple>.${MAX_GLIBC}\`, as npm run release:pack does for linux-x64-gnu, or napi build --use-napi-cross)`,
+    );
+  }
+  return needed;
+}
+
 /** Every .node file under dir, by base name. */
 function findBinaries(dir) {
   const found = new Map();
@@ -60,7 +89,7 @@ function findBinaries(dir) {
  * Packs the release. Options: outDir; artifactsDir; build (build the host's binary, default
  * true); requireAll; version (override, for test variants); patchPlatform(pkgJson, platform)
  * (edit a platform package's package.json, for test variants); log.
- * Returns { main, platforms: [{ platform, triple, file }], skipped: [{ platform, triple, why }] }.
+ * Returns { main, platforms: [{ platform, triple, file, from, glibc }], skipped: [{ platform, triple, why }] }.
  */
 function releasePack({
   outDir = path.join(ROOT, "dist"),
@@ -78,10 +107,17 @@ function releasePack({
 
   const binaries = findBinaries(artifactsDir);
   let hostPlatform = null;
+  let hostBinary = null;
   if (build) {
-    const built = spawnSync(process.execPath, [path.join(__dirname, "build.js")], { cwd: ROOT, stdio: "inherit" });
-    if (built.status !== 0) throw new Error("release-pack: building the host's addon failed");
-    hostPlatform = PLATFORMS[hostTriple()];
+    const triple = hostTriple();
+    hostPlatform = PLATFORMS[triple];
+    if (triple === "x86_64-unknown-linux-gnu") {
+      hostBinary = buildGlibc217().file;
+    } else {
+      const built = spawnSync(process.execPath, [path.join(__dirname, "build.js")], { cwd: ROOT, stdio: "inherit" });
+      if (built.status !== 0) throw new Error("release-pack: building the host's addon failed");
+      hostBinary = path.join(ROOT, `${BINARY}.node`);
+    }
   }
 
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), "nts-release-pack-"));
@@ -102,11 +138,12 @@ function releasePack({
       const source =
         binaries.get(file) ??
         (fs.existsSync(path.join(generated, file)) ? path.join(generated, file) : null) ?? // `napi artifacts` puts them here
-        (platform === hostPlatform ? path.join(ROOT, `${BINARY}.node`) : null);
+        (platform === hostPlatform ? hostBinary : null);
       if (!source) {
         skipped.push({ platform, triple, why: `no ${file} in ${path.relative(ROOT, artifactsDir) || artifactsDir}/: built by the release workflow's ${triple} job` });
         continue;
       }
+      const glibc = checkGlibc(platform, source);
       fs.mkdirSync(dir, { recursive: true });
       for (const f of ["package.json", "README.md"]) fs.copyFileSync(path.join(generated, f), path.join(dir, f));
       fs.copyFileSync(source, path.join(dir, file));
@@ -115,7 +152,7 @@ function releasePack({
       if (patchPlatform) patchPlatform(json, platform);
       fs.writeFileSync(path.join(dir, "package.json"), `${JSON.stringify(json, null, 2)}\n`);
       const [packed] = JSON.parse(npm(["pack", "--json", "--ignore-scripts", "--pack-destination", outDir], dir));
-      platforms.push({ platform, triple, file: path.join(outDir, packed.filename), from: source });
+      platforms.push({ platform, triple, file: path.join(outDir, packed.filename), from: source, glibc });
     }
     if (requireAll && skipped.length) {
       throw new Error(`release-pack: --require-all, but no binary for ${skipped.map((s) => s.platform).join(", ")}`);
@@ -142,7 +179,9 @@ function releasePack({
     const size = (f) => `${(fs.statSync(f).size / 1024).toFixed(0)} KiB`;
     log(`release-pack: wrote to ${outDir}:`);
     log(`  ${path.basename(result.main)}  (${size(result.main)}, the main package)`);
-    for (const p of platforms) log(`  ${path.basename(p.file)}  (${size(p.file)}, binary from ${path.relative(ROOT, p.from) || p.from})`);
+    for (const p of platforms) {
+      log(`  ${path.basename(p.file)}  (${size(p.file)}, binary from ${path.relative(ROOT, p.from) || p.from}${p.glibc ? `, needs glibc ${p.glibc} or newer` : ""})`);
+    }
     for (const s of skipped) log(`  skipped ${pkg.name}-${s.platform}: ${s.why}`);
     return result;
   } finally {
@@ -150,7 +189,7 @@ function releasePack({
   }
 }
 
-module.exports = { releasePack, PLATFORMS };
+module.exports = { releasePack, checkGlibc, PLATFORMS, MAX_GLIBC };
 
 if (require.main === module) {
   const args = process.argv.slice(2);
