@@ -107,8 +107,7 @@ describe("storeAccessTokens with one access token given twice: as its records st
 });
 
 describe("getAllClients is in registration order, also for clients registered within one millisecond", () => {
-  // SQLite's order is fixed on another branch (local-defects); add "db" here once merged.
-  for (const kind of KINDS.filter((k) => k !== "db")) {
+  for (const kind of KINDS) {
     describe(kind, () => {
       const ctx = freshStore(kind);
 
