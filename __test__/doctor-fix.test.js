@@ -181,6 +181,44 @@ async function flows(dir, storage, upstream) {
   }
 }
 
+/**
+ * The fixed server with access tokens of 1 second (the fixture's jwt module reads
+ * ACCESS_TOKEN_EXPIRY): once a JWT has expired, its refresh token still works (the row lives
+ * as long as the grant), twice in a row; the stored rows expire in about 30 days.
+ */
+async function refreshAfterExpiry(dir, upstream) {
+  const db = path.join(dir, "tokens-expiry.db");
+  const env = { TOKEN_STORAGE: "sqlite", TOKEN_DB_PATH: db, ACCESS_TOKEN_EXPIRY: "1", UPSTREAM_URL: `http://127.0.0.1:${upstream.address().port}`, MCP_CLIENT_ID: "static-client", MCP_CLIENT_SECRET: "static-secret" };
+  const server = await startServer(dir, env);
+  try {
+    const { base } = server;
+    const auth = { authorization: basic("static-client", "static-secret") };
+    let current = await login(base, { client_id: "static-client", client_secret: "static-secret" }, STATIC_CALLBACK);
+    for (let round = 0; round < 2; round++) {
+      const exp = JSON.parse(Buffer.from(current.access_token.split(".")[1], "base64url")).exp;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, exp * 1000 - Date.now()) + 50));
+      assert.equal(await status(base, current.access_token), 401, "the access token's JWT has expired");
+      const refreshed = await token(base, { grant_type: "refresh_token", refresh_token: current.refresh_token }, auth);
+      assert.equal(refreshed.status, 200, `a refresh after the access token expired (round ${round + 1})`);
+      current = await refreshed.json();
+    }
+    // The row of the newest tokens lives as long as the grant: 30 days, not the JWT's second nor expires_in's hour.
+    const { TokenStorage } = require(ROOT);
+    const store = new TokenStorage({ storage: "sqlite", path: db });
+    try {
+      const row = store.getAccessToken(current.access_token);
+      assert.ok(row, "the newest row is stored");
+      assert.ok(Math.abs(row.expiresAt.getTime() - (Date.now() + 30 * 86400 * 1000)) < 60_000, `the row expires in 30 days: ${row.expiresAt.toISOString()}`);
+    } finally {
+      store.close();
+    }
+    server.child.kill("SIGTERM");
+    assert.equal((await server.exited).code, 0);
+  } finally {
+    server.child.kill("SIGKILL");
+  }
+}
+
 describe("doctor --fix on a server built like the real one", () => {
   let upstream;
   before(async () => {
@@ -219,7 +257,15 @@ describe("doctor --fix on a server built like the real one", () => {
     const fixed = snapshot(dir);
     // The edits are the ones meant, and the rest of the text is untouched.
     assert.doesNotMatch(fixed["routes/oauth.js"], /openRouterAuths/, "no reference to the Map is left, the debug line's included");
-    assert.match(fixed["routes/oauth.js"], /rotateRefreshToken\(refresh_token, \(grant\) => \(\{\n {6}accessToken: generateAccessToken\(grant\.userId, grant\.clientId, grant\.scopes\),\n {6}refreshToken: generateRefreshToken\(\),\n {6}expiresAt: new Date\(Date\.now\(\) \+ 3600 \* 1000\),\n {4}\}\)\);/);
+    // The stored rows carry the refresh tokens: they get the grant's lifetime (the jwt module's
+    // REFRESH_TOKEN_EXPIRY, 30 days, in seconds), not the access token's expires_in (3600).
+    assert.match(fixed["routes/oauth.js"], /rotateRefreshToken\(refresh_token, \(grant\) => \(\{\n {6}accessToken: generateAccessToken\(grant\.userId, grant\.clientId, grant\.scopes\),\n {6}refreshToken: generateRefreshToken\(\),\n {6}expiresAt: new Date\(Date\.now\(\) \+ REFRESH_TOKEN_EXPIRY \* 1000\),\n {4}\}\)\);/);
+    assert.match(fixed["routes/oauth.js"], /^ {6}codeData\.scopes,\n {6}new Date\(Date\.now\(\) \+ REFRESH_TOKEN_EXPIRY \* 1000\)\n {4}\);$/m, "the code exchange's store");
+    assert.match(fixed["routes/oauth.js"], /^const \{ generateAccessToken, generateRefreshToken, REFRESH_TOKEN_EXPIRY \} = require\("\.\.\/utils\/jwt"\);$/m, "the name is added to the require once");
+    assert.doesNotMatch(fixed["routes/oauth.js"], /3600 \* 1000/);
+    const expiry = found.findings.find((f) => f.check === "no-expiry");
+    assert.match(expiry.why, /carries its refresh token, which lives only as long as that row/);
+    assert.match(expiry.fix, /grant's lifetime, REFRESH_TOKEN_EXPIRY of \.\.\/utils\/jwt/);
     assert.doesNotMatch(fixed["routes/oauth.js"], /revokeRefreshToken\(refresh_token\)|oldTokenData|getAccessToken/);
     assert.match(fixed["server.js"], /const \{ closeDB \} = require\("native-token-storage"\);/);
     assert.equal(fixed["server.js"].match(/^ {2}closeDB\(\);\n {2}process\.exit\(0\);$/gm).length, 2, "SIGTERM and SIGINT both close the store");
@@ -242,6 +288,7 @@ describe("doctor --fix on a server built like the real one", () => {
     fs.symlinkSync(path.join(ROOT, "node_modules", "express"), path.join(dir, "node_modules", "express"), "dir");
     await flows(dir, "sqlite", upstream);
     await flows(dir, "db", upstream);
+    await refreshAfterExpiry(dir, upstream);
   });
 
   it("--diff prints a unified diff that patch applies to the same result as --fix, and writes nothing", (t) => {
