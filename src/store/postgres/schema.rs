@@ -681,9 +681,11 @@ pub const MIGRATIONS: &[&str] = &[
     LANGUAGE plpgsql SET enable_seqscan = off AS $nts$
     BEGIN
         -- Writers of one token or refresh string take turns, in one order, so that none
-        -- inserts a row another is inserting (and fails on the exclusion constraint).
-        PERFORM pg_advisory_xact_lock(k)
-        FROM (SELECT DISTINCT hashtextextended('native-token-storage token:' || t, 0) AS k
+        -- inserts a row another is inserting (and fails on the exclusion constraint). The
+        -- strings share 256 locks, so a batch of 100,000 tokens holds at most 256 of the
+        -- server's lock table's slots (one per string ran it out of shared memory).
+        PERFORM pg_advisory_xact_lock(hashtext('native-token-storage token'), k)
+        FROM (SELECT DISTINCT hashtext(t) & 255 AS k
               FROM unnest(p_token || p_refresh) AS t WHERE t IS NOT NULL) AS keys
         ORDER BY k;
         WITH gone AS (
