@@ -2,6 +2,10 @@
 // The TokenStorage class: checks arguments, calls the native store, shapes results.
 
 const fs = require("node:fs");
+// Taken when the package loads, before a test installs fake timers (which replace the
+// global ones, and node:test's also these): the automatic cleanup is not the test's timer
+// to run, count or abort on, and its passes read the test's clock anyway (see `clock`).
+const { setInterval, clearInterval } = require("node:timers");
 const native = require("./native");
 const { OPERATIONS, ANSWER, batchSizeArg } = require("./operations");
 const { storeConfig } = require("./config");
@@ -22,8 +26,12 @@ class TokenStorage {
       throw new TypeError("TokenStorage: options must be an object");
     }
     const { config, defaultFile, cleanupIntervalMs } = storeConfig(options, options[SETTING_NAMES]);
+    // The default store (options[SHARED]: its memory scope) is the process's one for a
+    // database; in memory, one per loaded copy of the package unless asked for per process.
+    const scope = options[SHARED];
+    const shared = scope !== undefined && (config.kind !== "memory" || scope === "process");
     try {
-      this._native = new native.NativeStore({ ...config, shared: options[SHARED] === true });
+      this._native = new native.NativeStore({ ...config, shared });
     } catch (err) {
       throw fromNative(err);
     }
@@ -113,8 +121,7 @@ class TokenStorage {
    */
   _startCleanup() {
     if (this._cleanupIntervalMs === 0 || this._cleanupTimer !== null) return;
-    this._cleanupTimer = setInterval(() => this._cleanupNow(), this._cleanupIntervalMs);
-    this._cleanupTimer.unref();
+    this._cleanupTimer = cleanupTimer(new WeakRef(this), this._cleanupIntervalMs);
   }
 
   _stopCleanup() {
@@ -158,6 +165,7 @@ class TokenStorage {
     if (!Array.isArray(input)) return input[ANSWER];
     let reply;
     try {
+      input.push(clock());
       const native = this._ready();
       reply = native[op.native ?? name].apply(native, input);
     } catch (err) {
@@ -173,6 +181,7 @@ class TokenStorage {
     if (!Array.isArray(input)) return input[ANSWER];
     let reply;
     try {
+      input.push(clock()); // the caller's time when it called, also if opening takes a while
       if (!this._open) await this._openAsync();
       reply = await this._native[`${op.native ?? name}Async`].apply(this._native, input);
     } catch (err) {
@@ -182,7 +191,7 @@ class TokenStorage {
   }
 
   async _openAsync() {
-    await this._native.openAsync();
+    await this._native.openAsync(clock());
     if (!this._open) this._opened();
   }
 
@@ -248,6 +257,9 @@ class TokenStorage {
 
   async _cleanupInBackground(fn, batchSize = DEFAULT_ASYNC_BATCH_SIZE, { reopen = true } = {}) {
     const size = batchSizeArg(fn, batchSize);
+    // One reading of the caller's clock for the whole pass: it removes what was expired when
+    // it was asked for, never a row that clock still takes for live.
+    const now = clock();
     let total = 0;
     for (;;) {
       let removed;
@@ -257,7 +269,7 @@ class TokenStorage {
           if (!reopen) break;
           await this._openAsync();
         }
-        removed = await this._native.cleanupExpiredBatchAsync(size);
+        removed = await this._native.cleanupExpiredBatchAsync(size, now);
       } catch (err) {
         throw this._fail(fn, err);
       }
@@ -321,6 +333,34 @@ class TokenStorage {
   }
 }
 
+/**
+ * The caller's clock, read at every call and passed to the store: `Date.now()`, so that
+ * Jest's, Vitest's, node:test's and sinon's fake clocks drive expiry, `createdAt` and the
+ * cleanup as they drove the old module's `Map`s.
+ */
+function clock() {
+  const now = Date.now();
+  if (typeof now !== "number" || !Number.isFinite(now)) {
+    throw new TypeError(`native-token-storage: Date.now() returned ${typeof now === "number" ? now : `a ${typeof now}`}; the store needs the time in epoch milliseconds`);
+  }
+  return now;
+}
+
+/**
+ * The automatic cleanup's timer. It holds its store weakly, so a store nothing else holds
+ * (a Jest test file's, after the file) is freed, native memory and all; the timer then
+ * stops at its next tick.
+ */
+function cleanupTimer(ref, ms) {
+  const timer = setInterval(() => {
+    const storage = ref.deref();
+    if (storage === undefined) clearInterval(timer);
+    else storage._cleanupNow();
+  }, ms);
+  timer.unref();
+  return timer;
+}
+
 /** Errors already logged (see `_fail`). */
 const LOGGED = new WeakSet();
 
@@ -329,7 +369,10 @@ const METHODS = Object.getOwnPropertyNames(TokenStorage.prototype).filter(
   (name) => name !== "constructor" && !name.startsWith("_") && typeof Object.getOwnPropertyDescriptor(TokenStorage.prototype, name).value === "function",
 );
 
-/** Marks the process-wide default store (shared by worker threads); not public API. */
+/**
+ * Marks the default store; its value is the memory store's scope: `"module"` (one per loaded
+ * copy of the package: a thread, a Jest test file) or `"process"`. Not public API.
+ */
 const SHARED = Symbol("native-token-storage.shared");
 /** What to call the settings in error messages (the environment variables); not public API. */
 const SETTING_NAMES = Symbol("native-token-storage.settingNames");
