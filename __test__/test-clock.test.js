@@ -159,3 +159,17 @@ for (const kind of KINDS) {
     });
   });
 }
+
+describe("the native store's own check of the clock it is given", () => {
+  it("a now that is no time reading is refused with ERR_TOKEN_STORAGE_INVALID_ARGUMENT, before anything runs", async () => {
+    const native = require("../lib/native");
+    const s = new native.NativeStore({ kind: "memory", shared: false });
+    for (const bad of [NaN, Infinity, -Infinity, 9e15]) {
+      assert.throws(() => s.getStats(bad), (err) => err.code === "ERR_TOKEN_STORAGE_INVALID_ARGUMENT" && /epoch milliseconds/.test(err.message));
+      assert.throws(() => s.storePendingAuthorization("state", "{}", 1000, bad), { code: "ERR_TOKEN_STORAGE_INVALID_ARGUMENT" });
+      assert.throws(() => s.getAccessTokenAsync("t", bad), { code: "ERR_TOKEN_STORAGE_INVALID_ARGUMENT" });
+    }
+    assert.equal(s.consumePendingAuthorization("state", T0), null);
+    assert.equal(s.getStats(T0).totalTokens, 0);
+  });
+});

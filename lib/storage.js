@@ -341,7 +341,8 @@ class TokenStorage {
 function clock() {
   const now = Date.now();
   if (typeof now !== "number" || !Number.isFinite(now)) {
-    throw new TypeError(`native-token-storage: Date.now() returned ${typeof now === "number" ? now : `a ${typeof now}`}; the store needs the time in epoch milliseconds`);
+    const what = typeof now === "number" ? String(now) : `${/^[aeiou]/.test(typeof now) ? "an" : "a"} ${typeof now}`;
+    throw new TypeError(`native-token-storage: Date.now() returned ${what}; the store needs the time in epoch milliseconds`);
   }
   return now;
 }
