@@ -121,7 +121,7 @@ class TokenStorage {
    */
   _startCleanup() {
     if (this._cleanupIntervalMs === 0 || this._cleanupTimer !== null) return;
-    this._cleanupTimer = cleanupTimer(new WeakRef(this), this._cleanupIntervalMs);
+    this._cleanupTimer = withoutCallerStores(cleanupTimer(this, this._cleanupIntervalMs));
   }
 
   _stopCleanup() {
@@ -348,17 +348,32 @@ function clock() {
 }
 
 /**
- * The automatic cleanup's timer. It holds its store weakly, so a store nothing else holds
- * (a Jest test file's, after the file) is freed, native memory and all; the timer then
- * stops at its next tick.
+ * The automatic cleanup's timer. It holds its store weakly, so a store nothing else holds is
+ * freed, native memory and all, and the timer stops at its next tick. Its function is made
+ * in Node's own context, not in the one this module runs in: under Jest each test file runs
+ * in a context of its own, and a timer whose function belonged to it would keep the whole
+ * context alive, the test's closures and so its store with it.
  */
-function cleanupTimer(ref, ms) {
-  const timer = setInterval(() => {
-    const storage = ref.deref();
-    if (storage === undefined) clearInterval(timer);
-    else storage._cleanupNow();
+const cleanupTimer = require("node:vm").runInThisContext(`(function cleanupTimer(setInterval, clearInterval, storage, ms) {
+  const ref = new WeakRef(storage);
+  storage = null;
+  const timer = setInterval(function automaticCleanup() {
+    const alive = ref.deref();
+    if (alive === undefined) clearInterval(timer);
+    else alive._cleanupNow();
   }, ms);
   timer.unref();
+  return timer;
+})`).bind(null, setInterval, clearInterval);
+
+/**
+ * The timer without the caller's AsyncLocalStorage stores, which Node copies onto every
+ * timer (as `kResourceStore` symbols) for its callback: Jest 30 runs each test with a store
+ * that holds the test, and through the test's closures a timer made in it would keep the
+ * test file's stores alive for good. The cleanup runs in no caller's context.
+ */
+function withoutCallerStores(timer) {
+  for (const key of Object.getOwnPropertySymbols(timer)) if (key.description === "kResourceStore") delete timer[key];
   return timer;
 }
 

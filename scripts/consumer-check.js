@@ -17,8 +17,10 @@
 //    (several files that each start empty, resetModules, fake timers for token, code and
 //    pending-login expiry), under Jest 29 and Jest 30 (--runInBand --detectOpenHandles),
 //    Vitest (threads pool) and node --test, on the memory store; and its expiry files on a
-//    SQLite file too. Jest 30 and Vitest are installed in projects of their own beside the
-//    first (each its own node_modules, so no runner picks up another's packages).
+//    SQLite file too; and, under each Jest, eight files of 40 MB of tokens each in one
+//    process, whose memory must not grow by a store per file. Jest 30 and Vitest are
+//    installed in projects of their own beside the first (each its own node_modules, so no
+//    runner picks up another's packages).
 // Exits non-zero on any failure. --keep leaves the scratch project in place.
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
@@ -145,6 +147,13 @@ async function main(tmp) {
     const jest = [path.join(dir, "node_modules", "jest", "bin", "jest.js"), "--ci", "--runInBand", "--detectOpenHandles", "--config", path.join("map-suite", "jest", "jest.config.js")];
     await suite(`${label} map-suite`, node, jest, { cwd: dir, env: memory, openHandles: true });
     await suite(`${label} map-suite sqlite`, node, [...jest, "expiry"], { cwd: dir, env: sqlite(label.replace(" ", "")), openHandles: true });
+    // Eight files of 40 MB each in one process: the memory must stay where two files left it.
+    const rssFile = path.join(tmp, `${label.replace(" ", "")}-rss.txt`);
+    const memoryRun = ["--expose-gc", path.join(dir, "node_modules", "jest", "bin", "jest.js"), "--ci", "--runInBand", "--config", path.join("map-suite", "jest-memory", "jest.config.js")];
+    await suite(`${label} map-suite memory`, node, memoryRun, { cwd: dir, env: { ...memory, MAP_SUITE_RSS: rssFile } });
+    const mb = fs.existsSync(rssFile) ? fs.readFileSync(rssFile, "utf8").trim().split("\n").map((b) => Math.round(Number(b) / 2 ** 20)) : [];
+    console.log(`[${label} map-suite memory] RSS after each file, MB: ${mb.join(", ")}`);
+    if (mb.length !== 8 || mb[7] - mb[1] > 120) failures.push(`${label}: a finished test file's memory store was kept (RSS after each file, MB: ${mb.join(", ")})`);
   }
   const vitestRun = [path.join(vitest, "node_modules", "vitest", "vitest.mjs"), "run", "--root", path.join("map-suite", "vitest")];
   await suite("vitest map-suite", node, vitestRun, { cwd: vitest, env: memory, openHandles: true });
