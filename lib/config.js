@@ -139,10 +139,13 @@ function postgresConfig(options, names) {
   };
 }
 
+// Read once, as the package loads: a function that reads `require` later keeps this module,
+// and through it every module of this copy of the package, alive as long as the function is.
+const MAIN_SCRIPT = require.main?.filename ?? process.argv[1];
+
 /** The folder of the program's main script (`node server/server.js`: server/), if known. */
 function mainScriptFolder() {
-  const main = require.main?.filename ?? process.argv[1];
-  return main ? nodePath.dirname(nodePath.resolve(main)) : null;
+  return MAIN_SCRIPT ? nodePath.dirname(nodePath.resolve(MAIN_SCRIPT)) : null;
 }
 
 /**

@@ -1,10 +1,17 @@
 "use strict";
-// The store of the module-level functions (`require("native-token-storage")` and
-// `require("native-token-storage/promises")`): one per process, from the environment. The
-// one place that names the environment variables.
+// The store of the module-level functions (`require("native-token-storage")`, its
+// `/promises` and `/clients`), from the environment. The one place that names the
+// environment variables.
+//
+// A memory store lives and dies with this module, as the old module's `Map`s did: each
+// loaded copy of the package (each worker thread, each Jest test file, each
+// `jest.resetModules()`) has its own, freed with it; TOKEN_MEMORY_SCOPE=process asks for one
+// per process instead. A SQLite file or PostgreSQL database is opened once per process and
+// shared by every copy.
 
 const { TokenStorage, SHARED, SETTING_NAMES } = require("./storage");
 const { storeConfig } = require("./config");
+const { TokenStorageError } = require("./errors");
 
 const SETTING_NAMES_OF_ENVIRONMENT = {
   storage: "TOKEN_STORAGE",
@@ -15,7 +22,22 @@ const SETTING_NAMES_OF_ENVIRONMENT = {
   cleanupInterval: "TOKEN_CLEANUP_INTERVAL_SECONDS",
 };
 
-function optionsFromEnvironment(shared) {
+const MEMORY_SCOPES = { "": "module", module: "module", process: "process" };
+
+/** TOKEN_MEMORY_SCOPE: "module" (unset: one memory store per loaded copy) or "process". */
+function memoryScope() {
+  const value = process.env.TOKEN_MEMORY_SCOPE ?? "";
+  const key = value.trim().toLowerCase();
+  if (!Object.hasOwn(MEMORY_SCOPES, key)) {
+    throw new TokenStorageError(
+      `TOKEN_MEMORY_SCOPE is ${JSON.stringify(value)}; accepted values are "module" (or unset) and "process"`,
+      "ERR_TOKEN_STORAGE_CONFIG",
+    );
+  }
+  return MEMORY_SCOPES[key];
+}
+
+function optionsFromEnvironment() {
   const env = process.env;
   return {
     storage: env.TOKEN_STORAGE,
@@ -25,7 +47,7 @@ function optionsFromEnvironment(shared) {
     schema: env.TOKEN_DB_SCHEMA || undefined,
     refreshGracePeriod: env.TOKEN_REFRESH_GRACE_SECONDS,
     cleanupInterval: env.TOKEN_CLEANUP_INTERVAL_SECONDS,
-    [SHARED]: shared,
+    [SHARED]: memoryScope(),
     [SETTING_NAMES]: SETTING_NAMES_OF_ENVIRONMENT,
   };
 }
@@ -33,13 +55,13 @@ function optionsFromEnvironment(shared) {
 // Checked when the package is required, so a misconfigured server fails when it starts,
 // not at its first OAuth callback. Nothing is opened: the store is built (from the
 // environment as it is then, which a late `dotenv` may have filled in) and opened at first use.
-storeConfig(optionsFromEnvironment(false), SETTING_NAMES_OF_ENVIRONMENT);
+storeConfig(optionsFromEnvironment(), SETTING_NAMES_OF_ENVIRONMENT);
 
 let store = null;
 
 /** The default store, built at first use. */
 function defaultStore() {
-  if (store === null) store = new TokenStorage(optionsFromEnvironment(true));
+  if (store === null) store = new TokenStorage(optionsFromEnvironment());
   return store;
 }
 

@@ -11,6 +11,12 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { TokenStorageError } = require("./errors");
 
+// The addon is required as from a module of its own, not from this one: Node keeps a cached
+// module's parent for as long as it stays cached, and the addon stays cached for good, so
+// through this module it would hold every copy of the package ever loaded (and each copy's
+// memory store) after require.cache forgot them.
+const requireAddon = require("node:module").createRequire(__filename);
+
 const ROOT = path.join(__dirname, "..");
 const PACKAGE = "native-token-storage";
 const BINARY = "native_token_storage";
@@ -67,7 +73,7 @@ function load() {
   }
   if (resolved) {
     try {
-      return require(resolved);
+      return requireAddon(resolved);
     } catch (err) {
       failures.push(err);
       tried.push(`the package ${pkg} (${resolved}): did not load: ${firstLine(err)}`);
@@ -82,7 +88,7 @@ function load() {
       continue;
     }
     try {
-      return require(file);
+      return requireAddon(file);
     } catch (err) {
       failures.push(err);
       tried.push(`${file}: did not load: ${firstLine(err)}`);

@@ -213,9 +213,10 @@ const OPERATIONS = {
         redirect_uris: [],
         ...withoutIssued(given),
       };
-      return [clientRecord(registration, secret), registration];
+      // The registration rides along for `output`, not as an argument of the native call.
+      return Object.assign([clientRecord(registration, secret)], { registration });
     },
-    output: (reply, storage, input) => input[1],
+    output: (reply, storage, input) => input.registration,
   },
 
   preRegisterClient: {

@@ -2,6 +2,10 @@
 // The TokenStorage class: checks arguments, calls the native store, shapes results.
 
 const fs = require("node:fs");
+// Taken when the package loads, before a test installs fake timers (which replace the
+// global ones, and node:test's also these): the automatic cleanup is not the test's timer
+// to run, count or abort on, and its passes read the test's clock anyway (see `clock`).
+const { setInterval, clearInterval, setImmediate } = require("node:timers");
 const native = require("./native");
 const { OPERATIONS, ANSWER, batchSizeArg } = require("./operations");
 const { mintedRotation, MINT } = require("./minted-rotation");
@@ -23,8 +27,12 @@ class TokenStorage {
       throw new TypeError("TokenStorage: options must be an object");
     }
     const { config, defaultFile, cleanupIntervalMs } = storeConfig(options, options[SETTING_NAMES]);
+    // The default store (options[SHARED]: its memory scope) is the process's one for a
+    // database; in memory, one per loaded copy of the package unless asked for per process.
+    const scope = options[SHARED];
+    const shared = scope !== undefined && (config.kind !== "memory" || scope === "process");
     try {
-      this._native = new native.NativeStore({ ...config, shared: options[SHARED] === true });
+      this._native = new native.NativeStore({ ...config, shared });
     } catch (err) {
       throw fromNative(err);
     }
@@ -119,11 +127,9 @@ class TokenStorage {
    */
   _startCleanup() {
     if (this._cleanupIntervalMs === 0 || this._held.timer !== null) return;
-    // The timer reaches the store through a WeakRef: a store dropped without close()
+    // The timer reaches the store weakly (see cleanupTimer): a store dropped without close()
     // can then be collected (see LEAKED), where the timer would keep it alive for ever.
-    const store = new WeakRef(this);
-    this._held.timer = setInterval(() => store.deref()?._cleanupNow(), this._cleanupIntervalMs);
-    this._held.timer.unref();
+    this._held.timer = withoutCallerStores(cleanupTimer(this, this._cleanupIntervalMs));
   }
 
   _stopCleanup() {
@@ -167,6 +173,7 @@ class TokenStorage {
     if (!Array.isArray(input)) return input[ANSWER];
     let reply;
     try {
+      input.push(clock());
       const native = this._ready();
       reply = native[op.native ?? name].apply(native, input);
     } catch (err) {
@@ -182,6 +189,7 @@ class TokenStorage {
     if (!Array.isArray(input)) return input[ANSWER];
     let reply;
     try {
+      input.push(clock()); // the caller's time when it called, also if opening takes a while
       if (!this._open) await this._openAsync();
       reply = await this._native[`${op.native ?? name}Async`].apply(this._native, input);
     } catch (err) {
@@ -191,7 +199,7 @@ class TokenStorage {
   }
 
   async _openAsync() {
-    await this._native.openAsync();
+    await this._native.openAsync(clock());
     if (!this._open) this._opened();
   }
 
@@ -257,6 +265,9 @@ class TokenStorage {
 
   async _cleanupInBackground(fn, batchSize = DEFAULT_ASYNC_BATCH_SIZE, { reopen = true } = {}) {
     const size = batchSizeArg(fn, batchSize);
+    // One reading of the caller's clock for the whole pass: it removes what was expired when
+    // it was asked for, never a row that clock still takes for live.
+    const now = clock();
     let total = 0;
     for (;;) {
       let removed;
@@ -266,7 +277,7 @@ class TokenStorage {
           if (!reopen) break;
           await this._openAsync();
         }
-        removed = await this._native.cleanupExpiredBatchAsync(size);
+        removed = await this._native.cleanupExpiredBatchAsync(size, now);
       } catch (err) {
         throw this._fail(fn, err);
       }
@@ -390,6 +401,50 @@ function warnLeaked() {
   });
 }
 
+/**
+ * The caller's clock, read at every call and passed to the store: `Date.now()`, so that
+ * Jest's, Vitest's, node:test's and sinon's fake clocks drive expiry, `createdAt` and the
+ * cleanup as they drove the old module's `Map`s.
+ */
+function clock() {
+  const now = Date.now();
+  if (typeof now !== "number" || !Number.isFinite(now)) {
+    const what = typeof now === "number" ? String(now) : `${/^[aeiou]/.test(typeof now) ? "an" : "a"} ${typeof now}`;
+    throw new TypeError(`native-token-storage: Date.now() returned ${what}; the store needs the time in epoch milliseconds`);
+  }
+  return now;
+}
+
+/**
+ * The automatic cleanup's timer. It holds its store weakly, so a store nothing else holds is
+ * freed, native memory and all, and the timer stops at its next tick. Its function is made
+ * in Node's own context, not in the one this module runs in: under Jest each test file runs
+ * in a context of its own, and a timer whose function belonged to it would keep the whole
+ * context alive, the test's closures and so its store with it.
+ */
+const cleanupTimer = require("node:vm").runInThisContext(`(function cleanupTimer(setInterval, clearInterval, storage, ms) {
+  const ref = new WeakRef(storage);
+  storage = null;
+  const timer = setInterval(function automaticCleanup() {
+    const alive = ref.deref();
+    if (alive === undefined) clearInterval(timer);
+    else alive._cleanupNow();
+  }, ms);
+  timer.unref();
+  return timer;
+})`).bind(null, setInterval, clearInterval);
+
+/**
+ * The timer without the caller's AsyncLocalStorage stores, which Node copies onto every
+ * timer (as `kResourceStore` symbols) for its callback: Jest 30 runs each test with a store
+ * that holds the test, and through the test's closures a timer made in it would keep the
+ * test file's stores alive for good. The cleanup runs in no caller's context.
+ */
+function withoutCallerStores(timer) {
+  for (const key of Object.getOwnPropertySymbols(timer)) if (key.description === "kResourceStore") delete timer[key];
+  return timer;
+}
+
 /** Errors already logged (see `_fail`). */
 const LOGGED = new WeakSet();
 
@@ -398,7 +453,10 @@ const METHODS = Object.getOwnPropertyNames(TokenStorage.prototype).filter(
   (name) => name !== "constructor" && !name.startsWith("_") && typeof Object.getOwnPropertyDescriptor(TokenStorage.prototype, name).value === "function",
 );
 
-/** Marks the process-wide default store (shared by worker threads); not public API. */
+/**
+ * Marks the default store; its value is the memory store's scope: `"module"` (one per loaded
+ * copy of the package: a thread, a Jest test file) or `"process"`. Not public API.
+ */
 const SHARED = Symbol("native-token-storage.shared");
 /** What to call the settings in error messages (the environment variables); not public API. */
 const SETTING_NAMES = Symbol("native-token-storage.settingNames");

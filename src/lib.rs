@@ -29,7 +29,7 @@ use config::{
     DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_REFRESH_GRACE_MS,
 };
 use error::StoreError;
-use model::{now_ms, AuthorizationCode, ClientRecord, NewAccessToken, RotateRequest};
+use model::{AuthorizationCode, ClientRecord, NewAccessToken, RotateRequest};
 use ops::{Answer, BackgroundCleanup, Call};
 use store::TokenStore;
 
@@ -59,6 +59,19 @@ fn millis(value: f64, name: &str) -> Result<i64> {
         ))));
     }
     Ok(value.trunc() as i64)
+}
+
+/// The caller's clock: `Date.now()`, passed with every call so that every expiry decision,
+/// every `createdAt` and every cleanup pass use the time the JavaScript side sees (fake
+/// timers included), never the system clock behind its back.
+fn clock(now: f64) -> Result<i64> {
+    // The range of a JS `Date`: anything else is no clock reading.
+    if !now.is_finite() || now.abs() > 8.64e15 {
+        return Err(js_err(StoreError::InvalidArgument(
+            "now must be the current time in epoch milliseconds (Date.now() returned something else)".into(),
+        )));
+    }
+    Ok(now.trunc() as i64)
 }
 
 /// One record of `storeAccessTokens` (checked by `index.js` first).
@@ -190,8 +203,8 @@ impl NativeStore {
 
     /// `open`, on a thread of libuv's pool (the Promise API's first call).
     #[napi(ts_return_type = "Promise<undefined>")]
-    pub fn open_async(&self) -> AsyncTask<Later> {
-        self.later(Call::Open)
+    pub fn open_async(&self, now: f64) -> Result<AsyncTask<Later>> {
+        self.later(Call::Open, now)
     }
 
     #[napi]
@@ -199,18 +212,22 @@ impl NativeStore {
         self.store.close().map_err(js_err)
     }
 
-    fn now(&self, call: Call) -> Result<Reply> {
-        ops::run(&*self.store, &self.cleanup, call, now_ms())
+    /// Runs `call` on the calling thread at `now`: the caller's clock (`Date.now()`), so
+    /// that fake timers drive expiry as they drove the old module's `Map`s.
+    fn run(&self, call: Call, now: f64) -> Result<Reply> {
+        ops::run(&*self.store, &self.cleanup, call, clock(now)?)
             .and_then(reply)
             .map_err(js_err)
     }
 
-    fn later(&self, call: Call) -> AsyncTask<Later> {
-        AsyncTask::new(Later {
+    /// Runs `call` on a thread of libuv's pool at `now`, the caller's clock when it called.
+    fn later(&self, call: Call, now: f64) -> Result<AsyncTask<Later>> {
+        Ok(AsyncTask::new(Later {
             store: self.store.clone(),
             cleanup: self.cleanup.clone(),
             call: Some(call),
-        })
+            now: clock(now)?,
+        }))
     }
 
     #[napi]
@@ -224,6 +241,7 @@ impl NativeStore {
         client_id: String,
         scopes: Vec<String>,
         expires_at: Option<f64>,
+        now: f64,
     ) -> Result<Reply> {
         let t = new_token(
             token,
@@ -234,7 +252,7 @@ impl NativeStore {
             scopes,
             expires_at,
         );
-        self.now(Call::StoreAccessTokens(vec![t?]))
+        self.run(Call::StoreAccessTokens(vec![t?]), now)
     }
 
     #[napi(ts_return_type = "Promise<number>")]
@@ -248,6 +266,7 @@ impl NativeStore {
         client_id: String,
         scopes: Vec<String>,
         expires_at: Option<f64>,
+        now: f64,
     ) -> Result<AsyncTask<Later>> {
         let t = new_token(
             token,
@@ -258,37 +277,43 @@ impl NativeStore {
             scopes,
             expires_at,
         );
-        Ok(self.later(Call::StoreAccessTokens(vec![t?])))
+        self.later(Call::StoreAccessTokens(vec![t?]), now)
     }
 
     /// Stores many tokens at once, all or none; returns how many distinct tokens it stored.
     #[napi]
-    pub fn store_access_tokens(&self, tokens: Vec<NativeNewToken>) -> Result<Reply> {
-        self.now(Call::StoreAccessTokens(new_tokens(tokens)?))
+    pub fn store_access_tokens(&self, tokens: Vec<NativeNewToken>, now: f64) -> Result<Reply> {
+        self.run(Call::StoreAccessTokens(new_tokens(tokens)?), now)
     }
 
     #[napi(ts_return_type = "Promise<number>")]
     pub fn store_access_tokens_async(
         &self,
         tokens: Vec<NativeNewToken>,
+        now: f64,
     ) -> Result<AsyncTask<Later>> {
-        Ok(self.later(Call::StoreAccessTokens(new_tokens(tokens)?)))
+        self.later(Call::StoreAccessTokens(new_tokens(tokens)?), now)
     }
 
     /// `[apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt]` as JSON.
     #[napi]
-    pub fn get_access_token(&self, token: String) -> Result<Reply> {
-        self.now(Call::GetAccessToken(token))
+    pub fn get_access_token(&self, token: String, now: f64) -> Result<Reply> {
+        self.run(Call::GetAccessToken(token), now)
     }
 
     #[napi(ts_return_type = "Promise<string | null>")]
-    pub fn get_access_token_async(&self, token: String) -> AsyncTask<Later> {
-        self.later(Call::GetAccessToken(token))
+    pub fn get_access_token_async(&self, token: String, now: f64) -> Result<AsyncTask<Later>> {
+        self.later(Call::GetAccessToken(token), now)
     }
 
     #[napi]
-    pub fn store_authorization_code(&self, code: String, data: NativeCode) -> Result<Reply> {
-        self.now(new_code(code, data)?)
+    pub fn store_authorization_code(
+        &self,
+        code: String,
+        data: NativeCode,
+        now: f64,
+    ) -> Result<Reply> {
+        self.run(new_code(code, data, now)?, now)
     }
 
     #[napi(ts_return_type = "Promise<undefined>")]
@@ -296,8 +321,9 @@ impl NativeStore {
         &self,
         code: String,
         data: NativeCode,
+        now: f64,
     ) -> Result<AsyncTask<Later>> {
-        Ok(self.later(new_code(code, data)?))
+        self.later(new_code(code, data, now)?, now)
     }
 
     /// `[userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes,
@@ -307,8 +333,9 @@ impl NativeStore {
         &self,
         code: String,
         verifier: Option<String>,
+        now: f64,
     ) -> Result<Reply> {
-        self.now(Call::ConsumeAuthorizationCode { code, verifier })
+        self.run(Call::ConsumeAuthorizationCode { code, verifier }, now)
     }
 
     #[napi(ts_return_type = "Promise<string | null>")]
@@ -316,120 +343,139 @@ impl NativeStore {
         &self,
         code: String,
         verifier: Option<String>,
-    ) -> AsyncTask<Later> {
-        self.later(Call::ConsumeAuthorizationCode { code, verifier })
+        now: f64,
+    ) -> Result<AsyncTask<Later>> {
+        self.later(Call::ConsumeAuthorizationCode { code, verifier }, now)
     }
 
     /// `[userId, clientId, scopes, accessToken, createdAt]` as JSON.
     #[napi]
-    pub fn get_refresh_token(&self, refresh_token: String) -> Result<Reply> {
-        self.now(Call::GetRefreshToken(refresh_token))
+    pub fn get_refresh_token(&self, refresh_token: String, now: f64) -> Result<Reply> {
+        self.run(Call::GetRefreshToken(refresh_token), now)
     }
 
     #[napi(ts_return_type = "Promise<string | null>")]
-    pub fn get_refresh_token_async(&self, refresh_token: String) -> AsyncTask<Later> {
-        self.later(Call::GetRefreshToken(refresh_token))
+    pub fn get_refresh_token_async(
+        &self,
+        refresh_token: String,
+        now: f64,
+    ) -> Result<AsyncTask<Later>> {
+        self.later(Call::GetRefreshToken(refresh_token), now)
     }
 
     #[napi]
-    pub fn revoke_refresh_token(&self, refresh_token: String) -> Result<Reply> {
-        self.now(Call::RevokeRefreshToken(refresh_token))
+    pub fn revoke_refresh_token(&self, refresh_token: String, now: f64) -> Result<Reply> {
+        self.run(Call::RevokeRefreshToken(refresh_token), now)
     }
 
     #[napi(ts_return_type = "Promise<undefined>")]
-    pub fn revoke_refresh_token_async(&self, refresh_token: String) -> AsyncTask<Later> {
-        self.later(Call::RevokeRefreshToken(refresh_token))
+    pub fn revoke_refresh_token_async(
+        &self,
+        refresh_token: String,
+        now: f64,
+    ) -> Result<AsyncTask<Later>> {
+        self.later(Call::RevokeRefreshToken(refresh_token), now)
     }
 
     #[napi]
-    pub fn delete_token(&self, token: String) -> Result<Reply> {
-        self.now(Call::DeleteToken(token))
+    pub fn delete_token(&self, token: String, now: f64) -> Result<Reply> {
+        self.run(Call::DeleteToken(token), now)
     }
 
     #[napi(ts_return_type = "Promise<undefined>")]
-    pub fn delete_token_async(&self, token: String) -> AsyncTask<Later> {
-        self.later(Call::DeleteToken(token))
+    pub fn delete_token_async(&self, token: String, now: f64) -> Result<AsyncTask<Later>> {
+        self.later(Call::DeleteToken(token), now)
     }
 
     #[napi]
-    pub fn delete_user_tokens(&self, user_id: String) -> Result<Reply> {
-        self.now(Call::DeleteUserTokens(user_id))
+    pub fn delete_user_tokens(&self, user_id: String, now: f64) -> Result<Reply> {
+        self.run(Call::DeleteUserTokens(user_id), now)
     }
 
     #[napi(ts_return_type = "Promise<undefined>")]
-    pub fn delete_user_tokens_async(&self, user_id: String) -> AsyncTask<Later> {
-        self.later(Call::DeleteUserTokens(user_id))
+    pub fn delete_user_tokens_async(&self, user_id: String, now: f64) -> Result<AsyncTask<Later>> {
+        self.later(Call::DeleteUserTokens(user_id), now)
     }
 
     /// Removes everything expired, `batch_size` rows per transaction; returns the count.
     #[napi]
-    pub fn cleanup_expired_tokens(&self, batch_size: u32) -> Result<Reply> {
-        self.now(Call::CleanupAll(batch_size as usize))
+    pub fn cleanup_expired_tokens(&self, batch_size: u32, now: f64) -> Result<Reply> {
+        self.run(Call::CleanupAll(batch_size as usize), now)
     }
 
     /// Removes at most `batch_size` expired rows on the store's background resources (the
     /// SQLite store's second connection), on a thread of libuv's pool; resolves to the count.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn cleanup_expired_batch_async(&self, batch_size: u32) -> AsyncTask<Later> {
-        self.later(Call::CleanupBatch(batch_size as usize))
+    pub fn cleanup_expired_batch_async(
+        &self,
+        batch_size: u32,
+        now: f64,
+    ) -> Result<AsyncTask<Later>> {
+        self.later(Call::CleanupBatch(batch_size as usize), now)
     }
 
     #[napi]
-    pub fn get_stats(&self) -> Result<Reply> {
-        self.now(Call::Stats)
+    pub fn get_stats(&self, now: f64) -> Result<Reply> {
+        self.run(Call::Stats, now)
     }
 
     #[napi(ts_return_type = "Promise<{ totalTokens: number, uniqueUsers: number }>")]
-    pub fn get_stats_async(&self) -> AsyncTask<Later> {
-        self.later(Call::Stats)
+    pub fn get_stats_async(&self, now: f64) -> Result<AsyncTask<Later>> {
+        self.later(Call::Stats, now)
     }
 
     /// `[outcome, userId, clientId, scopes, apiKey, accessToken, refreshToken, revoked]` as
     /// JSON (see `wire::rotation`).
     #[napi]
-    pub fn rotate_refresh_token(&self, request: NativeRotation) -> Result<Reply> {
-        self.now(Call::RotateRefreshToken(
-            request.typed(self.refresh_grace_ms)?,
-        ))
+    pub fn rotate_refresh_token(&self, request: NativeRotation, now: f64) -> Result<Reply> {
+        self.run(
+            Call::RotateRefreshToken(request.typed(self.refresh_grace_ms)?),
+            now,
+        )
     }
 
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn rotate_refresh_token_async(&self, request: NativeRotation) -> Result<AsyncTask<Later>> {
-        Ok(self.later(Call::RotateRefreshToken(
-            request.typed(self.refresh_grace_ms)?,
-        )))
+    pub fn rotate_refresh_token_async(
+        &self,
+        request: NativeRotation,
+        now: f64,
+    ) -> Result<AsyncTask<Later>> {
+        self.later(
+            Call::RotateRefreshToken(request.typed(self.refresh_grace_ms)?),
+            now,
+        )
     }
 
     #[napi]
-    pub fn put_client(&self, client: NativeClient) -> Result<Reply> {
-        self.now(Call::PutClient(client.typed()?))
+    pub fn put_client(&self, client: NativeClient, now: f64) -> Result<Reply> {
+        self.run(Call::PutClient(client.typed()?), now)
     }
 
     #[napi(ts_return_type = "Promise<undefined>")]
-    pub fn put_client_async(&self, client: NativeClient) -> Result<AsyncTask<Later>> {
-        Ok(self.later(Call::PutClient(client.typed()?)))
+    pub fn put_client_async(&self, client: NativeClient, now: f64) -> Result<AsyncTask<Later>> {
+        self.later(Call::PutClient(client.typed()?), now)
     }
 
     /// `[clientId, secretDigest, metadata, createdAt]` as JSON, or null.
     #[napi]
-    pub fn get_client(&self, client_id: String) -> Result<Reply> {
-        self.now(Call::GetClient(client_id))
+    pub fn get_client(&self, client_id: String, now: f64) -> Result<Reply> {
+        self.run(Call::GetClient(client_id), now)
     }
 
     #[napi(ts_return_type = "Promise<string | null>")]
-    pub fn get_client_async(&self, client_id: String) -> AsyncTask<Later> {
-        self.later(Call::GetClient(client_id))
+    pub fn get_client_async(&self, client_id: String, now: f64) -> Result<AsyncTask<Later>> {
+        self.later(Call::GetClient(client_id), now)
     }
 
     /// The client ids as a JSON array.
     #[napi]
-    pub fn client_ids(&self) -> Result<Reply> {
-        self.now(Call::ClientIds)
+    pub fn client_ids(&self, now: f64) -> Result<Reply> {
+        self.run(Call::ClientIds, now)
     }
 
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn client_ids_async(&self) -> AsyncTask<Later> {
-        self.later(Call::ClientIds)
+    pub fn client_ids_async(&self, now: f64) -> Result<AsyncTask<Later>> {
+        self.later(Call::ClientIds, now)
     }
 
     #[napi]
@@ -438,8 +484,9 @@ impl NativeStore {
         state: String,
         data: String,
         ttl_ms: f64,
+        now: f64,
     ) -> Result<Reply> {
-        self.now(pending(state, data, ttl_ms)?)
+        self.run(pending(state, data, ttl_ms)?, now)
     }
 
     #[napi(ts_return_type = "Promise<undefined>")]
@@ -448,19 +495,24 @@ impl NativeStore {
         state: String,
         data: String,
         ttl_ms: f64,
+        now: f64,
     ) -> Result<AsyncTask<Later>> {
-        Ok(self.later(pending(state, data, ttl_ms)?))
+        self.later(pending(state, data, ttl_ms)?, now)
     }
 
     /// The data as stored (JSON text), or null.
     #[napi]
-    pub fn consume_pending_authorization(&self, state: String) -> Result<Reply> {
-        self.now(Call::TakePendingAuthorization(state))
+    pub fn consume_pending_authorization(&self, state: String, now: f64) -> Result<Reply> {
+        self.run(Call::TakePendingAuthorization(state), now)
     }
 
     #[napi(ts_return_type = "Promise<string | null>")]
-    pub fn consume_pending_authorization_async(&self, state: String) -> AsyncTask<Later> {
-        self.later(Call::TakePendingAuthorization(state))
+    pub fn consume_pending_authorization_async(
+        &self,
+        state: String,
+        now: f64,
+    ) -> Result<AsyncTask<Later>> {
+        self.later(Call::TakePendingAuthorization(state), now)
     }
 }
 
@@ -522,6 +574,8 @@ pub struct Later {
     store: Arc<dyn TokenStore>,
     cleanup: Arc<BackgroundCleanup>,
     call: Option<Call>,
+    /// The caller's clock when it made the call.
+    now: i64,
 }
 
 impl Task for Later {
@@ -532,7 +586,7 @@ impl Task for Later {
         let call = self.call.take();
         Ok(call
             .ok_or(StoreError::Internal("a call ran twice"))
-            .and_then(|call| ops::run(&*self.store, &self.cleanup, call, now_ms()))
+            .and_then(|call| ops::run(&*self.store, &self.cleanup, call, self.now))
             .and_then(reply))
     }
 
@@ -649,9 +703,9 @@ fn new_tokens(tokens: Vec<NativeNewToken>) -> Result<Vec<NewAccessToken>> {
         .collect()
 }
 
-/// The code's times are taken now, when it is stored (also when that runs later).
-fn new_code(code: String, d: NativeCode) -> Result<Call> {
-    let now = now_ms();
+/// The code's times are the caller's clock when it called (also when the store runs later).
+fn new_code(code: String, d: NativeCode, now: f64) -> Result<Call> {
+    let now = clock(now)?;
     let ttl = millis(d.expires_in * 1000.0, "expiresIn")?;
     Ok(Call::StoreAuthorizationCode(
         code,

@@ -63,15 +63,6 @@ pub fn is_expired(expires_at: Option<i64>, now: i64) -> bool {
     matches!(expires_at, Some(t) if t <= now)
 }
 
-/// Milliseconds since the Unix epoch, from the system clock.
-pub fn now_ms() -> i64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
-    }
-}
-
 /// A registered OAuth client (RFC 7591), as stored: its metadata as JSON text, and the
 /// SHA-256 digest (hex) of its secret, never the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,2 @@
+// The default Jest configuration, but for where the suite is.
+module.exports = { rootDir: __dirname, testEnvironment: "node" };

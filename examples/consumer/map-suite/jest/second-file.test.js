@@ -1,0 +1,16 @@
+// Written for the Map module: each test file starts from an empty store. Jest runs this
+// file and first-file.test.js in one process (--runInBand); neither sees the other's tokens.
+const tokenStorage = require("../src/tokenStorage");
+
+test("the store starts empty in this file", () => {
+  expect(tokenStorage.getStats().totalTokens).toBe(0);
+  expect(tokenStorage.getAccessToken("token-first")).toBeNull();
+  expect(tokenStorage.consumePendingAuthorization("state-first")).toBeNull();
+});
+
+test("a token stored here is the only one", () => {
+  tokenStorage.storeAccessToken("token-second", "refresh-second", "sk-or-key", "user-second", "client", ["mcp"], Date.now() + 3600e3);
+  tokenStorage.storePendingAuthorization("state-second", { codeVerifier: "v" });
+  expect(tokenStorage.getStats()).toMatchObject({ totalTokens: 1, uniqueUsers: 1 });
+  expect(tokenStorage.getRefreshToken("refresh-second")).toMatchObject({ accessToken: "token-second" });
+});
