@@ -3,6 +3,7 @@
 // failed before its fix.
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
+const fs = require("node:fs");
 const path = require("node:path");
 const { storeOptions, storesPerTest } = require("./helpers/setup");
 
@@ -186,8 +187,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 })();
 `;
 
-  // PostgreSQL stores are not covered: in a probe 29 of 30 dropped stores kept their
-  // connection after collection (issue 15, defect 8 is open there).
   it("200 SQLite stores: descriptors and threads back near the start, one warning", () => {
     const dir = tempDir();
     try {
@@ -207,6 +206,41 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
       assert.equal(warnings.length, 1, r.stderr);
       assert.equal(JSON.parse(warnings[0]).level, "warn");
       assert.match(warnings[0], /call close\(\)/);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  // Closed by the finalizer, a PostgreSQL store's connections stayed open (their sockets
+  // are driven only while a call runs), so 101 dropped stores used up the server's
+  // max_connections (issue 15, defect 8). The server's own count of the child's backends.
+  const { PG_URL, freshSchema } = require("./helpers/setup");
+  it("101 PostgreSQL stores: their backends end after gc, one warning", { skip: PG_URL ? false : "no PostgreSQL server (TOKEN_TEST_DATABASE_URL)" }, () => {
+    const dir = tempDir();
+    try {
+      const app = `nts-dropped-${process.pid}`;
+      const url = `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}application_name=${app}`;
+      const { findBinaries } = require("../scripts/postgres");
+      const bin = findBinaries();
+      const psql = bin && fs.existsSync(path.join(bin, "psql")) ? path.join(bin, "psql") : "psql";
+      const kinds = [`{ options: (i) => ({ storage: "postgres", url: ${JSON.stringify(url)}, schema: ${JSON.stringify(freshSchema())} }) }`];
+      const backends = `Number(require("node:child_process").execFileSync(${JSON.stringify(psql)}, [${JSON.stringify(PG_URL)}, "-Atc", "SELECT count(*) FROM pg_stat_activity WHERE application_name = '${app}'"], { encoding: "utf8" }))`;
+      const code = CHILD.replace("JSON.parse(process.env.KINDS)", `[${kinds.join(",")}]`).replace(
+        'threads: fs.readdirSync("/proc/self/task").length })',
+        `threads: fs.readdirSync("/proc/self/task").length, backends: ${backends} })`,
+      );
+      const r = runNode(code, {
+        env: { COUNT: "101", TOKEN_STORAGE: "db", TOKEN_DB_PATH: path.join(dir, "default.db"), TOKEN_STORAGE_LOG: "warn" },
+        timeout: 120_000,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const { baseline, open: opened, after, alive } = JSON.parse(r.stdout);
+      assert.ok(opened.backends >= baseline.backends + 101, `the stores held connections: ${JSON.stringify({ baseline, opened })}`);
+      assert.ok(after.backends <= baseline.backends + 2, `backends after gc: ${JSON.stringify({ baseline, opened, after })}`);
+      assert.ok(after.fds <= baseline.fds + 5, `descriptors after gc: ${JSON.stringify({ baseline, opened, after })}`);
+      assert.equal(alive, true, "the default store and a store still referenced keep working");
+      const warnings = r.stderr.split("\n").filter((l) => l.includes("garbage-collected without close()"));
+      assert.equal(warnings.length, 1, r.stderr);
     } finally {
       removeDir(dir);
     }

@@ -142,7 +142,7 @@ class TokenStorage {
     if (this._cleaning || !this._open) return;
     this._cleaning = true;
     try {
-      await this._cleanupInBackground("automatic cleanup", AUTO_CLEANUP_BATCH_SIZE, { reopen: false });
+      await this._cleanupInBackground("automatic cleanup", AUTO_CLEANUP_BATCH_SIZE, { reopen: false, automatic: true });
     } catch {
       // Logged by _fail; the next tick tries again.
     } finally {
@@ -263,7 +263,12 @@ class TokenStorage {
     return this._cleanupInBackground("cleanupExpiredTokensAsync", batchSize);
   }
 
-  async _cleanupInBackground(fn, batchSize = DEFAULT_ASYNC_BATCH_SIZE, { reopen = true } = {}) {
+  /**
+   * Batches until one removes fewer than `size` rows. The `automatic` cleanup's batches
+   * remove nothing while another process's automatic cleanup is at work on the file, so
+   * only one process cleans a SQLite file at a time.
+   */
+  async _cleanupInBackground(fn, batchSize = DEFAULT_ASYNC_BATCH_SIZE, { reopen = true, automatic = false } = {}) {
     const size = batchSizeArg(fn, batchSize);
     // One reading of the caller's clock for the whole pass: it removes what was expired when
     // it was asked for, never a row that clock still takes for live.
@@ -277,7 +282,7 @@ class TokenStorage {
           if (!reopen) break;
           await this._openAsync();
         }
-        removed = await this._native.cleanupExpiredBatchAsync(size, now);
+        removed = await this._native.cleanupExpiredBatchAsync(size, automatic, now);
       } catch (err) {
         throw this._fail(fn, err);
       }

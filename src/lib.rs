@@ -405,13 +405,22 @@ impl NativeStore {
 
     /// Removes at most `batch_size` expired rows on the store's background resources (the
     /// SQLite store's second connection), on a thread of libuv's pool; resolves to the count.
+    /// `automatic`: the automatic cleanup's batch, which removes nothing while another
+    /// process's automatic cleanup works on the same file.
     #[napi(ts_return_type = "Promise<number>")]
     pub fn cleanup_expired_batch_async(
         &self,
         batch_size: u32,
+        automatic: Option<bool>,
         now: f64,
     ) -> Result<AsyncTask<Later>> {
-        self.later(Call::CleanupBatch(batch_size as usize), now)
+        self.later(
+            Call::CleanupBatch {
+                limit: batch_size as usize,
+                automatic: automatic.unwrap_or(false),
+            },
+            now,
+        )
     }
 
     #[napi]

@@ -34,8 +34,12 @@ pub enum Call {
     DeleteUserTokens(String),
     /// Everything expired, in transactions of this many rows.
     CleanupAll(usize),
-    /// At most this many expired rows, on the store's background resources.
-    CleanupBatch(usize),
+    /// At most this many expired rows, on the store's background resources; `automatic`
+    /// for the automatic cleanup (one process at a time, see `TokenStore::cleanup_expired_as`).
+    CleanupBatch {
+        limit: usize,
+        automatic: bool,
+    },
     Stats,
     RotateRefreshToken(RotateRequest),
     PutClient(ClientRecord),
@@ -100,7 +104,9 @@ pub fn run(
             Answer::Done
         }
         Call::CleanupAll(batch) => Answer::Count(cleanup_all(store, now, batch)?),
-        Call::CleanupBatch(limit) => Answer::Count(cleanup.batch(store, now, limit.max(1))?),
+        Call::CleanupBatch { limit, automatic } => {
+            Answer::Count(cleanup.batch(store, now, limit.max(1), automatic)?)
+        }
         Call::Stats => Answer::Stats(store.stats(now)?),
         Call::RotateRefreshToken(request) => {
             for (name, value) in [
@@ -201,20 +207,35 @@ const MAX_CHUNK: usize = 4096;
 /// long for the lock; the size adapts to the machine.
 pub struct BackgroundCleanup {
     chunk: AtomicUsize,
+    /// Who this store's automatic cleanup is, to the other processes (a random number).
+    holder: i64,
 }
 
 impl Default for BackgroundCleanup {
     fn default() -> Self {
+        use std::hash::BuildHasher;
+        // RandomState is seeded from the OS's random source: distinct across processes
+        // (even of the same pid in two containers sharing a file) and stores.
+        let random = std::collections::hash_map::RandomState::new();
         BackgroundCleanup {
             chunk: AtomicUsize::new(256),
+            holder: random.hash_one(std::process::id()) as i64,
         }
     }
 }
 
 impl BackgroundCleanup {
     /// One batch: at most `limit` rows; returns how many it removed (fewer than `limit`
-    /// means nothing expired is left).
-    pub fn batch(&self, store: &dyn TokenStore, now: i64, limit: usize) -> Result<usize> {
+    /// means nothing expired is left, or, for the `automatic` cleanup, that another
+    /// process's is at work). After each transaction that leaves more to do, it pauses
+    /// as the store asks (`TokenStore::cleanup_pause`), so that writers get the lock.
+    pub fn batch(
+        &self,
+        store: &dyn TokenStore,
+        now: i64,
+        limit: usize,
+        automatic: bool,
+    ) -> Result<usize> {
         let mut removed = 0;
         while removed < limit {
             let chunk = self
@@ -223,7 +244,14 @@ impl BackgroundCleanup {
                 .clamp(MIN_CHUNK, MAX_CHUNK);
             let want = chunk.min(limit - removed);
             let started = Instant::now();
-            let n = store.cleanup_expired_in_background(now, want)?;
+            let n = if automatic {
+                match store.cleanup_expired_as(now, want, self.holder)? {
+                    Some(n) => n,
+                    None => break,
+                }
+            } else {
+                store.cleanup_expired_in_background(now, want)?
+            };
             let took = started.elapsed();
             let target = store.cleanup_slice();
             if took > target && chunk > MIN_CHUNK {
@@ -235,6 +263,7 @@ impl BackgroundCleanup {
             if n < want {
                 break;
             }
+            std::thread::sleep(store.cleanup_pause(took));
         }
         Ok(removed)
     }

@@ -102,6 +102,20 @@ pub trait TokenStore: Send + Sync {
         self.cleanup_expired(now, limit)
     }
 
+    /// `cleanup_expired_in_background` for the automatic cleanup of `holder` (a number
+    /// drawn per store instance): None, removing nothing, if another's automatic cleanup
+    /// is at work on the same data, where two would get in the way of the writers.
+    fn cleanup_expired_as(&self, now: i64, limit: usize, _holder: i64) -> Result<Option<usize>> {
+        self.cleanup_expired_in_background(now, limit).map(Some)
+    }
+
+    /// How long a background cleanup waits after a transaction that took `took` and left
+    /// more to do: long enough, where writers wait on the same lock, for a waiting writer
+    /// to take it before the next transaction.
+    fn cleanup_pause(&self, _took: std::time::Duration) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Counts of live tokens, in constant time.
     fn stats(&self, now: i64) -> Result<Stats>;
 

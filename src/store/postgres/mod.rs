@@ -92,6 +92,37 @@ struct Target {
 struct Pooled {
     client: Client,
     epoch: u64,
+    /// The task that drives the connection's socket: it says goodbye to the server and
+    /// closes the socket once the client is dropped, but only when it runs (see `end`).
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// How long ending a store's connections may take (a Terminate message and a close each).
+const END_WAIT: Duration = Duration::from_millis(500);
+
+/// Ends connections: drops their clients and runs their tasks until the sockets are
+/// closed. The I/O thread runs only while a call runs, so a connection merely dropped
+/// stayed open until some later call of some store (issue 15, defect 8: dropped stores,
+/// closed by the finalizer, kept their backends until the server ran out of connections).
+async fn end(conns: Vec<Pooled>) {
+    let tasks: Vec<_> = conns.into_iter().map(|c| c.task).collect();
+    let all = futures_util::future::join_all(tasks);
+    let _ = tokio::time::timeout(END_WAIT, all).await;
+}
+
+/// `end`, from outside the I/O thread (`close`, `drop`).
+fn end_now(conns: Vec<Pooled>) {
+    if conns.is_empty() {
+        return;
+    }
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // Inside the runtime (cannot block on it): its next turn ends them.
+        drop(conns);
+        return;
+    }
+    if let Ok(rt) = runtime() {
+        rt.block_on(end(conns));
+    }
 }
 
 /// Why one attempt failed: PostgreSQL's error, with whether the connection was a kept one
@@ -286,13 +317,13 @@ impl PostgresStore {
             let kept = self.idle.lock().map_err(|_| StoreError::Poisoned)?.pop();
             match kept {
                 Some(c) if !c.client.is_closed() && c.epoch == epoch => return Ok((c, true)),
-                Some(_) => continue,
+                Some(c) => end(vec![c]).await,
                 None => break,
             }
         }
         let target = self.target()?;
         let (mut client, connection) = target.config.connect(target.tls.clone()).await?;
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             // Ends when the client is dropped or the server goes; errors reach the calls.
             let _ = connection.await;
         });
@@ -313,13 +344,20 @@ impl PostgresStore {
             }
         }
         self.opened.store(true, Ordering::Release);
-        Ok((Pooled { client, epoch }, false))
+        Ok((
+            Pooled {
+                client,
+                epoch,
+                task,
+            },
+            false,
+        ))
     }
 
-    /// Puts a healthy connection back for the next call.
-    fn checkin(&self, c: Pooled) {
+    /// Puts a healthy connection back for the next call; ends one of a closed store.
+    async fn checkin(&self, c: Pooled) {
         if c.client.is_closed() || c.epoch != self.epoch.load(Ordering::Acquire) {
-            return;
+            return end(vec![c]).await;
         }
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(c);
@@ -353,21 +391,21 @@ impl PostgresStore {
                 let result = op(&conn.client, &self.sql).await;
                 match result {
                     Ok(v) => {
-                        self.checkin(conn);
+                        self.checkin(conn).await;
                         return Ok(v);
                     }
                     Err(Failure::Store(e)) => {
-                        self.checkin(conn);
+                        self.checkin(conn).await;
                         return Err(e);
                     }
                     Err(Failure::QueryTimeout) => {
-                        self.checkin(conn);
+                        self.checkin(conn).await;
                         return Err(self.past_query_timeout());
                     }
                     Err(Failure::Pg(e)) => {
                         let broken = e.as_db_error().is_none() || conn.client.is_closed();
                         if !broken {
-                            self.checkin(conn);
+                            self.checkin(conn).await;
                         }
                         // A deadlock, a serialization failure, or a row of the same key
                         // inserted by a concurrent transaction: PostgreSQL rolled it back.
@@ -399,6 +437,15 @@ impl PostgresStore {
             "no answer within the query timeout ({} ms)",
             self.settings.query_timeout.as_millis()
         ))
+    }
+}
+
+impl Drop for PostgresStore {
+    /// A store dropped unclosed (its JavaScript object collected) closes its sockets too.
+    fn drop(&mut self) {
+        if let Ok(idle) = self.idle.get_mut() {
+            end_now(std::mem::take(idle));
+        }
     }
 }
 
@@ -593,12 +640,13 @@ impl TokenStore for PostgresStore {
         Ok(self.opened.swap(false, Ordering::AcqRel))
     }
 
-    /// Closes every kept connection (those in use close when their call ends); the next
-    /// call connects again.
+    /// Closes every kept connection, its socket closed before this returns (those in use
+    /// close when their call ends); the next call connects again.
     fn close(&self) -> Result<()> {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.migrated.store(false, Ordering::Release);
-        self.idle.lock().map_err(|_| StoreError::Poisoned)?.clear();
+        let kept = std::mem::take(&mut *self.idle.lock().map_err(|_| StoreError::Poisoned)?);
+        end_now(kept);
         Ok(())
     }
 

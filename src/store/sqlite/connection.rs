@@ -24,6 +24,9 @@ use crate::model::{
 const FINE_BUCKET_BITS: u32 = 12;
 const COARSE_BUCKET_BITS: u32 = 20;
 
+/// How long an automatic cleanup's lease on the file lasts after its last batch.
+const CLEANER_LEASE_MS: i64 = 10_000;
+
 const SELECT_ACCESS: &str =
     "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at
      FROM access_tokens WHERE token = ?1";
@@ -52,12 +55,51 @@ pub(super) const STATS: &str = "SELECT
 
 const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";
 
+/// How often a call waiting for the write lock tries again. SQLite's own busy handler
+/// backs off to sleeps of 25, 50 and 100 ms, so a writer that found the lock taken slept
+/// through every gap a cleanup left between its short transactions, and waited up to 2 s
+/// behind a backlog's cleanup (issue 15, defect 4); polling every millisecond, it takes the
+/// lock in the pause that follows each cleanup transaction (`SqliteStore::cleanup_pause`).
+const BUSY_POLL: Duration = Duration::from_millis(1);
+
+/// The state of a connection's busy handler (see `busy_wait`): how long a call may wait
+/// for a lock, and since when the current call has waited.
+struct BusyWait {
+    timeout: Duration,
+    base: std::time::Instant,
+    /// Nanoseconds after `base` when the current wait began.
+    since: std::sync::atomic::AtomicU64,
+}
+
+/// SQLite's busy handler: `count` is how many times it was called for this wait. Sleeps
+/// `BUSY_POLL` (less at the end) and asks SQLite to try again, until the timeout.
+unsafe extern "C" fn busy_wait(
+    arg: *mut std::os::raw::c_void,
+    count: std::os::raw::c_int,
+) -> std::os::raw::c_int {
+    use std::sync::atomic::Ordering;
+    // SAFETY: `arg` is the `BusyWait` that `Db` owns in a Box, installed with this
+    // handler and removed (by closing the connection) before the Box is dropped.
+    let state = unsafe { &*(arg as *const BusyWait) };
+    let now = u64::try_from(state.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    if count == 0 {
+        state.since.store(now, Ordering::Relaxed);
+    }
+    let waited = Duration::from_nanos(now.saturating_sub(state.since.load(Ordering::Relaxed)));
+    if waited >= state.timeout {
+        return 0;
+    }
+    std::thread::sleep(BUSY_POLL.min(state.timeout - waited));
+    1
+}
+
 /// One open connection to the file, with its checkpoint thread.
 pub(super) struct Db {
     pub(super) conn: Connection,
     /// The file's path, for error messages.
     path: String,
-    busy_timeout: Duration,
+    /// The busy handler's state; after `conn`, so that it outlives the connection.
+    busy: Box<BusyWait>,
     /// The background checkpoint thread, joined on drop (see `Drop`).
     checkpointer: Option<std::thread::JoinHandle<()>>,
     /// The -wal and -shm files this connection uses, with their (device, inode).
@@ -90,7 +132,12 @@ impl Db {
         let err = |e: rusqlite::Error| StoreError::from_sqlite(&shown, &e);
         let mut conn = Connection::open_with_flags(path, flags).map_err(err)?;
         let busy_timeout = Duration::from_millis(u64::from(busy_timeout_ms));
-        conn.busy_timeout(busy_timeout).map_err(err)?;
+        let busy = Box::new(BusyWait {
+            timeout: busy_timeout,
+            base: std::time::Instant::now(),
+            since: std::sync::atomic::AtomicU64::new(0),
+        });
+        set_busy_handler(&conn, Some(&busy)).map_err(err)?;
         conn.set_prepared_statement_cache_capacity(64);
         // A page cache of up to 64 MiB (default 2 MiB) keeps a million-token file's inner
         // b-tree pages and recent leaves in memory; it grows only as pages are used.
@@ -145,7 +192,7 @@ impl Db {
         Ok(Db {
             conn,
             path: shown,
-            busy_timeout,
+            busy,
             checkpointer,
             sidecars,
         })
@@ -216,9 +263,9 @@ impl Db {
     /// the write lock is free, else left for the next read or cleanup. It never waits for
     /// the lock and never fails the read, whose answer does not depend on it.
     fn tidy(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<()>) {
-        if self.conn.busy_timeout(Duration::ZERO).is_ok() {
+        if set_busy_handler(&self.conn, None).is_ok() {
             let _ = immediate(&self.conn, f);
-            let _ = self.conn.busy_timeout(self.busy_timeout);
+            let _ = set_busy_handler(&self.conn, Some(&self.busy));
         }
     }
 
@@ -258,6 +305,29 @@ pub(super) enum TxError {
 impl From<rusqlite::Error> for TxError {
     fn from(e: rusqlite::Error) -> Self {
         TxError::Sql(e)
+    }
+}
+
+/// Installs `busy_wait` with `state` as the connection's busy handler, or none (a locked
+/// database then fails at once with SQLITE_BUSY).
+fn set_busy_handler(conn: &Connection, state: Option<&BusyWait>) -> rusqlite::Result<()> {
+    let (handler, arg) = match state {
+        Some(s) => (
+            Some(busy_wait as unsafe extern "C" fn(_, _) -> _),
+            (s as *const BusyWait).cast_mut().cast(),
+        ),
+        None => (None, std::ptr::null_mut()),
+    };
+    // SAFETY: the handle is this open connection's; `arg` points at a `BusyWait` that lives
+    // as long as the connection (see `Db::busy`).
+    let rc = unsafe { rusqlite::ffi::sqlite3_busy_handler(conn.handle(), handler, arg) };
+    if rc == rusqlite::ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rc),
+            None,
+        ))
     }
 }
 
@@ -595,6 +665,47 @@ impl Db {
 
     pub(super) fn cleanup_expired(&self, now: i64, limit: usize) -> Result<usize> {
         self.write(|c| cleanup_batch(c, now, limit))
+    }
+
+    /// `cleanup_expired` by the automatic cleanup of `holder`: only one process cleans a
+    /// file at a time, the one holding the lease in `nts_cleaner` (renewed by each batch,
+    /// given back when nothing expired is left, lapsing after `CLEANER_LEASE_MS` if its
+    /// process died). Returns None, removing nothing, while another holder has it: two
+    /// cleaners alternating would hold the write lock nearly all the time between them.
+    pub(super) fn cleanup_expired_as(
+        &self,
+        now: i64,
+        limit: usize,
+        holder: i64,
+    ) -> Result<Option<usize>> {
+        let held_by_other = |c: &Connection| -> rusqlite::Result<bool> {
+            let lease: Option<(i64, i64)> = c
+                .prepare_cached("SELECT holder, until FROM nts_cleaner WHERE id = 1")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            Ok(matches!(lease, Some((h, until)) if h != holder && until > now))
+        };
+        // Read first, without the write lock: a cleaner that is not the holder never
+        // takes it from the writers.
+        if held_by_other(&self.conn).map_err(|e| self.err(e))? {
+            return Ok(None);
+        }
+        self.write(|c| {
+            if held_by_other(c)? {
+                return Ok(None);
+            }
+            let n = cleanup_batch(c, now, limit)?;
+            if n < limit {
+                c.prepare_cached("DELETE FROM nts_cleaner WHERE id = 1")?
+                    .execute([])?;
+            } else {
+                c.prepare_cached(
+                    "INSERT OR REPLACE INTO nts_cleaner (id, holder, until) VALUES (1, ?1, ?2)",
+                )?
+                .execute(params![holder, now.saturating_add(CLEANER_LEASE_MS)])?;
+            }
+            Ok(Some(n))
+        })
     }
 
     pub(super) fn stats(&self, now: i64) -> Result<Stats> {

@@ -19,6 +19,7 @@ mod schema;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use connection::Db;
 
@@ -29,6 +30,9 @@ use crate::model::{
     AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
     Rotation, Stats,
 };
+
+/// The shortest pause between two background cleanup transactions (see `cleanup_pause`).
+const MIN_CLEANUP_PAUSE: Duration = Duration::from_millis(3);
 
 /// A SQLite file. Connections open at first use, and again after `close` or after the
 /// file was found deleted or replaced (`StoreError::Moved`).
@@ -146,6 +150,19 @@ impl TokenStore for SqliteStore {
         self.with(&self.cleaner, |db| db.cleanup_expired(now, limit))
     }
 
+    fn cleanup_expired_as(&self, now: i64, limit: usize, holder: i64) -> Result<Option<usize>> {
+        self.with(&self.cleaner, |db| {
+            db.cleanup_expired_as(now, limit, holder)
+        })
+    }
+
+    /// As long as the transaction took, and at least `MIN_CLEANUP_PAUSE`: a writer waiting
+    /// for the lock polls it every millisecond (see `connection::BUSY_POLL`), so it takes
+    /// the lock in that gap, and waits at most about one cleanup transaction.
+    fn cleanup_pause(&self, took: Duration) -> Duration {
+        took.max(MIN_CLEANUP_PAUSE)
+    }
+
     fn stats(&self, now: i64) -> Result<Stats> {
         self.main(|db| db.stats(now))
     }
@@ -183,5 +200,7 @@ impl TokenStore for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cleanup;
 #[cfg(test)]
 mod tests_issue15;

@@ -304,6 +304,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE o.created_at < nts_clients.created_at
            OR (o.created_at = nts_clients.created_at AND o.client_id <= nts_clients.client_id));
     CREATE INDEX nts_clients_seq ON nts_clients (seq);",
+    // 6. Which process's automatic cleanup works on the file (one at a time), until when:
+    //    two cleaning a backlog by turns left a writer of a third process almost no gap
+    //    to take the write lock in.
+    "CREATE TABLE nts_cleaner (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        holder INTEGER NOT NULL,
+        until INTEGER NOT NULL
+    );",
 ];
 
 /// `PRAGMA application_id` of a file whose schema this package wrote ("nts1"): together
