@@ -1,5 +1,5 @@
 "use strict";
-// `native-token-storage doctor`: lib/doctor.js on small fixture servers, one a problem
+// `native-token-storage doctor`: lib/doctor/ on small fixture servers, one a problem
 // (__test__/fixtures/doctor/<problem>/), one that does everything wrong, one clean; the
 // edits it prints are what --fix makes (doctor-fix.test.js runs --fix and the fixed server);
 // the command line's output, --json and exit codes.

@@ -9,7 +9,7 @@ const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
 const { KINDS, storeOptions, storesPerTest } = require("./helpers/setup");
-const { s256 } = require("./reliability/fixtures/common");
+const { s256 } = require("./reliability/helpers/common");
 
 const ctx = storesPerTest();
 const T0 = Date.UTC(2001, 0, 1);

@@ -1,5 +1,5 @@
 "use strict";
-// getStats right after a burst of tokens expired, per store: CONTRACT.md says getStats
+// getStats right after a burst of tokens expired, per store: docs/api.md says getStats
 // costs the same however many rows are stored or wait for cleanup. Stores `n` tokens (of
 // n/10 users) that all expire within one second, waits until they have expired (cleanup
 // off), then times getStats in the next seconds, against a store of 10 such tokens.

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 "use strict";
-// The package's command line. `native-token-storage doctor [folder] [--json] [--fix] [--diff]`: see lib/doctor.js.
+// The package's command line. `native-token-storage doctor [folder] [--json] [--fix] [--diff]`: see lib/doctor/.
 const path = require("node:path");
 const { doctor, fix, format } = require("../lib/doctor");
 

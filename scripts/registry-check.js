@@ -6,7 +6,7 @@
 //
 //   node scripts/registry-check.js [--keep] [--no-source-build]     (`npm run registry-check`)
 //
-// 1. Installs its own tools (verdaccio, pnpm) in registry-check/ with `npm ci` if missing.
+// 1. Installs its own tools (verdaccio, pnpm) in scripts/registry-check-tools/ with `npm ci` if missing.
 // 2. Packs the release (scripts/release-pack.js: the main package and the host's platform
 //    package), plus two variants whose platform package declares another cpu / libc only.
 // 3. Starts verdaccio on 127.0.0.1 (a free port) with its own config and storage in a temp
@@ -34,7 +34,7 @@ const path = require("node:path");
 const { releasePack } = require("./release-pack");
 
 const ROOT = path.resolve(__dirname, "..");
-const TOOLS = path.join(ROOT, "registry-check");
+const TOOLS = path.join(__dirname, "registry-check-tools");
 const NPM = process.platform === "win32" ? "npm.cmd" : "npm";
 const VERDACCIO = path.join(TOOLS, "node_modules", "verdaccio", "bin", "verdaccio");
 const PNPM = path.join(TOOLS, "node_modules", ".bin", process.platform === "win32" ? "pnpm.cmd" : "pnpm");

@@ -1,5 +1,5 @@
 "use strict";
-// The old JavaScript module's SQLite schema (CONTRACT.md, "The SQLite file"), written with
+// The old JavaScript module's SQLite schema (docs/sqlite.md, "Schema"), written with
 // python3's sqlite3 so the file is made by another SQLite than the package's.
 const { python } = require("./setup");
 

@@ -111,16 +111,16 @@ function cleanEnv(extra = {}) {
 let copy = null;
 
 /**
- * A copy of the package's runtime files and the test fixtures that any user can read, for
- * children that run as another user (uid 65534): the checkout itself may sit in a folder
- * they cannot enter (a clone under a 0700 temp folder, or under /root). Made once per
- * process, removed at exit.
+ * A copy of the package's runtime files and the test helpers and child programs that any
+ * user can read, for children that run as another user (uid 65534): the checkout itself may
+ * sit in a folder they cannot enter (a clone under a 0700 temp folder, or under /root). Made
+ * once per process, removed at exit.
  */
 function readableCopy() {
   if (copy !== null) return copy;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "nts-pkg-"));
   process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
-  const files = ["package.json", "index.js", "lib", "__test__/helpers", "__test__/reliability/fixtures"];
+  const files = ["package.json", "index.js", "lib", "__test__/helpers", "__test__/reliability/helpers", "__test__/reliability/children"];
   for (const name of fs.readdirSync(PKG)) if (name.endsWith(".node")) files.push(name);
   for (const rel of files) fs.cpSync(path.join(PKG, rel), path.join(root, rel), { recursive: true });
   const open = (p) => {

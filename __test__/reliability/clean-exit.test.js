@@ -5,9 +5,9 @@
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
-const { tempDir, runNode } = require("./fixtures/common");
+const { tempDir, runNode } = require("./helpers/common");
 
-const fixture = (name) => path.join(__dirname, "fixtures", name);
+const fixture = (name) => path.join(__dirname, "children", name);
 const env = () => ({ ...process.env, TOKEN_STORAGE: "", TOKEN_STORAGE_LOG: "warn" });
 
 test("a script that uses both stores and returns exits on its own", async (t) => {

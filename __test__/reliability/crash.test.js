@@ -7,12 +7,12 @@ const { test } = require("node:test");
 const assert = require("node:assert/strict");
 const { spawn } = require("node:child_process");
 const path = require("node:path");
-const { PKG, tempDir, dbEnv, integrityCheck, tableCounts, prng } = require("./fixtures/common");
-const { expected, BULK } = require("./fixtures/crash-child");
+const { PKG, tempDir, dbEnv, integrityCheck, tableCounts, prng } = require("./helpers/common");
+const { expected, BULK } = require("./children/crash-child");
 process.env.TOKEN_STORAGE_LOG = "warn";
 const { TokenStorage } = require(PKG);
 
-const CHILD = path.join(__dirname, "fixtures", "crash-child.js");
+const CHILD = path.join(__dirname, "children", "crash-child.js");
 const KILLS = 5;
 const BULK_KILLS = 8;
 const SEED = Number(process.env.CRASH_SEED ?? 20261127);

@@ -12,13 +12,13 @@ const crypto = require("node:crypto");
 const fs = require("node:fs");
 const path = require("node:path");
 const readline = require("node:readline");
-const { PKG, tempDir, integrityCheck, py, expectCode } = require("./fixtures/common");
+const { PKG, tempDir, integrityCheck, py, expectCode } = require("./helpers/common");
 process.env.TOKEN_STORAGE_LOG = "silent";
 const { TokenStorage } = require(PKG);
 
 const { readableCopy } = require("../helpers/setup");
 
-const ENV_CHILD = path.join(__dirname, "fixtures", "env-child.js");
+const ENV_CHILD = path.join(__dirname, "children", "env-child.js");
 const NOBODY = 65534;
 
 /** Starts env-child.js (as `uid`, or under bash with SIGXFSZ ignored); `call(op)` resolves its answer. */
@@ -33,7 +33,7 @@ async function startChild({ uid, ignoreXfsz = false, tmpfs } = {}) {
       : uid === undefined
         ? fork(ENV_CHILD, [], options)
         : // Another user may not be able to enter the checkout: it runs from a readable copy.
-          fork(path.join(readableCopy(), "__test__", "reliability", "fixtures", "env-child.js"), [], { ...options, cwd: readableCopy(), uid, gid: uid });
+          fork(path.join(readableCopy(), "__test__", "reliability", "children", "env-child.js"), [], { ...options, cwd: readableCopy(), uid, gid: uid });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
   const pending = new Map();

@@ -2,16 +2,16 @@
 // Suite 6 of issue 3: hostile input. Seeded random sequences of all calls (random strings,
 // ~1 MB strings, unicode, lone surrogates, NULs, SQL-looking text, wrong types, huge and
 // negative numbers, NaN, invalid Dates) run against the memory store, the SQLite store and
-// a pure-JS reference model of the contract (fixtures/model.js); every result must match
+// a pure-JS reference model of the contract (helpers/model.js); every result must match
 // the model call by call, every wrong type must be a TypeError naming the function and the
 // argument, and nothing may crash. Replay a failure with FUZZ_SEED=<seed>.
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
 const fs = require("node:fs");
-const { PKG, tempDir, integrityCheck } = require("./fixtures/common");
-const { Model } = require("./fixtures/model");
-const { generator, show } = require("./fixtures/fuzz-gen");
+const { PKG, tempDir, integrityCheck } = require("./helpers/common");
+const { Model } = require("./helpers/model");
+const { generator, show } = require("./helpers/fuzz-gen");
 process.env.TOKEN_STORAGE_LOG = "silent";
 const { TokenStorage } = require(PKG);
 

@@ -6,7 +6,7 @@
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
 const vm = require("node:vm");
-const { PKG } = require("./fixtures/common");
+const { PKG } = require("./helpers/common");
 process.env.TOKEN_STORAGE_LOG = "silent";
 const { TokenStorage } = require(PKG);
 

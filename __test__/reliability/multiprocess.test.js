@@ -10,12 +10,12 @@ const assert = require("node:assert/strict");
 const { fork, spawn } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
-const { PKG, tempDir, dbEnv, integrityCheck, tableCounts, s256, newVerifier } = require("./fixtures/common");
+const { PKG, tempDir, dbEnv, integrityCheck, tableCounts, s256, newVerifier } = require("./helpers/common");
 process.env.TOKEN_STORAGE_LOG = "warn";
 const { TokenStorage } = require(PKG);
 
-const CHILD = path.join(__dirname, "fixtures", "mp-child.js");
-const CRASH_CHILD = path.join(__dirname, "fixtures", "crash-child.js");
+const CHILD = path.join(__dirname, "children", "mp-child.js");
+const CRASH_CHILD = path.join(__dirname, "children", "crash-child.js");
 const PROCESSES = 4;
 
 /** Forks the children and collects their messages; kills them all after `timeoutMs`. */

@@ -7,10 +7,10 @@
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
-const { tempDir, runNode } = require("./fixtures/common");
+const { tempDir, runNode } = require("./helpers/common");
 const { PG_URL, freshSchema } = require("../helpers/setup");
 
-const SCRIPT = path.join(__dirname, "fixtures", "threads-main.js");
+const SCRIPT = path.join(__dirname, "children", "threads-main.js");
 
 const CASES = [
   { storage: "memory", scope: "module" },
