@@ -15,6 +15,7 @@ const http = require("node:http");
 const os = require("node:os");
 const path = require("node:path");
 const { doctor, fix } = require("../lib/doctor");
+const { readableCopy } = require("./helpers/setup");
 
 const ROOT = path.join(__dirname, "..");
 const FIXTURES = path.join(__dirname, "fixtures", "doctor");
@@ -430,7 +431,9 @@ describe("doctor skips what is not a regular readable file of sane size, and say
     t.after(() => fs.rmSync(path.join(dir, "private"), { recursive: true, force: true }));
     // Root is not refused by permissions: run doctor as "nobody" then (the repository must be readable by it).
     const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    const r = spawnSync(process.execPath, [BIN, "doctor", "--json", dir], { encoding: "utf8", cwd: os.tmpdir(), ...asNobody });
+    // The package from a copy "nobody" can read: a clone may sit in a folder only its owner can.
+    const bin = asNobody.uid === undefined ? BIN : path.join(readableCopy(), "bin", "native-token-storage.js");
+    const r = spawnSync(process.execPath, [bin, "doctor", "--json", dir], { encoding: "utf8", cwd: os.tmpdir(), ...asNobody });
     if (r.error?.code === "EPERM" || /EACCES/.test(r.stderr ?? "") && !r.stdout) {
       // Without the permission to change users, the same failure is simulated on the function.
       const readdir = fs.readdirSync;

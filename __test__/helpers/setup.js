@@ -120,7 +120,7 @@ function readableCopy() {
   if (copy !== null) return copy;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "nts-pkg-"));
   process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
-  const files = ["package.json", "index.js", "lib", "__test__/helpers", "__test__/reliability/helpers", "__test__/reliability/children"];
+  const files = ["package.json", "index.js", "bin", "lib", "node_modules/acorn", "__test__/helpers", "__test__/reliability/helpers", "__test__/reliability/children"];
   for (const name of fs.readdirSync(PKG)) if (name.endsWith(".node")) files.push(name);
   for (const rel of files) fs.cpSync(path.join(PKG, rel), path.join(root, rel), { recursive: true });
   const open = (p) => {

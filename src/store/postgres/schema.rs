@@ -681,13 +681,18 @@ pub const MIGRATIONS: &[&str] = &[
     LANGUAGE plpgsql SET enable_seqscan = off AS $nts$
     BEGIN
         -- Writers of one token or refresh string take turns, in one order, so that none
-        -- inserts a row another is inserting (and fails on the exclusion constraint). The
-        -- strings share 256 locks, so a batch of 100,000 tokens holds at most 256 of the
-        -- server's lock table's slots (one per string ran it out of shared memory).
-        PERFORM pg_advisory_xact_lock(hashtext('native-token-storage token'), k)
-        FROM (SELECT DISTINCT hashtext(t) & 255 AS k
-              FROM unnest(p_token || p_refresh) AS t WHERE t IS NOT NULL) AS keys
-        ORDER BY k;
+        -- inserts a row another is inserting (and fails on the exclusion constraint). One
+        -- lock per string: shared locks would make unrelated writers wait on each other,
+        -- and a rotation (which holds rows when it stores) deadlock with them. A batch of
+        -- more than 512 strings (a migration, a seed) takes none, since it would fill the
+        -- server's lock table (100,000 tokens ran it out of shared memory); a writer of one
+        -- of its strings at the same moment fails on the constraint and is tried again.
+        IF cardinality(p_token) + cardinality(p_refresh) <= 512 THEN
+            PERFORM pg_advisory_xact_lock(k)
+            FROM (SELECT DISTINCT hashtextextended('native-token-storage token:' || t, 0) AS k
+                  FROM unnest(p_token || p_refresh) AS t WHERE t IS NOT NULL) AS keys
+            ORDER BY k;
+        END IF;
         WITH gone AS (
             DELETE FROM {s}.access_tokens x USING unnest(p_token) AS n (tok)
             WHERE x.token = n.tok RETURNING x.token, x.refresh_token
