@@ -14,13 +14,13 @@
 // 4. runs the Jest suite with --detectOpenHandles and without --forceExit, failing on an
 //    open-handle warning or if Jest does not exit in time, then the node --test suite;
 // 5. runs examples/consumer/map-suite, a server's own suite written for the module of Maps
-//    (several files that each start empty, resetModules, fake timers for token, code and
-//    pending-login expiry), under Jest 29 and Jest 30 (--runInBand --detectOpenHandles),
-//    Vitest (threads pool) and node --test, on the memory store; and its expiry files on a
-//    SQLite file too; and, under each Jest, eight files of 40 MB of tokens each in one
-//    process, whose memory must not grow by a store per file. Jest 30 and Vitest are
-//    installed in projects of their own beside the first (each its own node_modules, so no
-//    runner picks up another's packages).
+//    (several files that each start empty, jest.resetModules and vi.resetModules with a new
+//    import, fake timers for token, code and pending-login expiry), under Jest 29 and Jest 30
+//    (--runInBand --detectOpenHandles), Vitest (threads pool) and node --test, on the memory
+//    store; and its expiry files on a SQLite file too; and, under each Jest, eight files of
+//    40 MB of tokens each in one process, whose memory must not grow by a store per file.
+//    Jest 30 and Vitest are installed in projects of their own beside the first (each its
+//    own node_modules, so no runner picks up another's packages).
 // Exits non-zero on any failure. --keep leaves the scratch project in place.
 const { spawn } = require("node:child_process");
 const fs = require("node:fs");
