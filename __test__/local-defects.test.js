@@ -224,7 +224,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
       const bin = findBinaries();
       const psql = bin && fs.existsSync(path.join(bin, "psql")) ? path.join(bin, "psql") : "psql";
       const kinds = [`{ options: (i) => ({ storage: "postgres", url: ${JSON.stringify(url)}, schema: ${JSON.stringify(freshSchema())} }) }`];
-      const backends = `Number(require("node:child_process").execFileSync(${JSON.stringify(psql)}, [${JSON.stringify(PG_URL)}, "-Atc", "SELECT count(*) FROM pg_stat_activity WHERE application_name = '${app}'"], { encoding: "utf8" }))`;
+      // A backend leaves pg_stat_activity when its process has seen the socket close and exited:
+      // the count is read until it holds still (200 ms apart, 10 s at most), not once.
+      const count = `Number(require("node:child_process").execFileSync(${JSON.stringify(psql)}, [${JSON.stringify(PG_URL)}, "-Atc", "SELECT count(*) FROM pg_stat_activity WHERE application_name = '${app}'"], { encoding: "utf8" }))`;
+      const backends = `(() => { let n = ${count}; for (let i = 0; i < 50; i++) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200); const m = ${count}; if (m === n) break; n = m; } return n; })()`;
       const code = CHILD.replace("JSON.parse(process.env.KINDS)", `[${kinds.join(",")}]`).replace(
         'threads: fs.readdirSync("/proc/self/task").length })',
         `threads: fs.readdirSync("/proc/self/task").length, backends: ${backends} })`,
