@@ -3,7 +3,10 @@
 // Builds the native addon from source with cargo and puts it where lib/native.js looks for a
 // local build: native_token_storage.node in the package folder.
 //
-//   node scripts/build.js [--if-missing]     (`npm run build`; `prepare` in a clone uses --if-missing)
+//   node scripts/build.js [--if-missing] [cargo options]   (`npm run build`; `prepare` in a clone uses --if-missing)
+//
+// Other options go to `cargo build` as they are: `npm run build -- --no-default-features`
+// builds the addon without the PostgreSQL store (smaller, and faster to build: no tokio, no rustls).
 //
 // One output path for every release build: cargo's --target <host triple>, so the library
 // lands in <target dir>/<triple>/release/, where `napi build --platform --release` puts it too.
@@ -63,7 +66,8 @@ const env = { ...process.env, CARGO_TARGET_DIR: targetDir };
 // Rust links musl statically by default, and then makes no cdylib: `napi build` adds this flag too.
 if (triple.includes("musl") && !/crt-static/.test(env.RUSTFLAGS || "")) env.RUSTFLAGS = `${env.RUSTFLAGS || ""} -C target-feature=-crt-static`.trim();
 const started = Date.now();
-const cargo = spawnSync(process.env.CARGO || "cargo", ["build", "--release", "--lib", "--target", triple], { cwd: ROOT, stdio: "inherit", env });
+const cargoOptions = process.argv.slice(2).filter((a) => a !== "--if-missing");
+const cargo = spawnSync(process.env.CARGO || "cargo", ["build", "--release", "--lib", "--target", triple, ...cargoOptions], { cwd: ROOT, stdio: "inherit", env });
 if (cargo.error) fail(`could not run cargo (${cargo.error.message}). Install Rust from https://rustup.rs and retry.`);
 if (cargo.status !== 0) fail(`cargo build failed with exit code ${cargo.status ?? cargo.signal}`, cargo.status || 1);
 // Copy to a temp name and rename, so a process loading the addon never sees half a file.

@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+#[cfg(not(feature = "postgres"))]
+use crate::error::StoreError;
+
 /// How long a write waits for another connection's lock before `ERR_TOKEN_STORAGE_BUSY`.
 pub const DEFAULT_BUSY_TIMEOUT_MS: u32 = 5_000;
 
@@ -17,6 +20,18 @@ pub const DEFAULT_REFRESH_GRACE_MS: u32 = 10_000;
 /// How many connections a PostgreSQL store keeps at most (calls on the JavaScript thread
 /// use one; Promise calls run on libuv's four threads).
 pub const DEFAULT_POOL_SIZE: u32 = 4;
+
+/// What asking for a PostgreSQL store gets from an addon built without the cargo feature
+/// `postgres`: a configuration error, at the configuration check, before anything opens.
+#[cfg(not(feature = "postgres"))]
+pub fn without_postgres() -> StoreError {
+    StoreError::Config(
+        "this build of native-token-storage has no PostgreSQL store: its addon was built \
+         without the cargo feature \"postgres\"; build it with the feature (`npm run build`, \
+         the default) or use the memory or SQLite store"
+            .into(),
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncMode {
@@ -35,6 +50,8 @@ pub enum StoreConfig {
         sync: SyncMode,
         busy_timeout_ms: u32,
     },
+    /// Only with the cargo feature `postgres` (see `without_postgres`).
+    #[cfg(feature = "postgres")]
     Postgres {
         /// A connection string, URL or key-value form (it may hold a password: never shown).
         url: String,
@@ -55,6 +72,7 @@ impl StoreConfig {
             StoreConfig::Memory => "memory".into(),
             StoreConfig::Sqlite { path, .. } => format!("sqlite:{}", path.display()),
             // A digest, so that the password of the URL is not kept in one more place.
+            #[cfg(feature = "postgres")]
             StoreConfig::Postgres { url, schema, .. } => {
                 use sha2::{Digest, Sha256};
                 let digest = Sha256::new()

@@ -15,13 +15,16 @@
 //! store must pass.
 
 mod memory;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
+#[cfg(feature = "postgres")]
 use std::time::Duration;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
 pub use postgres::{PostgresSettings, PostgresStore};
 pub use sqlite::SqliteStore;
 
@@ -149,8 +152,15 @@ pub trait TokenStore: Send + Sync {
 }
 
 /// Checks a PostgreSQL connection string without connecting (see `postgres::check_url`).
+#[cfg(feature = "postgres")]
 pub fn check_postgres_url(url: &str, url_name: &str) -> Result<()> {
     postgres::check_url(url, url_name)
+}
+
+/// Without the PostgreSQL store, every connection string is a configuration error.
+#[cfg(not(feature = "postgres"))]
+pub fn check_postgres_url(_url: &str, _url_name: &str) -> Result<()> {
+    Err(crate::config::without_postgres())
 }
 
 /// The store a configuration names, not yet opened.
@@ -162,6 +172,7 @@ pub fn open(config: &StoreConfig) -> Arc<dyn TokenStore> {
             sync,
             busy_timeout_ms,
         } => Arc::new(SqliteStore::new(path.clone(), *sync, *busy_timeout_ms)),
+        #[cfg(feature = "postgres")]
         StoreConfig::Postgres {
             url,
             url_name,

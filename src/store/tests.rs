@@ -15,8 +15,14 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 struct Fixture {
     store: Box<dyn TokenStore>,
     _dir: Option<tempfile::TempDir>,
-    _schema: Option<postgres::TestSchema>,
+    _schema: Option<TestSchema>,
 }
+
+#[cfg(feature = "postgres")]
+use postgres::TestSchema;
+/// Without the cargo feature `postgres` there is no PostgreSQL schema to keep.
+#[cfg(not(feature = "postgres"))]
+type TestSchema = std::convert::Infallible;
 
 fn memory() -> Fixture {
     Fixture {
@@ -40,6 +46,7 @@ fn sqlite() -> Fixture {
 /// A PostgreSQL store in a fresh schema of the server `TOKEN_TEST_DATABASE_URL` names
 /// (`npm test` starts one), or `None` (the test is skipped, said once) when it is unset
 /// outside CI. In CI a missing server fails the test.
+#[cfg(feature = "postgres")]
 fn postgres() -> Option<Fixture> {
     let schema = postgres::TestSchema::new()?;
     Some(Fixture {
@@ -591,6 +598,7 @@ macro_rules! backends {
     ($($name:ident),* $(,)?) => {
         mod memory_store { $( #[test] fn $name() { super::$name(super::memory()); } )* }
         mod sqlite_store { $( #[test] fn $name() { super::$name(super::sqlite()); } )* }
+        #[cfg(feature = "postgres")]
         mod postgres_store {
             $( #[test] fn $name() { if let Some(f) = super::postgres() { super::$name(f); } } )*
         }
@@ -624,6 +632,7 @@ fn memory_and_sqlite_agree_on_random_sequences() {
 }
 
 #[test]
+#[cfg(feature = "postgres")]
 fn memory_and_postgres_agree_on_random_sequences() {
     if postgres().is_some() {
         agree_on_random_sequences(|| postgres().expect("server"), 10);

@@ -1,0 +1,28 @@
+//! The napi layer: what JS sees of the addon. Each export decodes its arguments, calls the
+//! plain-Rust store through `ops::run` and maps errors; `lib/` checks argument types first
+//! (so callers get `TypeError`s naming the function and argument) and shapes the answers.
+//!
+//! - `store.rs`: the `NativeStore` class, its constructor, getters, `open` and `close`;
+//! - `operations.rs`: the table of operations, each exported sync and async from one entry;
+//! - `config.rs`: the store's configuration from JS to `StoreConfig`;
+//! - `args.rs`: the operations' records and times from JS to the model;
+//! - `reply.rs`: answers to JS values (records as JSON, see `wire.rs`);
+//! - `task.rs`: the Promise form: a call run on libuv's pool;
+//! - `errors.rs`: `StoreError` to JS errors with their stable `code`;
+//! - `info.rs`: module-level functions that need no store.
+
+mod args;
+mod config;
+mod errors;
+mod info;
+mod operations;
+mod reply;
+mod store;
+mod task;
+
+pub use args::{NativeClient, NativeCode, NativeNewToken, NativeRotation};
+pub use config::NativeConfig;
+pub use info::{check_postgres_url, sqlite_version};
+pub use reply::{NativeStats, Reply};
+pub use store::NativeStore;
+pub use task::Later;

@@ -1,0 +1,90 @@
+//! `NativeStore`, the handle `TokenStorage` (in `lib/`) wraps: which store it is, its
+//! lifecycle, and the two ways to run an operation on it (`run`, `later`). The operations
+//! themselves are the table in `operations.rs`.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::AsyncTask;
+use napi_derive::napi;
+
+use super::args::clock;
+use super::config::NativeConfig;
+use super::errors::{js_err, Result};
+use super::reply::{reply, Reply};
+use super::task::Later;
+use crate::config::DEFAULT_REFRESH_GRACE_MS;
+use crate::default_stores;
+use crate::ops::{self, BackgroundCleanup, Call};
+use crate::store::{self, TokenStore};
+
+/// One store: memory, a SQLite file or a PostgreSQL database.
+#[napi]
+pub struct NativeStore {
+    store: Arc<dyn TokenStore>,
+    cleanup: Arc<BackgroundCleanup>,
+    /// `rotateRefreshToken`'s grace period (see `RotateRequest`).
+    pub(super) refresh_grace_ms: i64,
+}
+
+#[napi]
+impl NativeStore {
+    #[napi(constructor)]
+    pub fn new(options: NativeConfig) -> Result<Self> {
+        let config = options.typed().map_err(js_err)?;
+        let store = if options.shared {
+            default_stores::shared(&config).map_err(js_err)?
+        } else {
+            store::open(&config)
+        };
+        Ok(NativeStore {
+            store,
+            cleanup: Arc::default(),
+            refresh_grace_ms: i64::from(
+                options.refresh_grace_ms.unwrap_or(DEFAULT_REFRESH_GRACE_MS),
+            ),
+        })
+    }
+
+    /// `"memory"`, `"sqlite"` or `"postgres"`.
+    #[napi(getter)]
+    pub fn storage(&self) -> String {
+        self.store.kind().to_owned()
+    }
+
+    /// Where the store keeps its data (the database file's absolute path), or `null`.
+    #[napi(getter)]
+    pub fn path(&self) -> Option<String> {
+        self.store.location()
+    }
+
+    /// Opens the store if it is closed; returns whether it opened it now.
+    #[napi]
+    pub fn open(&self) -> Result<bool> {
+        self.store.open().map_err(js_err)
+    }
+
+    #[napi]
+    pub fn close(&self) -> Result<()> {
+        self.store.close().map_err(js_err)
+    }
+}
+
+impl NativeStore {
+    /// Runs `call` on the calling thread at `now`: the caller's clock (`Date.now()`), so
+    /// that fake timers drive expiry as they drove the old module's `Map`s.
+    pub(super) fn run(&self, call: Call, now: f64) -> Result<Reply> {
+        ops::run(&*self.store, &self.cleanup, call, clock(now)?)
+            .and_then(reply)
+            .map_err(js_err)
+    }
+
+    /// Runs `call` on a thread of libuv's pool at `now`, the caller's clock when it called.
+    pub(super) fn later(&self, call: Call, now: f64) -> Result<AsyncTask<Later>> {
+        Ok(AsyncTask::new(Later {
+            store: self.store.clone(),
+            cleanup: self.cleanup.clone(),
+            call: Some(call),
+            now: clock(now)?,
+        }))
+    }
+}
