@@ -14,6 +14,7 @@ use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
 
 use std::sync::{Mutex, MutexGuard};
 
+use super::buckets::MEMORY_LEVEL_BITS;
 use super::TokenStore;
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -25,10 +26,6 @@ use crate::model::{
 const NEVER: i64 = i64::MAX;
 /// "No slot" in the per-user lists.
 const NONE: u32 = u32::MAX;
-/// Expiry times are counted in buckets of 2^20 ms (17.5 min), 2^14 ms (16 s), 2^8 ms
-/// (256 ms) and 1 ms: below the 17-minute buckets, the count of everything expired by `now`
-/// sums at most 64 + 64 + 256 entries, however many tokens expire at the same moment.
-const LEVEL_BITS: [u32; 4] = [20, 14, 8, 0];
 
 struct Slot {
     /// The access token and the refresh token (may be empty), end to end.
@@ -67,7 +64,7 @@ impl UserEntry {
 }
 
 /// How many tokens (or users) expire in each bucket of time, at each level of
-/// `LEVEL_BITS`, so that stats can leave out the expired ones without visiting them.
+/// `MEMORY_LEVEL_BITS`, so that stats can leave out the expired ones without visiting them.
 #[derive(Default)]
 struct Histogram {
     levels: [BTreeMap<i64, u32>; 4],
@@ -78,7 +75,7 @@ impl Histogram {
         if at == NEVER {
             return;
         }
-        for (map, bits) in self.levels.iter_mut().zip(LEVEL_BITS) {
+        for (map, bits) in self.levels.iter_mut().zip(MEMORY_LEVEL_BITS) {
             *map.entry(at >> bits).or_insert(0) += 1;
         }
     }
@@ -87,7 +84,7 @@ impl Histogram {
         if at == NEVER {
             return;
         }
-        for (map, bits) in self.levels.iter_mut().zip(LEVEL_BITS) {
+        for (map, bits) in self.levels.iter_mut().zip(MEMORY_LEVEL_BITS) {
             if let btree_map::Entry::Occupied(mut e) = map.entry(at >> bits) {
                 *e.get_mut() -= 1;
                 if *e.get() == 0 {
@@ -103,7 +100,7 @@ impl Histogram {
     fn upto(&self, now: i64) -> u64 {
         let mut total = 0u64;
         let mut first = i64::MIN;
-        for (i, (map, bits)) in self.levels.iter().zip(LEVEL_BITS).enumerate() {
+        for (i, (map, bits)) in self.levels.iter().zip(MEMORY_LEVEL_BITS).enumerate() {
             let own = now >> bits;
             let range = if bits == 0 {
                 map.range(first..=own)
@@ -111,7 +108,7 @@ impl Histogram {
                 map.range(first..own)
             };
             total += range.map(|(_, &n)| u64::from(n)).sum::<u64>();
-            if let Some(finer) = LEVEL_BITS.get(i + 1) {
+            if let Some(finer) = MEMORY_LEVEL_BITS.get(i + 1) {
                 first = own << (bits - finer);
             }
         }

@@ -14,6 +14,7 @@
 //! store to `open` and to the `backends!` list of `tests.rs`, which runs the suite every
 //! store must pass.
 
+pub(crate) mod buckets;
 mod memory;
 mod postgres;
 mod sqlite;

@@ -18,11 +18,7 @@ use crate::model::{
     is_expired, AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken,
     RotateRequest, Rotation, Stats,
 };
-
-/// Expiry times are counted by buckets of 2^12 ms (4 s) and of 2^20 ms (17.5 min):
-/// `expires_at >> 12` and `>> 20`, as the triggers of migration 3 compute them.
-const FINE_BUCKET_BITS: u32 = 12;
-const COARSE_BUCKET_BITS: u32 = 20;
+use crate::store::buckets::{COARSE_BUCKET_BITS, FINE_BUCKET_BITS};
 
 /// How long an automatic cleanup's lease on the file lasts after its last batch.
 const CLEANER_LEASE_MS: i64 = 10_000;
