@@ -5,17 +5,27 @@
 //! Every write runs in a `BEGIN IMMEDIATE` transaction, every statement is cached, and
 //! schema changes are `user_version` migrations that are only ever appended.
 //!
-//! - `connection`: one open connection and each operation in SQL;
+//! - `connection`: one open connection: pragmas, the WAL check, transactions;
+//! - `busy`: the busy handler (how a call waits for another connection's lock);
+//! - `sql`, `tokens`, `oauth`, `cleanup`: each operation in SQL on a connection (the
+//!   cleanup with its lease);
+//! - `errors`: SQLite's errors mapped to the store's kinds;
 //! - `schema`: the migrations and the marker of this package's files;
 //! - `file`: the file and its folders before SQLite opens them (modes, symlinks);
 //! - `background`: the checkpoint thread;
 //! - `rows`: decoding what the old module (or anything else) may have written.
 
 mod background;
+mod busy;
+mod cleanup;
 mod connection;
+mod errors;
 mod file;
+mod oauth;
 mod rows;
 mod schema;
+mod sql;
+mod tokens;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -157,7 +167,7 @@ impl TokenStore for SqliteStore {
     }
 
     /// As long as the transaction took, and at least `MIN_CLEANUP_PAUSE`: a writer waiting
-    /// for the lock polls it every millisecond (see `connection::BUSY_POLL`), so it takes
+    /// for the lock polls it every millisecond (see `busy::BUSY_POLL`), so it takes
     /// the lock in that gap, and waits at most about one cleanup transaction.
     fn cleanup_pause(&self, took: Duration) -> Duration {
         took.max(MIN_CLEANUP_PAUSE)
