@@ -9,20 +9,16 @@
 //! - `tables`: the slab, its look-up tables and the shared values, kept consistent;
 //! - `histogram`: the expiry buckets that make getStats constant-time;
 //! - `ops`: each store operation on the tables;
-//! - this file: the lock around them, and the `TokenStore` impl.
+//! - this file: the lock around them; `store`: the `TokenStore` impl.
 
 mod histogram;
 mod ops;
+mod store;
 mod tables;
 
 use std::sync::{Mutex, MutexGuard};
 
-use super::TokenStore;
 use crate::error::{Result, StoreError};
-use crate::model::{
-    AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
-    Rotation, Stats,
-};
 use tables::Tables;
 
 /// The in-process memory store: its tables behind one lock.
@@ -38,87 +34,5 @@ impl MemoryStore {
 
     fn tables(&self) -> Result<MutexGuard<'_, Tables>> {
         self.tables.lock().map_err(|_| StoreError::Poisoned)
-    }
-}
-
-impl TokenStore for MemoryStore {
-    fn kind(&self) -> &'static str {
-        "memory"
-    }
-
-    fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
-        let mut tables = self.tables()?;
-        // All or none: the only failure (a slab or token past 2^32) is checked first.
-        tables.check_room(tokens)?;
-        tokens
-            .iter()
-            .try_for_each(|t| tables.store_access_token(t, now))
-    }
-
-    fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
-        self.tables()?.get_access_token(token, now)
-    }
-
-    fn store_authorization_code(&self, code: &str, data: &AuthorizationCode) -> Result<()> {
-        self.tables()?.store_authorization_code(code, data)
-    }
-
-    fn take_authorization_code(&self, code: &str, now: i64) -> Result<Option<AuthorizationCode>> {
-        self.tables()?.take_authorization_code(code, now)
-    }
-
-    fn get_refresh_token(&self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
-        self.tables()?.get_refresh_token(refresh_token, now)
-    }
-
-    fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
-        self.tables()?.revoke_refresh_token(refresh_token)
-    }
-
-    fn delete_token(&self, token: &str) -> Result<()> {
-        self.tables()?.delete_token(token)
-    }
-
-    fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
-        self.tables()?.delete_user_tokens(user_id)
-    }
-
-    fn cleanup_expired(&self, now: i64, limit: usize) -> Result<usize> {
-        self.tables()?.cleanup_expired(now, limit)
-    }
-
-    fn stats(&self, now: i64) -> Result<Stats> {
-        self.tables()?.stats(now)
-    }
-
-    fn rotate_refresh_token(&self, request: &RotateRequest, now: i64) -> Result<Rotation> {
-        self.tables()?.rotate_refresh_token(request, now)
-    }
-
-    fn put_client(&self, client: &ClientRecord) -> Result<()> {
-        self.tables()?.put_client(client)
-    }
-
-    fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        self.tables()?.get_client(client_id)
-    }
-
-    fn client_ids(&self) -> Result<Vec<String>> {
-        self.tables()?.client_ids()
-    }
-
-    fn store_pending_authorization(
-        &self,
-        state: &str,
-        data: &str,
-        expires_at: i64,
-        _now: i64,
-    ) -> Result<()> {
-        self.tables()?
-            .store_pending_authorization(state, data, expires_at)
-    }
-
-    fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>> {
-        self.tables()?.take_pending_authorization(state, now)
     }
 }
