@@ -13,7 +13,17 @@
 //! closing means for it. Errors are `StoreError`s of the backend-neutral kinds. Add the
 //! store to `open` and to the `backends!` list of `tests.rs`, which runs the suite every
 //! store must pass.
+//!
+//! # Layout
+//!
+//! Each backend is a folder with the same rooms, by concern: `mod.rs` (the store type and
+//! its settings), `store.rs` (the `TokenStore` impl), `errors.rs` (its errors mapped to the
+//! neutral kinds of `crate::error`), the connection or pool (`sqlite/connection.rs`,
+//! `postgres/{runtime,pool,call}.rs`; `memory/tables.rs`), the schema and its migrations,
+//! the statements (`sql.rs` and the operation files) and the row decoding (`rows.rs`).
+//! The expiry-bucket constants every backend counts by are in `buckets`.
 
+pub(crate) mod buckets;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::*;
 use crate::config::{DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_QUERY_TIMEOUT_MS};
 use crate::model::NewAccessToken;
+use crate::store::TokenStore;
 
 /// A fresh schema on the test server, dropped with the fixture.
 pub struct TestSchema {

@@ -3,7 +3,8 @@
 
 use rusqlite::Connection;
 
-use super::connection::{transaction, tx_error, TxError};
+use super::connection::transaction;
+use super::errors::{tx_error, TxError};
 use crate::error::{Result, StoreError};
 
 // The trigger statements of migration 3 (released text: never edited).

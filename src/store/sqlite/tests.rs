@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection};
 
-use super::connection::{Db, STATS};
+use super::connection::Db;
 use super::schema::{APPLICATION_ID, MIGRATIONS};
+use super::sql::STATS;
 use super::SqliteStore;
 use crate::config::SyncMode;
 use crate::error::Result;

@@ -1,0 +1,159 @@
+//! One call: a connection from the pool, the query timeout as its deadline, the retries a
+//! read or a rolled-back write may have; and a transaction's statements in one round trip.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio_postgres::{Client, Row};
+
+use super::runtime::runtime;
+use super::sql::Sql;
+use super::PostgresStore;
+use crate::error::{Result, StoreError};
+
+/// How often a write is tried when PostgreSQL rolls it back for a deadlock or a
+/// serialization failure.
+pub(super) const WRITE_ATTEMPTS: usize = 4;
+
+/// Why one attempt failed: PostgreSQL's error, with whether the connection was a kept one
+/// (so a read may try once more), or the store's own.
+pub(super) enum Failure {
+    Pg(tokio_postgres::Error),
+    Store(StoreError),
+    /// A statement ran past the `statement_timeout` the store set itself (the query
+    /// timeout), as opposed to one set on the server, database or role.
+    QueryTimeout,
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failure::Pg(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl PostgresStore {
+    /// Runs `op` on a connection, within the query timeout, on the I/O thread; `read`
+    /// says whether it may be tried again after a failure of a kept connection.
+    pub(super) fn call<T>(
+        &self,
+        read: bool,
+        op: impl AsyncFn(&Client, &Sql) -> std::result::Result<T, Failure>,
+    ) -> Result<T> {
+        let rt = runtime()?;
+        let deadline = self.settings.query_timeout;
+        let work = async {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| StoreError::Internal("the connection pool was closed"))?;
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let (conn, kept) = match self.checkout().await {
+                    Ok(c) => c,
+                    Err(Failure::Pg(e)) => return Err(self.error(&e)),
+                    Err(Failure::Store(e)) => return Err(e),
+                    Err(Failure::QueryTimeout) => return Err(self.past_query_timeout()),
+                };
+                let result = op(&conn.client, &self.sql).await;
+                match result {
+                    Ok(v) => {
+                        self.checkin(conn).await;
+                        return Ok(v);
+                    }
+                    Err(Failure::Store(e)) => {
+                        self.checkin(conn).await;
+                        return Err(e);
+                    }
+                    Err(Failure::QueryTimeout) => {
+                        self.checkin(conn).await;
+                        return Err(self.past_query_timeout());
+                    }
+                    Err(Failure::Pg(e)) => {
+                        let broken = e.as_db_error().is_none() || conn.client.is_closed();
+                        if !broken {
+                            self.checkin(conn).await;
+                        }
+                        // A deadlock, a serialization failure, or a row of the same key
+                        // inserted by a concurrent transaction: PostgreSQL rolled it back.
+                        let rolled_back = !read
+                            && matches!(
+                                e.as_db_error().map(|d| d.code().code()),
+                                Some("40001" | "40P01" | "23P01" | "23505")
+                            );
+                        let again = (read && broken && kept && attempt == 1)
+                            || (rolled_back && attempt < WRITE_ATTEMPTS);
+                        if !again {
+                            return Err(self.error(&e));
+                        }
+                    }
+                }
+            }
+        };
+        rt.block_on(async {
+            match tokio::time::timeout(deadline, work).await {
+                Ok(r) => r,
+                // The connection in use is dropped with the future: its outcome is unknown.
+                Err(_) => Err(self.past_query_timeout()),
+            }
+        })
+    }
+
+    pub(super) fn past_query_timeout(&self) -> StoreError {
+        self.unavailable(format!(
+            "no answer within the query timeout ({} ms)",
+            self.settings.query_timeout.as_millis()
+        ))
+    }
+}
+
+/// One statement of a transaction, not yet sent.
+pub(super) type Step<'c> =
+    Pin<Box<dyn Future<Output = std::result::Result<Vec<Row>, tokio_postgres::Error>> + 'c>>;
+
+pub(super) fn step<'c>(
+    f: impl Future<Output = std::result::Result<Vec<Row>, tokio_postgres::Error>> + 'c,
+) -> Step<'c> {
+    Box::pin(f)
+}
+
+/// Runs a transaction's statements in one round trip: `BEGIN`, the statements
+/// pipelined, `COMMIT`. A failed statement makes PostgreSQL roll it all back (its
+/// `COMMIT` then answers `ROLLBACK`).
+pub(super) async fn transaction(
+    client: &Client,
+    timeout: Duration,
+    steps: Vec<Step<'_>>,
+) -> std::result::Result<Vec<Vec<Row>>, Failure> {
+    let begin = format!(
+        "BEGIN; SET LOCAL statement_timeout = {}",
+        timeout.as_millis().max(1)
+    );
+    let (began, results, committed) = tokio::join!(
+        client.batch_execute(&begin),
+        futures_util::future::join_all(steps),
+        client.batch_execute("COMMIT"),
+    );
+    let own_timeout = |e: tokio_postgres::Error| match e.code() {
+        // The statement_timeout set above: this call's query timeout.
+        Some(c) if *c == tokio_postgres::error::SqlState::QUERY_CANCELED => Failure::QueryTimeout,
+        _ => Failure::Pg(e),
+    };
+    began?;
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        // A statement after a failed one fails "in failed transaction": the first
+        // failure is the one to report.
+        out.push(r.map_err(own_timeout)?);
+    }
+    committed?;
+    Ok(out)
+}

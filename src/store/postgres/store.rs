@@ -1,0 +1,377 @@
+//! The `TokenStore` operations of the PostgreSQL store: each one statement (a function of
+//! the schema's where it writes several tables) or one transaction, run by `call`.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio_postgres::types::{ToSql, Type};
+
+use super::call::{step, transaction, Failure, Step};
+use super::errors::{has_nul, nul_refused};
+use super::rows::{read_code, scopes, scopes_json, Columns};
+use super::runtime::end_now;
+use super::PostgresStore;
+use crate::error::{Result, StoreError};
+use crate::model::{
+    is_expired, AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken,
+    RotateRequest, Rotated, Rotation, Stats,
+};
+use crate::store::buckets::FINE_BUCKET_BITS;
+use crate::store::TokenStore;
+
+/// A statement to run: its SQL and its parameters with their types.
+macro_rules! q {
+    ($client:expr, $sql:expr $(, $v:expr => $t:ident)* $(,)?) => {
+        async move { $client.query_typed(&$sql, &[$((&$v as &(dyn ToSql + Sync), Type::$t)),*]).await }
+    };
+}
+
+impl TokenStore for PostgresStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn location(&self) -> Option<String> {
+        self.target().ok().map(|t| t.shown.clone())
+    }
+
+    fn open(&self) -> Result<bool> {
+        self.call(true, async |_, _| Ok(()))?;
+        Ok(self.opened.swap(false, Ordering::AcqRel))
+    }
+
+    /// Closes every kept connection, its socket closed before this returns (those in use
+    /// close when their call ends); the next call connects again.
+    fn close(&self) -> Result<()> {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.migrated.store(false, Ordering::Release);
+        let kept = std::mem::take(&mut *self.idle.lock().map_err(|_| StoreError::Poisoned)?);
+        end_now(kept);
+        Ok(())
+    }
+
+    /// One round trip: the batch is first resolved here to the rows it leaves (a later
+    /// token replaces an earlier one with its string; a refresh string given again leaves
+    /// the earlier token), then written by one call of `nts_store_access_tokens` (one
+    /// statement, so one transaction), whose set-based statements keep their plans.
+    fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
+        for t in tokens {
+            let refresh = t.refresh_token.as_deref().unwrap_or("");
+            let user = t.user_id.as_deref().unwrap_or("");
+            if has_nul(&[&t.token, refresh, &t.api_key, user, &t.client_id]) {
+                return Err(nul_refused());
+            }
+        }
+        let rows = Columns::resolve(tokens);
+        self.call(false, async |c, sql| {
+            let r = &rows;
+            // One statement: the function's writes commit together.
+            q!(c, sql.store_access_tokens,
+                r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
+                r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY, r.refresh_token => TEXT_ARRAY,
+                r.expires_at => INT8_ARRAY, now => INT8)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        if has_nul(&[token]) {
+            return Ok(None);
+        }
+        let found = self.call(true, async |c, sql| {
+            let rows = q!(c, sql.select_access, token => TEXT).await?;
+            let Some(r) = rows.first() else {
+                return Ok(None);
+            };
+            Ok(Some(AccessToken {
+                api_key: r.try_get(0)?,
+                user_id: r.try_get::<_, Option<String>>(1)?.filter(|u| !u.is_empty()),
+                client_id: r.try_get(2)?,
+                scopes: scopes(r, 3)?,
+                refresh_token: r.try_get::<_, Option<String>>(4)?.filter(|s| !s.is_empty()),
+                expires_at: r.try_get(5)?,
+                created_at: r.try_get(6)?,
+            }))
+        })?;
+        match found {
+            Some(t) if is_expired(t.expires_at, now) => {
+                self.remove_if_expired(token, now);
+                Ok(None)
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn store_authorization_code(&self, code: &str, d: &AuthorizationCode) -> Result<()> {
+        let optional = |v: &Option<String>| v.clone().unwrap_or_default();
+        if has_nul(&[
+            code,
+            &optional(&d.user_id),
+            &d.api_key,
+            &d.client_id,
+            &d.redirect_uri,
+            &optional(&d.code_challenge),
+            &optional(&d.code_challenge_method),
+        ]) {
+            return Err(nul_refused());
+        }
+        let scopes = scopes_json(&d.scopes);
+        let scopes = scopes.as_str();
+        self.call(false, async |c, sql| {
+            // One statement: the function's delete and insert commit together.
+            q!(c, sql.store_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
+                d.client_id => TEXT, d.redirect_uri => TEXT, d.code_challenge => TEXT,
+                d.code_challenge_method => TEXT, scopes => TEXT, d.expires_at => INT8,
+                d.created_at => INT8)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// One statement that deletes and returns: of any number of concurrent takes, on any
+    /// number of hosts, one gets the row. Never retried: its outcome may be unknown.
+    fn take_authorization_code(&self, code: &str, now: i64) -> Result<Option<AuthorizationCode>> {
+        if has_nul(&[code]) {
+            return Ok(None);
+        }
+        let taken = self.call(false, async |c, sql| {
+            let rows = q!(c, sql.take_code, code => TEXT).await?;
+            rows.first().map(read_code).transpose().map_err(Failure::Pg)
+        })?;
+        Ok(taken.filter(|d| !is_expired(Some(d.expires_at), now)))
+    }
+
+    fn get_refresh_token(&self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
+        if has_nul(&[refresh_token]) {
+            return Ok(None);
+        }
+        let found = self.call(true, async |c, sql| {
+            let rows = q!(c, sql.select_refresh, refresh_token => TEXT).await?;
+            let Some(r) = rows.first() else {
+                return Ok(None);
+            };
+            let live = r.try_get::<_, bool>(5)? && !is_expired(r.try_get(6)?, now);
+            Ok(Some((
+                live,
+                RefreshToken {
+                    user_id: r.try_get::<_, Option<String>>(0)?.filter(|u| !u.is_empty()),
+                    client_id: r.try_get(1)?,
+                    scopes: scopes(r, 2)?,
+                    access_token: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                },
+            )))
+        })?;
+        match found {
+            Some((true, r)) => Ok(Some(r)),
+            Some((false, r)) => {
+                self.remove_if_expired(&r.access_token, now);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
+        if has_nul(&[refresh_token]) {
+            return Ok(());
+        }
+        self.call(false, async |c, sql| {
+            q!(c, sql.revoke_refresh, refresh_token => TEXT).await?;
+            Ok(())
+        })
+    }
+
+    fn delete_token(&self, token: &str) -> Result<()> {
+        if has_nul(&[token]) {
+            return Ok(());
+        }
+        self.call(false, async |c, sql| {
+            q!(c, sql.delete_access, token => TEXT).await?;
+            Ok(())
+        })
+    }
+
+    fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+        if user_id.is_empty() || has_nul(&[user_id]) {
+            return Ok(());
+        }
+        self.call(false, async |c, sql| {
+            q!(c, sql.delete_user, user_id => TEXT).await?;
+            Ok(())
+        })
+    }
+
+    /// The expired rows first; the counters' past buckets are folded and the family records
+    /// of gone tokens pruned once nothing expired is left (each scans its whole table).
+    fn cleanup_expired(&self, now: i64, limit: usize) -> Result<usize> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let fine = now >> FINE_BUCKET_BITS;
+        let removed = self.call(false, async |c, sql| {
+            let steps: Vec<Step> = vec![step(q!(c, sql.cleanup, now => INT8, limit => INT8))];
+            let results = transaction(c, self.settings.query_timeout, steps).await?;
+            let removed: i64 = match results.first().and_then(|rows| rows.first()) {
+                Some(r) => r.try_get(0)?,
+                None => 0,
+            };
+            Ok(removed)
+        })?;
+        if removed < limit {
+            self.call(false, async |c, sql| {
+                let steps: Vec<Step> = vec![
+                    step(q!(c, sql.fold_counts, fine => INT8)),
+                    step(q!(c, sql.drop_zero_counts, fine => INT8)),
+                    step(q!(c, sql.prune_families, limit => INT8)),
+                    step(q!(c, sql.prune_retired, limit => INT8)),
+                ];
+                transaction(c, self.settings.query_timeout, steps).await?;
+                Ok(())
+            })?;
+        }
+        Ok(usize::try_from(removed).unwrap_or(0))
+    }
+
+    /// A transaction costs a round trip or more, and holds only the rows it removes (which
+    /// other instances' cleanups skip): longer slices than SQLite's.
+    fn cleanup_slice(&self) -> Duration {
+        Duration::from_millis(100)
+    }
+
+    fn rotate_refresh_token(&self, request: &RotateRequest, now: i64) -> Result<Rotation> {
+        self.rotate(request, now)
+    }
+
+    fn put_client(&self, client: &ClientRecord) -> Result<()> {
+        if has_nul(&[&client.client_id]) {
+            return Err(nul_refused());
+        }
+        self.call(false, async |c, sql| {
+            q!(c, sql.put_client, client.client_id => TEXT, client.secret_digest => TEXT,
+                client.metadata => TEXT, client.created_at => INT8)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        if has_nul(&[client_id]) {
+            return Ok(None);
+        }
+        self.call(true, async |c, sql| {
+            let rows = q!(c, sql.get_client, client_id => TEXT).await?;
+            let Some(r) = rows.first() else {
+                return Ok(None);
+            };
+            Ok(Some(ClientRecord {
+                client_id: r.try_get(0)?,
+                secret_digest: r.try_get(1)?,
+                metadata: r.try_get(2)?,
+                created_at: r.try_get(3)?,
+            }))
+        })
+    }
+
+    fn client_ids(&self) -> Result<Vec<String>> {
+        self.call(true, async |c, sql| {
+            let rows = q!(c, sql.client_ids).await?;
+            rows.iter()
+                .map(|r| r.try_get(0).map_err(Failure::Pg))
+                .collect()
+        })
+    }
+
+    fn store_pending_authorization(
+        &self,
+        state: &str,
+        data: &str,
+        expires_at: i64,
+        _now: i64,
+    ) -> Result<()> {
+        if has_nul(&[state]) {
+            return Err(nul_refused());
+        }
+        self.call(false, async |c, sql| {
+            q!(c, sql.store_pending, state => TEXT, data => TEXT, expires_at => INT8).await?;
+            Ok(())
+        })
+    }
+
+    fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>> {
+        if has_nul(&[state]) {
+            return Ok(None);
+        }
+        let taken = self.call(false, async |c, sql| {
+            let rows = q!(c, sql.take_pending, state => TEXT).await?;
+            let Some(r) = rows.first() else {
+                return Ok(None);
+            };
+            Ok(Some((r.try_get::<_, String>(0)?, r.try_get::<_, i64>(1)?)))
+        })?;
+        Ok(taken
+            .filter(|(_, at)| !is_expired(Some(*at), now))
+            .map(|(d, _)| d))
+    }
+
+    fn stats(&self, now: i64) -> Result<Stats> {
+        self.call(true, async |c, sql| {
+            let rows = q!(c, sql.stats, now => INT8).await?;
+            let r = rows
+                .first()
+                .ok_or(StoreError::Internal("getStats returned no row"))?;
+            // One statement: the counters and the rows are one snapshot.
+            Ok(Stats {
+                total_tokens: r.try_get::<_, i64>(0)?.max(0) as u64,
+                unique_users: r.try_get::<_, i64>(1)?.max(0) as u64,
+            })
+        })
+    }
+}
+
+impl PostgresStore {
+    fn rotate(&self, req: &RotateRequest, now: i64) -> Result<Rotation> {
+        if has_nul(&[&req.refresh_token]) {
+            return Ok(Rotation::Unknown);
+        }
+        if has_nul(&[&req.new_access_token, &req.new_refresh_token]) {
+            return Err(nul_refused());
+        }
+        self.call(false, async |c, sql| {
+            let rows = q!(c, sql.rotate, req.refresh_token => TEXT,
+                req.new_access_token => TEXT, req.new_refresh_token => TEXT,
+                req.expires_at => INT8, now => INT8, req.grace_ms => INT8)
+            .await?;
+            let r = rows
+                .first()
+                .ok_or(StoreError::Internal("nts_rotate returned no row"))?;
+            Ok(match r.try_get::<_, i16>(0)? {
+                1 => Rotation::Rotated(Rotated {
+                    user_id: r.try_get::<_, Option<String>>(1)?.filter(|u| !u.is_empty()),
+                    client_id: r.try_get(2)?,
+                    scopes: scopes(r, 3)?,
+                    api_key: r.try_get(4)?,
+                    access_token: req.new_access_token.clone(),
+                    refresh_token: req.new_refresh_token.clone(),
+                }),
+                2 => Rotation::Reused {
+                    within_grace: true,
+                    revoked: 0,
+                },
+                3 => Rotation::Reused {
+                    within_grace: false,
+                    revoked: usize::try_from(r.try_get::<_, i64>(5)?).unwrap_or(0),
+                },
+                _ => Rotation::Unknown,
+            })
+        })
+    }
+
+    /// Removes an access token that a read found expired, unless it was replaced since.
+    /// The read's answer does not depend on it: a failure is left for cleanup.
+    fn remove_if_expired(&self, token: &str, now: i64) {
+        let _ = self.call(false, async |c, sql| {
+            q!(c, sql.delete_access_if_expired, token => TEXT, now => INT8).await?;
+            Ok(())
+        });
+    }
+}

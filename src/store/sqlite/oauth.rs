@@ -1,0 +1,181 @@
+//! The rest of the OAuth state on a connection: refresh-token rotation, clients, pending
+//! authorizations.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::connection::Db;
+use super::rows::{expiry, required_text, scopes, time, user};
+use super::tokens::{delete_access, insert_access};
+use crate::error::Result;
+use crate::model::{is_expired, AccessToken, ClientRecord, RotateRequest, Rotation};
+
+/// The rest of the OAuth state: rotation, clients, pending authorizations.
+impl Db {
+    pub(super) fn rotate_refresh_token(&self, req: &RotateRequest, now: i64) -> Result<Rotation> {
+        self.write(|c| {
+            let found = c
+                .prepare_cached(
+                    "SELECT a.token, a.api_key, a.user_id, a.client_id, a.scopes, a.expires_at,
+                            COALESCE(f.family, r.refresh_token)
+                     FROM refresh_tokens r JOIN access_tokens a ON a.token = r.access_token
+                     LEFT JOIN nts_refresh_families f ON f.refresh_token = r.refresh_token
+                     WHERE r.refresh_token = ?1",
+                )?
+                .query_row([&req.refresh_token], |r| {
+                    Ok((
+                        required_text(r, 0)?,
+                        AccessToken {
+                            api_key: required_text(r, 1)?,
+                            user_id: user(r, 2)?,
+                            client_id: required_text(r, 3)?,
+                            scopes: scopes(r, 4)?,
+                            refresh_token: None,
+                            expires_at: expiry(r, 5)?,
+                            created_at: 0,
+                        },
+                        required_text(r, 6)?,
+                    ))
+                })
+                .optional()?;
+            if let Some((access, old, family)) = found {
+                if is_expired(old.expires_at, now) {
+                    delete_access(c, &access)?;
+                    return Ok(Rotation::Unknown);
+                }
+                delete_access(c, &access)?;
+                c.prepare_cached("DELETE FROM nts_refresh_families WHERE refresh_token = ?1")?
+                    .execute([&req.refresh_token])?;
+                c.prepare_cached(
+                    "INSERT OR REPLACE INTO nts_retired_refresh_tokens
+                     (refresh_token, family, retired_at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![req.refresh_token, family, now])?;
+                let new = req.successor(&old);
+                insert_access(c, &new, now)?;
+                c.prepare_cached(
+                    "INSERT OR REPLACE INTO nts_refresh_families (refresh_token, family)
+                     VALUES (?1, ?2)",
+                )?
+                .execute(params![req.new_refresh_token, family])?;
+                return Ok(req.rotated(old));
+            }
+            let retired: Option<(String, i64)> = c
+                .prepare_cached(
+                    "SELECT family, retired_at FROM nts_retired_refresh_tokens
+                     WHERE refresh_token = ?1",
+                )?
+                .query_row([&req.refresh_token], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((family, at)) = retired else {
+                return Ok(Rotation::Unknown);
+            };
+            if now - at < req.grace_ms {
+                return Ok(Rotation::Reused {
+                    within_grace: true,
+                    revoked: 0,
+                });
+            }
+            c.prepare_cached(
+                "DELETE FROM access_tokens WHERE token IN
+                 (SELECT r.access_token FROM nts_refresh_families f
+                  JOIN refresh_tokens r ON r.refresh_token = f.refresh_token
+                  WHERE f.family = ?1)",
+            )?
+            .execute([&family])?;
+            let revoked = c
+                .prepare_cached(
+                    "DELETE FROM refresh_tokens WHERE refresh_token IN
+                     (SELECT refresh_token FROM nts_refresh_families WHERE family = ?1)",
+                )?
+                .execute([&family])?;
+            c.prepare_cached("DELETE FROM nts_refresh_families WHERE family = ?1")?
+                .execute([&family])?;
+            Ok(Rotation::Reused {
+                within_grace: false,
+                revoked,
+            })
+        })
+    }
+
+    pub(super) fn put_client(&self, client: &ClientRecord) -> Result<()> {
+        self.write(|c| {
+            c.prepare_cached(
+                "INSERT INTO nts_clients (client_id, secret_digest, metadata, created_at, seq)
+                 VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(seq), 0) + 1 FROM nts_clients))
+                 ON CONFLICT (client_id) DO UPDATE SET secret_digest = excluded.secret_digest,
+                     metadata = excluded.metadata",
+            )?
+            .execute(params![
+                client.client_id,
+                client.secret_digest,
+                client.metadata,
+                client.created_at
+            ])
+            .map(|_| ())
+        })
+    }
+
+    pub(super) fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        self.ensure_in_place()?;
+        self.conn
+            .prepare_cached(
+                "SELECT client_id, secret_digest, metadata, created_at FROM nts_clients
+                 WHERE client_id = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([client_id], |r| {
+                    Ok(ClientRecord {
+                        client_id: r.get(0)?,
+                        secret_digest: r.get(1)?,
+                        metadata: r.get(2)?,
+                        created_at: time(r, 3)?.unwrap_or(0),
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    pub(super) fn client_ids(&self) -> Result<Vec<String>> {
+        self.ensure_in_place()?;
+        self.conn
+            .prepare_cached("SELECT client_id FROM nts_clients ORDER BY seq")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    pub(super) fn store_pending_authorization(
+        &self,
+        state: &str,
+        data: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.write(|c| {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO nts_pending_authorizations (state, data, expires_at)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![state, data, expires_at])
+            .map(|_| ())
+        })
+    }
+
+    pub(super) fn take_pending_authorization(
+        &self,
+        state: &str,
+        now: i64,
+    ) -> Result<Option<String>> {
+        let taken: Option<(String, i64)> = self.write(|c| {
+            c.prepare_cached(
+                "DELETE FROM nts_pending_authorizations WHERE state = ?1 RETURNING data, expires_at",
+            )?
+            .query_row([state], |r| {
+                Ok((required_text(r, 0)?, expiry(r, 1)?.unwrap_or(i64::MIN)))
+            })
+            .optional()
+        })?;
+        Ok(taken
+            .filter(|(_, at)| !is_expired(Some(*at), now))
+            .map(|(d, _)| d))
+    }
+}

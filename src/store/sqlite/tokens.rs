@@ -1,0 +1,290 @@
+//! The token operations on a connection: access and refresh tokens, authorization codes,
+//! getStats.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::connection::{transaction, Db};
+use super::rows::{
+    expiry, read_code, required_text, scopes, scopes_json, text, time, user, NO_CHALLENGE, NO_USER,
+};
+use super::sql::{CODE_COLUMNS, SELECT_ACCESS, STATS};
+use crate::error::Result;
+use crate::model::{
+    is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
+};
+use crate::store::buckets::{COARSE_BUCKET_BITS, FINE_BUCKET_BITS};
+
+/// Deletes an access token and the refresh token that points at it.
+pub(super) fn delete_access(c: &Connection, token: &str) -> rusqlite::Result<bool> {
+    let refresh: Option<Option<String>> = c
+        .prepare_cached("DELETE FROM access_tokens WHERE token = ?1 RETURNING refresh_token")?
+        .query_row([token], |r| text(r, 0))
+        .optional()?;
+    let Some(refresh) = refresh else {
+        return Ok(false);
+    };
+    if let Some(rt) = refresh {
+        c.prepare_cached(
+            "DELETE FROM refresh_tokens WHERE refresh_token = ?1 AND access_token = ?2",
+        )?
+        .execute([rt.as_str(), token])?;
+    }
+    Ok(true)
+}
+
+/// Stores an access token (and its refresh token), replacing any token with the same
+/// string; the caller's transaction makes it atomic.
+pub(super) fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rusqlite::Result<()> {
+    let refresh = t.refresh_token.as_deref().filter(|r| !r.is_empty());
+    let scopes = scopes_json(&t.scopes);
+    let user_id = t.user_id.as_deref().unwrap_or(NO_USER);
+    delete_access(c, &t.token)?;
+    if let Some(rt) = refresh {
+        // A refresh string given by storeAccessToken starts a grant of its own.
+        c.prepare_cached("DELETE FROM nts_refresh_families WHERE refresh_token = ?1")?
+            .execute([rt])?;
+        // A refresh token string re-used for a new access token leaves the old one.
+        let prev: Option<String> = c
+            .prepare_cached(
+                "DELETE FROM refresh_tokens WHERE refresh_token = ?1 RETURNING access_token",
+            )?
+            .query_row([rt], |r| required_text(r, 0))
+            .optional()?;
+        if let Some(prev) = prev {
+            c.prepare_cached(
+                "UPDATE access_tokens SET refresh_token = NULL WHERE token = ?1 AND refresh_token = ?2",
+            )?
+            .execute([prev.as_str(), rt])?;
+        }
+    }
+    c.prepare_cached(
+        "INSERT INTO access_tokens
+         (token, api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        t.token,
+        t.api_key,
+        user_id,
+        t.client_id,
+        scopes,
+        refresh,
+        t.expires_at,
+        now
+    ])?;
+    if let Some(rt) = refresh {
+        c.prepare_cached(
+            "INSERT INTO refresh_tokens
+             (refresh_token, user_id, client_id, scopes, access_token, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![rt, user_id, t.client_id, scopes, t.token, now])?;
+    }
+    Ok(())
+}
+
+/// The store operations on this connection (see `TokenStore` for what each promises).
+impl Db {
+    /// Removes an access token that a read found expired (see `tidy`). Checked again
+    /// inside the transaction: another process may have replaced it since.
+    pub(super) fn remove_if_expired(&self, token: &str, now: i64) {
+        self.tidy(|c| {
+            let still = c
+                .prepare_cached(
+                    "SELECT 1 FROM access_tokens
+                     WHERE token = ?1 AND (expires_at <= ?2 OR expires_at >= '')",
+                )?
+                .exists(params![token, now])?;
+            if still {
+                delete_access(c, token)?;
+            }
+            Ok(())
+        });
+    }
+
+    /// One token (the tests' shorthand).
+    #[cfg(test)]
+    pub(super) fn store_access_token(&self, t: NewAccessToken, now: i64) -> Result<()> {
+        self.store_access_tokens(std::slice::from_ref(&t), now)
+    }
+
+    pub(super) fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
+        self.write(|c| tokens.iter().try_for_each(|t| insert_access(c, t, now)))
+    }
+
+    pub(super) fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        self.ensure_in_place()?;
+        let found = self
+            .conn
+            .prepare_cached(SELECT_ACCESS)
+            .and_then(|mut s| {
+                s.query_row([token], |r| {
+                    Ok(AccessToken {
+                        api_key: required_text(r, 0)?,
+                        user_id: user(r, 1)?,
+                        client_id: required_text(r, 2)?,
+                        scopes: scopes(r, 3)?,
+                        refresh_token: text(r, 4)?.filter(|s| !s.is_empty()),
+                        expires_at: expiry(r, 5)?,
+                        created_at: time(r, 6)?.unwrap_or(0),
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        match found {
+            Some(t) if is_expired(t.expires_at, now) => {
+                self.remove_if_expired(token, now);
+                Ok(None)
+            }
+            other => Ok(other),
+        }
+    }
+
+    pub(super) fn store_authorization_code(&self, code: &str, d: &AuthorizationCode) -> Result<()> {
+        let scopes = scopes_json(&d.scopes);
+        let user_id = d.user_id.as_deref().unwrap_or(NO_USER);
+        self.write(|c| {
+            c.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO authorization_codes (code, {CODE_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?
+            .execute(params![
+                code,
+                user_id,
+                d.api_key,
+                d.client_id,
+                d.redirect_uri,
+                d.code_challenge.as_deref().unwrap_or(NO_CHALLENGE),
+                d.code_challenge_method.as_deref().unwrap_or(NO_CHALLENGE),
+                scopes,
+                d.expires_at,
+                d.created_at
+            ])
+            .map(|_| ())
+        })
+    }
+
+    pub(super) fn take_authorization_code(
+        &self,
+        code: &str,
+        now: i64,
+    ) -> Result<Option<AuthorizationCode>> {
+        let taken = self.write(|c| {
+            c.prepare_cached(&format!(
+                "DELETE FROM authorization_codes WHERE code = ?1 RETURNING {CODE_COLUMNS}"
+            ))?
+            .query_row([code], read_code)
+            .optional()
+        })?;
+        Ok(taken.filter(|d| !is_expired(Some(d.expires_at), now)))
+    }
+
+    pub(super) fn get_refresh_token(
+        &self,
+        refresh_token: &str,
+        now: i64,
+    ) -> Result<Option<RefreshToken>> {
+        self.ensure_in_place()?;
+        let found = self
+            .conn
+            .prepare_cached(
+                "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
+                        a.token IS NOT NULL, a.expires_at
+                 FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
+                 WHERE r.refresh_token = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([refresh_token], |r| {
+                    let live = r.get::<_, bool>(5)? && !is_expired(expiry(r, 6)?, now);
+                    Ok((
+                        live,
+                        RefreshToken {
+                            user_id: user(r, 0)?,
+                            client_id: required_text(r, 1)?,
+                            scopes: scopes(r, 2)?,
+                            access_token: required_text(r, 3)?,
+                            created_at: time(r, 4)?.unwrap_or(0),
+                        },
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        match found {
+            Some((true, r)) => Ok(Some(r)),
+            Some((false, r)) => {
+                // Its access token is expired (or gone): remove it, as getAccessToken would.
+                self.remove_if_expired(&r.access_token, now);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
+        self.write(|c| {
+            let access: Option<String> = c
+                .prepare_cached(
+                    "DELETE FROM refresh_tokens WHERE refresh_token = ?1 RETURNING access_token",
+                )?
+                .query_row([refresh_token], |r| required_text(r, 0))
+                .optional()?;
+            if let Some(a) = access {
+                delete_access(c, &a)?;
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn delete_token(&self, token: &str) -> Result<()> {
+        self.write(|c| delete_access(c, token).map(|_| ()))
+    }
+
+    pub(super) fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+        if user_id == NO_USER {
+            return Ok(());
+        }
+        self.write(|c| {
+            c.prepare_cached(
+                "DELETE FROM refresh_tokens WHERE refresh_token IN
+                 (SELECT refresh_token FROM access_tokens WHERE user_id = ?1)",
+            )?
+            .execute([user_id])?;
+            c.prepare_cached("DELETE FROM access_tokens WHERE user_id = ?1")?
+                .execute([user_id])?;
+            c.prepare_cached("DELETE FROM authorization_codes WHERE user_id = ?1")?
+                .execute([user_id])?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn stats(&self, now: i64) -> Result<Stats> {
+        self.ensure_in_place()?;
+        // The counters include expired rows that nothing has removed yet. Those of past
+        // buckets are subtracted by their counts (17-minute, then 4-second ones; migration
+        // 3), those of the current 4 seconds are counted: the cost does not grow with the
+        // expired rows, and a read never takes the write lock to remove them.
+        let fine = now >> FINE_BUCKET_BITS;
+        let coarse = now >> COARSE_BUCKET_BITS;
+        let read = |c: &Connection| -> rusqlite::Result<Stats> {
+            c.prepare_cached(STATS)?.query_row(
+                params![
+                    now,
+                    coarse,
+                    coarse << (COARSE_BUCKET_BITS - FINE_BUCKET_BITS),
+                    fine,
+                    fine << FINE_BUCKET_BITS
+                ],
+                |r| {
+                    Ok(Stats {
+                        total_tokens: r.get::<_, i64>(0)?.max(0) as u64,
+                        unique_users: r.get::<_, i64>(1)?.max(0) as u64,
+                    })
+                },
+            )
+        };
+        // One read transaction, so the counters and the rows are one snapshot.
+        transaction(&self.conn, "BEGIN DEFERRED", read).map_err(|e| self.err(e))
+    }
+}
