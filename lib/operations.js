@@ -408,10 +408,10 @@ function batchSizeArg(fn, value) {
  * The arguments an operation runs with: `given`, each parameter left out (or null, for an
  * `orNull` default) replaced by its default. Arguments past the parameters are kept.
  */
-function withDefaults(defaults, given) {
+function withDefaults(params, defaults, given) {
   if (defaults === undefined) return given;
   const out = Array.from(given);
-  for (const [i, name] of this.params.entries()) {
+  for (const [i, name] of params.entries()) {
     if (!Object.hasOwn(defaults, name)) continue;
     const d = defaults[name];
     const nullToo = d !== null && typeof d === "object" && Object.hasOwn(d, OR_NULL);
@@ -422,8 +422,8 @@ function withDefaults(defaults, given) {
 
 for (const [name, op] of Object.entries(OPERATIONS)) {
   op.name = name;
-  op.withDefaults = (given) => withDefaults.call(op, op.defaults, given);
-  if (op.promise) op.promise.withDefaults = (given) => withDefaults.call(op, op.promise.defaults ?? op.defaults, given);
+  op.withDefaults = (given) => withDefaults(op.params, op.defaults, given);
+  if (op.promise) op.promise.withDefaults = (given) => withDefaults(op.params, op.promise.defaults ?? op.defaults, given);
   Object.freeze(op);
 }
 Object.freeze(OPERATIONS);
