@@ -108,6 +108,12 @@ describe("the table of operations", () => {
     assert.deepEqual(names.CLIENT_FUNCTIONS, ["registerClient", "getClient", "verifyClient", "preRegisterClient", "getAllClients"]);
     assert.deepEqual(sorted(names.SYNC_FUNCTIONS), sorted([...namesOf("tokens"), ...namesOf("clients")].filter((n) => n !== "cleanupExpiredTokensAsync")));
     assert.deepEqual(names.PROMISE_FUNCTIONS, namesOf("promises"));
+    // The shape of lib/doctor/names.js's PACKAGE_FUNCTIONS, so the doctor can take it from here.
+    for (const fn of names.PACKAGE_FUNCTIONS) {
+      assert.deepEqual(Object.keys(fn), ["name", "module", "old"]);
+      assert.equal(fn.module, OPERATIONS[fn.name].entry);
+    }
+    assert.deepEqual(names.SYNC_FUNCTIONS, names.PACKAGE_FUNCTIONS.map((fn) => fn.name));
   });
 });
 

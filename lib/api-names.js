@@ -4,16 +4,28 @@
 
 const { OPERATIONS, namesOf } = require("./operations");
 
-const ops = Object.values(OPERATIONS);
+/**
+ * The package's synchronous functions, each with the module that exports it ("tokens":
+ * native-token-storage, "clients": native-token-storage/clients) and whether the old
+ * Map-based module of that kind had it too (`old`). An operation without a Promise form
+ * (cleanupExpiredTokensAsync) returns one already, and is not among them.
+ */
+const PACKAGE_FUNCTIONS = Object.freeze(
+  Object.values(OPERATIONS)
+    .filter((op) => op.promise !== null)
+    .map((op) => Object.freeze({ name: op.name, module: op.entry, old: op.old === true })),
+);
+
+const oldNames = (module) => Object.freeze(PACKAGE_FUNCTIONS.filter((fn) => fn.old && fn.module === module).map((fn) => fn.name));
 
 module.exports = Object.freeze({
+  PACKAGE_FUNCTIONS,
   /** The functions of the Map-based tokenStorage.js the package replaces. */
-  TOKEN_FUNCTIONS: Object.freeze(ops.filter((op) => op.old && op.entry === "tokens").map((op) => op.name)),
+  TOKEN_FUNCTIONS: oldNames("tokens"),
   /** The functions of the Map-based clientRegistry.js that native-token-storage/clients replaces. */
-  CLIENT_FUNCTIONS: Object.freeze(ops.filter((op) => op.old && op.entry === "clients").map((op) => op.name)),
-  /** The synchronous functions of native-token-storage and native-token-storage/clients (the old modules' and what the package adds). */
-  // (An operation without a Promise form, cleanupExpiredTokensAsync, returns one already.)
-  SYNC_FUNCTIONS: Object.freeze(ops.filter((op) => op.entry && op.promise !== null).map((op) => op.name)),
+  CLIENT_FUNCTIONS: oldNames("clients"),
+  /** The synchronous functions of native-token-storage and native-token-storage/clients. */
+  SYNC_FUNCTIONS: Object.freeze(PACKAGE_FUNCTIONS.map((fn) => fn.name)),
   /** The functions of native-token-storage/promises. */
   PROMISE_FUNCTIONS: Object.freeze(namesOf("promises")),
 });
