@@ -4,13 +4,15 @@
 // shapes, stored with the tokens (the default store: TOKEN_STORAGE, TOKEN_DB_PATH,
 // TOKEN_DATABASE_URL), so every instance knows every client, also after a restart.
 // Secrets are stored as SHA-256 digests: getClient returns the registration without
-// `client_secret`; check a secret with verifyClient.
+// `client_secret`; check a secret with verifyClient. The functions are the "clients"
+// operations of lib/operations.js.
 
 // As the old module did when it was loaded: MCP_CLIENT_ID and MCP_CLIENT_SECRET (both set)
 // register that client (`http://localhost:*` and `https://*` as its redirect URIs, scope
 // "mcp:read mcp:write"), here at the first call, since the store opens at first use.
 
 const { defaultStore, clientFromEnvironment } = require("./lib/default-store");
+const { moduleFunctions } = require("./lib/operations");
 
 let fromEnvironmentRegistered = false;
 
@@ -25,31 +27,9 @@ function store() {
   return s;
 }
 
-function registerClient(metadata) {
-  return store().registerClient(metadata);
-}
+module.exports = moduleFunctions("clients", store);
 
-function getClient(clientId) {
-  return store().getClient(clientId);
-}
-
-function verifyClient(clientId, clientSecret) {
-  return store().verifyClient(clientId, clientSecret);
-}
-
-function preRegisterClient(clientId, clientSecret, metadata = {}) {
-  return store().preRegisterClient(clientId, clientSecret, metadata);
-}
-
-function getAllClients() {
-  return store().getAllClients();
-}
-
-// Listed by name, so that Node finds them for `import { … } from` in ES modules.
-module.exports = {
-  registerClient,
-  getClient,
-  verifyClient,
-  preRegisterClient,
-  getAllClients,
-};
+// For `import { … } from "native-token-storage/clients"` in ES modules: Node finds a
+// CommonJS module's names by reading its source, so they are written out here, never run
+// (__test__/operations-table.test.js checks the list against the table).
+0 && (module.exports = { registerClient, getClient, verifyClient, preRegisterClient, getAllClients });

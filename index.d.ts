@@ -259,6 +259,8 @@ export type PromiseTokenStore = {
   closeDB(): Promise<void>;
 };
 
+/** A store of its own, for tests and for servers that keep more than one; its methods are `TokenStore`'s (declared once, there). */
+export interface TokenStorage extends TokenStore {}
 /** A store of its own, for tests and for servers that keep more than one. */
 export declare class TokenStorage implements TokenStore {
   constructor(options?: TokenStorageOptions);
@@ -271,26 +273,6 @@ export declare class TokenStorage implements TokenStore {
   close(): void;
   /** Same as `close()`. */
   closeDB(): void;
-  storeAccessToken: TokenStore["storeAccessToken"];
-  storeAccessTokens: TokenStore["storeAccessTokens"];
-  getAccessToken: TokenStore["getAccessToken"];
-  storeAuthorizationCode: TokenStore["storeAuthorizationCode"];
-  consumeAuthorizationCode: TokenStore["consumeAuthorizationCode"];
-  getRefreshToken: TokenStore["getRefreshToken"];
-  revokeRefreshToken: TokenStore["revokeRefreshToken"];
-  deleteToken: TokenStore["deleteToken"];
-  deleteUserTokens: TokenStore["deleteUserTokens"];
-  cleanupExpiredTokens: TokenStore["cleanupExpiredTokens"];
-  cleanupExpiredTokensAsync: TokenStore["cleanupExpiredTokensAsync"];
-  getStats: TokenStore["getStats"];
-  rotateRefreshToken: TokenStore["rotateRefreshToken"];
-  storePendingAuthorization: TokenStore["storePendingAuthorization"];
-  consumePendingAuthorization: TokenStore["consumePendingAuthorization"];
-  registerClient: TokenStore["registerClient"];
-  getClient: TokenStore["getClient"];
-  verifyClient: TokenStore["verifyClient"];
-  preRegisterClient: TokenStore["preRegisterClient"];
-  getAllClients: TokenStore["getAllClients"];
   /** Where the tokens are: the file's path, PostgreSQL's `host:port/database`, or null. */
   readonly location: string | null;
   /** The same methods, returning Promises (`await storage.promises.getAccessToken(token)`). */

@@ -95,9 +95,8 @@ function expiresAt(fn, value, name = "expiresAt") {
   return inDateRange(fn, name, value);
 }
 
-/** Seconds until a code expires; `undefined` or null means the default of 600. */
-function expiresIn(fn, value, name = "expiresIn") {
-  if (value === null || value === undefined) return 600;
+/** A lifetime in seconds (`expiresIn`, `ttlSeconds`; left out, its default from lib/operations.js). */
+function seconds(fn, name, value) {
   if (typeof value !== "number" || !Number.isFinite(value)) {
     throw fail(fn, name, "a finite number of seconds", value);
   }
@@ -190,7 +189,7 @@ module.exports = {
   userId,
   scopes,
   expiresAt,
-  expiresIn,
+  seconds,
   lookupKey,
   verifier,
   boundedString,

@@ -1,17 +1,29 @@
 "use strict";
-// A store's configuration, from the options of `new TokenStorage` (or, through index.js,
-// from the environment): checked here, with messages that name the setting, and passed to
-// the native store typed.
+// A store's configuration, from the options of `new TokenStorage` (or, through
+// lib/default-store.js, from the environment): checked here, with messages that name the
+// setting, and passed to the native store typed. Defaults: lib/defaults.js.
 
 const fs = require("node:fs");
 const nodePath = require("node:path");
 const args = require("./args");
 const { TokenStorageError, fromNative } = require("./errors");
 const native = require("./native");
+const DEFAULTS = require("./defaults");
+
+/**
+ * Each kind of store: its settings (`configure(options, names)` → the native store's
+ * configuration and `defaultFile`), whether it is a file (`storage.path`), and the field of
+ * the "token store opened" log line that says where it is.
+ */
+const STORE_KINDS = {
+  memory: { configure: memoryConfig, file: false, locationField: "path" },
+  sqlite: { configure: sqliteConfig, file: true, locationField: "path" },
+  postgres: { configure: (options, names) => ({ config: postgresConfig(options, names), defaultFile: null }), file: false, locationField: "database" },
+};
 
 /** Accepted `storage` values (compared without regard to case) and the store each names. */
 const STORES = {
-  "": "memory",
+  "": DEFAULTS.STORAGE,
   memory: "memory",
   db: "sqlite",
   sqlite: "sqlite",
@@ -20,7 +32,7 @@ const STORES = {
   pg: "postgres",
 };
 const ACCEPTED_STORES = '"memory" (or unset), "db", "sqlite", "postgres", "postgresql" and "pg"';
-const SYNC_MODES = { "": "normal", normal: "normal", full: "full" };
+const SYNC_MODES = { "": DEFAULTS.SYNCHRONOUS, normal: "normal", full: "full" };
 
 /** Names of the settings in messages, for options given in code. */
 const OPTION_NAMES = { storage: "options.storage", synchronous: "options.synchronous", url: ["options.url"], schema: "options.schema" };
@@ -37,16 +49,10 @@ function choose(table, name, value, accepted) {
 }
 
 /**
- * `{ kind, path, sync, busyTimeoutMs, url, … }` for the native store, and `defaultFile`
- * (why this file, when no path was given) for the open log line. `names` says what to call
- * the settings in messages (environment variables, for the module-level store).
- */
-/** How often expired rows are removed in the background when nothing else is said. */
-const DEFAULT_CLEANUP_INTERVAL_SECONDS = 60;
-
-/**
- * The native store's configuration, `defaultFile` (for the open log line) and
- * `cleanupIntervalMs` (0: no automatic cleanup).
+ * The native store's configuration (`{ kind, path, sync, busyTimeoutMs, url, … }`),
+ * `defaultFile` (why this file, when no path was given, for the open log line) and
+ * `cleanupIntervalMs` (0: no automatic cleanup). `names` says what to call the settings in
+ * messages (environment variables, for the module-level store).
  */
 function storeConfig(options, names = OPTION_NAMES) {
   const { config, defaultFile } = storeConfigOfKind(options, names);
@@ -55,7 +61,7 @@ function storeConfig(options, names = OPTION_NAMES) {
   return {
     config: grace === undefined ? config : { ...config, refreshGraceMs: grace * 1000 },
     defaultFile,
-    cleanupIntervalMs: (cleanup ?? DEFAULT_CLEANUP_INTERVAL_SECONDS) * 1000,
+    cleanupIntervalMs: (cleanup ?? DEFAULTS.CLEANUP_INTERVAL_SECONDS) * 1000,
   };
 }
 
@@ -72,16 +78,27 @@ function secondsOption(value, name, max) {
 }
 
 function storeConfigOfKind(options, names) {
+  const kind = choose(STORES, names.storage, args.optionalString("TokenStorage", "options.storage", options.storage), ACCEPTED_STORES);
+  return STORE_KINDS[kind].configure(options, names);
+}
+
+/** The settings of the memory and SQLite stores, checked for both (a memory store ignores the file's). */
+function localSettings(options, names) {
   const fn = "TokenStorage";
-  const { storage, path, synchronous, busyTimeout } = options;
-  const kind = choose(STORES, names.storage, args.optionalString(fn, "options.storage", storage), ACCEPTED_STORES);
-  if (kind === "postgres") return { config: postgresConfig(options, names), defaultFile: null };
-  const sync = choose(SYNC_MODES, names.synchronous, args.optionalString(fn, "options.synchronous", synchronous), '"normal" (the default) and "full"');
-  const given = args.optionalString(fn, "options.path", path);
-  const busyTimeoutMs = busyTimeoutOption(busyTimeout);
-  if (kind === "memory") return { config: { kind, busyTimeoutMs }, defaultFile: null };
+  const sync = choose(SYNC_MODES, names.synchronous, args.optionalString(fn, "options.synchronous", options.synchronous), '"normal" (the default) and "full"');
+  const given = args.optionalString(fn, "options.path", options.path);
+  return { sync, given, busyTimeoutMs: busyTimeoutOption(options.busyTimeout) };
+}
+
+function memoryConfig(options, names) {
+  const { busyTimeoutMs } = localSettings(options, names);
+  return { config: { kind: "memory", busyTimeoutMs }, defaultFile: null };
+}
+
+function sqliteConfig(options, names) {
+  const { sync, given, busyTimeoutMs } = localSettings(options, names);
   const file = given === null ? defaultFile(process.cwd(), mainScriptFolder()) : { path: nodePath.resolve(given) };
-  return { config: { kind, path: file.path, sync, busyTimeoutMs }, defaultFile: given === null ? file : null };
+  return { config: { kind: "sqlite", path: file.path, sync, busyTimeoutMs }, defaultFile: given === null ? file : null };
 }
 
 function busyTimeoutOption(value) {
@@ -121,7 +138,7 @@ function postgresConfig(options, names) {
     throw fromNative(err);
   }
   const schemaName = names.schema ?? OPTION_NAMES.schema;
-  const schema = args.optionalString(fn, "options.schema", options.schema) ?? "public";
+  const schema = args.optionalString(fn, "options.schema", options.schema) ?? DEFAULTS.SCHEMA;
   if (!SCHEMA_NAME.test(schema)) {
     throw new TokenStorageError(
       `${schemaName} is ${JSON.stringify(schema)}; a schema name is a letter or _ then up to 62 letters, digits or _`,
@@ -156,8 +173,8 @@ function mainScriptFolder() {
  * Returns `{ path, reason, other? }`; `other` names a second file that exists too.
  */
 function defaultFile(cwd, mainFolder) {
-  const here = nodePath.resolve(cwd, "data", "tokens.db");
-  const beside = mainFolder ? nodePath.resolve(mainFolder, "data", "tokens.db") : here;
+  const here = nodePath.resolve(cwd, DEFAULTS.DB_FILE);
+  const beside = mainFolder ? nodePath.resolve(mainFolder, DEFAULTS.DB_FILE) : here;
   if (beside === here || !fs.existsSync(beside)) return { path: here, reason: "working directory" };
   if (!fs.existsSync(here)) {
     return { path: beside, reason: "beside the main script, where the old token module kept it" };
@@ -165,4 +182,4 @@ function defaultFile(cwd, mainFolder) {
   return { path: here, reason: "working directory", other: beside };
 }
 
-module.exports = { storeConfig };
+module.exports = { storeConfig, STORE_KINDS };

@@ -17,9 +17,16 @@ const path = require("node:path");
 const { TokenStorage, SHARED, SETTING_NAMES } = require("./storage");
 const { storeConfig } = require("./config");
 const { TokenStorageError } = require("./errors");
+const DEFAULTS = require("./defaults");
 
-const SETTING_NAMES_OF_ENVIRONMENT = {
+/**
+ * Each option of `new TokenStorage` that the environment sets, and its variable: read into
+ * the option, and named in the messages about it. For `url`, the first of the variables
+ * that is set. (TOKEN_MEMORY_SCOPE, MCP_CLIENT_ID and MCP_CLIENT_SECRET: below.)
+ */
+const ENVIRONMENT = {
   storage: "TOKEN_STORAGE",
+  path: "TOKEN_DB_PATH",
   synchronous: "TOKEN_DB_SYNC",
   url: ["TOKEN_DATABASE_URL", "DATABASE_URL"],
   schema: "TOKEN_DB_SCHEMA",
@@ -27,7 +34,7 @@ const SETTING_NAMES_OF_ENVIRONMENT = {
   cleanupInterval: "TOKEN_CLEANUP_INTERVAL_SECONDS",
 };
 
-const MEMORY_SCOPES = { "": "module", module: "module", process: "process" };
+const MEMORY_SCOPES = { "": DEFAULTS.MEMORY_SCOPE, module: "module", process: "process" };
 
 /** TOKEN_MEMORY_SCOPE: "module" (unset: one memory store per loaded copy) or "process". */
 function memoryScope() {
@@ -44,23 +51,18 @@ function memoryScope() {
 
 function optionsFromEnvironment() {
   const env = process.env;
+  const read = (name) => (Array.isArray(name) ? name.map((n) => env[n]) : env[name]);
   return {
-    storage: env.TOKEN_STORAGE,
-    path: env.TOKEN_DB_PATH,
-    synchronous: env.TOKEN_DB_SYNC,
-    url: [env.TOKEN_DATABASE_URL, env.DATABASE_URL],
-    schema: env.TOKEN_DB_SCHEMA || undefined,
-    refreshGracePeriod: env.TOKEN_REFRESH_GRACE_SECONDS,
-    cleanupInterval: env.TOKEN_CLEANUP_INTERVAL_SECONDS,
+    ...Object.fromEntries(Object.entries(ENVIRONMENT).map(([option, name]) => [option, read(name)])),
     [SHARED]: memoryScope(),
-    [SETTING_NAMES]: SETTING_NAMES_OF_ENVIRONMENT,
+    [SETTING_NAMES]: ENVIRONMENT,
   };
 }
 
 // Checked when the package is required, so a misconfigured server fails when it starts,
 // not at its first OAuth callback. Nothing is opened: the store is built (from the
 // environment as it is then, which a late `dotenv` may have filled in) and opened at first use.
-storeConfig(optionsFromEnvironment(), SETTING_NAMES_OF_ENVIRONMENT);
+storeConfig(optionsFromEnvironment(), ENVIRONMENT);
 
 let store = null;
 
@@ -125,7 +127,7 @@ function vitestReimport() {
 function clientFromEnvironment() {
   const { MCP_CLIENT_ID: id, MCP_CLIENT_SECRET: secret } = process.env;
   if (!id || !secret) return null;
-  return { id, secret, metadata: { redirect_uris: ["http://localhost:*", "https://*"], scope: "mcp:read mcp:write" } };
+  return { id, secret, metadata: { redirect_uris: [...DEFAULTS.PRE_REGISTERED_REDIRECT_URIS], scope: DEFAULTS.CLIENT_METADATA.scope } };
 }
 
 /** Closes the default store, if it was built; the next call reopens it. */

@@ -1,17 +1,36 @@
 "use strict";
-// Each operation of the API, written once. `input(...)` checks the caller's arguments (a
-// TypeError or RangeError naming the function and the argument; nothing reaches the store)
-// and returns the native method's arguments, or `answer(value)` when there is nothing to
-// ask the store (a look-up of null). `output(reply, storage)` makes the contract's value of
-// the native reply. TokenStorage runs each on the calling thread (`name`) or off it
-// (`promises.name`, the native `nameAsync`), with the same checks, results and errors.
+// The table of the API's operations: each written once, and everything else made from it:
+// the methods of TokenStorage (lib/storage.js), the Promise forms (`storage.promises`), the
+// module-level functions of index.js, promises.js and clients.js, and the lists of names
+// (lib/api-names.js). Adding an operation: see docs/development.md#adding-an-operation.
+//
+// An entry has:
+// - `params`: the parameter names, in order; `defaults`: the value of each one left out
+//   (`undefined`; `orNull(value)`: also when null), applied before anything else runs.
+// - `entry`: the module whose synchronous function it is: "tokens" (index.js) or "clients"
+//   (clients.js); promises.js has every one that has a Promise form. `old`: a function of the
+//   Map-based module the package replaces (tokenStorage.js, clientRegistry.js).
+// - A store call: `input(...)` checks the caller's arguments (a TypeError or RangeError
+//   naming the function and the argument; nothing reaches the store) and returns the native
+//   method's arguments, or `answer(value)` when there is nothing to ask the store (a look-up
+//   of null). `output(reply, storage)` makes the contract's value of the native reply.
+//   TokenStorage runs each on the calling thread (`name`) or off it (`promises.name`, the
+//   native `nameAsync`; `native` when the native method has another name), with the same
+//   checks, results and errors.
+// - Or, instead: `steps(given)`, a generator of store calls (lib/minted-rotation.js) when
+//   it answers one; or `run(storage, given)`, for what is not one store call.
+// - `promise`: the Promise form when it is not the same call off the thread: null for none,
+//   or `{ defaults, run(storage, given) }`.
 
 const crypto = require("node:crypto");
 const args = require("./args");
 const { log } = require("./log");
+const { mintedRotation } = require("./minted-rotation");
+const DEFAULTS = require("./defaults");
 
-/** Rows removed per transaction by cleanup, so no single step holds the lock for long. */
-const DEFAULT_BATCH_SIZE = 1000;
+const OR_NULL = Symbol("orNull");
+/** A default that also stands for null. */
+const orNull = (value) => ({ [OR_NULL]: value });
 
 const ANSWER = Symbol("answer");
 /** The result of a call that needs no store (`input` returns an array otherwise). */
@@ -36,7 +55,11 @@ function byKey(fn, name, none) {
 
 const OPERATIONS = {
   storeAccessToken: {
-    input(accessToken, refreshToken, apiKey, userId, clientId, scopes = [], expiresAt = null) {
+    params: ["accessToken", "refreshToken", "apiKey", "userId", "clientId", "scopes", "expiresAt"],
+    defaults: { scopes: [], expiresAt: null },
+    entry: "tokens",
+    old: true,
+    input(accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt) {
       const fn = "storeAccessToken";
       return [
         args.requiredString(fn, "accessToken", accessToken),
@@ -59,6 +82,8 @@ const OPERATIONS = {
    * stored (a token given twice counts once).
    */
   storeAccessTokens: {
+    params: ["records"],
+    entry: "tokens",
     input(records) {
       const fn = "storeAccessTokens";
       if (records === null || typeof records !== "object" || typeof records[Symbol.iterator] !== "function") {
@@ -72,6 +97,9 @@ const OPERATIONS = {
   },
 
   getAccessToken: {
+    params: ["token"],
+    entry: "tokens",
+    old: true,
     input: byKey("getAccessToken", "token", null),
     output: record((t) => ({
       apiKey: t[0],
@@ -85,7 +113,11 @@ const OPERATIONS = {
   },
 
   storeAuthorizationCode: {
-    input(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn = 600) {
+    params: ["code", "userId", "apiKey", "clientId", "redirectUri", "codeChallenge", "codeChallengeMethod", "scopes", "expiresIn"],
+    defaults: { expiresIn: orNull(DEFAULTS.CODE_LIFETIME_SECONDS) },
+    entry: "tokens",
+    old: true,
+    input(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn) {
       const fn = "storeAuthorizationCode";
       const key = args.requiredString(fn, "code", code);
       return [
@@ -98,7 +130,7 @@ const OPERATIONS = {
           codeChallenge: args.optionalString(fn, "codeChallenge", codeChallenge) ?? undefined,
           codeChallengeMethod: args.optionalString(fn, "codeChallengeMethod", codeChallengeMethod) ?? undefined,
           scopes: args.scopes(fn, scopes),
-          expiresIn: args.expiresIn(fn, expiresIn),
+          expiresIn: args.seconds(fn, "expiresIn", expiresIn),
         },
       ];
     },
@@ -106,6 +138,9 @@ const OPERATIONS = {
   },
 
   consumeAuthorizationCode: {
+    params: ["code", "codeVerifier"],
+    entry: "tokens",
+    old: true,
     input(code, codeVerifier) {
       const fn = "consumeAuthorizationCode";
       const key = args.lookupKey(fn, "code", code);
@@ -126,6 +161,9 @@ const OPERATIONS = {
   },
 
   getRefreshToken: {
+    params: ["refreshToken"],
+    entry: "tokens",
+    old: true,
     input: byKey("getRefreshToken", "refreshToken", null),
     output: record((r) => ({
       userId: r[0],
@@ -136,33 +174,73 @@ const OPERATIONS = {
     })),
   },
 
-  revokeRefreshToken: { input: byKey("revokeRefreshToken", "refreshToken", undefined), output: nothing },
-  deleteToken: { input: byKey("deleteToken", "token", undefined), output: nothing },
-  deleteUserTokens: { input: byKey("deleteUserTokens", "userId", undefined), output: nothing },
+  revokeRefreshToken: { params: ["refreshToken"], entry: "tokens", old: true, input: byKey("revokeRefreshToken", "refreshToken", undefined), output: nothing },
+  deleteToken: { params: ["token"], entry: "tokens", old: true, input: byKey("deleteToken", "token", undefined), output: nothing },
+  deleteUserTokens: { params: ["userId"], entry: "tokens", old: true, input: byKey("deleteUserTokens", "userId", undefined), output: nothing },
 
   /**
    * Every expired access token (with its refresh token) and authorization code, removed in
-   * transactions of `batchSize` rows; answers how many access tokens and codes went.
+   * transactions of `batchSize` rows; answers how many access tokens and codes went. The
+   * Promise form works as `cleanupExpiredTokensAsync` (batches on the thread pool).
    */
   cleanupExpiredTokens: {
-    input(batchSize = DEFAULT_BATCH_SIZE) {
+    params: ["batchSize"],
+    defaults: { batchSize: DEFAULTS.CLEANUP_BATCH_SIZE },
+    entry: "tokens",
+    old: true,
+    input(batchSize) {
       return [batchSizeArg("cleanupExpiredTokens", batchSize)];
     },
-    output: same,
+    output(removed, storage) {
+      if (removed > 0) log("debug", "expired tokens removed", { storage, removed });
+      return removed;
+    },
+    promise: {
+      defaults: { batchSize: DEFAULTS.BACKGROUND_CLEANUP_BATCH_SIZE },
+      run: (storage, [batchSize]) => storage._cleanupInBackground("cleanupExpiredTokens", batchSize),
+    },
+  },
+
+  /**
+   * Like `cleanupExpiredTokens`, but each batch runs on a thread of libuv's pool (with its
+   * own connection to a SQLite file), so the event loop is never blocked by it. A Promise
+   * already: the Promise API has `cleanupExpiredTokens` for it.
+   */
+  cleanupExpiredTokensAsync: {
+    params: ["batchSize"],
+    defaults: { batchSize: DEFAULTS.BACKGROUND_CLEANUP_BATCH_SIZE },
+    entry: "tokens",
+    run: (storage, [batchSize]) => storage._cleanupInBackground("cleanupExpiredTokensAsync", batchSize),
+    promise: null,
   },
 
   getStats: {
+    params: [],
+    entry: "tokens",
+    old: true,
     input: () => [],
     output: (s, storage) => ({ totalTokens: s.totalTokens, uniqueUsers: s.uniqueUsers, storage }),
+  },
+
+  /** Closes the store (the old SQLite module's name for `close()`); the next call reopens it. */
+  closeDB: {
+    params: [],
+    entry: "tokens",
+    run: (storage) => storage.close(),
   },
 
   /**
    * The refresh grant in one atomic step (see docs/api.md): the new pair, or null. A
    * refresh token rotated away and presented again after the grace period revokes its
-   * family, logged as a warning (without the token).
+   * family, logged as a warning (without the token). With a function as second argument,
+   * `rotateRefreshToken(refreshToken, mint)`: the steps of lib/minted-rotation.js.
    */
   rotateRefreshToken: {
-    input(refreshToken, newAccessToken, newRefreshToken, expiresAt = null) {
+    params: ["refreshToken", "newAccessToken", "newRefreshToken", "expiresAt"],
+    defaults: { expiresAt: null },
+    entry: "tokens",
+    steps: (given) => (typeof given[1] === "function" ? mintedRotation(given) : null),
+    input(refreshToken, newAccessToken, newRefreshToken, expiresAt) {
       const fn = "rotateRefreshToken";
       const old = args.lookupKey(fn, "refreshToken", refreshToken);
       const request = {
@@ -186,20 +264,31 @@ const OPERATIONS = {
     },
   },
 
+  /** Keeps `data` (a JSON-serialisable object) under `state` for `ttlSeconds`, for one consume. */
   storePendingAuthorization: {
-    input(state, data, ttlSeconds = 600) {
+    params: ["state", "data", "ttlSeconds"],
+    defaults: { ttlSeconds: orNull(DEFAULTS.PENDING_LIFETIME_SECONDS) },
+    entry: "tokens",
+    input(state, data, ttlSeconds) {
       const fn = "storePendingAuthorization";
-      return [args.requiredString(fn, "state", args.boundedString(fn, "state", state)), args.jsonObject(fn, "data", data), args.expiresIn(fn, ttlSeconds, "ttlSeconds") * 1000];
+      return [args.requiredString(fn, "state", args.boundedString(fn, "state", state)), args.jsonObject(fn, "data", data), args.seconds(fn, "ttlSeconds", ttlSeconds) * 1000];
     },
     output: nothing,
   },
 
+  /** The data stored under `state`, once; null if unknown, taken or expired. */
   consumePendingAuthorization: {
+    params: ["state"],
+    entry: "tokens",
     input: byKey("consumePendingAuthorization", "state", null),
     output: (json) => (json == null ? null : JSON.parse(json)),
   },
 
+  /** RFC 7591 dynamic registration: the new client with its secret (shown once; stored as a digest). */
   registerClient: {
+    params: ["metadata"],
+    entry: "clients",
+    old: true,
     native: "putClient",
     input(metadata) {
       const fn = "registerClient";
@@ -209,8 +298,8 @@ const OPERATIONS = {
         client_id: crypto.randomBytes(16).toString("hex"),
         client_secret: secret,
         client_id_issued_at: Math.floor(Date.now() / 1000),
-        ...CLIENT_DEFAULTS,
-        redirect_uris: [],
+        ...clientDefaults(),
+        redirect_uris: [...DEFAULTS.REGISTERED_REDIRECT_URIS],
         ...withoutIssued(given),
       };
       // The registration rides along for `output`, not as an argument of the native call.
@@ -219,31 +308,20 @@ const OPERATIONS = {
     output: (reply, storage, input) => input.registration,
   },
 
-  preRegisterClient: {
-    native: "putClient",
-    input(clientId, clientSecret, metadata = {}) {
-      const fn = "preRegisterClient";
-      const id = args.requiredString(fn, "clientId", args.boundedString(fn, "clientId", clientId));
-      const secret = args.optionalString(fn, "clientSecret", clientSecret);
-      const given = args.clientMetadata(fn, metadata);
-      const registration = {
-        client_id: id,
-        client_id_issued_at: Math.floor(Date.now() / 1000),
-        ...CLIENT_DEFAULTS,
-        redirect_uris: ["http://localhost:*", "https://*"],
-        ...withoutIssued(given),
-      };
-      return [clientRecord(registration, secret)];
-    },
-    output: nothing,
-  },
-
+  /** The stored registration (without its secret), or null. */
   getClient: {
+    params: ["clientId"],
+    entry: "clients",
+    old: true,
     input: byKey("getClient", "clientId", null),
     output: record((c) => JSON.parse(c[2])),
   },
 
+  /** Whether `clientSecret` is the client's secret (compared in constant time). */
   verifyClient: {
+    params: ["clientId", "clientSecret"],
+    entry: "clients",
+    old: true,
     native: "getClient",
     input(clientId, clientSecret) {
       const key = args.lookupKey("verifyClient", "clientId", clientId);
@@ -260,21 +338,45 @@ const OPERATIONS = {
     },
   },
 
+  /** Registers (or updates) a client with a known id and secret: call it at every start. */
+  preRegisterClient: {
+    params: ["clientId", "clientSecret", "metadata"],
+    defaults: { metadata: {} },
+    entry: "clients",
+    old: true,
+    native: "putClient",
+    input(clientId, clientSecret, metadata) {
+      const fn = "preRegisterClient";
+      const id = args.requiredString(fn, "clientId", args.boundedString(fn, "clientId", clientId));
+      const secret = args.optionalString(fn, "clientSecret", clientSecret);
+      const given = args.clientMetadata(fn, metadata);
+      const registration = {
+        client_id: id,
+        client_id_issued_at: Math.floor(Date.now() / 1000),
+        ...clientDefaults(),
+        redirect_uris: [...DEFAULTS.PRE_REGISTERED_REDIRECT_URIS],
+        ...withoutIssued(given),
+      };
+      return [clientRecord(registration, secret)];
+    },
+    output: nothing,
+  },
+
+  /** Every registered client's id. */
   getAllClients: {
+    params: [],
+    entry: "clients",
+    old: true,
     native: "clientIds",
     input: () => [],
     output: (json) => JSON.parse(json),
   },
 };
 
-/** RFC 7591 defaults of the server's clientRegistry.js; every given field is kept as given. */
-const CLIENT_DEFAULTS = Object.freeze({
-  grant_types: ["authorization_code"],
-  response_types: ["code"],
-  scope: "mcp:read mcp:write",
-  token_endpoint_auth_method: "client_secret_basic",
-  application_type: "web",
-});
+/** The registry's default metadata (lib/defaults.js), its arrays copied: each registration has its own. */
+function clientDefaults() {
+  return Object.fromEntries(Object.entries(DEFAULTS.CLIENT_METADATA).map(([k, v]) => [k, Array.isArray(v) ? [...v] : v]));
+}
 
 /** The metadata given, less what the registry issues itself (the id, secret and issue time). */
 function withoutIssued(metadata) {
@@ -302,4 +404,61 @@ function batchSizeArg(fn, value) {
   return value;
 }
 
-module.exports = { OPERATIONS, ANSWER, batchSizeArg };
+/**
+ * The arguments an operation runs with: `given`, each parameter left out (or null, for an
+ * `orNull` default) replaced by its default. Arguments past the parameters are kept.
+ */
+function withDefaults(params, defaults, given) {
+  if (defaults === undefined) return given;
+  const out = Array.from(given);
+  for (const [i, name] of params.entries()) {
+    if (!Object.hasOwn(defaults, name)) continue;
+    const d = defaults[name];
+    const nullToo = d !== null && typeof d === "object" && Object.hasOwn(d, OR_NULL);
+    if (out[i] === undefined || (nullToo && out[i] === null)) out[i] = nullToo ? d[OR_NULL] : d;
+  }
+  return out;
+}
+
+for (const [name, op] of Object.entries(OPERATIONS)) {
+  op.name = name;
+  op.withDefaults = (given) => withDefaults(op.params, op.defaults, given);
+  if (op.promise) op.promise.withDefaults = (given) => withDefaults(op.params, op.promise.defaults ?? op.defaults, given);
+  Object.freeze(op);
+}
+Object.freeze(OPERATIONS);
+
+/** `name(a, b = default)`: the operation's signature as docs/api.md writes it. */
+function signature(name) {
+  const op = OPERATIONS[name];
+  const params = op.params.map((p) => {
+    if (!op.defaults || !Object.hasOwn(op.defaults, p)) return p;
+    const d = op.defaults[p];
+    const value = d !== null && typeof d === "object" && Object.hasOwn(d, OR_NULL) ? d[OR_NULL] : d;
+    return `${p} = ${JSON.stringify(value)}`;
+  });
+  return `${name}(${params.join(", ")})`;
+}
+
+/** The operations of an entry point: "tokens" (index.js), "clients" (clients.js) or "promises" (promises.js). */
+function namesOf(entry) {
+  const ops = Object.values(OPERATIONS);
+  if (entry === "promises") return ops.filter((op) => op.promise !== null).map((op) => op.name);
+  return ops.filter((op) => op.entry === entry).map((op) => op.name);
+}
+
+/**
+ * The module-level functions of an entry point, by name: each calls the method of the same
+ * name on `target()` (the default store, or its `promises`), with the caller's arguments.
+ */
+function moduleFunctions(entry, target) {
+  return Object.fromEntries(
+    namesOf(entry).map((name) => {
+      const fn = { [name]: (...given) => target()[name](...given) }[name];
+      Object.defineProperty(fn, "length", { value: OPERATIONS[name].params.length });
+      return [name, fn];
+    }),
+  );
+}
+
+module.exports = { OPERATIONS, ANSWER, batchSizeArg, signature, namesOf, moduleFunctions };

@@ -1,5 +1,7 @@
 "use strict";
-// The TokenStorage class: checks arguments, calls the native store, shapes results.
+// The TokenStorage class: runs the operations of lib/operations.js (checks arguments, calls
+// the native store, shapes results) on the calling thread or, for `promises`, off it. Its
+// operation methods are made from that table, below the class.
 
 const fs = require("node:fs");
 // Taken when the package loads, before a test installs fake timers (which replace the
@@ -8,15 +10,11 @@ const fs = require("node:fs");
 const { setInterval, clearInterval, setImmediate } = require("node:timers");
 const native = require("./native");
 const { OPERATIONS, ANSWER, batchSizeArg } = require("./operations");
-const { mintedRotation, MINT } = require("./minted-rotation");
-const { storeConfig } = require("./config");
+const { MINT } = require("./minted-rotation");
+const { storeConfig, STORE_KINDS } = require("./config");
+const { AUTO_CLEANUP_BATCH_SIZE } = require("./defaults");
 const { TokenStorageError, fromNative } = require("./errors");
 const { log } = require("./log");
-
-/** Smaller for the background cleanup: a writer in another thread or process waits at most one batch. */
-const DEFAULT_ASYNC_BATCH_SIZE = 2000;
-/** The automatic cleanup's batches: each one a short transaction. */
-const AUTO_CLEANUP_BATCH_SIZE = 500;
 
 class TokenStorage {
   /**
@@ -51,12 +49,12 @@ class TokenStorage {
     for (const name of METHODS) this[name] = this[name].bind(this);
     /** The same operations, each returning a Promise, the work done off the JS thread. */
     this.promises = Object.freeze({
-      ...Object.fromEntries(Object.keys(OPERATIONS).map((name) => [name, (...given) => this._runAsync(name, given)])),
-      cleanupExpiredTokens: (batchSize) => this._cleanupInBackground("cleanupExpiredTokens", batchSize),
-      rotateRefreshToken: (...given) =>
-        typeof given[1] === "function" ? this._rotateMintedAsync(given) : this._runAsync("rotateRefreshToken", given),
+      ...Object.fromEntries(
+        Object.values(OPERATIONS)
+          .filter((op) => op.promise !== null)
+          .map((op) => [op.name, (...given) => this._callAsync(op, given)]),
+      ),
       close: async () => this.close(),
-      closeDB: async () => this.close(),
     });
   }
 
@@ -67,7 +65,7 @@ class TokenStorage {
 
   /** The SQLite file's absolute path, or null for the other stores. */
   get path() {
-    return this._kind === "sqlite" ? this._native.path : null;
+    return STORE_KINDS[this._kind].file ? this._native.path : null;
   }
 
   /** Where the tokens are: the SQLite file's path, PostgreSQL's `host:port/database` (never a password), or null. */
@@ -100,10 +98,8 @@ class TokenStorage {
           other,
         });
       }
-    } else if (storage === "postgres") {
-      log("info", "token store opened", { storage, database: this.location });
     } else {
-      log("info", "token store opened", { storage, path });
+      log("info", "token store opened", { storage, [STORE_KINDS[storage].locationField]: this.location });
     }
     if (path) warnIfShared(path);
   }
@@ -166,10 +162,25 @@ class TokenStorage {
     return this._native;
   }
 
-  /** Runs operation `name` on the calling thread. */
+  /** Runs operation `op` (an entry of lib/operations.js) on the calling thread. */
+  _call(op, given) {
+    if (op.run) return op.run(this, op.withDefaults(given));
+    const steps = op.steps?.(op.withDefaults(given));
+    return steps ? this._runSteps(steps) : this._run(op.name, given);
+  }
+
+  /** The same as a Promise, the work done off the JS thread. */
+  async _callAsync(op, given) {
+    if (op.promise) return op.promise.run(this, op.promise.withDefaults(given));
+    if (op.run) return op.run(this, op.withDefaults(given));
+    const steps = op.steps?.(op.withDefaults(given));
+    return steps ? this._runStepsAsync(steps) : this._runAsync(op.name, given);
+  }
+
+  /** Runs the store call of operation `name` on the calling thread. */
   _run(name, given) {
     const op = OPERATIONS[name];
-    const input = op.input.apply(undefined, given);
+    const input = op.input.apply(undefined, op.withDefaults(given));
     if (!Array.isArray(input)) return input[ANSWER];
     let reply;
     try {
@@ -182,10 +193,10 @@ class TokenStorage {
     return op.output(reply, this._kind, input, given);
   }
 
-  /** Runs operation `name` on a thread of libuv's pool: the same checks, result and errors, as a Promise. */
+  /** Runs the store call of operation `name` on a thread of libuv's pool: the same checks, result and errors, as a Promise. */
   async _runAsync(name, given) {
     const op = OPERATIONS[name];
-    const input = op.input.apply(undefined, given);
+    const input = op.input.apply(undefined, op.withDefaults(given));
     if (!Array.isArray(input)) return input[ANSWER];
     let reply;
     try {
@@ -203,72 +214,12 @@ class TokenStorage {
     if (!this._open) this._opened();
   }
 
-  storeAccessToken(accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt) {
-    return this._run("storeAccessToken", arguments);
-  }
-
-  /**
-   * Stores many access tokens at once, all or none (one transaction on SQLite): for a
-   * migration or a seed; returns how many tokens the call left stored. See
-   * `lib/operations.js` for the records.
-   */
-  storeAccessTokens(records) {
-    return this._run("storeAccessTokens", arguments);
-  }
-
-  getAccessToken(token) {
-    return this._run("getAccessToken", arguments);
-  }
-
-  storeAuthorizationCode(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn) {
-    return this._run("storeAuthorizationCode", arguments);
-  }
-
-  consumeAuthorizationCode(code, codeVerifier) {
-    return this._run("consumeAuthorizationCode", arguments);
-  }
-
-  getRefreshToken(refreshToken) {
-    return this._run("getRefreshToken", arguments);
-  }
-
-  revokeRefreshToken(refreshToken) {
-    return this._run("revokeRefreshToken", arguments);
-  }
-
-  deleteToken(token) {
-    return this._run("deleteToken", arguments);
-  }
-
-  deleteUserTokens(userId) {
-    return this._run("deleteUserTokens", arguments);
-  }
-
-  /**
-   * Removes every expired access token (with its refresh token) and authorization code;
-   * returns how many access tokens and codes it removed. Works in transactions of
-   * `batchSize` rows; `cleanupExpiredTokensAsync` does the work off the JS thread.
-   */
-  cleanupExpiredTokens(batchSize) {
-    const removed = this._run("cleanupExpiredTokens", arguments);
-    if (removed > 0) log("debug", "expired tokens removed", { storage: this.storage, removed });
-    return removed;
-  }
-
-  /**
-   * Like `cleanupExpiredTokens`, but each batch runs on a thread of libuv's pool (with its
-   * own connection to a SQLite file), so the event loop is never blocked by it.
-   */
-  cleanupExpiredTokensAsync(batchSize) {
-    return this._cleanupInBackground("cleanupExpiredTokensAsync", batchSize);
-  }
-
   /**
    * Batches until one removes fewer than `size` rows. The `automatic` cleanup's batches
    * remove nothing while another process's automatic cleanup is at work on the file, so
    * only one process cleans a SQLite file at a time.
    */
-  async _cleanupInBackground(fn, batchSize = DEFAULT_ASYNC_BATCH_SIZE, { reopen = true, automatic = false } = {}) {
+  async _cleanupInBackground(fn, batchSize, { reopen = true, automatic = false } = {}) {
     const size = batchSizeArg(fn, batchSize);
     // One reading of the caller's clock for the whole pass: it removes what was expired when
     // it was asked for, never a row that clock still takes for live.
@@ -293,22 +244,11 @@ class TokenStorage {
     return total;
   }
 
-  getStats() {
-    return this._run("getStats", arguments);
-  }
-
   /**
-   * The refresh grant in one atomic step: `{ userId, clientId, scopes, apiKey, accessToken,
-   * refreshToken }` (the new pair) or null. See docs/api.md#rotaterefreshtoken.
+   * The store calls of `steps` (a generator of lib/minted-rotation.js) on the calling thread:
+   * `rotateRefreshToken(refreshToken, mint)`, whose `mint` must answer at once here.
    */
-  rotateRefreshToken(refreshToken, newAccessToken, newRefreshToken, expiresAt) {
-    if (typeof newAccessToken === "function") return this._rotateMinted(arguments);
-    return this._run("rotateRefreshToken", arguments);
-  }
-
-  /** `rotateRefreshToken(refreshToken, mint)` on the calling thread: `mint` must answer at once. */
-  _rotateMinted(given) {
-    const steps = mintedRotation(given);
+  _runSteps(steps) {
     let step = steps.next();
     while (!step.done) {
       const [name, input] = step.value;
@@ -329,8 +269,7 @@ class TokenStorage {
   }
 
   /** The same as a Promise: `mint` may be async. */
-  async _rotateMintedAsync(given) {
-    const steps = mintedRotation(given);
+  async _runStepsAsync(steps) {
     let step = steps.next();
     while (!step.done) {
       const [name, input] = step.value;
@@ -339,46 +278,14 @@ class TokenStorage {
     }
     return step.value;
   }
+}
 
-  /** Keeps `data` (a JSON-serialisable object) under `state` for `ttlSeconds` (600), for one consume. */
-  storePendingAuthorization(state, data, ttlSeconds) {
-    return this._run("storePendingAuthorization", arguments);
-  }
-
-  /** The data stored under `state`, once; null if unknown, taken or expired. */
-  consumePendingAuthorization(state) {
-    return this._run("consumePendingAuthorization", arguments);
-  }
-
-  /** RFC 7591 dynamic registration: the new client with its secret (shown once; stored as a digest). */
-  registerClient(metadata) {
-    return this._run("registerClient", arguments);
-  }
-
-  /** The stored registration (without its secret), or null. */
-  getClient(clientId) {
-    return this._run("getClient", arguments);
-  }
-
-  /** Whether `clientSecret` is the client's secret (compared in constant time). */
-  verifyClient(clientId, clientSecret) {
-    return this._run("verifyClient", arguments);
-  }
-
-  /** Registers (or updates) a client with a known id and secret: call it at every start. */
-  preRegisterClient(clientId, clientSecret, metadata) {
-    return this._run("preRegisterClient", arguments);
-  }
-
-  /** Every registered client's id. */
-  getAllClients() {
-    return this._run("getAllClients", arguments);
-  }
-
-  /** The old SQLite module's name for `close()`. */
-  closeDB() {
-    this.close();
-  }
+// The operations, as methods made from the table: `storage.getAccessToken(token)` runs
+// OPERATIONS.getAccessToken with the caller's arguments.
+for (const op of Object.values(OPERATIONS)) {
+  const method = { [op.name](...given) { return this._call(op, given); } }[op.name];
+  Object.defineProperty(method, "length", { value: op.params.length });
+  Object.defineProperty(TokenStorage.prototype, op.name, { value: method, writable: true, configurable: true });
 }
 
 /**

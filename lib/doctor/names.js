@@ -5,36 +5,12 @@
 const PACKAGE = "native-token-storage";
 
 /**
- * The package's synchronous functions, the one list of them in doctor: each with the module
- * that exports it ("tokens": native-token-storage, "clients": native-token-storage/clients)
- * and whether the old Map-based module of that kind had it too (`old`: doctor recognises an
- * old token module or client registry by those names).
- *
- * When the operations table (lib/operations.js) says, for each function, its module and
- * whether the old modules had it, build this constant from the table instead (issue 17).
+ * The package's synchronous functions, each with the module that exports it ("tokens":
+ * native-token-storage, "clients": native-token-storage/clients) and whether the old
+ * Map-based module of that kind had it too (`old`: doctor recognises an old token module or
+ * client registry by those names). Made from the operations table (lib/operations.js).
  */
-const PACKAGE_FUNCTIONS = [
-  { name: "storeAccessToken", module: "tokens", old: true },
-  { name: "getAccessToken", module: "tokens", old: true },
-  { name: "storeAuthorizationCode", module: "tokens", old: true },
-  { name: "consumeAuthorizationCode", module: "tokens", old: true },
-  { name: "getRefreshToken", module: "tokens", old: true },
-  { name: "revokeRefreshToken", module: "tokens", old: true },
-  { name: "deleteToken", module: "tokens", old: true },
-  { name: "deleteUserTokens", module: "tokens", old: true },
-  { name: "cleanupExpiredTokens", module: "tokens", old: true },
-  { name: "getStats", module: "tokens", old: true },
-  { name: "storeAccessTokens", module: "tokens", old: false },
-  { name: "closeDB", module: "tokens", old: false },
-  { name: "rotateRefreshToken", module: "tokens", old: false },
-  { name: "storePendingAuthorization", module: "tokens", old: false },
-  { name: "consumePendingAuthorization", module: "tokens", old: false },
-  { name: "registerClient", module: "clients", old: true },
-  { name: "getClient", module: "clients", old: true },
-  { name: "verifyClient", module: "clients", old: true },
-  { name: "preRegisterClient", module: "clients", old: true },
-  { name: "getAllClients", module: "clients", old: true },
-];
+const { PACKAGE_FUNCTIONS } = require("../api-names");
 
 const oldNames = (module) => PACKAGE_FUNCTIONS.filter((fn) => fn.old && fn.module === module).map((fn) => fn.name);
 /** The functions of the old token module (tokenStorage.js), by which doctor knows one. */

@@ -1,0 +1,50 @@
+"use strict";
+// Every default of the JavaScript side, in one place: what an argument or a setting is when
+// the caller leaves it out. The operations (lib/operations.js), the configuration
+// (lib/config.js, lib/default-store.js) and the store (lib/storage.js) read them from here.
+//
+// The native store's own defaults (busyTimeout 5000 ms, PostgreSQL's connectTimeout and
+// queryTimeout 5000 ms and poolSize 4, refreshGracePeriod 10 s) are in src/config.rs: an
+// option left out is not passed on, and the store that uses it chooses.
+
+module.exports = Object.freeze({
+  // ---- Arguments of the operations ----
+  /** `cleanupExpiredTokens(batchSize)`: rows removed per transaction, so no single step holds the lock for long. */
+  CLEANUP_BATCH_SIZE: 1000,
+  /** `cleanupExpiredTokensAsync(batchSize)` (and `promises.cleanupExpiredTokens`): a writer in another thread or process waits at most one batch. */
+  BACKGROUND_CLEANUP_BATCH_SIZE: 2000,
+  /** The automatic cleanup's batches: each one a short transaction. */
+  AUTO_CLEANUP_BATCH_SIZE: 500,
+  /** `storeAuthorizationCode(…, expiresIn)`: seconds a code lives (also when null). */
+  CODE_LIFETIME_SECONDS: 600,
+  /** `storePendingAuthorization(…, ttlSeconds)`: seconds a pending authorization lives (also when null). */
+  PENDING_LIFETIME_SECONDS: 600,
+
+  // ---- Settings (options of `new TokenStorage`, or the environment) ----
+  /** `storage` unset or "": the memory store. */
+  STORAGE: "memory",
+  /** `synchronous` unset or "": SQLite's synchronous=NORMAL (WAL). */
+  SYNCHRONOUS: "normal",
+  /** `path` unset: this file under the working directory (or beside the main script, see lib/config.js). */
+  DB_FILE: "data/tokens.db",
+  /** `schema` unset: PostgreSQL's default schema. */
+  SCHEMA: "public",
+  /** `cleanupInterval` unset: expired rows are removed in the background every this many seconds. */
+  CLEANUP_INTERVAL_SECONDS: 60,
+  /** TOKEN_MEMORY_SCOPE unset: one memory store per loaded copy of the package. */
+  MEMORY_SCOPE: "module",
+
+  // ---- The client registry (RFC 7591 defaults of the server's clientRegistry.js) ----
+  /** A registration's metadata when the client gives none; every given field is kept as given. */
+  CLIENT_METADATA: Object.freeze({
+    grant_types: Object.freeze(["authorization_code"]),
+    response_types: Object.freeze(["code"]),
+    scope: "mcp:read mcp:write",
+    token_endpoint_auth_method: "client_secret_basic",
+    application_type: "web",
+  }),
+  /** `registerClient`'s redirect URIs when none are given. */
+  REGISTERED_REDIRECT_URIS: Object.freeze([]),
+  /** `preRegisterClient`'s (and MCP_CLIENT_ID's client's) redirect URIs when none are given. */
+  PRE_REGISTERED_REDIRECT_URIS: Object.freeze(["http://localhost:*", "https://*"]),
+});
