@@ -62,7 +62,7 @@ for (const shape of ["vitest4", "vite-node"]) {
           reset();
           const promises = imp("/promises");
           const afterReset = (await promises.getStats()).totalTokens;
-          promises.storeAccessToken("t-promises", null, "key", "user", "client", [], null);
+          await promises.storeAccessToken("t-promises", null, "key", "user", "client", [], null);
           const again = imp();
           const clients = imp("/clients");
           clients.registerClient({ client_id: "c", redirect_uris: ["https://app/cb"] });
