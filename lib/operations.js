@@ -405,25 +405,40 @@ function batchSizeArg(fn, value) {
 }
 
 /**
- * The arguments an operation runs with: `given`, each parameter left out (or null, for an
- * `orNull` default) replaced by its default. Arguments past the parameters are kept.
+ * A function of the arguments an operation is given to those it runs with: each parameter left
+ * out (or null, for an `orNull` default) replaced by its default; arguments past the
+ * parameters kept. Made once per operation: a call that leaves nothing out gets its own
+ * arguments back, with no copy (this is on every call's path).
  */
-function withDefaults(params, defaults, given) {
-  if (defaults === undefined) return given;
-  const out = Array.from(given);
-  for (const [i, name] of params.entries()) {
-    if (!Object.hasOwn(defaults, name)) continue;
-    const d = defaults[name];
-    const nullToo = d !== null && typeof d === "object" && Object.hasOwn(d, OR_NULL);
-    if (out[i] === undefined || (nullToo && out[i] === null)) out[i] = nullToo ? d[OR_NULL] : d;
+function defaultsFiller(params, defaults) {
+  const slots = [];
+  if (defaults !== undefined) {
+    for (const [i, name] of params.entries()) {
+      if (!Object.hasOwn(defaults, name)) continue;
+      const d = defaults[name];
+      const nullToo = d !== null && typeof d === "object" && Object.hasOwn(d, OR_NULL);
+      slots.push({ i, value: nullToo ? d[OR_NULL] : d, nullToo });
+    }
   }
-  return out;
+  if (slots.length === 0) return (given) => given;
+  return (given) => {
+    let out = null;
+    for (let k = 0; k < slots.length; k++) {
+      const { i, value, nullToo } = slots[k];
+      const v = given[i];
+      if (v === undefined || (nullToo && v === null)) {
+        out ??= Array.from(given);
+        out[i] = value;
+      }
+    }
+    return out ?? given;
+  };
 }
 
 for (const [name, op] of Object.entries(OPERATIONS)) {
   op.name = name;
-  op.withDefaults = (given) => withDefaults(op.params, op.defaults, given);
-  if (op.promise) op.promise.withDefaults = (given) => withDefaults(op.params, op.promise.defaults ?? op.defaults, given);
+  op.withDefaults = defaultsFiller(op.params, op.defaults);
+  if (op.promise) op.promise.withDefaults = defaultsFiller(op.params, op.promise.defaults ?? op.defaults);
   Object.freeze(op);
 }
 Object.freeze(OPERATIONS);
