@@ -14,15 +14,16 @@
 const { defaultStore, clientFromEnvironment } = require("./lib/default-store");
 const { moduleFunctions } = require("./lib/operations");
 
-let fromEnvironmentRegistered = false;
+/** The default store the environment's client was registered in (a new one after a Vitest re-import). */
+let registeredIn = null;
 
 /** The default store, once the environment's client is in it. */
 function store() {
   const s = defaultStore();
-  if (!fromEnvironmentRegistered) {
+  if (registeredIn !== s) {
     const client = clientFromEnvironment();
     if (client !== null) s.preRegisterClient(client.id, client.secret, client.metadata);
-    fromEnvironmentRegistered = true;
+    registeredIn = s;
   }
   return s;
 }

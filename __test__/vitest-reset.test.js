@@ -54,6 +54,18 @@ for (const shape of ["vitest4", "vite-node"]) {
       assert.deepEqual(out, { before: 1, after: 0, seesFirst: null, graphSize: 1 }); // no node added for /promises or /clients
     });
 
+    it("has the client of MCP_CLIENT_ID again after a reset and a new import of /clients", () => {
+      const out = child(shape, `
+        const clients = imp("/clients");
+        const before = clients.verifyClient("inspector", "s3cret-from-env");
+        clients.registerClient({ redirect_uris: ["https://app/cb"] });
+        reset();
+        const again = imp("/clients");
+        print({ before, after: again.verifyClient("inspector", "s3cret-from-env"), all: again.getAllClients() });
+      `, { MCP_CLIENT_ID: "inspector", MCP_CLIENT_SECRET: "s3cret-from-env" });
+      assert.deepEqual(out, { before: true, after: true, all: ["inspector"] });
+    });
+
     it("is shared by the entries imported after one reset, whichever comes first", () => {
       const out = child(shape, `
         (async () => {
