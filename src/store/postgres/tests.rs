@@ -244,6 +244,31 @@ fn counters_fold_into_one_row_per_past_bucket() {
     assert_eq!(store.stats(later).expect("stats").total_tokens, 0);
 }
 
+/// Runs `f` while another session holds the row of access token `token` `FOR UPDATE`, for
+/// `hold` after the lock is taken (then rolls back).
+fn with_row_locked(schema: &TestSchema, token: &str, hold: Duration, f: impl FnOnce()) {
+    let holder = schema.raw();
+    let table = format!("{}.access_tokens", quote(&schema.name));
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let r = holder.call(false, async |c, _| {
+                c.batch_execute(&format!(
+                    "BEGIN; SELECT 1 FROM {table} WHERE token = '{token}' FOR UPDATE"
+                ))
+                .await?;
+                let _ = locked.send(());
+                tokio::time::sleep(hold).await;
+                c.batch_execute("ROLLBACK").await?;
+                Ok(())
+            });
+            r.expect("the lock holder");
+        });
+        is_locked.recv().expect("locked");
+        f();
+    });
+}
+
 #[test]
 fn a_read_of_an_expired_token_does_not_wait_for_another_session_holding_its_row() {
     let Some(schema) = TestSchema::new() else {
@@ -256,24 +281,7 @@ fn a_read_of_an_expired_token_does_not_wait_for_another_session_holding_its_row(
     store
         .store_access_token(&token("locked", "u", Some(NOW + 10)), NOW)
         .expect("store");
-    let holder = schema.raw();
-    let table = format!("{}.access_tokens", quote(&schema.name));
-    let (locked, is_locked) = std::sync::mpsc::channel();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let r = holder.call(false, async |c, _| {
-                c.batch_execute(&format!(
-                    "BEGIN; SELECT 1 FROM {table} WHERE token = 'locked' FOR UPDATE"
-                ))
-                .await?;
-                let _ = locked.send(());
-                tokio::time::sleep(Duration::from_millis(2500)).await;
-                c.batch_execute("ROLLBACK").await?;
-                Ok(())
-            });
-            r.expect("the lock holder");
-        });
-        is_locked.recv().expect("locked");
+    with_row_locked(&schema, "locked", Duration::from_millis(2500), || {
         let later = NOW + 1_000;
         let started = std::time::Instant::now();
         assert!(store
@@ -314,24 +322,7 @@ fn a_statement_timeout_of_the_server_is_not_reported_as_the_query_timeout() {
     store
         .store_access_token(&token("held", "u", None), NOW)
         .expect("store");
-    let holder = schema.raw();
-    let table = format!("{}.access_tokens", quote(&schema.name));
-    let (locked, is_locked) = std::sync::mpsc::channel();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let r = holder.call(false, async |c, _| {
-                c.batch_execute(&format!(
-                    "BEGIN; SELECT 1 FROM {table} WHERE token = 'held' FOR UPDATE"
-                ))
-                .await?;
-                let _ = locked.send(());
-                tokio::time::sleep(Duration::from_millis(1500)).await;
-                c.batch_execute("ROLLBACK").await?;
-                Ok(())
-            });
-            r.expect("the lock holder");
-        });
-        is_locked.recv().expect("locked");
+    with_row_locked(&schema, "held", Duration::from_millis(1500), || {
         let e = store
             .delete_token("held")
             .expect_err("cancelled by the server");
