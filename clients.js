@@ -6,29 +6,15 @@
 // Secrets are stored as SHA-256 digests: getClient returns the registration without
 // `client_secret`; check a secret with verifyClient. The functions are the "clients"
 // operations of lib/operations.js.
-
+//
 // As the old module did when it was loaded: MCP_CLIENT_ID and MCP_CLIENT_SECRET (both set)
 // register that client (`http://localhost:*` and `https://*` as its redirect URIs, scope
 // "mcp:read mcp:write"), here at the first call, since the store opens at first use.
 
-const { defaultStore, clientFromEnvironment } = require("./lib/default-store");
+const { clientStore } = require("./lib/default-store");
 const { moduleFunctions } = require("./lib/operations");
 
-/** The default store the environment's client was registered in (a new one after a Vitest re-import). */
-let registeredIn = null;
-
-/** The default store, once the environment's client is in it. */
-function store() {
-  const s = defaultStore();
-  if (registeredIn !== s) {
-    const client = clientFromEnvironment();
-    if (client !== null) s.preRegisterClient(client.id, client.secret, client.metadata);
-    registeredIn = s;
-  }
-  return s;
-}
-
-module.exports = moduleFunctions("clients", store);
+module.exports = moduleFunctions("clients", clientStore);
 
 // For `import { … } from "native-token-storage/clients"` in ES modules: Node finds a
 // CommonJS module's names by reading its source, so they are written out here, never run

@@ -113,8 +113,25 @@ export declare class TokenStorageError extends Error {
   code: TokenStorageErrorCode;
 }
 
-/** The functions shared by the module and by each `TokenStorage`. */
-export interface TokenStore {
+/**
+ * The client registry's functions (RFC 7591), those of native-token-storage/clients: a
+ * persistent drop-in for a Map-based clientRegistry.js.
+ */
+export interface ClientStore {
+  /** RFC 7591 dynamic registration: a new client id (16 random bytes, hex) and secret (32, hex), the secret returned here only. */
+  registerClient(metadata: ClientMetadata): RegisteredClient;
+  /** The stored registration, without `client_secret` (only its digest is kept), or null. */
+  getClient(clientId: string | null | undefined): ClientRegistration | null;
+  /** Whether `clientSecret` is the client's secret, compared in constant time. */
+  verifyClient(clientId: string | null | undefined, clientSecret: string | null | undefined): boolean;
+  /** Registers or updates a client of known id and secret; call it at every start. Default redirect_uris: ["http://localhost:*", "https://*"]. */
+  preRegisterClient(clientId: string, clientSecret: string | null, metadata?: ClientMetadata): void;
+  /** Every registered client's id, in registration order. */
+  getAllClients(): string[];
+}
+
+/** The functions shared by the module (and native-token-storage/clients) and by each `TokenStorage`. */
+export interface TokenStore extends ClientStore {
   storeAccessToken(
     accessToken: string,
     refreshToken: string | null | undefined,
@@ -177,16 +194,6 @@ export interface TokenStore {
   storePendingAuthorization(state: string, data: Record<string, unknown>, ttlSeconds?: Seconds | null): void;
   /** The data stored under `state`, once; null if unknown, already taken or expired. */
   consumePendingAuthorization<T = Record<string, unknown>>(state: string | null | undefined): T | null;
-  /** RFC 7591 dynamic registration; the secret is returned here only. */
-  registerClient(metadata: ClientMetadata): RegisteredClient;
-  /** The stored registration, without `client_secret` (only its digest is kept), or null. */
-  getClient(clientId: string | null | undefined): ClientRegistration | null;
-  /** Whether `clientSecret` is the client's secret, compared in constant time. */
-  verifyClient(clientId: string | null | undefined, clientSecret: string | null | undefined): boolean;
-  /** Registers or updates a client of known id and secret; call it at every start. */
-  preRegisterClient(clientId: string, clientSecret: string | null, metadata?: ClientMetadata): void;
-  /** Every registered client's id, in registration order. */
-  getAllClients(): string[];
 }
 
 /** What the `mint` of `rotateRefreshToken(refreshToken, mint)` returns: the new pair and its expiry. */
@@ -240,9 +247,9 @@ export interface RegisteredClient extends ClientRegistration {
  * libuv's pool, with the same results and errors (a bad argument rejects with a TypeError).
  */
 export type PromiseTokenStore = {
-  [K in Exclude<keyof TokenStore, "cleanupExpiredTokensAsync" | "rotateRefreshToken">]: (
+  [K in Exclude<keyof TokenStore, "rotateRefreshToken">]: (
     ...args: Parameters<TokenStore[K]>
-  ) => Promise<ReturnType<TokenStore[K]>>;
+  ) => Promise<Awaited<ReturnType<TokenStore[K]>>>;
 } & {
   rotateRefreshToken(
     refreshToken: string | null | undefined,

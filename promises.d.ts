@@ -1,27 +1,36 @@
-// Type definitions for native-token-storage/promises: the module's functions, each
-// returning a Promise, the work done off the JavaScript thread.
-import type { PromiseTokenStore } from "./index";
+// Type definitions for native-token-storage/promises: every function of the package's other
+// two modules (index.js and clients.js), each returning a Promise, the work done off the
+// JavaScript thread. Made from the declarations of index.d.ts (`PromiseTokenStore`), so an
+// operation is declared once, there.
+import type * as Index from "./index";
 
-export { TokenStorage, TokenStorageError } from "./index";
-export type * from "./index";
+declare const promises: Index.PromiseTokenStore & {
+  TokenStorage: typeof Index.TokenStorage;
+  TokenStorageError: typeof Index.TokenStorageError;
+  sqliteVersion: typeof Index.sqliteVersion;
+};
 
-export declare const storeAccessToken: PromiseTokenStore["storeAccessToken"];
-export declare const storeAccessTokens: PromiseTokenStore["storeAccessTokens"];
-export declare const getAccessToken: PromiseTokenStore["getAccessToken"];
-export declare const storeAuthorizationCode: PromiseTokenStore["storeAuthorizationCode"];
-export declare const consumeAuthorizationCode: PromiseTokenStore["consumeAuthorizationCode"];
-export declare const getRefreshToken: PromiseTokenStore["getRefreshToken"];
-export declare const revokeRefreshToken: PromiseTokenStore["revokeRefreshToken"];
-export declare const deleteToken: PromiseTokenStore["deleteToken"];
-export declare const deleteUserTokens: PromiseTokenStore["deleteUserTokens"];
-export declare const cleanupExpiredTokens: PromiseTokenStore["cleanupExpiredTokens"];
-export declare const getStats: PromiseTokenStore["getStats"];
-export declare const rotateRefreshToken: PromiseTokenStore["rotateRefreshToken"];
-export declare const storePendingAuthorization: PromiseTokenStore["storePendingAuthorization"];
-export declare const consumePendingAuthorization: PromiseTokenStore["consumePendingAuthorization"];
-export declare const registerClient: PromiseTokenStore["registerClient"];
-export declare const getClient: PromiseTokenStore["getClient"];
-export declare const verifyClient: PromiseTokenStore["verifyClient"];
-export declare const preRegisterClient: PromiseTokenStore["preRegisterClient"];
-export declare const getAllClients: PromiseTokenStore["getAllClients"];
-export declare const closeDB: PromiseTokenStore["closeDB"];
+/** The types of native-token-storage, also importable from here. */
+declare namespace promises {
+  export type AccessTokenRecord = Index.AccessTokenRecord;
+  export type AccessTokenData = Index.AccessTokenData;
+  export type RefreshTokenData = Index.RefreshTokenData;
+  export type AuthorizationCodeData = Index.AuthorizationCodeData;
+  export type TokenStats = Index.TokenStats;
+  export type StorageKind = Index.StorageKind;
+  export type Seconds = Index.Seconds;
+  export type TokenStorageOptions = Index.TokenStorageOptions;
+  export type TokenStorageErrorCode = Index.TokenStorageErrorCode;
+  export type TokenStorageError = Index.TokenStorageError;
+  export type ClientStore = Index.ClientStore;
+  export type TokenStore = Index.TokenStore;
+  export type MintedTokens = Index.MintedTokens;
+  export type RotatedTokens = Index.RotatedTokens;
+  export type ClientMetadata = Index.ClientMetadata;
+  export type ClientRegistration = Index.ClientRegistration;
+  export type RegisteredClient = Index.RegisteredClient;
+  export type PromiseTokenStore = Index.PromiseTokenStore;
+  export type TokenStorage = Index.TokenStorage;
+}
+
+export = promises;

@@ -44,4 +44,22 @@ describe("native-token-storage/clients: the client of MCP_CLIENT_ID and MCP_CLIE
     const memory = nodeJson(probe, { env: { MCP_CLIENT_ID: "inspector", MCP_CLIENT_SECRET: "s3cret-from-env", PROBE_ID: "inspector" } });
     assert.equal(memory.ok, true);
   });
+
+  // The Promise API's client functions registered nothing: getClient(MCP_CLIENT_ID) was null
+  // and verifyClient false through native-token-storage/promises unless /clients ran first.
+  it("is registered at the first call of the Promise API's client functions too", () => {
+    const env = { TOKEN_STORAGE: "sqlite", TOKEN_DB_PATH: path.join(dir, "p.db"), MCP_CLIENT_ID: "inspector", MCP_CLIENT_SECRET: "s3cret-from-env", PROBE_ID: "inspector" };
+    const r = nodeJson(`
+      const promises = require(PKG + "/promises");
+      (async () => {
+        const id = process.env.PROBE_ID;
+        const client = await promises.getClient(id);
+        console.log(JSON.stringify({ client, ok: await promises.verifyClient(id, "s3cret-from-env"), all: await promises.getAllClients() }));
+        await promises.closeDB();
+      })();
+    `, { env });
+    assert.equal(r.ok, true);
+    assert.deepEqual(r.all, ["inspector"]);
+    assert.equal(r.client.scope, "mcp:read mcp:write");
+  });
 });

@@ -2,17 +2,17 @@
 // The names of the package's functions, from the table of operations (lib/operations.js),
 // for code that reads a server's source (the doctor) rather than calling the store.
 
-const { OPERATIONS, namesOf } = require("./operations");
+const { OPERATIONS } = require("./operations");
 
 /**
  * The package's synchronous functions, each with the module that exports it ("tokens":
  * native-token-storage, "clients": native-token-storage/clients) and whether the old
- * Map-based module of that kind had it too (`old`). An operation without a Promise form
- * (cleanupExpiredTokensAsync) returns one already, and is not among them.
+ * Map-based module of that kind had it too (`old`). An operation that returns a Promise
+ * already (cleanupExpiredTokensAsync, `async` in the table) is not among them.
  */
 const PACKAGE_FUNCTIONS = Object.freeze(
   Object.values(OPERATIONS)
-    .filter((op) => op.promise !== null)
+    .filter((op) => op.async !== true)
     .map((op) => Object.freeze({ name: op.name, module: op.entry, old: op.old === true })),
 );
 
@@ -26,6 +26,6 @@ module.exports = Object.freeze({
   CLIENT_FUNCTIONS: oldNames("clients"),
   /** The synchronous functions of native-token-storage and native-token-storage/clients. */
   SYNC_FUNCTIONS: Object.freeze(PACKAGE_FUNCTIONS.map((fn) => fn.name)),
-  /** The functions of native-token-storage/promises. */
-  PROMISE_FUNCTIONS: Object.freeze(namesOf("promises")),
+  /** The functions of native-token-storage/promises (every operation). */
+  PROMISE_FUNCTIONS: Object.freeze(Object.keys(OPERATIONS)),
 });

@@ -122,7 +122,6 @@ function vitestReimport() {
 /**
  * The client the server's old `utils/clientRegistry.js` registered when it was loaded, from
  * MCP_CLIENT_ID and MCP_CLIENT_SECRET (both set), with the same metadata; null otherwise.
- * `native-token-storage/clients` registers it at its first call, so the swap keeps it.
  */
 function clientFromEnvironment() {
   const { MCP_CLIENT_ID: id, MCP_CLIENT_SECRET: secret } = process.env;
@@ -130,9 +129,27 @@ function clientFromEnvironment() {
   return { id, secret, metadata: { redirect_uris: [...DEFAULTS.PRE_REGISTERED_REDIRECT_URIS], scope: DEFAULTS.CLIENT_METADATA.scope } };
 }
 
+/** The default store the environment's client was registered in (a new one after a Vitest re-import). */
+let clientRegisteredIn = null;
+
+/**
+ * The default store, for the client functions (of `/clients` and `/promises`): the first
+ * call on each default store registers the environment's client in it, as the old module
+ * did when it was loaded (the store opens at first use, so not before).
+ */
+function clientStore() {
+  const s = defaultStore();
+  if (clientRegisteredIn !== s) {
+    const client = clientFromEnvironment();
+    if (client !== null) s.preRegisterClient(client.id, client.secret, client.metadata);
+    clientRegisteredIn = s;
+  }
+  return s;
+}
+
 /** Closes the default store, if it was built; the next call reopens it. */
 function closeDefaultStore() {
   if (store !== null) store.close();
 }
 
-module.exports = { defaultStore, closeDefaultStore, clientFromEnvironment };
+module.exports = { defaultStore, clientStore, closeDefaultStore };

@@ -8,7 +8,7 @@
 // - `params`: the parameter names, in order; `defaults`: the value of each one left out
 //   (`undefined`; `orNull(value)`: also when null), applied before anything else runs.
 // - `entry`: the module whose synchronous function it is: "tokens" (index.js) or "clients"
-//   (clients.js); promises.js has every one that has a Promise form. `old`: a function of the
+//   (clients.js); promises.js has them all, as `storage.promises` does. `old`: a function of the
 //   Map-based module the package replaces (tokenStorage.js, clientRegistry.js).
 // - A store call: `input(...)` checks the caller's arguments (a TypeError or RangeError
 //   naming the function and the argument; nothing reaches the store) and returns the native
@@ -19,8 +19,9 @@
 //   checks, results and errors.
 // - Or, instead: `steps(given)`, a generator of store calls (lib/minted-rotation.js) when
 //   it answers one; or `run(storage, given)`, for what is not one store call.
-// - `promise`: the Promise form when it is not the same call off the thread: null for none,
-//   or `{ defaults, run(storage, given) }`.
+// - `async: true`: the function returns a Promise already (its Promise form is itself).
+// - `promise`: the Promise form when it is not the same call off the thread:
+//   `{ defaults, run(storage, given) }` (a `run` that answers a Promise is its own).
 
 const crypto = require("node:crypto");
 const args = require("./args");
@@ -204,14 +205,14 @@ const OPERATIONS = {
   /**
    * Like `cleanupExpiredTokens`, but each batch runs on a thread of libuv's pool (with its
    * own connection to a SQLite file), so the event loop is never blocked by it. A Promise
-   * already: the Promise API has `cleanupExpiredTokens` for it.
+   * already, the same in the Promise API as its `cleanupExpiredTokens`.
    */
   cleanupExpiredTokensAsync: {
     params: ["batchSize"],
     defaults: { batchSize: DEFAULTS.BACKGROUND_CLEANUP_BATCH_SIZE },
     entry: "tokens",
     run: (storage, [batchSize]) => storage._cleanupInBackground("cleanupExpiredTokensAsync", batchSize),
-    promise: null,
+    async: true,
   },
 
   getStats: {
@@ -455,11 +456,11 @@ function signature(name) {
   return `${name}(${params.join(", ")})`;
 }
 
-/** The operations of an entry point: "tokens" (index.js), "clients" (clients.js) or "promises" (promises.js). */
+/** The operations of an entry point: "tokens" (index.js) or "clients" (clients.js); promises.js has both. */
 function namesOf(entry) {
-  const ops = Object.values(OPERATIONS);
-  if (entry === "promises") return ops.filter((op) => op.promise !== null).map((op) => op.name);
-  return ops.filter((op) => op.entry === entry).map((op) => op.name);
+  return Object.values(OPERATIONS)
+    .filter((op) => op.entry === entry)
+    .map((op) => op.name);
 }
 
 /**

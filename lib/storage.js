@@ -50,9 +50,7 @@ class TokenStorage {
     /** The same operations, each returning a Promise, the work done off the JS thread. */
     this.promises = Object.freeze({
       ...Object.fromEntries(
-        Object.values(OPERATIONS)
-          .filter((op) => op.promise !== null)
-          .map((op) => [op.name, (...given) => this._callAsync(op, given)]),
+        Object.values(OPERATIONS).map((op) => [op.name, (...given) => this._callAsync(op, given)]),
       ),
       close: async () => this.close(),
     });

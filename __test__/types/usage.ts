@@ -24,7 +24,10 @@ import {
 } from "native-token-storage";
 import * as clients from "native-token-storage/clients";
 import * as promises from "native-token-storage/promises";
+import { registerClient as registerClientAsync, TokenStorage as PromiseStorageClass } from "native-token-storage/promises";
+import type { RegisteredClient as PromiseRegisteredClient, TokenStorage as PromiseStorage } from "native-token-storage/promises";
 import type {
+  ClientStore,
   PromiseTokenStore,
   AccessTokenRecord,
   AccessTokenData,
@@ -238,3 +241,20 @@ function useOAuthState(): void {
   store.registerClient({ redirect_uris: "https://app/cb" });
 }
 void useOAuthState;
+
+// native-token-storage/promises has every name of the other two modules (its declarations
+// are made from index.d.ts's), the types too; /clients's are ClientStore's.
+async function usePromiseModuleNames(): Promise<void> {
+  const registered: PromiseRegisteredClient = await registerClientAsync({});
+  const ok: boolean = await promises.verifyClient(registered.client_id, registered.client_secret);
+  const ids: string[] = await promises.getAllClients();
+  const cleaned: number = await promises.cleanupExpiredTokensAsync();
+  const version: string = promises.sqliteVersion();
+  const storage: PromiseStorage = new PromiseStorageClass({ storage: "memory" });
+  const viaClients: ClientStore["getClient"] = clients.getClient;
+  void [ok, ids, cleaned, version, storage, viaClients];
+  // @ts-expect-error a Promise of a boolean, not a boolean
+  const notAwaited: boolean = promises.verifyClient("id", "secret");
+  void notAwaited;
+}
+void usePromiseModuleNames;
