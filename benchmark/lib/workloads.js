@@ -45,6 +45,19 @@ const OPS = {
     verify: (ctx, rows, results) => OPS.getHit.verify(ctx, rows, results),
   },
 
+  // Only the 2,000 hot tokens, each read again and again: a token this process read
+  // moments ago (what issue 18's PostgreSQL target calls "seen recently").
+  getHitRecent: {
+    label: "get hit, recently read",
+    max: () => 50_000,
+    prepare(ctx, k, start) {
+      const hot = Math.min(data.HOT_TOKENS, ctx.size);
+      return batch(k, (i) => ctx.seeded(ctx.scatter((start + i) % hot)));
+    },
+    call: (p, row) => p.getAccessToken(row.accessToken),
+    verify: (ctx, rows, results) => OPS.getHit.verify(ctx, rows, results),
+  },
+
   getMiss: {
     label: "get miss",
     max: () => 50_000,
