@@ -3,7 +3,7 @@
 // `npm run bench` (from the package root): installs this folder's dependencies if they are
 // missing, starts a throwaway PostgreSQL server when a PostgreSQL peer is selected, runs
 // every trial (competitor x store size) in a fresh child process, then the four-process
-// PostgreSQL workload, and writes RESULTS.md. `node benchmark/run.js --help` lists the options.
+// PostgreSQL workload, and writes RESULTS.md and its chart, RESULTS.svg. `node benchmark/run.js --help` lists the options.
 const { execFileSync, fork } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
@@ -178,6 +178,7 @@ async function main() {
   ensureDependencies();
   const { machine, load, versions, addonBuild } = require("./lib/machine");
   const { render } = require("./lib/report");
+  const { render: renderChart } = require("./lib/chart");
 
   const oursMissing = oursAvailable();
   const skipped = [];
@@ -249,6 +250,10 @@ async function main() {
     postgres: postgres.peers.length ? { version: postgres.version, missing: postgres.missing } : undefined,
     concurrent: pgUrl ? workload : undefined,
   };
+  // The chart beside the report (RESULTS.svg beside RESULTS.md), linked from it.
+  const chartFile = opts.out.replace(/\.md$/, "") + ".svg";
+  meta.chart = path.relative(path.dirname(opts.out), chartFile);
+  fs.writeFileSync(chartFile, renderChart(results, meta));
   fs.writeFileSync(opts.out, render(results, meta));
   fs.writeFileSync(opts.out.replace(/\.md$/, ".json"), `${JSON.stringify({ meta, results }, null, 1)}\n`);
   console.log(`benchmark: ${plan.length} trials in ${(meta.durationS / 60).toFixed(1)} min; wrote ${path.relative(process.cwd(), opts.out)}`);

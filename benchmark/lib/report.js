@@ -81,6 +81,7 @@ function render(results, meta) {
     `Medians of ${opts.runs} timed runs of about ${opts.targetMs} ms each (after calibration and a warm-up), µs per call.`
       + " Columns: competitor and number of live tokens in the store.",
     "",
+    ...(meta.chart ? [`![Ours vs each peer, per operation: how many times faster ours is, log scale](${meta.chart})`, ""] : []),
     resultsTable(results, meta),
     "",
     "ᵃ seeded through `storeAccessToken`, one call per token (the JS Map has no bulk load; the SQL peers load in one transaction, ours through `storeAccessTokens`, one transaction per 20,000 rows).",
