@@ -9,7 +9,7 @@ async function openContext(cfg, file) {
   const users = Math.min(cfg.size, data.usersFor(cfg.size));
   const liveUntil = data.liveUntil();
   return {
-    peer, isAsync: Boolean(mod.isAsync), size: cfg.size, users,
+    peer, isAsync: Boolean(mod.isAsync), followsContract: mod.followsContract !== false, size: cfg.size, users,
     runs: cfg.runs, targetUs: cfg.targetMs * 1e3,
     // Each cleanup run first adds size/10 expired tokens: at 1M that is slow, so fewer runs.
     cleanupRuns: cfg.size >= 1_000_000 ? Math.min(cfg.runs, 3) : cfg.runs,

@@ -75,4 +75,17 @@ function scatter(size) {
   return (i) => (i * stride) % size;
 }
 
-module.exports = { token, apiKeyOf, userIdOf, usersFor, tokenRow, tokenRows, liveUntil, expiredAt, pkcePairs, scatter };
+// The realistic read mix: HOT_SHARE of the reads go to HOT_TOKENS tokens (the clients that are
+// active right now), the rest uniformly to the whole store. Returns the seeded index read by
+// the i-th get of a store of `size` tokens; both choices are hashed from i, so the sequence is
+// the same for every peer and run.
+const HOT_TOKENS = 2_000;
+const HOT_SHARE = 0.9;
+function hotMixIndex(i, size, scatterOf) {
+  const hot = Math.min(HOT_TOKENS, size);
+  const h = fmix32((i ^ 0x2545f491) >>> 0);
+  if (h / 2 ** 32 < HOT_SHARE) return scatterOf(fmix32((i + 0x68e31da4) >>> 0) % hot);
+  return scatterOf(i % size);
+}
+
+module.exports = { HOT_TOKENS, HOT_SHARE, hotMixIndex, token, apiKeyOf, userIdOf, usersFor, tokenRow, tokenRows, liveUntil, expiredAt, pkcePairs, scatter };

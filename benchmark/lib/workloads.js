@@ -16,7 +16,7 @@ function batch(k, make) {
 
 const OPS = {
   getHit: {
-    label: "get hit",
+    label: "get hit, uniform",
     max: () => 50_000,
     prepare(ctx, k, start) {
       return batch(k, (i) => ctx.seeded(ctx.scatter(start + i)));
@@ -32,6 +32,30 @@ const OPS = {
         assert.ok(got.expiresAt instanceof Date);
       });
     },
+  },
+
+  // 90 % of the gets on 2,000 hot tokens, 10 % uniform (data.hotMixIndex).
+  getHitHot: {
+    label: "get hit, hot mix",
+    max: () => 50_000,
+    prepare(ctx, k, start) {
+      return batch(k, (i) => ctx.seeded(data.hotMixIndex(start + i, ctx.size, ctx.scatter)));
+    },
+    call: (p, row) => p.getAccessToken(row.accessToken),
+    verify: (ctx, rows, results) => OPS.getHit.verify(ctx, rows, results),
+  },
+
+  // Only the 2,000 hot tokens, each read again and again: a token this process read
+  // moments ago (what issue 18's PostgreSQL target calls "seen recently").
+  getHitRecent: {
+    label: "get hit, recently read",
+    max: () => 50_000,
+    prepare(ctx, k, start) {
+      const hot = Math.min(data.HOT_TOKENS, ctx.size);
+      return batch(k, (i) => ctx.seeded(ctx.scatter((start + i) % hot)));
+    },
+    call: (p, row) => p.getAccessToken(row.accessToken),
+    verify: (ctx, rows, results) => OPS.getHit.verify(ctx, rows, results),
   },
 
   getMiss: {
