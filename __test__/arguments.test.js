@@ -1,6 +1,6 @@
 "use strict";
 // Bad arguments: a TypeError that names the function and the argument, nothing stored,
-// no secret in the message; look-ups take null/undefined as "no such token". Both stores.
+// no secret in the message; look-ups take null/undefined as "no such token". Every store.
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const { KINDS, freshStore } = require("./helpers/setup");

@@ -1,25 +1,15 @@
 "use strict";
-// storeAccessTokens: many tokens at once, all or none, on both stores.
-const { describe, it, beforeEach, afterEach } = require("node:test");
+// storeAccessTokens: many tokens at once, all or none, on every store.
+const { describe, it, beforeEach } = require("node:test");
 const assert = require("node:assert/strict");
-const fs = require("node:fs");
-const os = require("node:os");
-const path = require("node:path");
+const { KINDS, freshStore } = require("./helpers/setup");
 
-process.env.TOKEN_STORAGE_LOG = "silent";
-const { TokenStorage } = require("..");
-
-for (const storage of ["memory", "db"]) {
-  describe(`${storage} store: storeAccessTokens`, () => {
-    let dir;
+for (const kind of KINDS) {
+  describe(`${kind} store: storeAccessTokens`, () => {
+    const ctx = freshStore(kind);
     let store;
     beforeEach(() => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), "nts-bulk-"));
-      store = new TokenStorage({ storage, path: path.join(dir, "tokens.db") });
-    });
-    afterEach(() => {
-      store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      store = ctx.store;
     });
 
     it("stores every record as storeAccessToken would, and returns the count", () => {

@@ -9,6 +9,7 @@ const assert = require("node:assert/strict");
 const path = require("node:path");
 const { PG_URL, freshSchema, tempDir, removeDir } = require("./helpers/setup");
 const native = require("../lib/native");
+const { storeConfig, NATIVE_SETTINGS } = require("../lib/config");
 
 const NOW = Date.UTC(2030, 0, 1);
 
@@ -78,6 +79,54 @@ describe("the native addon's interface", () => {
   });
 });
 
+// The store has no defaults of its own: lib/config.js passes every setting that has one
+// (NATIVE_SETTINGS, filled from lib/defaults.js), and a configuration that lacks one is
+// refused. The settings without a default are a kind's own, and that kind requires them.
+describe("the native store's configuration", () => {
+  const FULL = { ...NATIVE_SETTINGS, kind: "memory", shared: false };
+  const OWN = { memory: [], sqlite: ["path"], postgres: ["url", "urlName"] };
+
+  it("lib/config.js passes every setting that has a default, for every kind, and the kind's own", () => {
+    const dir = tempDir("nts-native-config-");
+    try {
+      const given = { memory: {}, sqlite: { path: path.join(dir, "t.db") }, postgres: { url: "postgres://u@db.invalid/d" } };
+      for (const [storage, options] of Object.entries(given)) {
+        const { config } = storeConfig({ storage, ...options });
+        assert.deepEqual(Object.keys(config).sort(), ["kind", ...Object.keys(NATIVE_SETTINGS), ...OWN[storage]].sort(), storage);
+        for (const [name, value] of Object.entries(config)) assert.ok(value !== null && value !== undefined, `${storage}: ${name}`);
+      }
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it("a configuration with every setting opens; one without a setting that has a default is refused, naming it", () => {
+    const store = new native.NativeStore(FULL);
+    assert.equal(store.storage, "memory");
+    store.close();
+    for (const name of Object.keys(FULL)) {
+      const { [name]: _left, ...rest } = FULL;
+      assert.throws(() => new native.NativeStore(rest), { message: `Missing field \`${name}\`` }, name);
+    }
+  });
+
+  it("a kind's own settings are required by that kind", () => {
+    const dir = tempDir("nts-native-config-");
+    try {
+      assert.throws(() => new native.NativeStore({ ...FULL, kind: "sqlite" }), { code: "ERR_TOKEN_STORAGE_CONFIG", message: /needs a path/ });
+      new native.NativeStore({ ...FULL, kind: "sqlite", path: path.join(dir, "t.db") }).close();
+      // Nothing connects before the first call: a name that resolves nowhere will do.
+      const url = "postgres://u@db.invalid/d";
+      for (const own of [{ url }, { urlName: "TOKEN_DATABASE_URL" }]) {
+        assert.throws(() => new native.NativeStore({ ...FULL, kind: "postgres", ...own }), { code: "ERR_TOKEN_STORAGE_CONFIG", message: /needs a URL/ });
+      }
+      new native.NativeStore({ ...FULL, kind: "postgres", url, urlName: "TOKEN_DATABASE_URL" }).close();
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
+
 const KINDS = PG_URL ? ["memory", "sqlite", "postgres"] : ["memory", "sqlite"];
 
 for (const kind of KINDS) {
@@ -86,8 +135,8 @@ for (const kind of KINDS) {
     let store;
     before(() => {
       dir = tempDir("nts-native-interface-");
-      const config = { memory: { kind }, sqlite: { kind, path: path.join(dir, "tokens.db") }, postgres: { kind, url: PG_URL, schema: freshSchema() } }[kind];
-      store = new native.NativeStore({ ...config, shared: false });
+      const options = { memory: {}, sqlite: { path: path.join(dir, "tokens.db") }, postgres: { url: PG_URL, schema: freshSchema() } }[kind];
+      store = new native.NativeStore({ ...storeConfig({ storage: kind, ...options }).config, shared: false });
       assert.equal(store.storage, kind);
     });
     after(() => {

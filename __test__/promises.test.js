@@ -1,6 +1,6 @@
 "use strict";
 // The Promise API (storage.promises and native-token-storage/promises): the same answers
-// and errors as the synchronous functions, on both stores, with the work off the JS thread.
+// and errors as the synchronous functions, on every store, with the work off the JS thread.
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");

@@ -1,5 +1,5 @@
 "use strict";
-// Every function of the contract, on both stores; each test on a fresh store and temp file.
+// Every function of the contract, on every store; each test on a fresh store and temp file.
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const util = require("node:util");

@@ -163,7 +163,8 @@ for (const kind of KINDS) {
 describe("the native store's own check of the clock it is given", () => {
   it("a now that is no time reading is refused with ERR_TOKEN_STORAGE_INVALID_ARGUMENT, before anything runs", async () => {
     const native = require("../lib/native");
-    const s = new native.NativeStore({ kind: "memory", shared: false });
+    const { config } = require("../lib/config").storeConfig({});
+    const s = new native.NativeStore({ ...config, shared: false });
     for (const bad of [NaN, Infinity, -Infinity, 9e15]) {
       assert.throws(() => s.getStats(bad), (err) => err.code === "ERR_TOKEN_STORAGE_INVALID_ARGUMENT" && /epoch milliseconds/.test(err.message));
       assert.throws(() => s.storePendingAuthorization("state", "{}", 1000, bad), { code: "ERR_TOKEN_STORAGE_INVALID_ARGUMENT" });

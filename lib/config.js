@@ -1,7 +1,8 @@
 "use strict";
 // A store's configuration, from the options of `new TokenStorage` (or, through
 // lib/default-store.js, from the environment): checked here, with messages that name the
-// setting, and passed to the native store typed. Defaults: lib/defaults.js.
+// setting, and passed to the native store typed, every setting filled (the native store has
+// no defaults of its own). Defaults: lib/defaults.js.
 
 const fs = require("node:fs");
 const nodePath = require("node:path");
@@ -34,6 +35,22 @@ const STORES = {
 const ACCEPTED_STORES = '"memory" (or unset), "db", "sqlite", "postgres", "postgresql" and "pg"';
 const SYNC_MODES = { "": DEFAULTS.SYNCHRONOUS, normal: "normal", full: "full" };
 
+/**
+ * Every setting of the native store that has a default, as it is when nothing sets it: each
+ * kind's configuration starts from these and sets its own (a memory store passes the file's
+ * and the server's settings unused). The settings without a default are a kind's own: a
+ * SQLite store's `path`, a PostgreSQL store's `url` and `urlName`.
+ */
+const NATIVE_SETTINGS = Object.freeze({
+  sync: DEFAULTS.SYNCHRONOUS,
+  busyTimeoutMs: DEFAULTS.BUSY_TIMEOUT_MS,
+  schema: DEFAULTS.SCHEMA,
+  connectTimeoutMs: DEFAULTS.CONNECT_TIMEOUT_MS,
+  queryTimeoutMs: DEFAULTS.QUERY_TIMEOUT_MS,
+  poolSize: DEFAULTS.POOL_SIZE,
+  refreshGraceMs: DEFAULTS.REFRESH_GRACE_SECONDS * 1000,
+});
+
 /** Names of the settings in messages, for options given in code. */
 const OPTION_NAMES = { storage: "options.storage", synchronous: "options.synchronous", url: ["options.url"], schema: "options.schema" };
 
@@ -49,7 +66,8 @@ function choose(table, name, value, accepted) {
 }
 
 /**
- * The native store's configuration (`{ kind, path, sync, busyTimeoutMs, url, … }`),
+ * The native store's configuration (`{ kind, path, sync, busyTimeoutMs, url, … }`, every
+ * setting of `NATIVE_SETTINGS` there),
  * `defaultFile` (why this file, when no path was given, for the open log line) and
  * `cleanupIntervalMs` (0: no automatic cleanup). `names` says what to call the settings in
  * messages (environment variables, for the module-level store).
@@ -59,7 +77,7 @@ function storeConfig(options, names = OPTION_NAMES) {
   const grace = secondsOption(options.refreshGracePeriod, names.refreshGracePeriod ?? "options.refreshGracePeriod", 3600);
   const cleanup = secondsOption(options.cleanupInterval, names.cleanupInterval ?? "options.cleanupInterval", 86400);
   return {
-    config: grace === undefined ? config : { ...config, refreshGraceMs: grace * 1000 },
+    config: { ...NATIVE_SETTINGS, ...config, refreshGraceMs: (grace ?? DEFAULTS.REFRESH_GRACE_SECONDS) * 1000 },
     defaultFile,
     cleanupIntervalMs: (cleanup ?? DEFAULTS.CLEANUP_INTERVAL_SECONDS) * 1000,
   };
@@ -87,7 +105,7 @@ function localSettings(options, names) {
   const fn = "TokenStorage";
   const sync = choose(SYNC_MODES, names.synchronous, args.optionalString(fn, "options.synchronous", options.synchronous), '"normal" (the default) and "full"');
   const given = args.optionalString(fn, "options.path", options.path);
-  return { sync, given, busyTimeoutMs: busyTimeoutOption(options.busyTimeout) };
+  return { sync, given, busyTimeoutMs: busyTimeoutOption(options.busyTimeout) ?? DEFAULTS.BUSY_TIMEOUT_MS };
 }
 
 function memoryConfig(options, names) {
@@ -150,9 +168,9 @@ function postgresConfig(options, names) {
     url: urls[at],
     urlName: urlNames[at],
     schema,
-    connectTimeoutMs: wholeNumberOption(options.connectTimeout, "connectTimeout", 1, 2 ** 31 - 1, "milliseconds"),
-    queryTimeoutMs: wholeNumberOption(options.queryTimeout, "queryTimeout", 1, 2 ** 31 - 1, "milliseconds"),
-    poolSize: wholeNumberOption(options.poolSize, "poolSize", 1, 100, "connections"),
+    connectTimeoutMs: wholeNumberOption(options.connectTimeout, "connectTimeout", 1, 2 ** 31 - 1, "milliseconds") ?? DEFAULTS.CONNECT_TIMEOUT_MS,
+    queryTimeoutMs: wholeNumberOption(options.queryTimeout, "queryTimeout", 1, 2 ** 31 - 1, "milliseconds") ?? DEFAULTS.QUERY_TIMEOUT_MS,
+    poolSize: wholeNumberOption(options.poolSize, "poolSize", 1, 100, "connections") ?? DEFAULTS.POOL_SIZE,
   };
 }
 
@@ -182,4 +200,4 @@ function defaultFile(cwd, mainFolder) {
   return { path: here, reason: "working directory", other: beside };
 }
 
-module.exports = { storeConfig, STORE_KINDS };
+module.exports = { storeConfig, STORE_KINDS, NATIVE_SETTINGS };

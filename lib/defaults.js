@@ -1,11 +1,11 @@
 "use strict";
-// Every default of the JavaScript side, in one place: what an argument or a setting is when
-// the caller leaves it out. The operations (lib/operations.js), the configuration
+// Every default of the package, in one place: what an argument or a setting is when the
+// caller leaves it out. The operations (lib/operations.js), the configuration
 // (lib/config.js, lib/default-store.js) and the store (lib/storage.js) read them from here.
 //
-// The native store's own defaults (busyTimeout 5000 ms, PostgreSQL's connectTimeout and
-// queryTimeout 5000 ms and poolSize 4, refreshGracePeriod 10 s) are in src/config.rs: an
-// option left out is not passed on, and the store that uses it chooses.
+// The native store has no defaults of its own: lib/config.js passes it every setting,
+// filled from here when it was left out (src/napi/config.rs refuses a configuration that
+// lacks one).
 
 module.exports = Object.freeze({
   // ---- Arguments of the operations ----
@@ -27,8 +27,18 @@ module.exports = Object.freeze({
   SYNCHRONOUS: "normal",
   /** `path` unset: this file under the working directory (or beside the main script, see lib/config.js). */
   DB_FILE: "data/tokens.db",
+  /** `busyTimeout` unset: milliseconds a SQLite write waits for another connection's lock before ERR_TOKEN_STORAGE_BUSY. */
+  BUSY_TIMEOUT_MS: 5000,
   /** `schema` unset: PostgreSQL's default schema. */
   SCHEMA: "public",
+  /** `connectTimeout` unset: milliseconds opening a PostgreSQL connection may take before ERR_TOKEN_STORAGE_UNAVAILABLE. */
+  CONNECT_TIMEOUT_MS: 5000,
+  /** `queryTimeout` unset: milliseconds one call to a PostgreSQL store may take, round trips and lock waits included. */
+  QUERY_TIMEOUT_MS: 5000,
+  /** `poolSize` unset: connections a PostgreSQL store keeps at most (calls on the JS thread use one; Promise calls run on libuv's four threads). */
+  POOL_SIZE: 4,
+  /** `refreshGracePeriod` unset: seconds after a rotation during which the old refresh token, presented again, is taken for a retry (refused, nothing revoked) rather than a replay. */
+  REFRESH_GRACE_SECONDS: 10,
   /** `cleanupInterval` unset: expired rows are removed in the background every this many seconds. */
   CLEANUP_INTERVAL_SECONDS: 60,
   /** TOKEN_MEMORY_SCOPE unset: one memory store per loaded copy of the package. */

@@ -1,25 +1,11 @@
 //! Which store to open: a typed configuration. The JS layer reads the environment (the only
-//! place that knows the variables' names), checks the values, and passes them in.
+//! place that knows the variables' names), checks the values, fills in what was left out
+//! (every default is in `lib/defaults.js`), and passes them in: nothing here has a default.
 
 use std::path::PathBuf;
 
 #[cfg(not(feature = "postgres"))]
 use crate::error::StoreError;
-
-/// How long a write waits for another connection's lock before `ERR_TOKEN_STORAGE_BUSY`.
-pub const DEFAULT_BUSY_TIMEOUT_MS: u32 = 5_000;
-
-/// How long opening a PostgreSQL connection may take before `ERR_TOKEN_STORAGE_UNAVAILABLE`.
-pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 5_000;
-/// How long one call to a PostgreSQL store may take, round trips and waits for locks
-/// included, before `ERR_TOKEN_STORAGE_UNAVAILABLE`.
-pub const DEFAULT_QUERY_TIMEOUT_MS: u32 = 5_000;
-/// How long after a rotation the old refresh token, presented again, is taken for a retry
-/// of the same request (refused, nothing revoked) rather than a replay (its family revoked).
-pub const DEFAULT_REFRESH_GRACE_MS: u32 = 10_000;
-/// How many connections a PostgreSQL store keeps at most (calls on the JavaScript thread
-/// use one; Promise calls run on libuv's four threads).
-pub const DEFAULT_POOL_SIZE: u32 = 4;
 
 /// What asking for a PostgreSQL store gets from an addon built without the cargo feature
 /// `postgres`: a configuration error, at the configuration check, before anything opens.
@@ -57,7 +43,7 @@ pub enum StoreConfig {
         url: String,
         /// What to call the connection string in messages (`TOKEN_DATABASE_URL`, …).
         url_name: String,
-        /// The schema that holds the tables (`public` by default).
+        /// The schema that holds the tables.
         schema: String,
         connect_timeout_ms: u32,
         query_timeout_ms: u32,
@@ -96,7 +82,7 @@ mod tests {
         let file = |p: &str, sync| StoreConfig::Sqlite {
             path: PathBuf::from(p),
             sync,
-            busy_timeout_ms: DEFAULT_BUSY_TIMEOUT_MS,
+            busy_timeout_ms: 1_000,
         };
         assert_eq!(StoreConfig::Memory.key(), "memory");
         assert_eq!(

@@ -1,15 +1,16 @@
-//! A store's configuration as `lib/config.js` passes it (checked there), decoded into the
-//! typed `StoreConfig`; the defaults of what it leaves out are `config.rs`'s.
+//! A store's configuration as `lib/config.js` passes it (checked there, every setting
+//! filled: the defaults are `lib/defaults.js`'s), decoded into the typed `StoreConfig`.
 
 use std::path::PathBuf;
 
 use napi_derive::napi;
 
-use crate::config::{StoreConfig, SyncMode, DEFAULT_BUSY_TIMEOUT_MS};
-#[cfg(feature = "postgres")]
-use crate::config::{DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_QUERY_TIMEOUT_MS};
+use crate::config::{StoreConfig, SyncMode};
 use crate::error::StoreError;
 
+/// Every setting is required but those that belong to one kind of store and have no
+/// default (the SQLite file, the PostgreSQL connection string and its name), which that
+/// kind requires. A memory store is passed the other kinds' settings, unused.
 #[napi(object)]
 pub struct NativeConfig {
     /// `"memory"`, `"sqlite"` or `"postgres"`.
@@ -19,16 +20,16 @@ pub struct NativeConfig {
     /// The PostgreSQL connection string, and what to call it in messages.
     pub url: Option<String>,
     pub url_name: Option<String>,
-    /// The PostgreSQL schema (`public` by default).
-    pub schema: Option<String>,
-    pub connect_timeout_ms: Option<u32>,
-    pub query_timeout_ms: Option<u32>,
-    pub pool_size: Option<u32>,
+    /// The PostgreSQL schema.
+    pub schema: String,
+    pub connect_timeout_ms: u32,
+    pub query_timeout_ms: u32,
+    pub pool_size: u32,
     /// How long a refresh token rotated away is taken for a retry, not a replay.
-    pub refresh_grace_ms: Option<u32>,
+    pub refresh_grace_ms: u32,
     /// `"normal"` or `"full"`.
-    pub sync: Option<String>,
-    pub busy_timeout_ms: Option<u32>,
+    pub sync: String,
+    pub busy_timeout_ms: u32,
     /// Use the process-wide store for this configuration (module-level functions).
     pub shared: bool,
 }
@@ -40,33 +41,32 @@ impl NativeConfig {
             ("memory", _) => Ok(StoreConfig::Memory),
             ("sqlite", Some(path)) => Ok(StoreConfig::Sqlite {
                 path: PathBuf::from(path),
-                sync: match self.sync.as_deref() {
-                    None | Some("normal") => SyncMode::Normal,
-                    Some("full") => SyncMode::Full,
-                    Some(_) => return Err(unknown("sync mode")),
+                sync: match self.sync.as_str() {
+                    "normal" => SyncMode::Normal,
+                    "full" => SyncMode::Full,
+                    _ => return Err(unknown("sync mode")),
                 },
-                busy_timeout_ms: self.busy_timeout_ms.unwrap_or(DEFAULT_BUSY_TIMEOUT_MS),
+                busy_timeout_ms: self.busy_timeout_ms,
             }),
             ("sqlite", None) => Err(StoreError::Config("a SQLite store needs a path".into())),
             #[cfg(not(feature = "postgres"))]
             ("postgres", _) => Err(crate::config::without_postgres()),
             #[cfg(feature = "postgres")]
-            ("postgres", _) => Ok(StoreConfig::Postgres {
-                url: self
-                    .url
-                    .clone()
-                    .ok_or_else(|| StoreError::Config("a PostgreSQL store needs a URL".into()))?,
-                url_name: self
-                    .url_name
-                    .clone()
-                    .unwrap_or_else(|| "the connection string".into()),
-                schema: self.schema.clone().unwrap_or_else(|| "public".into()),
-                connect_timeout_ms: self
-                    .connect_timeout_ms
-                    .unwrap_or(DEFAULT_CONNECT_TIMEOUT_MS),
-                query_timeout_ms: self.query_timeout_ms.unwrap_or(DEFAULT_QUERY_TIMEOUT_MS),
-                pool_size: self.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
-            }),
+            ("postgres", _) => {
+                let (Some(url), Some(url_name)) = (&self.url, &self.url_name) else {
+                    return Err(StoreError::Config(
+                        "a PostgreSQL store needs a URL and what to call it in messages".into(),
+                    ));
+                };
+                Ok(StoreConfig::Postgres {
+                    url: url.clone(),
+                    url_name: url_name.clone(),
+                    schema: self.schema.clone(),
+                    connect_timeout_ms: self.connect_timeout_ms,
+                    query_timeout_ms: self.query_timeout_ms,
+                    pool_size: self.pool_size,
+                })
+            }
             _ => Err(unknown("store kind")),
         }
     }
@@ -76,36 +76,100 @@ impl NativeConfig {
 mod tests {
     use super::*;
 
+    /// A PostgreSQL configuration as `lib/config.js` passes it, every setting given (test
+    /// values, none of them a default: the defaults are `lib/defaults.js`'s).
     fn postgres() -> NativeConfig {
         NativeConfig {
             kind: "postgres".into(),
             path: None,
             url: Some("postgres://tokens@db.internal/tokens".into()),
             url_name: Some("TOKEN_DATABASE_URL".into()),
-            schema: None,
-            connect_timeout_ms: None,
-            query_timeout_ms: None,
-            pool_size: None,
-            refresh_grace_ms: None,
-            sync: None,
-            busy_timeout_ms: None,
+            schema: "tokens".into(),
+            connect_timeout_ms: 1_500,
+            query_timeout_ms: 2_500,
+            pool_size: 3,
+            refresh_grace_ms: 7_000,
+            sync: "normal".into(),
+            busy_timeout_ms: 900,
             shared: false,
         }
     }
 
+    /// The settings reach the typed configuration as they were passed: nothing is
+    /// defaulted or replaced on the way.
     #[cfg(feature = "postgres")]
     #[test]
     fn postgres_is_a_store_with_the_feature() {
-        assert!(matches!(
+        assert_eq!(
             postgres().typed(),
-            Ok(StoreConfig::Postgres { schema, pool_size: DEFAULT_POOL_SIZE, .. }) if schema == "public"
-        ));
+            Ok(StoreConfig::Postgres {
+                url: "postgres://tokens@db.internal/tokens".into(),
+                url_name: "TOKEN_DATABASE_URL".into(),
+                schema: "tokens".into(),
+                connect_timeout_ms: 1_500,
+                query_timeout_ms: 2_500,
+                pool_size: 3,
+            })
+        );
         assert_eq!(
             crate::store::check_postgres_url(
                 "postgres://tokens@db.internal/tokens",
                 "TOKEN_DATABASE_URL"
             ),
             Ok(())
+        );
+    }
+
+    /// A PostgreSQL store without its URL, or without what to call it, is refused: neither
+    /// has a default.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_needs_its_url_and_its_name() {
+        for config in [
+            NativeConfig {
+                url: None,
+                ..postgres()
+            },
+            NativeConfig {
+                url_name: None,
+                ..postgres()
+            },
+        ] {
+            let err = config.typed().expect_err("refused");
+            assert_eq!(err.code(), "ERR_TOKEN_STORAGE_CONFIG");
+            assert!(err.to_string().contains("needs a URL"), "{err}");
+        }
+    }
+
+    #[test]
+    fn sqlite_takes_its_settings_as_passed() {
+        let sqlite = |sync: &str| NativeConfig {
+            kind: "sqlite".into(),
+            path: Some("/srv/tokens.db".into()),
+            url: None,
+            url_name: None,
+            sync: sync.into(),
+            ..postgres()
+        };
+        assert_eq!(
+            sqlite("full").typed(),
+            Ok(StoreConfig::Sqlite {
+                path: PathBuf::from("/srv/tokens.db"),
+                sync: SyncMode::Full,
+                busy_timeout_ms: 900,
+            })
+        );
+        assert_eq!(
+            sqlite("").typed().map_err(|e| e.to_string()),
+            Err("unknown sync mode".into())
+        );
+        let no_path = NativeConfig {
+            path: None,
+            ..sqlite("normal")
+        };
+        assert_eq!(
+            no_path.typed().map_err(|e| e.code()),
+            Err("ERR_TOKEN_STORAGE_CONFIG")
         );
     }
 

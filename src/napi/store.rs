@@ -12,7 +12,6 @@ use super::config::NativeConfig;
 use super::errors::{js_err, Result};
 use super::reply::{reply, Reply};
 use super::task::Later;
-use crate::config::DEFAULT_REFRESH_GRACE_MS;
 use crate::default_stores;
 use crate::ops::{self, BackgroundCleanup, Call};
 use crate::store::{self, TokenStore};
@@ -39,9 +38,7 @@ impl NativeStore {
         Ok(NativeStore {
             store,
             cleanup: Arc::default(),
-            refresh_grace_ms: i64::from(
-                options.refresh_grace_ms.unwrap_or(DEFAULT_REFRESH_GRACE_MS),
-            ),
+            refresh_grace_ms: i64::from(options.refresh_grace_ms),
         })
     }
 

@@ -4,8 +4,8 @@
 //!
 //! A store is a type that implements `TokenStore` and is `Send + Sync`: every method takes
 //! `&self`, and the store owns its own concurrency (the memory store a lock around its
-//! tables, the SQLite store a lock around each of its connections), so nothing above it
-//! serialises calls. Each method is one atomic step: a reader never sees half of a write,
+//! tables, the SQLite store a lock around each of its connections, the PostgreSQL store a
+//! pool of connections, one per call), so nothing above it serialises calls. Each method is one atomic step: a reader never sees half of a write,
 //! also when several processes share the data. Arguments arrive checked (see `ops`): a
 //! store trusts that tokens, codes and ids are non-empty. `now` is passed in (epoch
 //! milliseconds) so that expiry is testable without sleeping. What a store does on its
@@ -18,10 +18,14 @@
 //!
 //! Each backend is a folder with the same rooms, by concern: `mod.rs` (the store type and
 //! its settings), `store.rs` (the `TokenStore` impl), `errors.rs` (its errors mapped to the
-//! neutral kinds of `crate::error`), the connection or pool (`sqlite/connection.rs`,
-//! `postgres/{runtime,pool,call}.rs`; `memory/tables.rs`), the schema and its migrations,
-//! the statements (`sql.rs` and the operation files) and the row decoding (`rows.rs`).
-//! The expiry-bucket constants every backend counts by are in `buckets`.
+//! neutral kinds of `crate::error`: nothing outside the folder classifies them), the
+//! connection or pool (`sqlite/connection.rs`, `postgres/{runtime,pool,call}.rs`;
+//! `memory/tables.rs`), the schema and its migrations, the statements (`sql.rs` and the
+//! operation files: `sqlite/{tokens,oauth,cleanup}.rs`, `memory/ops.rs`) and the row
+//! decoding (`rows.rs`: every record a statement returns is read there; the schema checks
+//! read their one version number where they ask for it). The memory store has no schema,
+//! statements or rows: its operations work on its tables. The expiry-bucket constants
+//! every backend counts by are in `buckets`.
 
 pub(crate) mod buckets;
 mod memory;

@@ -1,5 +1,6 @@
-//! One suite, every backend: each test runs against the memory store and a fresh SQLite
-//! file (see the `backends!` macro at the bottom).
+//! One suite, every backend: each test runs against the memory store, a fresh SQLite file
+//! and (with the cargo feature `postgres` and TOKEN_TEST_DATABASE_URL) a fresh PostgreSQL
+//! schema (see the `backends!` macro at the bottom).
 
 use super::*;
 use crate::config::SyncMode;

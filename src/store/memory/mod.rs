@@ -9,8 +9,12 @@
 //! - `tables`: the slab, its look-up tables and the shared values, kept consistent;
 //! - `histogram`: the expiry buckets that make getStats constant-time;
 //! - `ops`: each store operation on the tables;
+//! - `errors`: its failures in the neutral kinds;
 //! - this file: the lock around them; `store`: the `TokenStore` impl.
+//!
+//! It has no rows to decode: the answers are built from the slots (`tables`, `ops`).
 
+mod errors;
 mod histogram;
 mod ops;
 mod store;
@@ -18,7 +22,7 @@ mod tables;
 
 use std::sync::{Mutex, MutexGuard};
 
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use tables::Tables;
 
 /// The in-process memory store: its tables behind one lock.
@@ -33,6 +37,6 @@ impl MemoryStore {
     }
 
     fn tables(&self) -> Result<MutexGuard<'_, Tables>> {
-        self.tables.lock().map_err(|_| StoreError::Poisoned)
+        self.tables.lock().map_err(errors::poisoned)
     }
 }

@@ -3,7 +3,8 @@
 
 use std::hash::BuildHasher;
 
-use super::tables::{full, too_long, Slot, Tables, NEVER, NONE};
+use super::errors::{full, too_long};
+use super::tables::{Slot, Tables, NEVER, NONE};
 use crate::error::Result;
 use crate::model::{
     is_expired, AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken,

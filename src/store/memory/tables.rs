@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
 
+use super::errors::{full, too_long};
 use super::histogram::Histogram;
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::model::{is_expired, AccessToken, AuthorizationCode, ClientRecord, NewAccessToken};
 
 /// `expires_at` of a token that never expires.
@@ -73,14 +74,6 @@ impl Slot {
     pub(super) fn expiry(&self) -> Option<i64> {
         (self.expires_at != NEVER).then_some(self.expires_at)
     }
-}
-
-pub(super) fn too_long() -> StoreError {
-    StoreError::InvalidArgument("a token longer than 4 GiB cannot be stored".into())
-}
-
-pub(super) fn full() -> StoreError {
-    StoreError::InvalidArgument("the memory store holds at most 2^32 - 1 tokens".into())
 }
 
 /// The store's tables, behind `MemoryStore`'s lock.

@@ -1,9 +1,16 @@
-//! Rows decoded into the store's records, and a batch of `storeAccessTokens` resolved to
-//! the rows it leaves.
+//! Rows decoded into the store's records (every column the store reads is decoded here;
+//! each `read_*` takes the columns of one statement of `sql.rs`, in its order), and a batch
+//! of `storeAccessTokens` resolved to the rows it leaves.
 
 use tokio_postgres::Row;
 
-use crate::model::{AuthorizationCode, NewAccessToken};
+use crate::model::{
+    AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
+    Rotated, Rotation, Stats,
+};
+
+/// What decoding a row can fail with: a column of another type than the statement's.
+type Decoded<T> = std::result::Result<T, tokio_postgres::Error>;
 
 /// The rows a batch of `storeAccessTokens` leaves, by column.
 #[derive(Default)]
@@ -81,19 +88,14 @@ pub(super) fn scopes_json(scopes: &[String]) -> String {
     serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
 }
 
-pub(super) fn scopes(
-    row: &Row,
-    i: usize,
-) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
+pub(super) fn scopes(row: &Row, i: usize) -> Decoded<Vec<String>> {
     let text: Option<String> = row.try_get(i)?;
     Ok(text
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default())
 }
 
-pub(super) fn read_code(
-    row: &Row,
-) -> std::result::Result<AuthorizationCode, tokio_postgres::Error> {
+pub(super) fn read_code(row: &Row) -> Decoded<AuthorizationCode> {
     Ok(AuthorizationCode {
         user_id: row.try_get(0)?,
         api_key: row.try_get(1)?,
@@ -105,4 +107,104 @@ pub(super) fn read_code(
         expires_at: row.try_get(7)?,
         created_at: row.try_get(8)?,
     })
+}
+
+/// A user id: the empty string stored for "no user" reads as `None`.
+fn user(row: &Row, i: usize) -> Decoded<Option<String>> {
+    Ok(row
+        .try_get::<_, Option<String>>(i)?
+        .filter(|u| !u.is_empty()))
+}
+
+/// A token of `select_access`: api_key, user_id, client_id, scopes, refresh_token,
+/// expires_at, created_at.
+pub(super) fn read_access(row: &Row) -> Decoded<AccessToken> {
+    Ok(AccessToken {
+        api_key: row.try_get(0)?,
+        user_id: user(row, 1)?,
+        client_id: row.try_get(2)?,
+        scopes: scopes(row, 3)?,
+        refresh_token: row
+            .try_get::<_, Option<String>>(4)?
+            .filter(|s| !s.is_empty()),
+        expires_at: row.try_get(5)?,
+        created_at: row.try_get(6)?,
+    })
+}
+
+/// A refresh token of `select_refresh`: user_id, client_id, scopes, access_token,
+/// created_at, then whether its access token exists and that one's `expires_at`. Returns
+/// the token and, if its access token exists, that one's expiry.
+pub(super) fn read_refresh(row: &Row) -> Decoded<(RefreshToken, Option<Option<i64>>)> {
+    let token = RefreshToken {
+        user_id: user(row, 0)?,
+        client_id: row.try_get(1)?,
+        scopes: scopes(row, 2)?,
+        access_token: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+    };
+    let access = if row.try_get::<_, bool>(5)? {
+        Some(row.try_get(6)?)
+    } else {
+        None
+    };
+    Ok((token, access))
+}
+
+/// The answer of `rotate` (`nts_rotate`): its outcome (1 rotated, 2 reused within the
+/// grace period, 3 reused after it, else unknown), then the rotated grant's user_id,
+/// client_id, scopes and api_key, and how many tokens a replay revoked.
+pub(super) fn read_rotation(row: &Row, req: &RotateRequest) -> Decoded<Rotation> {
+    Ok(match row.try_get::<_, i16>(0)? {
+        1 => Rotation::Rotated(Rotated {
+            user_id: user(row, 1)?,
+            client_id: row.try_get(2)?,
+            scopes: scopes(row, 3)?,
+            api_key: row.try_get(4)?,
+            access_token: req.new_access_token.clone(),
+            refresh_token: req.new_refresh_token.clone(),
+        }),
+        2 => Rotation::Reused {
+            within_grace: true,
+            revoked: 0,
+        },
+        3 => Rotation::Reused {
+            within_grace: false,
+            revoked: usize::try_from(row.try_get::<_, i64>(5)?).unwrap_or(0),
+        },
+        _ => Rotation::Unknown,
+    })
+}
+
+/// A registered client of `get_client`: client_id, secret_digest, metadata, created_at.
+pub(super) fn read_client(row: &Row) -> Decoded<ClientRecord> {
+    Ok(ClientRecord {
+        client_id: row.try_get(0)?,
+        secret_digest: row.try_get(1)?,
+        metadata: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+    })
+}
+
+/// A client's id (`client_ids`).
+pub(super) fn read_client_id(row: &Row) -> Decoded<String> {
+    row.try_get(0)
+}
+
+/// A pending authorization taken (`take_pending`): its data and `expires_at`.
+pub(super) fn read_pending(row: &Row) -> Decoded<(String, i64)> {
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+/// The counts of `stats`: tokens and users (never below 0).
+pub(super) fn read_stats(row: &Row) -> Decoded<Stats> {
+    Ok(Stats {
+        total_tokens: row.try_get::<_, i64>(0)?.max(0) as u64,
+        unique_users: row.try_get::<_, i64>(1)?.max(0) as u64,
+    })
+}
+
+/// How many rows `cleanup` removed.
+pub(super) fn read_removed(row: &Row) -> Decoded<i64> {
+    row.try_get(0)
 }

@@ -8,13 +8,16 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::call::{step, transaction, Failure, Step};
 use super::errors::{has_nul, nul_refused};
-use super::rows::{read_code, scopes, scopes_json, Columns};
+use super::rows::{
+    read_access, read_client, read_client_id, read_code, read_pending, read_refresh, read_removed,
+    read_rotation, read_stats, scopes_json, Columns,
+};
 use super::runtime::end_now;
 use super::PostgresStore;
 use crate::error::{Result, StoreError};
 use crate::model::{
     is_expired, AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken,
-    RotateRequest, Rotated, Rotation, Stats,
+    RotateRequest, Rotation, Stats,
 };
 use crate::store::buckets::FINE_BUCKET_BITS;
 use crate::store::TokenStore;
@@ -81,18 +84,10 @@ impl TokenStore for PostgresStore {
         }
         let found = self.call(true, async |c, sql| {
             let rows = q!(c, sql.select_access, token => TEXT).await?;
-            let Some(r) = rows.first() else {
-                return Ok(None);
-            };
-            Ok(Some(AccessToken {
-                api_key: r.try_get(0)?,
-                user_id: r.try_get::<_, Option<String>>(1)?.filter(|u| !u.is_empty()),
-                client_id: r.try_get(2)?,
-                scopes: scopes(r, 3)?,
-                refresh_token: r.try_get::<_, Option<String>>(4)?.filter(|s| !s.is_empty()),
-                expires_at: r.try_get(5)?,
-                created_at: r.try_get(6)?,
-            }))
+            rows.first()
+                .map(read_access)
+                .transpose()
+                .map_err(Failure::Pg)
         })?;
         match found {
             Some(t) if is_expired(t.expires_at, now) => {
@@ -146,23 +141,15 @@ impl TokenStore for PostgresStore {
         if has_nul(&[refresh_token]) {
             return Ok(None);
         }
-        let found = self.call(true, async |c, sql| {
-            let rows = q!(c, sql.select_refresh, refresh_token => TEXT).await?;
-            let Some(r) = rows.first() else {
-                return Ok(None);
-            };
-            let live = r.try_get::<_, bool>(5)? && !is_expired(r.try_get(6)?, now);
-            Ok(Some((
-                live,
-                RefreshToken {
-                    user_id: r.try_get::<_, Option<String>>(0)?.filter(|u| !u.is_empty()),
-                    client_id: r.try_get(1)?,
-                    scopes: scopes(r, 2)?,
-                    access_token: r.try_get(3)?,
-                    created_at: r.try_get(4)?,
-                },
-            )))
-        })?;
+        let found = self
+            .call(true, async |c, sql| {
+                let rows = q!(c, sql.select_refresh, refresh_token => TEXT).await?;
+                rows.first()
+                    .map(read_refresh)
+                    .transpose()
+                    .map_err(Failure::Pg)
+            })?
+            .map(|(r, access)| (access.is_some_and(|at| !is_expired(at, now)), r));
         match found {
             Some((true, r)) => Ok(Some(r)),
             Some((false, r)) => {
@@ -211,11 +198,8 @@ impl TokenStore for PostgresStore {
         let removed = self.call(false, async |c, sql| {
             let steps: Vec<Step> = vec![step(q!(c, sql.cleanup, now => INT8, limit => INT8))];
             let results = transaction(c, self.settings.query_timeout, steps).await?;
-            let removed: i64 = match results.first().and_then(|rows| rows.first()) {
-                Some(r) => r.try_get(0)?,
-                None => 0,
-            };
-            Ok(removed)
+            let removed = results.first().and_then(|rows| rows.first());
+            Ok(removed.map(read_removed).transpose()?.unwrap_or(0))
         })?;
         if removed < limit {
             self.call(false, async |c, sql| {
@@ -260,15 +244,10 @@ impl TokenStore for PostgresStore {
         }
         self.call(true, async |c, sql| {
             let rows = q!(c, sql.get_client, client_id => TEXT).await?;
-            let Some(r) = rows.first() else {
-                return Ok(None);
-            };
-            Ok(Some(ClientRecord {
-                client_id: r.try_get(0)?,
-                secret_digest: r.try_get(1)?,
-                metadata: r.try_get(2)?,
-                created_at: r.try_get(3)?,
-            }))
+            rows.first()
+                .map(read_client)
+                .transpose()
+                .map_err(Failure::Pg)
         })
     }
 
@@ -276,7 +255,7 @@ impl TokenStore for PostgresStore {
         self.call(true, async |c, sql| {
             let rows = q!(c, sql.client_ids).await?;
             rows.iter()
-                .map(|r| r.try_get(0).map_err(Failure::Pg))
+                .map(|r| read_client_id(r).map_err(Failure::Pg))
                 .collect()
         })
     }
@@ -303,10 +282,10 @@ impl TokenStore for PostgresStore {
         }
         let taken = self.call(false, async |c, sql| {
             let rows = q!(c, sql.take_pending, state => TEXT).await?;
-            let Some(r) = rows.first() else {
-                return Ok(None);
-            };
-            Ok(Some((r.try_get::<_, String>(0)?, r.try_get::<_, i64>(1)?)))
+            rows.first()
+                .map(read_pending)
+                .transpose()
+                .map_err(Failure::Pg)
         })?;
         Ok(taken
             .filter(|(_, at)| !is_expired(Some(*at), now))
@@ -320,10 +299,7 @@ impl TokenStore for PostgresStore {
                 .first()
                 .ok_or(StoreError::Internal("getStats returned no row"))?;
             // One statement: the counters and the rows are one snapshot.
-            Ok(Stats {
-                total_tokens: r.try_get::<_, i64>(0)?.max(0) as u64,
-                unique_users: r.try_get::<_, i64>(1)?.max(0) as u64,
-            })
+            Ok(read_stats(r)?)
         })
     }
 }
@@ -344,25 +320,7 @@ impl PostgresStore {
             let r = rows
                 .first()
                 .ok_or(StoreError::Internal("nts_rotate returned no row"))?;
-            Ok(match r.try_get::<_, i16>(0)? {
-                1 => Rotation::Rotated(Rotated {
-                    user_id: r.try_get::<_, Option<String>>(1)?.filter(|u| !u.is_empty()),
-                    client_id: r.try_get(2)?,
-                    scopes: scopes(r, 3)?,
-                    api_key: r.try_get(4)?,
-                    access_token: req.new_access_token.clone(),
-                    refresh_token: req.new_refresh_token.clone(),
-                }),
-                2 => Rotation::Reused {
-                    within_grace: true,
-                    revoked: 0,
-                },
-                3 => Rotation::Reused {
-                    within_grace: false,
-                    revoked: usize::try_from(r.try_get::<_, i64>(5)?).unwrap_or(0),
-                },
-                _ => Rotation::Unknown,
-            })
+            Ok(read_rotation(r, req)?)
         })
     }
 

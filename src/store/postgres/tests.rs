@@ -6,9 +6,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::*;
-use crate::config::{DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_QUERY_TIMEOUT_MS};
 use crate::model::NewAccessToken;
 use crate::store::TokenStore;
+
+/// The test stores' timeouts and pool: values for the tests (the package's defaults are
+/// `lib/defaults.js`'s, which the store never sees as such).
+const TEST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const TEST_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+const TEST_POOL_SIZE: usize = 4;
 
 /// A fresh schema on the test server, dropped with the fixture.
 pub struct TestSchema {
@@ -50,9 +55,9 @@ impl TestSchema {
             url: self.url.clone(),
             url_name: "TOKEN_TEST_DATABASE_URL".into(),
             schema: self.name.clone(),
-            connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS.into()),
-            query_timeout: Duration::from_millis(DEFAULT_QUERY_TIMEOUT_MS.into()),
-            pool_size: DEFAULT_POOL_SIZE as usize,
+            connect_timeout: TEST_CONNECT_TIMEOUT,
+            query_timeout: TEST_QUERY_TIMEOUT,
+            pool_size: TEST_POOL_SIZE,
         }
     }
 

@@ -4,6 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::connection::Db;
+use super::rows::read_lease;
 use crate::error::Result;
 
 /// How long an automatic cleanup's lease on the file lasts after its last batch.
@@ -111,7 +112,7 @@ impl Db {
         let held_by_other = |c: &Connection| -> rusqlite::Result<bool> {
             let lease: Option<(i64, i64)> = c
                 .prepare_cached("SELECT holder, until FROM nts_cleaner WHERE id = 1")?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row([], read_lease)
                 .optional()?;
             Ok(matches!(lease, Some((h, until)) if h != holder && until > now))
         };

@@ -4,10 +4,10 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::connection::Db;
-use super::rows::{expiry, required_text, scopes, time, user};
+use super::rows::{read_client, read_client_id, read_pending, read_retired, read_rotated};
 use super::tokens::{delete_access, insert_access};
 use crate::error::Result;
-use crate::model::{is_expired, AccessToken, ClientRecord, RotateRequest, Rotation};
+use crate::model::{is_expired, ClientRecord, RotateRequest, Rotation};
 
 /// The rest of the OAuth state: rotation, clients, pending authorizations.
 impl Db {
@@ -21,21 +21,7 @@ impl Db {
                      LEFT JOIN nts_refresh_families f ON f.refresh_token = r.refresh_token
                      WHERE r.refresh_token = ?1",
                 )?
-                .query_row([&req.refresh_token], |r| {
-                    Ok((
-                        required_text(r, 0)?,
-                        AccessToken {
-                            api_key: required_text(r, 1)?,
-                            user_id: user(r, 2)?,
-                            client_id: required_text(r, 3)?,
-                            scopes: scopes(r, 4)?,
-                            refresh_token: None,
-                            expires_at: expiry(r, 5)?,
-                            created_at: 0,
-                        },
-                        required_text(r, 6)?,
-                    ))
-                })
+                .query_row([&req.refresh_token], read_rotated)
                 .optional()?;
             if let Some((access, old, family)) = found {
                 if is_expired(old.expires_at, now) {
@@ -64,7 +50,7 @@ impl Db {
                     "SELECT family, retired_at FROM nts_retired_refresh_tokens
                      WHERE refresh_token = ?1",
                 )?
-                .query_row([&req.refresh_token], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row([&req.refresh_token], read_retired)
                 .optional()?;
             let Some((family, at)) = retired else {
                 return Ok(Rotation::Unknown);
@@ -122,17 +108,7 @@ impl Db {
                 "SELECT client_id, secret_digest, metadata, created_at FROM nts_clients
                  WHERE client_id = ?1",
             )
-            .and_then(|mut st| {
-                st.query_row([client_id], |r| {
-                    Ok(ClientRecord {
-                        client_id: r.get(0)?,
-                        secret_digest: r.get(1)?,
-                        metadata: r.get(2)?,
-                        created_at: time(r, 3)?.unwrap_or(0),
-                    })
-                })
-                .optional()
-            })
+            .and_then(|mut st| st.query_row([client_id], read_client).optional())
             .map_err(|e| self.err(e))
     }
 
@@ -140,7 +116,7 @@ impl Db {
         self.ensure_in_place()?;
         self.conn
             .prepare_cached("SELECT client_id FROM nts_clients ORDER BY seq")
-            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .and_then(|mut st| st.query_map([], read_client_id)?.collect())
             .map_err(|e| self.err(e))
     }
 
@@ -169,9 +145,7 @@ impl Db {
             c.prepare_cached(
                 "DELETE FROM nts_pending_authorizations WHERE state = ?1 RETURNING data, expires_at",
             )?
-            .query_row([state], |r| {
-                Ok((required_text(r, 0)?, expiry(r, 1)?.unwrap_or(i64::MIN)))
-            })
+            .query_row([state], read_pending)
             .optional()
         })?;
         Ok(taken

@@ -1,10 +1,12 @@
-//! Reading rows back: tolerant of what the old module (or another tool) may have written
-//! (numbers in text columns, reals and numeric text in time columns, NULLs, bad JSON).
+//! Reading rows back, every column the store reads decoded here: tolerant of what the old
+//! module (or another tool) may have written (numbers in text columns, reals and numeric
+//! text in time columns, NULLs, bad JSON). Each `read_*` decodes the columns of one
+//! statement, in its order (the statement is named on it).
 
 use rusqlite::types::ValueRef;
 use rusqlite::Row;
 
-use crate::model::AuthorizationCode;
+use crate::model::{AccessToken, AuthorizationCode, ClientRecord, RefreshToken, Stats};
 
 /// The stored text for "no user id" in the NOT NULL `user_id` columns.
 pub(super) const NO_USER: &str = "";
@@ -79,4 +81,94 @@ pub(super) fn read_code(row: &Row) -> rusqlite::Result<AuthorizationCode> {
         expires_at: expiry(row, 7)?.unwrap_or(i64::MIN),
         created_at: time(row, 8)?.unwrap_or(0),
     })
+}
+
+/// A token of `SELECT_ACCESS`: api_key, user_id, client_id, scopes, refresh_token,
+/// expires_at, created_at.
+pub(super) fn read_access(row: &Row) -> rusqlite::Result<AccessToken> {
+    Ok(AccessToken {
+        api_key: required_text(row, 0)?,
+        user_id: user(row, 1)?,
+        client_id: required_text(row, 2)?,
+        scopes: scopes(row, 3)?,
+        refresh_token: text(row, 4)?.filter(|s| !s.is_empty()),
+        expires_at: expiry(row, 5)?,
+        created_at: time(row, 6)?.unwrap_or(0),
+    })
+}
+
+/// A refresh token joined to its access token (getRefreshToken): user_id, client_id,
+/// scopes, access_token, created_at, then whether the access token exists and its
+/// `expires_at`. Returns the token and, if its access token exists, that one's expiry.
+pub(super) fn read_refresh(row: &Row) -> rusqlite::Result<(RefreshToken, Option<Option<i64>>)> {
+    let token = RefreshToken {
+        user_id: user(row, 0)?,
+        client_id: required_text(row, 1)?,
+        scopes: scopes(row, 2)?,
+        access_token: required_text(row, 3)?,
+        created_at: time(row, 4)?.unwrap_or(0),
+    };
+    let access = if row.get::<_, bool>(5)? {
+        Some(expiry(row, 6)?)
+    } else {
+        None
+    };
+    Ok((token, access))
+}
+
+/// The token a rotation retires (rotateRefreshToken): its access token's token, api_key,
+/// user_id, client_id, scopes, expires_at, then the family of the refresh token.
+pub(super) fn read_rotated(row: &Row) -> rusqlite::Result<(String, AccessToken, String)> {
+    Ok((
+        required_text(row, 0)?,
+        AccessToken {
+            api_key: required_text(row, 1)?,
+            user_id: user(row, 2)?,
+            client_id: required_text(row, 3)?,
+            scopes: scopes(row, 4)?,
+            refresh_token: None,
+            expires_at: expiry(row, 5)?,
+            created_at: 0,
+        },
+        required_text(row, 6)?,
+    ))
+}
+
+/// A retired refresh token: its family and when it was retired (`nts_retired_refresh_tokens`).
+pub(super) fn read_retired(row: &Row) -> rusqlite::Result<(String, i64)> {
+    Ok((row.get(0)?, row.get(1)?))
+}
+
+/// A registered client: client_id, secret_digest, metadata, created_at (`nts_clients`).
+pub(super) fn read_client(row: &Row) -> rusqlite::Result<ClientRecord> {
+    Ok(ClientRecord {
+        client_id: row.get(0)?,
+        secret_digest: row.get(1)?,
+        metadata: row.get(2)?,
+        created_at: time(row, 3)?.unwrap_or(0),
+    })
+}
+
+/// A client's id (clientIds).
+pub(super) fn read_client_id(row: &Row) -> rusqlite::Result<String> {
+    row.get(0)
+}
+
+/// A pending authorization taken: its data and `expires_at` (anything but a number reads
+/// as long past).
+pub(super) fn read_pending(row: &Row) -> rusqlite::Result<(String, i64)> {
+    Ok((required_text(row, 0)?, expiry(row, 1)?.unwrap_or(i64::MIN)))
+}
+
+/// The counts of `STATS`: tokens and users (never below 0).
+pub(super) fn read_stats(row: &Row) -> rusqlite::Result<Stats> {
+    Ok(Stats {
+        total_tokens: row.get::<_, i64>(0)?.max(0) as u64,
+        unique_users: row.get::<_, i64>(1)?.max(0) as u64,
+    })
+}
+
+/// The cleaner's lease (`nts_cleaner`): its holder and until when.
+pub(super) fn read_lease(row: &Row) -> rusqlite::Result<(i64, i64)> {
+    Ok((row.get(0)?, row.get(1)?))
 }

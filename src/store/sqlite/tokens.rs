@@ -5,7 +5,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::connection::{transaction, Db};
 use super::rows::{
-    expiry, read_code, required_text, scopes, scopes_json, text, time, user, NO_CHALLENGE, NO_USER,
+    read_access, read_code, read_refresh, read_stats, required_text, scopes_json, text,
+    NO_CHALLENGE, NO_USER,
 };
 use super::sql::{CODE_COLUMNS, SELECT_ACCESS, STATS};
 use crate::error::Result;
@@ -117,20 +118,7 @@ impl Db {
         let found = self
             .conn
             .prepare_cached(SELECT_ACCESS)
-            .and_then(|mut s| {
-                s.query_row([token], |r| {
-                    Ok(AccessToken {
-                        api_key: required_text(r, 0)?,
-                        user_id: user(r, 1)?,
-                        client_id: required_text(r, 2)?,
-                        scopes: scopes(r, 3)?,
-                        refresh_token: text(r, 4)?.filter(|s| !s.is_empty()),
-                        expires_at: expiry(r, 5)?,
-                        created_at: time(r, 6)?.unwrap_or(0),
-                    })
-                })
-                .optional()
-            })
+            .and_then(|mut s| s.query_row([token], read_access).optional())
             .map_err(|e| self.err(e))?;
         match found {
             Some(t) if is_expired(t.expires_at, now) => {
@@ -194,23 +182,9 @@ impl Db {
                  FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
                  WHERE r.refresh_token = ?1",
             )
-            .and_then(|mut s| {
-                s.query_row([refresh_token], |r| {
-                    let live = r.get::<_, bool>(5)? && !is_expired(expiry(r, 6)?, now);
-                    Ok((
-                        live,
-                        RefreshToken {
-                            user_id: user(r, 0)?,
-                            client_id: required_text(r, 1)?,
-                            scopes: scopes(r, 2)?,
-                            access_token: required_text(r, 3)?,
-                            created_at: time(r, 4)?.unwrap_or(0),
-                        },
-                    ))
-                })
-                .optional()
-            })
-            .map_err(|e| self.err(e))?;
+            .and_then(|mut s| s.query_row([refresh_token], read_refresh).optional())
+            .map_err(|e| self.err(e))?
+            .map(|(r, access)| (access.is_some_and(|at| !is_expired(at, now)), r));
         match found {
             Some((true, r)) => Ok(Some(r)),
             Some((false, r)) => {
@@ -276,12 +250,7 @@ impl Db {
                     fine,
                     fine << FINE_BUCKET_BITS
                 ],
-                |r| {
-                    Ok(Stats {
-                        total_tokens: r.get::<_, i64>(0)?.max(0) as u64,
-                        unique_users: r.get::<_, i64>(1)?.max(0) as u64,
-                    })
-                },
+                read_stats,
             )
         };
         // One read transaction, so the counters and the rows are one snapshot.
