@@ -11,16 +11,28 @@ const { storeConfig } = require("../lib/config");
 const ROOT = path.join(__dirname, "..");
 const read = (file) => fs.readFileSync(path.join(ROOT, file), "utf8");
 
-/** Each setting with a default: the option, its native setting, the value the store gets, the default as the docs write it. */
+/**
+ * Each setting with a default: the option, its native setting, the kinds of store that have
+ * it (`kinds`, in their `settings`; every kind: in the configuration itself), the value the
+ * store gets, the default as the docs write it.
+ */
+const SQLITE = ["sqlite"];
+const POSTGRES = ["postgres"];
 const SETTINGS = [
-  { option: "busyTimeout", native: "busyTimeoutMs", value: DEFAULTS.BUSY_TIMEOUT_MS, shown: String(DEFAULTS.BUSY_TIMEOUT_MS) },
-  { option: "connectTimeout", native: "connectTimeoutMs", value: DEFAULTS.CONNECT_TIMEOUT_MS, shown: String(DEFAULTS.CONNECT_TIMEOUT_MS) },
-  { option: "queryTimeout", native: "queryTimeoutMs", value: DEFAULTS.QUERY_TIMEOUT_MS, shown: String(DEFAULTS.QUERY_TIMEOUT_MS) },
-  { option: "poolSize", native: "poolSize", value: DEFAULTS.POOL_SIZE, shown: String(DEFAULTS.POOL_SIZE) },
-  { option: "refreshGracePeriod", native: "refreshGraceMs", value: DEFAULTS.REFRESH_GRACE_SECONDS * 1000, shown: String(DEFAULTS.REFRESH_GRACE_SECONDS), env: "TOKEN_REFRESH_GRACE_SECONDS" },
-  { option: "schema", native: "schema", value: DEFAULTS.SCHEMA, shown: `\`"${DEFAULTS.SCHEMA}"\``, env: "TOKEN_DB_SCHEMA", envShown: `\`${DEFAULTS.SCHEMA}\`` },
-  { option: "synchronous", native: "sync", value: DEFAULTS.SYNCHRONOUS, shown: null },
+  { option: "busyTimeout", native: "busyTimeoutMs", kinds: SQLITE, value: DEFAULTS.BUSY_TIMEOUT_MS, shown: String(DEFAULTS.BUSY_TIMEOUT_MS) },
+  { option: "connectTimeout", native: "connectTimeoutMs", kinds: POSTGRES, value: DEFAULTS.CONNECT_TIMEOUT_MS, shown: String(DEFAULTS.CONNECT_TIMEOUT_MS) },
+  { option: "queryTimeout", native: "queryTimeoutMs", kinds: POSTGRES, value: DEFAULTS.QUERY_TIMEOUT_MS, shown: String(DEFAULTS.QUERY_TIMEOUT_MS) },
+  { option: "poolSize", native: "poolSize", kinds: POSTGRES, value: DEFAULTS.POOL_SIZE, shown: String(DEFAULTS.POOL_SIZE) },
+  { option: "refreshGracePeriod", native: "refreshGraceMs", kinds: null, value: DEFAULTS.REFRESH_GRACE_SECONDS * 1000, shown: String(DEFAULTS.REFRESH_GRACE_SECONDS), env: "TOKEN_REFRESH_GRACE_SECONDS" },
+  { option: "schema", native: "schema", kinds: POSTGRES, value: DEFAULTS.SCHEMA, shown: `\`"${DEFAULTS.SCHEMA}"\``, env: "TOKEN_DB_SCHEMA", envShown: `\`${DEFAULTS.SCHEMA}\`` },
+  { option: "synchronous", native: "sync", kinds: SQLITE, value: DEFAULTS.SYNCHRONOUS, shown: null },
 ];
+
+/** The value a store of `storage` is given for `s`, or undefined if that kind has no such setting. */
+function given(config, storage, s) {
+  if (s.kinds === null) return config[s.native];
+  return s.kinds.includes(storage) ? config.settings[s.native] : undefined;
+}
 
 const PG = "postgres://tokens@db.invalid/tokens";
 
@@ -29,17 +41,19 @@ describe("the native store's settings left out", () => {
     it(`a ${storage} store is given lib/defaults.js's value of each`, () => {
       const options = { storage, path: storage === "sqlite" ? path.join(ROOT, "never-opened.db") : undefined, url: storage === "postgres" ? PG : undefined };
       const { config } = storeConfig(options);
-      for (const s of SETTINGS) assert.equal(config[s.native], s.value, `${storage}: ${s.native}`);
+      for (const s of SETTINGS.filter((s) => s.kinds === null || s.kinds.includes(storage))) {
+        assert.equal(given(config, storage, s), s.value, `${storage}: ${s.native}`);
+      }
     });
   }
 
   it("an option given is passed as given, in the store's unit", () => {
     const { config } = storeConfig({ storage: "postgres", url: PG, connectTimeout: 1500, queryTimeout: 2500, poolSize: 7, refreshGracePeriod: 3, schema: "tokens" });
     assert.deepEqual(
-      [config.connectTimeoutMs, config.queryTimeoutMs, config.poolSize, config.refreshGraceMs, config.schema],
+      [config.settings.connectTimeoutMs, config.settings.queryTimeoutMs, config.settings.poolSize, config.refreshGraceMs, config.settings.schema],
       [1500, 2500, 7, 3000, "tokens"],
     );
-    assert.equal(storeConfig({ busyTimeout: 0 }).config.busyTimeoutMs, 0);
+    assert.equal(storeConfig({ storage: "sqlite", path: path.join(ROOT, "never-opened.db"), busyTimeout: 0 }).config.settings.busyTimeoutMs, 0);
   });
 });
 

@@ -9,7 +9,8 @@ const assert = require("node:assert/strict");
 const path = require("node:path");
 const { PG_URL, freshSchema, tempDir, removeDir } = require("./helpers/setup");
 const native = require("../lib/native");
-const { storeConfig, NATIVE_SETTINGS } = require("../lib/config");
+const { storeConfig } = require("../lib/config");
+const DEFAULTS = require("../lib/defaults");
 
 const NOW = Date.UTC(2030, 0, 1);
 
@@ -63,8 +64,8 @@ const OWN = ["open", "close"]; // the handle's own methods, which take no clock
 const GETTERS = ["storage", "path"];
 
 describe("the native addon's interface", () => {
-  it("exports NativeStore, sqliteVersion and checkPostgresUrl, and nothing else", () => {
-    assert.deepEqual(Object.keys(native).sort(), ["NativeStore", "checkPostgresUrl", "sqliteVersion"]);
+  it("exports NativeStore, sqliteVersion and checkSettings, and nothing else", () => {
+    assert.deepEqual(Object.keys(native).sort(), ["NativeStore", "checkSettings", "sqliteVersion"]);
     assert.match(native.sqliteVersion(), /^3\.\d+\.\d+$/);
   });
 
@@ -79,28 +80,37 @@ describe("the native addon's interface", () => {
   });
 });
 
-// The store has no defaults of its own: lib/config.js passes every setting that has one
-// (NATIVE_SETTINGS, filled from lib/defaults.js), and a configuration that lacks one is
-// refused. The settings without a default are a kind's own, and that kind requires them.
+// The store has no defaults of its own: lib/config.js passes `{ kind, settings,
+// refreshGraceMs }` with every setting of the kind filled (from lib/defaults.js), and a
+// configuration that lacks one is refused. Each kind's settings are its own: the backend's
+// folder decodes them (src/store/<kind>/settings.rs).
 describe("the native store's configuration", () => {
-  const FULL = { ...NATIVE_SETTINGS, kind: "memory", shared: false };
-  const OWN = { memory: [], sqlite: ["path"], postgres: ["url", "urlName"] };
+  const FULL = { kind: "memory", settings: {}, refreshGraceMs: DEFAULTS.REFRESH_GRACE_SECONDS * 1000, shared: false };
+  const OWN = {
+    memory: [],
+    sqlite: ["path", "sync", "busyTimeoutMs"],
+    postgres: ["url", "urlName", "schema", "connectTimeoutMs", "queryTimeoutMs", "poolSize"],
+  };
+  // Nothing connects before the first call: a name that resolves nowhere will do.
+  const URL = "postgres://u@db.invalid/d";
 
-  it("lib/config.js passes every setting that has a default, for every kind, and the kind's own", () => {
+  it("lib/config.js passes the kind, its settings (every one, and no other kind's) and the grace period", () => {
     const dir = tempDir("nts-native-config-");
     try {
-      const given = { memory: {}, sqlite: { path: path.join(dir, "t.db") }, postgres: { url: "postgres://u@db.invalid/d" } };
+      const given = { memory: {}, sqlite: { path: path.join(dir, "t.db") }, postgres: { url: URL } };
       for (const [storage, options] of Object.entries(given)) {
         const { config } = storeConfig({ storage, ...options });
-        assert.deepEqual(Object.keys(config).sort(), ["kind", ...Object.keys(NATIVE_SETTINGS), ...OWN[storage]].sort(), storage);
-        for (const [name, value] of Object.entries(config)) assert.ok(value !== null && value !== undefined, `${storage}: ${name}`);
+        assert.deepEqual(Object.keys(config).sort(), ["kind", "refreshGraceMs", "settings"], storage);
+        assert.equal(config.kind, storage);
+        assert.deepEqual(Object.keys(config.settings).sort(), [...OWN[storage]].sort(), storage);
+        for (const [name, value] of Object.entries(config.settings)) assert.ok(value !== null && value !== undefined, `${storage}: ${name}`);
       }
     } finally {
       removeDir(dir);
     }
   });
 
-  it("a configuration with every setting opens; one without a setting that has a default is refused, naming it", () => {
+  it("a configuration with every field opens; one without a field is refused, naming it", () => {
     const store = new native.NativeStore(FULL);
     assert.equal(store.storage, "memory");
     store.close();
@@ -108,22 +118,41 @@ describe("the native store's configuration", () => {
       const { [name]: _left, ...rest } = FULL;
       assert.throws(() => new native.NativeStore(rest), { message: `Missing field \`${name}\`` }, name);
     }
+    assert.throws(() => new native.NativeStore({ ...FULL, kind: "mongodb" }), { code: "ERR_TOKEN_STORAGE_CONFIG", message: "unknown store kind" });
   });
 
-  it("a kind's own settings are required by that kind", () => {
+  it("each of a kind's settings is required by that kind", () => {
     const dir = tempDir("nts-native-config-");
     try {
-      assert.throws(() => new native.NativeStore({ ...FULL, kind: "sqlite" }), { code: "ERR_TOKEN_STORAGE_CONFIG", message: /needs a path/ });
-      new native.NativeStore({ ...FULL, kind: "sqlite", path: path.join(dir, "t.db") }).close();
-      // Nothing connects before the first call: a name that resolves nowhere will do.
-      const url = "postgres://u@db.invalid/d";
-      for (const own of [{ url }, { urlName: "TOKEN_DATABASE_URL" }]) {
-        assert.throws(() => new native.NativeStore({ ...FULL, kind: "postgres", ...own }), { code: "ERR_TOKEN_STORAGE_CONFIG", message: /needs a URL/ });
+      const full = {
+        sqlite: storeConfig({ storage: "sqlite", path: path.join(dir, "t.db") }).config,
+        postgres: storeConfig({ storage: "postgres", url: URL }).config,
+      };
+      const message = { path: /needs a path/, url: /needs a URL/, urlName: /needs a URL/ };
+      for (const [kind, config] of Object.entries(full)) {
+        new native.NativeStore({ ...config, shared: false }).close();
+        for (const name of OWN[kind]) {
+          const { [name]: _left, ...settings } = config.settings;
+          assert.throws(
+            () => new native.NativeStore({ ...config, settings, shared: false }),
+            { code: "ERR_TOKEN_STORAGE_CONFIG", message: message[name] ?? `Missing field \`${name}\`` },
+            `${kind}: ${name}`,
+          );
+        }
       }
-      new native.NativeStore({ ...FULL, kind: "postgres", url, urlName: "TOKEN_DATABASE_URL" }).close();
     } finally {
       removeDir(dir);
     }
+  });
+
+  it("checkSettings checks what can be checked before anything opens, never showing a connection string", () => {
+    assert.equal(native.checkSettings("memory", {}), undefined);
+    assert.equal(native.checkSettings("postgres", { url: URL, urlName: "TOKEN_DATABASE_URL" }), undefined);
+    assert.throws(
+      () => native.checkSettings("postgres", { url: "postgres://u:s3cret@db:notaport/d", urlName: "TOKEN_DATABASE_URL" }),
+      (err) => err.code === "ERR_TOKEN_STORAGE_CONFIG" && err.message.includes("TOKEN_DATABASE_URL") && !err.message.includes("s3cret"),
+    );
+    assert.throws(() => native.checkSettings("mongodb", {}), { code: "ERR_TOKEN_STORAGE_CONFIG" });
   });
 });
 

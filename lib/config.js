@@ -2,7 +2,9 @@
 // A store's configuration, from the options of `new TokenStorage` (or, through
 // lib/default-store.js, from the environment): checked here, with messages that name the
 // setting, and passed to the native store typed, every setting filled (the native store has
-// no defaults of its own). Defaults: lib/defaults.js.
+// no defaults of its own). Defaults: lib/defaults.js. Each kind of store is one entry of
+// STORE_KINDS; the environment's variables and the accepted `storage` values are made from
+// the entries.
 
 const fs = require("node:fs");
 const nodePath = require("node:path");
@@ -12,44 +14,59 @@ const native = require("./native");
 const DEFAULTS = require("./defaults");
 
 /**
- * Each kind of store: its settings (`configure(options, names)` → the native store's
- * configuration and `defaultFile`), whether it is a file (`storage.path`), and the field of
- * the "token store opened" log line that says where it is.
+ * Each kind of store (its key: the native backend's kind, a folder of src/store/):
+ * - `names`: the `storage` values that select it (compared without regard to case);
+ * - `environment`: the options the environment sets for it, each with its variable (for
+ *   `url`, the first of the variables that is set); every kind's are read, whichever is chosen;
+ * - `configure(options, names)`: its options checked, its defaults filled from
+ *   lib/defaults.js → `{ settings, defaultFile }`, `settings` the plain object its native
+ *   backend decodes (`store/<kind>/settings.rs`), every setting there;
+ * - `file`: whether it is a file (`storage.path`); `locationField`: the field of the
+ *   "token store opened" log line that says where it is.
  */
 const STORE_KINDS = {
-  memory: { configure: memoryConfig, file: false, locationField: "path" },
-  sqlite: { configure: sqliteConfig, file: true, locationField: "path" },
-  postgres: { configure: (options, names) => ({ config: postgresConfig(options, names), defaultFile: null }), file: false, locationField: "database" },
+  memory: { names: ["memory"], environment: {}, configure: memoryConfig, file: false, locationField: "path" },
+  sqlite: {
+    names: ["db", "sqlite"],
+    environment: { path: "TOKEN_DB_PATH", synchronous: "TOKEN_DB_SYNC" },
+    configure: sqliteConfig,
+    file: true,
+    locationField: "path",
+  },
+  postgres: {
+    names: ["postgres", "postgresql", "pg"],
+    environment: { url: ["TOKEN_DATABASE_URL", "DATABASE_URL"], schema: "TOKEN_DB_SCHEMA" },
+    configure: postgresConfig,
+    file: false,
+    locationField: "database",
+  },
 };
+
+/**
+ * Each option of `new TokenStorage` that the environment sets, and its variable: read into
+ * the option, and named in the messages about it (lib/default-store.js). The store's kind
+ * and the settings of every store; then each kind's own.
+ */
+const ENVIRONMENT = Object.freeze({
+  storage: "TOKEN_STORAGE",
+  ...Object.assign({}, ...Object.values(STORE_KINDS).map((kind) => kind.environment)),
+  refreshGracePeriod: "TOKEN_REFRESH_GRACE_SECONDS",
+  cleanupInterval: "TOKEN_CLEANUP_INTERVAL_SECONDS",
+});
 
 /** Accepted `storage` values (compared without regard to case) and the store each names. */
 const STORES = {
   "": DEFAULTS.STORAGE,
-  memory: "memory",
-  db: "sqlite",
-  sqlite: "sqlite",
-  postgres: "postgres",
-  postgresql: "postgres",
-  pg: "postgres",
+  ...Object.fromEntries(Object.entries(STORE_KINDS).flatMap(([kind, { names }]) => names.map((name) => [name, kind]))),
 };
-const ACCEPTED_STORES = '"memory" (or unset), "db", "sqlite", "postgres", "postgresql" and "pg"';
+/** `"memory" (or unset), "db", …, "postgresql" and "pg"`: the default kind's first name says it is the default. */
+const ACCEPTED_STORES = (() => {
+  const shown = Object.entries(STORE_KINDS).flatMap(([kind, { names }]) =>
+    names.map((name, i) => `"${name}"${kind === DEFAULTS.STORAGE && i === 0 ? " (or unset)" : ""}`),
+  );
+  return `${shown.slice(0, -1).join(", ")} and ${shown.at(-1)}`;
+})();
 const SYNC_MODES = { "": DEFAULTS.SYNCHRONOUS, normal: "normal", full: "full" };
-
-/**
- * Every setting of the native store that has a default, as it is when nothing sets it: each
- * kind's configuration starts from these and sets its own (a memory store passes the file's
- * and the server's settings unused). The settings without a default are a kind's own: a
- * SQLite store's `path`, a PostgreSQL store's `url` and `urlName`.
- */
-const NATIVE_SETTINGS = Object.freeze({
-  sync: DEFAULTS.SYNCHRONOUS,
-  busyTimeoutMs: DEFAULTS.BUSY_TIMEOUT_MS,
-  schema: DEFAULTS.SCHEMA,
-  connectTimeoutMs: DEFAULTS.CONNECT_TIMEOUT_MS,
-  queryTimeoutMs: DEFAULTS.QUERY_TIMEOUT_MS,
-  poolSize: DEFAULTS.POOL_SIZE,
-  refreshGraceMs: DEFAULTS.REFRESH_GRACE_SECONDS * 1000,
-});
 
 /** Names of the settings in messages, for options given in code. */
 const OPTION_NAMES = { storage: "options.storage", synchronous: "options.synchronous", url: ["options.url"], schema: "options.schema" };
@@ -66,18 +83,18 @@ function choose(table, name, value, accepted) {
 }
 
 /**
- * The native store's configuration (`{ kind, path, sync, busyTimeoutMs, url, … }`, every
- * setting of `NATIVE_SETTINGS` there),
- * `defaultFile` (why this file, when no path was given, for the open log line) and
- * `cleanupIntervalMs` (0: no automatic cleanup). `names` says what to call the settings in
- * messages (environment variables, for the module-level store).
+ * The native store's configuration (`{ kind, settings, refreshGraceMs }`: the kind's own
+ * settings, every one filled), `defaultFile` (why this file, when no path was given, for the
+ * open log line) and `cleanupIntervalMs` (0: no automatic cleanup). `names` says what to
+ * call the settings in messages (environment variables, for the module-level store).
  */
 function storeConfig(options, names = OPTION_NAMES) {
-  const { config, defaultFile } = storeConfigOfKind(options, names);
+  const kind = choose(STORES, names.storage, args.optionalString("TokenStorage", "options.storage", options.storage), ACCEPTED_STORES);
+  const { settings, defaultFile } = STORE_KINDS[kind].configure(options, names);
   const grace = secondsOption(options.refreshGracePeriod, names.refreshGracePeriod ?? "options.refreshGracePeriod", 3600);
   const cleanup = secondsOption(options.cleanupInterval, names.cleanupInterval ?? "options.cleanupInterval", 86400);
   return {
-    config: { ...NATIVE_SETTINGS, ...config, refreshGraceMs: (grace ?? DEFAULTS.REFRESH_GRACE_SECONDS) * 1000 },
+    config: { kind, settings, refreshGraceMs: (grace ?? DEFAULTS.REFRESH_GRACE_SECONDS) * 1000 },
     defaultFile,
     cleanupIntervalMs: (cleanup ?? DEFAULTS.CLEANUP_INTERVAL_SECONDS) * 1000,
   };
@@ -95,11 +112,6 @@ function secondsOption(value, name, max) {
   return n;
 }
 
-function storeConfigOfKind(options, names) {
-  const kind = choose(STORES, names.storage, args.optionalString("TokenStorage", "options.storage", options.storage), ACCEPTED_STORES);
-  return STORE_KINDS[kind].configure(options, names);
-}
-
 /** The settings of the memory and SQLite stores, checked for both (a memory store ignores the file's). */
 function localSettings(options, names) {
   const fn = "TokenStorage";
@@ -108,15 +120,16 @@ function localSettings(options, names) {
   return { sync, given, busyTimeoutMs: busyTimeoutOption(options.busyTimeout) ?? DEFAULTS.BUSY_TIMEOUT_MS };
 }
 
+/** A memory store has no settings; the file's are checked all the same. */
 function memoryConfig(options, names) {
-  const { busyTimeoutMs } = localSettings(options, names);
-  return { config: { kind: "memory", busyTimeoutMs }, defaultFile: null };
+  localSettings(options, names);
+  return { settings: {}, defaultFile: null };
 }
 
 function sqliteConfig(options, names) {
   const { sync, given, busyTimeoutMs } = localSettings(options, names);
   const file = given === null ? defaultFile(process.cwd(), mainScriptFolder()) : { path: nodePath.resolve(given) };
-  return { config: { kind: "sqlite", path: file.path, sync, busyTimeoutMs }, defaultFile: given === null ? file : null };
+  return { settings: { path: file.path, sync, busyTimeoutMs }, defaultFile: given === null ? file : null };
 }
 
 function busyTimeoutOption(value) {
@@ -151,7 +164,7 @@ function postgresConfig(options, names) {
   }
   // Parsed now (never echoed: it may hold a password), so a bad one fails at start.
   try {
-    native.checkPostgresUrl(urls[at], urlNames[at]);
+    native.checkSettings("postgres", { url: urls[at], urlName: urlNames[at] });
   } catch (err) {
     throw fromNative(err);
   }
@@ -163,8 +176,7 @@ function postgresConfig(options, names) {
       "ERR_TOKEN_STORAGE_CONFIG",
     );
   }
-  return {
-    kind: "postgres",
+  const settings = {
     url: urls[at],
     urlName: urlNames[at],
     schema,
@@ -172,6 +184,7 @@ function postgresConfig(options, names) {
     queryTimeoutMs: wholeNumberOption(options.queryTimeout, "queryTimeout", 1, 2 ** 31 - 1, "milliseconds") ?? DEFAULTS.QUERY_TIMEOUT_MS,
     poolSize: wholeNumberOption(options.poolSize, "poolSize", 1, 100, "connections") ?? DEFAULTS.POOL_SIZE,
   };
+  return { settings, defaultFile: null };
 }
 
 // Read once, as the package loads: a function that reads `require` later keeps this module,
@@ -200,4 +213,4 @@ function defaultFile(cwd, mainFolder) {
   return { path: here, reason: "working directory", other: beside };
 }
 
-module.exports = { storeConfig, STORE_KINDS, NATIVE_SETTINGS };
+module.exports = { storeConfig, STORE_KINDS, ENVIRONMENT };

@@ -1,7 +1,8 @@
 "use strict";
 // The store of the module-level functions (`require("native-token-storage")`, its
-// `/promises` and `/clients`), from the environment. The one place that names the
-// environment variables.
+// `/promises` and `/clients`), from the environment: the variables of the stores' settings
+// are named in lib/config.js (ENVIRONMENT, made from each kind's entry of STORE_KINDS);
+// TOKEN_MEMORY_SCOPE, MCP_CLIENT_ID and MCP_CLIENT_SECRET here.
 //
 // A memory store lives and dies with this module, as the old module's `Map`s did: each
 // loaded copy of the package (each worker thread, each Jest test file, each
@@ -15,24 +16,9 @@
 
 const path = require("node:path");
 const { TokenStorage, SHARED, SETTING_NAMES } = require("./storage");
-const { storeConfig } = require("./config");
+const { storeConfig, ENVIRONMENT } = require("./config");
 const { TokenStorageError } = require("./errors");
 const DEFAULTS = require("./defaults");
-
-/**
- * Each option of `new TokenStorage` that the environment sets, and its variable: read into
- * the option, and named in the messages about it. For `url`, the first of the variables
- * that is set. (TOKEN_MEMORY_SCOPE, MCP_CLIENT_ID and MCP_CLIENT_SECRET: below.)
- */
-const ENVIRONMENT = {
-  storage: "TOKEN_STORAGE",
-  path: "TOKEN_DB_PATH",
-  synchronous: "TOKEN_DB_SYNC",
-  url: ["TOKEN_DATABASE_URL", "DATABASE_URL"],
-  schema: "TOKEN_DB_SCHEMA",
-  refreshGracePeriod: "TOKEN_REFRESH_GRACE_SECONDS",
-  cleanupInterval: "TOKEN_CLEANUP_INTERVAL_SECONDS",
-};
 
 const MEMORY_SCOPES = { "": DEFAULTS.MEMORY_SCOPE, module: "module", process: "process" };
 

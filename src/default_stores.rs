@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
+use crate::store::StoreConfig;
 use crate::store::{self, TokenStore};
 
 /// The process-wide store for this configuration, made (not opened) on first request.

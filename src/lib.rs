@@ -1,18 +1,18 @@
 //! native-token-storage: synchronous OAuth token storage for Node.js.
 //!
 //! The plain-Rust core, usable without Node:
-//! - `store`: the `TokenStore` trait and its backends (memory, SQLite, PostgreSQL);
+//! - `store`: the `TokenStore` trait, the list of backends (memory, SQLite, PostgreSQL),
+//!   each a folder that also reads its own settings, and `StoreConfig`, which store to open;
 //! - `ops`: each operation as a `Call`, checked and run on a store (`ops::run`), one body
 //!   for the synchronous and the Promise form;
-//! - `model`: the records; `config`: which store to open and the defaults;
+//! - `model`: the records;
 //! - `default_stores`: the process-wide store per configuration (module-level functions);
 //! - `error`: `StoreError` and its stable codes; `pkce`: the code challenge check;
 //! - `wire`: records as the JSON arrays that cross to JS.
 //!
-//! The napi layer, what JS sees (`NativeStore`, `sqliteVersion`, `checkPostgresUrl`):
+//! The napi layer, what JS sees (`NativeStore`, `sqliteVersion`, `checkSettings`):
 //! `napi/`, wrapped by `lib/` and the package's entry points.
 
-pub mod config;
 pub mod default_stores;
 pub mod error;
 pub mod model;

@@ -1,6 +1,7 @@
 //! Module-level functions that need no store.
 
 use napi_derive::napi;
+use serde_json::{Map, Value};
 
 use super::errors::{js_err, Result};
 use crate::store;
@@ -11,9 +12,10 @@ pub fn sqlite_version() -> String {
     rusqlite::version().to_owned()
 }
 
-/// Checks a PostgreSQL connection string as the store will read it (and the CA file it
-/// names), without connecting; `url_name` is what messages call it.
+/// Checks the settings of a store of `kind` as far as they can be checked before anything
+/// opens (a PostgreSQL connection string's form and the CA file it names, without
+/// connecting): its backend's `check` (`store/<kind>/settings.rs`).
 #[napi]
-pub fn check_postgres_url(url: String, url_name: String) -> Result<()> {
-    store::check_postgres_url(&url, &url_name).map_err(js_err)
+pub fn check_settings(kind: String, settings: Map<String, Value>) -> Result<()> {
+    store::check_settings(&kind, &settings).map_err(js_err)
 }

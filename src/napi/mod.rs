@@ -4,7 +4,7 @@
 //!
 //! - `store.rs`: the `NativeStore` class, its constructor, getters, `open` and `close`;
 //! - `operations.rs`: the table of operations, each exported sync and async from one entry;
-//! - `config.rs`: the store's configuration from JS to `StoreConfig`;
+//! - `config.rs`: the store's configuration from JS to `StoreConfig` (decoded by the backend);
 //! - `args.rs`: the operations' records and times from JS to the model;
 //! - `reply.rs`: answers to JS values (records as JSON, see `wire.rs`);
 //! - `task.rs`: the Promise form: a call run on libuv's pool;
@@ -22,7 +22,7 @@ mod task;
 
 pub use args::{NativeClient, NativeCode, NativeNewToken, NativeRotation};
 pub use config::NativeConfig;
-pub use info::{check_postgres_url, sqlite_version};
+pub use info::{check_settings, sqlite_version};
 pub use reply::{NativeStats, Reply};
 pub use store::NativeStore;
 pub use task::Later;

@@ -27,23 +27,18 @@
 //! statements or rows: its operations work on its tables. The expiry-bucket constants
 //! every backend counts by are in `buckets`.
 
+#[macro_use]
+mod backends;
 pub(crate) mod buckets;
-mod memory;
-#[cfg(feature = "postgres")]
-mod postgres;
-mod sqlite;
 
 use std::sync::Arc;
-#[cfg(feature = "postgres")]
-use std::time::Duration;
 
-pub use memory::MemoryStore;
+pub use memory::{MemorySettings, MemoryStore};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresSettings, PostgresStore};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteSettings, SqliteStore, SyncMode};
 
-use crate::config::StoreConfig;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::model::{
     AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
     Rotation, Stats,
@@ -165,45 +160,26 @@ pub trait TokenStore: Send + Sync {
     fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>>;
 }
 
-/// Checks a PostgreSQL connection string without connecting (see `postgres::check_url`).
-#[cfg(feature = "postgres")]
-pub fn check_postgres_url(url: &str, url_name: &str) -> Result<()> {
-    postgres::check_url(url, url_name)
+/// The backends, one line each: its folder (the kind `lib/config.js` names it by) and the
+/// type of its settings (`<folder>/settings.rs`, implementing `backends::Backend`); a backend
+/// behind a cargo feature says which, and what to call it in the error an addon built
+/// without it gives. From this list come each folder's `mod`, `StoreConfig` (its decoding
+/// and `key`), `check_settings`, `open`, and the suite every store runs (`tests.rs`).
+macro_rules! backend_list {
+    ($then:ident $($args:tt)*) => {
+        $then! {
+            [$($args)*]
+            /// The in-process store.
+            memory::MemorySettings;
+            /// A SQLite file.
+            sqlite::SqliteSettings;
+            /// A PostgreSQL database.
+            postgres::PostgresSettings if feature "postgres" else "PostgreSQL";
+        }
+    };
 }
 
-/// Without the PostgreSQL store, every connection string is a configuration error.
-#[cfg(not(feature = "postgres"))]
-pub fn check_postgres_url(_url: &str, _url_name: &str) -> Result<()> {
-    Err(crate::config::without_postgres())
-}
-
-/// The store a configuration names, not yet opened.
-pub fn open(config: &StoreConfig) -> Arc<dyn TokenStore> {
-    match config {
-        StoreConfig::Memory => Arc::new(MemoryStore::new()),
-        StoreConfig::Sqlite {
-            path,
-            sync,
-            busy_timeout_ms,
-        } => Arc::new(SqliteStore::new(path.clone(), *sync, *busy_timeout_ms)),
-        #[cfg(feature = "postgres")]
-        StoreConfig::Postgres {
-            url,
-            url_name,
-            schema,
-            connect_timeout_ms,
-            query_timeout_ms,
-            pool_size,
-        } => Arc::new(PostgresStore::new(PostgresSettings {
-            url: url.clone(),
-            url_name: url_name.clone(),
-            schema: schema.clone(),
-            connect_timeout: Duration::from_millis(u64::from(*connect_timeout_ms)),
-            query_timeout: Duration::from_millis(u64::from(*query_timeout_ms)),
-            pool_size: *pool_size as usize,
-        })),
-    }
-}
+backend_list!(backends);
 
 #[cfg(test)]
 mod tests;

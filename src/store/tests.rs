@@ -1,9 +1,8 @@
 //! One suite, every backend: each test runs against the memory store, a fresh SQLite file
 //! and (with the cargo feature `postgres` and TOKEN_TEST_DATABASE_URL) a fresh PostgreSQL
-//! schema (see the `backends!` macro at the bottom).
+//! schema: every backend of `backend_list!` (see `every_backend!` at the bottom).
 
 use super::*;
-use crate::config::SyncMode;
 use crate::model::{AuthorizationCode, ClientRecord, NewAccessToken, RotateRequest, Rotation};
 use crate::ops::{cleanup_all, consume_authorization_code};
 
@@ -12,36 +11,15 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// A store plus whatever keeps it alive (the SQLite file's temp folder, the PostgreSQL
-/// test schema, dropped after the store).
-struct Fixture {
-    store: Box<dyn TokenStore>,
-    _dir: Option<tempfile::TempDir>,
-    _schema: Option<TestSchema>,
-}
-
-#[cfg(feature = "postgres")]
-use postgres::TestSchema;
-/// Without the cargo feature `postgres` there is no PostgreSQL schema to keep.
-#[cfg(not(feature = "postgres"))]
-type TestSchema = std::convert::Infallible;
+/// test schema), dropped after the store: each backend's `Backend::test_store`.
+type Fixture = backends::TestStore;
 
 fn memory() -> Fixture {
-    Fixture {
-        store: Box::new(MemoryStore::new()),
-        _dir: None,
-        _schema: None,
-    }
+    <MemorySettings as backends::Backend>::test_store().expect("a memory store")
 }
 
 fn sqlite() -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("tokens.db");
-    let store = SqliteStore::new(path, SyncMode::Normal, 1000);
-    Fixture {
-        store: Box::new(store),
-        _dir: Some(dir),
-        _schema: None,
-    }
+    <SqliteSettings as backends::Backend>::test_store().expect("a SQLite file")
 }
 
 /// A PostgreSQL store in a fresh schema of the server `TOKEN_TEST_DATABASE_URL` names
@@ -49,12 +27,7 @@ fn sqlite() -> Fixture {
 /// outside CI. In CI a missing server fails the test.
 #[cfg(feature = "postgres")]
 fn postgres() -> Option<Fixture> {
-    let schema = postgres::TestSchema::new()?;
-    Some(Fixture {
-        store: Box::new(schema.store()),
-        _dir: None,
-        _schema: Some(schema),
-    })
+    <PostgresSettings as backends::Backend>::test_store()
 }
 
 fn token(t: &str, rt: Option<&str>, user: Option<&str>, expires_at: Option<i64>) -> NewAccessToken {
@@ -595,18 +568,29 @@ fn pending_authorizations_are_single_use_and_expire(f: Fixture) {
     assert_eq!(s.cleanup_expired(NOW, 100).unwrap(), 1);
 }
 
-macro_rules! backends {
-    ($($name:ident),* $(,)?) => {
-        mod memory_store { $( #[test] fn $name() { super::$name(super::memory()); } )* }
-        mod sqlite_store { $( #[test] fn $name() { super::$name(super::sqlite()); } )* }
-        #[cfg(feature = "postgres")]
-        mod postgres_store {
-            $( #[test] fn $name() { if let Some(f) = super::postgres() { super::$name(f); } } )*
-        }
+/// Each case below, on every backend of `backend_list!` (`mod.rs`): a module per backend,
+/// a test per case (`sqlite::store_and_get`), skipped where `test_store` gives no store.
+macro_rules! every_backend {
+    ($cases:tt $( $(#[doc = $doc:literal])* $kind:ident :: $Settings:ident $(if feature $feature:literal else $name:literal)? ; )*) => {
+        $(
+            $(#[cfg(feature = $feature)])?
+            mod $kind {
+                use super::super::backends::Backend;
+                type Settings = super::super::$kind::$Settings;
+                cases! $cases;
+            }
+        )*
     };
 }
 
-backends!(
+/// The tests of one backend (`Settings`), one per case.
+macro_rules! cases {
+    ($($case:ident),* $(,)?) => {
+        $( #[test] fn $case() { if let Some(f) = Settings::test_store() { super::$case(f); } } )*
+    };
+}
+
+backend_list!(every_backend
     store_and_get,
     null_user_and_no_refresh,
     replacing_a_token_drops_its_old_refresh_token,

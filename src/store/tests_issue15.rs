@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet};
 
 use super::*;
-use crate::config::SyncMode;
 use crate::model::{NewAccessToken, Stats};
 
 const NOW: i64 = 1_800_000_000_000;

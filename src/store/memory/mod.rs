@@ -10,6 +10,7 @@
 //! - `histogram`: the expiry buckets that make getStats constant-time;
 //! - `ops`: each store operation on the tables;
 //! - `errors`: its failures in the neutral kinds;
+//! - `settings`: its settings (none);
 //! - this file: the lock around them; `store`: the `TokenStore` impl.
 //!
 //! It has no rows to decode: the answers are built from the slots (`tables`, `ops`).
@@ -17,12 +18,14 @@
 mod errors;
 mod histogram;
 mod ops;
+mod settings;
 mod store;
 mod tables;
 
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::Result;
+pub use settings::MemorySettings;
 use tables::Tables;
 
 /// The in-process memory store: its tables behind one lock.

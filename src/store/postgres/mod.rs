@@ -8,6 +8,7 @@
 //! thread for the synchronous functions, one of libuv's for the Promise API) until the
 //! answer or the deadline.
 //!
+//! - `settings`: its settings, decoded and checked (the connection string at configuration);
 //! - `url`: connection strings (URL and key-value forms, `sslmode`, `sslrootcert`);
 //! - `tls`: rustls, one configuration per `sslmode`;
 //! - `runtime`: the shared I/O thread, and ending connections on it;
@@ -31,6 +32,7 @@ mod pool;
 mod rows;
 mod runtime;
 mod schema;
+mod settings;
 mod sql;
 mod store;
 mod tls;
@@ -38,7 +40,6 @@ mod url;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -48,19 +49,8 @@ use pool::Pooled;
 use schema::quote;
 use sql::Sql;
 
+pub use settings::PostgresSettings;
 pub use url::SslMode;
-
-/// The settings of a PostgreSQL store.
-#[derive(Debug, Clone)]
-pub struct PostgresSettings {
-    pub url: String,
-    /// What to call the URL in messages (`TOKEN_DATABASE_URL`, `options.url`).
-    pub url_name: String,
-    pub schema: String,
-    pub connect_timeout: Duration,
-    pub query_timeout: Duration,
-    pub pool_size: usize,
-}
 
 /// One database (and schema). Connections open at first use.
 pub struct PostgresStore {
@@ -83,13 +73,6 @@ struct Target {
     tls: MakeRustlsConnect,
     ssl_mode: SslMode,
     shown: String,
-}
-
-/// Parses a connection string and builds its TLS configuration, as a store's first call
-/// would, so that a bad one fails when the server starts.
-pub fn check_url(url: &str, url_name: &str) -> Result<()> {
-    let t = url::parse(url, url_name, Duration::from_secs(5))?;
-    tls::connector(t.ssl_mode, t.root_cert.as_deref(), url_name).map(|_| ())
 }
 
 impl PostgresStore {

@@ -13,7 +13,7 @@ use super::busy::{set_busy_handler, BusyWait};
 use super::errors::{from_sqlite, TxError};
 use super::file::{file_id, final_target, prepare_file};
 use super::schema::migrate;
-use crate::config::SyncMode;
+use super::SyncMode;
 use crate::error::{Result, StoreError};
 
 /// One open connection to the file, with its checkpoint thread.

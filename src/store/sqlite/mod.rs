@@ -14,6 +14,7 @@
 //! - `file`: the file and its folders before SQLite opens them (modes, symlinks);
 //! - `background`: the checkpoint thread;
 //! - `rows`: decoding what the old module (or anything else) may have written;
+//! - `settings`: its settings (the file, the sync mode, the busy timeout), decoded;
 //! - `store`: the `TokenStore` impl.
 
 mod background;
@@ -25,6 +26,7 @@ mod file;
 mod oauth;
 mod rows;
 mod schema;
+mod settings;
 mod sql;
 mod store;
 mod tokens;
@@ -34,8 +36,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use connection::Db;
+pub use settings::{SqliteSettings, SyncMode};
 
-use crate::config::SyncMode;
 use crate::error::{Result, StoreError};
 
 /// The shortest pause between two background cleanup transactions (see `cleanup_pause`).

@@ -10,7 +10,7 @@ use super::connection::Db;
 use super::schema::{APPLICATION_ID, MIGRATIONS};
 use super::sql::STATS;
 use super::SqliteStore;
-use crate::config::SyncMode;
+use super::SyncMode;
 use crate::error::Result;
 use crate::model::{AuthorizationCode, NewAccessToken, Stats};
 use crate::store::TokenStore;

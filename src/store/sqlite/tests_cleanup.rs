@@ -1,7 +1,7 @@
 //! The automatic cleanup's lease (issue 15, defect 4): one process cleans a file at a time.
 
 use super::connection::Db;
-use crate::config::SyncMode;
+use super::SyncMode;
 use crate::model::NewAccessToken;
 
 const NOW: i64 = 1_800_000_000_000;

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 
 use super::connection::Db;
 use super::schema::{APPLICATION_ID, MIGRATIONS};
-use crate::config::SyncMode;
+use super::SyncMode;
 use crate::error::Result;
 use crate::model::ClientRecord;
 
