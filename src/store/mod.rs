@@ -10,15 +10,23 @@
 //! store trusts that tokens, codes and ids are non-empty. `now` is passed in (epoch
 //! milliseconds) so that expiry is testable without sleeping. What a store does on its
 //! own (background threads, reconnecting) it starts and stops itself; `close` says what
-//! closing means for it. Errors are `StoreError`s of the backend-neutral kinds. Add the
-//! store to `open` and to the `backends!` list of `tests.rs`, which runs the suite every
-//! store must pass.
+//! closing means for it. Errors are `StoreError`s of the backend-neutral kinds.
+//!
+//! A store is a folder here, and its settings type (`<folder>/settings.rs`) implements
+//! `backends::Backend`: it decodes the settings `lib/config.js` passes (a plain object),
+//! checks at configuration what it can before anything opens, gives the key of the data it
+//! names and opens the store. Add the folder to `backend_list!` below: its `mod`, its
+//! `StoreConfig` variant, `check_settings`, `open` and its run of the suite every store must
+//! pass (`tests.rs`, through `Backend::test_store`) come from that line. On the JavaScript
+//! side, a store is one entry of `STORE_KINDS` in `lib/config.js` and its defaults in
+//! `lib/defaults.js` (docs/development.md, "Adding a store").
 //!
 //! # Layout
 //!
-//! Each backend is a folder with the same rooms, by concern: `mod.rs` (the store type and
-//! its settings), `store.rs` (the `TokenStore` impl), `errors.rs` (its errors mapped to the
-//! neutral kinds of `crate::error`: nothing outside the folder classifies them), the
+//! Each backend is a folder with the same rooms, by concern: `mod.rs` (the store type),
+//! `settings.rs` (its settings, decoded and checked), `store.rs` (the `TokenStore` impl),
+//! `errors.rs` (its errors mapped to the neutral kinds of `crate::error`: nothing outside
+//! the folder classifies them), the
 //! connection or pool (`sqlite/connection.rs`, `postgres/{runtime,pool,call}.rs`;
 //! `memory/tables.rs`), the schema and its migrations, the statements (`sql.rs` and the
 //! operation files: `sqlite/{tokens,oauth,cleanup}.rs`, `memory/ops.rs`) and the row
