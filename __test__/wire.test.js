@@ -51,6 +51,22 @@ for (const kind of KINDS) {
         assert.equal(r.createdAt.getTime(), got.createdAt.getTime());
       });
 
+      it(`${form}: a token of any length finds its record (around the 2 kB read buffer, multi-byte characters across its end)`, async () => {
+        const tokens = [];
+        for (let n = 2030; n <= 2050; n++) {
+          tokens.push("a".repeat(n), `${"b".repeat(n)}😀`, `${"c".repeat(n)}é`, `${"d".repeat(n)}€`);
+        }
+        tokens.push("e".repeat(100_000), "😀".repeat(3000));
+        for (const [i, t] of tokens.entries()) await api().storeAccessToken(t, `rt-${i}`, `sk-${i}`, null, "c", [], null);
+        for (const [i, t] of tokens.entries()) {
+          assert.equal((await api().getAccessToken(t))?.apiKey, `sk-${i}`, `token ${i} of length ${t.length}`);
+          // One character less or more is another token.
+          assert.notEqual((await api().getAccessToken(t.slice(0, -1)))?.apiKey, `sk-${i}`);
+          assert.equal(await api().getAccessToken(`${t}x`), null);
+        }
+        assert.equal((await api().getRefreshToken("rt-3"))?.accessToken, tokens[3]);
+      });
+
       it(`${form}: nulls stay null, and no scopes is an empty array`, async () => {
         await api().storeAccessToken("at-plain", null, "sk", null, "c", [], null);
         const got = await api().getAccessToken("at-plain");

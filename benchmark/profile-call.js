@@ -4,8 +4,8 @@
 // and a store, cut into parts, on the memory store (10k and 1M tokens) and SQLite (10k),
 // beside the original Map module (benchmark/peers/map.js) in the same process.
 //
-//   node benchmark/profile-call.js [--sizes 10000,1000000] [--sqlite 10000] [--rounds 21]
-//                                  [--batch 2000] [--baseline DIR] [--json FILE]
+//   node benchmark/profile-call.js [--sizes 10000,1000000] [--sqlite 10000] [--rounds 41]
+//                                  [--batch 500] [--baseline DIR] [--json FILE]
 //
 // Tokens are JWT-sized (about 400 characters, access and refresh alike) and read in a
 // uniformly random order. Every variant runs `--batch` calls per round, the variants of a
@@ -40,8 +40,8 @@ function option(name, fallback) {
 
 const SIZES = option("sizes", "10000,1000000").split(",").filter(Boolean).map(Number);
 const SQLITE_SIZES = option("sqlite", "10000").split(",").filter(Boolean).map(Number);
-const ROUNDS = Number(option("rounds", "21"));
-const BATCH = Number(option("batch", "2000"));
+const ROUNDS = Number(option("rounds", "41"));
+const BATCH = Number(option("batch", "500"));
 const BASELINE = option("baseline", null);
 const JSON_OUT = option("json", null);
 
