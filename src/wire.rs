@@ -97,12 +97,36 @@ fn fields(fields: &[Field]) -> String {
 
 /// `apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt` (fields format).
 pub fn access_token(t: &AccessToken) -> String {
+    access_token_of(AccessTokenRef {
+        api_key: &t.api_key,
+        user_id: t.user_id.as_deref(),
+        client_id: &t.client_id,
+        scopes: &t.scopes,
+        refresh_token: t.refresh_token.as_deref(),
+        expires_at: t.expires_at,
+        created_at: t.created_at,
+    })
+}
+
+/// An access token's fields, borrowed from where a store keeps them.
+pub struct AccessTokenRef<'a> {
+    pub api_key: &'a str,
+    pub user_id: Option<&'a str>,
+    pub client_id: &'a str,
+    pub scopes: &'a [String],
+    pub refresh_token: Option<&'a str>,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// `access_token` of borrowed fields (no `AccessToken` made first).
+pub fn access_token_of(t: AccessTokenRef<'_>) -> String {
     fields(&[
-        Field::Str(Some(&t.api_key)),
-        Field::Str(t.user_id.as_deref()),
-        Field::Str(Some(&t.client_id)),
-        Field::Strs(&t.scopes),
-        Field::Str(t.refresh_token.as_deref()),
+        Field::Str(Some(t.api_key)),
+        Field::Str(t.user_id),
+        Field::Str(Some(t.client_id)),
+        Field::Strs(t.scopes),
+        Field::Str(t.refresh_token),
         Field::Int(t.expires_at),
         Field::Int(Some(t.created_at)),
     ])

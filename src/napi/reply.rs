@@ -34,7 +34,7 @@ pub fn reply(answer: Answer) -> std::result::Result<Reply, StoreError> {
     Ok(match answer {
         Answer::Done => Reply::Undefined,
         Answer::Count(n) => count(n),
-        Answer::AccessToken(t) => Reply::Text(t.as_ref().map(wire::access_token)),
+        Answer::AccessTokenText(t) => Reply::Text(t),
         Answer::AuthorizationCode(c) => Reply::Text(c.as_ref().map(wire::authorization_code)),
         Answer::RefreshToken(r) => Reply::Text(r.as_ref().map(wire::refresh_token)),
         Answer::Stats(s) => Reply::Stats(NativeStats {
