@@ -3,7 +3,9 @@
 // integers, each followed by "," (empty for null), then ";", then the record's strings end to
 // end. A string is its length in the header and its text in the body; a list of strings is
 // its count, then each string. Each string is one `slice` of the reply, where `JSON.parse`
-// would scan every character of every (JWT-sized) token.
+// would scan every character of every (JWT-sized) token. V8 makes a slice of 13 characters or
+// more a view of the reply, so a string kept from a record (an API key) keeps its reply
+// (the record's strings, about 1 kB with JWT-sized tokens) alive with it.
 //
 // Use: `begin(reply)`, then `str()`, `strs()`, `int()`, `date()` in the record's field order,
 // then `end()`. Synchronous from begin to end (no other record is read in between), so the
