@@ -25,6 +25,7 @@
 
 const crypto = require("node:crypto");
 const args = require("./args");
+const wire = require("./wire");
 const { log } = require("./log");
 const { mintedRotation } = require("./minted-rotation");
 const DEFAULTS = require("./defaults");
@@ -37,11 +38,10 @@ const ANSWER = Symbol("answer");
 /** The result of a call that needs no store (`input` returns an array otherwise). */
 const answer = (value) => ({ [ANSWER]: value });
 
-const toDate = (ms) => (ms === null ? null : new Date(ms));
 const nothing = () => undefined;
 const same = (value) => value;
 
-/** A record from its JSON array (positional, so each object is built by one literal). */
+/** A record from its JSON array (positional, so each object is built by one literal); token and code records come in lib/wire.js's format. */
 function record(build) {
   return (json) => (json == null ? null : build(JSON.parse(json)));
 }
@@ -102,15 +102,13 @@ const OPERATIONS = {
     entry: "tokens",
     old: true,
     input: byKey("getAccessToken", "token", null),
-    output: record((t) => ({
-      apiKey: t[0],
-      userId: t[1],
-      clientId: t[2],
-      scopes: t[3],
-      refreshToken: t[4],
-      expiresAt: toDate(t[5]),
-      createdAt: new Date(t[6]),
-    })),
+    output(reply) {
+      if (reply == null) return null;
+      wire.begin(reply);
+      const t = { apiKey: wire.str(), userId: wire.str(), clientId: wire.str(), scopes: wire.strs(), refreshToken: wire.str(), expiresAt: wire.date(), createdAt: wire.date() };
+      wire.end();
+      return t;
+    },
   },
 
   storeAuthorizationCode: {
@@ -148,17 +146,23 @@ const OPERATIONS = {
       const verifier = args.verifier(fn, codeVerifier);
       return key === null ? answer(null) : [key, verifier];
     },
-    output: record((c) => ({
-      userId: c[0],
-      apiKey: c[1],
-      clientId: c[2],
-      redirectUri: c[3],
-      codeChallenge: c[4],
-      codeChallengeMethod: c[5],
-      scopes: c[6],
-      expiresAt: c[7],
-      createdAt: c[8],
-    })),
+    output(reply) {
+      if (reply == null) return null;
+      wire.begin(reply);
+      const c = {
+        userId: wire.str(),
+        apiKey: wire.str(),
+        clientId: wire.str(),
+        redirectUri: wire.str(),
+        codeChallenge: wire.str(),
+        codeChallengeMethod: wire.str(),
+        scopes: wire.strs(),
+        expiresAt: wire.int(),
+        createdAt: wire.int(),
+      };
+      wire.end();
+      return c;
+    },
   },
 
   getRefreshToken: {
@@ -166,13 +170,13 @@ const OPERATIONS = {
     entry: "tokens",
     old: true,
     input: byKey("getRefreshToken", "refreshToken", null),
-    output: record((r) => ({
-      userId: r[0],
-      clientId: r[1],
-      scopes: r[2],
-      accessToken: r[3],
-      createdAt: new Date(r[4]),
-    })),
+    output(reply) {
+      if (reply == null) return null;
+      wire.begin(reply);
+      const r = { userId: wire.str(), clientId: wire.str(), scopes: wire.strs(), accessToken: wire.str(), createdAt: wire.date() };
+      wire.end();
+      return r;
+    },
   },
 
   revokeRefreshToken: { params: ["refreshToken"], entry: "tokens", old: true, input: byKey("revokeRefreshToken", "refreshToken", undefined), output: nothing },

@@ -162,9 +162,11 @@ class TokenStorage {
 
   /** Runs operation `op` (an entry of lib/operations.js) on the calling thread. */
   _call(op, given) {
+    // Most operations are one store call: no defaults copied, no generator made for them.
+    if (op.run === undefined && op.steps === undefined) return this._runOp(op, given);
     if (op.run) return op.run(this, op.withDefaults(given));
     const steps = op.steps?.(op.withDefaults(given));
-    return steps ? this._runSteps(steps) : this._run(op.name, given);
+    return steps ? this._runSteps(steps) : this._runOp(op, given);
   }
 
   /** The same as a Promise, the work done off the JS thread. */
@@ -177,16 +179,20 @@ class TokenStorage {
 
   /** Runs the store call of operation `name` on the calling thread. */
   _run(name, given) {
-    const op = OPERATIONS[name];
+    return this._runOp(OPERATIONS[name], given);
+  }
+
+  /** Runs the store call of operation `op` on the calling thread. */
+  _runOp(op, given) {
     const input = op.input.apply(undefined, op.withDefaults(given));
     if (!Array.isArray(input)) return input[ANSWER];
     let reply;
     try {
-      input.push(clock());
-      const native = this._ready();
-      reply = native[op.native ?? name].apply(native, input);
+      const now = clock();
+      const native = this._open ? this._native : this._ready();
+      reply = callWithClock(native, native[op.native ?? op.name], input, now);
     } catch (err) {
-      throw this._fail(name, err);
+      throw this._fail(op.name, err);
     }
     return op.output(reply, this._kind, input, given);
   }
@@ -309,6 +315,27 @@ function warnLeaked() {
   log("warn", `${leaked} token stores were garbage-collected without close(); call close() (or closeDB()) when done with a store, so its file or connections are released at once`, {
     stores: leaked,
   });
+}
+
+/**
+ * `method` of `native` with the arguments `input` and then `now`, without copying or growing
+ * `input` for the usual counts (this is on every synchronous call's path).
+ */
+function callWithClock(native, method, input, now) {
+  switch (input.length) {
+    case 0:
+      return method.call(native, now);
+    case 1:
+      return method.call(native, input[0], now);
+    case 2:
+      return method.call(native, input[0], input[1], now);
+    case 3:
+      return method.call(native, input[0], input[1], input[2], now);
+    case 7: // storeAccessToken
+      return method.call(native, input[0], input[1], input[2], input[3], input[4], input[5], input[6], now);
+    default:
+      return method.apply(native, [...input, now]);
+  }
 }
 
 /**

@@ -20,4 +20,4 @@ pub mod napi;
 pub mod ops;
 pub mod pkce;
 pub mod store;
-mod wire;
+pub mod wire;

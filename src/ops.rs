@@ -9,8 +9,7 @@ use std::time::Instant;
 
 use crate::error::{Result, StoreError};
 use crate::model::{
-    AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
-    Rotation, Stats,
+    AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest, Rotation, Stats,
 };
 use crate::pkce;
 use crate::store::TokenStore;
@@ -58,7 +57,8 @@ pub enum Call {
 pub enum Answer {
     Done,
     Count(usize),
-    AccessToken(Option<AccessToken>),
+    /// An access token as `wire::access_token` writes it (see `TokenStore::get_access_token_text`).
+    AccessTokenText(Option<String>),
     AuthorizationCode(Option<AuthorizationCode>),
     RefreshToken(Option<RefreshToken>),
     Stats(Stats),
@@ -82,7 +82,9 @@ pub fn run(
             Answer::Done
         }
         Call::StoreAccessTokens(tokens) => Answer::Count(store_access_tokens(store, &tokens, now)?),
-        Call::GetAccessToken(token) => Answer::AccessToken(store.get_access_token(&token, now)?),
+        Call::GetAccessToken(token) => {
+            Answer::AccessTokenText(store.get_access_token_text(&token, now)?)
+        }
         Call::StoreAuthorizationCode(code, data) => {
             store_authorization_code(store, &code, &data)?;
             Answer::Done

@@ -1,6 +1,10 @@
 //! Arguments from JS to the plain-Rust model: the records `lib/` passes (already checked
 //! there, so callers get `TypeError`s naming the function and argument) and the times.
 
+use std::mem::MaybeUninit;
+
+use napi::bindgen_prelude::{FromNapiValue, TypeName, ValidateNapiValue};
+use napi::{sys, ValueType};
 use napi_derive::napi;
 
 use super::errors::{js_err, Result};
@@ -29,6 +33,59 @@ pub fn clock(now: f64) -> Result<i64> {
         )));
     }
     Ok(now.trunc() as i64)
+}
+
+/// A string argument (a token, code, key or id), read from JS in one pass: napi-rs's
+/// `String` asks V8 for the UTF-8 length, zero-fills a buffer of it and then converts (two
+/// passes over a JWT-sized token); this converts into a buffer on the stack and copies the
+/// result, and takes napi-rs's way only for a string too long for the buffer (or not a string,
+/// for its error).
+pub struct Key(pub String);
+
+/// Bytes of the stack buffer: any token, code or key the package makes fits.
+const KEY_BUFFER: usize = 2048;
+
+impl TypeName for Key {
+    fn type_name() -> &'static str {
+        String::type_name()
+    }
+
+    fn value_type() -> ValueType {
+        String::value_type()
+    }
+}
+
+impl ValidateNapiValue for Key {}
+
+impl FromNapiValue for Key {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        let mut buffer = MaybeUninit::<[u8; KEY_BUFFER]>::uninit();
+        let mut written = 0usize;
+        // SAFETY: `env` and `value` are the caller's, valid for this call; napi writes at most
+        // KEY_BUFFER - 1 bytes and a NUL into the buffer, and `written` says how many it wrote.
+        let status = unsafe {
+            sys::napi_get_value_string_utf8(
+                env,
+                value,
+                buffer.as_mut_ptr().cast(),
+                KEY_BUFFER,
+                &mut written,
+            )
+        };
+        // A string cut short stops at most 3 bytes (one UTF-8 character) before the
+        // KEY_BUFFER - 1 napi may write: with fewer written, the whole string is there.
+        if status == sys::Status::napi_ok && written + 4 < KEY_BUFFER - 1 {
+            // SAFETY: napi wrote (initialised) the first `written` bytes.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(buffer.as_ptr().cast::<u8>(), written) };
+            // V8 writes well-formed UTF-8 (a lone surrogate as U+FFFD).
+            if let Ok(text) = std::str::from_utf8(bytes) {
+                return Ok(Key(text.to_owned()));
+            }
+        }
+        // SAFETY: as above.
+        unsafe { String::from_napi_value(env, value) }.map(Key)
+    }
 }
 
 /// One record of `storeAccessTokens` (and `storeAccessToken`'s arguments).

@@ -5,8 +5,9 @@
 //! - `store.rs`: the `NativeStore` class, its constructor, getters, `open` and `close`;
 //! - `operations.rs`: the table of operations, each exported sync and async from one entry;
 //! - `config.rs`: the store's configuration from JS to `StoreConfig` (decoded by the backend);
-//! - `args.rs`: the operations' records and times from JS to the model;
-//! - `reply.rs`: answers to JS values (records as JSON, see `wire.rs`);
+//! - `args.rs`: the operations' records, string arguments (`Key`, read in one pass) and
+//!   times from JS to the model;
+//! - `reply.rs`: answers to JS values (records as one string each, see `wire.rs`);
 //! - `task.rs`: the Promise form: a call run on libuv's pool;
 //! - `errors.rs`: `StoreError` to JS errors with their stable `code`;
 //! - `info.rs`: module-level functions that need no store.

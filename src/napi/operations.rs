@@ -13,7 +13,7 @@
 use napi::bindgen_prelude::AsyncTask;
 use napi_derive::napi;
 
-use super::args::{new_code, new_tokens, pending, NativeClient, NativeCode};
+use super::args::{new_code, new_tokens, pending, Key, NativeClient, NativeCode};
 use super::args::{NativeNewToken, NativeRotation};
 use super::errors::Result;
 use super::reply::Reply;
@@ -79,15 +79,23 @@ operations! {
 
     /// Returns how many distinct tokens it stored (1).
     both store_access_token, store_access_token_async(
-        token: String,
-        refresh_token: Option<String>,
-        api_key: String,
-        user_id: Option<String>,
-        client_id: String,
+        token: Key,
+        refresh_token: Option<Key>,
+        api_key: Key,
+        user_id: Option<Key>,
+        client_id: Key,
         scopes: Vec<String>,
         expires_at: Option<f64>,
     ) -> "Promise<number>" = |self, now| {
-        let t = NativeNewToken { access_token: token, refresh_token, api_key, user_id, client_id, scopes, expires_at };
+        let t = NativeNewToken {
+            access_token: token.0,
+            refresh_token: refresh_token.map(|k| k.0),
+            api_key: api_key.0,
+            user_id: user_id.map(|k| k.0),
+            client_id: client_id.0,
+            scopes,
+            expires_at,
+        };
         Call::StoreAccessTokens(new_tokens(vec![t])?)
     };
 
@@ -95,32 +103,36 @@ operations! {
     both store_access_tokens, store_access_tokens_async(tokens: Vec<NativeNewToken>)
         -> "Promise<number>" = |self, now| Call::StoreAccessTokens(new_tokens(tokens)?);
 
-    /// `[apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt]` as JSON.
-    both get_access_token, get_access_token_async(token: String)
-        -> "Promise<string | null>" = |self, now| Call::GetAccessToken(token);
+    /// `apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt` in the fields
+    /// format of `wire.rs`, or null.
+    both get_access_token, get_access_token_async(token: Key)
+        -> "Promise<string | null>" = |self, now| Call::GetAccessToken(token.0);
 
-    both store_authorization_code, store_authorization_code_async(code: String, data: NativeCode)
-        -> "Promise<undefined>" = |self, now| new_code(code, data, now)?;
+    both store_authorization_code, store_authorization_code_async(code: Key, data: NativeCode)
+        -> "Promise<undefined>" = |self, now| new_code(code.0, data, now)?;
 
-    /// `[userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes,
-    /// expiresAt, createdAt]` as JSON.
+    /// `userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes,
+    /// expiresAt, createdAt` in the fields format of `wire.rs`, or null.
     both consume_authorization_code, consume_authorization_code_async(
-        code: String,
-        verifier: Option<String>,
-    ) -> "Promise<string | null>" = |self, now| Call::ConsumeAuthorizationCode { code, verifier };
+        code: Key,
+        verifier: Option<Key>,
+    ) -> "Promise<string | null>" = |self, now| Call::ConsumeAuthorizationCode {
+        code: code.0,
+        verifier: verifier.map(|k| k.0),
+    };
 
-    /// `[userId, clientId, scopes, accessToken, createdAt]` as JSON.
-    both get_refresh_token, get_refresh_token_async(refresh_token: String)
-        -> "Promise<string | null>" = |self, now| Call::GetRefreshToken(refresh_token);
+    /// `userId, clientId, scopes, accessToken, createdAt` in the fields format, or null.
+    both get_refresh_token, get_refresh_token_async(refresh_token: Key)
+        -> "Promise<string | null>" = |self, now| Call::GetRefreshToken(refresh_token.0);
 
-    both revoke_refresh_token, revoke_refresh_token_async(refresh_token: String)
-        -> "Promise<undefined>" = |self, now| Call::RevokeRefreshToken(refresh_token);
+    both revoke_refresh_token, revoke_refresh_token_async(refresh_token: Key)
+        -> "Promise<undefined>" = |self, now| Call::RevokeRefreshToken(refresh_token.0);
 
-    both delete_token, delete_token_async(token: String)
-        -> "Promise<undefined>" = |self, now| Call::DeleteToken(token);
+    both delete_token, delete_token_async(token: Key)
+        -> "Promise<undefined>" = |self, now| Call::DeleteToken(token.0);
 
-    both delete_user_tokens, delete_user_tokens_async(user_id: String)
-        -> "Promise<undefined>" = |self, now| Call::DeleteUserTokens(user_id);
+    both delete_user_tokens, delete_user_tokens_async(user_id: Key)
+        -> "Promise<undefined>" = |self, now| Call::DeleteUserTokens(user_id.0);
 
     /// Removes everything expired, `batch_size` rows per transaction; returns the count.
     sync cleanup_expired_tokens(batch_size: u32) =
@@ -149,19 +161,19 @@ operations! {
         -> "Promise<undefined>" = |self, now| Call::PutClient(client.typed()?);
 
     /// `[clientId, secretDigest, metadata, createdAt]` as JSON, or null.
-    both get_client, get_client_async(client_id: String)
-        -> "Promise<string | null>" = |self, now| Call::GetClient(client_id);
+    both get_client, get_client_async(client_id: Key)
+        -> "Promise<string | null>" = |self, now| Call::GetClient(client_id.0);
 
     /// The client ids as a JSON array.
     both client_ids, client_ids_async() -> "Promise<string>" = |self, now| Call::ClientIds;
 
     both store_pending_authorization, store_pending_authorization_async(
-        state: String,
-        data: String,
+        state: Key,
+        data: Key,
         ttl_ms: f64,
-    ) -> "Promise<undefined>" = |self, now| pending(state, data, ttl_ms)?;
+    ) -> "Promise<undefined>" = |self, now| pending(state.0, data.0, ttl_ms)?;
 
     /// The data as stored (JSON text), or null.
-    both consume_pending_authorization, consume_pending_authorization_async(state: String)
-        -> "Promise<string | null>" = |self, now| Call::TakePendingAuthorization(state);
+    both consume_pending_authorization, consume_pending_authorization_async(state: Key)
+        -> "Promise<string | null>" = |self, now| Call::TakePendingAuthorization(state.0);
 }

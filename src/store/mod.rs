@@ -86,6 +86,15 @@ pub trait TokenStore: Send + Sync {
     /// The live access token, or `None`. An expired one is removed with its refresh token.
     fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>>;
 
+    /// `get_access_token`'s answer as the JS side reads it (`wire::access_token`). A store
+    /// that keeps the fields at hand writes them without making an `AccessToken` first.
+    fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
+        Ok(self
+            .get_access_token(token, now)?
+            .as_ref()
+            .map(crate::wire::access_token))
+    }
+
     /// Stores an authorization code, replacing any code with the same string.
     fn store_authorization_code(&self, code: &str, data: &AuthorizationCode) -> Result<()>;
 

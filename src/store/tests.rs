@@ -568,6 +568,31 @@ fn pending_authorizations_are_single_use_and_expire(f: Fixture) {
     assert_eq!(s.cleanup_expired(NOW, 100).unwrap(), 1);
 }
 
+/// The text a store answers to JS for an access token is `wire::access_token` of the record
+/// it answers (the memory store writes it from its slot, the others from the record), and
+/// `None` for an unknown or expired token (which goes, as on `get_access_token`).
+fn access_token_text_is_the_record_written(f: Fixture) {
+    let s = &*f.store;
+    s.store_access_token(
+        &token("at1", Some("rt1"), Some("u1"), Some(NOW + 1000)),
+        NOW,
+    )
+    .unwrap();
+    s.store_access_token(&token("at2", None, None, None), NOW)
+        .unwrap();
+    s.store_access_token(&token("at3", Some("rt3"), Some("u3"), Some(NOW + 10)), NOW)
+        .unwrap();
+    for t in ["at1", "at2"] {
+        let record = s.get_access_token(t, NOW).unwrap().unwrap();
+        let text = s.get_access_token_text(t, NOW).unwrap();
+        assert_eq!(text, Some(crate::wire::access_token(&record)));
+    }
+    assert_eq!(s.get_access_token_text("unknown", NOW).unwrap(), None);
+    assert_eq!(s.get_access_token_text("at3", NOW + 10).unwrap(), None);
+    assert_eq!(s.get_access_token("at3", NOW).unwrap(), None);
+    assert_eq!(s.get_refresh_token("rt3", NOW).unwrap(), None);
+}
+
 /// Each case below, on every backend of `backend_list!` (`mod.rs`): a module per backend,
 /// a test per case (`sqlite::store_and_get`), skipped where `test_store` gives no store.
 macro_rules! every_backend {
@@ -609,6 +634,7 @@ backend_list!(every_backend
     rotation_issues_a_new_pair_and_revokes_the_family_on_reuse,
     clients_are_stored_replaced_and_listed_in_order,
     pending_authorizations_are_single_use_and_expire,
+    access_token_text_is_the_record_written,
 );
 
 #[test]

@@ -10,6 +10,7 @@ use crate::model::{
     is_expired, AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken,
     RotateRequest, Rotation, Stats,
 };
+use crate::wire::{self, AccessTokenRef};
 
 impl Tables {
     pub(super) fn store_access_token(&mut self, t: &NewAccessToken, now: i64) -> Result<()> {
@@ -89,6 +90,28 @@ impl Tables {
             return Ok(None);
         };
         Ok(self.live(i, now).map(Self::access_token))
+    }
+
+    /// `get_access_token` written straight from the slot (see `TokenStore::get_access_token_text`).
+    pub(super) fn get_access_token_text(
+        &mut self,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<String>> {
+        let Some(i) = self.find_token(token) else {
+            return Ok(None);
+        };
+        Ok(self.live(i, now).map(|s| {
+            wire::access_token_of(AccessTokenRef {
+                api_key: s.api_key(),
+                user_id: s.user_id.as_deref(),
+                client_id: &s.grant.client_id,
+                scopes: &s.grant.scopes,
+                refresh_token: s.refresh(),
+                expires_at: s.expiry(),
+                created_at: s.created_at,
+            })
+        }))
     }
 
     pub(super) fn store_authorization_code(

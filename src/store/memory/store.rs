@@ -26,6 +26,10 @@ impl TokenStore for MemoryStore {
         self.tables()?.get_access_token(token, now)
     }
 
+    fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
+        self.tables()?.get_access_token_text(token, now)
+    }
+
     fn store_authorization_code(&self, code: &str, data: &AuthorizationCode) -> Result<()> {
         self.tables()?.store_authorization_code(code, data)
     }
