@@ -16,6 +16,9 @@ use super::schema::migrate;
 use super::SyncMode;
 use crate::error::{Result, StoreError};
 
+/// The size, in bytes, that a WAL file grown by a burst of writes is cut back to.
+pub(super) const WAL_SIZE_LIMIT: i64 = 16 << 20;
+
 /// One open connection to the file, with its checkpoint thread.
 pub(super) struct Db {
     pub(super) conn: Connection,
@@ -92,6 +95,11 @@ impl Db {
                 reason: format!("SQLite kept synchronous={set}, not {level}"),
             });
         }
+        // After a burst that the checkpoint fell behind on, the WAL file keeps its size (SQLite
+        // reuses it from the start) unless a limit is set: then the next write after a full
+        // checkpoint cuts it back to this.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .map_err(err)?;
         let checkpointer = checkpoint_in_background(&mut conn, path, busy_timeout).map_err(err)?;
         conn.execute_batch(
             "PRAGMA temp_store = MEMORY;
