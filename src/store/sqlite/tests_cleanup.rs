@@ -20,14 +20,21 @@ fn expired(n: usize) -> Vec<NewAccessToken> {
         .collect()
 }
 
-#[test]
-fn a_second_automatic_cleanup_of_the_file_waits_until_the_first_is_done() {
+/// Two connections to a file of 25 expired tokens, the first's automatic cleanup (holder
+/// 1) having removed 10 of them (and so holding the lease).
+fn two_connections_first_cleaning() -> (tempfile::TempDir, Db, Db) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.db");
     let a = Db::open(&path, SyncMode::Normal, 1000).unwrap();
     let b = Db::open(&path, SyncMode::Normal, 1000).unwrap();
     a.store_access_tokens(&expired(25), NOW - 2000).unwrap();
     assert_eq!(a.cleanup_expired_as(NOW, 10, 1).unwrap(), Some(10));
+    (dir, a, b)
+}
+
+#[test]
+fn a_second_automatic_cleanup_of_the_file_waits_until_the_first_is_done() {
+    let (_dir, a, b) = two_connections_first_cleaning();
     // The other process's cleanup removes nothing while the first holds the lease.
     assert_eq!(b.cleanup_expired_as(NOW, 10, 2).unwrap(), None);
     assert_eq!(a.cleanup_expired_as(NOW, 10, 1).unwrap(), Some(10));
@@ -43,12 +50,7 @@ fn a_second_automatic_cleanup_of_the_file_waits_until_the_first_is_done() {
 
 #[test]
 fn the_lease_of_a_cleanup_that_stopped_lapses() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tokens.db");
-    let a = Db::open(&path, SyncMode::Normal, 1000).unwrap();
-    let b = Db::open(&path, SyncMode::Normal, 1000).unwrap();
-    a.store_access_tokens(&expired(25), NOW - 2000).unwrap();
-    assert_eq!(a.cleanup_expired_as(NOW, 10, 1).unwrap(), Some(10));
+    let (_dir, a, b) = two_connections_first_cleaning();
     // `a`'s process died: ten seconds after its last batch, `b` takes over.
     assert_eq!(b.cleanup_expired_as(NOW + 9_999, 10, 2).unwrap(), None);
     assert_eq!(b.cleanup_expired_as(NOW + 10_001, 10, 2).unwrap(), Some(10));
