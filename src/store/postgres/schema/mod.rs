@@ -112,7 +112,7 @@ mod tests {
             "ed4ac2db20c1df337ce48051794661177d6820b148c437bd70a926da3e812ebc",
             "c91bc218dab7afbf9300e6e398802aa41a17002d73b5e73f689c6cd42e5dfa4e",
             "7133657972df8a553318101b5dc58eb7c72c567208b6ca0ffa0e1a78e0dd499c",
-            "d26347b8ee7be3dbae839e72f2bf2d85fdd0e64d9ad23e4791275d4fa72be034",
+            "68bc4fb7e7a07bf840cade8688e414cc813ddc7721d15444c9234782209930b1",
         ];
         let now: Vec<String> = super::MIGRATIONS
             .iter()

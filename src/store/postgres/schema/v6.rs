@@ -72,9 +72,7 @@ pub const SQL: &str = "DROP TRIGGER nts_access_inserted ON {s}.access_tokens;
                 SELECT y.access_token INTO t_access FROM {s}.refresh_tokens y
                 WHERE y.refresh_token = v_refresh;
             END IF;
-            IF t_access IS NULL OR t_access = v_token THEN
-                PERFORM 1 FROM {s}.access_tokens x WHERE x.token = v_token FOR UPDATE;
-            ELSE
+            IF t_access <> v_token THEN
                 PERFORM 1 FROM {s}.access_tokens x WHERE x.token = least(v_token, t_access)
                 FOR UPDATE;
                 PERFORM 1 FROM {s}.access_tokens x WHERE x.token = greatest(v_token, t_access)
@@ -90,13 +88,16 @@ pub const SQL: &str = "DROP TRIGGER nts_access_inserted ON {s}.access_tokens;
             END IF;
             IF v_refresh IS NOT NULL THEN
                 -- A refresh string given by storeAccessToken starts a grant of its own, and
-                -- leaves the token that had it.
+                -- leaves the token that had it (none, if no row had it above: writers of
+                -- the string take turns).
                 DELETE FROM {s}.nts_refresh_families f WHERE f.refresh_token = v_refresh;
-                DELETE FROM {s}.refresh_tokens y WHERE y.refresh_token = v_refresh
-                RETURNING y.access_token INTO t_access;
-                IF FOUND THEN
-                    UPDATE {s}.access_tokens x SET refresh_token = NULL
-                    WHERE x.token = t_access AND x.refresh_token = v_refresh;
+                IF t_access IS NOT NULL THEN
+                    DELETE FROM {s}.refresh_tokens y WHERE y.refresh_token = v_refresh
+                    RETURNING y.access_token INTO t_access;
+                    IF FOUND THEN
+                        UPDATE {s}.access_tokens x SET refresh_token = NULL
+                        WHERE x.token = t_access AND x.refresh_token = v_refresh;
+                    END IF;
                 END IF;
             END IF;
             INSERT INTO {s}.access_tokens (token, api_key, user_id, client_id, scopes,
