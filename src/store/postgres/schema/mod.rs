@@ -10,12 +10,13 @@ mod v2;
 mod v3;
 mod v4;
 mod v5;
+mod v6;
 
 use tokio_postgres::Client;
 
 /// Schema migrations, applied in order; `nts_migrations` records those applied.
 /// Append only: a released entry is never edited.
-pub const MIGRATIONS: &[&str] = &[v1::SQL, v2::SQL, v3::SQL, v4::SQL, v5::SQL];
+pub const MIGRATIONS: &[&str] = &[v1::SQL, v2::SQL, v3::SQL, v4::SQL, v5::SQL, v6::SQL];
 
 /// `"name"`, quoted for SQL. The name was checked to be a plain identifier.
 pub fn quote(schema: &str) -> String {
@@ -111,6 +112,7 @@ mod tests {
             "ed4ac2db20c1df337ce48051794661177d6820b148c437bd70a926da3e812ebc",
             "c91bc218dab7afbf9300e6e398802aa41a17002d73b5e73f689c6cd42e5dfa4e",
             "7133657972df8a553318101b5dc58eb7c72c567208b6ca0ffa0e1a78e0dd499c",
+            "68bc4fb7e7a07bf840cade8688e414cc813ddc7721d15444c9234782209930b1",
         ];
         let now: Vec<String> = super::MIGRATIONS
             .iter()
