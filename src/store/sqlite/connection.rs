@@ -3,6 +3,7 @@
 //! transactions every operation runs in. The operations are in `tokens`, `oauth` and
 //! `cleanup`.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use super::background::checkpoint_in_background;
 use super::busy::{set_busy_handler, BusyWait};
 use super::errors::{from_sqlite, TxError};
 use super::file::{file_id, final_target, prepare_file};
+use super::recent::Recent;
 use super::schema::migrate;
 use super::SyncMode;
 use crate::error::{Result, StoreError};
@@ -30,6 +32,8 @@ pub(super) struct Db {
     checkpointer: Option<std::thread::JoinHandle<()>>,
     /// The -wal and -shm files this connection uses, with their (device, inode).
     sidecars: Vec<(PathBuf, (u64, u64))>,
+    /// Access tokens read recently, served again while no commit happened (see `recent`).
+    pub(super) recent: RefCell<Recent>,
 }
 
 impl Drop for Db {
@@ -126,6 +130,7 @@ impl Db {
             busy,
             checkpointer,
             sidecars,
+            recent: RefCell::new(Recent::new()),
         })
     }
 

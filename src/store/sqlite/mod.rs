@@ -13,6 +13,7 @@
 //! - `schema`: the migrations and the marker of this package's files;
 //! - `file`: the file and its folders before SQLite opens them (modes, symlinks);
 //! - `background`: the checkpoint thread;
+//! - `recent`: access tokens read recently, served again while nothing was committed;
 //! - `rows`: decoding what the old module (or anything else) may have written;
 //! - `settings`: its settings (the file, the sync mode, the busy timeout), decoded;
 //! - `store`: the `TokenStore` impl.
@@ -24,6 +25,7 @@ mod connection;
 mod errors;
 mod file;
 mod oauth;
+mod recent;
 mod rows;
 mod schema;
 mod settings;
@@ -103,3 +105,5 @@ mod tests;
 mod tests_cleanup;
 #[cfg(test)]
 mod tests_issue15;
+#[cfg(test)]
+mod tests_recent;

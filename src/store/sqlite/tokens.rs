@@ -113,8 +113,17 @@ impl Db {
         self.write(|c| tokens.iter().try_for_each(|t| insert_access(c, t, now)))
     }
 
+    /// Served from `recent` if this connection read it since the last commit to the file
+    /// (by anyone) and it has not expired; else read, and kept there.
     pub(super) fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
         self.ensure_in_place()?;
+        let mut recent = self.recent.borrow_mut();
+        let current = recent.sync(&self.conn);
+        if current {
+            if let Some(t) = recent.get(token, now) {
+                return Ok(Some(t));
+            }
+        }
         let found = self
             .conn
             .prepare_cached(SELECT_ACCESS)
@@ -125,7 +134,13 @@ impl Db {
                 self.remove_if_expired(token, now);
                 Ok(None)
             }
-            other => Ok(other),
+            Some(t) => {
+                if current {
+                    recent.keep(token, &t);
+                }
+                Ok(Some(t))
+            }
+            None => Ok(None),
         }
     }
 

@@ -1,0 +1,97 @@
+"use strict";
+// The SQLite store serves a token it read recently without reading the file, while no
+// commit happened (issue 18). Never once another process has deleted, revoked or rotated
+// it, nor after its expiry, nor from a file replaced under the path.
+const { describe, it, beforeEach, afterEach } = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
+const { TokenStorage, tempDir, removeDir, nodeJson } = require("./helpers/setup");
+
+const HOUR = 3600e3;
+
+let dir;
+let file;
+let stores;
+const open = () => {
+  const s = new TokenStorage({ storage: "db", path: file });
+  stores.push(s);
+  return s;
+};
+beforeEach(() => {
+  dir = tempDir();
+  file = path.join(dir, "tokens.db");
+  stores = [];
+});
+afterEach(() => {
+  for (const s of stores) s.close();
+  removeDir(dir);
+});
+
+/** Runs `code` in another process with `s`, a TokenStorage on the same file; returns what it prints. */
+const inOtherProcess = (code) =>
+  nodeJson(`const { TokenStorage } = require(PKG); const s = new TokenStorage({ storage: "db", path: ${JSON.stringify(file)} });
+            const out = (() => { ${code} })(); s.close(); console.log(JSON.stringify(out ?? null));`);
+
+/** Reads a token often enough that the store keeps it (it keeps a token at its second read). */
+const readOften = (s, token) => {
+  for (let i = 0; i < 5; i++) assert.ok(s.getAccessToken(token), token);
+};
+
+describe("SQLite: tokens read recently", () => {
+  const changes = [
+    ["deleteToken", `s.deleteToken("at-1")`, null],
+    ["revokeRefreshToken", `s.revokeRefreshToken("rt-1")`, null],
+    ["deleteUserTokens", `s.deleteUserTokens("user-1")`, null],
+    ["rotateRefreshToken", `return s.rotateRefreshToken("rt-1", "at-2", "rt-2", Date.now() + ${HOUR}).accessToken`, null],
+    ["storeAccessToken with another API key", `s.storeAccessToken("at-1", "rt-1", "sk-new", "user-1", "client-1", [], Date.now() + ${HOUR})`, "sk-new"],
+  ];
+  for (const [what, code, apiKey] of changes) {
+    it(`a token another process changed (${what}) is read as changed once that call returned`, () => {
+      const s = open();
+      s.storeAccessToken("at-1", "rt-1", "sk-1", "user-1", "client-1", ["mcp"], Date.now() + HOUR);
+      readOften(s, "at-1");
+      inOtherProcess(code);
+      for (let i = 0; i < 3; i++) assert.equal(s.getAccessToken("at-1")?.apiKey ?? null, apiKey, what);
+    });
+  }
+
+  it("every change made by another process while this one reads is seen at the next read", () => {
+    const s = open();
+    const n = 40;
+    for (let i = 0; i < n; i++) s.storeAccessToken(`at-${i}`, `rt-${i}`, `sk-${i}`, "user", "client", [], Date.now() + HOUR);
+    for (let i = 0; i < n; i++) readOften(s, `at-${i}`);
+    // The other process takes tokens away one by one, each time after this one has read
+    // every token again; this process checks after each that the removed ones are gone.
+    for (let i = 0; i < n; i += 8) {
+      inOtherProcess(`for (let j = ${i}; j < ${i + 4}; j++) s.deleteToken("at-" + j); s.revokeRefreshToken("rt-${i + 4}");`);
+      for (let j = 0; j < n; j++) {
+        const gone = j < i + 5 && j % 8 < 5;
+        assert.equal(s.getAccessToken(`at-${j}`) === null, gone, `at-${j} after round ${i}`);
+      }
+    }
+  });
+
+  it("a token read recently is not served at its expiry", async () => {
+    const s = open();
+    const expiresAt = Date.now() + 300;
+    s.storeAccessToken("at-1", null, "sk-1", "user-1", "client-1", [], expiresAt);
+    readOften(s, "at-1");
+    await new Promise((r) => setTimeout(r, expiresAt - Date.now() + 5));
+    assert.equal(s.getAccessToken("at-1"), null);
+    assert.equal(inOtherProcess(`return s.getStats().totalTokens`), 0);
+  });
+
+  it("a token read recently is not served from a file replaced under the path", () => {
+    const s = open();
+    s.storeAccessToken("at-1", null, "sk-1", "user-1", "client-1", [], null);
+    readOften(s, "at-1");
+    const other = path.join(dir, "other.db");
+    inOtherProcess(`s.close(); const t = new TokenStorage({ storage: "db", path: ${JSON.stringify(other)} });
+                    t.storeAccessToken("at-other", null, "k", "u", "c", [], null); t.close();`);
+    fs.renameSync(other, file);
+    assert.throws(() => s.getAccessToken("at-1"), { code: "ERR_TOKEN_STORAGE_MOVED" });
+    assert.equal(s.getAccessToken("at-1"), null);
+    assert.equal(s.getAccessToken("at-other").apiKey, "k");
+  });
+});
