@@ -138,10 +138,7 @@ async fn run(
 ) {
     let mut pause = PAUSE;
     while !stop.stopping() {
-        let outcome = tokio::select! {
-            r = session(cache, stop, config, tls, feed, own, connect_timeout) => r,
-            _ = stop.notify.notified() => Outcome::Stopped,
-        };
+        let outcome = session(cache, stop, config, tls, feed, own, connect_timeout).await;
         cache.set_live(false);
         let wait = match outcome {
             Outcome::Stopped => return,
@@ -184,7 +181,11 @@ async fn session(
     own: &str,
     connect_timeout: Duration,
 ) -> Outcome {
-    let connected = tokio::time::timeout(connect_timeout.max(ANSWER_WITHIN), config.connect(tls.clone())).await;
+    // The only waiter on `stop` while it runs (one `notify_one` wakes one waiter).
+    let connected = tokio::select! {
+        c = tokio::time::timeout(connect_timeout.max(ANSWER_WITHIN), config.connect(tls.clone())) => c,
+        _ = stop.notify.notified() => return Outcome::Stopped,
+    };
     let Ok(Ok((client, mut connection))) = connected else {
         return Outcome::Failed;
     };
@@ -200,6 +201,12 @@ async fn session(
         }
     });
     let outcome = listen(cache, stop, &client, &mut rx, feed, own).await;
+    if matches!(outcome, Outcome::Stopped | Outcome::NoPingBack) {
+        // No notification is sent after this answers (those before it are read): the
+        // socket is closed with nothing unread, so the server never writes to a closed
+        // one ("connection to client lost" in its log).
+        let _ = tokio::time::timeout(ANSWER_WITHIN, client.batch_execute("UNLISTEN *")).await;
+    }
     // Goodbye to the server: the client dropped, its connection ends (Terminate, close).
     drop(client);
     let _ = tokio::time::timeout(Duration::from_millis(500), driver).await;
