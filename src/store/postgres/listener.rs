@@ -200,7 +200,27 @@ async fn session(
             }
         }
     });
-    let outcome = listen(cache, stop, &client, &mut rx, feed, own).await;
+    // The pings go through a second connection: a ping comes back only if the server
+    // delivers to the listening connection while it runs no statement of its own, which a
+    // transaction-mode pooler does not (it hands the server connection to others between
+    // transactions, and their notifications with it).
+    let pinger = tokio::select! {
+        c = tokio::time::timeout(connect_timeout.max(ANSWER_WITHIN), config.connect(tls.clone())) => Some(c),
+        _ = stop.notify.notified() => None,
+    };
+    let outcome = match pinger {
+        Some(Ok(Ok((pinger, pinger_connection)))) => {
+            let pinger_driver = tokio::spawn(async move {
+                let _ = pinger_connection.await;
+            });
+            let outcome = listen(cache, stop, &client, &pinger, &mut rx, feed, own).await;
+            drop(pinger);
+            let _ = tokio::time::timeout(Duration::from_millis(500), pinger_driver).await;
+            outcome
+        }
+        None => Outcome::Stopped,
+        Some(_) => Outcome::Failed,
+    };
     if matches!(outcome, Outcome::Stopped | Outcome::NoPingBack) {
         // No notification is sent after this answers (those before it are read): the
         // socket is closed with nothing unread, so the server never writes to a closed
@@ -217,6 +237,7 @@ async fn listen(
     cache: &Cache,
     stop: &Stop,
     client: &tokio_postgres::Client,
+    pinger: &tokio_postgres::Client,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>,
     feed: &str,
     own: &str,
@@ -290,7 +311,7 @@ async fn listen(
             }
             last_ping = Some(at);
             let sql = format!("NOTIFY \"{own}\", '{seq}'");
-            match tokio::time::timeout(ANSWER_WITHIN, client.batch_execute(&sql)).await {
+            match tokio::time::timeout(ANSWER_WITHIN, pinger.batch_execute(&sql)).await {
                 Ok(Ok(())) => {}
                 _ => return Outcome::Lost,
             }
