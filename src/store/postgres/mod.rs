@@ -18,7 +18,11 @@
 //! - `sql`: each operation's statements;
 //! - `rows`: rows decoded, and a batch's rows resolved;
 //! - `errors`: PostgreSQL's errors mapped to the store's kinds;
-//! - `store`: the `TokenStore` operations.
+//! - `store`: the `TokenStore` operations;
+//! - `cache`: the access tokens read recently, answered without a round trip while the
+//!   change feed is up;
+//! - `listener`: the change feed (`LISTEN`, on a thread of its own), which keeps the cache
+//!   true to every instance's writes.
 //!
 //! A write is one transaction sent in one round trip (its statements pipelined), or one
 //! statement. A failed connection is dropped and the next call opens another. A read that
@@ -26,8 +30,10 @@
 //! retried only when PostgreSQL says it rolled it back (a deadlock or serialization
 //! failure), never when its outcome is unknown.
 
+mod cache;
 mod call;
 mod errors;
+mod listener;
 mod pool;
 mod rows;
 mod runtime;
@@ -39,7 +45,7 @@ mod tls;
 mod url;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::Semaphore;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -66,6 +72,9 @@ pub struct PostgresStore {
     migrated: AtomicBool,
     /// Whether a connection was made since the store was made or closed (for `open`).
     opened: AtomicBool,
+    /// Access tokens read recently, and the listener that keeps them true.
+    cache: Arc<cache::Cache>,
+    listener: Mutex<Option<listener::Listener>>,
 }
 
 struct Target {
@@ -88,6 +97,40 @@ impl PostgresStore {
             epoch: AtomicU64::new(0),
             migrated: AtomicBool::new(false),
             opened: AtomicBool::new(false),
+            cache: Arc::new(cache::Cache::new()),
+            listener: Mutex::new(None),
+        }
+    }
+
+    /// Starts the listener once the schema is known to be up to date (so that its
+    /// triggers send the change feed), if it is not running.
+    fn ensure_listener(&self) {
+        if !self.migrated.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let Ok(mut l) = self.listener.lock() else {
+            return;
+        };
+        if l.is_some() {
+            return;
+        }
+        let Ok(t) = self.target() else {
+            return;
+        };
+        *l = listener::Listener::start(
+            self.cache.clone(),
+            t.config.clone(),
+            t.tls.clone(),
+            &self.settings.schema,
+            self.settings.connect_timeout,
+        );
+    }
+
+    /// Stops the listener (the cache is void until it runs again).
+    fn stop_listener(&self) {
+        let l = self.listener.lock().ok().and_then(|mut l| l.take());
+        if let Some(l) = l {
+            l.stop();
         }
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio_postgres::types::{ToSql, Type};
 
+use super::cache::{digest, Lookup};
 use super::call::{step, transaction, Failure, Step};
 use super::errors::{has_nul, nul_refused};
 use super::rows::{
@@ -46,6 +47,7 @@ impl TokenStore for PostgresStore {
     /// Closes every kept connection, its socket closed before this returns (those in use
     /// close when their call ends); the next call connects again.
     fn close(&self) -> Result<()> {
+        self.stop_listener();
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.migrated.store(false, Ordering::Release);
         let kept = std::mem::take(&mut *self.idle.lock().map_err(|_| StoreError::Poisoned)?);
@@ -66,7 +68,7 @@ impl TokenStore for PostgresStore {
             }
         }
         let rows = Columns::resolve(tokens);
-        self.call(false, async |c, sql| {
+        let done = self.call(false, async |c, sql| {
             let r = &rows;
             // One statement: the function's writes commit together.
             q!(c, sql.store_access_tokens,
@@ -75,13 +77,21 @@ impl TokenStore for PostgresStore {
                 r.expires_at => INT8_ARRAY, now => INT8)
             .await?;
             Ok(())
-        })
+        });
+        // A token replaced, and the token that held a refresh string given again.
+        self.cache.barrier();
+        done
     }
 
     fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
         if has_nul(&[token]) {
             return Ok(None);
         }
+        self.ensure_listener();
+        let ticket = match self.cache.lookup(token, now) {
+            Lookup::Hit(t) => return Ok(Some(t)),
+            Lookup::Miss(ticket) => ticket,
+        };
         let found = self.call(true, async |c, sql| {
             let rows = q!(c, sql.select_access, token => TEXT).await?;
             rows.first()
@@ -94,7 +104,13 @@ impl TokenStore for PostgresStore {
                 self.remove_if_expired(token, now);
                 Ok(None)
             }
-            other => Ok(other),
+            Some(t) => {
+                if let Some(ticket) = ticket {
+                    self.cache.fill(ticket, token, &t);
+                }
+                Ok(Some(t))
+            }
+            None => Ok(None),
         }
     }
 
@@ -164,30 +180,37 @@ impl TokenStore for PostgresStore {
         if has_nul(&[refresh_token]) {
             return Ok(());
         }
-        self.call(false, async |c, sql| {
+        let done = self.call(false, async |c, sql| {
             q!(c, sql.revoke_refresh, refresh_token => TEXT).await?;
             Ok(())
-        })
+        });
+        self.cache.barrier();
+        done
     }
 
     fn delete_token(&self, token: &str) -> Result<()> {
         if has_nul(&[token]) {
             return Ok(());
         }
-        self.call(false, async |c, sql| {
+        let done = self.call(false, async |c, sql| {
             q!(c, sql.delete_access, token => TEXT).await?;
             Ok(())
-        })
+        });
+        // It removes this token's row (and its refresh token's) only.
+        self.cache.invalidate(Some(digest(token)));
+        done
     }
 
     fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
         if user_id.is_empty() || has_nul(&[user_id]) {
             return Ok(());
         }
-        self.call(false, async |c, sql| {
+        let done = self.call(false, async |c, sql| {
             q!(c, sql.delete_user, user_id => TEXT).await?;
             Ok(())
-        })
+        });
+        self.cache.barrier();
+        done
     }
 
     /// The expired rows first; the counters' past buckets are folded and the family records
@@ -200,7 +223,10 @@ impl TokenStore for PostgresStore {
             let results = transaction(c, self.settings.query_timeout, steps).await?;
             let removed = results.first().and_then(|rows| rows.first());
             Ok(removed.map(read_removed).transpose()?.unwrap_or(0))
-        })?;
+        });
+        // The tokens expired at `now` (which another clock may not think expired).
+        self.cache.barrier();
+        let removed = removed?;
         if removed < limit {
             self.call(false, async |c, sql| {
                 let steps: Vec<Step> = vec![
@@ -312,7 +338,7 @@ impl PostgresStore {
         if has_nul(&[&req.new_access_token, &req.new_refresh_token]) {
             return Err(nul_refused());
         }
-        self.call(false, async |c, sql| {
+        let done = self.call(false, async |c, sql| {
             let rows = q!(c, sql.rotate, req.refresh_token => TEXT,
                 req.new_access_token => TEXT, req.new_refresh_token => TEXT,
                 req.expires_at => INT8, now => INT8, req.grace_ms => INT8)
@@ -321,7 +347,10 @@ impl PostgresStore {
                 .first()
                 .ok_or(StoreError::Internal("nts_rotate returned no row"))?;
             Ok(read_rotation(r, req)?)
-        })
+        });
+        // The old access token, or the whole family (a reuse).
+        self.cache.barrier();
+        done
     }
 
     /// Removes an access token that a read found expired, unless it was replaced since.
@@ -331,5 +360,6 @@ impl PostgresStore {
             q!(c, sql.delete_access_if_expired, token => TEXT, now => INT8).await?;
             Ok(())
         });
+        self.cache.invalidate(Some(digest(token)));
     }
 }

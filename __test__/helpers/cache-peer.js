@@ -1,0 +1,47 @@
+"use strict";
+// A second instance for __test__/postgres-cache.test.js: a process with its own
+// TokenStorage on the schema given, answering one JSON line per JSON line read.
+//   { op: "run", code }             runs `code` with `tokens` (the store) in scope, answers its value
+//   { op: "watch", token, ms }      reads `token` (which must be live) again and again, as fast as it
+//                                  can, until the answer differs from the first one or `ms` pass;
+//                                  answers when it changed (wall clock, ms), how many reads it made
+//                                  and the last answer. "armed" is written once the first read is done.
+const readline = require("node:readline");
+const { TokenStorage } = require("../..");
+
+const [url, schema] = process.argv.slice(2);
+const tokens = new TokenStorage({ storage: "postgres", url, schema, cleanupInterval: 0, refreshGracePeriod: 1 });
+const wall = () => performance.timeOrigin + performance.now();
+const send = (v) => process.stdout.write(`${JSON.stringify(v)}\n`);
+
+readline.createInterface({ input: process.stdin }).on("line", (line) => {
+  const msg = JSON.parse(line);
+  try {
+    if (msg.op === "run") {
+      send({ value: new Function("tokens", msg.code)(tokens) ?? null });
+    } else if (msg.op === "watch") {
+      const first = JSON.stringify(tokens.getAccessToken(msg.token));
+      send({ armed: true });
+      const until = wall() + msg.ms;
+      let reads = 0;
+      let last = first;
+      let changedAt = null;
+      while (wall() < until) {
+        last = JSON.stringify(tokens.getAccessToken(msg.token));
+        reads += 1;
+        if (last !== first) {
+          changedAt = wall();
+          break;
+        }
+      }
+      send({ changedAt, reads, last: JSON.parse(last) });
+    } else if (msg.op === "close") {
+      tokens.close();
+      send({ closed: true });
+      process.exit(0);
+    }
+  } catch (e) {
+    send({ error: `${e.code}: ${e.message}` });
+  }
+});
+send({ ready: true });

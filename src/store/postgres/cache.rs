@@ -1,0 +1,378 @@
+//! The cache of access tokens read recently, and when it may answer.
+//!
+//! A read of a cached token answers without a round trip only while the cache is trusted:
+//! the listener (`listener`) has its `LISTEN` confirmed on a connection that is still up,
+//! and a ping it sent to itself through the server (a `NOTIFY` on a channel of its own)
+//! came back, sent at most `TRUST` ago and after this store's last write. The server
+//! delivers a listener's notifications in commit order: when a ping comes back, every
+//! change committed before it was sent has been applied here. So a change committed by
+//! any instance is honoured by this one within `TRUST` (in practice as soon as its
+//! notification arrives, well under a millisecond on a local network), and this store's
+//! own writes at once. While the feed is down (the connection lost, the pings not coming
+//! back: a silent network, a transaction-mode pooler), every read goes to the server.
+//!
+//! A fill (a read's answer put in the cache) is dropped when the feed reconnected or an
+//! invalidation of its token (or of everything) arrived while it was on its way: a read
+//! that raced a change never puts back what the change removed.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::model::{is_expired, AccessToken};
+
+/// How old the latest ping that came back may be for the cache to answer.
+pub(super) const TRUST: Duration = Duration::from_millis(40);
+/// How often the listener pings while the cache is in use.
+pub(super) const PING_EVERY: Duration = Duration::from_millis(10);
+/// How long after the last read the cache counts as in use (pings go on).
+pub(super) const IN_USE: Duration = Duration::from_secs(2);
+/// Tokens kept, at most.
+const CAPACITY: usize = 20_000;
+/// Invalidations remembered for the fills on their way.
+const LOG: usize = 4096;
+
+/// The first 16 bytes of a token's SHA-256, as the notifications name it.
+pub(super) type TokenDigest = u128;
+
+pub(super) fn digest(token: &str) -> TokenDigest {
+    let d = Sha256::digest(token.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    u128::from_be_bytes(b)
+}
+
+/// A payload of the change feed: a token's digest (32 hex digits), or everything.
+pub(super) fn parse_payload(payload: &str) -> Option<Option<TokenDigest>> {
+    if payload == "*" {
+        return Some(None);
+    }
+    if payload.len() != 32 {
+        return None;
+    }
+    u128::from_str_radix(payload, 16).ok().map(Some)
+}
+
+/// What a read finds.
+pub(super) enum Lookup {
+    Hit(AccessToken),
+    /// Not answerable here; the ticket, if any, lets the server's answer be kept.
+    Miss(Option<Ticket>),
+}
+
+/// When a read went to the server: the feed's epoch and the invalidations seen.
+pub(super) struct Ticket {
+    epoch: u64,
+    gen: u64,
+}
+
+struct Entry {
+    token: AccessToken,
+    digest: TokenDigest,
+}
+
+struct State {
+    entries: HashMap<String, Entry>,
+    by_digest: HashMap<TokenDigest, String>,
+    /// Bumped whenever the feed is confirmed or lost: older tickets and entries are void.
+    epoch: u64,
+    /// Whether the listener's `LISTEN` is confirmed on a connection still up.
+    live: bool,
+    /// Invalidations counted, and the latest (`None`: everything).
+    gen: u64,
+    log: VecDeque<(u64, Option<TokenDigest>)>,
+    /// When the latest ping that came back was sent.
+    proved: Option<Instant>,
+    /// When this store's latest write of access tokens ended.
+    barrier: Option<Instant>,
+    last_use: Instant,
+}
+
+pub(super) struct Cache {
+    state: Mutex<State>,
+    /// Wakes the listener: a ping is wanted now.
+    pub(super) wake: tokio::sync::Notify,
+}
+
+impl Cache {
+    pub(super) fn new() -> Cache {
+        Cache {
+            state: Mutex::new(State {
+                entries: HashMap::new(),
+                by_digest: HashMap::new(),
+                epoch: 0,
+                live: false,
+                gen: 0,
+                log: VecDeque::new(),
+                proved: None,
+                barrier: None,
+                last_use: Instant::now(),
+            }),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The cached record of `token` if the cache may answer now, live at `now`.
+    pub(super) fn lookup(&self, token: &str, now: i64) -> Lookup {
+        let Ok(mut s) = self.state.lock() else {
+            return Lookup::Miss(None);
+        };
+        let at = Instant::now();
+        s.last_use = at;
+        if !s.live {
+            return Lookup::Miss(None);
+        }
+        let ticket = Some(Ticket {
+            epoch: s.epoch,
+            gen: s.gen,
+        });
+        let trusted = match (s.proved, s.barrier) {
+            (Some(p), b) => b.is_none_or(|b| p >= b) && at.saturating_duration_since(p) <= TRUST,
+            (None, _) => false,
+        };
+        if !trusted {
+            drop(s);
+            self.wake.notify_one();
+            return Lookup::Miss(ticket);
+        }
+        match s.entries.get(token) {
+            Some(e) if !is_expired(e.token.expires_at, now) => Lookup::Hit(e.token.clone()),
+            Some(_) => {
+                s.remove(token);
+                Lookup::Miss(ticket)
+            }
+            None => Lookup::Miss(ticket),
+        }
+    }
+
+    /// Keeps the server's answer to a read, unless something it may have missed happened
+    /// since its ticket was taken.
+    pub(super) fn fill(&self, ticket: Ticket, token: &str, record: &AccessToken) {
+        let d = digest(token);
+        let Ok(mut s) = self.state.lock() else {
+            return;
+        };
+        if !s.live || s.epoch != ticket.epoch || s.invalidated_since(ticket.gen, d) {
+            return;
+        }
+        match s.by_digest.get(&d) {
+            Some(t) if t != token => return,
+            _ => {}
+        }
+        if s.entries.len() >= CAPACITY && !s.entries.contains_key(token) {
+            if let Some(k) = s.entries.keys().next().cloned() {
+                s.remove(&k);
+            }
+        }
+        s.by_digest.insert(d, token.to_owned());
+        s.entries.insert(
+            token.to_owned(),
+            Entry {
+                token: record.clone(),
+                digest: d,
+            },
+        );
+    }
+
+    /// A token removed or changed (`None`: everything), by the feed or by this store.
+    pub(super) fn invalidate(&self, what: Option<TokenDigest>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.invalidate(what);
+        }
+    }
+
+    /// This store wrote access tokens (or may have: its outcome unknown): the cache answers
+    /// again only once a ping sent after now came back. A ping is asked for now.
+    pub(super) fn barrier(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.barrier = Some(Instant::now());
+            s.invalidate_fills();
+        }
+        self.wake.notify_one();
+    }
+
+    /// The listener's `LISTEN` is confirmed (or its connection lost): what was cached
+    /// before is void either way.
+    pub(super) fn set_live(&self, live: bool) {
+        if let Ok(mut s) = self.state.lock() {
+            s.live = live;
+            s.epoch += 1;
+            s.proved = None;
+            s.entries.clear();
+            s.by_digest.clear();
+            s.invalidate_fills();
+        }
+    }
+
+    /// A ping sent at `sent` came back.
+    pub(super) fn proved(&self, sent: Instant) {
+        if let Ok(mut s) = self.state.lock() {
+            if s.live && s.proved.is_none_or(|p| p < sent) {
+                s.proved = Some(sent);
+            }
+        }
+    }
+
+    /// Whether a read used the cache lately, or a write waits for a ping.
+    pub(super) fn in_use(&self) -> bool {
+        let Ok(s) = self.state.lock() else {
+            return false;
+        };
+        s.last_use.elapsed() <= IN_USE || matches!((s.barrier, s.proved), (Some(b), p) if p.is_none_or(|p| p < b))
+    }
+}
+
+impl State {
+    fn remove(&mut self, token: &str) {
+        if let Some(e) = self.entries.remove(token) {
+            self.by_digest.remove(&e.digest);
+        }
+    }
+
+    fn invalidate(&mut self, what: Option<TokenDigest>) {
+        match what {
+            Some(d) => {
+                if let Some(t) = self.by_digest.remove(&d) {
+                    self.entries.remove(&t);
+                }
+            }
+            None => {
+                self.entries.clear();
+                self.by_digest.clear();
+            }
+        }
+        self.gen += 1;
+        let gen = self.gen;
+        self.log.push_back((gen, what));
+        if self.log.len() > LOG {
+            self.log.pop_front();
+        }
+    }
+
+    /// Every fill on its way is dropped.
+    fn invalidate_fills(&mut self) {
+        self.gen += 1;
+        let gen = self.gen;
+        self.log.push_back((gen, None));
+        if self.log.len() > LOG {
+            self.log.pop_front();
+        }
+    }
+
+    /// Whether an invalidation of `d` (or of everything) came after `gen`, or may have
+    /// (the log no longer reaches back that far).
+    fn invalidated_since(&self, gen: u64, d: TokenDigest) -> bool {
+        if self.gen == gen {
+            return false;
+        }
+        match self.log.front() {
+            Some((first, _)) if *first <= gen + 1 => {}
+            _ => return true,
+        }
+        self.log
+            .iter()
+            .rev()
+            .take_while(|(g, _)| *g > gen)
+            .any(|(_, w)| w.is_none_or(|w| w == d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str) -> AccessToken {
+        AccessToken {
+            api_key: key.into(),
+            user_id: None,
+            client_id: "c".into(),
+            scopes: vec![],
+            refresh_token: None,
+            expires_at: Some(1_000),
+            created_at: 0,
+        }
+    }
+
+    fn ticket(c: &Cache, token: &str) -> Ticket {
+        match c.lookup(token, 0) {
+            Lookup::Miss(Some(t)) => t,
+            _ => panic!("expected a miss with a ticket"),
+        }
+    }
+
+    fn hit(c: &Cache, token: &str, now: i64) -> bool {
+        matches!(c.lookup(token, now), Lookup::Hit(_))
+    }
+
+    /// A live feed whose latest ping, sent now, came back.
+    fn live() -> Cache {
+        let c = Cache::new();
+        c.set_live(true);
+        c.proved(Instant::now());
+        c
+    }
+
+    #[test]
+    fn a_fill_that_raced_an_invalidation_of_its_token_is_dropped() {
+        let c = live();
+        let t = ticket(&c, "a");
+        let other = ticket(&c, "b");
+        c.invalidate(Some(digest("a")));
+        c.fill(t, "a", &record("old"));
+        c.fill(other, "b", &record("b"));
+        assert!(!hit(&c, "a", 0), "a stale row was put back");
+        assert!(hit(&c, "b", 0), "an unrelated invalidation dropped the fill");
+        let t = ticket(&c, "c");
+        c.invalidate(None);
+        c.fill(t, "c", &record("c"));
+        assert!(!hit(&c, "c", 0));
+    }
+
+    #[test]
+    fn nothing_is_served_or_kept_across_a_lost_feed() {
+        let c = live();
+        let t = ticket(&c, "a");
+        c.fill(t, "a", &record("a"));
+        assert!(hit(&c, "a", 0));
+        let t = ticket(&c, "b");
+        c.set_live(false);
+        assert!(!hit(&c, "a", 0));
+        c.fill(t, "b", &record("b"));
+        c.set_live(true);
+        c.proved(Instant::now());
+        assert!(!hit(&c, "a", 0) && !hit(&c, "b", 0));
+    }
+
+    #[test]
+    fn the_cache_answers_only_with_a_recent_ping_sent_after_the_last_write() {
+        let c = live();
+        let t = ticket(&c, "a");
+        c.fill(t, "a", &record("a"));
+        assert!(hit(&c, "a", 0));
+        c.barrier();
+        assert!(!hit(&c, "a", 0), "served before a ping confirmed this store's write");
+        c.proved(Instant::now());
+        assert!(hit(&c, "a", 0));
+        std::thread::sleep(TRUST + Duration::from_millis(5));
+        assert!(!hit(&c, "a", 0), "served on a ping older than TRUST");
+    }
+
+    #[test]
+    fn an_expired_entry_is_not_served() {
+        let c = live();
+        let t = ticket(&c, "a");
+        c.fill(t, "a", &record("a"));
+        assert!(hit(&c, "a", 999));
+        assert!(!hit(&c, "a", 1_000));
+    }
+
+    #[test]
+    fn payloads() {
+        assert_eq!(parse_payload("*"), Some(None));
+        let d = digest("tok");
+        assert_eq!(parse_payload(&format!("{d:032x}")), Some(Some(d)));
+        assert_eq!(parse_payload("xyz"), None);
+    }
+}
