@@ -103,3 +103,5 @@ mod tests;
 mod tests_cleanup;
 #[cfg(test)]
 mod tests_issue15;
+#[cfg(test)]
+mod tests_issue18;
