@@ -106,4 +106,6 @@ mod tests_cleanup;
 #[cfg(test)]
 mod tests_issue15;
 #[cfg(test)]
+mod tests_issue18;
+#[cfg(test)]
 mod tests_recent;

@@ -39,18 +39,37 @@ pub(super) fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rus
     let refresh = t.refresh_token.as_deref().filter(|r| !r.is_empty());
     let scopes = scopes_json(&t.scopes);
     let user_id = t.user_id.as_deref().unwrap_or(NO_USER);
-    delete_access(c, &t.token)?;
+    // What this store replaces, in one read: usually nothing (a new token and a new refresh
+    // string), and then none of the deletes below runs. Inside the caller's write
+    // transaction, so nothing changes between this read and the writes.
+    let (token_taken, refresh_taken, in_family): (bool, bool, bool) = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM access_tokens WHERE token = ?1),
+                EXISTS (SELECT 1 FROM refresh_tokens WHERE refresh_token = ?2),
+                EXISTS (SELECT 1 FROM nts_refresh_families WHERE refresh_token = ?2)",
+        )?
+        .query_row(params![t.token, refresh], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    if token_taken {
+        delete_access(c, &t.token)?;
+    }
     if let Some(rt) = refresh {
         // A refresh string given by storeAccessToken starts a grant of its own.
-        c.prepare_cached("DELETE FROM nts_refresh_families WHERE refresh_token = ?1")?
-            .execute([rt])?;
+        if in_family {
+            c.prepare_cached("DELETE FROM nts_refresh_families WHERE refresh_token = ?1")?
+                .execute([rt])?;
+        }
         // A refresh token string re-used for a new access token leaves the old one.
-        let prev: Option<String> = c
-            .prepare_cached(
+        let prev: Option<String> = if refresh_taken {
+            c.prepare_cached(
                 "DELETE FROM refresh_tokens WHERE refresh_token = ?1 RETURNING access_token",
             )?
             .query_row([rt], |r| required_text(r, 0))
-            .optional()?;
+            .optional()?
+        } else {
+            None
+        };
         if let Some(prev) = prev {
             c.prepare_cached(
                 "UPDATE access_tokens SET refresh_token = NULL WHERE token = ?1 AND refresh_token = ?2",
