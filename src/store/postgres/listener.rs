@@ -182,12 +182,10 @@ async fn session(
     connect_timeout: Duration,
 ) -> Outcome {
     // The only waiter on `stop` while it runs (one `notify_one` wakes one waiter).
-    let connected = tokio::select! {
-        c = tokio::time::timeout(connect_timeout.max(ANSWER_WITHIN), config.connect(tls.clone())) => c,
-        _ = stop.notify.notified() => return Outcome::Stopped,
-    };
-    let Ok(Ok((client, mut connection))) = connected else {
-        return Outcome::Failed;
+    let (client, mut connection) = match connect(stop, config, tls, connect_timeout).await {
+        Connected::Yes(c) => *c,
+        Connected::Stopped => return Outcome::Stopped,
+        Connected::Failed => return Outcome::Failed,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
@@ -204,22 +202,25 @@ async fn session(
     // delivers to the listening connection while it runs no statement of its own, which a
     // transaction-mode pooler does not (it hands the server connection to others between
     // transactions, and their notifications with it).
-    let pinger = tokio::select! {
-        c = tokio::time::timeout(connect_timeout.max(ANSWER_WITHIN), config.connect(tls.clone())) => Some(c),
-        _ = stop.notify.notified() => None,
-    };
-    let outcome = match pinger {
-        Some(Ok(Ok((pinger, pinger_connection)))) => {
+    let outcome = match connect(stop, config, tls, connect_timeout).await {
+        Connected::Yes(c) => {
+            let (pinger, pinger_connection) = *c;
             let pinger_driver = tokio::spawn(async move {
                 let _ = pinger_connection.await;
             });
             let outcome = listen(cache, stop, &client, &pinger, &mut rx, feed, own).await;
+            // A ping may still be on its way (its future dropped, not its statement): one more
+            // statement, answered after it, so that the socket closes with nothing the server
+            // is still to write ("connection to client lost" in its log otherwise).
+            if !matches!(outcome, Outcome::Lost) {
+                let _ = tokio::time::timeout(ANSWER_WITHIN, pinger.batch_execute("")).await;
+            }
             drop(pinger);
             let _ = tokio::time::timeout(Duration::from_millis(500), pinger_driver).await;
             outcome
         }
-        None => Outcome::Stopped,
-        Some(_) => Outcome::Failed,
+        Connected::Stopped => Outcome::Stopped,
+        Connected::Failed => Outcome::Failed,
     };
     if matches!(outcome, Outcome::Stopped | Outcome::NoPingBack) {
         // No notification is sent after this answers (those before it are read): the
@@ -231,6 +232,53 @@ async fn session(
     drop(client);
     let _ = tokio::time::timeout(Duration::from_millis(500), driver).await;
     outcome
+}
+
+type Connection = tokio_postgres::Connection<
+    tokio_postgres::Socket,
+    <MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+>;
+
+enum Connected {
+    Yes(Box<(tokio_postgres::Client, Connection)>),
+    Stopped,
+    Failed,
+}
+
+/// How long a stop waits for a connection under way to finish its handshake, so that it
+/// can end it properly.
+const HANDSHAKE_WITHIN: Duration = Duration::from_millis(250);
+
+/// A connection, or `Stopped` if the store closes meanwhile. A handshake under way is let
+/// finish (briefly) and the connection then ended with a goodbye: a socket closed in the
+/// middle of it is one the server writes to after it closed ("could not send data to
+/// client", "connection to client lost" in its log).
+async fn connect(
+    stop: &Stop,
+    config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
+    connect_timeout: Duration,
+) -> Connected {
+    let connecting = tokio::time::timeout(
+        connect_timeout.max(ANSWER_WITHIN),
+        config.connect(tls.clone()),
+    );
+    tokio::pin!(connecting);
+    tokio::select! {
+        c = &mut connecting => match c {
+            Ok(Ok(c)) => Connected::Yes(Box::new(c)),
+            _ => Connected::Failed,
+        },
+        _ = stop.notify.notified() => {
+            if let Ok(Ok(Ok((client, connection)))) =
+                tokio::time::timeout(HANDSHAKE_WITHIN, &mut connecting).await
+            {
+                drop(client);
+                let _ = tokio::time::timeout(HANDSHAKE_WITHIN, connection).await;
+            }
+            Connected::Stopped
+        }
+    }
 }
 
 async fn listen(
