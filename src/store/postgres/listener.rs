@@ -87,7 +87,14 @@ impl Listener {
                 else {
                     return;
                 };
-                rt.block_on(run(&c, &st, &config, &tls, &feed, &own, connect_timeout));
+                let to = Server {
+                    config,
+                    tls,
+                    feed,
+                    own,
+                    connect_timeout,
+                };
+                rt.block_on(run(&c, &st, &to));
             })
             .ok()?;
         Some(Listener {
@@ -127,18 +134,21 @@ fn rand_u32() -> u32 {
     h.finish() as u32
 }
 
-async fn run(
-    cache: &Cache,
-    stop: &Stop,
-    config: &tokio_postgres::Config,
-    tls: &MakeRustlsConnect,
-    feed: &str,
-    own: &str,
+/// Where the listener connects, and the channels it listens on.
+struct Server {
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    /// The schema's change feed.
+    feed: String,
+    /// This store's own channel, for its pings.
+    own: String,
     connect_timeout: Duration,
-) {
+}
+
+async fn run(cache: &Cache, stop: &Stop, to: &Server) {
     let mut pause = PAUSE;
     while !stop.stopping() {
-        let outcome = session(cache, stop, config, tls, feed, own, connect_timeout).await;
+        let outcome = session(cache, stop, to).await;
         cache.set_live(false);
         let wait = match outcome {
             Outcome::Stopped => return,
@@ -172,17 +182,9 @@ enum Outcome {
     NoPingBack,
 }
 
-async fn session(
-    cache: &Cache,
-    stop: &Stop,
-    config: &tokio_postgres::Config,
-    tls: &MakeRustlsConnect,
-    feed: &str,
-    own: &str,
-    connect_timeout: Duration,
-) -> Outcome {
+async fn session(cache: &Cache, stop: &Stop, to: &Server) -> Outcome {
     // The only waiter on `stop` while it runs (one `notify_one` wakes one waiter).
-    let (client, mut connection) = match connect(stop, config, tls, connect_timeout).await {
+    let (client, mut connection) = match connect(stop, to).await {
         Connected::Yes(c) => *c,
         Connected::Stopped => return Outcome::Stopped,
         Connected::Failed => return Outcome::Failed,
@@ -202,13 +204,13 @@ async fn session(
     // delivers to the listening connection while it runs no statement of its own, which a
     // transaction-mode pooler does not (it hands the server connection to others between
     // transactions, and their notifications with it).
-    let outcome = match connect(stop, config, tls, connect_timeout).await {
+    let outcome = match connect(stop, to).await {
         Connected::Yes(c) => {
             let (pinger, pinger_connection) = *c;
             let pinger_driver = tokio::spawn(async move {
                 let _ = pinger_connection.await;
             });
-            let outcome = listen(cache, stop, &client, &pinger, &mut rx, feed, own).await;
+            let outcome = listen(cache, stop, &client, &pinger, &mut rx, &to.feed, &to.own).await;
             // A ping may still be on its way (its future dropped, not its statement): one more
             // statement, answered after it, so that the socket closes with nothing the server
             // is still to write ("connection to client lost" in its log otherwise).
@@ -253,15 +255,10 @@ const HANDSHAKE_WITHIN: Duration = Duration::from_millis(250);
 /// finish (briefly) and the connection then ended with a goodbye: a socket closed in the
 /// middle of it is one the server writes to after it closed ("could not send data to
 /// client", "connection to client lost" in its log).
-async fn connect(
-    stop: &Stop,
-    config: &tokio_postgres::Config,
-    tls: &MakeRustlsConnect,
-    connect_timeout: Duration,
-) -> Connected {
+async fn connect(stop: &Stop, to: &Server) -> Connected {
     let connecting = tokio::time::timeout(
-        connect_timeout.max(ANSWER_WITHIN),
-        config.connect(tls.clone()),
+        to.connect_timeout.max(ANSWER_WITHIN),
+        to.config.connect(to.tls.clone()),
     );
     tokio::pin!(connecting);
     tokio::select! {
