@@ -76,8 +76,8 @@ async function peer(schema) {
       return r.value;
     },
     /** B reads `token` in a loop while `change` runs here; what B saw, and when. */
-    async watch(token, change, ms = 1500) {
-      send({ op: "watch", token, ms });
+    async watch(token, change, ms = 1500, { promises = false } = {}) {
+      send({ op: "watch", token, ms, promises });
       const armed = await next();
       assert.deepEqual(armed, { armed: true });
       await sleep(30); // B's loop in its steady state: answered from its cache
@@ -150,6 +150,39 @@ describe("PostgreSQL: the cache of recently read access tokens, two processes on
     assert.equal(seen.last.apiKey, "sk-key");
     assert.ok(seen.reads > 2000, `${seen.reads} reads in 400 ms`);
   });
+
+  // The Promise API answers a cached token at once, on the calling thread (no thread hop),
+  // under the same rule as the synchronous call.
+  it("B's Promise API answers from its cache too: a row deleted behind the feed's back is still served", async () => {
+    const t = fresh();
+    const seen = await b.watch(t.at, async () => deleteBehindTheFeed(schema, t.at), 400, { promises: true });
+    assert.equal(seen.changedAt, null, "B read the server");
+    assert.equal(seen.last.apiKey, "sk-key");
+    assert.ok(seen.reads > 2000, `${seen.reads} reads in 400 ms`);
+  });
+
+  it("B's Promise API answers a cached token as its synchronous call does", async () => {
+    const t = fresh();
+    const [sync, promised, again] = await b.run(
+      `const t = ${JSON.stringify(t.at)}; const s = tokens.getAccessToken(t); return tokens.promises.getAccessToken(t).then(async (p) => [s, p, await tokens.promises.getAccessToken(t)]);`,
+    );
+    assert.equal(sync.apiKey, "sk-key");
+    assert.deepEqual(promised, sync);
+    assert.deepEqual(again, sync);
+  });
+
+  for (const [name, change] of [
+    ["deleteToken", (t) => a.deleteToken(t.at)],
+    ["revokeRefreshToken", (t) => a.revokeRefreshToken(t.rt)],
+  ]) {
+    it(`${name} by A: B's Promise API honours it within ${BOUND_MS} ms`, async () => {
+      const t = fresh();
+      const seen = await b.watch(t.at, async () => change(t), 1500, { promises: true });
+      assert.ok(seen.changedAt !== null, `B still served the token after the change (${seen.reads} reads)`);
+      assert.ok(seen.after < BOUND_MS, `seen ${seen.after.toFixed(2)} ms after the write answered (which took ${seen.took.toFixed(2)} ms)`);
+      assert.equal(seen.last, null);
+    });
+  }
 
   const changes = [
     ["deleteToken", (t) => a.deleteToken(t.at), null],

@@ -69,6 +69,18 @@ pub enum Answer {
     Text(Option<String>),
 }
 
+/// `call`'s answer at `now` if the store has it at hand, without I/O: exactly what `run`
+/// would answer (see `TokenStore::get_access_token_at_hand`); `None` when only `run` can
+/// tell. The Promise API settles these at once, on the calling thread.
+pub fn at_hand(store: &dyn TokenStore, call: &Call, now: i64) -> Option<Answer> {
+    match call {
+        Call::GetAccessToken(token) => store
+            .get_access_token_at_hand(token, now)
+            .map(Answer::AccessTokenText),
+        _ => None,
+    }
+}
+
 /// Runs one call at `now` (epoch milliseconds).
 pub fn run(
     store: &dyn TokenStore,

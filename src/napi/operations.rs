@@ -5,12 +5,13 @@
 //! - `both sync_name, async_name(args…) -> "Promise<…>" = |self, now| call;` exports
 //!   `syncName`, which runs the call on the calling thread and returns the answer, and
 //!   `asyncName`, which runs the same call on a thread of libuv's pool and returns a Promise
-//!   of the same answer (or a rejection with the same error);
+//!   of the same answer (or a rejection with the same error), or the answer itself when the
+//!   store has it at hand without I/O (`ops::at_hand`; the JS layer awaits either);
 //! - `sync name(args…) = …;` and `async name(args…) -> "Promise<…>" = …;` export one of the two.
 //!
 //! What each call does is `ops::run`'s; how the answer reaches JS is `reply.rs`'s.
 
-use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::{AsyncTask, Either};
 use napi_derive::napi;
 
 use super::args::{new_code, new_tokens, pending, Key, NativeClient, NativeCode};
@@ -65,7 +66,7 @@ macro_rules! operations {
             $(#[doc = $doc])*
             #[napi(ts_return_type = $promise)]
             #[allow(clippy::too_many_arguments)]
-            pub fn $async_(&$this, $($arg: $ty,)* $now: f64) -> Result<AsyncTask<Later>> {
+            pub fn $async_(&$this, $($arg: $ty,)* $now: f64) -> Result<Either<Reply, AsyncTask<Later>>> {
                 $this.later($call, $now)
             }
         }

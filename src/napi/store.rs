@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::{AsyncTask, Either};
 use napi_derive::napi;
 
 use super::args::clock;
@@ -75,13 +75,20 @@ impl NativeStore {
             .map_err(js_err)
     }
 
-    /// Runs `call` on a thread of libuv's pool at `now`, the caller's clock when it called.
-    pub(super) fn later(&self, call: Call, now: f64) -> Result<AsyncTask<Later>> {
-        Ok(AsyncTask::new(Later {
+    /// Runs `call` on a thread of libuv's pool at `now`, the caller's clock when it called;
+    /// or, when the store has the answer at hand without I/O (`ops::at_hand`: a PostgreSQL
+    /// store's trusted cache), gives that answer at once, on this thread, which the JS layer
+    /// awaits as it awaits the task's Promise.
+    pub(super) fn later(&self, call: Call, now: f64) -> Result<Either<Reply, AsyncTask<Later>>> {
+        let now = clock(now)?;
+        if let Some(answer) = ops::at_hand(&*self.store, &call, now) {
+            return reply(answer).map(Either::A).map_err(js_err);
+        }
+        Ok(Either::B(AsyncTask::new(Later {
             store: self.store.clone(),
             cleanup: self.cleanup.clone(),
             call: Some(call),
-            now: clock(now)?,
-        }))
+            now,
+        })))
     }
 }

@@ -95,6 +95,13 @@ pub trait TokenStore: Send + Sync {
             .map(crate::wire::access_token))
     }
 
+    /// `get_access_token_text`'s answer when the store has it at hand, without I/O and as
+    /// that call would give it now (a cache it trusts now); `None` when only that call can
+    /// tell. The Promise API answers these on the calling thread, with no thread hop.
+    fn get_access_token_at_hand(&self, _token: &str, _now: i64) -> Option<Option<String>> {
+        None
+    }
+
     /// Stores an authorization code, replacing any code with the same string.
     fn store_authorization_code(&self, code: &str, data: &AuthorizationCode) -> Result<()>;
 
