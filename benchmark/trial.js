@@ -37,6 +37,46 @@ async function timeAsync(call, peer, inputs, results) {
   return Number(process.hrtime.bigint() - t0) / 1e3;
 }
 
+// The same, awaited, with the loop's busy time of each call (`performance.eventLoopUtilization`:
+// the time the loop was not waiting for I/O between the call and its answer awaited). Its
+// longest is what one call held the loop at most, all its stretches together (the call until
+// it returns its Promise, the callback that settles it, the shaping of the answer, and any
+// garbage collection meanwhile): an upper bound on our own blocking, which the machine's
+// hiccups while the loop waits for I/O do not enter. It is wall time, so it still counts the
+// time the thread was preempted while busy (the other processes of this shared 2-core VM):
+// for the longest call the thread's run-queue wait during it (Linux's schedstat) is kept
+// beside it, to tell the two apart. Two reads of libuv's counters and one of schedstat per
+// call: the watched run only.
+const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
+let schedstatFd;
+const schedBuf = Buffer.alloc(128);
+/** The JS thread's time spent waiting on a run queue so far, ms (undefined off Linux). */
+function runQueueWaitMs() {
+  try {
+    schedstatFd ??= fs.openSync(SCHEDSTAT, "r");
+    const n = fs.readSync(schedstatFd, schedBuf, 0, schedBuf.length, 0);
+    return Number(schedBuf.toString("latin1", 0, n).split(" ")[1]) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
+async function timeAsyncBusy(call, peer, inputs, results) {
+  let longest = { ms: 0, waitedMs: undefined };
+  let floorMs = 0; // the longest busy time less the wait for a CPU, over the calls
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < inputs.length; i++) {
+    const waitedBefore = runQueueWaitMs();
+    const before = performance.eventLoopUtilization();
+    results[i] = await call(peer, inputs[i]);
+    const ms = performance.eventLoopUtilization(before).active;
+    const waitedMs = waitedBefore === undefined ? undefined : runQueueWaitMs() - waitedBefore;
+    if (ms > longest.ms) longest = { ms, waitedMs };
+    floorMs = Math.max(floorMs, ms - (waitedMs ?? 0));
+  }
+  return { us: Number(process.hrtime.bigint() - t0) / 1e3, longest, floorMs };
+}
+
 // How late a 1 ms timer fired at worst while fn ran: perf_hooks' histogram holds the
 // intervals between the timer's callbacks, so the longest block is its max minus the 1 ms
 // resolution. It sees blocks of about 1 ms and longer, and also the machine's own hiccups (a
@@ -74,6 +114,9 @@ async function measure(ctx, op) {
   const max = Math.floor(op.max(ctx));
   let cursor = 0;
   let loopDelayMs; // async peers: the longest event-loop delay in the watched run
+  let callBusyMs; // and the longest busy time of the loop within one call of it
+  let callBusyWaitedMs; // and how long the thread waited for a CPU during that call
+  let callBusyFloorMs; // the longest of a call's busy time less its wait for a CPU
   const busy = []; // and the loop's busy time per call in each timed run, µs
   // mode: undefined (calibration, warm-up), "timed" or "watched".
   const runOnce = async (k, mode) => {
@@ -87,8 +130,11 @@ async function measure(ctx, op) {
       us = watched.value;
       busy.push((watched.busyMs * 1e3) / k);
     } else if (mode === "watched") {
-      const watched = await withLoopDelay(() => timeAsync(call, ctx.peer, inputs, results));
-      us = watched.value;
+      const watched = await withLoopDelay(() => timeAsyncBusy(call, ctx.peer, inputs, results));
+      us = watched.value.us;
+      callBusyMs = watched.value.longest.ms;
+      callBusyWaitedMs = watched.value.longest.waitedMs;
+      callBusyFloorMs = watched.value.floorMs;
       loopDelayMs = watched.delayMs;
     } else us = await timeAsync(call, ctx.peer, inputs, results);
     await op.verify(ctx, inputs, results);
@@ -109,7 +155,7 @@ async function measure(ctx, op) {
   const samples = [];
   for (let r = 0; r < ctx.runs; r++) samples.push((await runOnce(k, "timed")) / k);
   if (ctx.isAsync) await runOnce(k, "watched");
-  return { us: median(samples), samples, batch: k, loopDelayMs, loopBusyUs: busy.length ? median(busy) : undefined };
+  return { us: median(samples), samples, batch: k, loopDelayMs, callBusyMs, callBusyWaitedMs, callBusyFloorMs, loopBusyUs: busy.length ? median(busy) : undefined };
 }
 
 // Runs fn while a setImmediate ticker watches the event loop: the longest gap between two
@@ -195,8 +241,8 @@ async function main() {
   const ops = {};
   for (const [name, op] of Object.entries(OPS)) {
     ops[name] = await measure(ctx, op);
-    const { loopDelayMs, loopBusyUs } = ops[name];
-    const delay = loopDelayMs === undefined ? "" : `, event loop busy ${loopBusyUs.toFixed(1)} µs per call, delayed ${loopDelayMs.toFixed(2)} ms at most`;
+    const { loopDelayMs, loopBusyUs, callBusyMs } = ops[name];
+    const delay = loopDelayMs === undefined ? "" : `, event loop busy ${loopBusyUs.toFixed(1)} µs per call, ${(callBusyMs * 1e3).toFixed(0)} µs in one call at most, delayed ${loopDelayMs.toFixed(2)} ms at most`;
     log(`${cfg.peer} ${cfg.size}: ${op.label} ${ops[name].us.toFixed(2)} µs (batch ${ops[name].batch}${delay})`);
   }
   const cleanup = await measureCleanup(ctx);

@@ -2,7 +2,7 @@
 // Renders RESULTS.md from the trials' numbers: one side-by-side table, issue 18's targets (lib/targets.js)
 // judged against this run, the four-process PostgreSQL workload, and how the run was made.
 const { OPS } = require("./workloads");
-const { targets, fmt, maxOf, loopDelay, sizeLabel } = require("./targets");
+const { targets, fmt, maxOf, loopDelay, callBusy, sizeLabel } = require("./targets");
 
 const MiB = 2 ** 20;
 
@@ -10,6 +10,7 @@ const ROWS = [
   ...Object.entries(OPS).map(([name, op]) => ({ label: `${op.label}, µs`, value: (r) => r.ops[name]?.us })),
   { label: "cleanup, 10% expired: total, ms", value: (r) => r.cleanup.totalMs },
   { label: "cleanup: longest event-loop block, ms", value: (r) => r.cleanup.longestBlockMs },
+  { label: "longest event-loop busy time within one call, watched run of each op, µsᵇ", value: (r) => (callBusy(r) ? callBusy(r).ms * 1e3 : undefined) },
   { label: "longest event-loop delay, watched run of each op, msᵇ", value: (r) => loopDelay(r)?.ms },
   { label: "the same over 1 s of an idle loop in that process, msᵇ", value: (r) => r.idleLoopDelayMs },
   { label: "event loop busy per timed call, worst op, µsᵇ", value: (r) => maxOf(Object.values(r.ops).map((op) => op.loopBusyUs)) },
@@ -86,7 +87,7 @@ function render(results, meta) {
     "",
     "ᵃ seeded through `storeAccessToken`, one call per token (the JS Map has no bulk load; the SQL peers load in one transaction, ours through `storeAccessTokens`, one transaction per 20,000 rows).",
     ...(results.some((r) => loopDelay(r))
-      ? ["", "ᵇ awaited peers only (a synchronous peer holds the loop for each whole call). Longest delay: how late a 1 ms timer (`perf_hooks.monitorEventLoopDelay`) fired at worst, less its 1 ms period, during one more run of each op after its timed runs, of the same size and not timed (the timer slows awaited calls on a VM, so it stays out of the timed runs); the worst op's. It sees blocks of about 1 ms and longer, and also the machine's own hiccups (stolen time on a VM, libuv's millisecond timers): the idle row is the same measure over a second in which the process did nothing, before the ops. Busy per call: the time the loop was not waiting for I/O (`performance.eventLoopUtilization`) during a timed run, over its calls (median of the runs; the worst op's; a code call is a store and a consume), which timer granularity does not blur."]
+      ? ["", "ᵇ awaited peers only (a synchronous peer holds the loop for each whole call). Longest busy time within one call: the time the loop was not waiting for I/O (`performance.eventLoopUtilization`) between a call and its answer awaited, the longest over every call of one more run of each op after its timed runs (not timed), the worst op's: all that call's stretches on the loop together (the call until it returns its Promise, the callback that settles it, the shaping of the answer, a garbage collection meanwhile), so at least its longest block; the machine's hiccups while the loop waits for I/O do not enter it, but a preemption of the thread while the call was busy does (wall time; the targets show the thread's run-queue wait in that call, from Linux's schedstat, beside it). The `/promises` event-loop target is judged on it. Longest delay: how late a 1 ms timer (`perf_hooks.monitorEventLoopDelay`) fired at worst, less its 1 ms period, during one more run of each op after its timed runs, of the same size and not timed (the timer slows awaited calls on a VM, so it stays out of the timed runs); the worst op's. It sees blocks of about 1 ms and longer, and also the machine's own hiccups (stolen time on a VM, libuv's millisecond timers): the idle row is the same measure over a second in which the process did nothing, before the ops. Busy per call: the time the loop was not waiting for I/O (`performance.eventLoopUtilization`) during a timed run, over its calls (median of the runs; the worst op's; a code call is a store and a consume), which timer granularity does not blur."]
       : []),
     "",
     ...meta.skipped.map((s) => `- Not measured: ${s}`),
@@ -118,7 +119,7 @@ function render(results, meta) {
     ...(meta.postgres
       ? [
         "- PostgreSQL: every PostgreSQL trial gets a schema of its own on one local server (a Unix socket, so a round trip costs no network), dropped after it. Ours sends a call's statements in one round trip; so does pg, one named prepared statement per call (a store with its refresh token is one statement of CTEs; a code store+consume is an INSERT then a `DELETE … RETURNING`, two calls); its getStats counts rows (COUNT(*), COUNT(DISTINCT)), ours reads counters kept by triggers. Cleanup: the synchronous peer runs `cleanupExpiredTokensAsync`, the Promise peer `promises.cleanupExpiredTokens` (the same background batches), pg one statement of three DELETEs. fsync is off on this server: writes measure the server's work, not the disk's. Size: tables with their indexes and TOAST, after seeding.",
-        "- Event loop of the awaited peers: the loop's busy time per call is recorded in every timed run; a 1 ms `monitorEventLoopDelay` timer watches one extra, untimed run of each op (on this kind of VM the timer itself slowed awaited calls by tens of µs, so the timed runs go without it); its worst lateness is reported beside the same timer's over an idle second in the same process.",
+        "- Event loop of the awaited peers: the loop's busy time per call is recorded in every timed run; a 1 ms `monitorEventLoopDelay` timer watches one extra, untimed run of each op (on this kind of VM the timer itself slowed awaited calls by tens of µs, so the timed runs go without it); its worst lateness is reported beside the same timer's over an idle second in the same process. In that run each call's own busy time of the loop is recorded too (two `eventLoopUtilization` reads around the awaited call): its longest is what the `/promises` target is judged on, as it measures what our calls hold the loop, not the machine.",
       ]
       : []),
     "",

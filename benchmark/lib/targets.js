@@ -30,6 +30,27 @@ function loopDelay(r) {
   return worst;
 }
 
+// The longest busy time of the loop within one call over an awaited peer's watched runs (ms),
+// and the op it was seen in.
+function callBusy(r) {
+  let worst;
+  for (const [name, op] of Object.entries(r?.ops ?? {})) {
+    if (op.callBusyMs !== undefined && !(op.callBusyMs <= worst?.ms)) worst = { ms: op.callBusyMs, waitedMs: op.callBusyWaitedMs, op: name };
+  }
+  // Over every op: the longest busy time of a call less its wait for a CPU.
+  if (worst) worst.floorMs = maxOf(Object.values(r.ops).map((op) => op.callBusyFloorMs));
+  return worst;
+}
+
+// Whether the longest busy time of one call is within 1 ms (see the event-loop targets):
+// true; false when some call was over 1 ms even less its wait for a CPU (or that wait is
+// not known); null when only the thread's waits for a CPU put calls over.
+function blockVerdict(worst) {
+  if (worst.ms <= 1) return true;
+  if (worst.floorMs === undefined || worst.floorMs > 1) return false;
+  return null;
+}
+
 // Each target: { target, measured, pass } (pass null: not measured in this run).
 function targets(results) {
   const at = (peer, size) => results.find((r) => r.peer === peer && r.size === size);
@@ -91,16 +112,29 @@ function targets(results) {
     else add(target, `${fmt(withCounters)} vs ${fmt(without)} µs: +${fmt(withCounters - without)} µs (${fmt((100 * (withCounters - without)) / without)}%)`, true);
   }
 
-  // The event loop: the Promise API keeps it free.
+  // The event loop: the Promise API keeps it free. Judged on what our calls themselves hold
+  // the loop: the longest busy time of the loop within one awaited call (all of that call's
+  // stretches together, so at least its longest block), against 1 ms. It is wall time: a
+  // preemption of the thread while the call was busy counts in it. The thread's run-queue
+  // wait in that call (schedstat) cannot simply be subtracted: the wait for a CPU after an
+  // I/O wake-up falls in the loop's idle time already. So: pass when every call's busy time
+  // is within 1 ms; miss when one call's is over 1 ms even less all its wait; else undecided (the
+  // machine preempted the thread, this run cannot tell), shown as not judged. The 1 ms timer's delay
+  // is shown, not judged: over an idle second in the same process it reads as high (the VM's
+  // hiccups), so it measures the machine more than the store. pg's in the same run for scale.
   for (const size of [K, M]) {
     const r = at("ours-postgres-promise", size);
-    const worst = loopDelay(r);
+    const worst = callBusy(r);
+    const p = at("pg", size);
+    const busyPerCall = (x) => fmt(maxOf(Object.values(x?.ops ?? {}).map((op) => op.loopBusyUs)));
     add(`PostgreSQL \`/promises\` never blocks the event loop > 1 ms, ${sizeLabel(size)}`,
-      worst ? `longest delay ${fmt(worst.ms)} ms (${OPS[worst.op].label}); an idle loop in that process: ${fmt(r.idleLoopDelayMs)} ms;`
-        + ` loop busy ${fmt(maxOf(Object.values(r.ops).map((op) => op.loopBusyUs)))} µs per call at most` : "not measured",
-      worst ? worst.ms <= 1 : null);
+      worst ? `one call held the loop ${fmt(worst.ms * 1e3)} µs at most (${OPS[worst.op].label}; the thread waited for a CPU ${fmt((worst.waitedMs ?? NaN) * 1e3)} µs of it; pg: ${fmt((callBusy(p)?.ms ?? NaN) * 1e3)} µs);`
+        + ` loop busy ${busyPerCall(r)} µs per call at most (pg: ${busyPerCall(p)} µs);`
+        + ` a 1 ms timer's longest delay ${fmt(loopDelay(r)?.ms)} ms, over an idle second ${fmt(r.idleLoopDelayMs)} ms (the machine's)`
+        + (blockVerdict(worst) === null ? "; not decided: over 1 ms only with the thread's wait for a CPU counted" : "") : "not measured",
+      worst ? blockVerdict(worst) : null);
   }
   return rows;
 }
 
-module.exports = { targets, fmt, times, maxOf, loopDelay, sizeLabel, K, M };
+module.exports = { targets, fmt, times, maxOf, loopDelay, callBusy, sizeLabel, K, M };
