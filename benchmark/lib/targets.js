@@ -129,6 +129,7 @@ function targets(results) {
     const busyPerCall = (x) => fmt(maxOf(Object.values(x?.ops ?? {}).map((op) => op.loopBusyUs)));
     add(`PostgreSQL \`/promises\` never blocks the event loop > 1 ms, ${sizeLabel(size)}`,
       worst ? `one call held the loop ${fmt(worst.ms * 1e3)} µs at most (${OPS[worst.op].label}; the thread waited for a CPU ${fmt((worst.waitedMs ?? NaN) * 1e3)} µs of it; pg: ${fmt((callBusy(p)?.ms ?? NaN) * 1e3)} µs);`
+        + ` less each call's wait for a CPU, ${fmt((worst.floorMs ?? NaN) * 1e3)} µs at most;`
         + ` loop busy ${busyPerCall(r)} µs per call at most (pg: ${busyPerCall(p)} µs);`
         + ` a 1 ms timer's longest delay ${fmt(loopDelay(r)?.ms)} ms, over an idle second ${fmt(r.idleLoopDelayMs)} ms (the machine's)`
         + (blockVerdict(worst) === null ? "; not decided: over 1 ms only with the thread's wait for a CPU counted" : "") : "not measured",
