@@ -1,6 +1,7 @@
 //! Each operation's SQL, with the schema's name filled in once when the store is made.
-//! Every statement is sent unnamed with its parameters' types (`query_typed`), so nothing
-//! outlives a transaction: transaction-mode poolers (PgBouncer, Supabase, Neon) work.
+//! A call's one statement is prepared once per connection where that is safe, else sent
+//! unnamed with its parameters' types (see `pool::Session::run` and docs/postgresql.md,
+//! "Poolers"); a transaction's statements are always sent unnamed.
 
 /// The statements of one schema.
 pub struct Sql {

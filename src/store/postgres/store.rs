@@ -23,10 +23,18 @@ use crate::model::{
 use crate::store::buckets::FINE_BUCKET_BITS;
 use crate::store::TokenStore;
 
-/// A statement to run: its SQL and its parameters with their types.
+/// A statement of a transaction: its SQL and its parameters with their types, unnamed.
 macro_rules! q {
     ($client:expr, $sql:expr $(, $v:expr => $t:ident)* $(,)?) => {
         async move { $client.query_typed(&$sql, &[$((&$v as &(dyn ToSql + Sync), Type::$t)),*]).await }
+    };
+}
+
+/// A call's one statement: named and prepared once per connection where allowed (see
+/// `Session::run`).
+macro_rules! p {
+    ($client:expr, $sql:expr $(, $v:expr => $t:ident)* $(,)?) => {
+        async move { $client.run(&$sql, &[$((&$v as &(dyn ToSql + Sync), Type::$t)),*]).await }
     };
 }
 
@@ -71,7 +79,7 @@ impl TokenStore for PostgresStore {
         let done = self.call(false, async |c, sql| {
             let r = &rows;
             // One statement: the function's writes commit together.
-            q!(c, sql.store_access_tokens,
+            p!(c, sql.store_access_tokens,
                 r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
                 r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY, r.refresh_token => TEXT_ARRAY,
                 r.expires_at => INT8_ARRAY, now => INT8)
@@ -93,7 +101,7 @@ impl TokenStore for PostgresStore {
             Lookup::Miss(ticket) => ticket,
         };
         let found = self.call(true, async |c, sql| {
-            let rows = q!(c, sql.select_access, token => TEXT).await?;
+            let rows = p!(c, sql.select_access, token => TEXT).await?;
             rows.first()
                 .map(read_access)
                 .transpose()
@@ -131,7 +139,7 @@ impl TokenStore for PostgresStore {
         let scopes = scopes.as_str();
         self.call(false, async |c, sql| {
             // One statement: the function's delete and insert commit together.
-            q!(c, sql.store_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
+            p!(c, sql.store_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
                 d.client_id => TEXT, d.redirect_uri => TEXT, d.code_challenge => TEXT,
                 d.code_challenge_method => TEXT, scopes => TEXT, d.expires_at => INT8,
                 d.created_at => INT8)
@@ -147,7 +155,7 @@ impl TokenStore for PostgresStore {
             return Ok(None);
         }
         let taken = self.call(false, async |c, sql| {
-            let rows = q!(c, sql.take_code, code => TEXT).await?;
+            let rows = p!(c, sql.take_code, code => TEXT).await?;
             rows.first().map(read_code).transpose().map_err(Failure::Pg)
         })?;
         Ok(taken.filter(|d| !is_expired(Some(d.expires_at), now)))
@@ -159,7 +167,7 @@ impl TokenStore for PostgresStore {
         }
         let found = self
             .call(true, async |c, sql| {
-                let rows = q!(c, sql.select_refresh, refresh_token => TEXT).await?;
+                let rows = p!(c, sql.select_refresh, refresh_token => TEXT).await?;
                 rows.first()
                     .map(read_refresh)
                     .transpose()
@@ -181,7 +189,7 @@ impl TokenStore for PostgresStore {
             return Ok(());
         }
         let done = self.call(false, async |c, sql| {
-            q!(c, sql.revoke_refresh, refresh_token => TEXT).await?;
+            p!(c, sql.revoke_refresh, refresh_token => TEXT).await?;
             Ok(())
         });
         self.cache.barrier();
@@ -193,7 +201,7 @@ impl TokenStore for PostgresStore {
             return Ok(());
         }
         let done = self.call(false, async |c, sql| {
-            q!(c, sql.delete_access, token => TEXT).await?;
+            p!(c, sql.delete_access, token => TEXT).await?;
             Ok(())
         });
         // It removes this token's row (and its refresh token's) only.
@@ -206,7 +214,7 @@ impl TokenStore for PostgresStore {
             return Ok(());
         }
         let done = self.call(false, async |c, sql| {
-            q!(c, sql.delete_user, user_id => TEXT).await?;
+            p!(c, sql.delete_user, user_id => TEXT).await?;
             Ok(())
         });
         self.cache.barrier();
@@ -257,7 +265,7 @@ impl TokenStore for PostgresStore {
             return Err(nul_refused());
         }
         self.call(false, async |c, sql| {
-            q!(c, sql.put_client, client.client_id => TEXT, client.secret_digest => TEXT,
+            p!(c, sql.put_client, client.client_id => TEXT, client.secret_digest => TEXT,
                 client.metadata => TEXT, client.created_at => INT8)
             .await?;
             Ok(())
@@ -269,7 +277,7 @@ impl TokenStore for PostgresStore {
             return Ok(None);
         }
         self.call(true, async |c, sql| {
-            let rows = q!(c, sql.get_client, client_id => TEXT).await?;
+            let rows = p!(c, sql.get_client, client_id => TEXT).await?;
             rows.first()
                 .map(read_client)
                 .transpose()
@@ -279,7 +287,7 @@ impl TokenStore for PostgresStore {
 
     fn client_ids(&self) -> Result<Vec<String>> {
         self.call(true, async |c, sql| {
-            let rows = q!(c, sql.client_ids).await?;
+            let rows = p!(c, sql.client_ids).await?;
             rows.iter()
                 .map(|r| read_client_id(r).map_err(Failure::Pg))
                 .collect()
@@ -297,7 +305,7 @@ impl TokenStore for PostgresStore {
             return Err(nul_refused());
         }
         self.call(false, async |c, sql| {
-            q!(c, sql.store_pending, state => TEXT, data => TEXT, expires_at => INT8).await?;
+            p!(c, sql.store_pending, state => TEXT, data => TEXT, expires_at => INT8).await?;
             Ok(())
         })
     }
@@ -307,7 +315,7 @@ impl TokenStore for PostgresStore {
             return Ok(None);
         }
         let taken = self.call(false, async |c, sql| {
-            let rows = q!(c, sql.take_pending, state => TEXT).await?;
+            let rows = p!(c, sql.take_pending, state => TEXT).await?;
             rows.first()
                 .map(read_pending)
                 .transpose()
@@ -320,7 +328,7 @@ impl TokenStore for PostgresStore {
 
     fn stats(&self, now: i64) -> Result<Stats> {
         self.call(true, async |c, sql| {
-            let rows = q!(c, sql.stats, now => INT8).await?;
+            let rows = p!(c, sql.stats, now => INT8).await?;
             let r = rows
                 .first()
                 .ok_or(StoreError::Internal("getStats returned no row"))?;
@@ -339,7 +347,7 @@ impl PostgresStore {
             return Err(nul_refused());
         }
         let done = self.call(false, async |c, sql| {
-            let rows = q!(c, sql.rotate, req.refresh_token => TEXT,
+            let rows = p!(c, sql.rotate, req.refresh_token => TEXT,
                 req.new_access_token => TEXT, req.new_refresh_token => TEXT,
                 req.expires_at => INT8, now => INT8, req.grace_ms => INT8)
             .await?;
@@ -357,7 +365,7 @@ impl PostgresStore {
     /// The read's answer does not depend on it: a failure is left for cleanup.
     fn remove_if_expired(&self, token: &str, now: i64) {
         let _ = self.call(false, async |c, sql| {
-            q!(c, sql.delete_access_if_expired, token => TEXT, now => INT8).await?;
+            p!(c, sql.delete_access_if_expired, token => TEXT, now => INT8).await?;
             Ok(())
         });
         self.cache.invalidate(Some(digest(token)));
