@@ -14,7 +14,7 @@ pub struct Sql {
     pub delete_access_if_expired: String,
     /// Arrays of the new tokens' columns: $1 tokens, $2 api keys, $3 users, $4 clients,
     /// $5 scopes, $6 refresh tokens (or NULLs), $7 expiries; $8 now (see
-    /// `nts_store_access_tokens` in `schema`).
+    /// `nts_store_access_tokens` in `schema`). Answers whether it only added rows.
     pub store_access_tokens: String,
     /// A code replaces one with the same string (see `nts_store_code` in `schema`).
     pub store_code: String,

@@ -10,7 +10,7 @@ use super::cache::{digest, Lookup};
 use super::call::{step, transaction, Failure, Step};
 use super::errors::{has_nul, nul_refused};
 use super::rows::{
-    read_access, read_client, read_client_id, read_code, read_pending, read_refresh, read_removed,
+    read_access, read_client, read_client_id, read_code, read_only_new, read_pending, read_refresh, read_removed,
     read_rotation, read_stats, scopes_json, Columns,
 };
 use super::runtime::end_now;
@@ -79,16 +79,29 @@ impl TokenStore for PostgresStore {
         let done = self.call(false, async |c, sql| {
             let r = &rows;
             // One statement: the function's writes commit together.
-            p!(c, sql.store_access_tokens,
+            let answer = p!(c, sql.store_access_tokens,
                 r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
                 r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY, r.refresh_token => TEXT_ARRAY,
                 r.expires_at => INT8_ARRAY, now => INT8)
             .await?;
-            Ok(())
+            Ok(answer.first().is_some_and(read_only_new))
         });
-        // A token replaced, and the token that held a refresh string given again.
-        self.cache.barrier();
-        done
+        match done {
+            // Only new rows (a token and refresh string not stored before): nothing a
+            // cache holds changed, so no ping need come back before the cache answers.
+            Ok(true) => {
+                for t in tokens {
+                    self.cache.invalidate(Some(digest(&t.token)));
+                }
+                Ok(())
+            }
+            // A token replaced, and the token that held a refresh string given again (or
+            // the outcome unknown).
+            other => {
+                self.cache.barrier();
+                other.map(|_| ())
+            }
+        }
     }
 
     fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
