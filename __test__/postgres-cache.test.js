@@ -260,6 +260,19 @@ describe("PostgreSQL: the cache of recently read access tokens, two processes on
     );
     assert.equal(before.apiKey, "sk-key");
     assert.equal(afterward.apiKey, "sk-new");
+    // A new token given the refresh string of a cached one (that one loses it), and a new
+    // token with a new refresh string (nothing cached changes: no ping is waited for).
+    const w = fresh();
+    [before, afterward] = await b.run(
+      `const v = [tokens.getAccessToken(${JSON.stringify(w.at)})]; tokens.storeAccessToken("${w.at}_b", ${JSON.stringify(w.rt)}, "sk-key", "u", "c", [], null); v.push(tokens.getAccessToken(${JSON.stringify(w.at)})); return v;`,
+    );
+    assert.equal(before.refreshToken, w.rt);
+    assert.equal(afterward.refreshToken, null);
+    [before, afterward] = await b.run(
+      `const v = [tokens.getAccessToken(${JSON.stringify(w.at)})]; tokens.storeAccessToken("${w.at}_c", "${w.rt}_c", "sk-key", "u", "c", [], null); v.push(tokens.getAccessToken("${w.at}_c")); return v;`,
+    );
+    assert.equal(before.refreshToken, null);
+    assert.equal(afterward.refreshToken, `${w.rt}_c`);
   });
 
   it("an expired token is not served from the cache", async () => {

@@ -16,6 +16,7 @@
 //! that raced a change never puts back what the change removed.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,9 @@ pub(super) struct Cache {
     state: Mutex<State>,
     /// Wakes the listener: a ping is wanted now.
     pub(super) wake: tokio::sync::Notify,
+    /// A ping came back once: the connections reach a session of their own (a direct
+    /// server or a session pooler), which a transaction-mode pooler never shows.
+    session: AtomicBool,
 }
 
 impl Cache {
@@ -111,6 +115,7 @@ impl Cache {
                 last_use: Instant::now(),
             }),
             wake: tokio::sync::Notify::new(),
+            session: AtomicBool::new(false),
         }
     }
 
@@ -213,6 +218,12 @@ impl Cache {
                 s.proved = Some(sent);
             }
         }
+        self.session.store(true, Ordering::Release);
+    }
+
+    /// Whether a ping ever came back (see `session`).
+    pub(super) fn session_proved(&self) -> bool {
+        self.session.load(Ordering::Acquire)
     }
 
     /// Whether a read used the cache lately, or a write waits for a ping.

@@ -5,9 +5,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Row};
 
 use super::runtime::runtime;
+use super::pool::Session;
 use super::sql::Sql;
 use super::PostgresStore;
 use crate::error::{Result, StoreError};
@@ -44,7 +48,7 @@ impl PostgresStore {
     pub(super) fn call<T>(
         &self,
         read: bool,
-        op: impl AsyncFn(&Client, &Sql) -> std::result::Result<T, Failure>,
+        op: impl AsyncFn(&Session, &Sql) -> std::result::Result<T, Failure>,
     ) -> Result<T> {
         let rt = runtime()?;
         let deadline = self.settings.query_timeout;
@@ -63,6 +67,8 @@ impl PostgresStore {
                     Err(Failure::Store(e)) => return Err(e),
                     Err(Failure::QueryTimeout) => return Err(self.past_query_timeout()),
                 };
+                let named = self.named_ok();
+                conn.client.use_named(named);
                 let result = op(&conn.client, &self.sql).await;
                 match result {
                     Ok(v) => {
@@ -79,6 +85,21 @@ impl PostgresStore {
                     }
                     Err(Failure::Pg(e)) => {
                         let broken = e.as_db_error().is_none() || conn.client.is_closed();
+                        // A named statement the server did not have (or had another of
+                        // that name: a transaction-mode pooler, which moves a connection's
+                        // calls between server connections), or whose plan no longer fits
+                        // (a migration replaced what it reads): refused before it ran.
+                        let pooler = matches!(e.code(),
+                            Some(c) if *c == SqlState::INVALID_SQL_STATEMENT_NAME
+                                || *c == SqlState::DUPLICATE_PSTATEMENT);
+                        let replan = pooler
+                            || e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED);
+                        if named && replan {
+                            conn.client.forget();
+                            if pooler {
+                                self.named.store(false, Ordering::Release);
+                            }
+                        }
                         if !broken {
                             self.checkin(conn).await;
                         }
@@ -90,7 +111,8 @@ impl PostgresStore {
                                 Some("40001" | "40P01" | "23P01" | "23505")
                             );
                         let again = (read && broken && kept && attempt == 1)
-                            || (rolled_back && attempt < WRITE_ATTEMPTS);
+                            || (rolled_back && attempt < WRITE_ATTEMPTS)
+                            || (named && replan && attempt == 1);
                         if !again {
                             return Err(self.error(&e));
                         }
@@ -105,6 +127,15 @@ impl PostgresStore {
                 Err(_) => Err(self.past_query_timeout()),
             }
         })
+    }
+
+    /// Whether a call may send named statements (prepared once per connection): unless
+    /// the URL says a pooler keeps none, or one was not found; and only once the change
+    /// feed's ping came back, which a transaction-mode pooler never shows.
+    fn named_ok(&self) -> bool {
+        self.named.load(Ordering::Acquire)
+            && self.cache.session_proved()
+            && self.target().is_ok_and(|t| !t.unnamed)
     }
 
     pub(super) fn past_query_timeout(&self) -> StoreError {

@@ -72,6 +72,9 @@ pub struct PostgresStore {
     migrated: AtomicBool,
     /// Whether a connection was made since the store was made or closed (for `open`).
     opened: AtomicBool,
+    /// Cleared for good when the server did not know a statement this store prepared
+    /// (a transaction-mode pooler): from then on every statement is sent unnamed.
+    named: AtomicBool,
     /// Access tokens read recently, and the listener that keeps them true.
     cache: Arc<cache::Cache>,
     listener: Mutex<Option<listener::Listener>>,
@@ -82,6 +85,8 @@ struct Target {
     tls: MakeRustlsConnect,
     ssl_mode: SslMode,
     shown: String,
+    /// Every statement sent unnamed (the URL says a pooler keeps no prepared statements).
+    unnamed: bool,
 }
 
 impl PostgresStore {
@@ -97,6 +102,7 @@ impl PostgresStore {
             epoch: AtomicU64::new(0),
             migrated: AtomicBool::new(false),
             opened: AtomicBool::new(false),
+            named: AtomicBool::new(true),
             cache: Arc::new(cache::Cache::new()),
             listener: Mutex::new(None),
         }
@@ -151,6 +157,7 @@ impl PostgresStore {
                     tls,
                     ssl_mode: t.ssl_mode,
                     shown: t.shown,
+                    unnamed: t.unnamed,
                 })
             })
             .as_ref()

@@ -1,9 +1,13 @@
 //! The pool: connections kept open between calls, handed out (a new one brings the schema
 //! up to date first) and taken back, and closed with the store.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio_postgres::Client;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Row, Statement};
 
 use super::call::Failure;
 use super::runtime::{end, end_now};
@@ -12,7 +16,7 @@ use super::PostgresStore;
 use crate::error::StoreError;
 
 pub(super) struct Pooled {
-    pub(super) client: Client,
+    pub(super) client: Session,
     pub(super) epoch: u64,
     /// The task that drives the connection's socket: it says goodbye to the server and
     /// closes the socket once the client is dropped, but only when it runs (see `end`).
@@ -63,7 +67,11 @@ impl PostgresStore {
         self.opened.store(true, Ordering::Release);
         Ok((
             Pooled {
-                client,
+                client: Session {
+                    client,
+                    statements: Mutex::new(HashMap::new()),
+                    named: AtomicBool::new(false),
+                },
                 epoch,
                 task,
             },
@@ -88,5 +96,69 @@ impl Drop for PostgresStore {
         if let Ok(idle) = self.idle.get_mut() {
             end_now(std::mem::take(idle));
         }
+    }
+}
+
+/// A connection and the statements prepared on it. A statement of one call is prepared
+/// once per connection (named: the server parses and plans it once, not at every call)
+/// when `named` says so; otherwise, and in transactions, statements go unnamed.
+pub(super) struct Session {
+    client: Client,
+    /// By their text.
+    statements: Mutex<HashMap<Box<str>, Statement>>,
+    named: AtomicBool,
+}
+
+impl std::ops::Deref for Session {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Session {
+    /// Whether this call may use (and prepare) named statements.
+    pub(super) fn use_named(&self, named: bool) {
+        self.named.store(named, Ordering::Relaxed);
+    }
+
+    /// Forgets the statements prepared here (the server no longer has them, or their
+    /// plans no longer fit): they are prepared again when next used.
+    pub(super) fn forget(&self) {
+        if let Ok(mut m) = self.statements.lock() {
+            m.clear();
+        }
+    }
+
+    /// Runs `sql`: named and prepared once on this connection if allowed, else unnamed
+    /// with its parameters' types. Not within `transaction` (a statement prepared there
+    /// would be sent after its `COMMIT`).
+    pub(super) async fn run(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        if !self.named.load(Ordering::Relaxed) {
+            return self.client.query_typed(sql, params).await;
+        }
+        let kept = self
+            .statements
+            .lock()
+            .ok()
+            .and_then(|m| m.get(sql).cloned());
+        let statement = match kept {
+            Some(s) => s,
+            None => {
+                let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+                let s = self.client.prepare_typed(sql, &types).await?;
+                if let Ok(mut m) = self.statements.lock() {
+                    m.insert(sql.into(), s.clone());
+                }
+                s
+            }
+        };
+        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+        self.client.query(&statement, &values).await
     }
 }

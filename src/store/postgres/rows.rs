@@ -208,3 +208,9 @@ pub(super) fn read_stats(row: &Row) -> Decoded<Stats> {
 pub(super) fn read_removed(row: &Row) -> Decoded<i64> {
     row.try_get(0)
 }
+
+/// Whether `nts_store_access_tokens` took its short path: only new rows written. Anything
+/// else (an answer it cannot read) counts as no: the cache then waits for a ping.
+pub(super) fn read_only_new(row: &Row) -> bool {
+    row.try_get(0).unwrap_or(false)
+}

@@ -1,6 +1,7 @@
 //! Each operation's SQL, with the schema's name filled in once when the store is made.
-//! Every statement is sent unnamed with its parameters' types (`query_typed`), so nothing
-//! outlives a transaction: transaction-mode poolers (PgBouncer, Supabase, Neon) work.
+//! A call's one statement is prepared once per connection where that is safe, else sent
+//! unnamed with its parameters' types (see `pool::Session::run` and docs/postgresql.md,
+//! "Poolers"); a transaction's statements are always sent unnamed.
 
 /// The statements of one schema.
 pub struct Sql {
@@ -13,7 +14,7 @@ pub struct Sql {
     pub delete_access_if_expired: String,
     /// Arrays of the new tokens' columns: $1 tokens, $2 api keys, $3 users, $4 clients,
     /// $5 scopes, $6 refresh tokens (or NULLs), $7 expiries; $8 now (see
-    /// `nts_store_access_tokens` in `schema`).
+    /// `nts_store_access_tokens` in `schema`). Answers whether it only added rows.
     pub store_access_tokens: String,
     /// A code replaces one with the same string (see `nts_store_code` in `schema`).
     pub store_code: String,

@@ -10,7 +10,7 @@ use super::cache::{digest, Lookup};
 use super::call::{step, transaction, Failure, Step};
 use super::errors::{has_nul, nul_refused};
 use super::rows::{
-    read_access, read_client, read_client_id, read_code, read_pending, read_refresh, read_removed,
+    read_access, read_client, read_client_id, read_code, read_only_new, read_pending, read_refresh, read_removed,
     read_rotation, read_stats, scopes_json, Columns,
 };
 use super::runtime::end_now;
@@ -23,10 +23,18 @@ use crate::model::{
 use crate::store::buckets::FINE_BUCKET_BITS;
 use crate::store::TokenStore;
 
-/// A statement to run: its SQL and its parameters with their types.
+/// A statement of a transaction: its SQL and its parameters with their types, unnamed.
 macro_rules! q {
     ($client:expr, $sql:expr $(, $v:expr => $t:ident)* $(,)?) => {
         async move { $client.query_typed(&$sql, &[$((&$v as &(dyn ToSql + Sync), Type::$t)),*]).await }
+    };
+}
+
+/// A call's one statement: named and prepared once per connection where allowed (see
+/// `Session::run`).
+macro_rules! p {
+    ($client:expr, $sql:expr $(, $v:expr => $t:ident)* $(,)?) => {
+        async move { $client.run(&$sql, &[$((&$v as &(dyn ToSql + Sync), Type::$t)),*]).await }
     };
 }
 
@@ -71,16 +79,29 @@ impl TokenStore for PostgresStore {
         let done = self.call(false, async |c, sql| {
             let r = &rows;
             // One statement: the function's writes commit together.
-            q!(c, sql.store_access_tokens,
+            let answer = p!(c, sql.store_access_tokens,
                 r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
                 r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY, r.refresh_token => TEXT_ARRAY,
                 r.expires_at => INT8_ARRAY, now => INT8)
             .await?;
-            Ok(())
+            Ok(answer.first().is_some_and(read_only_new))
         });
-        // A token replaced, and the token that held a refresh string given again.
-        self.cache.barrier();
-        done
+        match done {
+            // Only new rows (a token and refresh string not stored before): nothing a
+            // cache holds changed, so no ping need come back before the cache answers.
+            Ok(true) => {
+                for t in tokens {
+                    self.cache.invalidate(Some(digest(&t.token)));
+                }
+                Ok(())
+            }
+            // A token replaced, and the token that held a refresh string given again (or
+            // the outcome unknown).
+            other => {
+                self.cache.barrier();
+                other.map(|_| ())
+            }
+        }
     }
 
     fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
@@ -93,7 +114,7 @@ impl TokenStore for PostgresStore {
             Lookup::Miss(ticket) => ticket,
         };
         let found = self.call(true, async |c, sql| {
-            let rows = q!(c, sql.select_access, token => TEXT).await?;
+            let rows = p!(c, sql.select_access, token => TEXT).await?;
             rows.first()
                 .map(read_access)
                 .transpose()
@@ -143,7 +164,7 @@ impl TokenStore for PostgresStore {
         let scopes = scopes.as_str();
         self.call(false, async |c, sql| {
             // One statement: the function's delete and insert commit together.
-            q!(c, sql.store_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
+            p!(c, sql.store_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
                 d.client_id => TEXT, d.redirect_uri => TEXT, d.code_challenge => TEXT,
                 d.code_challenge_method => TEXT, scopes => TEXT, d.expires_at => INT8,
                 d.created_at => INT8)
@@ -159,7 +180,7 @@ impl TokenStore for PostgresStore {
             return Ok(None);
         }
         let taken = self.call(false, async |c, sql| {
-            let rows = q!(c, sql.take_code, code => TEXT).await?;
+            let rows = p!(c, sql.take_code, code => TEXT).await?;
             rows.first().map(read_code).transpose().map_err(Failure::Pg)
         })?;
         Ok(taken.filter(|d| !is_expired(Some(d.expires_at), now)))
@@ -171,7 +192,7 @@ impl TokenStore for PostgresStore {
         }
         let found = self
             .call(true, async |c, sql| {
-                let rows = q!(c, sql.select_refresh, refresh_token => TEXT).await?;
+                let rows = p!(c, sql.select_refresh, refresh_token => TEXT).await?;
                 rows.first()
                     .map(read_refresh)
                     .transpose()
@@ -193,7 +214,7 @@ impl TokenStore for PostgresStore {
             return Ok(());
         }
         let done = self.call(false, async |c, sql| {
-            q!(c, sql.revoke_refresh, refresh_token => TEXT).await?;
+            p!(c, sql.revoke_refresh, refresh_token => TEXT).await?;
             Ok(())
         });
         self.cache.barrier();
@@ -205,7 +226,7 @@ impl TokenStore for PostgresStore {
             return Ok(());
         }
         let done = self.call(false, async |c, sql| {
-            q!(c, sql.delete_access, token => TEXT).await?;
+            p!(c, sql.delete_access, token => TEXT).await?;
             Ok(())
         });
         // It removes this token's row (and its refresh token's) only.
@@ -218,7 +239,7 @@ impl TokenStore for PostgresStore {
             return Ok(());
         }
         let done = self.call(false, async |c, sql| {
-            q!(c, sql.delete_user, user_id => TEXT).await?;
+            p!(c, sql.delete_user, user_id => TEXT).await?;
             Ok(())
         });
         self.cache.barrier();
@@ -269,7 +290,7 @@ impl TokenStore for PostgresStore {
             return Err(nul_refused());
         }
         self.call(false, async |c, sql| {
-            q!(c, sql.put_client, client.client_id => TEXT, client.secret_digest => TEXT,
+            p!(c, sql.put_client, client.client_id => TEXT, client.secret_digest => TEXT,
                 client.metadata => TEXT, client.created_at => INT8)
             .await?;
             Ok(())
@@ -281,7 +302,7 @@ impl TokenStore for PostgresStore {
             return Ok(None);
         }
         self.call(true, async |c, sql| {
-            let rows = q!(c, sql.get_client, client_id => TEXT).await?;
+            let rows = p!(c, sql.get_client, client_id => TEXT).await?;
             rows.first()
                 .map(read_client)
                 .transpose()
@@ -291,7 +312,7 @@ impl TokenStore for PostgresStore {
 
     fn client_ids(&self) -> Result<Vec<String>> {
         self.call(true, async |c, sql| {
-            let rows = q!(c, sql.client_ids).await?;
+            let rows = p!(c, sql.client_ids).await?;
             rows.iter()
                 .map(|r| read_client_id(r).map_err(Failure::Pg))
                 .collect()
@@ -309,7 +330,7 @@ impl TokenStore for PostgresStore {
             return Err(nul_refused());
         }
         self.call(false, async |c, sql| {
-            q!(c, sql.store_pending, state => TEXT, data => TEXT, expires_at => INT8).await?;
+            p!(c, sql.store_pending, state => TEXT, data => TEXT, expires_at => INT8).await?;
             Ok(())
         })
     }
@@ -319,7 +340,7 @@ impl TokenStore for PostgresStore {
             return Ok(None);
         }
         let taken = self.call(false, async |c, sql| {
-            let rows = q!(c, sql.take_pending, state => TEXT).await?;
+            let rows = p!(c, sql.take_pending, state => TEXT).await?;
             rows.first()
                 .map(read_pending)
                 .transpose()
@@ -332,7 +353,7 @@ impl TokenStore for PostgresStore {
 
     fn stats(&self, now: i64) -> Result<Stats> {
         self.call(true, async |c, sql| {
-            let rows = q!(c, sql.stats, now => INT8).await?;
+            let rows = p!(c, sql.stats, now => INT8).await?;
             let r = rows
                 .first()
                 .ok_or(StoreError::Internal("getStats returned no row"))?;
@@ -351,7 +372,7 @@ impl PostgresStore {
             return Err(nul_refused());
         }
         let done = self.call(false, async |c, sql| {
-            let rows = q!(c, sql.rotate, req.refresh_token => TEXT,
+            let rows = p!(c, sql.rotate, req.refresh_token => TEXT,
                 req.new_access_token => TEXT, req.new_refresh_token => TEXT,
                 req.expires_at => INT8, now => INT8, req.grace_ms => INT8)
             .await?;
@@ -369,7 +390,7 @@ impl PostgresStore {
     /// The read's answer does not depend on it: a failure is left for cleanup.
     fn remove_if_expired(&self, token: &str, now: i64) {
         let _ = self.call(false, async |c, sql| {
-            q!(c, sql.delete_access_if_expired, token => TEXT, now => INT8).await?;
+            p!(c, sql.delete_access_if_expired, token => TEXT, now => INT8).await?;
             Ok(())
         });
         self.cache.invalidate(Some(digest(token)));

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::*;
 use crate::model::NewAccessToken;
 use crate::store::TokenStore;
+use tokio_postgres::types::Type;
 
 /// The test stores' timeouts and pool: values for the tests (the package's defaults are
 /// `lib/defaults.js`'s, which the store never sees as such).
@@ -336,4 +337,141 @@ fn a_statement_timeout_of_the_server_is_not_reported_as_the_query_timeout() {
         assert!(text.contains("statement_timeout"), "{text}");
         assert!(!text.contains("query timeout"), "{text}");
     });
+}
+
+/// Reads until the change feed's ping came back (named statements are used from then on).
+fn until_session_proved(store: &PostgresStore) {
+    let start = std::time::Instant::now();
+    while !store.cache.session_proved() {
+        assert!(start.elapsed() < Duration::from_secs(5), "no ping came back");
+        // A token never stored: a miss is not cached.
+        let _ = store.get_access_token("none", NOW);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn prepared_here(store: &PostgresStore) -> i64 {
+    store
+        .call(true, async |c, _| {
+            let sql = "SELECT count(*) FROM pg_prepared_statements";
+            Ok(c.query_typed_one(sql, &[]).await?.try_get::<_, i64>(0)?)
+        })
+        .expect("count")
+}
+
+#[test]
+fn a_prepared_statement_whose_plan_changed_or_that_the_server_forgot_is_sent_again() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = PostgresStore::new(PostgresSettings {
+        pool_size: 1,
+        ..schema.settings()
+    });
+    // A token for each read: a token read before may be answered by the cache.
+    for t in ["a", "c", "d"] {
+        store
+            .store_access_token(&token(t, "u", None), NOW)
+            .expect("store");
+    }
+    until_session_proved(&store);
+    assert!(store.get_access_token("a", NOW).expect("read").is_some());
+    assert!(prepared_here(&store) >= 1, "the read was prepared");
+    // A migration changes what the prepared read returns: the server refuses the old
+    // plan ("cached plan must not change result type"), and the read is prepared again.
+    schema.execute("ALTER TABLE {s}.access_tokens ALTER COLUMN api_key TYPE VARCHAR");
+    let got = store.get_access_token("c", NOW).expect("read after the change");
+    assert_eq!(got.map(|t| t.api_key).as_deref(), Some("sk-test"));
+    assert!(store.named.load(Ordering::Acquire));
+    // The server forgets them (as behind a transaction-mode pooler, where the next call
+    // reaches another server connection): the read is sent unnamed, and so is every
+    // statement from then on.
+    store
+        .call(false, async |c, _| Ok(c.batch_execute("DEALLOCATE ALL").await?))
+        .expect("deallocate");
+    assert!(store.get_access_token("d", NOW).expect("read").is_some());
+    assert!(!store.named.load(Ordering::Acquire));
+    store
+        .store_access_token(&token("b", "u", None), NOW)
+        .expect("store");
+    assert_eq!(prepared_here(&store), 0);
+}
+
+#[test]
+fn a_url_that_names_a_transaction_pooler_gets_no_prepared_statements() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let mut settings = schema.settings();
+    let sep = if settings.url.contains('?') { '&' } else { '?' };
+    settings.url = format!("{}{sep}pgbouncer=true", settings.url);
+    let store = PostgresStore::new(settings);
+    store
+        .store_access_token(&token("a", "u", None), NOW)
+        .expect("store");
+    until_session_proved(&store);
+    assert!(store.get_access_token("a", NOW).expect("read").is_some());
+    assert_eq!(prepared_here(&store), 0);
+}
+
+/// getStats against the rows themselves, at several moments.
+fn stats_match_the_rows(schema: &TestSchema, store: &PostgresStore, at: &[i64]) {
+    for &now in at {
+        let stats = store.stats(now).expect("stats");
+        let sql = format!(
+            "SELECT count(*), count(DISTINCT NULLIF(user_id, '')) FROM {}.access_tokens
+             WHERE expires_at IS NULL OR expires_at > $1",
+            quote(&schema.name)
+        );
+        let (tokens, users) = store
+            .call(true, async |c, _| {
+                let r = c.query_typed_one(&sql, &[(&now, Type::INT8)]).await?;
+                Ok((r.try_get::<_, i64>(0)?, r.try_get::<_, i64>(1)?))
+            })
+            .expect("count");
+        assert_eq!(
+            (stats.total_tokens as i64, stats.unique_users as i64),
+            (tokens, users),
+            "at {now}"
+        );
+    }
+}
+
+#[test]
+fn one_token_stores_keep_the_counts_exact_on_each_path() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = schema.store();
+    let min = 60_000;
+    let at = [NOW, NOW + 5 * min, NOW + 15 * min, NOW + 25 * min, NOW + 90 * min];
+    let steps: Vec<NewAccessToken> = vec![
+        // A new user; the same user's until moved forward, by a little and by a lot.
+        token("t1", "u1", Some(NOW + 10 * min)),
+        token("t2", "u1", Some(NOW + 10 * min + 1)),
+        token("t3", "u1", Some(NOW + 60 * min)),
+        // A token expiring before the user's until: the user's row is only locked.
+        token("t4", "u1", Some(NOW + 20 * min)),
+        // Never expires: the user too; then a token with an expiry changes nothing.
+        token("t5", "u2", Some(NOW + 20 * min)),
+        token("t6", "u2", None),
+        token("t7", "u2", Some(NOW + 30 * min)),
+        // No user; no refresh token.
+        token("t8", "", Some(NOW + 20 * min)),
+        NewAccessToken {
+            refresh_token: None,
+            ..token("t9", "u3", Some(NOW + 20 * min))
+        },
+        // A token stored again (another user, an earlier expiry), and a refresh string
+        // given again: the general function's path.
+        token("t3", "u3", Some(NOW + 20 * min)),
+        NewAccessToken {
+            refresh_token: Some("r-t1".into()),
+            ..token("t10", "u4", Some(NOW + 40 * min))
+        },
+    ];
+    for t in &steps {
+        store.store_access_token(t, NOW).expect("store");
+        stats_match_the_rows(&schema, &store, &at);
+    }
 }

@@ -36,6 +36,9 @@ pub struct Target {
     pub root_cert: Option<String>,
     /// `host:port/database`, for logs and messages.
     pub shown: String,
+    /// `pgbouncer=true` or `statement_cache_size=0` (Prisma's words for a transaction-mode
+    /// pooler that keeps no prepared statements): every statement is sent unnamed.
+    pub unnamed: bool,
 }
 
 /// Parameters that ORMs and poolers put in URLs for themselves (Prisma, Supabase's
@@ -90,8 +93,11 @@ pub fn parse(url: &str, setting: &str, connect_timeout: Duration) -> Result<Targ
     let mut ssl_mode = SslMode::Prefer;
     let mut root_cert = None;
     let mut kept: Vec<(String, String)> = Vec::new();
+    let mut unnamed = false;
     for (key, value) in pairs {
         match key.as_str() {
+            "pgbouncer" => unnamed |= value.eq_ignore_ascii_case("true"),
+            "statement_cache_size" => unnamed |= value.trim() == "0",
             "sslmode" => {
                 ssl_mode =
                     match value.as_str() {
@@ -165,6 +171,7 @@ pub fn parse(url: &str, setting: &str, connect_timeout: Duration) -> Result<Targ
         ssl_mode,
         root_cert,
         shown,
+        unnamed,
     })
 }
 
@@ -438,6 +445,25 @@ mod tests {
                 .get_connect_timeout(),
             Some(&Duration::from_secs(2))
         );
+    }
+
+    #[test]
+    fn a_transaction_pooler_named_in_the_url_gets_unnamed_statements() {
+        for url in [
+            "postgres://u:p@h:6543/d?pgbouncer=true",
+            "postgres://u:p@h:6543/d?pgbouncer=TRUE&connection_limit=1",
+            "postgres://u:p@h/d?statement_cache_size=0",
+            "host=h user=u pgbouncer=true",
+        ] {
+            assert!(ok(url).unnamed, "{url}");
+        }
+        for url in [
+            "postgres://u:p@h/d",
+            "postgres://u:p@h/d?pgbouncer=false",
+            "postgres://u:p@h/d?statement_cache_size=100",
+        ] {
+            assert!(!ok(url).unnamed, "{url}");
+        }
     }
 
     #[test]

@@ -12,12 +12,15 @@ mod v4;
 mod v5;
 mod v6;
 mod v7;
+mod v8;
 
 use tokio_postgres::Client;
 
 /// Schema migrations, applied in order; `nts_migrations` records those applied.
 /// Append only: a released entry is never edited.
-pub const MIGRATIONS: &[&str] = &[v1::SQL, v2::SQL, v3::SQL, v4::SQL, v5::SQL, v6::SQL, v7::SQL];
+pub const MIGRATIONS: &[&str] = &[
+    v1::SQL, v2::SQL, v3::SQL, v4::SQL, v5::SQL, v6::SQL, v7::SQL, v8::SQL,
+];
 
 /// `"name"`, quoted for SQL. The name was checked to be a plain identifier.
 pub fn quote(schema: &str) -> String {
