@@ -131,6 +131,25 @@ function forkConcurrent(cfg, onReady) {
   return { child, answer };
 }
 
+// How many tokens expire at once in stats-burst.js's check.
+const BURST = 100_000;
+
+// stats-burst.js in a child process: its checks ({ kind, n, small, burst, pass } per store).
+function runStatsBurst(kinds, dir, pgUrl) {
+  const out = path.join(dir, "stats-burst.json");
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(HERE, "stats-burst.js"), [String(BURST), kinds.join(","), "--json", out], {
+      env: { ...process.env, TOKEN_STORAGE_LOG: "warn", ...(pgUrl ? { BENCH_PG_URL: pgUrl } : {}) },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      if (code === 0 && fs.existsSync(out)) resolve(JSON.parse(fs.readFileSync(out, "utf8")));
+      else reject(new Error(`stats-burst.js exited with ${signal ?? code}`));
+    });
+  });
+}
+
 const quantile = (xs, q) => {
   const s = Float64Array.from(xs).sort();
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
@@ -216,6 +235,7 @@ async function main() {
   const loadBefore = load();
   const addonBefore = addonBuild();
   const results = [];
+  let burst;
   const failures = [];
   const trialLoads = [];
   try {
@@ -227,6 +247,20 @@ async function main() {
       } catch (err) {
         failures.push(err.message);
         console.error(`benchmark: FAILED ${err.message}`);
+      }
+    }
+    // getStats right after a burst of expiries (stats-burst.js), for each of ours' stores run.
+    const burstKinds = [["ours-memory", "memory"], ["ours-sqlite", "db"], ["ours-postgres", "postgres"]]
+      .filter(([peer, kind]) => opts.peers.includes(peer) && !oursMissing && (kind !== "postgres" || pgUrl))
+      .map(([, kind]) => kind);
+    if (burstKinds.length) {
+      console.log(`benchmark: getStats after ${BURST.toLocaleString("en-US")} tokens expire within a second (${burstKinds.join(", ")})`);
+      trialLoads.push(os.loadavg()[0]);
+      try {
+        burst = await runStatsBurst(burstKinds, dir, pgUrl);
+      } catch (err) {
+        failures.push(`getStats after a burst of expiries: ${err.message}`);
+        console.error(`benchmark: FAILED getStats after a burst of expiries: ${err.message}`);
       }
     }
     for (const peer of pgUrl ? postgres.peers : []) {
@@ -250,6 +284,7 @@ async function main() {
     machine: machine(), versions: versions(), opts, peers: PEERS, skipped: [...new Set(skipped)], failures,
     postgres: postgres.peers.length ? { version: postgres.version, missing: postgres.missing } : undefined,
     concurrent: pgUrl ? workload : undefined,
+    burst,
   };
   // The chart beside the report (RESULTS.svg beside RESULTS.md), linked from it.
   const chartFile = opts.out.replace(/\.md$/, "") + ".svg";

@@ -129,6 +129,17 @@ fn file_and_folder_are_private_and_wal_is_on() {
 }
 
 #[test]
+fn reads_go_through_a_memory_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir.path().join("t.db")).unwrap();
+    let size: i64 = s
+        .conn
+        .query_row("PRAGMA mmap_size", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(size, super::connection::MMAP_SIZE);
+}
+
+#[test]
 fn sync_full_is_applied() {
     let dir = tempfile::tempdir().unwrap();
     let s = Db::open(&dir.path().join("t.db"), SyncMode::Full, 100).unwrap();
