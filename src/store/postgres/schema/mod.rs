@@ -117,6 +117,8 @@ mod tests {
             "c91bc218dab7afbf9300e6e398802aa41a17002d73b5e73f689c6cd42e5dfa4e",
             "7133657972df8a553318101b5dc58eb7c72c567208b6ca0ffa0e1a78e0dd499c",
             "68bc4fb7e7a07bf840cade8688e414cc813ddc7721d15444c9234782209930b1",
+            "48e49e749013023cd33afe446f993a060a518e3ecf21a9782c4a21c02f4a895f",
+            "9fa9fde5e760464134ee670a74f3b44b36ab4381d358cbc26fcb4bbc6b9fb4e4",
         ];
         let now: Vec<String> = super::MIGRATIONS
             .iter()
