@@ -38,6 +38,7 @@
 #[macro_use]
 mod backends;
 pub(crate) mod buckets;
+pub mod snapshot;
 
 use std::sync::Arc;
 
@@ -52,7 +53,9 @@ use crate::model::{
     Rotation, Stats,
 };
 
-pub trait TokenStore: Send + Sync {
+/// Every store also reads and writes its rows as they are (`snapshot::RowStore`: backups
+/// and copies), in its folder's `snapshot.rs`.
+pub trait TokenStore: Send + Sync + snapshot::RowStore {
     /// `"memory"`, `"sqlite"`, …: for logs and `getStats`.
     fn kind(&self) -> &'static str;
 
@@ -203,3 +206,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_issue15;
+
+#[cfg(test)]
+mod tests_snapshot;
