@@ -202,8 +202,20 @@ pub trait RowStore {
     /// Writes rows as they are, in one transaction: a row replaces one with the same key.
     fn import_rows(&self, rows: &Rows) -> Result<()>;
 
+    /// Writes the whole snapshot into the empty file at `path` in one step of the store's
+    /// own, if it has one (SQLite: `VACUUM INTO`, pages copied rather than rows inserted);
+    /// returns the counts it holds. `None`: `backup` copies the rows.
+    fn snapshot_into(&self, _path: &Path) -> Option<Result<Counts>> {
+        None
+    }
+
     /// Removes every row (a copy's target, when told to overwrite it).
     fn clear_rows(&self) -> Result<()>;
+
+    /// Removes every access token (with its refresh token) and authorization code issued
+    /// to the client, as one transaction (the operator's `revoke --client`); returns how
+    /// many access tokens it removed.
+    fn revoke_client(&self, client_id: &str) -> Result<u64>;
 }
 
 /// Rows per batch unless told otherwise.
@@ -217,6 +229,12 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Back to nothing done of nothing, for the next backup or copy.
+    pub fn reset(&self) {
+        self.done.store(0, Ordering::Relaxed);
+        self.total.store(0, Ordering::Relaxed);
+    }
+
     pub fn get(&self) -> (u64, u64) {
         (
             self.done.load(Ordering::Relaxed),
@@ -330,7 +348,8 @@ pub struct BackupReport {
 
 /// Writes a consistent snapshot of `from` as a new SQLite file at `destination`, in this
 /// package's schema (a SQLite store opens it). The file is made beside the destination
-/// under a temporary name, created 0600, filled, closed (so the -wal is folded in),
+/// under a temporary name, created 0600, filled (`RowStore::snapshot_into`, else the rows
+/// copied), closed (its -wal folded in),
 /// checked (`PRAGMA integrity_check` and every table's count against the snapshot's), and
 /// only then renamed into place: a failed or interrupted backup leaves no file at the
 /// destination. A file already there is refused unless `overwrite`.
@@ -362,20 +381,32 @@ pub fn backup(
     }
     let partial = partial_path(destination);
     let written = (|| {
-        let target =
-            crate::store::SqliteStore::new(partial.clone(), crate::store::SyncMode::Normal, 5000);
         create_private(&partial).map_err(|e| open_err(format!("cannot create it ({e})")))?;
-        let options = CopyOptions {
-            batch: if options.batch == 0 {
-                DEFAULT_BATCH
-            } else {
-                options.batch
-            },
-            overwrite: false,
+        let counts = match from.snapshot_into(&partial) {
+            Some(counts) => {
+                let counts = counts?;
+                progress.total.store(counts.total(), Ordering::Relaxed);
+                progress.done.store(counts.total(), Ordering::Relaxed);
+                counts
+            }
+            None => {
+                let target = crate::store::SqliteStore::new(
+                    partial.clone(),
+                    crate::store::SyncMode::Normal,
+                    5000,
+                );
+                let options = CopyOptions {
+                    batch: match options.batch {
+                        0 => DEFAULT_BATCH,
+                        n => n,
+                    },
+                    overwrite: false,
+                };
+                let counts = copy(from, &target, options, progress)?;
+                target.close()?;
+                counts
+            }
         };
-        let counts = copy(from, &target, options, progress)?;
-        target.close()?;
-        drop(target);
         super::sqlite::verify_backup(&partial, &counts)?;
         std::fs::rename(&partial, destination).map_err(|e| {
             open_err(format!(

@@ -638,11 +638,13 @@ backend_list!(every_backend
     backup_keeps_everything,
     backup_refuses_a_file_already_there,
     copy_into_each_store,
+    revoking_a_client_removes_its_tokens_and_codes,
 );
 
 // Backups and copies, in a file of their own.
 use super::tests_snapshot::{
     backup_keeps_everything, backup_refuses_a_file_already_there, copy_into_each_store,
+    revoking_a_client_removes_its_tokens_and_codes,
 };
 
 #[test]

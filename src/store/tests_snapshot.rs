@@ -201,3 +201,24 @@ pub(super) fn copy_into_each_store(f: backends::TestStore) {
 fn sqlite_fixture() -> backends::TestStore {
     <SqliteSettings as backends::Backend>::test_store().expect("a SQLite file")
 }
+
+pub(super) fn revoking_a_client_removes_its_tokens_and_codes(f: backends::TestStore) {
+    fill(&*f.store);
+    let mut other = token("b1", Some("rb1"), Some("u1"), None);
+    other.client_id = "other".into();
+    f.store.store_access_token(&other, NOW).unwrap();
+    // a2, a3 (expired, still stored) and a4 (rotated from a1) are the client's.
+    assert_eq!(f.store.revoke_client("client").unwrap(), 3);
+    for t in ["a2", "a4"] {
+        assert!(f.store.get_access_token(t, NOW).unwrap().is_none(), "{t}");
+    }
+    assert!(f.store.get_refresh_token("r4", NOW).unwrap().is_none());
+    assert!(f
+        .store
+        .take_authorization_code("c1", NOW)
+        .unwrap()
+        .is_none());
+    assert!(f.store.get_access_token("b1", NOW).unwrap().is_some());
+    assert_eq!(f.store.stats(NOW).unwrap().total_tokens, 1);
+    assert_eq!(f.store.revoke_client("nobody").unwrap(), 0);
+}

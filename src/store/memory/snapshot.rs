@@ -191,6 +191,18 @@ impl RowStore for MemoryStore {
         self.tables()?.import(rows)
     }
 
+    fn revoke_client(&self, client_id: &str) -> Result<u64> {
+        let mut tables = self.tables()?;
+        let slots: Vec<u32> = (0..tables.slots.len() as u32)
+            .filter(|&i| tables.slot(i).is_some_and(|s| s.grant.client_id == client_id))
+            .collect();
+        for &i in &slots {
+            tables.remove_slot(i);
+        }
+        tables.codes.retain(|_, c| c.client_id != client_id);
+        Ok(slots.len() as u64)
+    }
+
     fn clear_rows(&self) -> Result<()> {
         *self.tables()? = Tables::default();
         Ok(())

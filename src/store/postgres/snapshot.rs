@@ -184,16 +184,44 @@ impl RowStore for PostgresStore {
     fn import_rows(&self, rows: &Rows) -> Result<()> {
         let s = self.quoted();
         let timeout = self.settings.query_timeout;
-        self.call(false, async |c, _| {
+        let done = self.call(false, async |c, _| {
             let steps = import_steps(c, &s, rows);
             transaction(c, timeout, steps).await.map(|_| ())
-        })
+        });
+        self.cache.barrier();
+        done
+    }
+
+    fn revoke_client(&self, client_id: &str) -> Result<u64> {
+        let s = self.quoted();
+        let timeout = self.settings.query_timeout;
+        let sql = [
+            format!("DELETE FROM {s}.refresh_tokens WHERE client_id = $1"),
+            format!("DELETE FROM {s}.authorization_codes WHERE client_id = $1"),
+            format!(
+                "WITH d AS (DELETE FROM {s}.access_tokens WHERE client_id = $1 RETURNING 1)
+                 SELECT count(*) FROM d"
+            ),
+        ];
+        let done = self.call(false, async |c, _| {
+            let id: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 1] =
+                [(&client_id, Type::TEXT)];
+            let steps = sql.iter().map(|q| step(c.query_typed(q, &id))).collect();
+            let out = transaction(c, timeout, steps).await?;
+            let n = match out.last().and_then(|rows| rows.first()) {
+                Some(row) => row.try_get::<_, i64>(0)?,
+                None => 0,
+            };
+            Ok(n.max(0) as u64)
+        });
+        self.cache.barrier();
+        done
     }
 
     fn clear_rows(&self) -> Result<()> {
         let s = self.quoted();
         let timeout = self.settings.query_timeout;
-        self.call(false, async |c, _| {
+        let done = self.call(false, async |c, _| {
             let sql: Vec<String> = TABLES
                 .iter()
                 .map(|t| format!("DELETE FROM {s}.{t}"))
@@ -203,8 +231,9 @@ impl RowStore for PostgresStore {
                 .map(|q| step(c.query_typed(q, &[])))
                 .collect();
             transaction(c, timeout, steps).await.map(|_| ())
-        })
-
+        });
+        self.cache.barrier();
+        done
     }
 }
 

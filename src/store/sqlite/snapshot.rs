@@ -187,8 +187,38 @@ impl RowStore for SqliteStore {
         result
     }
 
+    fn snapshot_into(&self, path: &Path) -> Option<Result<Counts>> {
+        let shown = self.shown();
+        let copied = self.main(|_| Ok(())).and_then(|()| {
+            let c = self.reader()?;
+            let target = path.to_str().ok_or_else(|| StoreError::Open {
+                path: path.display().to_string(),
+                reason: "the path is not UTF-8".into(),
+            })?;
+            // One read transaction: the copy is of one snapshot, as of its first read.
+            c.execute("VACUUM INTO ?1", [target])
+                .map_err(|e| from_sqlite(&shown, &e))?;
+            let out = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|out| counts(&out))
+                .map_err(|e| from_sqlite(&path.display().to_string(), &e))?;
+            Ok(out)
+        });
+        Some(copied)
+    }
+
     fn import_rows(&self, rows: &Rows) -> Result<()> {
         self.main(|db| db.write(|c| import(c, rows)))
+    }
+
+    fn revoke_client(&self, client_id: &str) -> Result<u64> {
+        self.main(|db| {
+            db.write(|c| {
+                c.execute("DELETE FROM refresh_tokens WHERE client_id = ?1", [client_id])?;
+                c.execute("DELETE FROM authorization_codes WHERE client_id = ?1", [client_id])?;
+                c.execute("DELETE FROM access_tokens WHERE client_id = ?1", [client_id])
+                    .map(|n| n as u64)
+            })
+        })
     }
 
     fn clear_rows(&self) -> Result<()> {
