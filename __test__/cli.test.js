@@ -174,6 +174,11 @@ describe("native-token-storage commands", () => {
     r = cli(["stats", "--json"], { env: { TOKEN_STORAGE: "postgres", TOKEN_DATABASE_URL: PG_URL, TOKEN_DB_SCHEMA: schema } });
     assert.equal(r.json().totalTokens, 3, r.stderr);
     assert.equal(cli(["copy", db, PG_URL], { env: pgEnv }).status, EXIT.REFUSED);
+    // One database and schema on both sides: refused, even with --force (it would empty FROM).
+    r = cli(["copy", PG_URL, PG_URL, "--force"], { env: pgEnv });
+    assert.equal(r.status, EXIT.USAGE, r.stderr);
+    assert.match(r.stderr, /the same store/);
+    assert.equal(cli(["stats", "--json"], { env: { TOKEN_STORAGE: "postgres", TOKEN_DATABASE_URL: PG_URL, TOKEN_DB_SCHEMA: schema } }).json().totalTokens, 3);
     const back = path.join(dir, "back.db");
     r = cli(["backup", back], { env: { TOKEN_STORAGE: "postgres", TOKEN_DATABASE_URL: PG_URL, TOKEN_DB_SCHEMA: schema } });
     assert.equal(r.status, EXIT.OK, r.stderr);

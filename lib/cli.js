@@ -180,14 +180,15 @@ async function main(argv) {
 
 function positionals(given, names, command) {
   if (given.length !== names.length) {
-    throw new CliError(`expects ${names.join(" and ")} (got ${given.length} argument${given.length === 1 ? "" : "s"}); see native-token-storage ${command} --help`, EXIT.USAGE);
+    const expects = names.length ? `expects ${names.join(" and ")}` : "takes no arguments";
+    throw new CliError(`${expects} (got ${given.length} argument${given.length === 1 ? "" : "s"}); see native-token-storage ${command} --help`, EXIT.USAGE);
   }
   return given;
 }
 
-function batchSize(values) {
+function batchSize(values, fallback = DEFAULTS.COPY_BATCH_SIZE) {
   const raw = values["batch-size"];
-  if (raw === undefined) return DEFAULTS.COPY_BATCH_SIZE;
+  if (raw === undefined) return fallback;
   const n = Number(raw);
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1 || n > 2 ** 31 - 1) {
     throw new CliError(`--batch-size must be a whole number from 1 (got ${JSON.stringify(raw)})`, EXIT.USAGE);
@@ -265,7 +266,7 @@ async function stats(values, given, opened) {
 
 async function cleanup(values, given, opened) {
   positionals(given, [], "cleanup");
-  const size = batchSize(values);
+  const size = batchSize(values, DEFAULTS.CLEANUP_BATCH_SIZE);
   const storage = open(configuredOptions(values), opened);
   const removed = await storage.promises.cleanupExpiredTokens(size);
   return { json: { storage: storage.storage, location: storage.location, removed }, text: `${where(storage)}: removed ${removed} expired row${removed === 1 ? "" : "s"}` };
@@ -383,9 +384,15 @@ async function copyBetween(from, to, values, label) {
   };
 }
 
-function sameFile(a, b) {
+/** Whether two open stores are the same data: one file, or one database and schema. */
+function sameStore(a, b, aOptions, bOptions) {
+  if (a.storage !== b.storage) return false;
+  if (a.storage === "postgres") {
+    const schema = (o) => o.schema || DEFAULTS.SCHEMA;
+    return a.location === b.location && schema(aOptions) === schema(bOptions);
+  }
   try {
-    return a.storage === "sqlite" && b.storage === "sqlite" && fs.realpathSync(a.path) === fs.realpathSync(b.path);
+    return a.storage === "sqlite" && fs.realpathSync(a.path) === fs.realpathSync(b.path);
   } catch {
     return false;
   }
@@ -393,18 +400,20 @@ function sameFile(a, b) {
 
 async function restore(values, given, opened) {
   const [file] = positionals(given, ["FILE"], "restore");
+  const source = { storage: "sqlite", path: file };
   const target = configuredOptions(values);
-  const from = open({ storage: "sqlite", path: file }, opened);
+  const from = open(source, opened);
   const to = open(target, opened, { mustExist: false });
-  if (sameFile(from, to)) throw new CliError("FILE is the store itself", EXIT.USAGE);
+  if (sameStore(from, to, source, target)) throw new CliError("FILE is the store itself", EXIT.USAGE);
   return copyBetween(from, to, values, "restore");
 }
 
 async function copy(values, given, opened) {
   const [fromSpec, toSpec] = positionals(given, ["FROM", "TO"], "copy");
-  const from = open(optionsOf(fromSpec, values), opened);
-  const to = open(optionsOf(toSpec, values), opened, { mustExist: false });
-  if (sameFile(from, to)) throw new CliError("FROM and TO are the same file", EXIT.USAGE);
+  const [source, target] = [optionsOf(fromSpec, values), optionsOf(toSpec, values)];
+  const from = open(source, opened);
+  const to = open(target, opened, { mustExist: false });
+  if (sameStore(from, to, source, target)) throw new CliError("FROM and TO are the same store", EXIT.USAGE);
   return copyBetween(from, to, values, "copy");
 }
 
