@@ -222,3 +222,36 @@ pub(super) fn revoking_a_client_removes_its_tokens_and_codes(f: backends::TestSt
     assert_eq!(f.store.stats(NOW).unwrap().total_tokens, 1);
     assert_eq!(f.store.revoke_client("nobody").unwrap(), 0);
 }
+
+/// From PostgreSQL into PostgreSQL: the export's reader and the target's writes share the
+/// I/O thread's runtime (each on a thread of its own), in batches smaller than the tables.
+#[test]
+#[cfg(feature = "postgres")]
+fn postgres_into_postgres() {
+    let test = || <PostgresSettings as backends::Backend>::test_store();
+    let (Some(from), Some(to)) = (test(), test()) else {
+        return;
+    };
+    fill(&*from.store);
+    let more: Vec<_> = (0..250)
+        .map(|i| {
+            token(
+                &format!("bulk-{i}"),
+                Some(&format!("rb-{i}")),
+                Some("u9"),
+                None,
+            )
+        })
+        .collect();
+    from.store.store_access_tokens(&more, NOW).unwrap();
+    let progress = Progress::default();
+    let options = CopyOptions {
+        batch: 7,
+        overwrite: false,
+    };
+    let counts = copy(&*from.store, &*to.store, options, &progress).expect("copy");
+    assert_eq!(counts.access_tokens, 253);
+    assert_eq!(progress.get(), (counts.total(), counts.total()));
+    assert_eq!(to.store.stats(NOW).unwrap(), from.store.stats(NOW).unwrap());
+    check(&*to.store);
+}

@@ -3,13 +3,14 @@
 //! writing), a cursor per table fetched in batches; written one transaction per batch,
 //! each row replacing one of the same key. The statement-level triggers keep the counters.
 
+use tokio::sync::mpsc::Sender;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 
 use super::call::{step, transaction, Failure};
 use super::schema::quote;
 use super::PostgresStore;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use super::rows::{read_access, read_client, read_code, read_pending, read_refresh};
 use crate::store::snapshot::{counts_sql, Counts, PendingRow, RefreshRow, RetiredRow};
 use crate::store::snapshot::{RowStore, Rows, Sink, TokenRow, TABLES};
@@ -101,14 +102,16 @@ impl PostgresStore {
         quote(&self.settings.schema)
     }
 
-    /// The snapshot: its counts and every table's rows in batches, read on one connection
-    /// in one transaction. Held in memory until the transaction ends, then handed over, so
-    /// that a target on the same I/O thread is never called from inside it.
-    async fn read_snapshot(
+    /// The snapshot: its counts, then every table's rows in batches, read on one
+    /// connection in one transaction and sent to `out` as they come (at most two batches
+    /// wait there: the memory an export takes does not grow with the store). A closed `out`
+    /// (the reader stopped) ends it.
+    async fn send_snapshot(
         &self,
         client: &Client,
         batch: usize,
-    ) -> std::result::Result<(Counts, Vec<Rows>), Failure> {
+        out: &Sender<Piece>,
+    ) -> std::result::Result<Counts, Failure> {
         let s = self.quoted();
         let timeout = self.settings.query_timeout.as_millis().max(1);
         client
@@ -117,9 +120,10 @@ impl PostgresStore {
                  SET LOCAL statement_timeout = {timeout}"
             ))
             .await?;
+        let stopped = || Failure::Store(StoreError::Internal("the export's reader stopped"));
         let result = async {
             let counts = read_counts(&client.query_one(&counts_sql(&format!("{s}.")), &[]).await?)?;
-            let mut out = Vec::new();
+            out.send(Piece::Counts(counts)).await.map_err(|_| stopped())?;
             for (i, (sql, read)) in tables(&s).into_iter().enumerate() {
                 client
                     .batch_execute(&format!("DECLARE nts_copy_{i} NO SCROLL CURSOR FOR {sql}"))
@@ -132,18 +136,37 @@ impl PostgresStore {
                         break;
                     }
                     let done = rows.len() < batch;
-                    out.push(read(&rows)?);
+                    out.send(Piece::Rows(read(&rows)?)).await.map_err(|_| stopped())?;
                     if done {
                         break;
                     }
                 }
             }
-            Ok::<_, Failure>((counts, out))
+            Ok::<_, Failure>(counts)
         }
         .await;
         let _ = client.batch_execute("COMMIT").await;
         result
     }
+
+    /// `send_snapshot` on a connection of the pool, its failures as the store's errors.
+    async fn export(&self, batch: usize, out: Sender<Piece>) -> Result<Counts> {
+        let as_store = |f: Failure| match f {
+            Failure::Pg(e) => self.error(&e),
+            Failure::Store(e) => e,
+            Failure::QueryTimeout => self.past_query_timeout(),
+        };
+        let (conn, _) = self.checkout().await.map_err(as_store)?;
+        let result = self.send_snapshot(&conn.client, batch, &out).await;
+        self.checkin(conn).await;
+        result.map_err(as_store)
+    }
+}
+
+/// What an export sends its reader: the snapshot's counts first, then its rows.
+enum Piece {
+    Counts(Counts),
+    Rows(Rows),
 }
 
 impl RowStore for PostgresStore {
@@ -154,31 +177,31 @@ impl RowStore for PostgresStore {
         })
     }
 
+    /// The snapshot is read on a thread of its own, on the I/O thread's runtime, and handed
+    /// to `sink` on this one as it comes: a `sink` writing to a PostgreSQL store (this
+    /// runtime too) is never called from inside the runtime.
     fn export_rows(&self, batch: usize, sink: &mut dyn Sink) -> Result<Counts> {
         let rt = super::runtime::runtime()?;
-        let work = async {
-            let (conn, _) = match self.checkout().await {
-                Ok(c) => c,
-                Err(Failure::Pg(e)) => return Err(self.error(&e)),
-                Err(Failure::Store(e)) => return Err(e),
-                Err(Failure::QueryTimeout) => return Err(self.past_query_timeout()),
-            };
-            let result = self.read_snapshot(&conn.client, batch.max(1)).await;
-            let result = match result {
-                Ok(v) => Ok(v),
-                Err(Failure::Pg(e)) => Err(self.error(&e)),
-                Err(Failure::Store(e)) => Err(e),
-                Err(Failure::QueryTimeout) => Err(self.past_query_timeout()),
-            };
-            self.checkin(conn).await;
-            result
-        };
-        let (counts, rows) = rt.block_on(work)?;
-        sink.counts(&counts)?;
-        for r in rows {
-            sink.rows(r)?;
-        }
-        Ok(counts)
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(2);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(move || rt.block_on(self.export(batch.max(1), tx)));
+            let mut given = Ok(());
+            while let Some(piece) = rx.blocking_recv() {
+                given = match piece {
+                    Piece::Counts(c) => sink.counts(&c),
+                    Piece::Rows(r) => sink.rows(r),
+                };
+                if given.is_err() {
+                    break;
+                }
+            }
+            drop(rx); // a reader still sending stops
+            let read = reader
+                .join()
+                .unwrap_or(Err(StoreError::Internal("the export's thread panicked")));
+            given?;
+            read
+        })
     }
 
     fn import_rows(&self, rows: &Rows) -> Result<()> {
