@@ -32,7 +32,9 @@
 //! operation files: `sqlite/{tokens,oauth,cleanup}.rs`, `memory/ops.rs`) and the row
 //! decoding (`rows.rs`: every record a statement returns is read there; the schema checks
 //! read their one version number where they ask for it). The memory store has no schema,
-//! statements or rows: its operations work on its tables. The expiry-bucket constants
+//! statements or rows: its operations work on its tables. `snapshot.rs` in each folder:
+//! its rows read in one snapshot and written as they are (`snapshot::RowStore`), from which
+//! `snapshot` makes backups and copies between any two stores. The expiry-bucket constants
 //! every backend counts by are in `buckets`.
 
 #[macro_use]
