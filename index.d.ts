@@ -172,6 +172,12 @@ export interface TokenStore extends ClientStore {
   cleanupExpiredTokensAsync(batchSize?: number): Promise<number>;
   getStats(): TokenStats;
   /**
+   * A consistent snapshot of the store, taken while others keep writing, as a new SQLite
+   * file at `destination` (created 0600, checked before it is reported done). A file already
+   * there is refused unless `options.overwrite`. `new TokenStorage({ storage: "db", path })` opens it.
+   */
+  backup(destination: string, options?: BackupOptions | null): BackupReport;
+  /**
    * The refresh grant in one atomic step: if `refreshToken` is live, its pair is replaced by
    * the new one (same API key, user, client and scopes); returns the new pair, or null. Of
    * concurrent rotations of one token, one wins. A token rotated away and presented again
@@ -194,6 +200,33 @@ export interface TokenStore extends ClientStore {
   storePendingAuthorization(state: string, data: Record<string, unknown>, ttlSeconds?: Seconds | null): void;
   /** The data stored under `state`, once; null if unknown, already taken or expired. */
   consumePendingAuthorization<T = Record<string, unknown>>(state: string | null | undefined): T | null;
+}
+
+/** `backup`'s options. */
+export interface BackupOptions {
+  /** Replace a file already at the destination (default false: refused). */
+  overwrite?: boolean;
+  /** Rows per transaction of the backup file (default 1000). */
+  batchSize?: number;
+}
+
+/** How many rows of each kind a backup or copy wrote (expired ones included). */
+export interface RowCounts {
+  accessTokens: number;
+  refreshTokens: number;
+  authorizationCodes: number;
+  clients: number;
+  pendingAuthorizations: number;
+  refreshFamilies: number;
+  retiredRefreshTokens: number;
+}
+
+/** What `backup` wrote: the file's absolute path, its rows, its size and how long it took. */
+export interface BackupReport {
+  path: string;
+  counts: RowCounts;
+  bytes: number;
+  ms: number;
 }
 
 /** What the `mint` of `rotateRefreshToken(refreshToken, mint)` returns: the new pair and its expiry. */
@@ -298,6 +331,7 @@ export declare const deleteUserTokens: TokenStore["deleteUserTokens"];
 export declare const cleanupExpiredTokens: TokenStore["cleanupExpiredTokens"];
 export declare const cleanupExpiredTokensAsync: TokenStore["cleanupExpiredTokensAsync"];
 export declare const getStats: TokenStore["getStats"];
+export declare const backup: TokenStore["backup"];
 export declare const rotateRefreshToken: TokenStore["rotateRefreshToken"];
 export declare const storePendingAuthorization: TokenStore["storePendingAuthorization"];
 export declare const consumePendingAuthorization: TokenStore["consumePendingAuthorization"];

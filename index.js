@@ -29,6 +29,6 @@ module.exports = {
 0 && (module.exports = {
   storeAccessToken, storeAccessTokens, getAccessToken, storeAuthorizationCode, consumeAuthorizationCode,
   getRefreshToken, revokeRefreshToken, deleteToken, deleteUserTokens, cleanupExpiredTokens,
-  cleanupExpiredTokensAsync, getStats, closeDB, rotateRefreshToken, storePendingAuthorization,
+  cleanupExpiredTokensAsync, getStats, closeDB, backup, rotateRefreshToken, storePendingAuthorization,
   consumePendingAuthorization, TokenStorage, TokenStorageError, sqliteVersion,
 });

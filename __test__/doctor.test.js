@@ -285,9 +285,10 @@ describe("native-token-storage doctor (the command)", () => {
   });
 
   it("--help prints the usage and exits 0; a usage error exits 2", (t) => {
-    const help = cli("--help");
+    const help = cli("doctor", "--help");
     assert.equal(help.status, 0);
     assert.match(help.stdout, /^Usage: native-token-storage doctor \[folder\] \[--json\]/);
+    assert.match(cli("--help").stdout, /^  doctor /m, "the program's usage lists it");
     for (const args of [[], ["doctr"], ["doctor", "--jsn"], ["doctor", "a", "b"], ["doctor", path.join(FIXTURES, "no-such-server")]]) {
       const r = cli(...args);
       assert.equal(r.status, 2, `${args.join(" ")}: ${r.stdout}`);

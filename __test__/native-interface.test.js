@@ -14,8 +14,15 @@ const DEFAULTS = require("../lib/defaults");
 
 const NOW = Date.UTC(2030, 0, 1);
 
+/** Where the backups the calls below write go (a new file each). */
+let backupDir = null;
+let backups = 0;
+after(() => backupDir && removeDir(backupDir));
+
 /** A valid value of each parameter type (none of them names a stored record). */
 const SAMPLE = {
+  file: () => path.join((backupDir ??= tempDir("nts-native-backup-")), `backup-${backups++}.db`),
+  boolean: () => false,
   string: () => "x",
   "string?": () => null,
   "number?": () => null,
@@ -49,6 +56,7 @@ const OPERATIONS = {
   clientIds: { both: [] },
   storePendingAuthorization: { both: ["string", "string", "number"] },
   consumePendingAuthorization: { both: ["string"] },
+  backup: { both: ["file", "boolean", "number"] },
 };
 
 /** [method name, parameter types before now, async?] for every operation method. */
@@ -60,7 +68,8 @@ const METHODS = Object.entries(OPERATIONS).flatMap(([name, forms]) => {
   return out;
 });
 
-const OWN = ["open", "close"]; // the handle's own methods, which take no clock
+// The handle's own methods, which take no clock: and those of the command line (src/napi/copy.rs).
+const OWN = ["open", "close", "copyTo", "copyToAsync", "copyProgress", "rowCounts", "revokeClientTokens"];
 const GETTERS = ["storage", "path"];
 
 describe("the native addon's interface", () => {

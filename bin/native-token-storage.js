@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 "use strict";
-// The package's command line. `native-token-storage doctor [folder] [--json] [--fix] [--diff]`: see lib/doctor/.
+// The package's command line: `native-token-storage doctor [folder] [--json] [--fix] [--diff]`
+// (lib/doctor/, below), and the operator's commands on a store: stats, cleanup, revoke,
+// backup, restore, copy (lib/cli.js, which also prints the usage of them all).
 const path = require("node:path");
-const { doctor, fix, format } = require("../lib/doctor");
 
 const USAGE = `Usage: native-token-storage doctor [folder] [--json] [--fix] [--diff]
 
@@ -24,18 +25,17 @@ does, or a file does not parse, or --fix could not write its edits; 2 a usage er
 
 const FLAGS = new Set(["--json", "--fix", "--diff"]);
 
-function main(argv) {
+function doctorCommand(argv) {
+  const { doctor, fix, format } = require("../lib/doctor");
   const words = argv.filter((a) => !a.startsWith("-"));
   const flags = argv.filter((a) => a.startsWith("-"));
-  if (flags.includes("--help") || flags.includes("-h") || words[0] === "help") {
+  if (flags.includes("--help") || flags.includes("-h")) {
     process.stdout.write(USAGE);
     return 0;
   }
   const unknown = flags.find((f) => !FLAGS.has(f));
   const problem = unknown ? `unknown option ${unknown}`
-    : words.length === 0 ? "no command given"
-      : words[0] !== "doctor" ? `unknown command ${words[0]}`
-        : words.length > 2 ? `one folder at most (got ${words.slice(1).join(", ")})` : null;
+    : words.length > 2 ? `one folder at most (got ${words.slice(1).join(", ")})` : null;
   if (problem) {
     process.stderr.write(`native-token-storage: ${problem}\n\n${USAGE}`);
     return 2;
@@ -92,4 +92,12 @@ function main(argv) {
   return after.ready ? 0 : 1;
 }
 
-process.exitCode = main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+if (argv[0] === "doctor") process.exitCode = doctorCommand(argv);
+else {
+  require("../lib/cli")
+    .main(argv)
+    .then((code) => {
+      process.exitCode = code;
+    });
+}

@@ -182,7 +182,16 @@ function tokenRecord(fn, record, i) {
   };
 }
 
+/** A file path (a non-empty string without NUL), made absolute against the current folder. */
+function filePath(fn, name, value) {
+  if (typeof value !== "string" || value === "" || value.includes("\0")) {
+    throw new TypeError(`${fn}: ${name} must be a file path (a non-empty string)`);
+  }
+  return require("node:path").resolve(value);
+}
+
 module.exports = {
+  filePath,
   tokenRecord,
   requiredString,
   optionalString,

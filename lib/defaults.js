@@ -15,6 +15,8 @@ module.exports = Object.freeze({
   BACKGROUND_CLEANUP_BATCH_SIZE: 2000,
   /** The automatic cleanup's batches: each one a short transaction. */
   AUTO_CLEANUP_BATCH_SIZE: 500,
+  /** Rows per transaction of a backup or copy's target. */
+  COPY_BATCH_SIZE: 1000,
   /** `storeAuthorizationCode(…, expiresIn)`: seconds a code lives (also when null). */
   CODE_LIFETIME_SECONDS: 600,
   /** `storePendingAuthorization(…, ttlSeconds)`: seconds a pending authorization lives (also when null). */

@@ -235,6 +235,23 @@ const OPERATIONS = {
   },
 
   /**
+   * A consistent snapshot of the store, taken while others keep writing, written as a new
+   * SQLite file at `destination` (created 0600, checked before it is reported done; see
+   * docs/operations.md). `options.overwrite` replaces a file already there;
+   * `options.batchSize` rows per transaction. Answers `{ path, counts, bytes, ms }`.
+   */
+  backup: {
+    params: ["destination", "options"],
+    defaults: { options: orNull({}) },
+    entry: "tokens",
+    input(destination, options) {
+      const fn = "backup";
+      return [args.filePath(fn, "destination", destination), ...copyOptions(fn, options)];
+    },
+    output: (json) => JSON.parse(json),
+  },
+
+  /**
    * The refresh grant in one atomic step (see docs/api.md): the new pair, or null. A
    * refresh token rotated away and presented again after the grace period revokes its
    * family, logged as a warning (without the token). With a function as second argument,
@@ -402,6 +419,16 @@ function clientRecord(registration, secret) {
   };
 }
 
+/** `{ overwrite, batchSize }` of a backup or copy, checked: `[overwrite, batchSize]`. */
+function copyOptions(fn, options) {
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new TypeError(`${fn}: options must be an object ({ overwrite, batchSize })`);
+  }
+  const { overwrite = false, batchSize = DEFAULTS.COPY_BATCH_SIZE } = options;
+  if (typeof overwrite !== "boolean") throw new TypeError(`${fn}: options.overwrite must be a boolean`);
+  return [overwrite, batchSizeArg(fn, batchSize)];
+}
+
 function batchSizeArg(fn, value) {
   if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
     throw new TypeError(`${fn}: batchSize must be a whole number from 1 to 2147483647`);
@@ -481,4 +508,4 @@ function moduleFunctions(entry, target) {
   );
 }
 
-module.exports = { OPERATIONS, ANSWER, batchSizeArg, signature, namesOf, moduleFunctions };
+module.exports = { OPERATIONS, ANSWER, batchSizeArg, copyOptions, signature, namesOf, moduleFunctions };

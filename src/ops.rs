@@ -51,6 +51,13 @@ pub enum Call {
         ttl_ms: i64,
     },
     TakePendingAuthorization(String),
+    /// A backup of the store into a new SQLite file (`store::snapshot::backup`), its
+    /// progress counted in `progress`; answers its report as JSON text.
+    Backup {
+        path: std::path::PathBuf,
+        options: crate::store::snapshot::BackupOptions,
+        progress: std::sync::Arc<crate::store::snapshot::Progress>,
+    },
 }
 
 /// What a call answers.
@@ -150,6 +157,15 @@ pub fn run(
         }
         Call::TakePendingAuthorization(state) => {
             Answer::Text(store.take_pending_authorization(&state, now)?)
+        }
+        Call::Backup {
+            path,
+            options,
+            progress,
+        } => {
+            progress.reset();
+            let report = crate::store::snapshot::backup(store, &path, options, &progress)?;
+            Answer::Text(Some(report.to_json().to_string()))
         }
     })
 }

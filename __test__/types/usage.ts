@@ -15,6 +15,7 @@ import {
   cleanupExpiredTokensAsync,
   getStats,
   closeDB,
+  backup,
   sqliteVersion,
   rotateRefreshToken,
   storePendingAuthorization,
@@ -44,6 +45,9 @@ import type {
   ClientMetadata,
   ClientRegistration,
   RegisteredClient,
+  BackupOptions,
+  BackupReport,
+  RowCounts,
 } from "native-token-storage";
 
 // The module-level functions, with the arguments the old server passes.
@@ -114,6 +118,14 @@ const stats: TokenStats = getStats();
 const total: number = stats.totalTokens + stats.uniqueUsers;
 const kind: StorageKind = stats.storage;
 closeDB();
+const backupOptions: BackupOptions = { overwrite: true, batchSize: 500 };
+const backedUp: BackupReport = backup("/var/backups/tokens.db", backupOptions);
+const backedUpRows: RowCounts = backedUp.counts;
+const backedUpTotal: number = backedUpRows.accessTokens + backedUpRows.retiredRefreshTokens + backedUp.bytes + backedUp.ms;
+const backedUpPath: string = backup("tokens-copy.db").path;
+// @ts-expect-error overwrite is a boolean
+backup("tokens.db", { overwrite: "yes" });
+void [backedUpTotal, backedUpPath];
 const version: string = sqliteVersion();
 void [nothing, removed, removedBatched, pending, total, kind, version];
 
@@ -191,6 +203,8 @@ async function usePromises(): Promise<void> {
   await promises.deleteUserTokens("user-1");
   const cleaned: number = await promises.cleanupExpiredTokens();
   const counted: TokenStats = await promises.getStats();
+  const backedUpAsync: BackupReport = await promises.backup("/var/backups/tokens.db", null);
+  void backedUpAsync;
   await promises.closeDB();
   const mine = new promises.TokenStorage({ storage: "memory" });
   const viaInstance: PromiseTokenStore = mine.promises;

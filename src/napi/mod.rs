@@ -9,11 +9,13 @@
 //!   times from JS to the model;
 //! - `reply.rs`: answers to JS values (records as one string each, see `wire.rs`);
 //! - `task.rs`: the Promise form: a call run on libuv's pool;
+//! - `copy.rs`: a copy from one store into another, and how far a copy or backup is;
 //! - `errors.rs`: `StoreError` to JS errors with their stable `code`;
 //! - `info.rs`: module-level functions that need no store.
 
 mod args;
 mod config;
+mod copy;
 mod errors;
 mod info;
 mod operations;

@@ -21,6 +21,7 @@ use super::reply::Reply;
 use super::store::NativeStore;
 use super::task::Later;
 use crate::ops::Call;
+use crate::store::snapshot::BackupOptions;
 
 /// One `#[napi] impl NativeStore` block per method (napi-rs merges them into one class);
 /// a `both` entry is its `sync` and its `async` entry, the doc comment on the first.
@@ -173,6 +174,16 @@ operations! {
         data: Key,
         ttl_ms: f64,
     ) -> "Promise<undefined>" = |self, now| pending(state.0, data.0, ttl_ms)?;
+
+    /// Writes a consistent snapshot of the store as a new SQLite file at `path` (see
+    /// `store::snapshot::backup`); answers `{ path, counts, bytes, ms }` as JSON text.
+    /// Its progress: `copyProgress()`.
+    both backup, backup_async(path: String, overwrite: bool, batch_size: u32)
+        -> "Promise<string>" = |self, now| Call::Backup {
+            path: path.into(),
+            options: BackupOptions { overwrite, batch: batch_size as usize },
+            progress: self.progress.clone(),
+        };
 
     /// The data as stored (JSON text), or null.
     both consume_pending_authorization, consume_pending_authorization_async(state: Key)

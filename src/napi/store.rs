@@ -14,15 +14,18 @@ use super::reply::{reply, Reply};
 use super::task::Later;
 use crate::default_stores;
 use crate::ops::{self, BackgroundCleanup, Call};
+use crate::store::snapshot::Progress;
 use crate::store::{self, TokenStore};
 
 /// One store: memory, a SQLite file or a PostgreSQL database.
 #[napi]
 pub struct NativeStore {
-    store: Arc<dyn TokenStore>,
+    pub(super) store: Arc<dyn TokenStore>,
     cleanup: Arc<BackgroundCleanup>,
     /// `rotateRefreshToken`'s grace period (see `RotateRequest`).
     pub(super) refresh_grace_ms: i64,
+    /// How far this store's latest backup or copy is (see `copy.rs`).
+    pub(super) progress: Arc<Progress>,
 }
 
 #[napi]
@@ -39,6 +42,7 @@ impl NativeStore {
             store,
             cleanup: Arc::default(),
             refresh_grace_ms: i64::from(options.refresh_grace_ms),
+            progress: Arc::default(),
         })
     }
 

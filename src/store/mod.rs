@@ -32,12 +32,15 @@
 //! operation files: `sqlite/{tokens,oauth,cleanup}.rs`, `memory/ops.rs`) and the row
 //! decoding (`rows.rs`: every record a statement returns is read there; the schema checks
 //! read their one version number where they ask for it). The memory store has no schema,
-//! statements or rows: its operations work on its tables. The expiry-bucket constants
+//! statements or rows: its operations work on its tables. `snapshot.rs` in each folder:
+//! its rows read in one snapshot and written as they are (`snapshot::RowStore`), from which
+//! `snapshot` makes backups and copies between any two stores. The expiry-bucket constants
 //! every backend counts by are in `buckets`.
 
 #[macro_use]
 mod backends;
 pub(crate) mod buckets;
+pub mod snapshot;
 
 use std::sync::Arc;
 
@@ -52,7 +55,9 @@ use crate::model::{
     Rotation, Stats,
 };
 
-pub trait TokenStore: Send + Sync {
+/// Every store also reads and writes its rows as they are (`snapshot::RowStore`: backups
+/// and copies), in its folder's `snapshot.rs`.
+pub trait TokenStore: Send + Sync + snapshot::RowStore {
     /// `"memory"`, `"sqlite"`, …: for logs and `getStats`.
     fn kind(&self) -> &'static str;
 
@@ -210,3 +215,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_issue15;
+
+#[cfg(test)]
+mod tests_snapshot;

@@ -635,7 +635,17 @@ backend_list!(every_backend
     clients_are_stored_replaced_and_listed_in_order,
     pending_authorizations_are_single_use_and_expire,
     access_token_text_is_the_record_written,
+    backup_keeps_everything,
+    backup_refuses_a_file_already_there,
+    copy_into_each_store,
+    revoking_a_client_removes_its_tokens_and_codes,
 );
+
+// Backups and copies, in a file of their own.
+use super::tests_snapshot::{
+    backup_keeps_everything, backup_refuses_a_file_already_there, copy_into_each_store,
+    revoking_a_client_removes_its_tokens_and_codes,
+};
 
 #[test]
 fn memory_and_sqlite_agree_on_random_sequences() {

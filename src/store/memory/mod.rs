@@ -19,6 +19,7 @@ mod errors;
 mod histogram;
 mod ops;
 mod settings;
+mod snapshot;
 mod store;
 mod tables;
 

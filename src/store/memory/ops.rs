@@ -216,7 +216,7 @@ impl Tables {
     }
 
     /// Puts `refresh` in `family` (`None`: no family but its own).
-    fn set_family(&mut self, refresh: &str, family: Option<&str>) {
+    pub(super) fn set_family(&mut self, refresh: &str, family: Option<&str>) {
         if let Some(old) = self.families.remove(refresh) {
             if let Some(set) = self.members.get_mut(&old) {
                 set.remove(refresh);

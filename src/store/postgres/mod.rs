@@ -39,6 +39,7 @@ mod rows;
 mod runtime;
 mod schema;
 mod settings;
+mod snapshot;
 mod sql;
 mod store;
 mod tls;

@@ -29,6 +29,7 @@ mod recent;
 mod rows;
 mod schema;
 mod settings;
+mod snapshot;
 mod sql;
 mod store;
 mod tokens;
@@ -39,6 +40,7 @@ use std::time::Duration;
 
 use connection::Db;
 pub use settings::{SqliteSettings, SyncMode};
+pub(crate) use snapshot::verify_backup;
 
 use crate::error::{Result, StoreError};
 

@@ -1,0 +1,420 @@
+"use strict";
+// The operator's commands of `native-token-storage` (bin/native-token-storage.js; `doctor`
+// is lib/doctor's): stats, cleanup, revoke, backup, restore, copy. The store is configured as
+// the library's default store is (TOKEN_STORAGE, TOKEN_DB_PATH, TOKEN_DATABASE_URL or
+// DATABASE_URL, TOKEN_DB_SCHEMA: lib/config.js), each setting also a flag. Results on stdout
+// (text, or JSON with --json), progress and errors on stderr, never a token, key or
+// connection string. Exit codes: EXIT below (docs/operations.md lists them).
+
+const fs = require("node:fs");
+const nodePath = require("node:path");
+const { parseArgs } = require("node:util");
+const { TokenStorage } = require("./storage");
+const { ENVIRONMENT } = require("./config");
+const DEFAULTS = require("./defaults");
+
+/** What scripts can rely on. */
+const EXIT = Object.freeze({
+  OK: 0,
+  /** The store failed: unreachable, damaged, or a copy that did not check out. */
+  FAILED: 1,
+  /** A usage error: an unknown command or flag, a missing or bad argument or setting. */
+  USAGE: 2,
+  /** The file to read (a SQLite store, a backup) does not exist. */
+  NOT_FOUND: 3,
+  /** Refused: the destination file exists, or the target store holds rows (see --force). */
+  REFUSED: 4,
+});
+
+const STORE_FLAGS = {
+  storage: { type: "string" },
+  path: { type: "string" },
+  url: { type: "string" },
+  schema: { type: "string" },
+};
+const COMMON = { json: { type: "boolean" }, help: { type: "boolean", short: "h" } };
+const COPYING = { force: { type: "boolean" }, "batch-size": { type: "string" }, quiet: { type: "boolean", short: "q" } };
+
+const STORE_HELP = `The store is the one the library opens (the same environment): TOKEN_STORAGE (memory, db or
+sqlite, postgres), TOKEN_DB_PATH, TOKEN_DATABASE_URL (or DATABASE_URL), TOKEN_DB_SCHEMA, or
+the flags --storage, --path, --url, --schema. A SQLite file must exist: nothing is created.`;
+
+const EXIT_HELP = `Exit codes: 0 done; 1 the store failed (unreachable, damaged, counts that differ);
+2 a usage error (unknown command or flag, bad argument or setting); 3 the file to read does
+not exist; 4 refused (the destination exists, or the target holds rows: see --force).`;
+
+const COMMANDS = {
+  stats: {
+    usage: "stats [--json]",
+    summary: "live tokens and users, and the rows of each kind",
+    help: "Shows the store's live access tokens and users (getStats) and how many rows of each\nkind it holds, expired ones included.",
+    options: {},
+    run: stats,
+  },
+  cleanup: {
+    usage: "cleanup [--batch-size N] [--json]",
+    summary: "remove expired tokens and codes",
+    help: "Removes expired access tokens (with their refresh tokens), codes and pending\nauthorizations, N rows per transaction (default 1000).",
+    options: { "batch-size": { type: "string" } },
+    run: cleanup,
+  },
+  revoke: {
+    usage: "revoke (--user ID | --client ID | --token TOKEN | --refresh-token TOKEN) [--json]",
+    summary: "revoke a user's, a client's or one grant's tokens",
+    help: `Revokes every token and code of a user (--user), of a client (--client: every grant it
+holds), or one grant: its access token (--token) or its refresh token (--refresh-token),
+each with the other of the pair. A token given as - is read from stdin (keep it out of the
+shell's history and of ps). Revoking what is already gone is not an error.`,
+    options: { user: { type: "string" }, client: { type: "string" }, token: { type: "string" }, "refresh-token": { type: "string" } },
+    run: revoke,
+  },
+  backup: {
+    usage: "backup FILE [--force] [--batch-size N] [--quiet] [--json]",
+    summary: "a consistent snapshot of the store as a new SQLite file",
+    help: `Writes a consistent snapshot of the store, taken while servers keep writing, as a new
+SQLite file (mode 0600, checked before it is reported done; storage.backup(FILE)). An
+existing FILE is refused unless --force.`,
+    options: COPYING,
+    run: backup,
+  },
+  restore: {
+    usage: "restore FILE [--force] [--batch-size N] [--quiet] [--json]",
+    summary: "every row of a backup file into the store",
+    help: `Copies every row of the SQLite file FILE (a backup) into the store: tokens, refresh
+tokens with their rotation state, codes, clients, pending authorizations. A store that holds
+rows is refused unless --force, which empties it first. Stop the servers that use the store
+first: what they write meanwhile may be lost.`,
+    options: COPYING,
+    run: restore,
+  },
+  copy: {
+    usage: "copy FROM TO [--force] [--batch-size N] [--quiet] [--json]",
+    summary: "every row from one store to another (file or postgres:// URL)",
+    help: `Copies every row of FROM into TO, each a SQLite file or a postgres:// URL (its schema:
+--schema or TOKEN_DB_SCHEMA), from one consistent snapshot of FROM, in batches, counts
+compared at the end: how a deployment moves from a SQLite file to PostgreSQL without
+logging anyone out. A TO that holds rows is refused unless --force, which empties it first.`,
+    options: COPYING,
+    run: copy,
+  },
+};
+
+const USAGE = `Usage: native-token-storage <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .join("\n")}
+  doctor   what stops a server's swap to native-token-storage (doctor --help)
+
+native-token-storage <command> --help shows a command's options. --json prints the result as
+JSON. Progress goes to stderr; no token, key or connection string is ever printed.
+
+${STORE_HELP}
+
+${EXIT_HELP}
+`;
+
+/** A failure with its exit code (and no stack for the operator). */
+class CliError extends Error {
+  constructor(message, exit) {
+    super(message);
+    this.exit = exit;
+  }
+}
+
+function usageOf(name) {
+  const c = COMMANDS[name];
+  return `Usage: native-token-storage ${c.usage}\n\n${c.help}\n\n${name === "copy" ? "" : `${STORE_HELP}\n\n`}${EXIT_HELP}\n`;
+}
+
+/** Runs the command of `argv` (after the program's name); resolves to the exit code. */
+async function main(argv) {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    const out = name === undefined ? process.stderr : process.stdout;
+    if (name === undefined) out.write("native-token-storage: no command given\n\n");
+    out.write(USAGE);
+    return name === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : null;
+  if (command === null) {
+    process.stderr.write(`native-token-storage: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    return EXIT.USAGE;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...COMMON, ...STORE_FLAGS, ...command.options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`native-token-storage ${name}: ${err.message}\n\n${usageOf(name)}`);
+    return EXIT.USAGE;
+  }
+  if (parsed.values.help) {
+    process.stdout.write(usageOf(name));
+    return EXIT.OK;
+  }
+  // The library's JSON log lines only when asked for (TOKEN_STORAGE_LOG): the command says
+  // what happened itself.
+  process.env.TOKEN_STORAGE_LOG ??= "silent";
+  const opened = [];
+  try {
+    const result = await command.run(parsed.values, parsed.positionals, opened);
+    process.stdout.write(parsed.values.json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
+    return EXIT.OK;
+  } catch (err) {
+    const exit = err instanceof CliError ? err.exit : err.code === "ERR_TOKEN_STORAGE_CONFIG" || err instanceof TypeError || err instanceof RangeError ? EXIT.USAGE : EXIT.FAILED;
+    const code = err.code && !(err instanceof CliError) ? ` (${err.code})` : "";
+    process.stderr.write(`native-token-storage ${name}: ${err.message}${code}\n`);
+    if (parsed.values.json) process.stdout.write(`${JSON.stringify({ error: { message: err.message, code: err.code ?? null, exit } }, null, 2)}\n`);
+    return exit;
+  } finally {
+    for (const s of opened) {
+      try {
+        s.close();
+      } catch {
+        // Closing after a failure: the failure is the one to report.
+      }
+    }
+  }
+}
+
+function positionals(given, names, command) {
+  if (given.length !== names.length) {
+    const expects = names.length ? `expects ${names.join(" and ")}` : "takes no arguments";
+    throw new CliError(`${expects} (got ${given.length} argument${given.length === 1 ? "" : "s"}); see native-token-storage ${command} --help`, EXIT.USAGE);
+  }
+  return given;
+}
+
+function batchSize(values, fallback = DEFAULTS.COPY_BATCH_SIZE) {
+  const raw = values["batch-size"];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1 || n > 2 ** 31 - 1) {
+    throw new CliError(`--batch-size must be a whole number from 1 (got ${JSON.stringify(raw)})`, EXIT.USAGE);
+  }
+  return n;
+}
+
+/** The store the environment and the flags configure (as the library's default store). */
+function configuredOptions(values) {
+  const env = process.env;
+  const read = (name) => (Array.isArray(name) ? name.map((n) => env[n]).find((v) => v !== undefined && v !== "") : env[name]);
+  const options = {};
+  for (const option of ["storage", "path", "url", "schema"]) {
+    options[option] = values[option] ?? read(ENVIRONMENT[option]);
+  }
+  return options;
+}
+
+/** A FROM or TO of copy, or restore's FILE: a postgres:// URL or a SQLite file. */
+function optionsOf(spec, values) {
+  if (/^postgres(ql)?:\/\//i.test(spec)) return { storage: "postgres", url: spec, schema: values.schema ?? process.env[ENVIRONMENT.schema] };
+  return { storage: "sqlite", path: spec };
+}
+
+/** Opens a store; a SQLite file must exist (a typo must not create an empty store). */
+function open(options, opened, { mustExist = true } = {}) {
+  const kind = String(options.storage ?? "").trim().toLowerCase();
+  if (kind === "" || kind === "memory") {
+    throw new CliError("no store configured: the memory store lives in the server's own process; set TOKEN_STORAGE (db or postgres) or pass --storage", EXIT.USAGE);
+  }
+  if (["db", "sqlite"].includes(kind)) {
+    if (!options.path) throw new CliError("no SQLite file given: set TOKEN_DB_PATH or pass --path", EXIT.USAGE);
+    const file = nodePath.resolve(options.path);
+    if (mustExist && !fs.existsSync(file)) throw new CliError(`no such file: ${file}`, EXIT.NOT_FOUND);
+  }
+  const storage = new TokenStorage({ ...options, cleanupInterval: 0 });
+  opened.push(storage);
+  storage.open();
+  return storage;
+}
+
+function where(storage) {
+  return storage.location ? `${storage.storage} (${storage.location})` : storage.storage;
+}
+
+function rowCounts(storage) {
+  return JSON.parse(storage._native.rowCounts());
+}
+
+const KINDS = {
+  accessTokens: "access tokens",
+  refreshTokens: "refresh tokens",
+  authorizationCodes: "authorization codes",
+  clients: "clients",
+  pendingAuthorizations: "pending authorizations",
+  refreshFamilies: "rotated refresh tokens' families",
+  retiredRefreshTokens: "refresh tokens rotated away",
+};
+
+function countsText(counts) {
+  return Object.entries(KINDS)
+    .map(([k, label]) => `  ${String(counts[k]).padStart(10)}  ${label}`)
+    .join("\n");
+}
+
+async function stats(values, given, opened) {
+  positionals(given, [], "stats");
+  const storage = open(configuredOptions(values), opened);
+  const s = storage.getStats();
+  const rows = rowCounts(storage);
+  const json = { storage: storage.storage, location: storage.location, totalTokens: s.totalTokens, uniqueUsers: s.uniqueUsers, rows };
+  const text = `${where(storage)}\n  ${String(s.totalTokens).padStart(10)}  live access tokens\n  ${String(s.uniqueUsers).padStart(10)}  users with a live token\nrows, expired ones included:\n${countsText(rows)}`;
+  return { json, text };
+}
+
+async function cleanup(values, given, opened) {
+  positionals(given, [], "cleanup");
+  const size = batchSize(values, DEFAULTS.CLEANUP_BATCH_SIZE);
+  const storage = open(configuredOptions(values), opened);
+  const removed = await storage.promises.cleanupExpiredTokens(size);
+  return { json: { storage: storage.storage, location: storage.location, removed }, text: `${where(storage)}: removed ${removed} expired row${removed === 1 ? "" : "s"}` };
+}
+
+/** A token from the command line, or from stdin when it is "-". */
+function secretArg(value, flag) {
+  if (value !== "-") return value;
+  const text = fs.readFileSync(0, "utf8").split(/\r?\n/)[0].trim();
+  if (text === "") throw new CliError(`${flag} -: nothing on stdin`, EXIT.USAGE);
+  return text;
+}
+
+async function revoke(values, given, opened) {
+  positionals(given, [], "revoke");
+  const chosen = ["user", "client", "token", "refresh-token"].filter((k) => values[k] !== undefined);
+  if (chosen.length !== 1) throw new CliError(`give exactly one of --user, --client, --token and --refresh-token (got ${chosen.length})`, EXIT.USAGE);
+  const [what] = chosen;
+  const value = what === "token" || what === "refresh-token" ? secretArg(values[what], `--${what}`) : values[what];
+  if (value === "") throw new CliError(`--${what} must not be empty`, EXIT.USAGE);
+  const storage = open(configuredOptions(values), opened);
+  const base = { storage: storage.storage, location: storage.location };
+  switch (what) {
+    case "user": {
+      const before = rowCounts(storage).accessTokens;
+      storage.deleteUserTokens(value);
+      const revoked = Math.max(0, before - rowCounts(storage).accessTokens);
+      return { json: { ...base, user: value, revoked }, text: `${where(storage)}: revoked the tokens and codes of user ${JSON.stringify(value)} (${revoked} access token${revoked === 1 ? "" : "s"})` };
+    }
+    case "client": {
+      const revoked = storage._native.revokeClientTokens(value);
+      return { json: { ...base, client: value, revoked }, text: `${where(storage)}: revoked the tokens and codes of client ${JSON.stringify(value)} (${revoked} access token${revoked === 1 ? "" : "s"})` };
+    }
+    case "token": {
+      const found = storage.getAccessToken(value) !== null;
+      storage.deleteToken(value);
+      return { json: { ...base, token: found ? "revoked" : "not found" }, text: `${where(storage)}: ${found ? "revoked the access token and its refresh token" : "no such live access token (nothing to revoke)"}` };
+    }
+    default: {
+      const found = storage.getRefreshToken(value) !== null;
+      storage.revokeRefreshToken(value);
+      return { json: { ...base, refreshToken: found ? "revoked" : "not found" }, text: `${where(storage)}: ${found ? "revoked the refresh token and its access token" : "no such live refresh token (nothing to revoke)"}` };
+    }
+  }
+}
+
+/**
+ * Shows how far `native`'s backup or copy is, on stderr: in place on a terminal, a plain
+ * line a second otherwise. Returns `stop()`.
+ */
+function progress(native, label, quiet) {
+  if (quiet) return () => {};
+  const tty = Boolean(process.stderr.isTTY);
+  const started = Date.now();
+  let shown = "";
+  const line = () => {
+    const [done, total] = native.copyProgress();
+    const secs = (Date.now() - started) / 1000;
+    const rate = secs > 0 ? done / secs : 0;
+    const pct = total > 0 ? ` of ${total} (${Math.floor((100 * done) / total)} %)` : "";
+    const left = total > 0 && rate > 0 && done < total ? `, about ${Math.ceil((total - done) / rate)} s left` : "";
+    return `${label}: ${done} rows${pct}, ${Math.round(rate)} rows/s${left}`;
+  };
+  const show = () => {
+    const text = line();
+    if (text === shown) return;
+    shown = text;
+    process.stderr.write(tty ? `\r\x1b[K${text}` : `${text}\n`);
+  };
+  const timer = setInterval(show, tty ? 100 : 1000);
+  return () => {
+    clearInterval(timer);
+    show();
+    if (tty) process.stderr.write("\n");
+  };
+}
+
+async function backup(values, given, opened) {
+  const [file] = positionals(given, ["FILE"], "backup");
+  const size = batchSize(values);
+  const destination = nodePath.resolve(file);
+  if (fs.existsSync(destination) && !values.force) throw new CliError(`${destination} exists; pass --force to replace it`, EXIT.REFUSED);
+  const storage = open(configuredOptions(values), opened);
+  const stop = progress(storage._native, "backup", values.quiet);
+  let report;
+  try {
+    report = await storage.promises.backup(destination, { overwrite: Boolean(values.force), batchSize: size });
+  } finally {
+    stop();
+  }
+  return {
+    json: { storage: storage.storage, location: storage.location, ...report },
+    text: `${where(storage)} backed up to ${report.path} (${report.bytes} bytes, ${report.ms} ms, checked):\n${countsText(report.counts)}`,
+  };
+}
+
+/** Copies every row of `from` into `to` (both open), refusing a non-empty `to` unless --force. */
+async function copyBetween(from, to, values, label) {
+  const size = batchSize(values);
+  const held = rowCounts(to);
+  const total = Object.values(held).reduce((a, b) => a + b, 0);
+  if (total > 0 && !values.force) {
+    throw new CliError(`the target ${where(to)} is not empty (${held.accessTokens} access tokens, ${total} rows in all); pass --force to replace what it holds`, EXIT.REFUSED);
+  }
+  const stop = progress(from._native, label, values.quiet);
+  let counts;
+  try {
+    counts = JSON.parse(await from._native.copyToAsync(to._native, Boolean(values.force), size));
+  } finally {
+    stop();
+  }
+  return {
+    json: { from: { storage: from.storage, location: from.location }, to: { storage: to.storage, location: to.location }, counts },
+    text: `copied ${where(from)} to ${where(to)} (counts checked):\n${countsText(counts)}`,
+  };
+}
+
+/** Whether two open stores are the same data: one file, or one database and schema. */
+function sameStore(a, b, aOptions, bOptions) {
+  if (a.storage !== b.storage) return false;
+  if (a.storage === "postgres") {
+    const schema = (o) => o.schema || DEFAULTS.SCHEMA;
+    return a.location === b.location && schema(aOptions) === schema(bOptions);
+  }
+  try {
+    return a.storage === "sqlite" && fs.realpathSync(a.path) === fs.realpathSync(b.path);
+  } catch {
+    return false;
+  }
+}
+
+async function restore(values, given, opened) {
+  const [file] = positionals(given, ["FILE"], "restore");
+  const source = { storage: "sqlite", path: file };
+  const target = configuredOptions(values);
+  const from = open(source, opened);
+  const to = open(target, opened, { mustExist: false });
+  if (sameStore(from, to, source, target)) throw new CliError("FILE is the store itself", EXIT.USAGE);
+  return copyBetween(from, to, values, "restore");
+}
+
+async function copy(values, given, opened) {
+  const [fromSpec, toSpec] = positionals(given, ["FROM", "TO"], "copy");
+  const [source, target] = [optionsOf(fromSpec, values), optionsOf(toSpec, values)];
+  const from = open(source, opened);
+  const to = open(target, opened, { mustExist: false });
+  if (sameStore(from, to, source, target)) throw new CliError("FROM and TO are the same store", EXIT.USAGE);
+  return copyBetween(from, to, values, "copy");
+}
+
+module.exports = { main, EXIT, COMMANDS };

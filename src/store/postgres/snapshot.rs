@@ -1,0 +1,439 @@
+//! The PostgreSQL store's rows as they are (see `store::snapshot`): read in one
+//! REPEATABLE READ, READ ONLY transaction (one snapshot, while other sessions keep
+//! writing), a cursor per table fetched in batches; written one transaction per batch,
+//! each row replacing one of the same key. The statement-level triggers keep the counters.
+
+use tokio::sync::mpsc::Sender;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Row};
+
+use super::call::{step, transaction, Failure};
+use super::schema::quote;
+use super::PostgresStore;
+use crate::error::{Result, StoreError};
+use super::rows::{read_access, read_client, read_code, read_pending, read_refresh};
+use crate::store::snapshot::{counts_sql, Counts, PendingRow, RefreshRow, RetiredRow};
+use crate::store::snapshot::{RowStore, Rows, Sink, TokenRow, TABLES};
+
+type Decoded<T> = std::result::Result<T, tokio_postgres::Error>;
+
+fn scopes_json(scopes: &[String]) -> String {
+    serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
+}
+
+fn read_counts(row: &Row) -> Decoded<Counts> {
+    Counts::from_row(|i| row.try_get::<_, i64>(i))
+}
+
+/// The tables in the order a target takes them, with what to select and how to read it.
+type Reader = fn(&[Row]) -> Decoded<Rows>;
+
+/// Each kind's statement selects the columns its reader of `rows` reads, then its key
+/// (`read_refresh` reads, after the record, whether the access token exists and its
+/// expiry: selected as constants here, the row is copied as it is).
+fn tables(s: &str) -> Vec<(String, Reader)> {
+    vec![
+        (
+            format!("SELECT client_id, secret_digest, metadata, created_at FROM {s}.nts_clients ORDER BY seq"),
+            |rows| rows.iter().map(read_client).collect::<Decoded<_>>().map(Rows::Clients),
+        ),
+        (
+            format!("SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at, token FROM {s}.access_tokens"),
+            |rows| {
+                rows.iter()
+                    .map(|r| Ok(TokenRow { token: r.try_get(7)?, access: read_access(r)? }))
+                    .collect::<Decoded<_>>()
+                    .map(Rows::AccessTokens)
+            },
+        ),
+        (
+            format!("SELECT user_id, client_id, scopes, access_token, created_at, false, NULL::int8, refresh_token FROM {s}.refresh_tokens"),
+            |rows| {
+                rows.iter()
+                    .map(|r| Ok(RefreshRow { refresh_token: r.try_get(7)?, refresh: read_refresh(r)?.0 }))
+                    .collect::<Decoded<_>>()
+                    .map(Rows::RefreshTokens)
+            },
+        ),
+        (
+            format!("SELECT refresh_token, family FROM {s}.nts_refresh_families"),
+            |rows| {
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                    .collect::<Decoded<_>>()
+                    .map(Rows::RefreshFamilies)
+            },
+        ),
+        (
+            format!("SELECT refresh_token, family, retired_at FROM {s}.nts_retired_refresh_tokens"),
+            |rows| {
+                rows.iter()
+                    .map(|r| Ok(RetiredRow { refresh_token: r.try_get(0)?, family: r.try_get(1)?, retired_at: r.try_get(2)? }))
+                    .collect::<Decoded<_>>()
+                    .map(Rows::RetiredRefreshTokens)
+            },
+        ),
+        (
+            format!("SELECT user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at, code FROM {s}.authorization_codes"),
+            |rows| {
+                rows.iter()
+                    .map(|r| Ok((r.try_get(9)?, read_code(r)?)))
+                    .collect::<Decoded<_>>()
+                    .map(Rows::AuthorizationCodes)
+            },
+        ),
+        (
+            format!("SELECT data, expires_at, state FROM {s}.nts_pending_authorizations"),
+            |rows| {
+                rows.iter()
+                    .map(|r| {
+                        let (data, expires_at) = read_pending(r)?;
+                        Ok(PendingRow { state: r.try_get(2)?, data, expires_at })
+                    })
+                    .collect::<Decoded<_>>()
+                    .map(Rows::PendingAuthorizations)
+            },
+        ),
+    ]
+}
+
+impl PostgresStore {
+    fn quoted(&self) -> String {
+        quote(&self.settings.schema)
+    }
+
+    /// The snapshot: its counts, then every table's rows in batches, read on one
+    /// connection in one transaction and sent to `out` as they come (at most two batches
+    /// wait there: the memory an export takes does not grow with the store). A closed `out`
+    /// (the reader stopped) ends it.
+    async fn send_snapshot(
+        &self,
+        client: &Client,
+        batch: usize,
+        out: &Sender<Piece>,
+    ) -> std::result::Result<Counts, Failure> {
+        let s = self.quoted();
+        let timeout = self.settings.query_timeout.as_millis().max(1);
+        client
+            .batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+                 SET LOCAL statement_timeout = {timeout}"
+            ))
+            .await?;
+        let stopped = || Failure::Store(StoreError::Internal("the export's reader stopped"));
+        let result = async {
+            let counts = read_counts(&client.query_one(&counts_sql(&format!("{s}.")), &[]).await?)?;
+            out.send(Piece::Counts(counts)).await.map_err(|_| stopped())?;
+            for (i, (sql, read)) in tables(&s).into_iter().enumerate() {
+                client
+                    .batch_execute(&format!("DECLARE nts_copy_{i} NO SCROLL CURSOR FOR {sql}"))
+                    .await?;
+                loop {
+                    let rows = client
+                        .query(&format!("FETCH {batch} FROM nts_copy_{i}"), &[])
+                        .await?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    let done = rows.len() < batch;
+                    out.send(Piece::Rows(read(&rows)?)).await.map_err(|_| stopped())?;
+                    if done {
+                        break;
+                    }
+                }
+            }
+            Ok::<_, Failure>(counts)
+        }
+        .await;
+        let _ = client.batch_execute("COMMIT").await;
+        result
+    }
+
+    /// `send_snapshot` on a connection of the pool, its failures as the store's errors.
+    async fn export(&self, batch: usize, out: Sender<Piece>) -> Result<Counts> {
+        let as_store = |f: Failure| match f {
+            Failure::Pg(e) => self.error(&e),
+            Failure::Store(e) => e,
+            Failure::QueryTimeout => self.past_query_timeout(),
+        };
+        let (conn, _) = self.checkout().await.map_err(as_store)?;
+        let result = self.send_snapshot(&conn.client, batch, &out).await;
+        self.checkin(conn).await;
+        result.map_err(as_store)
+    }
+}
+
+/// What an export sends its reader: the snapshot's counts first, then its rows.
+enum Piece {
+    Counts(Counts),
+    Rows(Rows),
+}
+
+impl RowStore for PostgresStore {
+    fn row_counts(&self) -> Result<Counts> {
+        let sql = counts_sql(&format!("{}.", self.quoted()));
+        self.call(true, async |c, _| {
+            Ok(read_counts(&c.query_one(&sql, &[]).await?)?)
+        })
+    }
+
+    /// The snapshot is read on a thread of its own, on the I/O thread's runtime, and handed
+    /// to `sink` on this one as it comes: a `sink` writing to a PostgreSQL store (this
+    /// runtime too) is never called from inside the runtime.
+    fn export_rows(&self, batch: usize, sink: &mut dyn Sink) -> Result<Counts> {
+        let rt = super::runtime::runtime()?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(2);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(move || rt.block_on(self.export(batch.max(1), tx)));
+            let mut given = Ok(());
+            while let Some(piece) = rx.blocking_recv() {
+                given = match piece {
+                    Piece::Counts(c) => sink.counts(&c),
+                    Piece::Rows(r) => sink.rows(r),
+                };
+                if given.is_err() {
+                    break;
+                }
+            }
+            drop(rx); // a reader still sending stops
+            let read = reader
+                .join()
+                .unwrap_or(Err(StoreError::Internal("the export's thread panicked")));
+            given?;
+            read
+        })
+    }
+
+    fn import_rows(&self, rows: &Rows) -> Result<()> {
+        let s = self.quoted();
+        let timeout = self.settings.query_timeout;
+        let done = self.call(false, async |c, _| {
+            let steps = import_steps(c, &s, rows);
+            transaction(c, timeout, steps).await.map(|_| ())
+        });
+        self.cache.barrier();
+        done
+    }
+
+    fn revoke_client(&self, client_id: &str) -> Result<u64> {
+        let s = self.quoted();
+        let timeout = self.settings.query_timeout;
+        let sql = [
+            format!("DELETE FROM {s}.refresh_tokens WHERE client_id = $1"),
+            format!("DELETE FROM {s}.authorization_codes WHERE client_id = $1"),
+            format!(
+                "WITH d AS (DELETE FROM {s}.access_tokens WHERE client_id = $1 RETURNING 1)
+                 SELECT count(*) FROM d"
+            ),
+        ];
+        let done = self.call(false, async |c, _| {
+            let id: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 1] =
+                [(&client_id, Type::TEXT)];
+            let steps = sql.iter().map(|q| step(c.query_typed(q, &id))).collect();
+            let out = transaction(c, timeout, steps).await?;
+            let n = match out.last().and_then(|rows| rows.first()) {
+                Some(row) => row.try_get::<_, i64>(0)?,
+                None => 0,
+            };
+            Ok(n.max(0) as u64)
+        });
+        self.cache.barrier();
+        done
+    }
+
+    fn clear_rows(&self) -> Result<()> {
+        let s = self.quoted();
+        let timeout = self.settings.query_timeout;
+        let done = self.call(false, async |c, _| {
+            let sql: Vec<String> = TABLES
+                .iter()
+                .map(|t| format!("DELETE FROM {s}.{t}"))
+                .collect();
+            let steps = sql
+                .iter()
+                .map(|q| step(c.query_typed(q, &[])))
+                .collect();
+            transaction(c, timeout, steps).await.map(|_| ())
+        });
+        self.cache.barrier();
+        done
+    }
+}
+
+/// The statements writing one batch: the rows of the same keys removed, then the rows
+/// inserted from arrays (one round trip whatever the batch's size).
+fn import_steps<'c>(c: &'c Client, s: &str, rows: &'c Rows) -> Vec<super::call::Step<'c>> {
+    use Type as T;
+    // Each statement's text lives as long as the transaction's futures: leaked-free by
+    // owning them in the steps' closures.
+    macro_rules! run {
+        ($sql:expr, $params:expr) => {{
+            let sql: String = $sql;
+            let params: Vec<(Box<dyn tokio_postgres::types::ToSql + Sync + Send>, Type)> = $params;
+            step(async move {
+                let refs: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> = params
+                    .iter()
+                    .map(|(p, t)| (&**p as &(dyn tokio_postgres::types::ToSql + Sync), t.clone()))
+                    .collect();
+                c.query_typed(&sql, &refs).await
+            })
+        }};
+    }
+    fn b<P: tokio_postgres::types::ToSql + Sync + Send + 'static>(
+        p: P,
+        t: Type,
+    ) -> (Box<dyn tokio_postgres::types::ToSql + Sync + Send>, Type) {
+        (Box::new(p), t)
+    }
+    match rows {
+        Rows::AccessTokens(r) => {
+            let tokens: Vec<String> = r.iter().map(|t| t.token.clone()).collect();
+            vec![
+                run!(
+                    format!("DELETE FROM {s}.access_tokens WHERE token = ANY($1)"),
+                    vec![b(tokens.clone(), T::TEXT_ARRAY)]
+                ),
+                run!(
+                    format!(
+                        "INSERT INTO {s}.access_tokens (token, api_key, user_id, client_id, scopes,
+                         refresh_token, expires_at, created_at)
+                         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                         $5::text[], $6::text[], $7::int8[], $8::int8[])"
+                    ),
+                    vec![
+                        b(tokens, T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.access.api_key.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.access.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.access.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|t| scopes_json(&t.access.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.access.refresh_token.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.access.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                        b(r.iter().map(|t| t.access.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                    ]
+                ),
+            ]
+        }
+        Rows::RefreshTokens(r) => {
+            let keys: Vec<String> = r.iter().map(|t| t.refresh_token.clone()).collect();
+            vec![
+                run!(
+                    format!("DELETE FROM {s}.refresh_tokens WHERE refresh_token = ANY($1)"),
+                    vec![b(keys.clone(), T::TEXT_ARRAY)]
+                ),
+                run!(
+                    format!(
+                        "INSERT INTO {s}.refresh_tokens (refresh_token, user_id, client_id, scopes,
+                         access_token, created_at)
+                         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                         $5::text[], $6::int8[])"
+                    ),
+                    vec![
+                        b(keys, T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.refresh.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.refresh.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|t| scopes_json(&t.refresh.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.refresh.access_token.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.refresh.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                    ]
+                ),
+            ]
+        }
+        Rows::AuthorizationCodes(r) => {
+            let keys: Vec<String> = r.iter().map(|(k, _)| k.clone()).collect();
+            vec![
+                run!(
+                    format!("DELETE FROM {s}.authorization_codes WHERE code = ANY($1)"),
+                    vec![b(keys.clone(), T::TEXT_ARRAY)]
+                ),
+                run!(
+                    format!(
+                        "INSERT INTO {s}.authorization_codes (code, user_id, api_key, client_id,
+                         redirect_uri, code_challenge, code_challenge_method, scopes, expires_at,
+                         created_at)
+                         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                         $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[])"
+                    ),
+                    vec![
+                        b(keys, T::TEXT_ARRAY),
+                        b(r.iter().map(|(_, d)| d.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|(_, d)| d.api_key.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|(_, d)| d.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|(_, d)| d.redirect_uri.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|(_, d)| d.code_challenge.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|(_, d)| d.code_challenge_method.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|(_, d)| scopes_json(&d.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|(_, d)| d.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                        b(r.iter().map(|(_, d)| d.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                    ]
+                ),
+            ]
+        }
+        Rows::Clients(r) => vec![run!(
+            format!(
+                "INSERT INTO {s}.nts_clients (client_id, secret_digest, metadata, created_at)
+                 SELECT c, d, m, t FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
+                 WITH ORDINALITY AS u(c, d, m, t, n) ORDER BY n
+                 ON CONFLICT (client_id) DO UPDATE SET secret_digest = excluded.secret_digest,
+                     metadata = excluded.metadata, created_at = excluded.created_at"
+            ),
+            vec![
+                b(r.iter().map(|c| c.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|c| c.secret_digest.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|c| c.metadata.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|c| c.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+            ]
+        )],
+        Rows::PendingAuthorizations(r) => vec![run!(
+            format!(
+                "INSERT INTO {s}.nts_pending_authorizations (state, data, expires_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+                 ON CONFLICT (state) DO UPDATE SET data = excluded.data,
+                     expires_at = excluded.expires_at"
+            ),
+            vec![
+                b(r.iter().map(|p| p.state.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|p| p.data.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|p| p.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+            ]
+        )],
+        Rows::RefreshFamilies(r) => {
+            let keys: Vec<String> = r.iter().map(|(k, _)| k.clone()).collect();
+            vec![
+                run!(
+                    format!("DELETE FROM {s}.nts_refresh_families WHERE refresh_token = ANY($1)"),
+                    vec![b(keys.clone(), T::TEXT_ARRAY)]
+                ),
+                run!(
+                    format!(
+                        "INSERT INTO {s}.nts_refresh_families (refresh_token, family)
+                         SELECT * FROM unnest($1::text[], $2::text[])"
+                    ),
+                    vec![
+                        b(keys, T::TEXT_ARRAY),
+                        b(r.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                    ]
+                ),
+            ]
+        }
+        Rows::RetiredRefreshTokens(r) => {
+            let keys: Vec<String> = r.iter().map(|t| t.refresh_token.clone()).collect();
+            vec![
+                run!(
+                    format!("DELETE FROM {s}.nts_retired_refresh_tokens WHERE refresh_token = ANY($1)"),
+                    vec![b(keys.clone(), T::TEXT_ARRAY)]
+                ),
+                run!(
+                    format!(
+                        "INSERT INTO {s}.nts_retired_refresh_tokens (refresh_token, family, retired_at)
+                         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])"
+                    ),
+                    vec![
+                        b(keys, T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.family.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.retired_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                    ]
+                ),
+            ]
+        }
+    }
+}
