@@ -143,9 +143,21 @@ describe("PostgreSQL: the cache of recently read access tokens, two processes on
     a?.close();
   });
 
+  // The cache is trusted only while a ping came back within 40 ms, so on a loaded machine a
+  // late ping can make B ask the server for a while (as it should): a watch where that
+  // happened is tried again, up to three times.
+  async function watchCached(options) {
+    let seen;
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const t = fresh();
+      seen = await b.watch(t.at, async () => deleteBehindTheFeed(schema, t.at), 400, options);
+      if (seen.changedAt === null) break;
+    }
+    return seen;
+  }
+
   it("B answers from its cache: a row deleted behind the feed's back is still served, without a round trip", async () => {
-    const t = fresh();
-    const seen = await b.watch(t.at, async () => deleteBehindTheFeed(schema, t.at), 400);
+    const seen = await watchCached();
     assert.equal(seen.changedAt, null, "B read the server");
     assert.equal(seen.last.apiKey, "sk-key");
     assert.ok(seen.reads > 2000, `${seen.reads} reads in 400 ms`);
@@ -154,8 +166,7 @@ describe("PostgreSQL: the cache of recently read access tokens, two processes on
   // The Promise API answers a cached token at once, on the calling thread (no thread hop),
   // under the same rule as the synchronous call.
   it("B's Promise API answers from its cache too: a row deleted behind the feed's back is still served", async () => {
-    const t = fresh();
-    const seen = await b.watch(t.at, async () => deleteBehindTheFeed(schema, t.at), 400, { promises: true });
+    const seen = await watchCached({ promises: true });
     assert.equal(seen.changedAt, null, "B read the server");
     assert.equal(seen.last.apiKey, "sk-key");
     assert.ok(seen.reads > 2000, `${seen.reads} reads in 400 ms`);
