@@ -25,6 +25,17 @@ function rssAfterGc() {
   return process.memoryUsage().rss;
 }
 
+// Of the RSS, the pages of mapped files (kB in /proc/self/status: ours' SQLite file read
+// through its memory map is counted here), in bytes; undefined off Linux.
+function rssFile() {
+  try {
+    const m = /^RssFile:\s+(\d+) kB/m.exec(fs.readFileSync("/proc/self/status", "utf8"));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function timeSync(call, peer, inputs, results) {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < inputs.length; i++) results[i] = call(peer, inputs[i]);
@@ -226,11 +237,13 @@ async function main() {
   // The original Map module's reproduction does not follow the contract (peers/map-original.js).
   if (ctx.followsContract) await checkContract(peer);
   const rssBase = rssAfterGc();
+  const rssFileBase = rssFile();
   log(`${cfg.peer} ${cfg.size}: seeding`);
   const seedStart = nowUs();
   await seed(ctx, ctx.liveRows());
   const seedMs = (nowUs() - seedStart) / 1e3;
   const rssSeeded = rssAfterGc();
+  const rssFileSeeded = rssFile();
   const seededFiles = fileBytes(file);
   const seededPgBytes = cfg.pgUrl ? await pgSide.schemaBytes(cfg.pgUrl, cfg.schema) : undefined;
   const stats = await peer.getStats();
@@ -254,7 +267,7 @@ async function main() {
 
   return {
     peer: cfg.peer, size: cfg.size, users, seeding: { ms: seedMs, bulk: Boolean(peer.seedTokens) && !peer.seedTokens.oneCallPerToken },
-    rss: { baseline: rssBase, seeded: rssSeeded, aboveBaseline: rssSeeded - rssBase },
+    rss: { baseline: rssBase, seeded: rssSeeded, aboveBaseline: rssSeeded - rssBase, fileAboveBaseline: rssFileSeeded - rssFileBase },
     files: { seeded: seededFiles, closed: closedFiles }, pgBytes: seededPgBytes, idleLoopDelayMs, ops, cleanup,
   };
 }
