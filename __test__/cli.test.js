@@ -78,6 +78,12 @@ describe("native-token-storage commands", () => {
     assert.equal(j.rows.retiredRefreshTokens, 1);
     // The flags set the store as the environment does.
     assert.equal(cli(["stats", "--json", "--storage", "db", "--path", db]).json().totalTokens, 3);
+    // --path alone means the SQLite store, --url alone PostgreSQL (TOKEN_STORAGE unset).
+    assert.equal(cli(["stats", "--json", "--path", db]).json().totalTokens, 3);
+    const noServer = cli(["stats", "--url", "postgres://u:s3cret@127.0.0.1:1/db?connect_timeout=1"]);
+    assert.equal(noServer.status, EXIT.FAILED, noServer.stderr);
+    assert.match(noServer.stderr, /unavailable/);
+    noSecrets(noServer);
     const missing = cli(["stats"], { env: { ...env, TOKEN_DB_PATH: path.join(dir, "nope.db") } });
     assert.equal(missing.status, EXIT.NOT_FOUND);
     assert.match(missing.stderr, /no such file/);
