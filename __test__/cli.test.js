@@ -71,6 +71,7 @@ describe("native-token-storage commands", () => {
     assert.equal(r.status, EXIT.OK, r.stderr);
     assert.match(r.stdout, /^sqlite \(.*tokens\.db\)$/m);
     assert.match(r.stdout, /^ +3 +live access tokens$/m);
+    assert.equal(r.stderr, "", "the store's info lines stay out of a command's output");
     const j = cli(["stats", "--json"], { env }).json();
     assert.equal(j.totalTokens, 3);
     assert.equal(j.uniqueUsers, 2);

@@ -95,6 +95,9 @@ function doctorCommand(argv) {
 const argv = process.argv.slice(2);
 if (argv[0] === "doctor") process.exitCode = doctorCommand(argv);
 else {
+  // The store's own info lines ("token store opened") are a server's log, not a command's
+  // output: warnings and errors only, unless TOKEN_STORAGE_LOG says otherwise.
+  process.env.TOKEN_STORAGE_LOG ||= "warn";
   require("../lib/cli")
     .main(argv)
     .then((code) => {
