@@ -35,6 +35,13 @@ pub enum StoreError {
     Unavailable { location: String, reason: String },
     /// Any other PostgreSQL failure (`reason` holds its SQLSTATE, never a value).
     Postgres { location: String, reason: String },
+    /// `TOKEN_ENCRYPTION_KEYS` (the keyring) is malformed: the message names the entry by its
+    /// position and id, never its key.
+    BadEncryptionKey(String),
+    /// A sealed value does not open: its key id is not in the keyring, or it was altered, or
+    /// moved to another row or column. The message names the column and key id, never a key
+    /// or a value.
+    CannotDecrypt(String),
     /// A lock was poisoned by a panic in another thread.
     Poisoned,
     /// Something that cannot happen did (a record that cannot be encoded).
@@ -56,6 +63,8 @@ impl StoreError {
             StoreError::Sqlite { .. } => "ERR_TOKEN_STORAGE_SQLITE",
             StoreError::Unavailable { .. } => "ERR_TOKEN_STORAGE_UNAVAILABLE",
             StoreError::Postgres { .. } => "ERR_TOKEN_STORAGE_POSTGRES",
+            StoreError::BadEncryptionKey(_) => "ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY",
+            StoreError::CannotDecrypt(_) => "ERR_TOKEN_STORAGE_CANNOT_DECRYPT",
             StoreError::Poisoned | StoreError::Internal(_) => "ERR_TOKEN_STORAGE_INTERNAL",
         }
     }
@@ -64,7 +73,10 @@ impl StoreError {
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreError::Config(msg) | StoreError::InvalidArgument(msg) => f.write_str(msg),
+            StoreError::Config(msg)
+            | StoreError::InvalidArgument(msg)
+            | StoreError::BadEncryptionKey(msg)
+            | StoreError::CannotDecrypt(msg) => f.write_str(msg),
             StoreError::Open { path, reason } => {
                 write!(f, "cannot open token database {path}: {reason}")
             }
@@ -143,6 +155,8 @@ mod tests {
                 location: p(),
                 reason: p(),
             },
+            StoreError::BadEncryptionKey(p()),
+            StoreError::CannotDecrypt(p()),
             StoreError::Poisoned,
             StoreError::Internal("x"),
         ];

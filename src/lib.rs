@@ -7,12 +7,14 @@
 //!   for the synchronous and the Promise form;
 //! - `model`: the records;
 //! - `default_stores`: the process-wide store per configuration (module-level functions);
+//! - `crypto`: secrets at rest (keyring, lookup digests, sealed values; no store uses it yet);
 //! - `error`: `StoreError` and its stable codes; `pkce`: the code challenge check;
 //! - `wire`: records as the JSON arrays that cross to JS.
 //!
 //! The napi layer, what JS sees (`NativeStore`, `sqliteVersion`, `checkSettings`):
 //! `napi/`, wrapped by `lib/` and the package's entry points.
 
+pub mod crypto;
 pub mod default_stores;
 pub mod error;
 pub mod model;
