@@ -95,4 +95,24 @@ describe("SQLite: tokens read recently", () => {
     assert.equal(s.getAccessToken("at-1"), null);
     assert.equal(s.getAccessToken("at-other").apiKey, "k");
   });
+
+  it("a token read recently is not served after its folder was renamed away and refilled", () => {
+    // The file's folder is watched (inotify), and so is each folder above it: a rename
+    // of a folder on the path, done by another process before the read, is seen.
+    const inner = path.join(dir, "a", "b");
+    file = path.join(inner, "tokens.db");
+    const s = open();
+    s.storeAccessToken("at-1", null, "sk-1", "user-1", "client-1", [], null);
+    readOften(s, "at-1");
+    const other = path.join(dir, "other.db");
+    inOtherProcess(`s.close(); const fs = require("node:fs");
+                    fs.renameSync(${JSON.stringify(path.join(dir, "a"))}, ${JSON.stringify(path.join(dir, "gone"))});
+                    const t = new TokenStorage({ storage: "db", path: ${JSON.stringify(other)} });
+                    t.storeAccessToken("at-other", null, "k", "u", "c", [], null); t.close();
+                    fs.mkdirSync(${JSON.stringify(inner)}, { recursive: true });
+                    fs.renameSync(${JSON.stringify(other)}, ${JSON.stringify(file)});`);
+    assert.throws(() => s.getAccessToken("at-1"), { code: "ERR_TOKEN_STORAGE_MOVED" });
+    assert.equal(s.getAccessToken("at-1"), null);
+    assert.equal(s.getAccessToken("at-other").apiKey, "k");
+  });
 });

@@ -14,6 +14,7 @@ use super::busy::{set_busy_handler, BusyWait};
 use super::errors::{from_sqlite, TxError};
 use super::file::{file_id, final_target, prepare_file};
 use super::recent::Recent;
+use super::watch::Watch;
 use super::schema::migrate;
 use super::SyncMode;
 use crate::error::{Result, StoreError};
@@ -37,6 +38,8 @@ pub(super) struct Db {
     sidecars: Vec<(PathBuf, (u64, u64))>,
     /// Access tokens read recently, served again while no commit happened (see `recent`).
     pub(super) recent: RefCell<Recent>,
+    /// What spares most calls the `stat` of `ensure_in_place`, if it could be set up.
+    watch: Option<Watch>,
 }
 
 impl Drop for Db {
@@ -134,6 +137,8 @@ impl Db {
                 Some((file, id))
             })
             .collect();
+        // After the open: a change before it is seen by the first call's `stat`.
+        let watch = conn.path().and_then(|p| Watch::new(Path::new(p)));
         Ok(Db {
             conn,
             path: shown,
@@ -141,6 +146,7 @@ impl Db {
             checkpointer,
             sidecars,
             recent: RefCell::new(Recent::new()),
+            watch,
         })
     }
 
@@ -166,8 +172,37 @@ impl Db {
     /// Fails with `Moved` if the file this connection has open is no longer the one at its
     /// path: deleted, renamed, or replaced by another file (a restore). Writes to it would
     /// be acknowledged and then lost, and reads would answer from a file nobody else sees.
-    /// One `stat` of the path (SQLite's `SQLITE_FCNTL_HAS_MOVED`).
+    /// One `stat` of the path (SQLite's `SQLITE_FCNTL_HAS_MOVED`), unless the watches on
+    /// its folders saw nothing happen to it since the last one (see `watch`).
     pub(super) fn ensure_in_place(&self) -> Result<()> {
+        let changes = self.watch.as_ref().and_then(Watch::changes);
+        if let (Some(watch), Some(changes)) = (&self.watch, changes) {
+            if watch.unchanged_since_confirmed(changes) {
+                return Ok(());
+            }
+        }
+        self.stat_in_place()?;
+        if let (Some(watch), Some(changes)) = (&self.watch, changes) {
+            watch.confirm(changes);
+        }
+        Ok(())
+    }
+
+    /// This connection without its watch, as where none can be set up.
+    #[cfg(test)]
+    pub(super) fn without_watch(mut self) -> Self {
+        self.watch = None;
+        self
+    }
+
+    /// Whether this connection stats the path at each call (no watch, or no longer).
+    #[cfg(test)]
+    pub(super) fn stats_every_call(&self) -> bool {
+        self.watch.as_ref().is_none_or(Watch::is_off)
+    }
+
+    /// `ensure_in_place` by one `stat` of the path (SQLite's `SQLITE_FCNTL_HAS_MOVED`).
+    fn stat_in_place(&self) -> Result<()> {
         let mut moved: std::os::raw::c_int = 0;
         // SAFETY: the handle is this open connection's; "main" is a NUL-terminated name;
         // HAS_MOVED writes one int through the pointer, which lives for the call.

@@ -14,6 +14,7 @@
 //! - `file`: the file and its folders before SQLite opens them (modes, symlinks);
 //! - `background`: the checkpoint thread;
 //! - `recent`: access tokens read recently, served again while nothing was committed;
+//! - `watch`: inotify watches that spare most calls the check that the file is in place;
 //! - `rows`: decoding what the old module (or anything else) may have written;
 //! - `settings`: its settings (the file, the sync mode, the busy timeout), decoded;
 //! - `store`: the `TokenStore` impl.
@@ -33,6 +34,7 @@ mod snapshot;
 mod sql;
 mod store;
 mod tokens;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -111,3 +113,5 @@ mod tests_issue15;
 mod tests_issue18;
 #[cfg(test)]
 mod tests_recent;
+#[cfg(test)]
+mod tests_watch;
