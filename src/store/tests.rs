@@ -30,7 +30,12 @@ fn postgres() -> Option<Fixture> {
     <PostgresSettings as backends::Backend>::test_store()
 }
 
-fn token(t: &str, rt: Option<&str>, user: Option<&str>, expires_at: Option<i64>) -> NewAccessToken {
+pub(super) fn token(
+    t: &str,
+    rt: Option<&str>,
+    user: Option<&str>,
+    expires_at: Option<i64>,
+) -> NewAccessToken {
     NewAccessToken {
         token: t.into(),
         refresh_token: rt.map(Into::into),

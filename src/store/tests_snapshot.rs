@@ -5,22 +5,11 @@
 use std::os::unix::fs::PermissionsExt;
 
 use super::snapshot::{backup, copy, BackupOptions, CopyOptions, Progress};
+use super::tests::token;
 use super::*;
-use crate::model::{AuthorizationCode, ClientRecord, NewAccessToken, RotateRequest, Rotation};
+use crate::model::{AuthorizationCode, ClientRecord, RotateRequest, Rotation};
 
 const NOW: i64 = 1_800_000_000_000;
-
-fn token(t: &str, rt: Option<&str>, user: Option<&str>, expires_at: Option<i64>) -> NewAccessToken {
-    NewAccessToken {
-        token: t.into(),
-        refresh_token: rt.map(Into::into),
-        api_key: format!("sk-{t}"),
-        user_id: user.map(Into::into),
-        client_id: "client".into(),
-        scopes: vec!["read".into(), "write".into()],
-        expires_at,
-    }
-}
 
 fn rotate(old: &str, access: &str, refresh: &str) -> RotateRequest {
     RotateRequest {
