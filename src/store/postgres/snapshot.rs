@@ -285,89 +285,81 @@ fn import_steps<'c>(c: &'c Client, s: &str, rows: &'c Rows) -> Vec<super::call::
     ) -> (Box<dyn tokio_postgres::types::ToSql + Sync + Send>, Type) {
         (Box::new(p), t)
     }
+    // The rows of these keys removed, then the batch inserted (its first column the keys).
+    macro_rules! replace {
+        ($table:literal, $key:literal, $keys:expr, $insert:expr, [$($param:expr),* $(,)?]) => {{
+            let keys: Vec<String> = $keys;
+            vec![
+                run!(
+                    format!(concat!("DELETE FROM {}.", $table, " WHERE ", $key, " = ANY($1)"), s),
+                    vec![b(keys.clone(), T::TEXT_ARRAY)]
+                ),
+                run!($insert, vec![b(keys, T::TEXT_ARRAY), $($param),*]),
+            ]
+        }};
+    }
     match rows {
-        Rows::AccessTokens(r) => {
-            let tokens: Vec<String> = r.iter().map(|t| t.token.clone()).collect();
-            vec![
-                run!(
-                    format!("DELETE FROM {s}.access_tokens WHERE token = ANY($1)"),
-                    vec![b(tokens.clone(), T::TEXT_ARRAY)]
-                ),
-                run!(
-                    format!(
-                        "INSERT INTO {s}.access_tokens (token, api_key, user_id, client_id, scopes,
-                         refresh_token, expires_at, created_at)
-                         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                         $5::text[], $6::text[], $7::int8[], $8::int8[])"
-                    ),
-                    vec![
-                        b(tokens, T::TEXT_ARRAY),
-                        b(r.iter().map(|t| t.access.api_key.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|t| t.access.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|t| t.access.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|t| scopes_json(&t.access.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|t| t.access.refresh_token.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|t| t.access.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
-                        b(r.iter().map(|t| t.access.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
-                    ]
-                ),
+        Rows::AccessTokens(r) => replace!(
+            "access_tokens",
+            "token",
+            r.iter().map(|t| t.token.clone()).collect(),
+            format!(
+                "INSERT INTO {s}.access_tokens (token, api_key, user_id, client_id, scopes,
+                 refresh_token, expires_at, created_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                 $5::text[], $6::text[], $7::int8[], $8::int8[])"
+            ),
+            [
+                b(r.iter().map(|t| t.access.api_key.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|t| t.access.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|t| t.access.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|t| scopes_json(&t.access.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|t| t.access.refresh_token.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|t| t.access.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                b(r.iter().map(|t| t.access.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
             ]
-        }
-        Rows::RefreshTokens(r) => {
-            let keys: Vec<String> = r.iter().map(|t| t.refresh_token.clone()).collect();
-            vec![
-                run!(
-                    format!("DELETE FROM {s}.refresh_tokens WHERE refresh_token = ANY($1)"),
-                    vec![b(keys.clone(), T::TEXT_ARRAY)]
-                ),
-                run!(
-                    format!(
-                        "INSERT INTO {s}.refresh_tokens (refresh_token, user_id, client_id, scopes,
-                         access_token, created_at)
-                         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                         $5::text[], $6::int8[])"
-                    ),
-                    vec![
-                        b(keys, T::TEXT_ARRAY),
-                        b(r.iter().map(|t| t.refresh.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|t| t.refresh.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|t| scopes_json(&t.refresh.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|t| t.refresh.access_token.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|t| t.refresh.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
-                    ]
-                ),
+        ),
+        Rows::RefreshTokens(r) => replace!(
+            "refresh_tokens",
+            "refresh_token",
+            r.iter().map(|t| t.refresh_token.clone()).collect(),
+            format!(
+                "INSERT INTO {s}.refresh_tokens (refresh_token, user_id, client_id, scopes,
+                 access_token, created_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                 $5::text[], $6::int8[])"
+            ),
+            [
+                b(r.iter().map(|t| t.refresh.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|t| t.refresh.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|t| scopes_json(&t.refresh.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|t| t.refresh.access_token.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|t| t.refresh.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
             ]
-        }
-        Rows::AuthorizationCodes(r) => {
-            let keys: Vec<String> = r.iter().map(|(k, _)| k.clone()).collect();
-            vec![
-                run!(
-                    format!("DELETE FROM {s}.authorization_codes WHERE code = ANY($1)"),
-                    vec![b(keys.clone(), T::TEXT_ARRAY)]
-                ),
-                run!(
-                    format!(
-                        "INSERT INTO {s}.authorization_codes (code, user_id, api_key, client_id,
-                         redirect_uri, code_challenge, code_challenge_method, scopes, expires_at,
-                         created_at)
-                         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                         $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[])"
-                    ),
-                    vec![
-                        b(keys, T::TEXT_ARRAY),
-                        b(r.iter().map(|(_, d)| d.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|(_, d)| d.api_key.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|(_, d)| d.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|(_, d)| d.redirect_uri.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|(_, d)| d.code_challenge.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|(_, d)| d.code_challenge_method.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|(_, d)| scopes_json(&d.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|(_, d)| d.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
-                        b(r.iter().map(|(_, d)| d.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
-                    ]
-                ),
+        ),
+        Rows::AuthorizationCodes(r) => replace!(
+            "authorization_codes",
+            "code",
+            r.iter().map(|(k, _)| k.clone()).collect(),
+            format!(
+                "INSERT INTO {s}.authorization_codes (code, user_id, api_key, client_id,
+                 redirect_uri, code_challenge, code_challenge_method, scopes, expires_at,
+                 created_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                 $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[])"
+            ),
+            [
+                b(r.iter().map(|(_, d)| d.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|(_, d)| d.api_key.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|(_, d)| d.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|(_, d)| d.redirect_uri.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|(_, d)| d.code_challenge.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|(_, d)| d.code_challenge_method.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|(_, d)| scopes_json(&d.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|(_, d)| d.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                b(r.iter().map(|(_, d)| d.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
             ]
-        }
+        ),
         Rows::Clients(r) => vec![run!(
             format!(
                 "INSERT INTO {s}.nts_clients (client_id, secret_digest, metadata, created_at)
@@ -396,44 +388,30 @@ fn import_steps<'c>(c: &'c Client, s: &str, rows: &'c Rows) -> Vec<super::call::
                 b(r.iter().map(|p| p.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
             ]
         )],
-        Rows::RefreshFamilies(r) => {
-            let keys: Vec<String> = r.iter().map(|(k, _)| k.clone()).collect();
-            vec![
-                run!(
-                    format!("DELETE FROM {s}.nts_refresh_families WHERE refresh_token = ANY($1)"),
-                    vec![b(keys.clone(), T::TEXT_ARRAY)]
-                ),
-                run!(
-                    format!(
-                        "INSERT INTO {s}.nts_refresh_families (refresh_token, family)
-                         SELECT * FROM unnest($1::text[], $2::text[])"
-                    ),
-                    vec![
-                        b(keys, T::TEXT_ARRAY),
-                        b(r.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                    ]
-                ),
+        Rows::RefreshFamilies(r) => replace!(
+            "nts_refresh_families",
+            "refresh_token",
+            r.iter().map(|(k, _)| k.clone()).collect(),
+            format!(
+                "INSERT INTO {s}.nts_refresh_families (refresh_token, family)
+                 SELECT * FROM unnest($1::text[], $2::text[])"
+            ),
+            [
+                b(r.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
             ]
-        }
-        Rows::RetiredRefreshTokens(r) => {
-            let keys: Vec<String> = r.iter().map(|t| t.refresh_token.clone()).collect();
-            vec![
-                run!(
-                    format!("DELETE FROM {s}.nts_retired_refresh_tokens WHERE refresh_token = ANY($1)"),
-                    vec![b(keys.clone(), T::TEXT_ARRAY)]
-                ),
-                run!(
-                    format!(
-                        "INSERT INTO {s}.nts_retired_refresh_tokens (refresh_token, family, retired_at)
-                         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])"
-                    ),
-                    vec![
-                        b(keys, T::TEXT_ARRAY),
-                        b(r.iter().map(|t| t.family.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                        b(r.iter().map(|t| t.retired_at).collect::<Vec<_>>(), T::INT8_ARRAY),
-                    ]
-                ),
+        ),
+        Rows::RetiredRefreshTokens(r) => replace!(
+            "nts_retired_refresh_tokens",
+            "refresh_token",
+            r.iter().map(|t| t.refresh_token.clone()).collect(),
+            format!(
+                "INSERT INTO {s}.nts_retired_refresh_tokens (refresh_token, family, retired_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])"
+            ),
+            [
+                b(r.iter().map(|t| t.family.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|t| t.retired_at).collect::<Vec<_>>(), T::INT8_ARRAY),
             ]
-        }
+        ),
     }
 }
