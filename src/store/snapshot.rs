@@ -189,6 +189,38 @@ pub trait Sink {
     fn rows(&mut self, rows: Rows) -> Result<()>;
 }
 
+/// A store's side of a copy (`RowStore::import_all`): one transaction, open until
+/// `import_all` returns.
+pub trait Import {
+    /// How many rows of each kind the store holds, as this transaction sees them.
+    fn counts(&mut self) -> Result<Counts>;
+    /// Removes every row.
+    fn clear(&mut self) -> Result<()>;
+    /// Writes rows as they are: a row replaces one with the same key.
+    fn rows(&mut self, rows: &Rows) -> Result<()>;
+}
+
+/// `import_all` for a store without a transaction spanning calls (the memory store, which
+/// goes with its process: nothing of it outlives a kill), one call of its own at a time.
+pub fn import_directly(
+    store: &dyn RowStore,
+    fill: &mut dyn FnMut(&mut dyn Import) -> Result<Counts>,
+) -> Result<Counts> {
+    struct Direct<'a>(&'a dyn RowStore);
+    impl Import for Direct<'_> {
+        fn counts(&mut self) -> Result<Counts> {
+            self.0.row_counts()
+        }
+        fn clear(&mut self) -> Result<()> {
+            self.0.clear_rows()
+        }
+        fn rows(&mut self, rows: &Rows) -> Result<()> {
+            self.0.import_rows(rows)
+        }
+    }
+    fill(&mut Direct(store))
+}
+
 /// What every store does with its rows as they are (see the module's comment).
 pub trait RowStore {
     /// How many rows of each kind the store holds now.
@@ -201,6 +233,13 @@ pub trait RowStore {
 
     /// Writes rows as they are, in one transaction: a row replaces one with the same key.
     fn import_rows(&self, rows: &Rows) -> Result<()>;
+
+    /// Runs `fill` in one transaction of the store's own, committed if it returns `Ok` and
+    /// rolled back otherwise: a copy is all or nothing. A process killed mid-way leaves
+    /// nothing of it either (SQLite ignores the uncommitted pages of its WAL when the file
+    /// is next opened; PostgreSQL rolls back the transaction of a connection that is gone).
+    fn import_all(&self, fill: &mut dyn FnMut(&mut dyn Import) -> Result<Counts>)
+        -> Result<Counts>;
 
     /// Writes the whole snapshot into the empty file at `path` in one step of the store's
     /// own, if it has one (SQLite: `VACUUM INTO`, pages copied rather than rows inserted);
@@ -263,22 +302,18 @@ impl Default for CopyOptions {
 
 /// Copies every row of `from` into `to` (one snapshot of `from`, see `RowStore`), then
 /// checks that `to` holds as many rows of each kind as the snapshot had. A target that
-/// holds rows is refused unless `overwrite`, which empties it first. Returns the counts.
+/// holds rows is refused unless `overwrite`, which empties it first. All of it is one
+/// transaction of the target (`RowStore::import_all`): a copy that fails, or whose process
+/// is killed, leaves the target as it was (empty, or with the rows `overwrite` was to
+/// replace), so running it again is how an interrupted copy is resumed. Returns the counts.
 pub fn copy(
     from: &dyn TokenStore,
     to: &dyn TokenStore,
     options: CopyOptions,
     progress: &Progress,
 ) -> Result<Counts> {
-    let before = to.row_counts()?;
-    if before.total() > 0 {
-        if !options.overwrite {
-            return Err(not_empty(&before));
-        }
-        to.clear_rows()?;
-    }
     struct Into<'a> {
-        to: &'a dyn TokenStore,
+        to: &'a mut dyn Import,
         progress: &'a Progress,
     }
     impl Sink for Into<'_> {
@@ -290,22 +325,37 @@ pub fn copy(
             if rows.is_empty() {
                 return Ok(());
             }
-            self.to.import_rows(&rows)?;
+            self.to.rows(&rows)?;
             self.progress
                 .done
                 .fetch_add(rows.len() as u64, Ordering::Relaxed);
             Ok(())
         }
     }
-    let counts = from.export_rows(options.batch.max(1), &mut Into { to, progress })?;
-    let after = to.row_counts()?;
-    if let Some((kind, want, got)) = counts.first_difference(&after) {
-        return Err(StoreError::InvalidArgument(format!(
-            "the copy is incomplete: the source's snapshot had {want} {kind}, the target \
-             holds {got} (was it written to during the copy?)"
-        )));
-    }
-    Ok(counts)
+    to.import_all(&mut |target| {
+        let before = target.counts()?;
+        if before.total() > 0 {
+            if !options.overwrite {
+                return Err(not_empty(&before));
+            }
+            target.clear()?;
+        }
+        let counts = from.export_rows(
+            options.batch.max(1),
+            &mut Into {
+                to: target,
+                progress,
+            },
+        )?;
+        let after = target.counts()?;
+        if let Some((kind, want, got)) = counts.first_difference(&after) {
+            return Err(StoreError::InvalidArgument(format!(
+                "the copy is incomplete: the source's snapshot had {want} {kind}, the target \
+                 holds {got} (was it written to during the copy?)"
+            )));
+        }
+        Ok(counts)
+    })
 }
 
 fn not_empty(counts: &Counts) -> StoreError {

@@ -6,7 +6,8 @@ use super::MemoryStore;
 use crate::error::Result;
 use crate::model::{NewAccessToken, RefreshToken};
 use crate::store::snapshot::{
-    Counts, PendingRow, RefreshRow, RetiredRow, RowStore, Rows, Sink, TokenRow,
+    import_directly, Counts, Import, PendingRow, RefreshRow, RetiredRow, RowStore, Rows, Sink,
+    TokenRow,
 };
 
 impl Tables {
@@ -189,6 +190,13 @@ impl RowStore for MemoryStore {
 
     fn import_rows(&self, rows: &Rows) -> Result<()> {
         self.tables()?.import(rows)
+    }
+
+    fn import_all(
+        &self,
+        fill: &mut dyn FnMut(&mut dyn Import) -> Result<Counts>,
+    ) -> Result<Counts> {
+        import_directly(self, fill)
     }
 
     fn revoke_client(&self, client_id: &str) -> Result<u64> {

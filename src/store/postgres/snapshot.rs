@@ -13,7 +13,7 @@ use super::PostgresStore;
 use crate::error::{Result, StoreError};
 use super::rows::{read_access, read_client, read_code, read_pending, read_refresh};
 use crate::store::snapshot::{counts_sql, Counts, PendingRow, RefreshRow, RetiredRow};
-use crate::store::snapshot::{RowStore, Rows, Sink, TokenRow, TABLES};
+use crate::store::snapshot::{Import, RowStore, Rows, Sink, TokenRow, TABLES};
 
 type Decoded<T> = std::result::Result<T, tokio_postgres::Error>;
 
@@ -149,17 +149,65 @@ impl PostgresStore {
         result
     }
 
-    /// `send_snapshot` on a connection of the pool, its failures as the store's errors.
-    async fn export(&self, batch: usize, out: Sender<Piece>) -> Result<Counts> {
-        let as_store = |f: Failure| match f {
+    fn as_store(&self, f: Failure) -> StoreError {
+        match f {
             Failure::Pg(e) => self.error(&e),
             Failure::Store(e) => e,
             Failure::QueryTimeout => self.past_query_timeout(),
-        };
-        let (conn, _) = self.checkout().await.map_err(as_store)?;
+        }
+    }
+
+    /// `send_snapshot` on a connection of the pool, its failures as the store's errors.
+    async fn export(&self, batch: usize, out: Sender<Piece>) -> Result<Counts> {
+        let (conn, _) = self.checkout().await.map_err(|f| self.as_store(f))?;
         let result = self.send_snapshot(&conn.client, batch, &out).await;
         self.checkin(conn).await;
-        result.map_err(as_store)
+        result.map_err(|f| self.as_store(f))
+    }
+}
+
+/// A PostgreSQL store's side of a copy (`import_all`): its transaction's connection.
+struct Within<'a> {
+    store: &'a PostgresStore,
+    rt: &'static tokio::runtime::Runtime,
+    client: &'a Client,
+    s: String,
+}
+
+impl Within<'_> {
+    /// Runs `op` on the transaction's connection, on the I/O thread, within the query
+    /// timeout (past it, the connection's state is unknown: the transaction fails).
+    fn run<T>(
+        &self,
+        op: impl AsyncFnOnce(&Client) -> std::result::Result<T, Failure>,
+    ) -> Result<T> {
+        let deadline = self.store.settings.query_timeout;
+        self.rt
+            .block_on(async { tokio::time::timeout(deadline, op(self.client)).await })
+            .unwrap_or(Err(Failure::QueryTimeout))
+            .map_err(|f| self.store.as_store(f))
+    }
+}
+
+impl Import for Within<'_> {
+    fn counts(&mut self) -> Result<Counts> {
+        let sql = counts_sql(&format!("{}.", self.s));
+        self.run(async |c: &Client| Ok(read_counts(&c.query_one(&sql, &[]).await?)?))
+    }
+
+    fn clear(&mut self) -> Result<()> {
+        let sql: Vec<String> = TABLES.iter().map(|t| format!("DELETE FROM {}.{t}", self.s)).collect();
+        self.run(async |c: &Client| Ok(c.batch_execute(&sql.join("; ")).await?))
+    }
+
+    fn rows(&mut self, rows: &Rows) -> Result<()> {
+        let s = self.s.clone();
+        self.run(async |c: &Client| {
+            for r in futures_util::future::join_all(import_steps(c, &s, rows)).await {
+                r?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -213,6 +261,57 @@ impl RowStore for PostgresStore {
         });
         self.cache.barrier();
         done
+    }
+
+    /// One transaction on one connection of the pool, held for all of it (and one permit of
+    /// the pool's): each batch one round trip in it, each under the query timeout.
+    fn import_all(
+        &self,
+        fill: &mut dyn FnMut(&mut dyn Import) -> Result<Counts>,
+    ) -> Result<Counts> {
+        let rt = super::runtime::runtime()?;
+        let _permit = rt
+            .block_on(self.permits.acquire())
+            .map_err(|_| StoreError::Internal("the connection pool was closed"))?;
+        let (conn, _) = rt.block_on(self.checkout()).map_err(|f| self.as_store(f))?;
+        let mut within = Within {
+            store: self,
+            rt,
+            client: &conn.client,
+            s: self.quoted(),
+        };
+        let timeout = self.settings.query_timeout.as_millis().max(1);
+        let result = within
+            .run(async |c: &Client| {
+                c.batch_execute(&format!("BEGIN; SET LOCAL statement_timeout = {timeout}"))
+                    .await?;
+                Ok(())
+            })
+            .and_then(|()| fill(&mut within))
+            .and_then(|counts| {
+                within.run(async |c: &Client| Ok(c.batch_execute("COMMIT").await?))?;
+                Ok(counts)
+            });
+        match &result {
+            // Back to the pool only when it is known to be out of the transaction.
+            Ok(_) => rt.block_on(self.checkin(conn)),
+            Err(_) => {
+                let rolled_back = !conn.client.is_closed()
+                    && rt
+                        .block_on(async {
+                            let rollback = conn.client.batch_execute("ROLLBACK");
+                            tokio::time::timeout(self.settings.query_timeout, rollback).await
+                        })
+                        .is_ok_and(|r| r.is_ok());
+                if rolled_back {
+                    rt.block_on(self.checkin(conn));
+                } else {
+                    rt.block_on(super::runtime::end(vec![conn]));
+                }
+            }
+        }
+        self.cache.barrier();
+        result
     }
 
     fn revoke_client(&self, client_id: &str) -> Result<u64> {

@@ -7,13 +7,14 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OpenFlags, Row};
 
-use super::errors::from_sqlite;
+use super::connection::transaction;
+use super::errors::{from_sqlite, TxError};
 use super::rows::{read_access, read_client, read_code, read_pending, read_refresh};
 use super::rows::{read_retired, required_text, scopes_json, NO_CHALLENGE, NO_USER};
 use super::SqliteStore;
 use crate::error::{Result, StoreError};
 use crate::store::snapshot::{counts_sql, Counts, PendingRow, RefreshRow, RetiredRow};
-use crate::store::snapshot::{RowStore, Rows, Sink, TokenRow, TABLES};
+use crate::store::snapshot::{Import, RowStore, Rows, Sink, TokenRow, TABLES};
 
 fn counts(c: &Connection) -> rusqlite::Result<Counts> {
     c.query_row(&counts_sql(""), [], |r| Counts::from_row(|i| r.get::<_, i64>(i)))
@@ -208,6 +209,41 @@ impl RowStore for SqliteStore {
 
     fn import_rows(&self, rows: &Rows) -> Result<()> {
         self.main(|db| db.write(|c| import(c, rows)))
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction of the store's connection for all of it: other
+    /// writers (of every process) wait for it, up to their busy timeout.
+    fn import_all(
+        &self,
+        fill: &mut dyn FnMut(&mut dyn Import) -> Result<Counts>,
+    ) -> Result<Counts> {
+        struct Within<'c> {
+            c: &'c Connection,
+            shown: String,
+        }
+        impl Import for Within<'_> {
+            fn counts(&mut self) -> Result<Counts> {
+                counts(self.c).map_err(|e| from_sqlite(&self.shown, &e))
+            }
+            fn clear(&mut self) -> Result<()> {
+                TABLES
+                    .iter()
+                    .try_for_each(|t| self.c.execute(&format!("DELETE FROM {t}"), []).map(|_| ()))
+                    .map_err(|e| from_sqlite(&self.shown, &e))
+            }
+            fn rows(&mut self, rows: &Rows) -> Result<()> {
+                import(self.c, rows).map_err(|e| from_sqlite(&self.shown, &e))
+            }
+        }
+        let shown = self.shown();
+        self.main(|db| {
+            transaction(&db.conn, "BEGIN IMMEDIATE", |c| {
+                let counts = fill(&mut Within { c, shown }).map_err(TxError::Store)?;
+                db.ensure_in_place().map_err(TxError::Store)?;
+                Ok(counts)
+            })
+            .map_err(|e| db.tx_err(e))
+        })
     }
 
     fn revoke_client(&self, client_id: &str) -> Result<u64> {
