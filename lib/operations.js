@@ -354,9 +354,7 @@ const OPERATIONS = {
       if (json == null) return false;
       const stored = JSON.parse(json)[1];
       if (typeof stored !== "string") return false;
-      const offered = digest(given[1]);
-      const expected = Buffer.from(stored, "hex");
-      return expected.length === offered.length && crypto.timingSafeEqual(expected, offered);
+      return secretMatches(stored, given[1]);
     },
   },
 
@@ -379,7 +377,7 @@ const OPERATIONS = {
         redirect_uris: [...DEFAULTS.PRE_REGISTERED_REDIRECT_URIS],
         ...withoutIssued(given),
       };
-      return [clientRecord(registration, secret)];
+      return [clientRecord(registration, secret, slowDigest)];
     },
     output: nothing,
   },
@@ -406,14 +404,52 @@ function withoutIssued(metadata) {
   return rest;
 }
 
+/**
+ * How a client's secret is stored. A secret the registry issued (`registerClient`: 32 random
+ * bytes) as its SHA-256 in hex: nothing to guess, so a fast digest is enough. A secret an
+ * operator chose (`preRegisterClient`) may be guessable: as `scrypt$N$r$p$salt$hash`
+ * (base64url), salted and slow, so a leaked file gives no secret away by a lookup and each
+ * guess costs what a verification costs. Parameters in the stored value: raising them later
+ * leaves stored secrets verifying. docs/operations.md ("Client secrets") says why these.
+ */
+const SCRYPT = Object.freeze({ N: 2048, r: 8, p: 1, keyLength: 32, saltLength: 16 });
+/** A stored scrypt digest's parameters above these are refused (a tampered row must not stall the event loop). */
+const SCRYPT_MAX = Object.freeze({ N: 1 << 16, r: 16, p: 4 });
+
 const digest = (secret) => crypto.createHash("sha256").update(secret, "utf8").digest();
 
-/** A registration as stored: the metadata without the secret, and the secret's SHA-256. */
-function clientRecord(registration, secret) {
+const fastDigest = (secret) => digest(secret).toString("hex");
+
+function slowDigest(secret, { N, r, p, keyLength, saltLength } = SCRYPT) {
+  const salt = crypto.randomBytes(saltLength);
+  const hash = crypto.scryptSync(secret, salt, keyLength, { N, r, p });
+  return `scrypt$${N}$${r}$${p}$${salt.toString("base64url")}$${hash.toString("base64url")}`;
+}
+
+/** Whether `secret` is the one of the stored digest (either form), compared in constant time. */
+function secretMatches(stored, secret) {
+  if (stored.startsWith("scrypt$")) {
+    const parts = stored.split("$");
+    if (parts.length !== 6) return false;
+    const [N, r, p] = parts.slice(1, 4).map((x) => (/^\d{1,7}$/.test(x) ? Number(x) : 0));
+    const salt = Buffer.from(parts[4], "base64url");
+    const expected = Buffer.from(parts[5], "base64url");
+    const fits = N > 1 && (N & (N - 1)) === 0 && N <= SCRYPT_MAX.N && r >= 1 && r <= SCRYPT_MAX.r && p >= 1 && p <= SCRYPT_MAX.p;
+    if (!fits || salt.length < 8 || expected.length < 16) return false;
+    const offered = crypto.scryptSync(secret, salt, expected.length, { N, r, p, maxmem: 256 * N * r + (1 << 20) });
+    return crypto.timingSafeEqual(expected, offered);
+  }
+  const offered = digest(secret);
+  const expected = Buffer.from(stored, "hex");
+  return expected.length === offered.length && crypto.timingSafeEqual(expected, offered);
+}
+
+/** A registration as stored: the metadata without the secret, and the secret's digest (`hash`). */
+function clientRecord(registration, secret, hash = fastDigest) {
   const { client_secret, ...stored } = registration;
   return {
     clientId: registration.client_id,
-    secretDigest: secret == null ? undefined : digest(secret).toString("hex"),
+    secretDigest: secret == null ? undefined : hash(secret),
     metadata: JSON.stringify(stored),
     createdAt: Date.now(),
   };
