@@ -1,7 +1,8 @@
 //! The PostgreSQL store's rows as they are (see `store::snapshot`): read in one
 //! REPEATABLE READ, READ ONLY transaction (one snapshot, while other sessions keep
-//! writing), a cursor per table fetched in batches; written one transaction per batch,
-//! each row replacing one of the same key. The statement-level triggers keep the counters.
+//! writing), a cursor per table fetched in batches; written one transaction per batch
+//! (`import_rows`) or one for a whole copy (`import_all`), each row replacing one of the
+//! same key. The statement-level triggers keep the counters.
 
 use tokio::sync::mpsc::Sender;
 use tokio_postgres::types::Type;

@@ -1,7 +1,8 @@
 //! The SQLite store's rows as they are (see `store::snapshot`): read in one read
 //! transaction of a connection of their own (WAL: a snapshot that writers of every process
 //! go on committing past, and that holds no lock they wait on), written in one
-//! `BEGIN IMMEDIATE` transaction per batch; and the check of a finished backup file.
+//! `BEGIN IMMEDIATE` transaction per batch (`import_rows`) or for a whole copy
+//! (`import_all`); and the check of a finished backup file.
 
 use std::path::Path;
 
