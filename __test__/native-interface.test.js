@@ -73,8 +73,8 @@ const OWN = ["open", "close", "copyTo", "copyToAsync", "copyProgress", "rowCount
 const GETTERS = ["storage", "path"];
 
 describe("the native addon's interface", () => {
-  it("exports NativeStore, sqliteVersion and checkSettings, and nothing else", () => {
-    assert.deepEqual(Object.keys(native).sort(), ["NativeStore", "checkSettings", "sqliteVersion"]);
+  it("exports NativeStore, sqliteVersion, checkSettings and the command line's age functions, and nothing else", () => {
+    assert.deepEqual(Object.keys(native).sort(), ["NativeStore", "ageDecryptFile", "ageEncryptFile", "checkSettings", "isAgeFileAt", "sqliteVersion"]);
     assert.match(native.sqliteVersion(), /^3\.\d+\.\d+$/);
   });
 

@@ -7,11 +7,13 @@
 // connection string. Exit codes: EXIT below (docs/operations.md lists them).
 
 const fs = require("node:fs");
+const os = require("node:os");
 const nodePath = require("node:path");
 const { parseArgs } = require("node:util");
 const { TokenStorage } = require("./storage");
 const { ENVIRONMENT } = require("./config");
 const DEFAULTS = require("./defaults");
+const native = require("./native");
 
 /** What scripts can rely on. */
 const EXIT = Object.freeze({
@@ -24,7 +26,12 @@ const EXIT = Object.freeze({
   NOT_FOUND: 3,
   /** Refused: the destination file exists, or the target store holds rows (see --force). */
   REFUSED: 4,
+  /** An encrypted backup did not open: wrong passphrase or key, or a damaged or altered file. */
+  CANNOT_DECRYPT: 5,
 });
+
+/** Where a backup's passphrase may come from besides --passphrase-file (never a flag's value). */
+const PASSPHRASE_ENV = "TOKEN_BACKUP_PASSPHRASE";
 
 const STORE_FLAGS = {
   storage: { type: "string" },
@@ -34,6 +41,7 @@ const STORE_FLAGS = {
 };
 const COMMON = { json: { type: "boolean" }, help: { type: "boolean", short: "h" } };
 const COPYING = { force: { type: "boolean" }, "batch-size": { type: "string" }, quiet: { type: "boolean", short: "q" } };
+const PASSPHRASE = { "passphrase-file": { type: "string" } };
 
 const STORE_HELP = `The store is the one the library opens (the same environment): TOKEN_STORAGE (memory, db or
 sqlite, postgres), TOKEN_DB_PATH, TOKEN_DATABASE_URL (or DATABASE_URL), TOKEN_DB_SCHEMA, or
@@ -42,7 +50,12 @@ PostgreSQL). A SQLite file must exist: nothing is created.`;
 
 const EXIT_HELP = `Exit codes: 0 done; 1 the store failed (unreachable, damaged, counts that differ);
 2 a usage error (unknown command or flag, bad argument or setting); 3 the file to read does
-not exist; 4 refused (the destination exists, or the target holds rows: see --force).`;
+not exist; 4 refused (the destination exists, or the target holds rows: see --force);
+5 an encrypted backup did not open (wrong passphrase or key, damaged or altered).`;
+
+const ENCRYPTION_HELP = `The passphrase is read from the first line of the file F of --passphrase-file (- for
+stdin), or from the environment variable ${PASSPHRASE_ENV}; never from a flag's value, which
+ps and the shell's history would show.`;
 
 const COMMANDS = {
   stats: {
@@ -70,22 +83,33 @@ shell's history and of ps). Revoking what is already gone is not an error.`,
     run: revoke,
   },
   backup: {
-    usage: "backup FILE [--force] [--batch-size N] [--quiet] [--json]",
-    summary: "a consistent snapshot of the store as a new SQLite file",
+    usage: "backup FILE [--encrypt-to RECIPIENT... | --passphrase-file F] [--force] [--batch-size N] [--quiet] [--json]",
+    summary: "a consistent snapshot of the store as a new SQLite file, optionally encrypted (age)",
     help: `Writes a consistent snapshot of the store, taken while servers keep writing, as a new
 SQLite file (mode 0600, checked before it is reported done; storage.backup(FILE)). An
-existing FILE is refused unless --force.`,
-    options: COPYING,
+existing FILE is refused unless --force.
+
+Encrypted in the age format (age -d opens it) to each --encrypt-to RECIPIENT (an age1...
+public key of age-keygen; repeat the flag for several) or to a passphrase
+(--passphrase-file F or ${PASSPHRASE_ENV}). The snapshot is then written to a 0600 file in
+a private temporary folder (TMPDIR), encrypted into FILE, and removed, also on failure or
+Ctrl-C. ${ENCRYPTION_HELP}`,
+    options: { ...COPYING, ...PASSPHRASE, "encrypt-to": { type: "string", multiple: true } },
     run: backup,
   },
   restore: {
-    usage: "restore FILE [--force] [--batch-size N] [--quiet] [--json]",
+    usage: "restore FILE [--passphrase-file F | --identity F] [--force] [--batch-size N] [--quiet] [--json]",
     summary: "every row of a backup file into the store",
     help: `Copies every row of the SQLite file FILE (a backup) into the store: tokens, refresh
-tokens with their rotation state, codes, clients, pending authorizations. A store that holds
-rows is refused unless --force, which empties it first. Stop the servers that use the store
-first: what they write meanwhile may be lost.`,
-    options: COPYING,
+tokens with their rotation state, codes, clients, pending authorizations, in one transaction
+(all or nothing: run again if interrupted). A store that holds rows is refused unless
+--force, which empties it first. Stop the servers that use the store first: what they write
+meanwhile may be lost.
+
+An encrypted backup (age) is opened with its passphrase (--passphrase-file F or
+${PASSPHRASE_ENV}) or the identity file F of --identity (AGE-SECRET-KEY-1... lines), into a
+0600 file in a private temporary folder, removed afterwards. ${ENCRYPTION_HELP}`,
+    options: { ...COPYING, ...PASSPHRASE, identity: { type: "string" } },
     run: restore,
   },
   copy: {
@@ -163,7 +187,14 @@ async function main(argv) {
     process.stdout.write(parsed.values.json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`);
     return EXIT.OK;
   } catch (err) {
-    const exit = err instanceof CliError ? err.exit : err.code === "ERR_TOKEN_STORAGE_CONFIG" || err instanceof TypeError || err instanceof RangeError ? EXIT.USAGE : EXIT.FAILED;
+    const exit =
+      err instanceof CliError
+        ? err.exit
+        : err.code === "ERR_TOKEN_STORAGE_CANNOT_DECRYPT"
+          ? EXIT.CANNOT_DECRYPT
+          : err.code === "ERR_TOKEN_STORAGE_CONFIG" || err instanceof TypeError || err instanceof RangeError
+            ? EXIT.USAGE
+            : EXIT.FAILED;
     const code = err.code && !(err instanceof CliError) ? ` (${err.code})` : "";
     process.stderr.write(`native-token-storage ${name}: ${err.message}${code}\n`);
     if (parsed.values.json) process.stdout.write(`${JSON.stringify({ error: { message: err.message, code: err.code ?? null, exit } }, null, 2)}\n`);
@@ -343,29 +374,98 @@ function progress(native, label, quiet) {
     process.stderr.write(tty ? `\r\x1b[K${text}` : `${text}\n`);
   };
   const timer = setInterval(show, tty ? 100 : 1000);
+  let stopped = false;
   return () => {
+    if (stopped) return;
+    stopped = true;
     clearInterval(timer);
     show();
     if (tty) process.stderr.write("\n");
   };
 }
 
+/** The passphrase of --passphrase-file (- for stdin) or of the environment, or null. */
+function passphrase(values) {
+  const file = values["passphrase-file"];
+  if (file !== undefined) {
+    let text;
+    try {
+      text = fs.readFileSync(file === "-" ? 0 : file, "utf8");
+    } catch (err) {
+      throw new CliError(`--passphrase-file: cannot read ${file === "-" ? "stdin" : nodePath.resolve(file)} (${err.code ?? err.message})`, err.code === "ENOENT" ? EXIT.NOT_FOUND : EXIT.USAGE);
+    }
+    if (file !== "-" && process.platform !== "win32" && (fs.statSync(file).mode & 0o077) !== 0) {
+      process.stderr.write(`native-token-storage: warning: the passphrase file ${nodePath.resolve(file)} is readable by other users (chmod 600 it)\n`);
+    }
+    const line = text.split(/\r?\n/)[0];
+    if (line === "") throw new CliError("--passphrase-file: the passphrase (its first line) is empty", EXIT.USAGE);
+    return line;
+  }
+  const env = process.env[PASSPHRASE_ENV];
+  return env === undefined || env === "" ? null : env;
+}
+
+/**
+ * A private temporary folder (0700, in TMPDIR) for a plaintext backup, removed by
+ * `remove()`, and at exit or on SIGINT, SIGTERM or SIGHUP if the command ends there.
+ */
+function privateFolder(prefix) {
+  const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), prefix));
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  const onSignal = (signal) => {
+    remove();
+    process.kill(process.pid, signal);
+  };
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of signals) process.once(s, onSignal);
+  process.once("exit", remove);
+  return {
+    dir,
+    remove() {
+      for (const s of signals) process.removeListener(s, onSignal);
+      process.removeListener("exit", remove);
+      remove();
+    },
+  };
+}
+
 async function backup(values, given, opened) {
   const [file] = positionals(given, ["FILE"], "backup");
   const size = batchSize(values);
+  const recipients = values["encrypt-to"] ?? [];
+  const secret = passphrase(values);
+  if (recipients.length > 0 && values["passphrase-file"] !== undefined) {
+    throw new CliError("give --encrypt-to or --passphrase-file, not both (age encrypts a file to recipients or to one passphrase)", EXIT.USAGE);
+  }
+  const encrypted = recipients.length > 0 ? "recipients" : secret !== null ? "passphrase" : null;
   const destination = nodePath.resolve(file);
   if (fs.existsSync(destination) && !values.force) throw new CliError(`${destination} exists; pass --force to replace it`, EXIT.REFUSED);
   const storage = open(configuredOptions(values), opened);
   const stop = progress(storage._native, "backup", values.quiet);
   let report;
+  const folder = encrypted ? privateFolder("nts-backup-") : null;
+  const partial = `${destination}.partial-age-${process.pid}`;
   try {
-    report = await storage.promises.backup(destination, { overwrite: Boolean(values.force), batchSize: size });
+    const plain = folder ? nodePath.join(folder.dir, "backup.db") : destination;
+    report = await storage.promises.backup(plain, { overwrite: Boolean(values.force), batchSize: size });
+    if (folder) {
+      stop();
+      fs.rmSync(partial, { force: true });
+      const bytes = native.ageEncryptFile(plain, partial, recipients, recipients.length > 0 ? null : secret);
+      fs.renameSync(partial, destination);
+      report = { ...report, path: destination, bytes, encrypted };
+    }
   } finally {
     stop();
+    if (folder) {
+      folder.remove();
+      fs.rmSync(partial, { force: true });
+    }
   }
+  const how = encrypted ? `, encrypted to ${encrypted === "recipients" ? `${recipients.length} age recipient${recipients.length === 1 ? "" : "s"}` : "a passphrase"}` : "";
   return {
     json: { storage: storage.storage, location: storage.location, ...report },
-    text: `${where(storage)} backed up to ${report.path} (${report.bytes} bytes, ${report.ms} ms, checked):\n${countsText(report.counts)}`,
+    text: `${where(storage)} backed up to ${report.path} (${report.bytes} bytes, ${report.ms} ms, checked${how}):\n${countsText(report.counts)}`,
   };
 }
 
@@ -406,12 +506,46 @@ function sameStore(a, b, aOptions, bOptions) {
 
 async function restore(values, given, opened) {
   const [file] = positionals(given, ["FILE"], "restore");
-  const source = { storage: "sqlite", path: file };
+  if (!fs.existsSync(file)) throw new CliError(`no such file: ${nodePath.resolve(file)}`, EXIT.NOT_FOUND);
+  if (!native.isAgeFileAt(nodePath.resolve(file))) {
+    const source = { storage: "sqlite", path: file };
+    const target = configuredOptions(values);
+    const from = open(source, opened);
+    const to = open(target, opened, { mustExist: false });
+    if (sameStore(from, to, source, target)) throw new CliError("FILE is the store itself", EXIT.USAGE);
+    return copyBetween(from, to, values, "restore");
+  }
+  // An encrypted backup: decrypted into a private folder, restored from there, removed.
+  const secret = passphrase(values);
+  const identity = values.identity;
+  if ((identity === undefined) === (secret === null) || (identity !== undefined && values["passphrase-file"] !== undefined)) {
+    throw new CliError(`FILE is an encrypted backup (age): give its passphrase (--passphrase-file F or ${PASSPHRASE_ENV}) or its identity file (--identity F), one of them`, EXIT.USAGE);
+  }
+  let identities = null;
+  if (identity !== undefined) {
+    try {
+      identities = fs.readFileSync(identity, "utf8");
+    } catch (err) {
+      throw new CliError(`--identity: cannot read ${nodePath.resolve(identity)} (${err.code ?? err.message})`, err.code === "ENOENT" ? EXIT.NOT_FOUND : EXIT.USAGE);
+    }
+  }
   const target = configuredOptions(values);
-  const from = open(source, opened);
-  const to = open(target, opened, { mustExist: false });
-  if (sameStore(from, to, source, target)) throw new CliError("FILE is the store itself", EXIT.USAGE);
-  return copyBetween(from, to, values, "restore");
+  const folder = privateFolder("nts-restore-");
+  let from = null;
+  try {
+    const plain = nodePath.join(folder.dir, "backup.db");
+    native.ageDecryptFile(nodePath.resolve(file), plain, identities, identities === null ? secret : null);
+    from = open({ storage: "sqlite", path: plain }, opened);
+    const to = open(target, opened, { mustExist: false });
+    const result = await copyBetween(from, to, values, "restore");
+    return { json: { ...result.json, decrypted: true }, text: result.text };
+  } finally {
+    if (from !== null) {
+      opened.splice(opened.indexOf(from), 1);
+      from.close();
+    }
+    folder.remove();
+  }
 }
 
 async function copy(values, given, opened) {

@@ -9,11 +9,13 @@
 //! - `default_stores`: the process-wide store per configuration (module-level functions);
 //! - `crypto`: secrets at rest (keyring, lookup digests, sealed values; no store uses it yet);
 //! - `error`: `StoreError` and its stable codes; `pkce`: the code challenge check;
-//! - `wire`: records as the JSON arrays that cross to JS.
+//! - `wire`: records as the JSON arrays that cross to JS;
+//! - `backup_age`: a backup file encrypted to age recipients or a passphrase, and back.
 //!
 //! The napi layer, what JS sees (`NativeStore`, `sqliteVersion`, `checkSettings`):
 //! `napi/`, wrapped by `lib/` and the package's entry points.
 
+pub mod backup_age;
 pub mod crypto;
 pub mod default_stores;
 pub mod error;

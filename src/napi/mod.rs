@@ -11,9 +11,11 @@
 //! - `task.rs`: the Promise form: a call run on libuv's pool;
 //! - `copy.rs`: a copy from one store into another, and how far a copy or backup is;
 //! - `errors.rs`: `StoreError` to JS errors with their stable `code`;
-//! - `info.rs`: module-level functions that need no store.
+//! - `info.rs`: module-level functions that need no store;
+//! - `backup_age.rs`: a backup file encrypted in the age format, and decrypted.
 
 mod args;
+mod backup_age;
 mod config;
 mod copy;
 mod errors;
@@ -24,6 +26,7 @@ mod store;
 mod task;
 
 pub use args::{NativeClient, NativeCode, NativeNewToken, NativeRotation};
+pub use backup_age::{age_decrypt_file, age_encrypt_file, is_age_file_at};
 pub use config::NativeConfig;
 pub use info::{check_settings, sqlite_version};
 pub use reply::{NativeStats, Reply};
