@@ -332,6 +332,13 @@ pub fn copy(
             Ok(())
         }
     }
+    // The target's transaction is held while the source is read: one store on both sides
+    // would wait for itself (and a copy into itself could only empty it).
+    if std::ptr::addr_eq(from, to) {
+        return Err(StoreError::InvalidArgument(
+            "a store cannot be copied into itself".into(),
+        ));
+    }
     to.import_all(&mut |target| {
         let before = target.counts()?;
         if before.total() > 0 {

@@ -167,6 +167,19 @@ pub(super) fn copy_into_each_store(f: backends::TestStore) {
     let counts = copy(&*source.store, &*f.store, CopyOptions::default(), &progress).expect("copy");
     assert_eq!(counts, f.store.row_counts().unwrap());
     assert_eq!(progress.get().0, counts.total());
+    // Into itself: refused at once (its transaction would wait for its own export).
+    let e = copy(
+        &*f.store,
+        &*f.store,
+        CopyOptions {
+            batch: 1,
+            overwrite: true,
+        },
+        &progress,
+    )
+    .expect_err("itself");
+    assert_eq!(e.code(), "ERR_TOKEN_STORAGE_INVALID_ARGUMENT", "{e}");
+    assert_eq!(counts, f.store.row_counts().unwrap());
     // A second copy into the now non-empty store is refused, unless told.
     let e =
         copy(&*source.store, &*f.store, CopyOptions::default(), &progress).expect_err("non-empty");
