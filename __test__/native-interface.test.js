@@ -69,7 +69,7 @@ const METHODS = Object.entries(OPERATIONS).flatMap(([name, forms]) => {
 });
 
 // The handle's own methods, which take no clock: and those of the command line (src/napi/copy.rs).
-const OWN = ["open", "close", "copyTo", "copyToAsync", "copyProgress", "rowCounts", "revokeClientTokens"];
+const OWN = ["open", "close", "copyTo", "copyToAsync", "copyProgress", "rowCounts", "revokeClientTokens", "storeExists"];
 const GETTERS = ["storage", "path"];
 
 describe("the native addon's interface", () => {

@@ -22,7 +22,7 @@ const EXIT = Object.freeze({
   FAILED: 1,
   /** A usage error: an unknown command or flag, a missing or bad argument or setting. */
   USAGE: 2,
-  /** The file to read (a SQLite store, a backup) does not exist. */
+  /** The store or file to read does not exist: a SQLite file, a backup, a PostgreSQL schema. */
   NOT_FOUND: 3,
   /** Refused: the destination file exists, or the target store holds rows (see --force). */
   REFUSED: 4,
@@ -46,11 +46,12 @@ const PASSPHRASE = { "passphrase-file": { type: "string" } };
 const STORE_HELP = `The store is the one the library opens (the same environment): TOKEN_STORAGE (memory, db or
 sqlite, postgres), TOKEN_DB_PATH, TOKEN_DATABASE_URL (or DATABASE_URL), TOKEN_DB_SCHEMA, or
 the flags --storage, --path, --url, --schema (--path alone means a SQLite file, --url alone
-PostgreSQL). A SQLite file must exist: nothing is created.`;
+PostgreSQL). The store must exist (a SQLite file; a PostgreSQL schema holding this
+package's tables): nothing is created, except by restore and the TO of copy.`;
 
 const EXIT_HELP = `Exit codes: 0 done; 1 the store failed (unreachable, damaged, counts that differ);
-2 a usage error (unknown command or flag, bad argument or setting); 3 the file to read does
-not exist; 4 refused (the destination exists, or the target holds rows: see --force);
+2 a usage error (unknown command or flag, bad argument or setting); 3 the file or PostgreSQL
+schema to read does not exist; 4 refused (the destination exists, or the target holds rows: see --force);
 5 an encrypted backup did not open (wrong passphrase or key, damaged or altered).`;
 
 const ENCRYPTION_HELP = `The passphrase is read from the first line of the file F of --passphrase-file (- for
@@ -250,7 +251,11 @@ function optionsOf(spec, values) {
   return { storage: "sqlite", path: spec };
 }
 
-/** Opens a store; a SQLite file must exist (a typo must not create an empty store). */
+/**
+ * Opens a store. Unless it is a target to write (`mustExist: false`), the store must be there
+ * already: a SQLite file, or a PostgreSQL schema holding this package's tables (a typo in
+ * --path or --schema must not create an empty store, nor a command report on one).
+ */
 function open(options, opened, { mustExist = true } = {}) {
   const kind = String(options.storage ?? "").trim().toLowerCase();
   if (kind === "" || kind === "memory") {
@@ -263,6 +268,13 @@ function open(options, opened, { mustExist = true } = {}) {
   }
   const storage = new TokenStorage({ ...options, cleanupInterval: 0 });
   opened.push(storage);
+  if (mustExist && storage.storage === "postgres" && !storage._native.storeExists()) {
+    const schema = options.schema || DEFAULTS.SCHEMA;
+    throw new CliError(
+      `no token store in schema ${JSON.stringify(schema)} of ${storage.location}: the schema does not exist or has no tables of this package; check --schema or TOKEN_DB_SCHEMA (nothing was created)`,
+      EXIT.NOT_FOUND,
+    );
+  }
   storage.open();
   return storage;
 }

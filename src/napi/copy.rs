@@ -108,6 +108,13 @@ impl NativeStore {
             .map_err(js_err)
     }
 
+    /// Whether a store of this package is already there (a PostgreSQL schema with its
+    /// tables), asked without creating one: the command line's read-only commands' check.
+    #[napi]
+    pub fn store_exists(&self) -> Result<bool> {
+        self.store.exists().map_err(js_err)
+    }
+
     /// `[rows done, rows in all]` of this store's latest backup or copy (0 of 0 until its
     /// snapshot's counts are known).
     #[napi]

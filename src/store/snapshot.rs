@@ -251,6 +251,14 @@ pub trait RowStore {
     /// Removes every row (a copy's target, when told to overwrite it).
     fn clear_rows(&self) -> Result<()>;
 
+    /// Whether a store of this package is already there, asked without creating one (as a
+    /// store's first call would): the command line's read-only and maintenance commands
+    /// refuse a mistyped PostgreSQL schema instead of creating it empty. The memory and
+    /// SQLite stores answer yes (the command line checks that a file exists itself).
+    fn exists(&self) -> Result<bool> {
+        Ok(true)
+    }
+
     /// Removes every access token (with its refresh token) and authorization code issued
     /// to the client, as one transaction (the operator's `revoke --client`); returns how
     /// many access tokens it removed.

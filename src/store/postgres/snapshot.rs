@@ -341,6 +341,39 @@ impl RowStore for PostgresStore {
         done
     }
 
+    /// On a connection of its own (the pool's first connection would run the migrations,
+    /// creating the schema): whether the schema holds this package's `nts_migrations`.
+    fn exists(&self) -> Result<bool> {
+        let rt = super::runtime::runtime()?;
+        let target = self.target()?;
+        let schema = &self.settings.schema;
+        let table = format!("{}.nts_migrations", self.quoted());
+        let deadline = self.settings.connect_timeout + self.settings.query_timeout;
+        let asked = rt.block_on(async {
+            let work = async {
+                let (client, connection) = target.config.connect(target.tls.clone()).await?;
+                let task = tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                let row = client
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)
+                            AND to_regclass($2) IS NOT NULL",
+                        &[schema, &table],
+                    )
+                    .await;
+                drop(client);
+                let _ = task.await;
+                row?.try_get::<_, bool>(0)
+            };
+            tokio::time::timeout(deadline, work).await
+        });
+        match asked {
+            Ok(answer) => answer.map_err(|e| self.error(&e)),
+            Err(_) => Err(self.past_query_timeout()),
+        }
+    }
+
     fn clear_rows(&self) -> Result<()> {
         let s = self.quoted();
         let timeout = self.settings.query_timeout;
