@@ -15,7 +15,7 @@ const CODES = Object.freeze({
   ERR_TOKEN_STORAGE_UNAVAILABLE: "the database server cannot be reached, refused or dropped the connection, or did not answer in time; the store reconnects by itself at a later call",
   ERR_TOKEN_STORAGE_POSTGRES: "any other PostgreSQL failure (the message gives its SQLSTATE)",
   ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY: "reserved for encryption at rest (not available yet): the keyring (TOKEN_ENCRYPTION_KEYS) is malformed",
-  ERR_TOKEN_STORAGE_CANNOT_DECRYPT: "reserved for encryption at rest (not available yet): a sealed value does not open (unknown key id, altered, or moved to another row or column)",
+  ERR_TOKEN_STORAGE_CANNOT_DECRYPT: "an encrypted backup (age) does not open: wrong passphrase or key, or a damaged or altered file (the command line's restore, exit 5); and, reserved for encryption at rest (not available yet), a sealed value that does not open (unknown key id, altered, or moved to another row or column)",
   ERR_TOKEN_STORAGE_INTERNAL: "a lock was poisoned by a panic, or a record could not be encoded (should never happen)",
   ERR_TOKEN_STORAGE_NOT_BUILT: "the native addon was not found (see the README's installation section)",
 });
