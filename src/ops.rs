@@ -88,6 +88,22 @@ pub fn at_hand(store: &dyn TokenStore, call: &Call, now: i64) -> Option<Answer> 
     }
 }
 
+/// The most tokens one `StoreAccessTokens` may store for `at_once` to take it.
+const AT_ONCE_TOKENS: usize = 64;
+
+/// Whether `run` of `call` on `store` is short work on this process's memory alone (a
+/// memory store: anything but cleanup, a backup, or a batch of more than `AT_ONCE_TOKENS`
+/// tokens), which the Promise API runs on the calling thread: a hand-off to another thread
+/// and back costs more than the work.
+pub fn at_once(store: &dyn TokenStore, call: &Call) -> bool {
+    store.in_memory()
+        && match call {
+            Call::StoreAccessTokens(tokens) => tokens.len() <= AT_ONCE_TOKENS,
+            Call::CleanupAll(_) | Call::CleanupBatch { .. } | Call::Backup { .. } => false,
+            _ => true,
+        }
+}
+
 /// Runs one call at `now` (epoch milliseconds).
 pub fn run(
     store: &dyn TokenStore,
@@ -336,10 +352,9 @@ mod tests {
     use super::*;
     use crate::store::MemoryStore;
 
-    #[test]
-    fn invalid_arguments_store_nothing() {
-        let s = MemoryStore::new();
-        let ok = NewAccessToken {
+    /// A valid token with no refresh token and no user.
+    fn plain_token() -> NewAccessToken {
+        NewAccessToken {
             token: "a".into(),
             refresh_token: None,
             api_key: "k".into(),
@@ -347,7 +362,13 @@ mod tests {
             client_id: "c".into(),
             scopes: vec![],
             expires_at: None,
-        };
+        }
+    }
+
+    #[test]
+    fn invalid_arguments_store_nothing() {
+        let s = MemoryStore::new();
+        let ok = plain_token();
         let mut empty = ok.clone();
         empty.token.clear();
         let err = store_access_tokens(&s, &[ok.clone(), empty], 0).unwrap_err();
@@ -370,5 +391,27 @@ mod tests {
         assert_eq!(s.stats(0).unwrap().total_tokens, 0);
         assert!(s.take_authorization_code("c", 0).unwrap().is_none());
         assert_eq!(store_access_tokens(&s, &[ok.clone(), ok], 0).unwrap(), 1);
+    }
+
+    /// The Promise API runs a memory store's short calls on the calling thread; its long
+    /// ones (a big batch, cleanup, a backup) and every other store's calls go off it.
+    #[test]
+    fn at_once_takes_short_memory_calls_only() {
+        use crate::store::{SqliteStore, SyncMode};
+        let memory = MemoryStore::new();
+        let tokens = |n: usize| Call::StoreAccessTokens(vec![plain_token(); n]);
+        assert!(at_once(&memory, &Call::GetAccessToken("t".into())));
+        assert!(at_once(&memory, &tokens(1)));
+        assert!(at_once(&memory, &tokens(AT_ONCE_TOKENS)));
+        assert!(!at_once(&memory, &tokens(AT_ONCE_TOKENS + 1)));
+        assert!(!at_once(&memory, &Call::CleanupAll(10)));
+        let batch = Call::CleanupBatch {
+            limit: 10,
+            automatic: true,
+        };
+        assert!(!at_once(&memory, &batch));
+        let dir = tempfile::tempdir().expect("a temp folder");
+        let file = SqliteStore::new(dir.path().join("t.db"), SyncMode::Normal, 1000);
+        assert!(!at_once(&file, &Call::GetAccessToken("t".into())));
     }
 }

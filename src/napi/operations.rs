@@ -6,7 +6,8 @@
 //!   `syncName`, which runs the call on the calling thread and returns the answer, and
 //!   `asyncName`, which runs the same call on a thread of libuv's pool and returns a Promise
 //!   of the same answer (or a rejection with the same error), or the answer itself when the
-//!   store has it at hand without I/O (`ops::at_hand`; the JS layer awaits either);
+//!   store has it at hand without I/O (`ops::at_hand`) or the call is short in-memory work
+//!   (`ops::at_once`: a memory store; the JS layer awaits either);
 //! - `sync name(args…) = …;` and `async name(args…) -> "Promise<…>" = …;` export one of the two.
 //!
 //! What each call does is `ops::run`'s; how the answer reaches JS is `reply.rs`'s.

@@ -81,10 +81,17 @@ impl NativeStore {
 
     /// Runs `call` on a thread of libuv's pool at `now`, the caller's clock when it called;
     /// or, when the store has the answer at hand without I/O (`ops::at_hand`: a PostgreSQL
-    /// store's trusted cache), gives that answer at once, on this thread, which the JS layer
-    /// awaits as it awaits the task's Promise.
+    /// store's trusted cache) or the call is short in-memory work (`ops::at_once`: a memory
+    /// store), gives the answer (or throws the error) at once, on this thread, which the JS
+    /// layer awaits (or catches) as it awaits the task's Promise.
     pub(super) fn later(&self, call: Call, now: f64) -> Result<Either<Reply, AsyncTask<Later>>> {
         let now = clock(now)?;
+        if ops::at_once(&*self.store, &call) {
+            return ops::run(&*self.store, &self.cleanup, call, now)
+                .and_then(reply)
+                .map(Either::A)
+                .map_err(js_err);
+        }
         if let Some(answer) = ops::at_hand(&*self.store, &call, now) {
             return reply(answer).map(Either::A).map_err(js_err);
         }

@@ -107,6 +107,13 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
         None
     }
 
+    /// Whether every call is work on this process's memory alone, a microsecond or so (the
+    /// memory store): the Promise API runs its short calls on the calling thread (see
+    /// `ops::at_once`), as a hand-off to another thread and back costs more than the work.
+    fn in_memory(&self) -> bool {
+        false
+    }
+
     /// Stores an authorization code, replacing any code with the same string.
     fn store_authorization_code(&self, code: &str, data: &AuthorizationCode) -> Result<()>;
 

@@ -13,6 +13,10 @@ impl TokenStore for MemoryStore {
         "memory"
     }
 
+    fn in_memory(&self) -> bool {
+        true
+    }
+
     fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
         let mut tables = self.tables()?;
         // All or none: the only failure (a slab or token past 2^32) is checked first.
