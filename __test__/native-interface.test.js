@@ -71,6 +71,9 @@ const METHODS = Object.entries(OPERATIONS).flatMap(([name, forms]) => {
 // The handle's own methods, which take no clock: and those of the command line (src/napi/copy.rs).
 const OWN = ["open", "close", "copyTo", "copyToAsync", "copyProgress", "rowCounts", "revokeClientTokens", "storeExists"];
 const GETTERS = ["storage", "path"];
+// The Promise forms a memory store still runs off the calling thread (its other ones answer
+// at once): a cleanup batch and a backup.
+const OFF_THREAD = ["cleanupExpiredBatchAsync", "backupAsync"];
 
 describe("the native addon's interface", () => {
   it("exports NativeStore, sqliteVersion, checkSettings and the command line's age functions, and nothing else", () => {
@@ -190,7 +193,10 @@ for (const kind of KINDS) {
         assert.throws(() => call());
         const answer = call(NOW);
         if (isAsync) {
-          assert.ok(answer instanceof Promise);
+          // A memory store answers its short calls on the calling thread (src/ops.rs,
+          // `at_once`): the answer itself, which lib/ awaits as it awaits a Promise.
+          const atOnce = kind === "memory" && !OFF_THREAD.includes(name);
+          assert.equal(answer instanceof Promise, !atOnce);
           await answer;
         }
       });
