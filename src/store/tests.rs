@@ -71,7 +71,7 @@ fn stats(s: &mut dyn TokenStore) -> (u64, u64) {
     (st.total_tokens, st.unique_users)
 }
 
-fn store_and_get(f: Fixture) {
+pub(super) fn store_and_get(f: Fixture) {
     let mut f = f;
     let s = f.store.as_mut();
     s.store_access_token(
@@ -92,7 +92,7 @@ fn store_and_get(f: Fixture) {
     assert!(s.get_access_token("missing", NOW).unwrap().is_none());
 }
 
-fn null_user_and_no_refresh(mut f: Fixture) {
+pub(super) fn null_user_and_no_refresh(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_access_token(&token("at1", Some(""), None, None), NOW)
         .unwrap();
@@ -157,7 +157,7 @@ fn expired_tokens_are_removed_on_read(mut f: Fixture) {
     assert_eq!(stats(s), (0, 0));
 }
 
-fn delete_and_revoke(mut f: Fixture) {
+pub(super) fn delete_and_revoke(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_access_token(&token("at1", Some("rt1"), Some("u1"), None), NOW)
         .unwrap();
@@ -174,7 +174,7 @@ fn delete_and_revoke(mut f: Fixture) {
     assert_eq!(stats(s), (0, 0));
 }
 
-fn delete_user_tokens_removes_only_that_user(mut f: Fixture) {
+pub(super) fn delete_user_tokens_removes_only_that_user(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_access_token(&token("a1", Some("r1"), Some("u1"), None), NOW)
         .unwrap();
@@ -201,7 +201,7 @@ fn delete_user_tokens_removes_only_that_user(mut f: Fixture) {
     assert_eq!(stats(s), (2, 1));
 }
 
-fn codes_are_single_use_and_pkce_checked(mut f: Fixture) {
+pub(super) fn codes_are_single_use_and_pkce_checked(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_authorization_code(
         "c1",
@@ -248,7 +248,7 @@ fn codes_are_single_use_and_pkce_checked(mut f: Fixture) {
     assert_eq!(plain.user_id, None);
 }
 
-fn expired_codes_are_refused_and_removed(mut f: Fixture) {
+pub(super) fn expired_codes_are_refused_and_removed(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_authorization_code("c1", &code(None, None, None, NOW))
         .unwrap();
@@ -264,7 +264,7 @@ fn expired_codes_are_refused_and_removed(mut f: Fixture) {
         .is_none());
 }
 
-fn cleanup_counts_and_batches(mut f: Fixture) {
+pub(super) fn cleanup_counts_and_batches(mut f: Fixture) {
     let s = f.store.as_mut();
     for i in 0..25 {
         let exp = if i % 5 == 0 {
@@ -295,7 +295,7 @@ fn cleanup_counts_and_batches(mut f: Fixture) {
     assert_eq!(stats(s), (6, 4));
 }
 
-fn stats_count_only_live_tokens(mut f: Fixture) {
+pub(super) fn stats_count_only_live_tokens(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_access_token(&token("a", None, Some("u1"), Some(NOW - 1)), NOW - 10)
         .unwrap();
@@ -371,7 +371,7 @@ fn stats_agree_with_a_recount_as_time_passes(mut f: Fixture) {
 }
 
 /// A code stored without PKCE comes back without a challenge or method.
-fn codes_without_pkce_round_trip(mut f: Fixture) {
+pub(super) fn codes_without_pkce_round_trip(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_authorization_code("c1", &code(Some("u"), None, None, NOW + 1000))
         .unwrap();
@@ -384,7 +384,7 @@ fn codes_without_pkce_round_trip(mut f: Fixture) {
     );
 }
 
-fn unusual_strings_round_trip(mut f: Fixture) {
+pub(super) fn unusual_strings_round_trip(mut f: Fixture) {
     let s = f.store.as_mut();
     let nul = "nul\0byte";
     if s.kind() == "postgres" {
@@ -456,7 +456,7 @@ fn rotate(s: &dyn TokenStore, old: &str, new: &str, now: i64) -> Rotation {
     .unwrap()
 }
 
-fn rotation_issues_a_new_pair_and_revokes_the_family_on_reuse(f: Fixture) {
+pub(super) fn rotation_issues_a_new_pair_and_revokes_the_family_on_reuse(f: Fixture) {
     let s = f.store.as_ref();
     let mut t = token("at-1", Some("rt-1"), Some("u1"), Some(NOW + 1000));
     t.scopes = vec!["mcp".into()];
@@ -524,7 +524,7 @@ fn rotation_issues_a_new_pair_and_revokes_the_family_on_reuse(f: Fixture) {
     assert!(s.get_access_token("at-w", NOW).unwrap().is_none());
 }
 
-fn clients_are_stored_replaced_and_listed_in_order(f: Fixture) {
+pub(super) fn clients_are_stored_replaced_and_listed_in_order(f: Fixture) {
     let s = f.store.as_ref();
     let client = |id: &str, meta: &str, at: i64| ClientRecord {
         client_id: id.into(),
@@ -548,7 +548,7 @@ fn clients_are_stored_replaced_and_listed_in_order(f: Fixture) {
     assert_eq!(s.client_ids().unwrap(), vec!["c2".to_string(), "c1".into()]);
 }
 
-fn pending_authorizations_are_single_use_and_expire(f: Fixture) {
+pub(super) fn pending_authorizations_are_single_use_and_expire(f: Fixture) {
     let s = f.store.as_ref();
     s.store_pending_authorization("st-1", r#"{"v":1}"#, NOW + 1000, NOW)
         .unwrap();
@@ -576,7 +576,7 @@ fn pending_authorizations_are_single_use_and_expire(f: Fixture) {
 /// The text a store answers to JS for an access token is `wire::access_token` of the record
 /// it answers (the memory store writes it from its slot, the others from the record), and
 /// `None` for an unknown or expired token (which goes, as on `get_access_token`).
-fn access_token_text_is_the_record_written(f: Fixture) {
+pub(super) fn access_token_text_is_the_record_written(f: Fixture) {
     let s = &*f.store;
     s.store_access_token(
         &token("at1", Some("rt1"), Some("u1"), Some(NOW + 1000)),
