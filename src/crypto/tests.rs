@@ -453,4 +453,60 @@ fn cost_per_call() {
         black_box(keys.open("api_key", &ROW, black_box(&sealed)).unwrap());
     });
     eprintln!("digest + open (a get): {:.0} ns", d + o);
+
+    // The candidate for a format version 2 (docs/development.md, "Secrets at rest"):
+    // AES-256-GCM under a per-message key, HMAC-SHA-256(sealing key, 24-byte random nonce),
+    // so that random nonces stay safe for any number of messages (GCM's bound is per key).
+    use aes_gcm::aead::{Aead, Payload};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    let derive: Hmac<Sha256> = <Hmac<Sha256> as KeyInit>::new(&[9u8; 64].into());
+    let nonce24 = [3u8; 24];
+    let aad = b"nts\x02\x02k1 column row digest 0123456789abcdef0123456789abcdef";
+    let message_key = |n: &[u8]| -> [u8; 32] {
+        let mut m = derive.clone();
+        m.update(n);
+        m.finalize().into_bytes().into()
+    };
+    let zero = Nonce::from([0u8; 12]);
+    let sealed2 = Aes256Gcm::new(&message_key(&nonce24).into())
+        .encrypt(&zero, Payload { msg: value, aad })
+        .unwrap();
+    let fixed = Aes256Gcm::new(&[5u8; 32].into());
+    let sealed_fixed = fixed
+        .encrypt(&Nonce::from([1u8; 12]), Payload { msg: value, aad })
+        .unwrap();
+    time("AES-256-GCM open, one key (68-byte value)", &mut || {
+        black_box(
+            fixed
+                .decrypt(
+                    &Nonce::from([1u8; 12]),
+                    Payload {
+                        msg: black_box(&sealed_fixed),
+                        aad,
+                    },
+                )
+                .unwrap(),
+        );
+    });
+    let o2 = time(
+        "AES-256-GCM open, per-message key derived (68-byte value)",
+        &mut || {
+            let cipher = Aes256Gcm::new(&message_key(black_box(&nonce24)).into());
+            black_box(
+                cipher
+                    .decrypt(
+                        &zero,
+                        Payload {
+                            msg: black_box(&sealed2),
+                            aad,
+                        },
+                    )
+                    .unwrap(),
+            );
+        },
+    );
+    eprintln!(
+        "digest + per-message-key AES-GCM open (a get): {:.0} ns",
+        d + o2
+    );
 }
