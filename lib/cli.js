@@ -38,7 +38,8 @@ const COPYING = { force: { type: "boolean" }, "batch-size": { type: "string" }, 
 const STORE_HELP = `The store is the one the library opens (the same environment): TOKEN_STORAGE (memory, db or
 sqlite, postgres), TOKEN_DB_PATH, TOKEN_DATABASE_URL (or DATABASE_URL), TOKEN_DB_SCHEMA, or
 the flags --storage, --path, --url, --schema (--path alone means a SQLite file, --url alone
-PostgreSQL). A SQLite file must exist: nothing is created.`;
+PostgreSQL). A SQLite file must exist: nothing is created. A store sealed with
+TOKEN_ENCRYPTION_KEYS needs them set (backup, restore and copy of one: not available yet).`;
 
 const EXIT_HELP = `Exit codes: 0 done; 1 the store failed (unreachable, damaged, counts that differ);
 2 a usage error (unknown command or flag, bad argument or setting); 3 the file to read does
@@ -205,6 +206,8 @@ function configuredOptions(values) {
   for (const option of ["storage", "path", "url", "schema"]) {
     options[option] = values[option] ?? read(ENVIRONMENT[option]);
   }
+  // A sealed store (encryption at rest) opens only with its keys; without them it is refused.
+  options.encryptionKeys = read(ENVIRONMENT.encryptionKeys);
   // A --path or --url flag says which store is meant when nothing else does.
   if (!String(options.storage ?? "").trim()) {
     if (values.path !== undefined) options.storage = "db";
