@@ -71,7 +71,7 @@ fn stats(s: &mut dyn TokenStore) -> (u64, u64) {
     (st.total_tokens, st.unique_users)
 }
 
-pub(super) fn store_and_get(f: Fixture) {
+fn store_and_get(f: Fixture) {
     let mut f = f;
     let s = f.store.as_mut();
     s.store_access_token(
@@ -92,7 +92,7 @@ pub(super) fn store_and_get(f: Fixture) {
     assert!(s.get_access_token("missing", NOW).unwrap().is_none());
 }
 
-pub(super) fn null_user_and_no_refresh(mut f: Fixture) {
+fn null_user_and_no_refresh(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_access_token(&token("at1", Some(""), None, None), NOW)
         .unwrap();
@@ -157,7 +157,7 @@ fn expired_tokens_are_removed_on_read(mut f: Fixture) {
     assert_eq!(stats(s), (0, 0));
 }
 
-pub(super) fn delete_and_revoke(mut f: Fixture) {
+fn delete_and_revoke(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_access_token(&token("at1", Some("rt1"), Some("u1"), None), NOW)
         .unwrap();
@@ -174,7 +174,7 @@ pub(super) fn delete_and_revoke(mut f: Fixture) {
     assert_eq!(stats(s), (0, 0));
 }
 
-pub(super) fn delete_user_tokens_removes_only_that_user(mut f: Fixture) {
+fn delete_user_tokens_removes_only_that_user(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_access_token(&token("a1", Some("r1"), Some("u1"), None), NOW)
         .unwrap();
@@ -201,7 +201,7 @@ pub(super) fn delete_user_tokens_removes_only_that_user(mut f: Fixture) {
     assert_eq!(stats(s), (2, 1));
 }
 
-pub(super) fn codes_are_single_use_and_pkce_checked(mut f: Fixture) {
+fn codes_are_single_use_and_pkce_checked(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_authorization_code(
         "c1",
@@ -248,7 +248,7 @@ pub(super) fn codes_are_single_use_and_pkce_checked(mut f: Fixture) {
     assert_eq!(plain.user_id, None);
 }
 
-pub(super) fn expired_codes_are_refused_and_removed(mut f: Fixture) {
+fn expired_codes_are_refused_and_removed(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_authorization_code("c1", &code(None, None, None, NOW))
         .unwrap();
@@ -264,7 +264,7 @@ pub(super) fn expired_codes_are_refused_and_removed(mut f: Fixture) {
         .is_none());
 }
 
-pub(super) fn cleanup_counts_and_batches(mut f: Fixture) {
+fn cleanup_counts_and_batches(mut f: Fixture) {
     let s = f.store.as_mut();
     for i in 0..25 {
         let exp = if i % 5 == 0 {
@@ -295,7 +295,7 @@ pub(super) fn cleanup_counts_and_batches(mut f: Fixture) {
     assert_eq!(stats(s), (6, 4));
 }
 
-pub(super) fn stats_count_only_live_tokens(mut f: Fixture) {
+fn stats_count_only_live_tokens(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_access_token(&token("a", None, Some("u1"), Some(NOW - 1)), NOW - 10)
         .unwrap();
@@ -371,7 +371,7 @@ fn stats_agree_with_a_recount_as_time_passes(mut f: Fixture) {
 }
 
 /// A code stored without PKCE comes back without a challenge or method.
-pub(super) fn codes_without_pkce_round_trip(mut f: Fixture) {
+fn codes_without_pkce_round_trip(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_authorization_code("c1", &code(Some("u"), None, None, NOW + 1000))
         .unwrap();
@@ -384,7 +384,7 @@ pub(super) fn codes_without_pkce_round_trip(mut f: Fixture) {
     );
 }
 
-pub(super) fn unusual_strings_round_trip(mut f: Fixture) {
+fn unusual_strings_round_trip(mut f: Fixture) {
     let s = f.store.as_mut();
     let nul = "nul\0byte";
     if s.kind() == "postgres" {
@@ -456,7 +456,7 @@ fn rotate(s: &dyn TokenStore, old: &str, new: &str, now: i64) -> Rotation {
     .unwrap()
 }
 
-pub(super) fn rotation_issues_a_new_pair_and_revokes_the_family_on_reuse(f: Fixture) {
+fn rotation_issues_a_new_pair_and_revokes_the_family_on_reuse(f: Fixture) {
     let s = f.store.as_ref();
     let mut t = token("at-1", Some("rt-1"), Some("u1"), Some(NOW + 1000));
     t.scopes = vec!["mcp".into()];
@@ -524,7 +524,7 @@ pub(super) fn rotation_issues_a_new_pair_and_revokes_the_family_on_reuse(f: Fixt
     assert!(s.get_access_token("at-w", NOW).unwrap().is_none());
 }
 
-pub(super) fn clients_are_stored_replaced_and_listed_in_order(f: Fixture) {
+fn clients_are_stored_replaced_and_listed_in_order(f: Fixture) {
     let s = f.store.as_ref();
     let client = |id: &str, meta: &str, at: i64| ClientRecord {
         client_id: id.into(),
@@ -548,7 +548,7 @@ pub(super) fn clients_are_stored_replaced_and_listed_in_order(f: Fixture) {
     assert_eq!(s.client_ids().unwrap(), vec!["c2".to_string(), "c1".into()]);
 }
 
-pub(super) fn pending_authorizations_are_single_use_and_expire(f: Fixture) {
+fn pending_authorizations_are_single_use_and_expire(f: Fixture) {
     let s = f.store.as_ref();
     s.store_pending_authorization("st-1", r#"{"v":1}"#, NOW + 1000, NOW)
         .unwrap();
@@ -576,7 +576,7 @@ pub(super) fn pending_authorizations_are_single_use_and_expire(f: Fixture) {
 /// The text a store answers to JS for an access token is `wire::access_token` of the record
 /// it answers (the memory store writes it from its slot, the others from the record), and
 /// `None` for an unknown or expired token (which goes, as on `get_access_token`).
-pub(super) fn access_token_text_is_the_record_written(f: Fixture) {
+fn access_token_text_is_the_record_written(f: Fixture) {
     let s = &*f.store;
     s.store_access_token(
         &token("at1", Some("rt1"), Some("u1"), Some(NOW + 1000)),
@@ -613,37 +613,50 @@ macro_rules! every_backend {
     };
 }
 
-/// The tests of one backend (`Settings`), one per case.
+/// The tests of one backend (`Settings`), one per case; the first group also through a
+/// sealed store (`tests_sealed.rs`: `sqlite::sealed::store_and_get`), the second (backups
+/// and copies, refused on a sealed store) not.
 macro_rules! cases {
-    ($($case:ident),* $(,)?) => {
+    ([$($case:ident),* $(,)?] [$($plain:ident),* $(,)?]) => {
         $( #[test] fn $case() { if let Some(f) = Settings::test_store() { super::$case(f); } } )*
+        $( #[test] fn $plain() { if let Some(f) = Settings::test_store() { super::$plain(f); } } )*
+        mod sealed {
+            use super::Backend;
+            $( #[test] fn $case() {
+                if let Some(f) = super::Settings::test_store() { super::super::$case(super::super::super::tests_sealed::sealed(f)); }
+            } )*
+        }
     };
 }
 
 backend_list!(every_backend
-    store_and_get,
-    null_user_and_no_refresh,
-    replacing_a_token_drops_its_old_refresh_token,
-    reusing_a_refresh_string_detaches_it_from_the_old_token,
-    expired_tokens_are_removed_on_read,
-    delete_and_revoke,
-    delete_user_tokens_removes_only_that_user,
-    codes_are_single_use_and_pkce_checked,
-    expired_codes_are_refused_and_removed,
-    cleanup_counts_and_batches,
-    stats_count_only_live_tokens,
-    stats_agree_with_a_recount_as_time_passes,
-    codes_without_pkce_round_trip,
-    unusual_strings_round_trip,
-    bulk_store_is_all_or_nothing,
-    rotation_issues_a_new_pair_and_revokes_the_family_on_reuse,
-    clients_are_stored_replaced_and_listed_in_order,
-    pending_authorizations_are_single_use_and_expire,
-    access_token_text_is_the_record_written,
-    backup_keeps_everything,
-    backup_refuses_a_file_already_there,
-    copy_into_each_store,
-    revoking_a_client_removes_its_tokens_and_codes,
+    [
+        store_and_get,
+        null_user_and_no_refresh,
+        replacing_a_token_drops_its_old_refresh_token,
+        reusing_a_refresh_string_detaches_it_from_the_old_token,
+        expired_tokens_are_removed_on_read,
+        delete_and_revoke,
+        delete_user_tokens_removes_only_that_user,
+        codes_are_single_use_and_pkce_checked,
+        expired_codes_are_refused_and_removed,
+        cleanup_counts_and_batches,
+        stats_count_only_live_tokens,
+        stats_agree_with_a_recount_as_time_passes,
+        codes_without_pkce_round_trip,
+        unusual_strings_round_trip,
+        bulk_store_is_all_or_nothing,
+        rotation_issues_a_new_pair_and_revokes_the_family_on_reuse,
+        clients_are_stored_replaced_and_listed_in_order,
+        pending_authorizations_are_single_use_and_expire,
+        access_token_text_is_the_record_written,
+    ]
+    [
+        backup_keeps_everything,
+        backup_refuses_a_file_already_there,
+        copy_into_each_store,
+        revoking_a_client_removes_its_tokens_and_codes,
+    ]
 );
 
 // Backups and copies, in a file of their own.

@@ -1,7 +1,8 @@
 //! Encryption at rest (`sealed`) on every backend of `backend_list!`: the mark's checks,
 //! codes and pending authorizations sealed, a value moved or written in clear refused, and
-//! none of the secrets in the stored rows (nor in a SQLite file's bytes and WAL); and the
-//! suite every store runs (`tests.rs`), its cases that touch no backup, through a sealed store.
+//! none of the secrets in the stored rows (nor in a SQLite file's bytes and WAL); and
+//! `sealed`, through which the suite every store runs (`tests.rs`) runs its cases that touch
+//! no backup or copy on a sealed store too.
 
 use std::sync::Arc;
 
@@ -246,59 +247,34 @@ fn a_moved_or_clear_value_is_refused(f: TestStore) {
     assert!(!err.to_string().contains(VERIFIER), "{err}");
 }
 
-/// The cases of the every-store suite (`tests.rs`) that touch no backup or copy, each on a
-/// sealed store of each backend.
+/// A backend's test store behind a sealed layer with a test keyring: how the suite every
+/// store runs (`tests.rs`, its cases that touch no backup) runs sealed.
+pub(super) fn sealed(f: TestStore) -> TestStore {
+    let inner: Arc<dyn TokenStore> = Arc::from(f.store);
+    TestStore {
+        store: Box::new(Sealed::new(inner, Some(keyring(&[("t1", 5)])))),
+        _keep: f._keep,
+    }
+}
+
+/// The tests above on every backend of `backend_list!`.
 macro_rules! every_backend_sealed {
-    ($cases:tt $( $(#[doc = $doc:literal])* $kind:ident :: $Settings:ident $(if feature $feature:literal else $name:literal)? ; )*) => {
+    ([] $( $(#[doc = $doc:literal])* $kind:ident :: $Settings:ident $(if feature $feature:literal else $name:literal)? ; )*) => {
         $(
             $(#[cfg(feature = $feature)])?
             mod $kind {
-                use super::super::backends::{Backend, TestStore};
+                use super::super::backends::Backend;
                 type Settings = super::super::$kind::$Settings;
-
-                /// The backend's test store, behind a sealed layer with a test keyring.
-                fn sealed() -> Option<TestStore> {
-                    let f = Settings::test_store()?;
-                    let inner: std::sync::Arc<dyn super::super::TokenStore> = std::sync::Arc::from(f.store);
-                    Some(TestStore {
-                        store: Box::new(super::Sealed::new(inner, Some(super::keyring(&[("t1", 5)])))),
-                        _keep: f._keep,
-                    })
-                }
-
                 #[test] fn the_mark_is_checked() { if let Some(f) = Settings::test_store() { super::the_mark_is_checked(f); } }
                 #[test] fn a_clear_store_is_refused_with_keys() { if let Some(f) = Settings::test_store() { super::a_clear_store_is_refused_with_keys(f); } }
                 #[test] fn secrets_are_not_stored_in_clear() { if let Some(f) = Settings::test_store() { super::secrets_are_not_stored_in_clear(f); } }
                 #[test] fn a_moved_or_clear_value_is_refused() { if let Some(f) = Settings::test_store() { super::a_moved_or_clear_value_is_refused(f); } }
-                sealed_cases! $cases;
             }
         )*
     };
 }
 
-/// The cases of `tests.rs`, each on the sealed store of one backend (`sealed()`).
-macro_rules! sealed_cases {
-    ($($case:ident),* $(,)?) => {
-        $( #[test] fn $case() { if let Some(f) = sealed() { super::super::tests::$case(f); } } )*
-    };
-}
-
-backend_list!(every_backend_sealed
-    store_and_get,
-    null_user_and_no_refresh,
-    delete_and_revoke,
-    delete_user_tokens_removes_only_that_user,
-    codes_are_single_use_and_pkce_checked,
-    expired_codes_are_refused_and_removed,
-    cleanup_counts_and_batches,
-    stats_count_only_live_tokens,
-    codes_without_pkce_round_trip,
-    unusual_strings_round_trip,
-    rotation_issues_a_new_pair_and_revokes_the_family_on_reuse,
-    clients_are_stored_replaced_and_listed_in_order,
-    pending_authorizations_are_single_use_and_expire,
-    access_token_text_is_the_record_written,
-);
+backend_list!(every_backend_sealed);
 
 /// What the layer costs on the memory store, A/B in one process: a get through it without
 /// keys and with keys (tokens are not sealed yet: the check of the mark only), and a code
