@@ -509,4 +509,103 @@ fn cost_per_call() {
         "digest + per-message-key AES-GCM open (a get): {:.0} ns",
         d + o2
     );
+
+    // XAES-256-GCM (the per-message key derived with AES itself), the planned `nts2:`.
+    let xaes = Xaes::new(&[9u8; 32]);
+    let sealed3 = xaes.seal(&nonce24, value, aad);
+    let o3 = time("XAES-256-GCM open (68-byte value)", &mut || {
+        black_box(
+            xaes.open(black_box(&nonce24), black_box(&sealed3), aad)
+                .unwrap(),
+        );
+    });
+    eprintln!("digest + XAES-256-GCM open (a get): {:.0} ns", d + o3);
+}
+
+/// XAES-256-GCM (C2SP), written for the cost probe only: a candidate for the format of
+/// sealed tokens (docs/development.md, "Secrets at rest"), checked against C2SP's vectors.
+struct Xaes {
+    aes: aes::Aes256,
+    k1: [u8; 16],
+}
+
+impl Xaes {
+    fn new(key: &[u8; 32]) -> Xaes {
+        use aes::cipher::{BlockCipherEncrypt, KeyInit as _};
+        let aes = aes::Aes256::new(&(*key).into());
+        let mut l = aes::Block::default();
+        aes.encrypt_block(&mut l);
+        // K1 = L << 1, reduced by 0x87 if L's top bit was set (CMAC's subkey).
+        let mut k1 = [0u8; 16];
+        for i in 0..16 {
+            k1[i] = (l[i] << 1) | l.get(i + 1).map_or(0, |b| b >> 7);
+        }
+        if l[0] & 0x80 != 0 {
+            k1[15] ^= 0x87;
+        }
+        Xaes { aes, k1 }
+    }
+
+    fn cipher(&self, nonce: &[u8; 24]) -> aes_gcm::Aes256Gcm {
+        use aes::cipher::BlockCipherEncrypt;
+        use aes_gcm::aead::KeyInit as _;
+        let mut derived = [0u8; 32];
+        for (i, half) in derived.chunks_mut(16).enumerate() {
+            let mut m = aes::Block::default();
+            m[..4].copy_from_slice(&[0, i as u8 + 1, b'X', 0]);
+            m[4..].copy_from_slice(&nonce[..12]);
+            for (b, k) in m.iter_mut().zip(self.k1) {
+                *b ^= k;
+            }
+            self.aes.encrypt_block(&mut m);
+            half.copy_from_slice(&m);
+        }
+        aes_gcm::Aes256Gcm::new(&derived.into())
+    }
+
+    fn seal(&self, nonce: &[u8; 24], msg: &[u8], aad: &[u8]) -> Vec<u8> {
+        use aes_gcm::aead::{Aead, Payload};
+        let n: [u8; 12] = nonce[12..].try_into().unwrap();
+        self.cipher(nonce)
+            .encrypt(&n.into(), Payload { msg, aad })
+            .unwrap()
+    }
+
+    fn open(&self, nonce: &[u8; 24], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+        use aes_gcm::aead::{Aead, Payload};
+        let n: [u8; 12] = nonce[12..].try_into().ok()?;
+        self.cipher(nonce)
+            .decrypt(&n.into(), Payload { msg: sealed, aad })
+            .ok()
+    }
+}
+
+/// The probe's XAES-256-GCM gives C2SP's test vectors (so the cost measured is the real one).
+#[test]
+fn xaes_probe_matches_c2sp_vectors() {
+    let nonce = b"ABCDEFGHIJKLMNOPQRSTUVWX";
+    let cases: [([u8; 32], &[u8], &str); 2] = [
+        (
+            [1; 32],
+            b"",
+            "ce546ef63c9cc60765923609b33a9a1974e96e52daf2fcf7075e2271",
+        ),
+        (
+            [3; 32],
+            b"c2sp.org/XAES-256-GCM",
+            "986ec1832593df5443a179437fd083bf3fdb41abd740a21f71eb769d",
+        ),
+    ];
+    for (key, aad, want) in cases {
+        let x = Xaes::new(&key);
+        let sealed = x.seal(nonce, b"XAES-256-GCM", aad);
+        assert_eq!(hex(&sealed), want);
+        assert_eq!(
+            x.open(nonce, &sealed, aad).as_deref(),
+            Some(&b"XAES-256-GCM"[..])
+        );
+        let mut bad = sealed.clone();
+        bad[0] ^= 1;
+        assert_eq!(x.open(nonce, &bad, aad), None);
+    }
 }
