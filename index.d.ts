@@ -86,6 +86,8 @@ export interface TokenStorageOptions {
   refreshGracePeriod?: number;
   /** Seconds between automatic removals of expired rows (off the JS thread, on an unreferenced timer). 0 turns them off; default 60. */
   cleanupInterval?: number;
+  /** Encryption at rest: a keyring `id:key,id:key,…` (each key 32 random bytes in base64, the first active). Sealed so far: authorization codes and pending authorizations (see docs/configuration.md). The module-level store reads `TOKEN_ENCRYPTION_KEYS`. Unset: no encryption. */
+  encryptionKeys?: string;
 }
 
 /** The `code` of every error the store throws (argument `TypeError`s and `RangeError`s from the JS checks carry none). */
@@ -103,6 +105,7 @@ export type TokenStorageErrorCode =
   | "ERR_TOKEN_STORAGE_POSTGRES"
   | "ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY"
   | "ERR_TOKEN_STORAGE_CANNOT_DECRYPT"
+  | "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH"
   | "ERR_TOKEN_STORAGE_INTERNAL"
   | "ERR_TOKEN_STORAGE_NOT_BUILT";
 

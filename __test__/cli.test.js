@@ -93,6 +93,29 @@ describe("native-token-storage commands", () => {
     noSecrets(r);
   });
 
+  it("a sealed store: refused without its keys; stats and cleanup with them; backup refused (not available yet)", () => {
+    const sealedDb = path.join(dir, "sealed.db");
+    const keys = `k1:${Buffer.alloc(32, 4).toString("base64")}`;
+    const s = new TokenStorage({ storage: "db", path: sealedDb, encryptionKeys: keys });
+    s.storeAuthorizationCode("secret-code", "alice", "sk-secret", "app", "https://app/cb", null, null, ["read"]);
+    s.close();
+    const sealedEnv = { TOKEN_STORAGE: "db", TOKEN_DB_PATH: sealedDb };
+    const without = cli(["stats", "--json"], { env: sealedEnv });
+    assert.equal(without.status, EXIT.FAILED, without.stderr);
+    assert.equal(JSON.parse(without.stdout).error.code, "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH");
+    const withKeys = cli(["stats", "--json"], { env: { ...sealedEnv, TOKEN_ENCRYPTION_KEYS: keys } });
+    assert.equal(withKeys.status, EXIT.OK, withKeys.stderr);
+    assert.equal(withKeys.json().rows.authorizationCodes, 1);
+    assert.equal(cli(["cleanup"], { env: { ...sealedEnv, TOKEN_ENCRYPTION_KEYS: keys } }).status, EXIT.OK);
+    const backup = cli(["backup", path.join(dir, "b.db"), "--quiet"], { env: { ...sealedEnv, TOKEN_ENCRYPTION_KEYS: keys } });
+    assert.equal(backup.status, EXIT.FAILED, backup.stderr);
+    assert.match(backup.stderr, /not available yet/);
+    for (const r of [without, withKeys, backup]) {
+      noSecrets(r);
+      assert.equal((r.stdout + r.stderr).includes(keys.slice(3)), false, "no key printed");
+    }
+  });
+
   it("cleanup removes what expired", () => {
     const r = cli(["cleanup", "--json"], { env });
     assert.equal(r.status, EXIT.OK, r.stderr);

@@ -76,8 +76,8 @@ const GETTERS = ["storage", "path"];
 const OFF_THREAD = ["cleanupExpiredBatchAsync", "backupAsync"];
 
 describe("the native addon's interface", () => {
-  it("exports NativeStore, sqliteVersion, checkSettings and the command line's age functions, and nothing else", () => {
-    assert.deepEqual(Object.keys(native).sort(), ["NativeStore", "ageDecryptFile", "ageEncryptFile", "checkSettings", "isAgeFileAt", "sqliteVersion"]);
+  it("exports NativeStore, sqliteVersion, checkSettings, checkEncryptionKeys and the command line's age functions, and nothing else", () => {
+    assert.deepEqual(Object.keys(native).sort(), ["NativeStore", "ageDecryptFile", "ageEncryptFile", "checkEncryptionKeys", "checkSettings", "isAgeFileAt", "sqliteVersion"]);
     assert.match(native.sqliteVersion(), /^3\.\d+\.\d+$/);
   });
 
@@ -106,13 +106,17 @@ describe("the native store's configuration", () => {
   // Nothing connects before the first call: a name that resolves nowhere will do.
   const URL = "postgres://u@db.invalid/d";
 
-  it("lib/config.js passes the kind, its settings (every one, and no other kind's) and the grace period", () => {
+  it("lib/config.js passes the kind, its settings (every one, and no other kind's), the grace period and the keyring", () => {
     const dir = tempDir("nts-native-config-");
     try {
       const given = { memory: {}, sqlite: { path: path.join(dir, "t.db") }, postgres: { url: URL } };
       for (const [storage, options] of Object.entries(given)) {
         const { config } = storeConfig({ storage, ...options });
-        assert.deepEqual(Object.keys(config).sort(), ["kind", "refreshGraceMs", "settings"], storage);
+        assert.deepEqual(Object.keys(config).sort(), ["encryptionKeys", "kind", "refreshGraceMs", "settings"], storage);
+        // The one optional field: no keyring, no encryption at rest.
+        assert.equal(config.encryptionKeys, undefined, storage);
+        const keys = `k1:${Buffer.alloc(32, 1).toString("base64")}`;
+        assert.equal(storeConfig({ storage, ...options, encryptionKeys: keys }).config.encryptionKeys, keys, storage);
         assert.equal(config.kind, storage);
         assert.deepEqual(Object.keys(config.settings).sort(), [...OWN[storage]].sort(), storage);
         for (const [name, value] of Object.entries(config.settings)) assert.ok(value !== null && value !== undefined, `${storage}: ${name}`);

@@ -47,7 +47,8 @@ const STORE_HELP = `The store is the one the library opens (the same environment
 sqlite, postgres), TOKEN_DB_PATH, TOKEN_DATABASE_URL (or DATABASE_URL), TOKEN_DB_SCHEMA, or
 the flags --storage, --path, --url, --schema (--path alone means a SQLite file, --url alone
 PostgreSQL). The store must exist (a SQLite file; a PostgreSQL schema holding this
-package's tables): nothing is created, except by restore and the TO of copy.`;
+package's tables): nothing is created, except by restore and the TO of copy. A store sealed
+with TOKEN_ENCRYPTION_KEYS needs them set (backup, restore and copy of one: not available yet).`;
 
 const EXIT_HELP = `Exit codes: 0 done; 1 the store failed (unreachable, damaged, counts that differ);
 2 a usage error (unknown command or flag, bad argument or setting); 3 the file or PostgreSQL
@@ -237,6 +238,8 @@ function configuredOptions(values) {
   for (const option of ["storage", "path", "url", "schema"]) {
     options[option] = values[option] ?? read(ENVIRONMENT[option]);
   }
+  // A sealed store (encryption at rest) opens only with its keys; without them it is refused.
+  options.encryptionKeys = read(ENVIRONMENT.encryptionKeys);
   // A --path or --url flag says which store is meant when nothing else does.
   if (!String(options.storage ?? "").trim()) {
     if (values.path !== undefined) options.storage = "db";

@@ -52,6 +52,7 @@ const ENVIRONMENT = Object.freeze({
   ...Object.assign({}, ...Object.values(STORE_KINDS).map((kind) => kind.environment)),
   refreshGracePeriod: "TOKEN_REFRESH_GRACE_SECONDS",
   cleanupInterval: "TOKEN_CLEANUP_INTERVAL_SECONDS",
+  encryptionKeys: "TOKEN_ENCRYPTION_KEYS",
 });
 
 /** Accepted `storage` values (compared without regard to case) and the store each names. */
@@ -93,11 +94,28 @@ function storeConfig(options, names = OPTION_NAMES) {
   const { settings, defaultFile } = STORE_KINDS[kind].configure(options, names);
   const grace = secondsOption(options.refreshGracePeriod, names.refreshGracePeriod ?? "options.refreshGracePeriod", 3600);
   const cleanup = secondsOption(options.cleanupInterval, names.cleanupInterval ?? "options.cleanupInterval", 86400);
+  const encryptionKeys = encryptionKeysOption(options.encryptionKeys);
   return {
-    config: { kind, settings, refreshGraceMs: (grace ?? DEFAULTS.REFRESH_GRACE_SECONDS) * 1000 },
+    config: { kind, settings, refreshGraceMs: (grace ?? DEFAULTS.REFRESH_GRACE_SECONDS) * 1000, encryptionKeys },
     defaultFile,
     cleanupIntervalMs: (cleanup ?? DEFAULTS.CLEANUP_INTERVAL_SECONDS) * 1000,
   };
+}
+
+/**
+ * The keyring (`id:key,…`, see docs/configuration.md), checked now so that a malformed one
+ * fails at start (never a fallback to clear text); unset or empty: no encryption at rest.
+ * Messages name the entry by position and id, never a key.
+ */
+function encryptionKeysOption(value) {
+  if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) return undefined;
+  if (typeof value !== "string") throw new TypeError("TokenStorage: options.encryptionKeys must be a string (id:key,id:key,…)");
+  try {
+    native.checkEncryptionKeys(value);
+  } catch (err) {
+    throw fromNative(err);
+  }
+  return value;
 }
 
 /** Seconds, a whole number from 0 to `max`; a string (from the environment) is parsed. */

@@ -42,6 +42,11 @@ pub enum StoreError {
     /// moved to another row or column. The message names the column and key id, never a key
     /// or a value.
     CannotDecrypt(String),
+    /// The store's encryption at rest does not match the configuration: keys given for a
+    /// store written in clear, none for a sealed one, or a keyring that holds none of the
+    /// keys the store was sealed with (or another key under one of their ids). The message
+    /// names the key ids and the command that converts the store, never a key.
+    EncryptionMismatch(String),
     /// A lock was poisoned by a panic in another thread.
     Poisoned,
     /// Something that cannot happen did (a record that cannot be encoded).
@@ -65,6 +70,7 @@ impl StoreError {
             StoreError::Postgres { .. } => "ERR_TOKEN_STORAGE_POSTGRES",
             StoreError::BadEncryptionKey(_) => "ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY",
             StoreError::CannotDecrypt(_) => "ERR_TOKEN_STORAGE_CANNOT_DECRYPT",
+            StoreError::EncryptionMismatch(_) => "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH",
             StoreError::Poisoned | StoreError::Internal(_) => "ERR_TOKEN_STORAGE_INTERNAL",
         }
     }
@@ -76,7 +82,8 @@ impl fmt::Display for StoreError {
             StoreError::Config(msg)
             | StoreError::InvalidArgument(msg)
             | StoreError::BadEncryptionKey(msg)
-            | StoreError::CannotDecrypt(msg) => f.write_str(msg),
+            | StoreError::CannotDecrypt(msg)
+            | StoreError::EncryptionMismatch(msg) => f.write_str(msg),
             StoreError::Open { path, reason } => {
                 write!(f, "cannot open token database {path}: {reason}")
             }

@@ -21,6 +21,8 @@ pub const MAX_ID_LEN: usize = 32;
 
 const DIGEST_INFO: &[u8] = b"native-token-storage v1 lookup digest";
 const SEAL_INFO: &[u8] = b"native-token-storage v1 sealing";
+/// What a key check is the digest of (a label no `Kind` has, so no value's digest equals it).
+const CHECK_LABEL: &[u8] = b"key_check";
 
 /// Standard base64, `=` padding optional (keys from `openssl rand -base64 32` have it,
 /// some tools drop it); trailing bits must be zero, so one key has one spelling.
@@ -136,8 +138,12 @@ impl Key {
     }
 
     fn digest(&self, kind: Kind, value: &[u8]) -> [u8; 32] {
+        self.digest_labelled(kind.label(), value)
+    }
+
+    fn digest_labelled(&self, label: &[u8], value: &[u8]) -> [u8; 32] {
         let mut mac = self.digest.clone();
-        mac.update(kind.label());
+        mac.update(label);
         mac.update(&[0]);
         mac.update(value);
         mac.finalize().into_bytes().into()
@@ -233,6 +239,16 @@ impl Keyring {
         self.keys.iter().find(|k| k.id.as_bytes() == id)
     }
 
+    /// Each key's id and its check: the hex of a digest of a fixed label under the key, which
+    /// a store records so that a key of the same id but other bytes is told from the right
+    /// one. It reveals nothing of the key (an HMAC output under a derived key).
+    pub fn key_checks(&self) -> Vec<(&str, String)> {
+        self.keys
+            .iter()
+            .map(|k| (k.id.as_str(), hex(&k.digest_labelled(CHECK_LABEL, &[]))))
+            .collect()
+    }
+
     /// The lookup digest of `value` under the active key.
     pub fn digest(&self, kind: Kind, value: &[u8]) -> KeyedDigest<'_> {
         let key = self.active();
@@ -253,4 +269,15 @@ impl Keyring {
             })
             .collect()
     }
+}
+
+/// Lower-case hex of `bytes` (digests as stored: lookup keys and key checks).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
 }

@@ -1,6 +1,6 @@
 //! Secrets at rest, the foundation (issue 19): a keyring read from `TOKEN_ENCRYPTION_KEYS`,
 //! keyed lookup digests and sealed (encrypted and authenticated) values. Plain Rust that knows
-//! nothing of napi or of any store; no store uses it yet.
+//! nothing of napi or of any store; `store::sealed` wires it above every store.
 //!
 //! - [`Keyring::parse`]: `id:key,id:key,…`, each key 32 random bytes in standard base64 (with
 //!   or without `=` padding), the first entry active, the others only for reading (rotation).
@@ -40,5 +40,5 @@ mod seal;
 #[cfg(test)]
 mod tests;
 
-pub use keyring::{KeyedDigest, Keyring, Kind, KEY_LEN, MAX_ID_LEN};
+pub use keyring::{hex, KeyedDigest, Keyring, Kind, KEY_LEN, MAX_ID_LEN};
 pub use seal::{is_sealed, SEALED_PREFIX};

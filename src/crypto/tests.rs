@@ -453,4 +453,159 @@ fn cost_per_call() {
         black_box(keys.open("api_key", &ROW, black_box(&sealed)).unwrap());
     });
     eprintln!("digest + open (a get): {:.0} ns", d + o);
+
+    // The candidate for a format version 2 (docs/development.md, "Secrets at rest"):
+    // AES-256-GCM under a per-message key, HMAC-SHA-256(sealing key, 24-byte random nonce),
+    // so that random nonces stay safe for any number of messages (GCM's bound is per key).
+    use aes_gcm::aead::{Aead, Payload};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    let derive: Hmac<Sha256> = <Hmac<Sha256> as KeyInit>::new(&[9u8; 64].into());
+    let nonce24 = [3u8; 24];
+    let aad = b"nts\x02\x02k1 column row digest 0123456789abcdef0123456789abcdef";
+    let message_key = |n: &[u8]| -> [u8; 32] {
+        let mut m = derive.clone();
+        m.update(n);
+        m.finalize().into_bytes().into()
+    };
+    let zero = Nonce::from([0u8; 12]);
+    let sealed2 = Aes256Gcm::new(&message_key(&nonce24).into())
+        .encrypt(&zero, Payload { msg: value, aad })
+        .unwrap();
+    let fixed = Aes256Gcm::new(&[5u8; 32].into());
+    let sealed_fixed = fixed
+        .encrypt(&Nonce::from([1u8; 12]), Payload { msg: value, aad })
+        .unwrap();
+    time("AES-256-GCM open, one key (68-byte value)", &mut || {
+        black_box(
+            fixed
+                .decrypt(
+                    &Nonce::from([1u8; 12]),
+                    Payload {
+                        msg: black_box(&sealed_fixed),
+                        aad,
+                    },
+                )
+                .unwrap(),
+        );
+    });
+    let o2 = time(
+        "AES-256-GCM open, per-message key derived (68-byte value)",
+        &mut || {
+            let cipher = Aes256Gcm::new(&message_key(black_box(&nonce24)).into());
+            black_box(
+                cipher
+                    .decrypt(
+                        &zero,
+                        Payload {
+                            msg: black_box(&sealed2),
+                            aad,
+                        },
+                    )
+                    .unwrap(),
+            );
+        },
+    );
+    eprintln!(
+        "digest + per-message-key AES-GCM open (a get): {:.0} ns",
+        d + o2
+    );
+
+    // XAES-256-GCM (the per-message key derived with AES itself), the planned `nts2:`.
+    let xaes = Xaes::new(&[9u8; 32]);
+    let sealed3 = xaes.seal(&nonce24, value, aad);
+    let o3 = time("XAES-256-GCM open (68-byte value)", &mut || {
+        black_box(
+            xaes.open(black_box(&nonce24), black_box(&sealed3), aad)
+                .unwrap(),
+        );
+    });
+    eprintln!("digest + XAES-256-GCM open (a get): {:.0} ns", d + o3);
+}
+
+/// XAES-256-GCM (C2SP), written for the cost probe only: a candidate for the format of
+/// sealed tokens (docs/development.md, "Secrets at rest"), checked against C2SP's vectors.
+struct Xaes {
+    aes: aes::Aes256,
+    k1: [u8; 16],
+}
+
+impl Xaes {
+    fn new(key: &[u8; 32]) -> Xaes {
+        use aes::cipher::{BlockCipherEncrypt, KeyInit as _};
+        let aes = aes::Aes256::new(&(*key).into());
+        let mut l = aes::Block::default();
+        aes.encrypt_block(&mut l);
+        // K1 = L << 1, reduced by 0x87 if L's top bit was set (CMAC's subkey).
+        let mut k1 = [0u8; 16];
+        for i in 0..16 {
+            k1[i] = (l[i] << 1) | l.get(i + 1).map_or(0, |b| b >> 7);
+        }
+        if l[0] & 0x80 != 0 {
+            k1[15] ^= 0x87;
+        }
+        Xaes { aes, k1 }
+    }
+
+    fn cipher(&self, nonce: &[u8; 24]) -> aes_gcm::Aes256Gcm {
+        use aes::cipher::BlockCipherEncrypt;
+        use aes_gcm::aead::KeyInit as _;
+        let mut derived = [0u8; 32];
+        for (i, half) in derived.chunks_mut(16).enumerate() {
+            let mut m = aes::Block::default();
+            m[..4].copy_from_slice(&[0, i as u8 + 1, b'X', 0]);
+            m[4..].copy_from_slice(&nonce[..12]);
+            for (b, k) in m.iter_mut().zip(self.k1) {
+                *b ^= k;
+            }
+            self.aes.encrypt_block(&mut m);
+            half.copy_from_slice(&m);
+        }
+        aes_gcm::Aes256Gcm::new(&derived.into())
+    }
+
+    fn seal(&self, nonce: &[u8; 24], msg: &[u8], aad: &[u8]) -> Vec<u8> {
+        use aes_gcm::aead::{Aead, Payload};
+        let n: [u8; 12] = nonce[12..].try_into().unwrap();
+        self.cipher(nonce)
+            .encrypt(&n.into(), Payload { msg, aad })
+            .unwrap()
+    }
+
+    fn open(&self, nonce: &[u8; 24], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+        use aes_gcm::aead::{Aead, Payload};
+        let n: [u8; 12] = nonce[12..].try_into().ok()?;
+        self.cipher(nonce)
+            .decrypt(&n.into(), Payload { msg: sealed, aad })
+            .ok()
+    }
+}
+
+/// The probe's XAES-256-GCM gives C2SP's test vectors (so the cost measured is the real one).
+#[test]
+fn xaes_probe_matches_c2sp_vectors() {
+    let nonce = b"ABCDEFGHIJKLMNOPQRSTUVWX";
+    let cases: [([u8; 32], &[u8], &str); 2] = [
+        (
+            [1; 32],
+            b"",
+            "ce546ef63c9cc60765923609b33a9a1974e96e52daf2fcf7075e2271",
+        ),
+        (
+            [3; 32],
+            b"c2sp.org/XAES-256-GCM",
+            "986ec1832593df5443a179437fd083bf3fdb41abd740a21f71eb769d",
+        ),
+    ];
+    for (key, aad, want) in cases {
+        let x = Xaes::new(&key);
+        let sealed = x.seal(nonce, b"XAES-256-GCM", aad);
+        assert_eq!(hex(&sealed), want);
+        assert_eq!(
+            x.open(nonce, &sealed, aad).as_deref(),
+            Some(&b"XAES-256-GCM"[..])
+        );
+        let mut bad = sealed.clone();
+        bad[0] ^= 1;
+        assert_eq!(x.open(nonce, &bad, aad), None);
+    }
 }

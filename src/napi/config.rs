@@ -5,6 +5,7 @@
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
+use crate::crypto::Keyring;
 use crate::error::StoreError;
 use crate::store::StoreConfig;
 
@@ -19,11 +20,23 @@ pub struct NativeConfig {
     pub refresh_grace_ms: u32,
     /// Use the process-wide store for this configuration (module-level functions).
     pub shared: bool,
+    /// The keyring (`TOKEN_ENCRYPTION_KEYS` or the `encryptionKeys` option, `id:key,…`):
+    /// secrets at rest sealed (`store::sealed`); absent for a store in clear.
+    pub encryption_keys: Option<String>,
 }
 
 impl NativeConfig {
     pub fn typed(&self) -> std::result::Result<StoreConfig, StoreError> {
         StoreConfig::decode(&self.kind, &self.settings)
+    }
+
+    /// The keyring, parsed: a malformed one is `ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY` here,
+    /// at the store's construction, never a fallback to clear text.
+    pub fn keyring(&self) -> std::result::Result<Option<Keyring>, StoreError> {
+        self.encryption_keys
+            .as_deref()
+            .map(Keyring::parse)
+            .transpose()
     }
 }
 
@@ -39,6 +52,7 @@ mod tests {
             settings: settings.as_object().cloned().expect("an object"),
             refresh_grace_ms: 7_000,
             shared: false,
+            encryption_keys: None,
         }
     }
 

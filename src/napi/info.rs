@@ -19,3 +19,12 @@ pub fn sqlite_version() -> String {
 pub fn check_settings(kind: String, settings: Map<String, Value>) -> Result<()> {
     store::check_settings(&kind, &settings).map_err(js_err)
 }
+
+/// Checks a keyring (`TOKEN_ENCRYPTION_KEYS` or the `encryptionKeys` option) at
+/// configuration: `ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY` naming the entry, never its key.
+#[napi]
+pub fn check_encryption_keys(keys: String) -> Result<()> {
+    crate::crypto::Keyring::parse(&keys)
+        .map(|_| ())
+        .map_err(js_err)
+}

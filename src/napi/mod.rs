@@ -28,7 +28,7 @@ mod task;
 pub use args::{NativeClient, NativeCode, NativeNewToken, NativeRotation};
 pub use backup_age::{age_decrypt_file, age_encrypt_file, is_age_file_at};
 pub use config::NativeConfig;
-pub use info::{check_settings, sqlite_version};
+pub use info::{check_encryption_keys, check_settings, sqlite_version};
 pub use reply::{NativeStats, Reply};
 pub use store::NativeStore;
 pub use task::Later;

@@ -14,6 +14,7 @@ use super::reply::{reply, Reply};
 use super::task::Later;
 use crate::default_stores;
 use crate::ops::{self, BackgroundCleanup, Call};
+use crate::store::sealed::Sealed;
 use crate::store::snapshot::Progress;
 use crate::store::{self, TokenStore};
 
@@ -33,11 +34,14 @@ impl NativeStore {
     #[napi(constructor)]
     pub fn new(options: NativeConfig) -> Result<Self> {
         let config = options.typed().map_err(js_err)?;
-        let store = if options.shared {
+        let keys = options.keyring().map_err(js_err)?.map(Arc::new);
+        let backend = if options.shared {
             default_stores::shared(&config).map_err(js_err)?
         } else {
             store::open(&config)
         };
+        // Every store behind the one layer of encryption at rest (checked in clear without keys).
+        let store: Arc<dyn TokenStore> = Arc::new(Sealed::new(backend, keys));
         Ok(NativeStore {
             store,
             cleanup: Arc::default(),

@@ -35,11 +35,14 @@
 //! statements or rows: its operations work on its tables. `snapshot.rs` in each folder:
 //! its rows read in one snapshot and written as they are (`snapshot::RowStore`), from which
 //! `snapshot` makes backups and copies between any two stores. The expiry-bucket constants
-//! every backend counts by are in `buckets`.
+//! every backend counts by are in `buckets`. Above every backend, `sealed` (one wrapper for
+//! all of them) digests and seals what the keyring protects: a backend stores opaque text,
+//! and keeps only the mark that says whether it is sealed (`seal_mark`).
 
 #[macro_use]
 mod backends;
 pub(crate) mod buckets;
+pub mod sealed;
 pub mod snapshot;
 
 use std::sync::Arc;
@@ -194,6 +197,15 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
 
     /// Removes the pending authorization and returns it if it was live; one caller gets it.
     fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>>;
+
+    /// The store's mark of encryption at rest (`sealed`): `None` for a store written in
+    /// clear (every store before issue 19), and whether the store holds any row that a
+    /// keyring digests or seals (every kind but clients).
+    fn seal_mark(&self) -> Result<(Option<String>, bool)>;
+
+    /// Sets the mark to `new` if it is still `old` and, when `only_if_empty`, the store
+    /// holds no row `seal_mark` counts, in one atomic step; returns whether it did.
+    fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool>;
 }
 
 /// The backends, one line each: its folder (the kind `lib/config.js` names it by) and the
@@ -225,3 +237,6 @@ mod tests_issue15;
 
 #[cfg(test)]
 mod tests_snapshot;
+
+#[cfg(test)]
+mod tests_sealed;

@@ -613,37 +613,50 @@ macro_rules! every_backend {
     };
 }
 
-/// The tests of one backend (`Settings`), one per case.
+/// The tests of one backend (`Settings`), one per case; the first group also through a
+/// sealed store (`tests_sealed.rs`: `sqlite::sealed::store_and_get`), the second (backups
+/// and copies, refused on a sealed store) not.
 macro_rules! cases {
-    ($($case:ident),* $(,)?) => {
+    ([$($case:ident),* $(,)?] [$($plain:ident),* $(,)?]) => {
         $( #[test] fn $case() { if let Some(f) = Settings::test_store() { super::$case(f); } } )*
+        $( #[test] fn $plain() { if let Some(f) = Settings::test_store() { super::$plain(f); } } )*
+        mod sealed {
+            use super::Backend;
+            $( #[test] fn $case() {
+                if let Some(f) = super::Settings::test_store() { super::super::$case(super::super::super::tests_sealed::sealed(f)); }
+            } )*
+        }
     };
 }
 
 backend_list!(every_backend
-    store_and_get,
-    null_user_and_no_refresh,
-    replacing_a_token_drops_its_old_refresh_token,
-    reusing_a_refresh_string_detaches_it_from_the_old_token,
-    expired_tokens_are_removed_on_read,
-    delete_and_revoke,
-    delete_user_tokens_removes_only_that_user,
-    codes_are_single_use_and_pkce_checked,
-    expired_codes_are_refused_and_removed,
-    cleanup_counts_and_batches,
-    stats_count_only_live_tokens,
-    stats_agree_with_a_recount_as_time_passes,
-    codes_without_pkce_round_trip,
-    unusual_strings_round_trip,
-    bulk_store_is_all_or_nothing,
-    rotation_issues_a_new_pair_and_revokes_the_family_on_reuse,
-    clients_are_stored_replaced_and_listed_in_order,
-    pending_authorizations_are_single_use_and_expire,
-    access_token_text_is_the_record_written,
-    backup_keeps_everything,
-    backup_refuses_a_file_already_there,
-    copy_into_each_store,
-    revoking_a_client_removes_its_tokens_and_codes,
+    [
+        store_and_get,
+        null_user_and_no_refresh,
+        replacing_a_token_drops_its_old_refresh_token,
+        reusing_a_refresh_string_detaches_it_from_the_old_token,
+        expired_tokens_are_removed_on_read,
+        delete_and_revoke,
+        delete_user_tokens_removes_only_that_user,
+        codes_are_single_use_and_pkce_checked,
+        expired_codes_are_refused_and_removed,
+        cleanup_counts_and_batches,
+        stats_count_only_live_tokens,
+        stats_agree_with_a_recount_as_time_passes,
+        codes_without_pkce_round_trip,
+        unusual_strings_round_trip,
+        bulk_store_is_all_or_nothing,
+        rotation_issues_a_new_pair_and_revokes_the_family_on_reuse,
+        clients_are_stored_replaced_and_listed_in_order,
+        pending_authorizations_are_single_use_and_expire,
+        access_token_text_is_the_record_written,
+    ]
+    [
+        backup_keeps_everything,
+        backup_refuses_a_file_already_there,
+        copy_into_each_store,
+        revoking_a_client_removes_its_tokens_and_codes,
+    ]
 );
 
 // Backups and copies, in a file of their own.

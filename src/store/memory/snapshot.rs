@@ -11,7 +11,7 @@ use crate::store::snapshot::{
 };
 
 impl Tables {
-    fn counts(&self) -> Counts {
+    pub(super) fn counts(&self) -> Counts {
         let slots = self.slots.iter().flatten();
         Counts {
             access_tokens: self.by_token.len() as u64,

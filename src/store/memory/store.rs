@@ -96,4 +96,24 @@ impl TokenStore for MemoryStore {
     fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>> {
         self.tables()?.take_pending_authorization(state, now)
     }
+
+    fn seal_mark(&self) -> Result<(Option<String>, bool)> {
+        let tables = self.tables()?;
+        Ok((tables.seal_mark.clone(), holds_secrets(&tables)))
+    }
+
+    fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool> {
+        let mut tables = self.tables()?;
+        if tables.seal_mark.as_deref() != old || (only_if_empty && holds_secrets(&tables)) {
+            return Ok(false);
+        }
+        tables.seal_mark = Some(new.to_owned());
+        Ok(true)
+    }
+}
+
+/// Whether any row but a client's is stored.
+fn holds_secrets(tables: &super::tables::Tables) -> bool {
+    let c = tables.counts();
+    c.total() > c.clients
 }

@@ -105,6 +105,8 @@ pub(super) struct Tables {
     pub(super) clients: HashMap<Box<str>, (u64, ClientRecord)>,
     pub(super) client_seq: u64,
     pub(super) pending: HashMap<Box<str>, (String, i64)>,
+    /// Whether the store is sealed (`TokenStore::seal_mark`).
+    pub(super) seal_mark: Option<String>,
 }
 
 impl Tables {

@@ -26,6 +26,46 @@ fn read_counts(row: &Row) -> Decoded<Counts> {
     Counts::from_row(|i| row.try_get::<_, i64>(i))
 }
 
+impl PostgresStore {
+    /// `TokenStore::seal_mark`: the mark and whether any row but a client's is stored, in
+    /// one statement.
+    pub(super) fn read_seal_mark(&self) -> Result<(Option<String>, bool)> {
+        let s = self.quoted();
+        let sql = format!(
+            "SELECT (SELECT value FROM {s}.nts_meta WHERE name = 'seal'), {}",
+            crate::store::sealed::holds_secrets_sql(&format!("{s}."))
+        );
+        self.call(true, async |c, _| {
+            let r = c.query_one(&sql, &[]).await?;
+            Ok((r.try_get(0)?, r.try_get(1)?))
+        })
+    }
+
+    /// `TokenStore::set_seal_mark`: a compare-and-set in one statement (a concurrent
+    /// writer of the mark makes it change nothing, and the caller reads the mark again).
+    pub(super) fn swap_seal_mark(
+        &self,
+        old: Option<&str>,
+        new: &str,
+        only_if_empty: bool,
+    ) -> Result<bool> {
+        let s = self.quoted();
+        let sql = format!(
+            "INSERT INTO {s}.nts_meta AS m (name, value)
+             SELECT 'seal', $2::TEXT
+             WHERE (SELECT value FROM {s}.nts_meta WHERE name = 'seal') IS NOT DISTINCT FROM $1::TEXT
+               AND NOT ($3::BOOLEAN AND {})
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value
+             WHERE m.value IS NOT DISTINCT FROM $1::TEXT
+             RETURNING 1",
+            crate::store::sealed::holds_secrets_sql(&format!("{s}."))
+        );
+        self.call(false, async |c, _| {
+            Ok(!c.query(&sql, &[&old, &new, &only_if_empty]).await?.is_empty())
+        })
+    }
+}
+
 /// The tables in the order a target takes them, with what to select and how to read it.
 type Reader = fn(&[Row]) -> Decoded<Rows>;
 

@@ -335,6 +335,14 @@ impl TokenStore for PostgresStore {
         })
     }
 
+    fn seal_mark(&self) -> Result<(Option<String>, bool)> {
+        self.read_seal_mark()
+    }
+
+    fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool> {
+        self.swap_seal_mark(old, new, only_if_empty)
+    }
+
     fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>> {
         if has_nul(&[state]) {
             return Ok(None);

@@ -313,6 +313,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         holder INTEGER NOT NULL,
         until INTEGER NOT NULL
     );",
+    // 7. Facts about the store itself, by name: `seal` is the mark of encryption at rest
+    //    (issue 19, `store::sealed`), absent in a store written in clear.
+    "CREATE TABLE nts_meta (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );",
 ];
 
 /// `PRAGMA application_id` of a file whose schema this package wrote ("nts1"): together

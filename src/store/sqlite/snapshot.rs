@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OpenFlags, Row};
 
-use super::connection::transaction;
+use super::connection::{transaction, Db};
 use super::errors::{from_sqlite, TxError};
 use super::rows::{read_access, read_client, read_code, read_pending, read_refresh};
 use super::rows::{read_retired, required_text, scopes_json, NO_CHALLENGE, NO_USER};
@@ -19,6 +19,39 @@ use crate::store::snapshot::{Import, RowStore, Rows, Sink, TokenRow, TABLES};
 
 fn counts(c: &Connection) -> rusqlite::Result<Counts> {
     c.query_row(&counts_sql(""), [], |r| Counts::from_row(|i| r.get::<_, i64>(i)))
+}
+
+/// The mark of encryption at rest (`TokenStore::seal_mark`), and whether any row but a
+/// client's is stored, in one read.
+fn seal_mark(c: &Connection) -> rusqlite::Result<(Option<String>, bool)> {
+    c.prepare_cached(&format!(
+        "SELECT (SELECT value FROM nts_meta WHERE name = 'seal'), {}",
+        super::super::sealed::holds_secrets_sql("")
+    ))?
+    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+}
+
+impl Db {
+    pub(super) fn seal_mark(&self) -> Result<(Option<String>, bool)> {
+        seal_mark(&self.conn).map_err(|e| self.err(e))
+    }
+
+    pub(super) fn set_seal_mark(
+        &self,
+        old: Option<&str>,
+        new: &str,
+        only_if_empty: bool,
+    ) -> Result<bool> {
+        self.write(|c| {
+            let (mark, holds) = seal_mark(c)?;
+            if mark.as_deref() != old || (only_if_empty && holds) {
+                return Ok(false);
+            }
+            c.prepare_cached("INSERT OR REPLACE INTO nts_meta (name, value) VALUES ('seal', ?1)")?
+                .execute([new])?;
+            Ok(true)
+        })
+    }
 }
 
 /// Each kind's statement selects the columns its reader of `rows` reads, then its key.

@@ -119,4 +119,12 @@ impl TokenStore for SqliteStore {
     fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>> {
         self.main(|db| db.take_pending_authorization(state, now))
     }
+
+    fn seal_mark(&self) -> Result<(Option<String>, bool)> {
+        self.main(|db| db.seal_mark())
+    }
+
+    fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool> {
+        self.main(|db| db.set_seal_mark(old, new, only_if_empty))
+    }
 }

@@ -13,13 +13,14 @@ mod v5;
 mod v6;
 mod v7;
 mod v8;
+mod v9;
 
 use tokio_postgres::Client;
 
 /// Schema migrations, applied in order; `nts_migrations` records those applied.
 /// Append only: a released entry is never edited.
 pub const MIGRATIONS: &[&str] = &[
-    v1::SQL, v2::SQL, v3::SQL, v4::SQL, v5::SQL, v6::SQL, v7::SQL, v8::SQL,
+    v1::SQL, v2::SQL, v3::SQL, v4::SQL, v5::SQL, v6::SQL, v7::SQL, v8::SQL, v9::SQL,
 ];
 
 /// `"name"`, quoted for SQL. The name was checked to be a plain identifier.

@@ -1,0 +1,148 @@
+"use strict";
+// Encryption at rest (issue 19) on every store: the keyring checked at start, the store's
+// mark (sealed or clear) checked at open, authorization codes and pending authorizations
+// sealed, and none of their secrets in the SQLite file, its WAL, or a PostgreSQL dump.
+const { describe, it } = require("node:test");
+const assert = require("node:assert/strict");
+const crypto = require("node:crypto");
+const fs = require("node:fs");
+const path = require("node:path");
+const { spawnSync } = require("node:child_process");
+const { KINDS, PG_URL, storeOptions, storesPerTest, runNode, TokenStorage } = require("./helpers/setup");
+
+const key = (seed) => Buffer.alloc(32, seed).toString("base64");
+const K1 = `k1:${key(1)}`;
+const K2 = `k2:${key(2)}`;
+
+/** Secrets as a server would have them: random, so a match in the bytes is no accident. */
+function secrets() {
+  const r = () => crypto.randomBytes(12).toString("hex");
+  return { code: `code-${r()}`, state: `state-${r()}`, verifier: `verifier-${r()}`, apiKey: `sk-${r()}` };
+}
+
+describe("the keyring is checked at start", () => {
+  it("a malformed keyring is ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY from new TokenStorage, never its key", () => {
+    const short = Buffer.alloc(16, 7).toString("base64");
+    for (const keys of [`k1:${short}`, "k1", `k1:${key(1)},`, `k1:${key(1)},k1:${key(2)}`, "k1:not base64!"]) {
+      assert.throws(
+        () => new TokenStorage({ encryptionKeys: keys }),
+        (err) => err.code === "ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY" && !err.message.includes(short) && !err.message.includes(key(2)),
+        keys,
+      );
+    }
+    assert.throws(() => new TokenStorage({ encryptionKeys: 5 }), TypeError);
+  });
+
+  it("a malformed TOKEN_ENCRYPTION_KEYS makes require throw; an empty one is no encryption", () => {
+    const bad = runNode(`try { require(PKG); console.log("loaded"); } catch (e) { console.log(e.code); }`, {
+      env: { TOKEN_ENCRYPTION_KEYS: "k1:c2hvcnQ=" },
+    });
+    assert.equal(bad.stdout.trim(), "ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY", bad.stderr);
+    const empty = runNode(`const t = require(PKG); t.storePendingAuthorization("s", { a: 1 }); console.log(JSON.stringify(t.consumePendingAuthorization("s")));`, {
+      env: { TOKEN_ENCRYPTION_KEYS: " " },
+    });
+    assert.equal(empty.stdout.trim(), '{"a":1}', empty.stderr);
+  });
+
+  it("the module-level store reads TOKEN_ENCRYPTION_KEYS", () => {
+    const r = runNode(
+      `const t = require(PKG);
+       t.storeAuthorizationCode("c-1", "u", "sk-1", "client", "https://a/cb", null, null, ["r"]);
+       console.log(t.consumeAuthorizationCode("c-1").apiKey);`,
+      { env: { TOKEN_ENCRYPTION_KEYS: K1, TOKEN_STORAGE: "memory" } },
+    );
+    assert.equal(r.stdout.trim(), "sk-1", r.stderr);
+  });
+});
+
+for (const kind of KINDS) {
+  describe(`${kind} store: secrets at rest`, () => {
+    const ctx = storesPerTest();
+    const options = () => storeOptions(kind, path.join(ctx.dir, "tokens.db"));
+
+    it("codes and pending authorizations round-trip sealed, once, through both APIs", async () => {
+      const s = ctx.open({ ...options(), encryptionKeys: K1 });
+      const x = secrets();
+      s.storeAuthorizationCode(x.code, "u1", x.apiKey, "client", "https://app/cb", null, null, ["read"]);
+      s.storePendingAuthorization(x.state, { codeVerifier: x.verifier });
+      const c = s.consumeAuthorizationCode(x.code);
+      assert.equal(c.apiKey, x.apiKey);
+      assert.equal(c.userId, "u1");
+      assert.equal(s.consumeAuthorizationCode(x.code), null);
+      assert.deepEqual(s.consumePendingAuthorization(x.state), { codeVerifier: x.verifier });
+      assert.equal(s.consumePendingAuthorization(x.state), null);
+      const y = secrets();
+      await s.promises.storeAuthorizationCode(y.code, "u2", y.apiKey, "client", "https://app/cb", null, null, ["read"]);
+      assert.equal((await s.promises.consumeAuthorizationCode(y.code)).apiKey, y.apiKey);
+    });
+
+    if (kind === "memory") return; // the rest needs a store that outlives its handle
+
+    it("a sealed store is refused without keys or with other keys; a clear one with keys; rotation works", () => {
+      const opts = options();
+      const sealed = ctx.open({ ...opts, encryptionKeys: K1 });
+      const x = secrets();
+      sealed.storeAuthorizationCode(x.code, "u1", x.apiKey, "client", "https://app/cb", null, null, ["read"]);
+      sealed.close();
+      const refused = (encryptionKeys, words) =>
+        assert.throws(
+          () => ctx.open({ ...opts, encryptionKeys }).consumeAuthorizationCode(x.code),
+          (err) => err.code === "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH" && words.every((w) => err.message.includes(w)) && !err.message.includes(key(1)),
+          String(encryptionKeys),
+        );
+      refused(undefined, ["k1", "decrypt", "not available yet"]);
+      refused(K2, ["k1", "k2", "rekey"]);
+      refused(`k1:${key(3)}`, ["k1"]);
+      // A new active key in front of the old one: the code sealed under k1 still opens.
+      const rotated = ctx.open({ ...opts, encryptionKeys: `${K2},${K1}` });
+      assert.equal(rotated.consumeAuthorizationCode(x.code).apiKey, x.apiKey);
+
+      const clearOpts = storeOptions(kind, path.join(ctx.dir, "clear.db"));
+      const clear = ctx.open(clearOpts);
+      clear.storePendingAuthorization("st", { a: 1 });
+      assert.throws(
+        () => ctx.open({ ...clearOpts, encryptionKeys: K1 }).consumePendingAuthorization("st"),
+        (err) => err.code === "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH" && err.message.includes("encrypt") && err.message.includes("not available yet"),
+      );
+      assert.deepEqual(clear.consumePendingAuthorization("st"), { a: 1 });
+    });
+
+    it("none of the codes, states, verifiers or code API keys is stored as bytes", () => {
+      const opts = options();
+      const s = ctx.open({ ...opts, encryptionKeys: K1 });
+      const all = [];
+      for (let i = 0; i < 20; i++) {
+        const x = secrets();
+        all.push(x);
+        s.storeAuthorizationCode(x.code, `u${i}`, x.apiKey, "client", "https://app/cb", null, null, ["read"]);
+        s.storePendingAuthorization(x.state, { codeVerifier: x.verifier, apiKey: x.apiKey });
+      }
+      // Half taken (a deleted row's bytes may stay in the file's free pages: those too).
+      for (const x of all.slice(0, 10)) {
+        assert.equal(s.consumeAuthorizationCode(x.code).apiKey, x.apiKey);
+        assert.equal(s.consumePendingAuthorization(x.state).codeVerifier, x.verifier);
+      }
+      let bytes;
+      if (kind === "db") {
+        const file = opts.path;
+        bytes = Buffer.concat([fs.readFileSync(file), fs.existsSync(`${file}-wal`) ? fs.readFileSync(`${file}-wal`) : Buffer.alloc(0)]);
+        assert.ok(fs.existsSync(`${file}-wal`), "the WAL is read too");
+      } else {
+        // pg_dump comes with psql, which the PostgreSQL suites use already.
+        const dump = spawnSync("pg_dump", ["--data-only", `--schema=${opts.schema}`, PG_URL], { encoding: "buffer" });
+        assert.equal(dump.error, undefined);
+        assert.equal(dump.status, 0, String(dump.stderr));
+        bytes = dump.stdout;
+        assert.ok(bytes.includes(Buffer.from("authorization_codes")), "the dump holds the codes' table");
+      }
+      for (const x of all) {
+        for (const [what, secret] of Object.entries(x)) {
+          assert.equal(bytes.includes(Buffer.from(secret)), false, `${what} ${secret} stored in clear`);
+        }
+      }
+      for (const x of all.slice(10)) {
+        assert.equal(s.consumeAuthorizationCode(x.code).apiKey, x.apiKey);
+      }
+    });
+  });
+}

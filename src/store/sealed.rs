@@ -1,0 +1,473 @@
+//! Encryption at rest (issue 19), one layer above every store: `Sealed` wraps any
+//! `TokenStore` (memory, SQLite, PostgreSQL) and is itself one, so each backend stores
+//! opaque text and the digests and seals are made in this one place.
+//!
+//! - Without keys, it checks once (at open or the first call, again after `close`) that
+//!   the store is not sealed, and then passes every call through.
+//! - With a keyring (`TOKEN_ENCRYPTION_KEYS`, `crate::crypto`), it checks the store's mark
+//!   (`TokenStore::seal_mark`): an empty store is marked sealed with a check of each key
+//!   (`Keyring::key_checks`); a sealed one must share at least one key id with the keyring,
+//!   under the same key (new ids of the keyring are added to the mark, for rotation); a
+//!   store holding rows written in clear is refused. Then:
+//!   - an authorization code is stored under the hex of its keyed digest (`Kind::Code`),
+//!     its API key sealed (column `authorization_codes.api_key`, the digest as associated
+//!     data); the other fields (user, client, redirect URI, PKCE challenge, scopes, times)
+//!     stay in clear, as `deleteUserTokens`, cleanup and a client's revocation read them;
+//!   - a pending authorization is stored under the hex of its state's digest
+//!     (`Kind::PendingState`), its data (JSON text, the upstream PKCE verifier in it)
+//!     sealed (column `nts_pending_authorizations.data`);
+//!   - a code or state is found by its digest under each key of the keyring, active first;
+//!     a value that does not open is `ERR_TOKEN_STORAGE_CANNOT_DECRYPT`, never served.
+//!   - access and refresh tokens are not sealed yet (docs/development.md, "Secrets at
+//!     rest", gives the design); backups, restores and copies of a sealed store are refused
+//!     until the rows they carry keep the mark.
+//!
+//! Every process sharing a store must be given the same keys: a process without keys that
+//! checked an empty store before another sealed it writes its codes in clear, which the
+//! sealed processes then refuse to serve (`CANNOT_DECRYPT`) rather than mix.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::snapshot::{Counts, Import, RowStore, Rows, Sink, TABLES};
+use super::TokenStore;
+use crate::crypto::{hex, Keyring, Kind};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
+    Rotation, Stats,
+};
+
+/// The columns sealed values are bound to (associated data: a value moved to another column
+/// does not open).
+const CODE_API_KEY: &str = "authorization_codes.api_key";
+const PENDING_DATA: &str = "nts_pending_authorizations.data";
+
+/// What a sealed store's mark starts with; then `id=check` for each key, comma-separated.
+const MARK_PREFIX: &str = "sealed v1 ";
+
+/// A store with encryption at rest checked and applied (see the module's comment).
+pub struct Sealed {
+    inner: Arc<dyn TokenStore>,
+    keys: Option<Arc<Keyring>>,
+    /// Whether the store's mark was found to match `keys` (until `close`).
+    checked: AtomicBool,
+}
+
+/// An SQL expression (SQLite and PostgreSQL), true when any table but the clients' holds a
+/// row: what a store sealed only when empty must not hold. `prefix`: a schema and its dot.
+pub fn holds_secrets_sql(prefix: &str) -> String {
+    let each: Vec<String> = TABLES
+        .iter()
+        .filter(|t| **t != "nts_clients")
+        .map(|t| format!("EXISTS (SELECT 1 FROM {prefix}{t})"))
+        .collect();
+    format!("({})", each.join(" OR "))
+}
+
+fn mark_of(checks: &[(String, String)]) -> String {
+    let each: Vec<String> = checks.iter().map(|(id, c)| format!("{id}={c}")).collect();
+    format!("{MARK_PREFIX}{}", each.join(","))
+}
+
+/// The (id, check) pairs of a mark; `None` if it is not one this version writes.
+fn parse_mark(mark: &str) -> Option<Vec<(String, String)>> {
+    mark.strip_prefix(MARK_PREFIX)?
+        .split(',')
+        .map(|e| {
+            e.split_once('=')
+                .map(|(id, c)| (id.to_owned(), c.to_owned()))
+        })
+        .collect()
+}
+
+fn ids(checks: &[(String, String)]) -> String {
+    let ids: Vec<&str> = checks.iter().map(|(id, _)| id.as_str()).collect();
+    ids.join(", ")
+}
+
+fn mismatch(msg: String) -> StoreError {
+    StoreError::EncryptionMismatch(msg)
+}
+
+fn clear_store() -> StoreError {
+    mismatch(
+        "this token store holds data written in clear (without encryption keys), and \
+         encryption keys are set (TOKEN_ENCRYPTION_KEYS or the encryptionKeys option): it is \
+         not opened, so that clear and sealed data are never mixed. Converting it \
+         (`npx native-token-storage encrypt`) is not available yet: open it without keys, or \
+         use a new, empty store with keys"
+            .into(),
+    )
+}
+
+fn sealed_without_keys(recorded: &str) -> StoreError {
+    let recorded = parse_mark(recorded).map_or_else(|| "unknown".into(), |c| ids(&c));
+    mismatch(format!(
+        "this token store is sealed (encrypted at rest) with the key ids {recorded}, and no \
+         encryption keys are set: set TOKEN_ENCRYPTION_KEYS (or the encryptionKeys option) to \
+         a keyring holding one of them. Converting it back to clear \
+         (`npx native-token-storage decrypt`) is not available yet"
+    ))
+}
+
+/// Sealed values are text: what opens must be UTF-8 (it was when sealed).
+fn open_text(keys: &Keyring, column: &str, row: &[u8], sealed: &str) -> Result<String> {
+    String::from_utf8(keys.open(column, row, sealed)?).map_err(|_| {
+        StoreError::CannotDecrypt(format!(
+            "the sealed value in column {column} opened to bytes that are not text"
+        ))
+    })
+}
+
+fn sealed_snapshot() -> StoreError {
+    mismatch(
+        "backups, restores and copies of a store with encryption keys set are not available \
+         yet: the rows they carry would lose the store's encryption mark"
+            .into(),
+    )
+}
+
+impl Sealed {
+    /// `inner` with encryption at rest under `keys`, or checked to be in clear without.
+    pub fn new(inner: Arc<dyn TokenStore>, keys: Option<Arc<Keyring>>) -> Sealed {
+        Sealed {
+            inner,
+            keys,
+            checked: AtomicBool::new(false),
+        }
+    }
+
+    /// Checks the store's mark against the keys, once (see the module's comment).
+    fn ensure(&self) -> Result<()> {
+        if self.checked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.check()?;
+        self.checked.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        // The mark is set by compare-and-set: another process changing it meanwhile makes
+        // this one read it again.
+        for _ in 0..8 {
+            let (mark, holds) = self.inner.seal_mark()?;
+            let Some(keys) = &self.keys else {
+                return match mark {
+                    None => Ok(()),
+                    Some(m) => Err(sealed_without_keys(&m)),
+                };
+            };
+            let ours: Vec<(String, String)> = keys
+                .key_checks()
+                .into_iter()
+                .map(|(id, c)| (id.to_owned(), c))
+                .collect();
+            let wanted = match mark.as_deref() {
+                None if holds => return Err(clear_store()),
+                None => mark_of(&ours),
+                Some(m) => {
+                    let recorded = parse_mark(m).ok_or_else(|| {
+                        mismatch(
+                            "this token store's encryption mark is not one this version of \
+                             native-token-storage reads (written by a newer version?)"
+                                .into(),
+                        )
+                    })?;
+                    let mut known = 0;
+                    for (id, check) in &ours {
+                        if let Some((_, c)) = recorded.iter().find(|(i, _)| i == id) {
+                            if c != check {
+                                return Err(mismatch(format!(
+                                    "the key of id {id} in the keyring is not the key this token \
+                                     store was sealed with under that id: give the store's key \
+                                     for {id}"
+                                )));
+                            }
+                            known += 1;
+                        }
+                    }
+                    if known == 0 {
+                        return Err(mismatch(format!(
+                            "the keyring (key ids {}) holds none of the keys this token store \
+                             was sealed with (key ids {}): add one of them to \
+                             TOKEN_ENCRYPTION_KEYS. Re-sealing under a new key \
+                             (`npx native-token-storage rekey`) is not available yet",
+                            ids(&ours),
+                            ids(&recorded)
+                        )));
+                    }
+                    if known == ours.len() {
+                        return Ok(());
+                    }
+                    // New keys of the keyring are recorded, so that a later keyring holding
+                    // only them is still told from a wrong one.
+                    let mut all = recorded.clone();
+                    all.extend(
+                        ours.into_iter()
+                            .filter(|(id, _)| !recorded.iter().any(|(i, _)| i == id)),
+                    );
+                    mark_of(&all)
+                }
+            };
+            if self
+                .inner
+                .set_seal_mark(mark.as_deref(), &wanted, mark.is_none())?
+            {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Internal(
+            "the store's encryption mark kept changing while it was checked",
+        ))
+    }
+
+    /// The keyring, once the store is checked (`None`: a store in clear).
+    fn keys(&self) -> Result<Option<&Keyring>> {
+        self.ensure()?;
+        Ok(self.keys.as_deref())
+    }
+
+    /// Refuses what would carry rows out of, or into, a sealed store.
+    fn snapshot_allowed(&self) -> Result<()> {
+        match self.keys()? {
+            None => Ok(()),
+            Some(_) => Err(sealed_snapshot()),
+        }
+    }
+}
+
+impl TokenStore for Sealed {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    fn location(&self) -> Option<String> {
+        self.inner.location()
+    }
+
+    fn open(&self) -> Result<bool> {
+        let opened = self.inner.open()?;
+        self.ensure()?;
+        Ok(opened)
+    }
+
+    fn close(&self) -> Result<()> {
+        self.checked.store(false, Ordering::Release);
+        self.inner.close()
+    }
+
+    fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
+        self.ensure()?;
+        self.inner.store_access_tokens(tokens, now)
+    }
+
+    fn store_access_token(&self, token: &NewAccessToken, now: i64) -> Result<()> {
+        self.ensure()?;
+        self.inner.store_access_token(token, now)
+    }
+
+    fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        self.ensure()?;
+        self.inner.get_access_token(token, now)
+    }
+
+    fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
+        self.ensure()?;
+        self.inner.get_access_token_text(token, now)
+    }
+
+    fn get_access_token_at_hand(&self, token: &str, now: i64) -> Option<Option<String>> {
+        if !self.checked.load(Ordering::Acquire) {
+            return None;
+        }
+        self.inner.get_access_token_at_hand(token, now)
+    }
+
+    fn in_memory(&self) -> bool {
+        self.inner.in_memory()
+    }
+
+    fn store_authorization_code(&self, code: &str, data: &AuthorizationCode) -> Result<()> {
+        let Some(keys) = self.keys()? else {
+            return self.inner.store_authorization_code(code, data);
+        };
+        let row = keys.digest(Kind::Code, code.as_bytes()).bytes;
+        let mut sealed = data.clone();
+        sealed.api_key = keys.seal(CODE_API_KEY, &row, data.api_key.as_bytes())?;
+        self.inner.store_authorization_code(&hex(&row), &sealed)
+    }
+
+    fn take_authorization_code(&self, code: &str, now: i64) -> Result<Option<AuthorizationCode>> {
+        let Some(keys) = self.keys()? else {
+            return self.inner.take_authorization_code(code, now);
+        };
+        for digest in keys.digests_all(Kind::Code, code.as_bytes()) {
+            if let Some(mut found) = self
+                .inner
+                .take_authorization_code(&hex(&digest.bytes), now)?
+            {
+                found.api_key = open_text(keys, CODE_API_KEY, &digest.bytes, &found.api_key)?;
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    fn get_refresh_token(&self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
+        self.ensure()?;
+        self.inner.get_refresh_token(refresh_token, now)
+    }
+
+    fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
+        self.ensure()?;
+        self.inner.revoke_refresh_token(refresh_token)
+    }
+
+    fn delete_token(&self, token: &str) -> Result<()> {
+        self.ensure()?;
+        self.inner.delete_token(token)
+    }
+
+    fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+        self.ensure()?;
+        self.inner.delete_user_tokens(user_id)
+    }
+
+    fn cleanup_expired(&self, now: i64, limit: usize) -> Result<usize> {
+        self.ensure()?;
+        self.inner.cleanup_expired(now, limit)
+    }
+
+    fn cleanup_slice(&self) -> std::time::Duration {
+        self.inner.cleanup_slice()
+    }
+
+    fn cleanup_expired_in_background(&self, now: i64, limit: usize) -> Result<usize> {
+        self.ensure()?;
+        self.inner.cleanup_expired_in_background(now, limit)
+    }
+
+    fn cleanup_expired_as(&self, now: i64, limit: usize, holder: i64) -> Result<Option<usize>> {
+        self.ensure()?;
+        self.inner.cleanup_expired_as(now, limit, holder)
+    }
+
+    fn cleanup_pause(&self, took: std::time::Duration) -> std::time::Duration {
+        self.inner.cleanup_pause(took)
+    }
+
+    fn stats(&self, now: i64) -> Result<Stats> {
+        self.ensure()?;
+        self.inner.stats(now)
+    }
+
+    fn rotate_refresh_token(&self, request: &RotateRequest, now: i64) -> Result<Rotation> {
+        self.ensure()?;
+        self.inner.rotate_refresh_token(request, now)
+    }
+
+    fn put_client(&self, client: &ClientRecord) -> Result<()> {
+        self.ensure()?;
+        self.inner.put_client(client)
+    }
+
+    fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        self.ensure()?;
+        self.inner.get_client(client_id)
+    }
+
+    fn client_ids(&self) -> Result<Vec<String>> {
+        self.ensure()?;
+        self.inner.client_ids()
+    }
+
+    fn store_pending_authorization(
+        &self,
+        state: &str,
+        data: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        let Some(keys) = self.keys()? else {
+            return self
+                .inner
+                .store_pending_authorization(state, data, expires_at, now);
+        };
+        let row = keys.digest(Kind::PendingState, state.as_bytes()).bytes;
+        let sealed = keys.seal(PENDING_DATA, &row, data.as_bytes())?;
+        self.inner
+            .store_pending_authorization(&hex(&row), &sealed, expires_at, now)
+    }
+
+    fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>> {
+        let Some(keys) = self.keys()? else {
+            return self.inner.take_pending_authorization(state, now);
+        };
+        for digest in keys.digests_all(Kind::PendingState, state.as_bytes()) {
+            if let Some(found) = self
+                .inner
+                .take_pending_authorization(&hex(&digest.bytes), now)?
+            {
+                return open_text(keys, PENDING_DATA, &digest.bytes, &found).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    fn seal_mark(&self) -> Result<(Option<String>, bool)> {
+        self.inner.seal_mark()
+    }
+
+    fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool> {
+        self.inner.set_seal_mark(old, new, only_if_empty)
+    }
+}
+
+impl RowStore for Sealed {
+    fn row_counts(&self) -> Result<Counts> {
+        self.ensure()?;
+        self.inner.row_counts()
+    }
+
+    fn export_rows(&self, batch: usize, sink: &mut dyn Sink) -> Result<Counts> {
+        self.snapshot_allowed()?;
+        self.inner.export_rows(batch, sink)
+    }
+
+    fn import_rows(&self, rows: &Rows) -> Result<()> {
+        self.snapshot_allowed()?;
+        self.inner.import_rows(rows)
+    }
+
+    fn import_all(
+        &self,
+        fill: &mut dyn FnMut(&mut dyn Import) -> Result<Counts>,
+    ) -> Result<Counts> {
+        self.snapshot_allowed()?;
+        self.inner.import_all(fill)
+    }
+
+    fn exists(&self) -> Result<bool> {
+        self.inner.exists()
+    }
+
+    fn snapshot_into(&self, path: &Path) -> Option<Result<Counts>> {
+        if let Err(e) = self.snapshot_allowed() {
+            return Some(Err(e));
+        }
+        self.inner.snapshot_into(path)
+    }
+
+    fn clear_rows(&self) -> Result<()> {
+        self.snapshot_allowed()?;
+        self.inner.clear_rows()
+    }
+
+    fn revoke_client(&self, client_id: &str) -> Result<u64> {
+        self.ensure()?;
+        self.inner.revoke_client(client_id)
+    }
+}
