@@ -17,6 +17,32 @@ macro_rules! fine_key {
     };
 }
 
+/// Whether a bucket listed in `nts_refined` is live: not more than `$behind` 4-second
+/// buckets before the one the clock is in (SQLite's clock, the same for every process on
+/// the file's host). Writers keep the fine counts while one is live within 4 buckets;
+/// getStats reads a bucket's only while it is live within 1 (and only the bucket its `now`
+/// is in, `?4`): so every write since the bucket was refined kept them, even across a
+/// backward step of the clock of up to 12 s. With `now` far from the clock (tests),
+/// getStats visits the rows as before.
+macro_rules! live_refined {
+    ($behind:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM nts_refined WHERE bucket >= ",
+            clock_bucket!(),
+            " - ",
+            $behind,
+            ")"
+        )
+    };
+}
+
+/// The 4-second bucket of SQLite's clock.
+macro_rules! clock_bucket {
+    () => {
+        "(CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) >> 12)"
+    };
+}
+
 /// Marks 4-second bucket `bucket` refined and counts its rows at the fine levels (as the
 /// triggers of migration 7 would have counted them), unless it is marked already. Also
 /// drops the marks and fine counts of the buckets before the previous one: never read

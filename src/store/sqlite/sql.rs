@@ -11,7 +11,9 @@ pub(super) const SELECT_ACCESS: &str =
 /// first 4-second bucket, ?4 now's 4-second bucket, ?5 that bucket's first instant, ?6
 /// now's 64 ms bucket, ?7 how many rows the current bucket may hold and still be visited:
 /// above that, both counts are NULL (the bucket is to be refined first, see `refine.rs`).
-pub(super) const STATS: &str = "SELECT
+/// A bucket is read from its fine counts only while it is live (`live_refined!`).
+pub(super) const STATS: &str = concat!(
+    "SELECT
      CASE m.mode WHEN 1 THEN t.n - (SELECT COALESCE(SUM(n), 0) FROM nts_counts
             WHERE level = 3 AND bucket >= (?4 << 6) AND bucket < ?6 AND kind = 0)
         - (SELECT COALESCE(SUM(n), 0) FROM nts_counts
@@ -30,10 +32,12 @@ pub(super) const STATS: &str = "SELECT
            AND NOT EXISTS (SELECT 1 FROM access_tokens l
                WHERE l.user_id = a.user_id AND l.expires_at IS NULL)) END
      FROM (SELECT CASE
+            WHEN ?4 < c.bucket - 1 THEN 0
             WHEN EXISTS (SELECT 1 FROM nts_refined WHERE bucket = ?4) THEN 1
             WHEN (SELECT COALESCE(SUM(n), 0) FROM nts_counts
                 WHERE level = 0 AND bucket = ?4 AND kind = 0) > ?7 THEN NULL
-            ELSE 0 END AS mode) m,
+            ELSE 0 END AS mode
+            FROM (SELECT ", clock_bucket!(), " AS bucket) c) m,
         (SELECT (SELECT n FROM nts_counts WHERE level = 2 AND bucket = 0 AND kind = 0)
             - (SELECT COALESCE(SUM(n), 0) FROM nts_counts WHERE level = 1 AND bucket < ?2 AND kind = 0)
             - (SELECT COALESCE(SUM(n), 0) FROM nts_counts
@@ -41,6 +45,7 @@ pub(super) const STATS: &str = "SELECT
         (SELECT (SELECT n FROM nts_counts WHERE level = 2 AND bucket = 0 AND kind = 1)
             - (SELECT COALESCE(SUM(n), 0) FROM nts_counts WHERE level = 1 AND bucket < ?2 AND kind = 1)
             - (SELECT COALESCE(SUM(n), 0) FROM nts_counts
-               WHERE level = 0 AND bucket >= ?3 AND bucket < ?4 AND kind = 1) AS n) u";
+               WHERE level = 0 AND bucket >= ?3 AND bucket < ?4 AND kind = 1) AS n) u"
+);
 
 pub(super) const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";

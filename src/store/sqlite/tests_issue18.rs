@@ -238,3 +238,39 @@ fn stats_after_a_burst_in_the_current_bucket_do_not_visit_its_rows() {
     let got = db.stats(start + 499).unwrap();
     assert_eq!((got.total_tokens as i64, got.unique_users as i64), expected);
 }
+
+/// A `now` far behind SQLite's clock (a test's clock, say) leaves the bucket unrefined:
+/// writers keep fine counts only for buckets near the clock, so getStats visits the rows,
+/// and its counts stay exact.
+#[test]
+fn a_bucket_far_behind_the_clock_is_visited_not_refined() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.db");
+    let db = Db::open(&path, SyncMode::Normal, 1000).unwrap();
+    let past = 1_500_000_000_000 / 4096 * 4096;
+    let list: Vec<_> = (0..500)
+        .map(|i| NewAccessToken {
+            token: format!("p{i}"),
+            refresh_token: None,
+            api_key: "k".into(),
+            user_id: Some(format!("u{}", i % 50)),
+            client_id: "c".into(),
+            scopes: vec![],
+            expires_at: Some(past + i as i64),
+        })
+        .collect();
+    db.store_access_tokens(&list, past - 10_000).unwrap();
+    for at in [0, 250, 499, 600] {
+        let expected: (i64, i64) = db
+            .conn
+            .query_row(BY_DEFINITION, [past + at], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        let got = db.stats(past + at).unwrap();
+        assert_eq!((got.total_tokens as i64, got.unique_users as i64), expected);
+    }
+    let refined: i64 = db
+        .conn
+        .query_row("SELECT COUNT(*) FROM nts_refined", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(refined, 0);
+}
