@@ -45,8 +45,9 @@ pub(super) fn cleanup_batch(c: &Connection, now: i64, limit: usize) -> rusqlite:
         .execute([])?;
     }
     // Buckets whose count went to 0 (the triggers leave them): few, and never summed
-    // beyond the current 17 minutes, but not kept forever.
-    c.prepare_cached("DELETE FROM nts_counts WHERE level < 2 AND n = 0")?
+    // beyond the current 17 minutes, but not kept forever; fine counts of refined buckets
+    // (migration 8) alike.
+    c.prepare_cached("DELETE FROM nts_counts WHERE (level < 2 OR level IN (3, 4)) AND n = 0")?
         .execute([])?;
     let left = limit - removed as i64;
     if left > 0 {

@@ -14,6 +14,7 @@
 //! - `file`: the file and its folders before SQLite opens them (modes, symlinks);
 //! - `background`: the checkpoint thread;
 //! - `recent`: access tokens read recently, served again while nothing was committed;
+//! - `refine`: millisecond counts for getStats' current bucket once it holds many rows;
 //! - `watch`: inotify watches that spare most calls the check that the file is in place;
 //! - `rows`: decoding what the old module (or anything else) may have written;
 //! - `settings`: its settings (the file, the sync mode, the busy timeout), decoded;
@@ -27,6 +28,8 @@ mod errors;
 mod file;
 mod oauth;
 mod recent;
+#[macro_use]
+mod refine;
 mod rows;
 mod schema;
 mod settings;

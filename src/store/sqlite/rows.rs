@@ -160,12 +160,17 @@ pub(super) fn read_pending(row: &Row) -> rusqlite::Result<(String, i64)> {
     Ok((required_text(row, 0)?, expiry(row, 1)?.unwrap_or(i64::MIN)))
 }
 
-/// The counts of `STATS`: tokens and users (never below 0).
-pub(super) fn read_stats(row: &Row) -> rusqlite::Result<Stats> {
-    Ok(Stats {
-        total_tokens: row.get::<_, i64>(0)?.max(0) as u64,
-        unique_users: row.get::<_, i64>(1)?.max(0) as u64,
-    })
+/// The counts of `STATS`: tokens and users (never below 0), or None when the current
+/// bucket is to be refined first.
+pub(super) fn read_stats(row: &Row) -> rusqlite::Result<Option<Stats>> {
+    let (Some(tokens), Some(users)) = (row.get::<_, Option<i64>>(0)?, row.get::<_, Option<i64>>(1)?)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Stats {
+        total_tokens: tokens.max(0) as u64,
+        unique_users: users.max(0) as u64,
+    }))
 }
 
 /// The cleaner's lease (`nts_cleaner`): its holder and until when.

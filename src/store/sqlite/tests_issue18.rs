@@ -3,10 +3,15 @@
 use rusqlite::{params, Connection};
 
 use super::connection::Db;
+use super::refine::refine;
+use super::sql::STATS;
 use super::SyncMode;
 use crate::model::NewAccessToken;
 
 const NOW: i64 = 1_800_000_000_000;
+
+/// The 4-second buckets, counted from NOW's, that the random test refines.
+const REFINED: [i64; 3] = [0, 1, 3];
 
 /// The counters as migration 3 computes them from the rows (rows of 0 left out).
 const RECOUNT: &str = "
@@ -23,6 +28,20 @@ const RECOUNT: &str = "
     UNION ALL SELECT 2, 0, 0, COUNT(*) FROM access_tokens
     UNION ALL SELECT 2, 0, 1, COUNT(DISTINCT user_id) FROM access_tokens
         WHERE COALESCE(user_id, '') <> ''";
+
+/// The fine counts (migration 8) of the refined buckets, from the rows: as `refine` counts
+/// a bucket it marks (so the refining counts and the triggers' are checked against each
+/// other), cross-checked by `stats_equal_a_count_of_the_rows` against the plain definition.
+const FINE: &str = "SELECT level, bucket, kind, n FROM nts_counts
+    WHERE level IN (3, 4) AND n <> 0";
+
+/// Tokens unexpired at ?1 and users with one, by definition (no counters).
+const BY_DEFINITION: &str = "SELECT
+    (SELECT COUNT(*) FROM access_tokens
+        WHERE NOT (typeof(expires_at) IN ('integer', 'real') AND expires_at <= ?1)),
+    (SELECT COUNT(DISTINCT user_id) FROM access_tokens
+        WHERE COALESCE(user_id, '') <> ''
+        AND NOT (typeof(expires_at) IN ('integer', 'real') AND expires_at <= ?1))";
 
 type Counts = Vec<(i64, i64, i64, i64)>;
 
@@ -56,13 +75,20 @@ fn counters_equal_a_recount_after_random_writes_of_both_writers() {
         seed ^= seed << 17;
         seed % n
     };
+    // Buckets 0, 1 and 3 from NOW refined from the start (descending: `refine` drops
+    // marks two buckets older than its own); 2, 4 and 5 are not.
+    for b in REFINED.iter().rev() {
+        refine(&db.conn, (NOW >> 12) + b).unwrap();
+    }
     for step in 0..1500 {
         let token = format!("t{}", below(30));
         let user = ["", "u1", "u2", "u3"][below(4) as usize];
         let expires: rusqlite::types::Value = match below(8) {
             0 => rusqlite::types::Value::Null,
             1 => rusqlite::types::Value::Text("soon".into()),
-            2 => rusqlite::types::Value::Real((NOW + below(4) as i64 * 4096) as f64 + 0.5),
+            2 => rusqlite::types::Value::Real(
+                (NOW + below(4) as i64 * 4096 + [0, 1000, 4095][below(3) as usize]) as f64 + 0.5,
+            ),
             k => rusqlite::types::Value::Integer(
                 NOW + below(6) as i64 * if k % 2 == 0 { 4096 } else { 1 << 20 } + below(3000) as i64,
             ),
@@ -119,9 +145,132 @@ fn counters_equal_a_recount_after_random_writes_of_both_writers() {
             }
         }
         assert_eq!(
-            counts(&db.conn, "SELECT level, bucket, kind, n FROM nts_counts"),
+            counts(
+                &db.conn,
+                "SELECT level, bucket, kind, n FROM nts_counts WHERE level < 3"
+            ),
             counts(&db.conn, RECOUNT),
             "after step {step}"
         );
+        // The triggers' fine counts equal those refining the buckets afresh counts.
+        let kept = counts(&db.conn, FINE);
+        db.conn.execute_batch("SAVEPOINT recount").unwrap();
+        db.conn
+            .execute_batch("DELETE FROM nts_counts WHERE level IN (3, 4); DELETE FROM nts_refined")
+            .unwrap();
+        for b in REFINED.iter().rev() {
+            refine(&db.conn, (NOW >> 12) + b).unwrap();
+        }
+        assert_eq!(kept, counts(&db.conn, FINE), "fine counts after step {step}");
+        db.conn.execute_batch("ROLLBACK TO recount; RELEASE recount").unwrap();
+        if step % 10 == 0 {
+            for at in [0, 1, 2, 1000, 2999, 3000, 4095, 4096, 4097, 8191, 8192, 9000, 16383, 20000] {
+                let now = NOW + at;
+                let expected: (i64, i64) = db
+                    .conn
+                    .query_row(BY_DEFINITION, [now], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap();
+                let got = db.stats(now).unwrap();
+                assert_eq!(
+                    (got.total_tokens as i64, got.unique_users as i64),
+                    expected,
+                    "getStats at NOW + {at} after step {step}"
+                );
+            }
+        }
     }
+}
+
+/// Issue 18: getStats right after a burst of expiries in the current 4-second bucket
+/// visited every expired row of it (and probed each one's user): ~100 ms a call for 3 s
+/// after 100k tokens expired. Once the bucket is refined, the calls sum at most 64 + 64
+/// fine counts per kind, however many rows expired in it.
+#[test]
+fn stats_after_a_burst_in_the_current_bucket_do_not_visit_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.db");
+    let db = Db::open(&path, SyncMode::Normal, 1000).unwrap();
+    let start = NOW + 3 * 4096; // the start of a bucket
+    let burst = |from: usize, n: usize| {
+        let list: Vec<_> = (from..from + n)
+            .map(|i| NewAccessToken {
+                token: format!("b{i}"),
+                refresh_token: None,
+                api_key: "k".into(),
+                user_id: Some(format!("u{}", i % (n / 10).max(1))),
+                client_id: "c".into(),
+                scopes: vec![],
+                expires_at: Some(start + (i % 1000) as i64),
+            })
+            .collect();
+        db.store_access_tokens(&list, NOW).unwrap();
+    };
+    // VM steps of the getStats statement in a call at `now`, after one call to warm up
+    // (the first call after the burst refines the bucket).
+    let steps = |now: i64, expected: u64| {
+        assert_eq!(db.stats(now).unwrap().total_tokens, expected);
+        db.conn
+            .prepare_cached(STATS)
+            .unwrap()
+            .reset_status(rusqlite::StatementStatus::VmStep);
+        assert_eq!(db.stats(now).unwrap().total_tokens, expected);
+        db.conn
+            .prepare_cached(STATS)
+            .unwrap()
+            .get_status(rusqlite::StatementStatus::VmStep)
+    };
+    burst(0, 10);
+    let few = steps(start + 2000, 0);
+    burst(10, 20_000);
+    for at in [999, 1000, 2000, 4095] {
+        let many = steps(start + at, 0);
+        assert!(
+            many < few + 3_000,
+            "getStats ran {few} steps after 10 expiries, {many} after 20,010 (at +{at} ms)"
+        );
+    }
+    // Half expired, and users with a later token: still exact.
+    assert_eq!(db.stats(start + 499).unwrap().total_tokens, 10_000);
+    let expected: (i64, i64) = db
+        .conn
+        .query_row(BY_DEFINITION, [start + 499], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    let got = db.stats(start + 499).unwrap();
+    assert_eq!((got.total_tokens as i64, got.unique_users as i64), expected);
+}
+
+/// A `now` far behind SQLite's clock (a test's clock, say) leaves the bucket unrefined:
+/// writers keep fine counts only for buckets near the clock, so getStats visits the rows,
+/// and its counts stay exact.
+#[test]
+fn a_bucket_far_behind_the_clock_is_visited_not_refined() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.db");
+    let db = Db::open(&path, SyncMode::Normal, 1000).unwrap();
+    let past = 1_500_000_000_000 / 4096 * 4096;
+    let list: Vec<_> = (0..500)
+        .map(|i| NewAccessToken {
+            token: format!("p{i}"),
+            refresh_token: None,
+            api_key: "k".into(),
+            user_id: Some(format!("u{}", i % 50)),
+            client_id: "c".into(),
+            scopes: vec![],
+            expires_at: Some(past + i as i64),
+        })
+        .collect();
+    db.store_access_tokens(&list, past - 10_000).unwrap();
+    for at in [0, 250, 499, 600] {
+        let expected: (i64, i64) = db
+            .conn
+            .query_row(BY_DEFINITION, [past + at], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        let got = db.stats(past + at).unwrap();
+        assert_eq!((got.total_tokens as i64, got.unique_users as i64), expected);
+    }
+    let refined: i64 = db
+        .conn
+        .query_row("SELECT COUNT(*) FROM nts_refined", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(refined, 0);
 }

@@ -8,6 +8,7 @@ use super::rows::{
     read_access, read_code, read_refresh, read_stats, required_text, scopes_json, text,
     NO_CHALLENGE, NO_USER,
 };
+use super::refine::{refine, REFINE_ABOVE};
 use super::sql::{CODE_COLUMNS, SELECT_ACCESS, STATS};
 use crate::error::Result;
 use crate::model::{
@@ -271,23 +272,37 @@ impl Db {
         self.ensure_in_place()?;
         // The counters include expired rows that nothing has removed yet. Those of past
         // buckets are subtracted by their counts (17-minute, then 4-second ones; migration
-        // 3), those of the current 4 seconds are counted: the cost does not grow with the
-        // expired rows, and a read never takes the write lock to remove them.
+        // 3), those of the current 4 seconds by its millisecond counts once it is refined
+        // (migration 8), else visited: the cost does not grow with the expired rows, and a
+        // read never takes the write lock to remove them (only, once, to refine a bucket).
         let fine = now >> FINE_BUCKET_BITS;
         let coarse = now >> COARSE_BUCKET_BITS;
-        let read = |c: &Connection| -> rusqlite::Result<Stats> {
-            c.prepare_cached(STATS)?.query_row(
-                params![
-                    now,
-                    coarse,
-                    coarse << (COARSE_BUCKET_BITS - FINE_BUCKET_BITS),
-                    fine,
-                    fine << FINE_BUCKET_BITS
-                ],
-                read_stats,
-            )
+        let read = |visit_up_to: i64| {
+            move |c: &Connection| -> rusqlite::Result<Option<Stats>> {
+                c.prepare_cached(STATS)?.query_row(
+                    params![
+                        now,
+                        coarse,
+                        coarse << (COARSE_BUCKET_BITS - FINE_BUCKET_BITS),
+                        fine,
+                        fine << FINE_BUCKET_BITS,
+                        now >> 6,
+                        visit_up_to
+                    ],
+                    read_stats,
+                )
+            }
         };
         // One read transaction, so the counters and the rows are one snapshot.
-        transaction(&self.conn, "BEGIN DEFERRED", read).map_err(|e| self.err(e))
+        let once = |visit_up_to| {
+            transaction(&self.conn, "BEGIN DEFERRED", read(visit_up_to)).map_err(|e| self.err(e))
+        };
+        if let Some(stats) = once(REFINE_ABOVE)? {
+            return Ok(stats);
+        }
+        // The current bucket holds many rows and is not refined: refined now (if the write
+        // lock is free), then read from its fine counts, or else visited this once.
+        self.tidy(|c| refine(c, fine));
+        Ok(once(i64::MAX)?.unwrap_or_default())
     }
 }
