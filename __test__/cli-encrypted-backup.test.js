@@ -137,6 +137,20 @@ describe("encrypted backups", () => {
     assert.equal(a.status, EXIT.CANNOT_DECRYPT, a.stderr);
     assert.equal(fs.existsSync(restored), false);
     nothingLeft(file);
+    // Cut short: right after the payload's nonce, and at the end of its first 64 KiB chunk
+    // (age's chunks end on a boundary there, so the cut shows as an early end, not a bad tag).
+    const payload = bytes.indexOf("\n", bytes.indexOf("\n---") + 1) + 1 + 16;
+    const cuts = [payload, payload + 65536 + 16].filter((n) => n < bytes.length);
+    assert.ok(cuts.length === 2, `the backup spans more than one chunk (${bytes.length} bytes)`);
+    for (const cut of cuts) {
+      const truncated = path.join(dir, `cut-${cut}.age`);
+      fs.writeFileSync(truncated, fs.readFileSync(file).subarray(0, cut));
+      const t = cli(["restore", truncated], { env: { ...env, TOKEN_DB_PATH: restored, TOKEN_BACKUP_PASSPHRASE: PASSPHRASE } });
+      assert.equal(t.status, EXIT.CANNOT_DECRYPT, `cut at ${cut}: ${t.stderr}`);
+      assert.match(t.stderr, /damaged or was altered|does not open/);
+      assert.equal(fs.existsSync(restored), false);
+      nothingLeft(file);
+    }
   });
 
   it("to age recipients: opened by the identity file (and by age -d), refused with another key", () => {

@@ -54,14 +54,42 @@ for (const kind of KINDS) {
       s.preRegisterClient("c", "hunter2", {});
       const [, N, r, p, salt, hash] = storedDigest(s, "c").split("$");
       const put = (digest) => s._native.putClient({ clientId: "c", secretDigest: digest, metadata: "{}", createdAt: Date.now() }, Date.now());
-      for (const bad of [`scrypt$${1 << 24}$${r}$${p}$${salt}$${hash}`, `scrypt$3000$${r}$${p}$${salt}$${hash}`, `scrypt$${N}$${r}$${p}$${salt}`, `scrypt$${N}$999$${p}$${salt}$${hash}`, `scrypt$${N}$${r}$${p}$$${hash}`, "scrypt$x"]) {
+      const big = Buffer.alloc(1 << 20, 7).toString("base64url");
+      for (const bad of [
+        `scrypt$${1 << 24}$${r}$${p}$${salt}$${hash}`, `scrypt$3000$${r}$${p}$${salt}$${hash}`, `scrypt$${N}$${r}$${p}$${salt}`,
+        `scrypt$${N}$999$${p}$${salt}$${hash}`, `scrypt$${N}$${r}$${p}$$${hash}`, "scrypt$x",
+        // Each bound alone is in range, together far above the default's cost (~1.4 s once).
+        `scrypt$${1 << 16}$16$4$${salt}$${hash}`,
+        // A 1 MiB hash (key length) or salt.
+        `scrypt$${N}$${r}$${p}$${salt}$${big}`, `scrypt$${N}$${r}$${p}$${big}$${hash}`,
+      ]) {
         put(bad);
         const started = Date.now();
-        assert.equal(s.verifyClient("c", "hunter2"), false, bad);
-        assert.ok(Date.now() - started < 1000, `${bad}: refused at once`);
+        assert.equal(s.verifyClient("c", "hunter2"), false, bad.slice(0, 60));
+        assert.ok(Date.now() - started < 1000, `${bad.slice(0, 60)}: refused at once`);
       }
       put(`scrypt$${N}$${r}$${p}$${salt}$${hash}`);
       assert.equal(s.verifyClient("c", "hunter2"), true);
+    });
+
+    it("promises.verifyClient computes a salted digest off the JavaScript thread", async () => {
+      const s = ctx.open(storeOptions(kind, path.join(ctx.dir, "tokens.db")));
+      s.preRegisterClient("c", "hunter2", {});
+      assert.equal(await s.promises.verifyClient("c", "hunter2"), true);
+      assert.equal(await s.promises.verifyClient("c", "hunter3"), false);
+      assert.equal(await s.promises.verifyClient("nobody", "hunter2"), false);
+      // Computed by crypto.scrypt (libuv's pool), never by scryptSync on the calling thread.
+      const sync = crypto.scryptSync;
+      let syncCalls = 0;
+      crypto.scryptSync = (...a) => (syncCalls++, sync(...a));
+      try {
+        const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => s.promises.verifyClient("c", i % 2 ? "hunter2" : "wrong")));
+        assert.deepEqual(answers, [false, true, false, true, false, true, false, true]);
+      } finally {
+        crypto.scryptSync = sync;
+      }
+      assert.equal(syncCalls, 0, "no salted digest computed on the JS thread");
+      assert.equal(s.verifyClient("c", "hunter2"), true, "the synchronous form still verifies");
     });
   });
 }

@@ -248,6 +248,17 @@ function configuredOptions(values) {
   return options;
 }
 
+/**
+ * backup, restore and copy with TOKEN_ENCRYPTION_KEYS set: refused before any store is opened,
+ * since opening an empty target with keys would seal it (not available yet for these commands).
+ */
+function refuseWithKeys(command) {
+  const keys = process.env[ENVIRONMENT.encryptionKeys];
+  if (keys !== undefined && keys !== "") {
+    throw new CliError(`${command} with TOKEN_ENCRYPTION_KEYS set is not available yet (a sealed store's rows would lose its encryption mark); nothing was opened or created`, EXIT.REFUSED);
+  }
+}
+
 /** A FROM or TO of copy, or restore's FILE: a postgres:// URL or a SQLite file. */
 function optionsOf(spec, values) {
   if (/^postgres(ql)?:\/\//i.test(spec)) return { storage: "postgres", url: spec, schema: values.schema ?? process.env[ENVIRONMENT.schema] };
@@ -446,6 +457,7 @@ function privateFolder(prefix) {
 
 async function backup(values, given, opened) {
   const [file] = positionals(given, ["FILE"], "backup");
+  refuseWithKeys("backup");
   const size = batchSize(values);
   const recipients = values["encrypt-to"] ?? [];
   const secret = passphrase(values);
@@ -521,6 +533,7 @@ function sameStore(a, b, aOptions, bOptions) {
 
 async function restore(values, given, opened) {
   const [file] = positionals(given, ["FILE"], "restore");
+  refuseWithKeys("restore");
   if (!fs.existsSync(file)) throw new CliError(`no such file: ${nodePath.resolve(file)}`, EXIT.NOT_FOUND);
   if (!native.isAgeFileAt(nodePath.resolve(file))) {
     const source = { storage: "sqlite", path: file };
@@ -565,6 +578,7 @@ async function restore(values, given, opened) {
 
 async function copy(values, given, opened) {
   const [fromSpec, toSpec] = positionals(given, ["FROM", "TO"], "copy");
+  refuseWithKeys("copy");
   const [source, target] = [optionsOf(fromSpec, values), optionsOf(toSpec, values)];
   const from = open(source, opened);
   const to = open(target, opened, { mustExist: false });

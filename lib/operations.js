@@ -13,7 +13,8 @@
 // - A store call: `input(...)` checks the caller's arguments (a TypeError or RangeError
 //   naming the function and the argument; nothing reaches the store) and returns the native
 //   method's arguments, or `answer(value)` when there is nothing to ask the store (a look-up
-//   of null). `output(reply, storage)` makes the contract's value of the native reply.
+//   of null). `output(reply, storage)` makes the contract's value of the native reply
+//   (`outputAsync`, if given, instead for the Promise API: work too slow for the JS thread).
 //   TokenStorage runs each on the calling thread (`name`) or off it (`promises.name`, the
 //   native `nameAsync`; `native` when the native method has another name), with the same
 //   checks, results and errors.
@@ -351,10 +352,13 @@ const OPERATIONS = {
       return [key];
     },
     output(json, storage, input, given) {
-      if (json == null) return false;
-      const stored = JSON.parse(json)[1];
-      if (typeof stored !== "string") return false;
-      return secretMatches(stored, given[1]);
+      const stored = storedSecret(json);
+      return stored !== null && secretMatches(stored, given[1]);
+    },
+    /** The Promise API's: the salted digest computed off the JS thread. */
+    outputAsync(json, storage, input, given) {
+      const stored = storedSecret(json);
+      return stored !== null && secretMatchesAsync(stored, given[1]);
     },
   },
 
@@ -413,8 +417,11 @@ function withoutIssued(metadata) {
  * leaves stored secrets verifying. docs/operations.md ("Client secrets") says why these.
  */
 const SCRYPT = Object.freeze({ N: 2048, r: 8, p: 1, keyLength: 32, saltLength: 16 });
-/** A stored scrypt digest's parameters above these are refused (a tampered row must not stall the event loop). */
-const SCRYPT_MAX = Object.freeze({ N: 1 << 16, r: 16, p: 4 });
+/**
+ * A stored scrypt digest beyond these is refused, not computed (a tampered row must not stall
+ * the event loop): a cost N·r·p at most 4× the default's, salt and hash at most 64 bytes.
+ */
+const SCRYPT_MAX = Object.freeze({ cost: 4 * SCRYPT.N * SCRYPT.r * SCRYPT.p, N: 1 << 16, r: 16, p: 4, bytes: 64 });
 
 const digest = (secret) => crypto.createHash("sha256").update(secret, "utf8").digest();
 
@@ -426,22 +433,49 @@ function slowDigest(secret, { N, r, p, keyLength, saltLength } = SCRYPT) {
   return `scrypt$${N}$${r}$${p}$${salt.toString("base64url")}$${hash.toString("base64url")}`;
 }
 
+/** The stored secret digest of a getClient reply, or null (no such client, or none kept). */
+function storedSecret(json) {
+  if (json == null) return null;
+  const stored = JSON.parse(json)[1];
+  return typeof stored === "string" ? stored : null;
+}
+
+/** A stored `scrypt$N$r$p$salt$hash` read and bounded (see SCRYPT_MAX), or null. */
+function scryptParams(stored) {
+  const parts = stored.split("$");
+  if (parts.length !== 6) return null;
+  const [N, r, p] = parts.slice(1, 4).map((x) => (/^\d{1,7}$/.test(x) ? Number(x) : 0));
+  const fits = N > 1 && (N & (N - 1)) === 0 && N <= SCRYPT_MAX.N && r >= 1 && r <= SCRYPT_MAX.r && p >= 1 && p <= SCRYPT_MAX.p && N * r * p <= SCRYPT_MAX.cost;
+  if (!fits || parts[4].length > 2 * SCRYPT_MAX.bytes || parts[5].length > 2 * SCRYPT_MAX.bytes) return null;
+  const salt = Buffer.from(parts[4], "base64url");
+  const expected = Buffer.from(parts[5], "base64url");
+  if (salt.length < 8 || salt.length > SCRYPT_MAX.bytes || expected.length < 16 || expected.length > SCRYPT_MAX.bytes) return null;
+  return { salt, expected, options: { N, r, p, maxmem: 256 * N * r + (1 << 20) } };
+}
+
 /** Whether `secret` is the one of the stored digest (either form), compared in constant time. */
 function secretMatches(stored, secret) {
   if (stored.startsWith("scrypt$")) {
-    const parts = stored.split("$");
-    if (parts.length !== 6) return false;
-    const [N, r, p] = parts.slice(1, 4).map((x) => (/^\d{1,7}$/.test(x) ? Number(x) : 0));
-    const salt = Buffer.from(parts[4], "base64url");
-    const expected = Buffer.from(parts[5], "base64url");
-    const fits = N > 1 && (N & (N - 1)) === 0 && N <= SCRYPT_MAX.N && r >= 1 && r <= SCRYPT_MAX.r && p >= 1 && p <= SCRYPT_MAX.p;
-    if (!fits || salt.length < 8 || expected.length < 16) return false;
-    const offered = crypto.scryptSync(secret, salt, expected.length, { N, r, p, maxmem: 256 * N * r + (1 << 20) });
-    return crypto.timingSafeEqual(expected, offered);
+    const s = scryptParams(stored);
+    if (s === null) return false;
+    return crypto.timingSafeEqual(s.expected, crypto.scryptSync(secret, s.salt, s.expected.length, s.options));
   }
   const offered = digest(secret);
   const expected = Buffer.from(stored, "hex");
   return expected.length === offered.length && crypto.timingSafeEqual(expected, offered);
+}
+
+/** `secretMatches` for the Promise API: a salted digest computed on libuv's pool, off the JS thread. */
+function secretMatchesAsync(stored, secret) {
+  if (!stored.startsWith("scrypt$")) return secretMatches(stored, secret);
+  const s = scryptParams(stored);
+  if (s === null) return false;
+  return new Promise((resolve, reject) => {
+    crypto.scrypt(secret, s.salt, s.expected.length, s.options, (err, offered) => {
+      if (err) reject(err);
+      else resolve(crypto.timingSafeEqual(s.expected, offered));
+    });
+  });
 }
 
 /** A registration as stored: the metadata without the secret, and the secret's digest (`hash`). */

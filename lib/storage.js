@@ -210,7 +210,7 @@ class TokenStorage {
     } catch (err) {
       throw this._fail(name, err);
     }
-    return op.output(reply, this._kind, input, given);
+    return (op.outputAsync ?? op.output)(reply, this._kind, input, given);
   }
 
   async _openAsync() {

@@ -127,8 +127,12 @@ pub fn decrypt_file(input: &Path, output: &Path, with: &OpenWith) -> Result<u64>
     written(output, |out| {
         let mut out = BufWriter::new(out);
         std::io::copy(&mut plain, &mut out).map_err(|e| {
-            // The payload's authentication failed mid-stream: altered or cut short.
-            if e.kind() == std::io::ErrorKind::InvalidData {
+            // The payload's authentication failed mid-stream (altered or cut mid-chunk), or
+            // the file ends at a chunk's end before its last chunk (cut short there).
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+            ) {
                 StoreError::CannotDecrypt(format!("{shown} is damaged or was altered"))
             } else {
                 io_err(output, "cannot write it", e)

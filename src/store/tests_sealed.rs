@@ -235,7 +235,7 @@ fn a_moved_or_clear_value_is_refused(f: TestStore) {
     assert_eq!(err.code(), "ERR_TOKEN_STORAGE_CANNOT_DECRYPT");
     assert!(!err.to_string().contains(API_KEY), "{err}");
 
-    // Written in clear under the digest (a process without keys that did not see the mark).
+    // A clear value under the digest (a row written or altered by hand).
     let state_row = hex(&keys.digest(Kind::PendingState, STATE.as_bytes()).bytes);
     inner
         .store_pending_authorization(&state_row, &pending_data(), NOW + 1000, NOW)
@@ -258,6 +258,20 @@ pub(super) fn sealed(f: TestStore) -> TestStore {
 }
 
 /// The tests above on every backend of `backend_list!`.
+/// A restore or copy into an empty store opened with keys is refused before anything is
+/// checked or written: the store is left unsealed, as it was (a refused restore must not
+/// leave a new store sealed, out of reach of the commands that would convert it).
+fn a_refused_snapshot_leaves_the_store_unsealed(f: TestStore) {
+    let inner: Arc<dyn TokenStore> = Arc::from(f.store);
+    let s = Sealed::new(inner.clone(), Some(keyring(&[("k1", 1)])));
+    mismatch(s.clear_rows());
+    mismatch(s.import_all(&mut |_| Ok(Counts::default())));
+    mismatch(s.export_rows(10, &mut NoSink));
+    assert_eq!(inner.seal_mark().unwrap().0, None, "no mark written");
+    // Without keys the same store copies as before.
+    Sealed::new(inner, None).clear_rows().unwrap();
+}
+
 macro_rules! every_backend_sealed {
     ([] $( $(#[doc = $doc:literal])* $kind:ident :: $Settings:ident $(if feature $feature:literal else $name:literal)? ; )*) => {
         $(
@@ -269,6 +283,7 @@ macro_rules! every_backend_sealed {
                 #[test] fn a_clear_store_is_refused_with_keys() { if let Some(f) = Settings::test_store() { super::a_clear_store_is_refused_with_keys(f); } }
                 #[test] fn secrets_are_not_stored_in_clear() { if let Some(f) = Settings::test_store() { super::secrets_are_not_stored_in_clear(f); } }
                 #[test] fn a_moved_or_clear_value_is_refused() { if let Some(f) = Settings::test_store() { super::a_moved_or_clear_value_is_refused(f); } }
+                #[test] fn a_refused_snapshot_leaves_the_store_unsealed() { if let Some(f) = Settings::test_store() { super::a_refused_snapshot_leaves_the_store_unsealed(f); } }
             }
         )*
     };

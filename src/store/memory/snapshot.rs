@@ -211,8 +211,12 @@ impl RowStore for MemoryStore {
         Ok(slots.len() as u64)
     }
 
+    /// Every row goes; the encryption mark stays, as SQLite's and PostgreSQL's `nts_meta`.
     fn clear_rows(&self) -> Result<()> {
-        *self.tables()? = Tables::default();
+        let mut tables = self.tables()?;
+        let mark = tables.seal_mark.take();
+        *tables = Tables::default();
+        tables.seal_mark = mark;
         Ok(())
     }
 }
