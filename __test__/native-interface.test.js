@@ -48,7 +48,7 @@ const OPERATIONS = {
   deleteToken: { both: ["string"] },
   deleteUserTokens: { both: ["string"] },
   cleanupExpiredTokens: { sync: ["number"] },
-  cleanupExpiredBatch: { async: ["number", "boolean?"] },
+  cleanupExpiredBatch: { async: ["number", "boolean?", "number?"] },
   getStats: { both: [] },
   rotateRefreshToken: { both: ["rotation"] },
   putClient: { both: ["client"] },

@@ -237,7 +237,9 @@ class TokenStorage {
           if (!reopen) break;
           await this._openAsync();
         }
-        removed = await this._native.cleanupExpiredBatchAsync(size, automatic, now);
+        // The automatic pass's last batch also prepares getStats until the next pass is
+        // due (SQLite: refines the buckets that become current by then, see src/store/sqlite/refine.rs).
+        removed = await this._native.cleanupExpiredBatchAsync(size, automatic, automatic ? this._cleanupIntervalMs : 0, now);
       } catch (err) {
         throw this._fail(fn, err);
       }

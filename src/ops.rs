@@ -35,9 +35,12 @@ pub enum Call {
     CleanupAll(usize),
     /// At most this many expired rows, on the store's background resources; `automatic`
     /// for the automatic cleanup (one process at a time, see `TokenStore::cleanup_expired_as`).
+    /// A batch that ends the pass (fewer than `limit`) then prepares getStats for the next
+    /// `stats_ahead_ms` (`TokenStore::prepare_stats`; 0: not).
     CleanupBatch {
         limit: usize,
         automatic: bool,
+        stats_ahead_ms: i64,
     },
     Stats,
     RotateRefreshToken(RotateRequest),
@@ -141,8 +144,17 @@ pub fn run(
             Answer::Done
         }
         Call::CleanupAll(batch) => Answer::Count(cleanup_all(store, now, batch)?),
-        Call::CleanupBatch { limit, automatic } => {
-            Answer::Count(cleanup.batch(store, now, limit.max(1), automatic)?)
+        Call::CleanupBatch {
+            limit,
+            automatic,
+            stats_ahead_ms,
+        } => {
+            let limit = limit.max(1);
+            let removed = cleanup.batch(store, now, limit, automatic)?;
+            if removed < limit && stats_ahead_ms > 0 {
+                store.prepare_stats(now, now.saturating_add(stats_ahead_ms))?;
+            }
+            Answer::Count(removed)
         }
         Call::Stats => Answer::Stats(store.stats(now)?),
         Call::RotateRefreshToken(request) => {
@@ -393,6 +405,47 @@ mod tests {
         assert_eq!(store_access_tokens(&s, &[ok.clone(), ok], 0).unwrap(), 1);
     }
 
+    /// The automatic cleanup's last batch prepares getStats (issue 18): on a SQLite store
+    /// it refines the bucket ahead that holds many tokens, with `stats_ahead_ms`; not without.
+    #[test]
+    fn the_last_automatic_batch_prepares_stats_ahead() {
+        use crate::store::{SqliteStore, SyncMode};
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("a clock after 1970")
+            .as_millis() as i64;
+        let start = ((clock >> 12) + 3) << 12;
+        for (ahead, refined) in [(0, 0), (60_000, 1)] {
+            let dir = tempfile::tempdir().expect("a temp folder");
+            let path = dir.path().join("t.db");
+            let store = SqliteStore::new(path.clone(), SyncMode::Normal, 1000);
+            let tokens: Vec<_> = (0..5000)
+                .map(|i| NewAccessToken {
+                    token: format!("t{i}"),
+                    expires_at: Some(start + i % 4000),
+                    ..plain_token()
+                })
+                .collect();
+            store.store_access_tokens(&tokens, clock).expect("stored");
+            let batch = Call::CleanupBatch {
+                limit: 500,
+                automatic: true,
+                stats_ahead_ms: ahead,
+            };
+            run(&store, &BackgroundCleanup::default(), batch, clock).expect("a batch");
+            let marked: i64 = rusqlite::Connection::open(&path)
+                .and_then(|c| {
+                    c.query_row(
+                        "SELECT COUNT(*) FROM nts_refined WHERE bucket = ?1",
+                        [start >> 12],
+                        |r| r.get(0),
+                    )
+                })
+                .expect("a count");
+            assert_eq!(marked, refined, "stats_ahead_ms {ahead}");
+        }
+    }
+
     /// The Promise API runs a memory store's short calls on the calling thread; its long
     /// ones (a big batch, cleanup, a backup) and every other store's calls go off it.
     #[test]
@@ -408,6 +461,7 @@ mod tests {
         let batch = Call::CleanupBatch {
             limit: 10,
             automatic: true,
+            stats_ahead_ms: 60_000,
         };
         assert!(!at_once(&memory, &batch));
         let dir = tempfile::tempdir().expect("a temp folder");

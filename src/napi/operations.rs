@@ -144,11 +144,16 @@ operations! {
     /// Removes at most `batch_size` expired rows on the store's background resources (the
     /// SQLite store's second connection), on a thread of libuv's pool; resolves to the count.
     /// `automatic`: the automatic cleanup's batch, which removes nothing while another
-    /// process's automatic cleanup works on the same file.
-    async cleanup_expired_batch_async(batch_size: u32, automatic: Option<bool>)
-        -> "Promise<number>" = |self, now| Call::CleanupBatch {
+    /// process's automatic cleanup works on the same file. `stats_ahead_ms`: the pass's
+    /// last batch then prepares getStats for that long (until the next pass is due).
+    async cleanup_expired_batch_async(
+        batch_size: u32,
+        automatic: Option<bool>,
+        stats_ahead_ms: Option<u32>,
+    ) -> "Promise<number>" = |self, now| Call::CleanupBatch {
             limit: batch_size as usize,
             automatic: automatic.unwrap_or(false),
+            stats_ahead_ms: i64::from(stats_ahead_ms.unwrap_or(0)),
         };
 
     both get_stats, get_stats_async()

@@ -364,6 +364,11 @@ impl TokenStore for Sealed {
         self.inner.cleanup_pause(took)
     }
 
+    fn prepare_stats(&self, now: i64, until: i64) -> Result<()> {
+        self.ensure()?;
+        self.inner.prepare_stats(now, until)
+    }
+
     fn stats(&self, now: i64) -> Result<Stats> {
         self.ensure()?;
         self.inner.stats(now)

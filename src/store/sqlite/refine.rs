@@ -2,13 +2,32 @@
 //! counts once it holds many rows, so that the calls after it sum at most 64 + 64 counts
 //! instead of visiting the bucket's expired rows (and probing each one's user). Counted
 //! here from the rows once, in the write transaction that marks the bucket; kept by the
-//! triggers from then on, whoever writes.
+//! triggers from then on, whoever writes. The automatic cleanup refines the buckets due
+//! before its next pass ahead of time (`Db::refine_ahead`), off the JavaScript thread, if
+//! they hold many rows; getStats refines the current one itself when nothing did (no
+//! automatic cleanup, a bucket of a few thousand rows at most, or one that grew since the
+//! last pass).
 
-use rusqlite::Connection;
+use rusqlite::{params, Connection};
+
+use super::connection::Db;
+use crate::error::Result;
 
 /// A current bucket holding more rows than this is refined by the next getStats (fewer
 /// are visited: cheaper than counting them finely).
 pub(super) const REFINE_ABOVE: i64 = 64;
+
+/// A bucket ahead holding more rows than this is refined by the automatic cleanup (fewer
+/// cost the getStats that refines them at most a few milliseconds, once).
+pub(super) const AHEAD_ABOVE: i64 = 4096;
+
+/// How far past the current bucket the automatic cleanup looks at most: 20 buckets (~82 s:
+/// its default interval, 60 s, and some slack).
+pub(super) const AHEAD_MAX_BUCKETS: i64 = 20;
+
+/// How many buckets ahead one pass refines at most (the largest): while a refined bucket is
+/// live every write pays a probe for each one (20 of them, +25 us an insert of ~230).
+pub(super) const AHEAD_MAX_REFINED: i64 = 4;
 
 /// The millisecond at or after `v` at which it has expired: `fine_key!` of migration 8.
 macro_rules! fine_key {
@@ -45,18 +64,17 @@ macro_rules! clock_bucket {
 
 /// Marks 4-second bucket `bucket` refined and counts its rows at the fine levels (as the
 /// triggers of migration 8 would have counted them), unless it is marked already. Also
-/// drops the marks and fine counts of the buckets before the previous one: never read
-/// again (getStats reads the current bucket's), and each mark costs writes a probe.
-pub(super) fn refine(c: &Connection, bucket: i64) -> rusqlite::Result<()> {
-    c.prepare_cached(
-        "DELETE FROM nts_refined WHERE bucket < ?1 - 1",
-    )?
-    .execute([bucket])?;
+/// drops the marks and fine counts of the buckets before the one before `current` (the
+/// caller's): never read again (getStats reads the current bucket's), and each mark
+/// costs writes a probe.
+pub(super) fn refine(c: &Connection, current: i64, bucket: i64) -> rusqlite::Result<()> {
+    c.prepare_cached("DELETE FROM nts_refined WHERE bucket < ?1 - 1")?
+        .execute([current])?;
     c.prepare_cached(
         "DELETE FROM nts_counts WHERE (level = 3 AND bucket < ((?1 - 1) << 6))
             OR (level = 4 AND bucket < ((?1 - 1) << 12))",
     )?
-    .execute([bucket])?;
+    .execute([current])?;
     let fresh = c
         .prepare_cached("INSERT OR IGNORE INTO nts_refined (bucket) VALUES (?1)")?
         .execute([bucket])?;
@@ -107,4 +125,52 @@ pub(super) fn refine(c: &Connection, bucket: i64) -> rusqlite::Result<()> {
     )?
     .execute([bucket])?;
     Ok(())
+}
+
+/// Refining ahead of getStats.
+impl Db {
+    /// Refines the 4-second buckets from `now`'s to `until`'s (and 2 more: the next pass
+    /// may start late, and refines after its cleanup), at most `AHEAD_MAX_BUCKETS` past
+    /// now's, that hold more than `AHEAD_ABOVE` rows and are not refined yet (the
+    /// `AHEAD_MAX_REFINED` largest), each in a write transaction of its own; returns how many. The automatic cleanup's last step
+    /// (`until`: when its next pass is due), so that the getStats calls in those buckets
+    /// find them refined and count nothing themselves. Only buckets near SQLite's clock
+    /// (as `live_refined!`): a caller's clock far from it (a test's) marks none.
+    pub(super) fn refine_ahead(&self, now: i64, until: i64) -> Result<usize> {
+        let current = now >> 12;
+        let last = (until >> 12)
+            .saturating_add(2)
+            .min(current.saturating_add(AHEAD_MAX_BUCKETS));
+        let due = self
+            .conn
+            .prepare_cached(concat!(
+                "SELECT bucket FROM nts_counts
+                 WHERE level = 0 AND kind = 0 AND bucket >= ?1 AND bucket <= ?2 AND n > ?3
+                 AND bucket >= ",
+                clock_bucket!(),
+                " - 1 AND bucket <= ",
+                clock_bucket!(),
+                " + ?4
+                 AND NOT EXISTS (SELECT 1 FROM nts_refined r WHERE r.bucket = nts_counts.bucket)
+                 ORDER BY n DESC LIMIT ?5"
+            ))
+            .and_then(|mut s| {
+                s.query_map(
+                    params![
+                        current,
+                        last,
+                        AHEAD_ABOVE,
+                        AHEAD_MAX_BUCKETS + 1,
+                        AHEAD_MAX_REFINED
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        for &bucket in &due {
+            self.write(|c| refine(c, current, bucket))?;
+        }
+        Ok(due.len())
+    }
 }

@@ -86,6 +86,11 @@ impl TokenStore for SqliteStore {
         took.max(MIN_CLEANUP_PAUSE)
     }
 
+    /// On the cleanup's connection, as the cleanup.
+    fn prepare_stats(&self, now: i64, until: i64) -> Result<()> {
+        self.with(&self.cleaner, |db| db.refine_ahead(now, until).map(drop))
+    }
+
     fn stats(&self, now: i64) -> Result<Stats> {
         self.main(|db| db.stats(now))
     }

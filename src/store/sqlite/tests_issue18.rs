@@ -3,12 +3,15 @@
 use rusqlite::{params, Connection};
 
 use super::connection::Db;
-use super::refine::refine;
+use super::refine::{refine, AHEAD_MAX_REFINED};
 use super::sql::STATS;
 use super::SyncMode;
 use crate::model::NewAccessToken;
 
-const NOW: i64 = 1_800_000_000_000;
+/// 2^42 ms (in 2109), the start of a 4-second bucket: ahead of SQLite's clock, as these
+/// tests need (a bucket behind it is visited, not refined: see the last test). It was
+/// 1.8e12, which the clock passes in January 2027.
+const NOW: i64 = 1 << 42;
 
 /// The 4-second buckets, counted from NOW's, that the random test refines.
 const REFINED: [i64; 3] = [0, 1, 3];
@@ -75,10 +78,9 @@ fn counters_equal_a_recount_after_random_writes_of_both_writers() {
         seed ^= seed << 17;
         seed % n
     };
-    // Buckets 0, 1 and 3 from NOW refined from the start (descending: `refine` drops
-    // marks two buckets older than its own); 2, 4 and 5 are not.
-    for b in REFINED.iter().rev() {
-        refine(&db.conn, (NOW >> 12) + b).unwrap();
+    // Buckets 0, 1 and 3 from NOW refined from the start; 2, 4 and 5 are not.
+    for b in REFINED {
+        refine(&db.conn, NOW >> 12, (NOW >> 12) + b).unwrap();
     }
     for step in 0..1500 {
         let token = format!("t{}", below(30));
@@ -158,8 +160,8 @@ fn counters_equal_a_recount_after_random_writes_of_both_writers() {
         db.conn
             .execute_batch("DELETE FROM nts_counts WHERE level IN (3, 4); DELETE FROM nts_refined")
             .unwrap();
-        for b in REFINED.iter().rev() {
-            refine(&db.conn, (NOW >> 12) + b).unwrap();
+        for b in REFINED {
+            refine(&db.conn, NOW >> 12, (NOW >> 12) + b).unwrap();
         }
         assert_eq!(kept, counts(&db.conn, FINE), "fine counts after step {step}");
         db.conn.execute_batch("ROLLBACK TO recount; RELEASE recount").unwrap();
@@ -273,4 +275,139 @@ fn a_bucket_far_behind_the_clock_is_visited_not_refined() {
         .query_row("SELECT COUNT(*) FROM nts_refined", [], |r| r.get(0))
         .unwrap();
     assert_eq!(refined, 0);
+}
+
+/// The automatic cleanup's last step (`refine_ahead`) refines, before they are current, the
+/// buckets due before its next pass that hold many rows: a getStats after a burst in one
+/// then writes nothing (no refine of its own), runs few VM steps, and stays exact after
+/// writes made since. Buckets of fewer rows (`AHEAD_ABOVE`), or far from SQLite's clock,
+/// are left alone.
+#[test]
+fn buckets_refined_ahead_spare_get_stats_the_refine() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.db");
+    let db = Db::open(&path, SyncMode::Normal, 1000).unwrap();
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // A bucket 3 buckets ahead of the clock (12-16 s): still ahead when the test is done.
+    let start = ((clock >> 12) + 3) << 12;
+    let store = |prefix: &str, n: usize, users: usize, at: i64| {
+        let list: Vec<_> = (0..n)
+            .map(|i| NewAccessToken {
+                token: format!("{prefix}{i}"),
+                refresh_token: None,
+                api_key: "k".into(),
+                user_id: Some(format!("u{}", i % users)),
+                client_id: "c".into(),
+                scopes: vec![],
+                expires_at: Some(at + (i % 1000) as i64),
+            })
+            .collect();
+        db.store_access_tokens(&list, clock).unwrap();
+    };
+    store("few", 10, 5, start + 4096); // the next bucket: 10 rows, visited
+    store("some", 200, 20, start + 2 * 4096); // refined by getStats, if ever
+    store("b", 20_000, 2_000, start);
+    let marks = |db: &Db| -> Vec<i64> {
+        let mut s = db.conn.prepare("SELECT bucket FROM nts_refined").unwrap();
+        let rows = s.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    };
+    // A caller's clock far from SQLite's plants no mark, ahead of it or behind.
+    store("ahead", 5000, 10, NOW);
+    store("behind", 5000, 10, clock - 100_000);
+    assert_eq!(db.refine_ahead(NOW - 1000, NOW + 60_000).unwrap(), 0);
+    assert_eq!(db.refine_ahead(clock - 101_000, clock - 60_000).unwrap(), 0);
+    // Not far enough ahead to reach it, then far enough (once).
+    assert_eq!(db.refine_ahead(clock, start - 3 * 4096).unwrap(), 0);
+    assert_eq!(db.refine_ahead(clock, clock + 60_000).unwrap(), 1);
+    assert_eq!(db.refine_ahead(clock, clock + 60_000).unwrap(), 0);
+    assert_eq!(marks(&db), vec![start >> 12]);
+    // Writes after the refine, kept by the triggers: a user's later token (in the bucket
+    // and past it), a burst token gone, a new one, one moved out of the bucket.
+    store("later", 3, 3, start + 3000);
+    store("past", 2, 2, start + 8192);
+    db.delete_token("b5").unwrap();
+    store("new", 1, 1, start + 10);
+    db.conn
+        .execute(
+            "UPDATE access_tokens SET expires_at = ?1 WHERE token = 'b7'",
+            [start + 5 * 4096],
+        )
+        .unwrap();
+    let steps = |now: i64| {
+        let stmt = || db.conn.prepare_cached(STATS).unwrap();
+        stmt().reset_status(rusqlite::StatementStatus::VmStep);
+        let before = db.conn.total_changes();
+        let got = db.stats(now).unwrap();
+        assert_eq!(db.conn.total_changes(), before, "getStats at {now} wrote");
+        let expected: (i64, i64) = db
+            .conn
+            .query_row(BY_DEFINITION, [now], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(
+            (got.total_tokens as i64, got.unique_users as i64),
+            expected,
+            "getStats at start + {}",
+            now - start
+        );
+        stmt().get_status(rusqlite::StatementStatus::VmStep)
+    };
+    let few = steps(start + 4096 + 2000);
+    for at in [0, 10, 499, 999, 1000, 2999, 3000, 4095] {
+        let many = steps(start + at);
+        assert!(
+            many < few + 3_000,
+            "getStats ran {few} steps after 10 expiries, {many} after 20,000 (at +{at} ms)"
+        );
+    }
+    assert_eq!(marks(&db), vec![start >> 12]);
+}
+
+/// One pass refines at most `AHEAD_MAX_REFINED` buckets ahead, the largest: each live mark
+/// costs every write a probe.
+#[test]
+fn a_pass_refines_the_largest_buckets_ahead_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("tokens.db"), SyncMode::Normal, 1000).unwrap();
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let first = (clock >> 12) + 3;
+    let sizes = [4100, 4300, 4097, 4200, 4400, 4250];
+    let list: Vec<_> = sizes
+        .iter()
+        .enumerate()
+        .flat_map(|(b, &n)| {
+            (0..n).map(move |i| NewAccessToken {
+                token: format!("t{b}-{i}"),
+                refresh_token: None,
+                api_key: "k".into(),
+                user_id: Some(format!("u{}", i % 100)),
+                client_id: "c".into(),
+                scopes: vec![],
+                expires_at: Some(((first + b as i64) << 12) + (i % 4000) as i64),
+            })
+        })
+        .collect();
+    db.store_access_tokens(&list, clock).unwrap();
+    assert_eq!(
+        db.refine_ahead(clock, clock + 60_000).unwrap() as i64,
+        AHEAD_MAX_REFINED
+    );
+    let mut marks: Vec<i64> = db
+        .conn
+        .prepare("SELECT bucket - ?1 FROM nts_refined")
+        .unwrap()
+        .query_map([first], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    marks.sort_unstable();
+    assert_eq!(marks, vec![1, 3, 4, 5]);
+    // The next pass takes the rest.
+    assert_eq!(db.refine_ahead(clock, clock + 60_000).unwrap(), 2);
 }

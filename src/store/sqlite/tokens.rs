@@ -300,9 +300,10 @@ impl Db {
         if let Some(stats) = once(REFINE_ABOVE)? {
             return Ok(stats);
         }
-        // The current bucket holds many rows and is not refined: refined now (if the write
-        // lock is free), then read from its fine counts, or else visited this once.
-        self.tidy(|c| refine(c, fine));
+        // The current bucket holds many rows and nothing refined it ahead (the automatic
+        // cleanup's pass, `Db::refine_ahead`): refined now (if the write lock is free),
+        // then read from its fine counts, or else visited this once.
+        self.tidy(|c| refine(c, fine, fine));
         Ok(once(i64::MAX)?.unwrap_or_default())
     }
 }
