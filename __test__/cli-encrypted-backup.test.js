@@ -11,10 +11,10 @@ const { spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
-const { TokenStorage, tempDir, removeDir, cleanEnv } = require("./helpers/setup");
+const { TokenStorage, tempDir, removeDir } = require("./helpers/setup");
 const { EXIT } = require("../lib/cli");
+const { runCli } = require("./helpers/cli");
 
-const BIN = path.join(__dirname, "..", "bin", "native-token-storage.js");
 // A key pair made with age-keygen for this test only.
 const RECIPIENT = "age1qsphm0nxtcl425st9tc5mng34lkzfhu6d6drqyvyqte534xavstqwc4yg0";
 const IDENTITY = "# test only\nAGE-SECRET-KEY-1VHMSWEYW8GWVMJ7VFMVSMZVMZMVUYSSGHFWZW4EK0JPHATAJZ5USZLWYPK\n";
@@ -24,11 +24,11 @@ const SECRETS = ["secret-at-1", "secret-rt-1", "sk-secret", "secret-code", "secr
 const hasAge = spawnSync("age", ["--version"]).status === 0;
 
 function cli(args, { env = {}, input } = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: cleanEnv({ TMPDIR: env.TMPDIR ?? os.tmpdir(), ...env }), input, timeout: 60_000 });
+  const r = runCli(args, { env: { TMPDIR: env.TMPDIR ?? os.tmpdir(), ...env }, input });
   for (const out of [r.stdout, r.stderr]) {
     for (const s of SECRETS) assert.equal(out.includes(s), false, "no token, key or passphrase printed");
   }
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
+  return r;
 }
 
 function seed(file) {

@@ -7,21 +7,17 @@
 // compared with the source's.
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn, spawnSync } = require("node:child_process");
-const fs = require("node:fs");
+const { spawn } = require("node:child_process");
 const path = require("node:path");
 const { PG_URL, TokenStorage, tempDir, removeDir, cleanEnv, freshSchema } = require("./helpers/setup");
 const { EXIT } = require("../lib/cli");
+const { BIN, runCli, seedTokens } = require("./helpers/cli");
 
-const BIN = path.join(__dirname, "..", "bin", "native-token-storage.js");
 /** Tokens in the source: enough for a copy to take a few seconds (SQLite to SQLite: 3-4 s), so the first progress line (after a second) comes mid-way. */
 const TOKENS = 100_000;
 const BATCH = "10";
 
-function cli(args, env = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: cleanEnv(env), timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
-}
+const cli = (args, env = {}) => runCli(args, { env, timeout: 120_000 });
 
 /**
  * Runs the command and kills it (SIGKILL) once its progress shows some rows written and
@@ -68,14 +64,7 @@ describe("an interrupted copy", () => {
   before(() => {
     dir = tempDir("nts-interrupted-");
     source = path.join(dir, "source.db");
-    const s = new TokenStorage({ storage: "db", path: source });
-    const later = Date.now() + 3600e3;
-    const records = [];
-    for (let i = 0; i < TOKENS; i++) {
-      records.push({ accessToken: `secret-at-${i}`, refreshToken: `secret-rt-${i}`, apiKey: "sk-secret", userId: `user-${i % 97}`, clientId: "app", scopes: ["read"], expiresAt: later });
-    }
-    s.storeAccessTokens(records);
-    s.close();
+    seedTokens(source, TOKENS, { user: (i) => `user-${i % 97}`, scopes: ["read"] });
     sourceRows = rowsOf({ storage: "db", path: source });
     assert.equal(sourceRows.accessTokens, TOKENS);
   });

@@ -7,9 +7,9 @@ const assert = require("node:assert/strict");
 const { spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
-const { TokenStorage, tempDir, removeDir, cleanEnv } = require("./helpers/setup");
+const { tempDir, removeDir, cleanEnv } = require("./helpers/setup");
 
-const BIN = path.join(__dirname, "..", "bin", "native-token-storage.js");
+const { BIN, seedTokens } = require("./helpers/cli");
 const hasScript = spawnSync("script", ["--version"]).status === 0;
 const TOKENS = 30_000;
 
@@ -22,12 +22,7 @@ describe("progress of copy", () => {
   before(() => {
     dir = tempDir("nts-progress-");
     source = path.join(dir, "source.db");
-    const s = new TokenStorage({ storage: "db", path: source });
-    const later = Date.now() + 3600e3;
-    const records = [];
-    for (let i = 0; i < TOKENS; i++) records.push({ accessToken: `secret-at-${i}`, refreshToken: `secret-rt-${i}`, apiKey: "sk-secret", userId: "u", clientId: "app", scopes: [], expiresAt: later });
-    s.storeAccessTokens(records);
-    s.close();
+    seedTokens(source, TOKENS, { user: () => "u", scopes: [] });
   });
   after(() => removeDir(dir));
 

@@ -5,18 +5,13 @@
 // copy create it as before.
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
-const { PG_URL, TokenStorage, tempDir, removeDir, cleanEnv, freshSchema } = require("./helpers/setup");
+const { PG_URL, TokenStorage, tempDir, removeDir, freshSchema } = require("./helpers/setup");
 const { EXIT } = require("../lib/cli");
+const { runCli } = require("./helpers/cli");
 
-const BIN = path.join(__dirname, "..", "bin", "native-token-storage.js");
-
-function cli(args, env = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: cleanEnv(env), timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
-}
+const cli = (args, env = {}) => runCli(args, { env });
 
 /** Whether the schema holds a store, asked without creating it. */
 function exists(schema) {

@@ -5,19 +5,13 @@
 // no token or connection string ever printed.
 const { describe, it, beforeEach, afterEach } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const path = require("node:path");
-const { PG_URL, TokenStorage, tempDir, removeDir, cleanEnv, freshSchema } = require("./helpers/setup");
+const { PG_URL, TokenStorage, tempDir, removeDir, freshSchema } = require("./helpers/setup");
 const { EXIT, COMMANDS } = require("../lib/cli");
+const { runCli: cli } = require("./helpers/cli");
 
-const BIN = path.join(__dirname, "..", "bin", "native-token-storage.js");
 const HOUR = 3600e3;
-
-function cli(args, { env = {}, input } = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: cleanEnv(env), input, timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
-}
 
 /** A SQLite store with tokens of two clients and users, a rotation, an expired token. */
 function seed(file) {
