@@ -233,9 +233,9 @@ impl Sealed {
         Ok(self.keys.as_deref())
     }
 
-    /// Refuses what would carry rows out of, or into, a sealed store.
-    /// Refused before the store is checked, so that a refused restore or copy into a new
-    /// store does not leave it created and sealed (the check marks an empty store).
+    /// Refuses what would carry rows out of, or into, a store opened with keys: before the
+    /// store is checked, so that a refused restore or copy into a new store does not leave
+    /// it sealed (the check marks an empty store). Without keys, the store is checked clear.
     fn snapshot_allowed(&self) -> Result<()> {
         if self.keys.is_some() {
             return Err(sealed_snapshot());

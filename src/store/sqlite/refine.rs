@@ -129,12 +129,12 @@ pub(super) fn refine(c: &Connection, current: i64, bucket: i64) -> rusqlite::Res
 
 /// Refining ahead of getStats.
 impl Db {
-    /// Refines the 4-second buckets from `now`'s to `until`'s (and 2 more: the next pass
-    /// may start late, and refines after its cleanup), at most `AHEAD_MAX_BUCKETS` past
-    /// now's, that hold more than `AHEAD_ABOVE` rows and are not refined yet (the
-    /// `AHEAD_MAX_REFINED` largest), each in a write transaction of its own; returns how many. The automatic cleanup's last step
-    /// (`until`: when its next pass is due), so that the getStats calls in those buckets
-    /// find them refined and count nothing themselves. Only buckets near SQLite's clock
+    /// The automatic cleanup's last step (`until`: when its next pass is due): refines the
+    /// 4-second buckets from `now`'s to `until`'s (and 2 more: the next pass may start late,
+    /// and refines after its cleanup), at most `AHEAD_MAX_BUCKETS` past now's, that hold
+    /// more than `AHEAD_ABOVE` rows and are not refined yet (the `AHEAD_MAX_REFINED`
+    /// largest), each in a write transaction of its own, so that the getStats calls in
+    /// those buckets find them refined and count nothing themselves; returns how many. Only buckets near SQLite's clock
     /// (as `live_refined!`): a caller's clock far from it (a test's) marks none.
     pub(super) fn refine_ahead(&self, now: i64, until: i64) -> Result<usize> {
         let current = now >> 12;
