@@ -180,6 +180,20 @@ describe("encrypted backups", () => {
       assert.equal(d.status, 0, d.stderr);
       assert.deepEqual(rows(plain), rows(db), "age -d opens it: a SQLite store of this package");
     }
+    // A flag wins over TOKEN_BACKUP_PASSPHRASE (exported for the cron job's backups, say).
+    const withEnv = { ...env, TOKEN_BACKUP_PASSPHRASE: PASSPHRASE };
+    const second = path.join(dir, "second.age");
+    const toKey = cli(["backup", second, "--encrypt-to", RECIPIENT, "--json"], { env: withEnv });
+    assert.equal(toKey.status, EXIT.OK, toKey.stderr);
+    assert.equal(toKey.json().encrypted, "recipients");
+    const again = path.join(dir, "again.db");
+    const byKey = cli(["restore", second, "--identity", identity, "--quiet"], { env: { ...withEnv, TOKEN_DB_PATH: again } });
+    assert.equal(byKey.status, EXIT.OK, byKey.stderr);
+    assert.deepEqual(rows(again), rows(db));
+    // Two flags that disagree are a usage error, before anything is opened.
+    const both = cli(["restore", second, "--identity", identity, "--passphrase-file", identity], { env: { ...env, TOKEN_DB_PATH: path.join(dir, "both.db") } });
+    assert.equal(both.status, EXIT.USAGE, both.stderr);
+    assert.equal(fs.existsSync(path.join(dir, "both.db")), false);
     // Bad arguments: usage errors.
     assert.equal(cli(["backup", path.join(dir, "x.age"), "--encrypt-to", "age1nope"], { env }).status, EXIT.USAGE);
     assert.equal(cli(["backup", path.join(dir, "x.age"), "--encrypt-to", RECIPIENT, "--passphrase-file", identity], { env }).status, EXIT.USAGE);

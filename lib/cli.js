@@ -57,7 +57,8 @@ schema to read does not exist; 4 refused (the destination exists, or the target 
 
 const ENCRYPTION_HELP = `The passphrase is read from the first line of the file F of --passphrase-file (- for
 stdin), or from the environment variable ${PASSPHRASE_ENV}; never from a flag's value, which
-ps and the shell's history would show.`;
+ps and the shell's history would show. A flag (--encrypt-to, --identity, --passphrase-file)
+wins over ${PASSPHRASE_ENV}.`;
 
 const COMMANDS = {
   stats: {
@@ -544,9 +545,11 @@ async function restore(values, given, opened) {
     return copyBetween(from, to, values, "restore");
   }
   // An encrypted backup: decrypted into a private folder, restored from there, removed.
-  const secret = passphrase(values);
+  // A flag wins over the environment: --identity with TOKEN_BACKUP_PASSPHRASE set uses the
+  // identity (as backup's --encrypt-to does); two flags that disagree are a usage error.
   const identity = values.identity;
-  if ((identity === undefined) === (secret === null) || (identity !== undefined && values["passphrase-file"] !== undefined)) {
+  const secret = identity === undefined ? passphrase(values) : null;
+  if (identity !== undefined ? values["passphrase-file"] !== undefined : secret === null) {
     throw new CliError(`FILE is an encrypted backup (age): give its passphrase (--passphrase-file F or ${PASSPHRASE_ENV}) or its identity file (--identity F), one of them`, EXIT.USAGE);
   }
   let identities = null;
