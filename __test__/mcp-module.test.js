@@ -1,0 +1,103 @@
+"use strict";
+// native-token-storage/mcp as a module: both imports (the ES module one gives the SDK's ES
+// module classes), the SDK an optional peer (a clear error without it, never loaded by the
+// rest of the package), its types, and the fail-closed client store under the SDK's own router.
+const { it } = require("node:test");
+const assert = require("node:assert/strict");
+const { spawnSync } = require("node:child_process");
+const fs = require("node:fs");
+const path = require("node:path");
+const { PKG, cleanEnv, tempDir, removeDir } = require("./helpers/setup");
+const { TokenStorage } = require("..");
+const { serve, MemoryClientProvider, authorize, express, NO_RATE_LIMIT } = require("./helpers/mcp");
+
+const node = (args, options = {}) => spawnSync(process.execPath, args, { cwd: PKG, env: cleanEnv(), encoding: "utf8", ...options });
+
+it("require and import give the same names; the ES module entry throws the SDK's ES module errors", () => {
+  const cjs = Object.keys(require(`${PKG}/mcp.js`)).sort();
+  const code = `
+    import * as mcp from "native-token-storage/mcp";
+    import { InvalidGrantError } from "@modelcontextprotocol/sdk/server/auth/errors.js";
+    import { TokenStorage } from "native-token-storage";
+    const provider = new mcp.TokenStorageOAuthProvider({ store: new TokenStorage(), authorize() {} });
+    const err = await provider.exchangeAuthorizationCode({ client_id: "c" }, "no-such-code", "v".repeat(43)).catch((e) => e);
+    console.log(JSON.stringify([Object.keys(mcp).filter((k) => k !== "default").sort(), err instanceof InvalidGrantError]));`;
+  const r = node(["--input-type=module", "-e", code]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), [cjs, true]);
+  const { InvalidGrantError } = require("@modelcontextprotocol/sdk/server/auth/errors.js");
+  const provider = new (require(`${PKG}/mcp.js`).TokenStorageOAuthProvider)({ store: new TokenStorage(), authorize() {} });
+  return assert.rejects(provider.exchangeAuthorizationCode({ client_id: "c" }, "no-such-code", "v".repeat(43)), InvalidGrantError);
+});
+
+it("without the SDK installed, /mcp throws an error saying to install it (require and import)", (t) => {
+  const dir = tempDir("nts-no-sdk-");
+  t.after(() => removeDir(dir));
+  // A resolver that finds no @modelcontextprotocol/sdk, as in an install without it.
+  const hide = path.join(dir, "hide-sdk.js");
+  fs.writeFileSync(
+    hide,
+    `const Module = require("node:module");
+     const resolve = Module._resolveFilename;
+     Module._resolveFilename = function (request, ...rest) {
+       if (request.startsWith("@modelcontextprotocol/")) { const e = new Error("Cannot find module '" + request + "'"); e.code = "MODULE_NOT_FOUND"; throw e; }
+       return resolve.call(this, request, ...rest);
+     };`,
+  );
+  const loader = path.join(dir, "hide-sdk.mjs");
+  fs.writeFileSync(
+    loader,
+    `export async function resolve(specifier, context, next) {
+       if (specifier.startsWith("@modelcontextprotocol/")) { const e = new Error("Cannot find package '" + specifier + "'"); e.code = "ERR_MODULE_NOT_FOUND"; throw e; }
+       return next(specifier, context);
+     }`,
+  );
+  const cjs = node(["-r", hide, "-e", `try { require("native-token-storage/mcp") } catch (e) { console.log(JSON.stringify([e.code, e.message])) }`]);
+  assert.equal(cjs.status, 0, cjs.stderr);
+  const [code, message] = JSON.parse(cjs.stdout);
+  assert.equal(code, "MODULE_NOT_FOUND");
+  assert.match(message, /native-token-storage\/mcp needs @modelcontextprotocol\/sdk .*npm install @modelcontextprotocol\/sdk/);
+  const register = `data:text/javascript,import { register } from "node:module"; register(${JSON.stringify(new URL(`file://${loader}`).href)});`;
+  const esm = node(["--import", register, "--input-type=module", "-e", `try { await import("native-token-storage/mcp") } catch (e) { console.log(e.message) }`]);
+  assert.equal(esm.status, 0, esm.stderr);
+  assert.match(esm.stdout, /native-token-storage\/mcp needs @modelcontextprotocol\/sdk/);
+  // The rest of the package works without it.
+  const core = node(["-r", hide, "-e", `require("native-token-storage"); require("native-token-storage/promises"); require("native-token-storage/clients"); console.log("ok")`]);
+  assert.equal(core.status, 0, core.stderr);
+});
+
+it("the package's other entries never load the SDK", () => {
+  const r = node([
+    "-e",
+    `require("native-token-storage"); require("native-token-storage/promises"); require("native-token-storage/clients");
+     console.log(Object.keys(require.cache).filter((f) => f.includes("@modelcontextprotocol")).length)`,
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "0");
+});
+
+it("mcp.d.ts compiles a server's wiring against the SDK's types (tsc --strict)", () => {
+  const r = spawnSync("npx", ["--no", "--", "tsc", "-p", path.join(__dirname, "types", "mcp", "tsconfig.json")], { cwd: PKG, encoding: "utf8", timeout: 120000 });
+  assert.equal(r.error, undefined);
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+});
+
+it("under the SDK's own mcpAuthRouter (without clientCredentials), a confidential client is refused: the store fails closed", async (t) => {
+  const server = await serve(t, () => new TokenStorage());
+  const client = new MemoryClientProvider();
+  await authorize(server.base, client);
+  // A second app on the same store mounting the SDK's router directly.
+  const { mcpAuthRouter: sdkRouter } = require("@modelcontextprotocol/sdk/server/auth/router.js");
+  const app = express();
+  app.use(sdkRouter({ provider: server.provider, issuerUrl: new URL("http://127.0.0.1"), ...NO_RATE_LIMIT }));
+  const http = require("node:http").createServer(app);
+  await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise((resolve) => http.close(resolve)));
+  const { client_id, client_secret } = client.saved.client;
+  const res = await fetch(`http://127.0.0.1:${http.address().port}/token`, {
+    method: "POST",
+    body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: client.saved.tokens.refresh_token, client_id, client_secret }),
+  });
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).error, "invalid_client");
+});
