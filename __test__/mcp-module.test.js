@@ -101,3 +101,41 @@ it("under the SDK's own mcpAuthRouter (without clientCredentials), a confidentia
   assert.equal(res.status, 400);
   assert.equal((await res.json()).error, "invalid_client");
 });
+
+it("examples/mcp-sdk-server: the SDK's client registers, logs in through the form, calls a tool; a denied login redirects with access_denied", async (t) => {
+  const { createApp } = require("../examples/mcp-sdk-server/server");
+  const store = new TokenStorage();
+  const http = require("node:http").createServer();
+  await new Promise((resolve) => http.listen(0, "127.0.0.1", resolve));
+  const base = `http://127.0.0.1:${http.address().port}`;
+  http.on("request", createApp({ baseUrl: base, store }));
+  t.after(async () => {
+    await new Promise((resolve) => http.close(resolve));
+    http.closeAllConnections();
+    store.close();
+  });
+  const { StreamableHTTPClientTransport } = require("@modelcontextprotocol/sdk/client/streamableHttp.js");
+  const { Client } = require("@modelcontextprotocol/sdk/client/index.js");
+  const { connect, clientAuth } = require("./helpers/mcp");
+
+  const login = async (client, answer) => {
+    const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { authProvider: client });
+    await assert.rejects(new Client({ name: "e2e", version: "1" }).connect(transport), clientAuth.UnauthorizedError);
+    const form = await (await fetch(client.authorizationUrl)).text();
+    const id = /name="login" value="([^"]+)"/.exec(form)[1];
+    const res = await fetch(`${base}/login`, { method: "POST", body: new URLSearchParams({ login: id, user: "alice", answer }), redirect: "manual" });
+    assert.equal(res.status, 302);
+    return { transport, back: new URL(res.headers.get("location")) };
+  };
+  const client = new MemoryClientProvider();
+  const { transport, back } = await login(client, "allow");
+  assert.equal(back.searchParams.get("state"), client.lastState);
+  await transport.finishAuth(back.searchParams.get("code"));
+  const mcp = await connect(`${base}/mcp`, client);
+  const result = await mcp.callTool({ name: "whoami", arguments: {} });
+  await mcp.close();
+  assert.match(result.content[0].text, /^user alice, client [0-9a-f]{32}, scopes mcp:tools$/);
+
+  const denied = await login(new MemoryClientProvider(), "deny");
+  assert.equal(denied.back.searchParams.get("error"), "access_denied");
+});

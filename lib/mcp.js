@@ -227,6 +227,9 @@ function createMcp(sdk) {
     async completeAuthorization(request, grant = {}, res) {
       const r = await this._request(request);
       if (!r) return null;
+      if (typeof r.codeChallenge !== "string" || r.codeChallenge === "") {
+        throw new TypeError("completeAuthorization: the request has no PKCE code challenge (the SDK's /authorize requires one)");
+      }
       const scopes = grant.scopes ?? r.scopes;
       const apiKey = sealEnvelope(r.resource, grant.extra);
       const code = `${random()}.${r.codeChallenge}`;
