@@ -8,7 +8,7 @@ const assert = require("node:assert/strict");
 const path = require("node:path");
 const { KINDS, storeOptions, tempDir, removeDir } = require("./helpers/setup");
 const { TokenStorage } = require("..");
-const { serve, MemoryClientProvider, authorize, connect, refresh, revoke, whoami, clientAuth } = require("./helpers/mcp");
+const { serve, startServer, startProxy, MemoryClientProvider, authorize, connect, refresh, revoke, whoami, clientAuth } = require("./helpers/mcp");
 
 for (const kind of KINDS) {
   describe(`MCP SDK end to end (${kind})`, () => {
@@ -193,6 +193,63 @@ for (const kind of KINDS) {
       const info = await provider.verifyAccessToken(ok.access_token);
       assert.equal(info.resource, undefined, "no resource asked, none bound");
       await assert.rejects(provider.verifyAccessToken("nope"), (e) => e.errorCode === "invalid_token");
+    });
+  });
+}
+
+for (const kind of KINDS.filter((k) => k !== "memory")) {
+  describe(`MCP SDK: two instances behind a round-robin proxy, one restarted midway (${kind})`, () => {
+    it("the whole flow, each step on whichever instance the proxy picks", async (t) => {
+      const dir = tempDir("nts-mcp-two-");
+      const options = storeOptions(kind, path.join(dir, "tokens.db"));
+      const instances = [];
+      let proxy = null;
+      t.after(async () => {
+        await proxy?.close();
+        for (const i of instances) {
+          await i.server.close();
+          i.store.close();
+        }
+        removeDir(dir);
+      });
+      const launch = async (slot) => {
+        const store = new TokenStorage(options);
+        instances[slot] = { store, server: await startServer(store, { baseUrl: proxy.base }) };
+      };
+      proxy = await startProxy(() => instances.map((i) => i.server.own));
+      await launch(0);
+      await launch(1);
+
+      const client = new MemoryClientProvider();
+      const back = await authorize(proxy.base, client);
+      assert.ok(back.searchParams.get("code"), back.href);
+      const first = await whoami(proxy.base, client.saved.tokens.access_token);
+      assert.equal(first.status, 200);
+      assert.equal(first.authInfo.resource, `${proxy.base}/mcp`);
+
+      // Instance 0 stops (its store closed) and starts again on a new port, mid-session.
+      await instances[0].server.close();
+      instances[0].store.close();
+      await launch(0);
+
+      // On PostgreSQL an instance that read a token moments ago answers from its cache, and
+      // honours another instance's revocation within 40 ms (docs/postgresql.md): allow 1 s on
+      // a busy machine, then both instances must refuse the token, and keep refusing it.
+      const refusedEverywhere = async (token) => {
+        const t0 = Date.now();
+        for (;;) {
+          const [a, b] = [await whoami(proxy.base, token), await whoami(proxy.base, token)]; // one on each instance
+          if (a.status === 401 && b.status === 401) break;
+          assert.ok(Date.now() - t0 < 1000, "an instance still serves a token another one revoked, after 1 s");
+        }
+        for (let i = 0; i < 2; i++) assert.equal((await whoami(proxy.base, token)).status, 401, "and keeps refusing it");
+      };
+      const renewed = await refresh(client);
+      for (let i = 0; i < 4; i++) assert.equal((await whoami(proxy.base, renewed.access_token)).status, 200, "each instance knows the new token");
+      await refusedEverywhere(client.saved.tokens.access_token);
+      assert.equal((await revoke(proxy.base, client, renewed.refresh_token)).status, 200);
+      await refusedEverywhere(renewed.access_token);
+      assert.equal(proxy.served.size, 3, "two instances and the restarted one all served requests");
     });
   });
 }

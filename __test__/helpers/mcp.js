@@ -30,10 +30,11 @@ const NO_RATE_LIMIT = {
  * the tokens are for) and /other (another resource on the same authorization server), the
  * login at /login (user "alice", an upstream API key as the grant's extra).
  */
-async function startServer(store, { resources } = {}) {
+async function startServer(store, { resources, baseUrl } = {}) {
   const server = http.createServer();
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const base = `http://127.0.0.1:${server.address().port}`;
+  const own = `http://127.0.0.1:${server.address().port}`;
+  const base = baseUrl ?? own;
   const app = express();
   const provider = new TokenStorageOAuthProvider({
     store,
@@ -69,6 +70,7 @@ async function startServer(store, { resources } = {}) {
   server.on("request", app);
   return {
     base,
+    own,
     provider,
     close: () => new Promise((resolve) => server.close(resolve)).then(() => server.closeAllConnections?.()),
   };
@@ -83,6 +85,33 @@ async function serve(t, open, options) {
     store.close();
   });
   return { ...server, store };
+}
+
+/**
+ * A round-robin reverse proxy at 127.0.0.1: each request to the next of `backends()` (own
+ * URLs, read at each request, so a restarted instance's new port is used), as a load
+ * balancer would; `served` counts the requests each backend got.
+ */
+async function startProxy(backends) {
+  let next = 0;
+  const served = new Map();
+  const proxy = http.createServer((req, res) => {
+    const list = backends();
+    const target = new URL(list[next++ % list.length]);
+    served.set(target.href, (served.get(target.href) ?? 0) + 1);
+    const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (reply) => {
+      res.writeHead(reply.statusCode, reply.headers);
+      reply.pipe(res);
+    });
+    upstream.on("error", () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  return {
+    base: `http://127.0.0.1:${proxy.address().port}`,
+    served,
+    close: () => new Promise((resolve) => proxy.close(resolve)).then(() => proxy.closeAllConnections?.()),
+  };
 }
 
 /** The SDK's OAuthClientProvider of a command-line client: keeps what it is given, and "opens" the authorization URL by remembering it. */
@@ -205,4 +234,4 @@ async function whoami(base, accessToken, path = "/mcp") {
   return { status: 200, authInfo: JSON.parse(reply.result.content[0].text) };
 }
 
-module.exports = { startServer, serve, MemoryClientProvider, authorize, connect, refresh, revoke, whoami, clientAuth, express, NO_RATE_LIMIT };
+module.exports = { startServer, startProxy, serve, MemoryClientProvider, authorize, connect, refresh, revoke, whoami, clientAuth, express, NO_RATE_LIMIT };
