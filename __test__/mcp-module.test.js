@@ -139,3 +139,26 @@ it("examples/mcp-sdk-server: the SDK's client registers, logs in through the for
   const denied = await login(new MemoryClientProvider(), "deny");
   assert.equal(denied.back.searchParams.get("error"), "access_denied");
 });
+
+it("bad options and grants are refused before anything is stored; an oversized token request is 413", async (t) => {
+  const { TokenStorageOAuthProvider } = require(`${PKG}/mcp.js`);
+  const store = new TokenStorage();
+  t.after(() => store.close());
+  assert.throws(() => new TokenStorageOAuthProvider({ store }), TypeError);
+  assert.throws(() => new TokenStorageOAuthProvider({ store, authorize() {}, accessTokenLifetime: 0 }), RangeError);
+  assert.throws(() => new TokenStorageOAuthProvider({ store: {}, authorize() {} }), TypeError);
+  const provider = new TokenStorageOAuthProvider({ store, authorize() {} });
+  const client = { client_id: "c", redirect_uris: ["http://127.0.0.1:1/cb"] };
+  const params = { redirectUri: "http://127.0.0.1:1/cb", codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", scopes: [] };
+  await assert.rejects(provider.completeAuthorization({ client, params: { ...params, codeChallenge: "" } }), TypeError);
+  await assert.rejects(provider.completeAuthorization({ client, params }, { extra: ["not", "an", "object"] }), TypeError);
+  await assert.rejects(provider.completeAuthorization({ client, params }, { extra: { big: "x".repeat(70 * 1024) } }), RangeError);
+  await assert.rejects(provider.completeAuthorization(42), TypeError);
+  assert.equal(await provider.completeAuthorization("no-such-login"), null);
+  assert.equal(await provider.denyAuthorization("no-such-login"), null);
+  assert.equal((await store.promises.getStats()).totalTokens, 0);
+
+  const server = await serve(t, () => new TokenStorage());
+  const res = await fetch(`${server.base}/token`, { method: "POST", body: new URLSearchParams({ grant_type: "refresh_token", pad: "x".repeat(200 * 1024) }) });
+  assert.equal(res.status, 413);
+});

@@ -146,10 +146,9 @@ function createMcp(sdk) {
         size += chunk.length;
         if (size > MAX_FORM_BYTES && !failed) {
           failed = true;
-          res.statusCode = 413;
-          res.setHeader("Content-Type", "application/json");
+          // Answered at once; the rest is read and dropped (a reset could lose the answer), then the connection closes.
+          res.writeHead(413, { "Content-Type": "application/json", Connection: "close" });
           res.end(JSON.stringify({ error: "invalid_request", error_description: "request body too large" }));
-          req.destroy();
         } else if (!failed) chunks.push(chunk);
       });
       req.on("error", (err) => {
@@ -194,7 +193,7 @@ function createMcp(sdk) {
       this.accessTokenLifetime = seconds("accessTokenLifetime", options.accessTokenLifetime, 3600);
       this.codeLifetime = seconds("codeLifetime", options.codeLifetime, 600);
       this.loginLifetime = seconds("loginLifetime", options.loginLifetime, 600);
-      const resources = options.resources ?? options.resource;
+      const resources = options.resources;
       this.resources = resources === undefined || resources === null ? null : new Set([resources].flat().map(resourceKey));
       // PKCE is checked by the store when the code is consumed (one atomic step): the SDK
       // then passes the verifier to exchangeAuthorizationCode instead of checking it itself.
