@@ -30,17 +30,17 @@ const manifest = (tarball) => JSON.parse(execFileSync("tar", ["-xzOf", tarball, 
 test("the main package holds the JS, the types and the Rust source, nothing else", () => {
   const info = list(packed.main);
   const files = info.files.map((f) => f.path).sort();
-  const allowed = /^(index\.js|index\.d\.ts|promises\.js|promises\.d\.ts|clients\.js|clients\.d\.ts|README\.md|docs\/[\w-]+\.md|package\.json|build\.rs|Cargo\.toml|Cargo\.lock|scripts\/build\.js|bin\/[\w-]+\.js|lib\/[\w/-]+\.js|src\/[\w/-]+\.rs)$/;
+  const allowed = /^(index\.js|index\.d\.ts|promises\.js|promises\.d\.ts|clients\.js|clients\.d\.ts|mcp\.js|mcp\.mjs|mcp\.d\.ts|README\.md|docs\/[\w-]+\.md|package\.json|build\.rs|Cargo\.toml|Cargo\.lock|scripts\/build\.js|bin\/[\w-]+\.js|lib\/[\w/-]+\.js|src\/[\w/-]+\.rs)$/;
   for (const f of files) {
     assert.match(f, allowed, `unexpected file in the main package: ${f}`);
     for (const stray of STRAY) assert.doesNotMatch(f, stray, `stray file in the main package: ${f}`);
   }
-  for (const needed of ["index.js", "index.d.ts", "clients.js", "clients.d.ts", "bin/native-token-storage.js", "lib/doctor/index.js", "lib/native.js", "lib/storage.js", "scripts/build.js", "Cargo.toml", "Cargo.lock", "src/lib.rs"]) {
+  for (const needed of ["index.js", "index.d.ts", "clients.js", "clients.d.ts", "mcp.js", "mcp.mjs", "mcp.d.ts", "lib/mcp.js", "bin/native-token-storage.js", "lib/doctor/index.js", "lib/native.js", "lib/storage.js", "scripts/build.js", "Cargo.toml", "Cargo.lock", "src/lib.rs"]) {
     assert.ok(files.includes(needed), `${needed} is missing from the main package`);
   }
   assert.ok(!files.some((f) => f.endsWith(".node")), "the main package carries no binary: the platform packages do");
   // JS, types, docs and the Rust source without its tests (PostgreSQL, doctor, backups, the
-  // operator's commands, encrypted backups and the sealing layer included): about 1,015 kB;
+  // operator's commands, encrypted backups, the sealing layer and the MCP provider included): about 1,090 kB;
   // a guard against stray files.
   assert.ok(info.unpackedSize < 1150 * 1024, `main package unpacks to ${info.unpackedSize} bytes`);
 });
