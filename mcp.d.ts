@@ -52,6 +52,8 @@ export interface TokenStorageOAuthProviderOptions {
   clientsStore?: OAuthRegisteredClientsStore;
   /** Seconds an access token lives (default 3600). */
   accessTokenLifetime?: number;
+  /** Seconds a refresh token lives, renewed at each refresh (default 30 days). */
+  refreshTokenLifetime?: number;
   /** Seconds an authorization code lives (default 600). */
   codeLifetime?: number;
   /** Seconds a login begun with `beginAuthorization` may take (default 600). */
@@ -74,6 +76,7 @@ export declare class TokenStorageOAuthProvider implements OAuthServerProvider {
   /** Always true: the store checks PKCE when it consumes the code. */
   readonly skipLocalPkceValidation: boolean;
   readonly accessTokenLifetime: number;
+  readonly refreshTokenLifetime: number;
   readonly codeLifetime: number;
   readonly loginLifetime: number;
   authorize(client: OAuthClientInformationFull, params: AuthorizationParams, res: Response): Promise<void>;

@@ -93,6 +93,23 @@ for (const kind of KINDS) {
       assert.ok((await refresh(client)).access_token);
     });
 
+    it("a refresh token outlives its access token: refused once expired, the grant refreshed after", async (t) => {
+      const server = await serve(t, () => open(), { lifetimes: { accessTokenLifetime: 1 } });
+      const client = new MemoryClientProvider();
+      await authorize(server.base, client);
+      const tokens = client.saved.tokens;
+      assert.equal(tokens.expires_in, 1);
+      const live = await whoami(server.base, tokens.access_token);
+      assert.equal(live.status, 200);
+      const issued = Date.now() / 1000;
+      assert.ok(live.authInfo.expiresAt <= issued + 1 && live.authInfo.expiresAt > issued - 2, `expiresAt: the access token's, ${live.authInfo.expiresAt}`);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      assert.equal((await whoami(server.base, tokens.access_token)).status, 401, "the access token's lifetime has passed");
+      const renewed = await refresh(client);
+      assert.equal((await whoami(server.base, renewed.access_token)).status, 200, "its refresh token still works");
+      assert.equal((await whoami(server.base, tokens.access_token)).status, 401);
+    });
+
     it("concurrent refreshes of one token: exactly one wins (the others, within the grace period, revoke nothing)", async (t) => {
       const server = await serve(t, () => open());
       const client = new MemoryClientProvider();

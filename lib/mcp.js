@@ -191,6 +191,10 @@ function createMcp(sdk) {
       this._clientsStore = options.clientsStore ?? new TokenStorageClientsStore({ store: this.promises });
       this._authorize = options.authorize;
       this.accessTokenLifetime = seconds("accessTokenLifetime", options.accessTokenLifetime, 3600);
+      // A refresh token lives as long as its access token's row in the store (the store's
+      // contract): the row is stored for the refresh token's lifetime, and the access token
+      // is refused by verifyAccessToken once accessTokenLifetime has passed since it was made.
+      this.refreshTokenLifetime = seconds("refreshTokenLifetime", options.refreshTokenLifetime, 30 * 24 * 3600);
       this.codeLifetime = seconds("codeLifetime", options.codeLifetime, 600);
       this.loginLifetime = seconds("loginLifetime", options.loginLifetime, 600);
       const resources = options.resources;
@@ -297,13 +301,14 @@ function createMcp(sdk) {
 
     async verifyAccessToken(token) {
       const data = await this.promises.getAccessToken(token);
-      if (!data) throw new E.InvalidTokenError("Invalid or expired token");
+      const ends = data ? data.createdAt.getTime() + this.accessTokenLifetime * 1000 : 0;
+      if (!data || Date.now() >= ends) throw new E.InvalidTokenError("Invalid or expired token");
       const envelope = openEnvelope(data.apiKey);
       const info = {
         token,
         clientId: data.clientId,
         scopes: narrowedScopes(token, data.scopes),
-        expiresAt: data.expiresAt ? Math.floor(data.expiresAt.getTime() / 1000) : undefined,
+        expiresAt: Math.floor(Math.min(ends, data.expiresAt ? data.expiresAt.getTime() : Infinity) / 1000),
         extra: { userId: data.userId, ...envelope.extra },
       };
       if (envelope.resource) info.resource = new URL(envelope.resource);
@@ -356,8 +361,9 @@ function createMcp(sdk) {
       return wanted;
     }
 
+    /** The expiry of a new pair's row in the store: the refresh token's (the access token's ends earlier, see verifyAccessToken). */
     _expiry() {
-      return new Date(Date.now() + this.accessTokenLifetime * 1000);
+      return new Date(Date.now() + Math.max(this.accessTokenLifetime, this.refreshTokenLifetime) * 1000);
     }
 
     _tokens(accessToken, refreshToken, scopes) {

@@ -30,7 +30,7 @@ const NO_RATE_LIMIT = {
  * the tokens are for) and /other (another resource on the same authorization server), the
  * login at /login (user "alice", an upstream API key as the grant's extra).
  */
-async function startServer(store, { resources, baseUrl } = {}) {
+async function startServer(store, { resources, baseUrl, lifetimes } = {}) {
   const server = http.createServer();
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const own = `http://127.0.0.1:${server.address().port}`;
@@ -39,6 +39,7 @@ async function startServer(store, { resources, baseUrl } = {}) {
   const provider = new TokenStorageOAuthProvider({
     store,
     resources: resources?.(base),
+    ...lifetimes,
     async authorize(client, params, res, p) {
       // The login page would be shown here; it posts back to /login, maybe on another instance.
       const id = await p.beginAuthorization(client, params);
