@@ -9,6 +9,7 @@ const { bindings, classify, kindOf, requiresOf, resolve } = require("./modules")
 const { Report } = require("./report");
 const { index, parse, typeModule } = require("./syntax");
 const { noExpiry } = require("./rules/expiry");
+const { CHECK: MCP_CHECK, MCP_ENTRY, mcpMemoryProvider, mcpMemoryProviderTs } = require("./rules/mcp-provider");
 const { clientRegistry, environmentClient, pendingAuthorizations } = require("./rules/oauth-state");
 const { oldDatabase } = require("./rules/old-database");
 const { refreshGrant } = require("./rules/refresh-grant");
@@ -23,7 +24,7 @@ const { asyncWrappers, needlessAwaits, thenOnResult } = require("./rules/sync-ca
  * grant before the expiry of the store it rewrites).
  */
 const FILE_PASSES = [
-  [runtimeSwaps],
+  [runtimeSwaps, mcpMemoryProvider],
   [replacedFunctions, oldModule, notSwapped, asyncWrappers, thenOnResult, refreshGrant],
   [needlessAwaits, noExpiry, clientRegistry, pendingAuthorizations],
 ];
@@ -50,7 +51,7 @@ function check(folder) {
   }
   if (!st?.isDirectory()) throw new Error(`${folder}: no such folder`);
   const skipped = [];
-  const { sources, databases } = walk(root, skipped);
+  const { sources, databases, typescript } = walk(root, skipped);
   const types = new Map();
   const files = [];
   const broken = [];
@@ -94,6 +95,13 @@ function check(folder) {
     }
   }
   shutdown(files, report);
+  // TypeScript sources are not parsed; the MCP provider rule reads their tokens.
+  const typed = [];
+  for (const abs of typescript) {
+    const read = readRegular(abs);
+    if (!read.skip) typed.push({ abs, rel: relative(root, abs), src: read.text });
+  }
+  const mcp = mcpMemoryProviderTs(typed, report);
   const start = startOf(root, skipped);
   const settings = settingsOf(start.cwd, skipped, root);
   if (start.cwd !== root) settings.push(...settingsOf(root, skipped, root));
@@ -109,7 +117,8 @@ function check(folder) {
     result: {
       folder: root,
       files: files.length + broken.length,
-      tokenStorage: files.some((f) => f.kind || f.requires.some(kindOf)),
+      tokenStorage: files.some((f) => f.kind || f.requires.some((r) => kindOf(r) || r.spec === MCP_ENTRY)) ||
+        findings.some((f) => f.check === MCP_CHECK) || mcp.some((f) => f.imports.some((i) => i.spec === MCP_ENTRY)),
       ready: broken.length === 0 && !findings.some((f) => f.severity === "blocks"),
       skipped,
       findings,

@@ -51,10 +51,11 @@ function readRegular(abs, limit = LARGEST_FILE) {
 
 const relative = (from, to) => path.relative(from, to).split(path.sep).join("/") || ".";
 
-/** Source files and tokens.db files under root, skipping dependencies, builds and dot-folders; what could not be read goes to `skipped`. */
+/** Source files, TypeScript files (read by the MCP provider rule only) and tokens.db files under root, skipping dependencies, builds and dot-folders; what could not be read goes to `skipped`. */
 function walk(root, skipped) {
   const sources = [];
   const databases = [];
+  const typescript = [];
   (function visit(dir) {
     let entries;
     try {
@@ -70,13 +71,14 @@ function walk(root, skipped) {
       } else if (entry.name === "tokens.db") {
         databases.push(abs);
       } else if (TYPESCRIPT_FILE.test(entry.name) && !entry.name.endsWith(".d.ts")) {
-        skipped.push({ file: relative(root, abs), reason: "TypeScript, which doctor does not parse: run it on the compiled JavaScript" });
+        skipped.push({ file: relative(root, abs), reason: "TypeScript, which doctor does not parse (it reads only its imports and classes, for mcp-memory-provider): run it on the compiled JavaScript" });
+        typescript.push(abs);
       } else if (SOURCE_FILE.test(entry.name)) {
         sources.push(abs);
       }
     }
   })(root);
-  return { sources, databases };
+  return { sources, databases, typescript };
 }
 
 /**

@@ -60,7 +60,8 @@ function clientRegistry(f, report, requiredBy) {
   if (f.kind) return;
   for (const d of f.nodes.filter((n) => n.type === "VariableDeclarator" && n.id.type === "Identifier" && n.init?.type === "NewExpression" && n.init.callee.name === "Map")) {
     const name = d.id.name;
-    if (!/client/i.test(name)) continue;
+    // A Map an MCP provider class reads is that rule's (mcp-memory-provider).
+    if (!/client/i.test(name) || report.isClaimed(f, d)) continue;
     const uses = references(f, name).filter((id) => id !== d.id);
     const gets = uses.filter((id) => id.parent.type === "MemberExpression" && id.parent.object === id && id.parent.property.name === "get" && id.parent.parent.type === "CallExpression");
     const others = uses.filter((id) => !gets.includes(id));
@@ -102,7 +103,7 @@ function pendingAuthorizations(f, report) {
   if (f.kind) return;
   for (const d of f.nodes.filter((n) => n.type === "VariableDeclarator" && n.id.type === "Identifier" && n.init?.type === "NewExpression" && n.init.callee.name === "Map")) {
     const name = d.id.name;
-    if (!PENDING_NAME.test(name) || NOT_PENDING_NAME.test(name) || d.parent.parent.type !== "Program" || d.parent.declarations.length !== 1) continue;
+    if (!PENDING_NAME.test(name) || NOT_PENDING_NAME.test(name) || d.parent.parent.type !== "Program" || d.parent.declarations.length !== 1 || report.isClaimed(f, d)) continue;
     // The declaration, with the comment that ends its line (it described the Map).
     const rest = /^[ \t]*\/\/[^\n]*/.exec(f.src.slice(d.parent.end));
     const edits = [{ start: d.parent.start, end: d.parent.end + (rest ? rest[0].length : 0), text: binding(f, ["storePendingAuthorization", "consumePendingAuthorization"], PACKAGE) }];
