@@ -17,6 +17,8 @@
 //! kept: nothing expired, nothing missing. The bound is a number of entries, replaced
 //! first in, first out; a token is kept at its second read, so that reads spread over far
 //! more tokens than fit (a million, in uniform order) do not pay for copies never used.
+//! What is kept is the reply itself, as `wire::access_token` wrote it: a hit is one copy of
+//! one string, not a record of six strings cloned and then written out again.
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -26,9 +28,9 @@ use hashbrown::{DefaultHashBuilder, HashMap};
 use rusqlite::ffi;
 use rusqlite::Connection;
 
-use crate::model::{is_expired, AccessToken};
+use crate::model::is_expired;
 
-/// How many tokens are kept (about 1 KiB each with JWT-sized tokens).
+/// How many tokens are kept (about 1 KiB each with JWT-sized tokens: the token and its reply).
 pub(super) const RECENT_TOKENS: usize = 16_384;
 /// Sets of the filter that admits a token at its second read: `SEEN_WAYS` fingerprints of
 /// tokens read once in each (256 KiB in all, allocated at the first read).
@@ -40,7 +42,9 @@ type Header = [u64; 12];
 
 struct Entry {
     epoch: u64,
-    token: AccessToken,
+    expires_at: Option<i64>,
+    /// The token's reply, as `wire::access_token` writes it.
+    text: Box<str>,
 }
 
 pub(super) struct Recent {
@@ -84,10 +88,10 @@ impl Recent {
         self.header.is_some()
     }
 
-    /// The token, if kept in this epoch and not expired at `now`.
-    pub(super) fn get(&self, token: &str, now: i64) -> Option<AccessToken> {
+    /// The token's reply, if kept in this epoch and not expired at `now`.
+    pub(super) fn get(&self, token: &str, now: i64) -> Option<String> {
         let e = self.entries.get(token)?;
-        (e.epoch == self.epoch && !is_expired(e.token.expires_at, now)).then(|| e.token.clone())
+        (e.epoch == self.epoch && !is_expired(e.expires_at, now)).then(|| String::from(&*e.text))
     }
 
     #[cfg(test)]
@@ -117,12 +121,15 @@ impl Recent {
         false
     }
 
-    /// Keeps a token just read from the file (after `sync` returned true), if it was read
-    /// before; else notes it.
-    pub(super) fn keep(&mut self, token: &str, found: &AccessToken) {
+    /// Keeps the reply `text` of a token just read from the file (after `sync` returned
+    /// true), expiring at `expires_at`, if it was read before; else notes it.
+    pub(super) fn keep(&mut self, token: &str, expires_at: Option<i64>, text: &str) {
         if let Some(e) = self.entries.get_mut(token) {
             e.epoch = self.epoch;
-            e.token.clone_from(found);
+            e.expires_at = expires_at;
+            if *e.text != *text {
+                e.text = text.into();
+            }
             return;
         }
         if !self.seen_before(token) {
@@ -139,7 +146,8 @@ impl Recent {
             key,
             Entry {
                 epoch: self.epoch,
-                token: found.clone(),
+                expires_at,
+                text: text.into(),
             },
         );
     }

@@ -41,6 +41,11 @@ impl TokenStore for SqliteStore {
         self.main(|db| db.get_access_token(token, now))
     }
 
+    /// From the connection's recently read replies where it can (see `recent`).
+    fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
+        self.main(|db| db.get_access_token_text(token, now))
+    }
+
     fn store_authorization_code(&self, code: &str, data: &AuthorizationCode) -> Result<()> {
         self.main(|db| db.store_authorization_code(code, data))
     }

@@ -11,6 +11,7 @@ use super::SqliteStore;
 use super::SyncMode;
 use crate::model::{NewAccessToken, RotateRequest, Rotation};
 use crate::store::TokenStore;
+use crate::wire;
 
 const NOW: i64 = 1_800_000_000_000;
 
@@ -33,13 +34,18 @@ fn token(name: &str, expires_at: Option<i64>) -> NewAccessToken {
 /// Reads `name` until it is kept in `recent` (its second read), and checks it is.
 fn read_until_kept(db: &Db, name: &str, now: i64) {
     for _ in 0..2 {
-        assert!(db.get_access_token(name, now).unwrap().is_some(), "{name}");
+        assert!(db.get_access_token_text(name, now).unwrap().is_some(), "{name}");
     }
     assert!(db.recent.borrow().get(name, now).is_some(), "{name} is kept");
 }
 
+/// The api key of `name` as read at `now` (from `recent` if kept), after checking that the
+/// reply served is exactly what the file holds (read without `recent`).
 fn api_key(db: &Db, name: &str, now: i64) -> Option<String> {
-    db.get_access_token(name, now).unwrap().map(|t| t.api_key)
+    let served = db.get_access_token_text(name, now).unwrap();
+    let record = db.get_access_token(name, now).unwrap();
+    assert_eq!(served, record.as_ref().map(wire::access_token), "{name}");
+    record.map(|t| t.api_key)
 }
 
 #[test]
@@ -48,10 +54,10 @@ fn a_token_read_again_is_served_as_stored_while_nothing_is_committed() {
     let db = open(&dir.path().join("tokens.db"));
     db.store_access_token(token("a", Some(NOW + 60_000)), NOW)
         .unwrap();
-    let first = db.get_access_token("a", NOW).unwrap();
+    let first = db.get_access_token_text("a", NOW).unwrap();
     read_until_kept(&db, "a", NOW);
-    assert_eq!(db.get_access_token("a", NOW).unwrap(), first);
-    assert_eq!(db.get_access_token("b", NOW).unwrap(), None);
+    assert_eq!(db.get_access_token_text("a", NOW).unwrap(), first);
+    assert_eq!(db.get_access_token_text("b", NOW).unwrap(), None);
 }
 
 #[test]
@@ -164,7 +170,7 @@ fn the_cleanup_connection_of_the_same_store_is_seen() {
         .store_access_tokens(&[token("a", Some(NOW + 1_000))], NOW)
         .unwrap();
     for _ in 0..3 {
-        assert!(store.get_access_token("a", NOW).unwrap().is_some());
+        assert!(store.get_access_token_text("a", NOW).unwrap().is_some());
     }
     // The background cleanup (its own connection) removes it as expired at a later time;
     // a read that passes an earlier time finds it gone, not kept.
@@ -174,7 +180,7 @@ fn the_cleanup_connection_of_the_same_store_is_seen() {
             .unwrap(),
         1
     );
-    assert_eq!(store.get_access_token("a", NOW).unwrap(), None);
+    assert_eq!(store.get_access_token_text("a", NOW).unwrap(), None);
 }
 
 #[test]
@@ -185,7 +191,7 @@ fn a_kept_token_is_never_served_at_or_after_its_expiry() {
     db.store_access_token(token("a", Some(NOW + 1_000)), NOW)
         .unwrap();
     read_until_kept(&db, "a", NOW + 999);
-    assert_eq!(db.get_access_token("a", NOW + 1_000).unwrap(), None);
+    assert_eq!(db.get_access_token_text("a", NOW + 1_000).unwrap(), None);
     // And the read that found it expired removed it, as any read does.
     let left: i64 = open(&path)
         .conn
@@ -199,7 +205,7 @@ fn a_kept_token_of_a_file_deleted_or_replaced_is_not_served() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.db");
     let store = SqliteStore::new(path.clone(), SyncMode::Normal, 1000);
-    let read = |name: &str| store.get_access_token(name, NOW).map(|t| t.is_some());
+    let read = |name: &str| store.get_access_token_text(name, NOW).map(|t| t.is_some());
     store
         .store_access_tokens(&[token("a", None)], NOW)
         .unwrap();
@@ -239,7 +245,7 @@ fn the_kept_tokens_are_bounded() {
     db.store_access_tokens(&tokens, NOW).unwrap();
     for _ in 0..2 {
         for t in &tokens {
-            assert!(db.get_access_token(&t.token, NOW).unwrap().is_some());
+            assert!(db.get_access_token_text(&t.token, NOW).unwrap().is_some());
         }
     }
     let recent = db.recent.borrow();

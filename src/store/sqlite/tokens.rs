@@ -15,6 +15,7 @@ use crate::model::{
     is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
 };
 use crate::store::buckets::{COARSE_BUCKET_BITS, FINE_BUCKET_BITS};
+use crate::wire;
 
 /// Deletes an access token and the refresh token that points at it.
 pub(super) fn delete_access(c: &Connection, token: &str) -> rusqlite::Result<bool> {
@@ -133,17 +134,36 @@ impl Db {
         self.write(|c| tokens.iter().try_for_each(|t| insert_access(c, t, now)))
     }
 
-    /// Served from `recent` if this connection read it since the last commit to the file
-    /// (by anyone) and it has not expired; else read, and kept there.
-    pub(super) fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+    /// The token's reply (`wire::access_token`): served from `recent` if this connection
+    /// read it since the last commit to the file (by anyone) and it has not expired; else
+    /// read, and kept there.
+    pub(super) fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
         self.ensure_in_place()?;
         let mut recent = self.recent.borrow_mut();
         let current = recent.sync(&self.conn);
         if current {
-            if let Some(t) = recent.get(token, now) {
-                return Ok(Some(t));
+            if let Some(text) = recent.get(token, now) {
+                return Ok(Some(text));
             }
         }
+        let Some(t) = self.read_access_token(token, now)? else {
+            return Ok(None);
+        };
+        let text = wire::access_token(&t);
+        if current {
+            recent.keep(token, t.expires_at, &text);
+        }
+        Ok(Some(text))
+    }
+
+    /// The token's record, read from the file (`recent` keeps replies, not records).
+    pub(super) fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        self.ensure_in_place()?;
+        self.read_access_token(token, now)
+    }
+
+    /// The token read from the file if live at `now`; removed if found expired.
+    fn read_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
         let found = self
             .conn
             .prepare_cached(SELECT_ACCESS)
@@ -154,13 +174,7 @@ impl Db {
                 self.remove_if_expired(token, now);
                 Ok(None)
             }
-            Some(t) => {
-                if current {
-                    recent.keep(token, &t);
-                }
-                Ok(Some(t))
-            }
-            None => Ok(None),
+            found => Ok(found),
         }
     }
 
