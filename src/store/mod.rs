@@ -211,6 +211,14 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
     /// keyring digests or seals (every kind but clients).
     fn seal_mark(&self) -> Result<(Option<String>, bool)>;
 
+    /// Whether the store keeps `NewAccessToken::links` with each access token (and gives
+    /// them back in `AccessToken::links`, `RefreshToken::links`, and through a rotation's
+    /// `RotateRequest::links`): what `sealed` needs to seal tokens on it. A store without it
+    /// keeps its tokens in clear under a keyring (its mark `sealed v1`).
+    fn seals_tokens(&self) -> bool {
+        false
+    }
+
     /// Sets the mark to `new` if it is still `old` and, when `only_if_empty`, the store
     /// holds no row `seal_mark` counts, in one atomic step; returns whether it did.
     fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool>;

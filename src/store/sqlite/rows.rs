@@ -94,6 +94,7 @@ pub(super) fn read_access(row: &Row) -> rusqlite::Result<AccessToken> {
         refresh_token: text(row, 4)?.filter(|s| !s.is_empty()),
         expires_at: expiry(row, 5)?,
         created_at: time(row, 6)?.unwrap_or(0),
+        links: None,
     })
 }
 
@@ -107,6 +108,7 @@ pub(super) fn read_refresh(row: &Row) -> rusqlite::Result<(RefreshToken, Option<
         scopes: scopes(row, 2)?,
         access_token: required_text(row, 3)?,
         created_at: time(row, 4)?.unwrap_or(0),
+        links: None,
     };
     let access = if row.get::<_, bool>(5)? {
         Some(expiry(row, 6)?)
@@ -129,6 +131,7 @@ pub(super) fn read_rotated(row: &Row) -> rusqlite::Result<(String, AccessToken, 
             refresh_token: None,
             expires_at: expiry(row, 5)?,
             created_at: 0,
+            links: None,
         },
         required_text(row, 6)?,
     ))

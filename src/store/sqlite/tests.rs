@@ -23,6 +23,7 @@ fn open(path: &Path) -> Result<Db> {
 
 fn token(token: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
+        links: None,
         token: token.into(),
         refresh_token: None,
         api_key: "k".into(),
@@ -92,6 +93,7 @@ fn writes_keep_the_old_modules_not_null_columns_filled() {
     let path = dir.path().join("tokens.db");
     let s = open(&path).unwrap();
     let t = NewAccessToken {
+        links: None,
         token: "at".into(),
         refresh_token: Some("rt".into()),
         api_key: "k".into(),

@@ -20,6 +20,7 @@ fn open(path: &Path) -> Db {
 
 fn token(name: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
+        links: None,
         token: name.into(),
         refresh_token: Some(format!("rt-{name}")),
         api_key: format!("key-{name}"),
@@ -75,6 +76,7 @@ fn every_change_by_another_connection_is_seen_by_the_next_read() {
                 let r = o
                     .rotate_refresh_token(
                         &RotateRequest {
+                            links: None,
                             refresh_token: "rt-a".into(),
                             new_access_token: "a2".into(),
                             new_refresh_token: "rt-a2".into(),

@@ -16,6 +16,7 @@ fn open(path: &Path) -> Db {
 
 fn token(name: &str) -> NewAccessToken {
     NewAccessToken {
+        links: None,
         token: name.into(),
         refresh_token: None,
         api_key: format!("key-{name}"),
