@@ -440,6 +440,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         INSERT INTO nts_fine_moves VALUES (NEW.user_id, NEW.token, NEW.token, NEW.expires_at, 1);
     END;"
     ),
+    // 9. Sealed tokens (issue 19, `store::sealed`): with a keyring, an access token's
+    //    sealed copy of its access and refresh token strings (its `token` and
+    //    `refresh_token` being their digests), which the layer opens for getAccessToken and
+    //    getRefreshToken. A table of its own, not a column: the old module inserts rows of
+    //    `access_tokens` by position. Empty in a store in clear; a row leaves with its token.
+    "CREATE TABLE nts_token_links (
+        token TEXT PRIMARY KEY,
+        links TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TRIGGER nts_token_links_delete AFTER DELETE ON access_tokens BEGIN
+        DELETE FROM nts_token_links WHERE token = OLD.token;
+    END;",
 ];
 
 /// `PRAGMA application_id` of a file whose schema this package wrote ("nts1"): together

@@ -2,7 +2,8 @@
 //! the code that binds them).
 
 pub(super) const SELECT_ACCESS: &str =
-    "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at
+    "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at,
+        (SELECT links FROM nts_token_links WHERE token = ?1)
      FROM access_tokens WHERE token = ?1";
 
 /// getStats: the counters, less the expired rows of past buckets (from their counts) and

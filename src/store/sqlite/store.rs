@@ -129,6 +129,10 @@ impl TokenStore for SqliteStore {
         self.main(|db| db.seal_mark())
     }
 
+    fn seals_tokens(&self) -> bool {
+        true
+    }
+
     fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool> {
         self.main(|db| db.set_seal_mark(old, new, only_if_empty))
     }

@@ -93,6 +93,7 @@ pub(super) fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rus
         t.expires_at,
         now
     ])?;
+    insert_links(c, &t.token, t.links.as_deref())?;
     if let Some(rt) = refresh {
         c.prepare_cached(
             "INSERT INTO refresh_tokens
@@ -100,6 +101,15 @@ pub(super) fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rus
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![rt, user_id, t.client_id, scopes, t.token, now])?;
+    }
+    Ok(())
+}
+
+/// Keeps a sealed token's links (migration 9) beside its access token; nothing in clear.
+pub(super) fn insert_links(c: &Connection, token: &str, links: Option<&str>) -> rusqlite::Result<()> {
+    if let Some(links) = links {
+        c.prepare_cached("INSERT OR REPLACE INTO nts_token_links (token, links) VALUES (?1, ?2)")?
+            .execute([token, links])?;
     }
     Ok(())
 }
@@ -213,7 +223,8 @@ impl Db {
             .conn
             .prepare_cached(
                 "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
-                        a.token IS NOT NULL, a.expires_at
+                        a.token IS NOT NULL, a.expires_at,
+                        (SELECT links FROM nts_token_links WHERE token = r.access_token)
                  FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
                  WHERE r.refresh_token = ?1",
             )
