@@ -18,9 +18,22 @@
 //!     sealed (column `nts_pending_authorizations.data`);
 //!   - a code or state is found by its digest under each key of the keyring, active first;
 //!     a value that does not open is `ERR_TOKEN_STORAGE_CANNOT_DECRYPT`, never served.
-//!   - access and refresh tokens are not sealed yet (docs/development.md, "Secrets at
-//!     rest", gives the design); backups, restores and copies of a sealed store are refused
-//!     until the rows they carry keep the mark.
+//!   - on a store that keeps links (`TokenStore::seals_tokens`: memory, SQLite), an access
+//!     token is stored under the hex of its digest (`Kind::AccessToken`), its refresh token
+//!     under its digest (`Kind::RefreshToken`), so the store's joins, families and reuse
+//!     detection work on digests unchanged; the API key is sealed bound to the token's user
+//!     and client (`access_tokens.api_key`), which a rotation copies with it, so the store
+//!     copies the sealed text as it is; the access and refresh token strings the API gives
+//!     back (getAccessToken's refreshToken, getRefreshToken's accessToken) are sealed
+//!     together, bound to the access row (`access_tokens.links`, `NewAccessToken::links`),
+//!     made here for a rotation's new pair before the store's one atomic step. Token values
+//!     are `nts2:` (AES-256-GCM) where AES runs in hardware, as they are opened on every
+//!     get. The mark is `sealed v2`; a `sealed v1` store (the version before, tokens in
+//!     clear) is taken on only while it holds no token. A store without links
+//!     (PostgreSQL so far) keeps its tokens in clear under a `sealed v1` mark, never half
+//!     sealed;
+//!   - backups, restores and copies of a sealed store are refused until the rows they
+//!     carry keep the mark.
 //!
 //! Every process sharing a store must be given the same keys: a process without keys that
 //! checked an empty store before another sealed it (or the old module) still writes its
