@@ -443,7 +443,7 @@ impl TokenStore for Sealed {
         };
         for digest in keys.digests_all(Kind::AccessToken, token.as_bytes()) {
             let row = hex(&digest.bytes);
-            if let Some(found) = self.inner.get_access_token(&row, now)? {
+            if let Some(found) = self.inner.get_access_token_linked(&row, now)? {
                 return open_access(keys, &row, found).map(Some);
             }
         }
@@ -505,7 +505,10 @@ impl TokenStore for Sealed {
             return self.inner.get_refresh_token(refresh_token, now);
         };
         for digest in keys.digests_all(Kind::RefreshToken, refresh_token.as_bytes()) {
-            if let Some(mut found) = self.inner.get_refresh_token(&hex(&digest.bytes), now)? {
+            if let Some(mut found) = self
+                .inner
+                .get_refresh_token_linked(&hex(&digest.bytes), now)?
+            {
                 let links = found.links.take();
                 let (access, refresh) = open_links(keys, &found.access_token, links.as_deref())?;
                 if refresh != refresh_token {

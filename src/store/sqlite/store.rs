@@ -38,7 +38,11 @@ impl TokenStore for SqliteStore {
     }
 
     fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
-        self.main(|db| db.get_access_token(token, now))
+        self.main(|db| db.get_access_token(token, now, false))
+    }
+
+    fn get_access_token_linked(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        self.main(|db| db.get_access_token(token, now, true))
     }
 
     fn store_authorization_code(&self, code: &str, data: &AuthorizationCode) -> Result<()> {
@@ -50,7 +54,15 @@ impl TokenStore for SqliteStore {
     }
 
     fn get_refresh_token(&self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
-        self.main(|db| db.get_refresh_token(refresh_token, now))
+        self.main(|db| db.get_refresh_token(refresh_token, now, false))
+    }
+
+    fn get_refresh_token_linked(
+        &self,
+        refresh_token: &str,
+        now: i64,
+    ) -> Result<Option<RefreshToken>> {
+        self.main(|db| db.get_refresh_token(refresh_token, now, true))
     }
 
     fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {

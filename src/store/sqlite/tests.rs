@@ -66,11 +66,11 @@ fn a_legacy_file_keeps_its_tokens() {
     }
     let s = open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
-    let t = s.get_access_token("at1", NOW).unwrap().unwrap();
+    let t = s.get_access_token("at1", NOW, false).unwrap().unwrap();
     assert_eq!((t.api_key.as_str(), t.scopes.len()), ("sk-1", 2));
     assert_eq!(t.expires_at, Some(NOW + 1000));
     assert_eq!(
-        s.get_refresh_token("rt1", NOW)
+        s.get_refresh_token("rt1", NOW, false)
             .unwrap()
             .unwrap()
             .access_token,
@@ -269,7 +269,7 @@ fn opening_an_up_to_date_file_takes_no_write_lock() {
         .unwrap();
     let started = std::time::Instant::now();
     let s = Db::open(&path, SyncMode::Normal, 2_000).expect("opens");
-    assert!(s.get_access_token("t", NOW).unwrap().is_some());
+    assert!(s.get_access_token("t", NOW, false).unwrap().is_some());
     assert_eq!(s.stats(NOW).unwrap().total_tokens, 1);
     assert!(
         started.elapsed() < Duration::from_millis(1_000),
@@ -516,12 +516,12 @@ fn reads_answer_during_another_writers_lock() {
     let other = Connection::open(&path).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     // The expired token reads as gone, and stats leave it out, without the write lock.
-    assert!(s.get_access_token("old", NOW).unwrap().is_none());
+    assert!(s.get_access_token("old", NOW, false).unwrap().is_none());
     let st = s.stats(NOW).unwrap();
     assert_eq!((st.total_tokens, st.unique_users), (1, 1));
     other.execute_batch("COMMIT").unwrap();
     // Once the lock is free, the next read removes it.
-    assert!(s.get_access_token("old", NOW).unwrap().is_none());
+    assert!(s.get_access_token("old", NOW, false).unwrap().is_none());
     let left: i64 = s
         .conn
         .query_row("SELECT COUNT(*) FROM access_tokens", [], |r| r.get(0))

@@ -34,13 +34,13 @@ fn token(name: &str, expires_at: Option<i64>) -> NewAccessToken {
 /// Reads `name` until it is kept in `recent` (its second read), and checks it is.
 fn read_until_kept(db: &Db, name: &str, now: i64) {
     for _ in 0..2 {
-        assert!(db.get_access_token(name, now).unwrap().is_some(), "{name}");
+        assert!(db.get_access_token(name, now, false).unwrap().is_some(), "{name}");
     }
     assert!(db.recent.borrow().get(name, now).is_some(), "{name} is kept");
 }
 
 fn api_key(db: &Db, name: &str, now: i64) -> Option<String> {
-    db.get_access_token(name, now).unwrap().map(|t| t.api_key)
+    db.get_access_token(name, now, false).unwrap().map(|t| t.api_key)
 }
 
 #[test]
@@ -49,10 +49,10 @@ fn a_token_read_again_is_served_as_stored_while_nothing_is_committed() {
     let db = open(&dir.path().join("tokens.db"));
     db.store_access_token(token("a", Some(NOW + 60_000)), NOW)
         .unwrap();
-    let first = db.get_access_token("a", NOW).unwrap();
+    let first = db.get_access_token("a", NOW, false).unwrap();
     read_until_kept(&db, "a", NOW);
-    assert_eq!(db.get_access_token("a", NOW).unwrap(), first);
-    assert_eq!(db.get_access_token("b", NOW).unwrap(), None);
+    assert_eq!(db.get_access_token("a", NOW, false).unwrap(), first);
+    assert_eq!(db.get_access_token("b", NOW, false).unwrap(), None);
 }
 
 #[test]
@@ -187,7 +187,7 @@ fn a_kept_token_is_never_served_at_or_after_its_expiry() {
     db.store_access_token(token("a", Some(NOW + 1_000)), NOW)
         .unwrap();
     read_until_kept(&db, "a", NOW + 999);
-    assert_eq!(db.get_access_token("a", NOW + 1_000).unwrap(), None);
+    assert_eq!(db.get_access_token("a", NOW + 1_000, false).unwrap(), None);
     // And the read that found it expired removed it, as any read does.
     let left: i64 = open(&path)
         .conn
@@ -241,7 +241,7 @@ fn the_kept_tokens_are_bounded() {
     db.store_access_tokens(&tokens, NOW).unwrap();
     for _ in 0..2 {
         for t in &tokens {
-            assert!(db.get_access_token(&t.token, NOW).unwrap().is_some());
+            assert!(db.get_access_token(&t.token, NOW, false).unwrap().is_some());
         }
     }
     let recent = db.recent.borrow();

@@ -9,7 +9,7 @@ use super::rows::{
     NO_CHALLENGE, NO_USER,
 };
 use super::refine::{refine, REFINE_ABOVE};
-use super::sql::{CODE_COLUMNS, SELECT_ACCESS, STATS};
+use super::sql::{CODE_COLUMNS, SELECT_ACCESS, SELECT_ACCESS_LINKED, STATS};
 use crate::error::Result;
 use crate::model::{
     is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
@@ -144,19 +144,30 @@ impl Db {
     }
 
     /// Served from `recent` if this connection read it since the last commit to the file
-    /// (by anyone) and it has not expired; else read, and kept there.
-    pub(super) fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+    /// (by anyone) and it has not expired; else read, and kept there. `linked`: with its
+    /// links (`TokenStore::get_access_token_linked`).
+    pub(super) fn get_access_token(
+        &self,
+        token: &str,
+        now: i64,
+        linked: bool,
+    ) -> Result<Option<AccessToken>> {
         self.ensure_in_place()?;
         let mut recent = self.recent.borrow_mut();
         let current = recent.sync(&self.conn);
         if current {
-            if let Some(t) = recent.get(token, now) {
+            if let Some(t) = recent.get(token, now).filter(|t| !linked || t.links.is_some()) {
                 return Ok(Some(t));
             }
         }
+        let sql = if linked {
+            SELECT_ACCESS_LINKED
+        } else {
+            SELECT_ACCESS
+        };
         let found = self
             .conn
-            .prepare_cached(SELECT_ACCESS)
+            .prepare_cached(sql)
             .and_then(|mut s| s.query_row([token], read_access).optional())
             .map_err(|e| self.err(e))?;
         match found {
@@ -213,21 +224,29 @@ impl Db {
         Ok(taken.filter(|d| !is_expired(Some(d.expires_at), now)))
     }
 
+    /// `linked`: with its access token's links (`TokenStore::get_refresh_token_linked`).
     pub(super) fn get_refresh_token(
         &self,
         refresh_token: &str,
         now: i64,
+        linked: bool,
     ) -> Result<Option<RefreshToken>> {
         self.ensure_in_place()?;
+        let sql = if linked {
+            "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
+                    a.token IS NOT NULL, a.expires_at,
+                    (SELECT links FROM nts_token_links WHERE token = r.access_token)
+             FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
+             WHERE r.refresh_token = ?1"
+        } else {
+            "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
+                    a.token IS NOT NULL, a.expires_at, NULL
+             FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
+             WHERE r.refresh_token = ?1"
+        };
         let found = self
             .conn
-            .prepare_cached(
-                "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
-                        a.token IS NOT NULL, a.expires_at,
-                        (SELECT links FROM nts_token_links WHERE token = r.access_token)
-                 FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
-                 WHERE r.refresh_token = ?1",
-            )
+            .prepare_cached(sql)
             .and_then(|mut s| s.query_row([refresh_token], read_refresh).optional())
             .map_err(|e| self.err(e))?
             .map(|(r, access)| (access.is_some_and(|at| !is_expired(at, now)), r));
