@@ -407,7 +407,10 @@ fn a_moved_token_value_is_refused(f: TestStore) {
     s.store_access_token(&new_token(AT, Some(RT), "u1"), NOW)
         .unwrap();
     let row = hex(&keys.digest(Kind::AccessToken, AT.as_bytes()).bytes);
-    let stored = inner.get_access_token_linked(&row, NOW).unwrap().expect("row");
+    let stored = inner
+        .get_access_token_linked(&row, NOW)
+        .unwrap()
+        .expect("row");
     assert!(crate::crypto::is_sealed(&stored.api_key));
     // The same sealed API key under another user.
     let moved = NewAccessToken {

@@ -50,6 +50,7 @@ impl Db {
             }
             c.prepare_cached("INSERT OR REPLACE INTO nts_meta (name, value) VALUES ('seal', ?1)")?
                 .execute([new])?;
+            c.execute_batch(super::schema::LINKS_TRIGGER)?;
             Ok(true)
         })
     }

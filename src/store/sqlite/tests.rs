@@ -613,3 +613,49 @@ fn two_connections_share_counts_and_codes_once() {
     assert!(b.take_authorization_code("c1", NOW).unwrap().is_some());
     assert!(a.take_authorization_code("c1", NOW).unwrap().is_none());
 }
+
+/// Sealed tokens' links (migration 9) leave with their tokens, by the trigger the mark
+/// brings; a store in clear has no such trigger (its deletes pay nothing for it).
+#[test]
+fn sealed_links_leave_with_their_tokens_and_clear_stores_have_no_trigger() {
+    use base64::Engine;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let triggers = |file: &str| -> i64 {
+        Connection::open(dir.path().join(file))
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'nts_token_links_delete'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let links = |file: &str| -> i64 {
+        Connection::open(dir.path().join(file))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM nts_token_links", [], |r| r.get(0))
+            .unwrap()
+    };
+    let store = |file: &str| -> Arc<dyn TokenStore> {
+        Arc::new(SqliteStore::new(dir.path().join(file), SyncMode::Normal, 1000))
+    };
+    let clear = crate::store::sealed::Sealed::new(store("clear.db"), None);
+    clear.store_access_token(&token("a", "u1", None), NOW).unwrap();
+    clear.delete_token("a").unwrap();
+    assert_eq!(triggers("clear.db"), 0);
+
+    let key = base64::engine::general_purpose::STANDARD.encode([3u8; 32]);
+    let keys = Arc::new(crate::crypto::Keyring::parse(&format!("k1:{key}")).unwrap());
+    let sealed = crate::store::sealed::Sealed::new(store("sealed.db"), Some(keys));
+    for (i, user) in ["u1", "u1", "u2"].iter().enumerate() {
+        let mut t = token(&format!("t{i}"), user, Some(NOW + 1000));
+        t.refresh_token = Some(format!("r{i}"));
+        sealed.store_access_token(&t, NOW).unwrap();
+    }
+    assert_eq!((triggers("sealed.db"), links("sealed.db")), (1, 3));
+    sealed.delete_user_tokens("u1").unwrap();
+    assert_eq!(links("sealed.db"), 1);
+    assert_eq!(sealed.cleanup_expired(NOW + 2000, 100).unwrap(), 1);
+    assert_eq!(links("sealed.db"), 0);
+}
