@@ -1,5 +1,6 @@
-//! Encryption at rest (`sealed`) on every backend of `backend_list!`: the mark's checks,
-//! codes and pending authorizations sealed, a value moved or written in clear refused, and
+//! Encryption at rest (`sealed`) on every backend of `backend_list!`: the mark's checks
+//! (and a `sealed v1` store taken on or refused), codes, pending authorizations and, where
+//! the backend keeps links, tokens sealed, a value moved or written in clear refused, and
 //! none of the secrets in the stored rows (nor in a SQLite file's bytes and WAL); and
 //! `sealed`, through which the suite every store runs (`tests.rs`) runs its cases that touch
 //! no backup or copy on a sealed store too.
