@@ -1,7 +1,9 @@
 "use strict";
 // Encryption at rest (issue 19) on every store: the keyring checked at start, the store's
 // mark (sealed or clear) checked at open, authorization codes and pending authorizations
-// sealed, and none of their secrets in the SQLite file, its WAL, or a PostgreSQL dump.
+// sealed, and none of their secrets in the SQLite file, its WAL, or a PostgreSQL dump;
+// access and refresh tokens and their API keys sealed on the memory and SQLite stores
+// (none of them in the SQLite file or its WAL).
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
@@ -13,6 +15,12 @@ const { KINDS, PG_URL, storeOptions, storesPerTest, runNode, TokenStorage } = re
 const key = (seed) => Buffer.alloc(32, seed).toString("base64");
 const K1 = `k1:${key(1)}`;
 const K2 = `k2:${key(2)}`;
+
+/** Tokens and their API keys, random likewise. */
+function tokenSecrets() {
+  const r = () => crypto.randomBytes(12).toString("hex");
+  return { at: `at-${r()}`, rt: `rt-${r()}`, at2: `at-${r()}`, at3: `at-${r()}`, rt3: `rt-${r()}`, apiKey: `sk-${r()}`, apiKey2: `sk-${r()}` };
+}
 
 /** Secrets as a server would have them: random, so a match in the bytes is no accident. */
 function secrets() {
@@ -76,6 +84,39 @@ for (const kind of KINDS) {
       assert.equal((await s.promises.consumeAuthorizationCode(y.code)).apiKey, y.apiKey);
     });
 
+    it("access and refresh tokens round-trip sealed: links, rotation, reuse, deleteUserTokens, cleanup", async () => {
+      const s = ctx.open({ ...options(), encryptionKeys: K1, refreshGracePeriod: 0 });
+      const t = tokenSecrets();
+      const hour = new Date(Date.now() + 3600e3);
+      s.storeAccessToken(t.at, t.rt, t.apiKey, "u1", "client", ["read"], hour);
+      s.storeAccessToken(t.at2, null, t.apiKey2, "u2", "client", ["read"], new Date(Date.now() + 50));
+      const got = s.getAccessToken(t.at);
+      assert.equal(got.apiKey, t.apiKey);
+      assert.equal(got.refreshToken, t.rt);
+      assert.equal(got.userId, "u1");
+      assert.equal(s.getRefreshToken(t.rt).accessToken, t.at);
+      assert.equal((await s.promises.getAccessToken(t.at)).apiKey, t.apiKey);
+      assert.equal(s.getAccessToken(t.at2).refreshToken, null);
+
+      const pair = s.rotateRefreshToken(t.rt, t.at3, t.rt3, hour);
+      assert.deepEqual([pair.apiKey, pair.accessToken, pair.refreshToken], [t.apiKey, t.at3, t.rt3]);
+      assert.equal(s.getAccessToken(t.at), null);
+      assert.equal(s.getAccessToken(t.at3).refreshToken, t.rt3);
+      assert.equal(s.getRefreshToken(t.rt3).accessToken, t.at3);
+      // The old refresh token again, after the grace period (0): the grant is revoked.
+      assert.equal(s.rotateRefreshToken(t.rt, "at-x", "rt-x", hour), null);
+      assert.equal(s.getAccessToken(t.at3), null);
+      assert.equal(s.getRefreshToken(t.rt3), null);
+
+      s.storeAccessToken(t.at, t.rt, t.apiKey, "u1", "client", ["read"], hour);
+      s.deleteUserTokens("u1");
+      assert.equal(s.getAccessToken(t.at), null);
+      assert.equal(s.getRefreshToken(t.rt), null);
+      await new Promise((r) => setTimeout(r, 60));
+      assert.equal(s.cleanupExpiredTokens(), 1);
+      assert.equal(s.getAccessToken(t.at2), null);
+    });
+
     if (kind === "memory") return; // the rest needs a store that outlives its handle
 
     it("a sealed store is refused without keys or with other keys; a clear one with keys; rotation works", () => {
@@ -106,6 +147,35 @@ for (const kind of KINDS) {
       );
       assert.deepEqual(clear.consumePendingAuthorization("st"), { a: 1 });
     });
+
+    if (kind === "db") {
+      // PostgreSQL keeps tokens in clear under a keyring so far (docs/configuration.md).
+      it("none of the access tokens, refresh tokens (rotated-away ones too) or their API keys is stored as bytes", () => {
+        const opts = options();
+        const s = ctx.open({ ...opts, encryptionKeys: K1 });
+        const all = [];
+        const hour = new Date(Date.now() + 3600e3);
+        for (let i = 0; i < 20; i++) {
+          const t = tokenSecrets();
+          all.push(t);
+          s.storeAccessToken(t.at, t.rt, t.apiKey, `u${i}`, "client", ["read"], hour);
+          s.storeAccessToken(t.at2, null, t.apiKey2, `u${i}`, "client", ["read"], hour);
+          if (i % 2) assert.equal(s.rotateRefreshToken(t.rt, t.at3, t.rt3, hour).apiKey, t.apiKey);
+          if (i % 5 === 0) s.deleteUserTokens(`u${i}`);
+        }
+        const file = opts.path;
+        const bytes = Buffer.concat([fs.readFileSync(file), fs.existsSync(`${file}-wal`) ? fs.readFileSync(`${file}-wal`) : Buffer.alloc(0)]);
+        assert.ok(fs.existsSync(`${file}-wal`), "the WAL is read too");
+        for (const t of all) {
+          for (const [what, secret] of Object.entries(t)) {
+            assert.equal(bytes.includes(Buffer.from(secret)), false, `${what} ${secret} stored in clear`);
+          }
+        }
+        const t = all[1];
+        assert.equal(s.getAccessToken(t.at3).apiKey, t.apiKey);
+        assert.equal(s.getRefreshToken(t.rt3).accessToken, t.at3);
+      });
+    }
 
     it("none of the codes, states, verifiers or code API keys is stored as bytes", () => {
       const opts = options();

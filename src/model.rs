@@ -11,6 +11,10 @@ pub struct NewAccessToken {
     pub client_id: String,
     pub scopes: Vec<String>,
     pub expires_at: Option<i64>,
+    /// With tokens sealed (`store::sealed`), the layer's sealed copy of the row's access
+    /// and refresh token strings (the row holds their digests); opaque to a store, which
+    /// keeps it with the access token. `None` in clear.
+    pub links: Option<String>,
 }
 
 /// What `getAccessToken` returns.
@@ -23,6 +27,8 @@ pub struct AccessToken {
     pub refresh_token: Option<String>,
     pub expires_at: Option<i64>,
     pub created_at: i64,
+    /// The stored `NewAccessToken::links`.
+    pub links: Option<String>,
 }
 
 /// What `getRefreshToken` returns.
@@ -33,6 +39,8 @@ pub struct RefreshToken {
     pub scopes: Vec<String>,
     pub access_token: String,
     pub created_at: i64,
+    /// Its access token's `NewAccessToken::links`.
+    pub links: Option<String>,
 }
 
 /// An authorization code, as stored and as `consumeAuthorizationCode` returns it.
@@ -83,6 +91,8 @@ pub struct RotateRequest {
     /// How long after a rotation the old refresh token, presented again, is taken for a
     /// retry of the same request (refused, nothing revoked) rather than a replay.
     pub grace_ms: i64,
+    /// The new pair's `NewAccessToken::links` (sealed by the layer); `None` in clear.
+    pub links: Option<String>,
 }
 
 impl RotateRequest {
@@ -96,6 +106,7 @@ impl RotateRequest {
             client_id: old.client_id.clone(),
             scopes: old.scopes.clone(),
             expires_at: self.expires_at,
+            links: self.links.clone(),
         }
     }
 

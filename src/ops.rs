@@ -367,6 +367,7 @@ mod tests {
     /// A valid token with no refresh token and no user.
     fn plain_token() -> NewAccessToken {
         NewAccessToken {
+            links: None,
             token: "a".into(),
             refresh_token: None,
             api_key: "k".into(),
@@ -421,6 +422,7 @@ mod tests {
             let store = SqliteStore::new(path.clone(), SyncMode::Normal, 1000);
             let tokens: Vec<_> = (0..5000)
                 .map(|i| NewAccessToken {
+                    links: None,
                     token: format!("t{i}"),
                     expires_at: Some(start + i % 4000),
                     ..plain_token()

@@ -232,6 +232,7 @@ mod tests {
     #[test]
     fn an_access_token_record() {
         let t = AccessToken {
+            links: None,
             api_key: "sk".into(),
             user_id: None,
             client_id: "c".into(),

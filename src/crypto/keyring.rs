@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use aes_gcm::Aes256Gcm;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
@@ -21,6 +22,8 @@ pub const MAX_ID_LEN: usize = 32;
 
 const DIGEST_INFO: &[u8] = b"native-token-storage v1 lookup digest";
 const SEAL_INFO: &[u8] = b"native-token-storage v1 sealing";
+/// The `nts2:` (AES-256-GCM) key: its own derivation, so that no key serves two ciphers.
+const SEAL2_INFO: &[u8] = b"native-token-storage v2 sealing aes-256-gcm";
 /// What a key check is the digest of (a label no `Kind` has, so no value's digest equals it).
 const CHECK_LABEL: &[u8] = b"key_check";
 
@@ -76,6 +79,8 @@ pub(super) struct Key {
     /// HMAC-SHA-256 already keyed (its inner and outer pads hashed): cloned per digest.
     digest: Hmac<Sha256>,
     pub(super) seal: XChaCha20Poly1305,
+    /// `nts2:` values (tokens: opened on every get).
+    pub(super) gcm: Aes256Gcm,
 }
 
 impl fmt::Debug for Key {
@@ -126,6 +131,7 @@ impl Key {
     fn from_master(id: String, master: &[u8; KEY_LEN]) -> Key {
         let digest_key = derive(master, DIGEST_INFO);
         let seal_key = derive(master, SEAL_INFO);
+        let gcm_key = derive(master, SEAL2_INFO);
         // HMAC pads a key shorter than SHA-256's 64-byte block with zeros: padding it here
         // is the same key, given in the block-sized form that cannot fail.
         let mut block = Zeroizing::new([0u8; 64]);
@@ -134,6 +140,7 @@ impl Key {
             id,
             digest: <Hmac<Sha256> as KeyInit>::new(&(*block).into()),
             seal: XChaCha20Poly1305::new(&(*seal_key).into()),
+            gcm: <Aes256Gcm as KeyInit>::new(&(*gcm_key).into()),
         }
     }
 

@@ -41,4 +41,4 @@ mod seal;
 mod tests;
 
 pub use keyring::{hex, KeyedDigest, Keyring, Kind, KEY_LEN, MAX_ID_LEN};
-pub use seal::{is_sealed, SEALED_PREFIX};
+pub use seal::{is_sealed, SEALED2_PREFIX, SEALED_PREFIX};

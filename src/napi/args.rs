@@ -112,6 +112,7 @@ pub fn new_tokens(tokens: Vec<NativeNewToken>) -> Result<Vec<NewAccessToken>> {
                 client_id: t.client_id,
                 scopes: t.scopes,
                 expires_at: t.expires_at.map(|t| millis(t, "expiresAt")).transpose()?,
+                links: None,
             })
         })
         .collect()
@@ -171,6 +172,7 @@ impl NativeRotation {
                 .map(|t| millis(t, "expiresAt"))
                 .transpose()?,
             grace_ms,
+            links: None,
         })
     }
 }

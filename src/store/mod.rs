@@ -94,6 +94,22 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
     /// The live access token, or `None`. An expired one is removed with its refresh token.
     fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>>;
 
+    /// `get_access_token` with the row's `AccessToken::links` (what the sealed layer reads,
+    /// on a store that `seals_tokens`); a store that reads them at no cost gives them to
+    /// `get_access_token` too, and need not implement this.
+    fn get_access_token_linked(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        self.get_access_token(token, now)
+    }
+
+    /// `get_refresh_token` with its access token's links, as `get_access_token_linked`.
+    fn get_refresh_token_linked(
+        &self,
+        refresh_token: &str,
+        now: i64,
+    ) -> Result<Option<RefreshToken>> {
+        self.get_refresh_token(refresh_token, now)
+    }
+
     /// `get_access_token`'s answer as the JS side reads it (`wire::access_token`). A store
     /// that keeps the fields at hand writes them without making an `AccessToken` first.
     fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
@@ -210,6 +226,14 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
     /// clear (every store before issue 19), and whether the store holds any row that a
     /// keyring digests or seals (every kind but clients).
     fn seal_mark(&self) -> Result<(Option<String>, bool)>;
+
+    /// Whether the store keeps `NewAccessToken::links` with each access token (and gives
+    /// them back in `AccessToken::links`, `RefreshToken::links`, and through a rotation's
+    /// `RotateRequest::links`): what `sealed` needs to seal tokens on it. A store without it
+    /// keeps its tokens in clear under a keyring (its mark `sealed v1`).
+    fn seals_tokens(&self) -> bool {
+        false
+    }
 
     /// Sets the mark to `new` if it is still `old` and, when `only_if_empty`, the store
     /// holds no row `seal_mark` counts, in one atomic step; returns whether it did.

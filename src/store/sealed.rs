@@ -18,9 +18,22 @@
 //!     sealed (column `nts_pending_authorizations.data`);
 //!   - a code or state is found by its digest under each key of the keyring, active first;
 //!     a value that does not open is `ERR_TOKEN_STORAGE_CANNOT_DECRYPT`, never served.
-//!   - access and refresh tokens are not sealed yet (docs/development.md, "Secrets at
-//!     rest", gives the design); backups, restores and copies of a sealed store are refused
-//!     until the rows they carry keep the mark.
+//!   - on a store that keeps links (`TokenStore::seals_tokens`: memory, SQLite), an access
+//!     token is stored under the hex of its digest (`Kind::AccessToken`), its refresh token
+//!     under its digest (`Kind::RefreshToken`), so the store's joins, families and reuse
+//!     detection work on digests unchanged; the API key is sealed bound to the token's user
+//!     and client (`access_tokens.api_key`), which a rotation copies with it, so the store
+//!     copies the sealed text as it is; the access and refresh token strings the API gives
+//!     back (getAccessToken's refreshToken, getRefreshToken's accessToken) are sealed
+//!     together, bound to the access row (`access_tokens.links`, `NewAccessToken::links`),
+//!     made here for a rotation's new pair before the store's one atomic step. Token values
+//!     are `nts2:` (AES-256-GCM) where AES runs in hardware, as they are opened on every
+//!     get. The mark is `sealed v2`; a `sealed v1` store (the version before, tokens in
+//!     clear) is taken on only while it holds no token. A store without links
+//!     (PostgreSQL so far) keeps its tokens in clear under a `sealed v1` mark, never half
+//!     sealed;
+//!   - backups, restores and copies of a sealed store are refused until the rows they
+//!     carry keep the mark.
 //!
 //! Every process sharing a store must be given the same keys: a process without keys that
 //! checked an empty store before another sealed it (or the old module) still writes its
@@ -46,9 +59,16 @@ use crate::model::{
 /// does not open).
 const CODE_API_KEY: &str = "authorization_codes.api_key";
 const PENDING_DATA: &str = "nts_pending_authorizations.data";
+/// An access token's API key, bound to its user and client (`grant_ad`).
+const ACCESS_API_KEY: &str = "access_tokens.api_key";
+/// An access token's links (its access and refresh token strings), bound to its row.
+const ACCESS_LINKS: &str = "access_tokens.links";
 
 /// What a sealed store's mark starts with; then `id=check` for each key, comma-separated.
-const MARK_PREFIX: &str = "sealed v1 ";
+/// `v1`: codes and pending authorizations sealed, tokens in clear (a store without
+/// `TokenStore::seals_tokens`, or written by the version before); `v2`: tokens sealed too.
+const MARK_V1: &str = "sealed v1 ";
+const MARK_V2: &str = "sealed v2 ";
 
 /// A store with encryption at rest checked and applied (see the module's comment).
 pub struct Sealed {
@@ -69,20 +89,26 @@ pub fn holds_secrets_sql(prefix: &str) -> String {
     format!("({})", each.join(" OR "))
 }
 
-fn mark_of(checks: &[(String, String)]) -> String {
+fn mark_of(prefix: &str, checks: &[(String, String)]) -> String {
     let each: Vec<String> = checks.iter().map(|(id, c)| format!("{id}={c}")).collect();
-    format!("{MARK_PREFIX}{}", each.join(","))
+    format!("{prefix}{}", each.join(","))
 }
 
-/// The (id, check) pairs of a mark; `None` if it is not one this version writes.
-fn parse_mark(mark: &str) -> Option<Vec<(String, String)>> {
-    mark.strip_prefix(MARK_PREFIX)?
+/// The version's prefix and the (id, check) pairs of a mark; `None` if it is not one this
+/// version writes.
+fn parse_mark(mark: &str) -> Option<(&'static str, Vec<(String, String)>)> {
+    let (prefix, rest) = match mark.strip_prefix(MARK_V2) {
+        Some(rest) => (MARK_V2, rest),
+        None => (MARK_V1, mark.strip_prefix(MARK_V1)?),
+    };
+    let checks = rest
         .split(',')
         .map(|e| {
             e.split_once('=')
                 .map(|(id, c)| (id.to_owned(), c.to_owned()))
         })
-        .collect()
+        .collect::<Option<Vec<_>>>()?;
+    Some((prefix, checks))
 }
 
 fn ids(checks: &[(String, String)]) -> String {
@@ -106,7 +132,7 @@ fn clear_store() -> StoreError {
 }
 
 fn sealed_without_keys(recorded: &str) -> StoreError {
-    let recorded = parse_mark(recorded).map_or_else(|| "unknown".into(), |c| ids(&c));
+    let recorded = parse_mark(recorded).map_or_else(|| "unknown".into(), |(_, c)| ids(&c));
     mismatch(format!(
         "this token store is sealed (encrypted at rest) with the key ids {recorded}, and no \
          encryption keys are set: set TOKEN_ENCRYPTION_KEYS (or the encryptionKeys option) to \
@@ -122,6 +148,108 @@ fn open_text(keys: &Keyring, column: &str, row: &[u8], sealed: &str) -> Result<S
             "the sealed value in column {column} opened to bytes that are not text"
         ))
     })
+}
+
+fn clear_tokens() -> StoreError {
+    mismatch(
+        "this token store was sealed by an earlier version of native-token-storage, which \
+         sealed authorization codes and pending logins but kept access and refresh tokens in \
+         clear, and it holds such tokens: it is not opened, so that clear and sealed tokens \
+         are never mixed. Converting it (`npx native-token-storage encrypt`) is not available \
+         yet: use the earlier version until its tokens have expired (cleanup removes them), \
+         or a new, empty store"
+            .into(),
+    )
+}
+
+fn cannot(msg: &str) -> StoreError {
+    StoreError::CannotDecrypt(msg.into())
+}
+
+/// What a token's API key is bound to (associated data): its user and client, which a
+/// rotation copies with it, so that a backend's rotation copies the sealed text as it is.
+/// A sealed API key moved to a token of another user or client does not open; moved
+/// between two tokens of one user and client, it opens to that user's own key.
+fn grant_ad(user: Option<&str>, client: &str) -> Vec<u8> {
+    let user = user.unwrap_or_default();
+    let mut ad = Vec::with_capacity(5 + user.len() + client.len());
+    ad.push(u8::from(!user.is_empty()));
+    ad.extend_from_slice(&(user.len() as u32).to_be_bytes());
+    ad.extend_from_slice(user.as_bytes());
+    ad.extend_from_slice(client.as_bytes());
+    ad
+}
+
+/// An access token's links, sealed: its access token and refresh token (empty: none).
+fn pack_links(access: &str, refresh: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + access.len() + refresh.len());
+    out.extend_from_slice(&(access.len() as u32).to_be_bytes());
+    out.extend_from_slice(access.as_bytes());
+    out.extend_from_slice(refresh.as_bytes());
+    out
+}
+
+/// Opens the links of the access row `row` (the hex of its digest): (access, refresh).
+fn open_links(keys: &Keyring, row: &str, links: Option<&str>) -> Result<(String, String)> {
+    let links = links.ok_or_else(|| {
+        cannot("the access token's sealed links (access_tokens.links) are missing")
+    })?;
+    let bytes = keys.open(ACCESS_LINKS, row.as_bytes(), links)?;
+    let bad = || cannot("the sealed value in column access_tokens.links is not two strings");
+    let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(bad)?;
+    let len = u32::from_be_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err(bad());
+    }
+    let (access, refresh) = rest.split_at(len);
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| bad());
+    Ok((text(access)?, text(refresh)?))
+}
+
+/// `t` as a store with sealed tokens keeps it: under the digests of its strings, its API key
+/// and links sealed.
+fn seal_token(keys: &Keyring, t: &NewAccessToken) -> Result<NewAccessToken> {
+    let row = hex(&keys.digest(Kind::AccessToken, t.token.as_bytes()).bytes);
+    let refresh = t.refresh_token.as_deref().filter(|r| !r.is_empty());
+    Ok(NewAccessToken {
+        refresh_token: refresh.map(|r| hex(&keys.digest(Kind::RefreshToken, r.as_bytes()).bytes)),
+        api_key: keys.seal_token(
+            ACCESS_API_KEY,
+            &grant_ad(t.user_id.as_deref(), &t.client_id),
+            t.api_key.as_bytes(),
+        )?,
+        links: Some(keys.seal_token(
+            ACCESS_LINKS,
+            row.as_bytes(),
+            &pack_links(&t.token, refresh.unwrap_or_default()),
+        )?),
+        user_id: t.user_id.clone(),
+        client_id: t.client_id.clone(),
+        scopes: t.scopes.clone(),
+        expires_at: t.expires_at,
+        token: row,
+    })
+}
+
+/// A token's API key, sealed for its user and client (`grant_ad`), opened.
+fn open_api_key(keys: &Keyring, user: Option<&str>, client: &str, sealed: &str) -> Result<String> {
+    open_text(keys, ACCESS_API_KEY, &grant_ad(user, client), sealed)
+}
+
+/// An access token as the sealed store gave it (found under `row`), opened.
+fn open_access(keys: &Keyring, row: &str, mut t: AccessToken) -> Result<AccessToken> {
+    t.api_key = open_api_key(keys, t.user_id.as_deref(), &t.client_id, &t.api_key)?;
+    let links = t.links.take();
+    if t.refresh_token.is_some() {
+        let (_, refresh) = open_links(keys, row, links.as_deref())?;
+        if refresh.is_empty() {
+            return Err(cannot(
+                "the access token's sealed links name no refresh token, and its row has one",
+            ));
+        }
+        t.refresh_token = Some(refresh);
+    }
+    Ok(t)
 }
 
 fn sealed_snapshot() -> StoreError {
@@ -168,17 +296,24 @@ impl Sealed {
                 .into_iter()
                 .map(|(id, c)| (id.to_owned(), c))
                 .collect();
+            let version = if self.inner.seals_tokens() {
+                MARK_V2
+            } else {
+                MARK_V1
+            };
             let wanted = match mark.as_deref() {
                 None if holds => return Err(clear_store()),
-                None => mark_of(&ours),
+                None => mark_of(version, &ours),
                 Some(m) => {
-                    let recorded = parse_mark(m).ok_or_else(|| {
-                        mismatch(
-                            "this token store's encryption mark is not one this version of \
-                             native-token-storage reads (written by a newer version?)"
-                                .into(),
-                        )
-                    })?;
+                    let (found, recorded) = parse_mark(m)
+                        .filter(|(found, _)| *found == MARK_V1 || version == MARK_V2)
+                        .ok_or_else(|| {
+                            mismatch(
+                                "this token store's encryption mark is not one this version of \
+                                 native-token-storage reads (written by a newer version?)"
+                                    .into(),
+                            )
+                        })?;
                     let mut known = 0;
                     for (id, check) in &ours {
                         if let Some((_, c)) = recorded.iter().find(|(i, _)| i == id) {
@@ -202,7 +337,19 @@ impl Sealed {
                             ids(&recorded)
                         )));
                     }
-                    if known == ours.len() {
+                    // A store sealed before tokens were (v1) is taken on (v2) only while it
+                    // holds no token: its tokens are in clear.
+                    if found != version {
+                        let c = self.inner.row_counts()?;
+                        if c.access_tokens
+                            + c.refresh_tokens
+                            + c.refresh_families
+                            + c.retired_refresh_tokens
+                            > 0
+                        {
+                            return Err(clear_tokens());
+                        }
+                    } else if known == ours.len() {
                         return Ok(());
                     }
                     // New keys of the keyring are recorded, so that a later keyring holding
@@ -212,7 +359,7 @@ impl Sealed {
                         ours.into_iter()
                             .filter(|(id, _)| !recorded.iter().any(|(i, _)| i == id)),
                     );
-                    mark_of(&all)
+                    mark_of(version, &all)
                 }
             };
             if self
@@ -231,6 +378,13 @@ impl Sealed {
     fn keys(&self) -> Result<Option<&Keyring>> {
         self.ensure()?;
         Ok(self.keys.as_deref())
+    }
+
+    /// The keyring if tokens are sealed (keys, on a store that `seals_tokens`), once the
+    /// store is checked; `None`: tokens in clear.
+    fn token_keys(&self) -> Result<Option<&Keyring>> {
+        self.ensure()?;
+        Ok(self.keys.as_deref().filter(|_| self.inner.seals_tokens()))
     }
 
     /// Refuses what would carry rows out of, or into, a store opened with keys: before the
@@ -265,27 +419,52 @@ impl TokenStore for Sealed {
     }
 
     fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
-        self.ensure()?;
-        self.inner.store_access_tokens(tokens, now)
+        let Some(keys) = self.token_keys()? else {
+            return self.inner.store_access_tokens(tokens, now);
+        };
+        let sealed = tokens
+            .iter()
+            .map(|t| seal_token(keys, t))
+            .collect::<Result<Vec<_>>>()?;
+        self.inner.store_access_tokens(&sealed, now)
     }
 
     fn store_access_token(&self, token: &NewAccessToken, now: i64) -> Result<()> {
-        self.ensure()?;
-        self.inner.store_access_token(token, now)
+        let Some(keys) = self.token_keys()? else {
+            return self.inner.store_access_token(token, now);
+        };
+        self.inner
+            .store_access_token(&seal_token(keys, token)?, now)
     }
 
     fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
-        self.ensure()?;
-        self.inner.get_access_token(token, now)
+        let Some(keys) = self.token_keys()? else {
+            return self.inner.get_access_token(token, now);
+        };
+        for digest in keys.digests_all(Kind::AccessToken, token.as_bytes()) {
+            let row = hex(&digest.bytes);
+            if let Some(found) = self.inner.get_access_token_linked(&row, now)? {
+                return open_access(keys, &row, found).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
-        self.ensure()?;
-        self.inner.get_access_token_text(token, now)
+        if self.token_keys()?.is_none() {
+            return self.inner.get_access_token_text(token, now);
+        }
+        // The stored text is sealed: opened from the record.
+        Ok(self
+            .get_access_token(token, now)?
+            .as_ref()
+            .map(crate::wire::access_token))
     }
 
     fn get_access_token_at_hand(&self, token: &str, now: i64) -> Option<Option<String>> {
-        if !self.checked.load(Ordering::Acquire) {
+        if !self.checked.load(Ordering::Acquire)
+            || (self.keys.is_some() && self.inner.seals_tokens())
+        {
             return None;
         }
         self.inner.get_access_token_at_hand(token, now)
@@ -322,18 +501,47 @@ impl TokenStore for Sealed {
     }
 
     fn get_refresh_token(&self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
-        self.ensure()?;
-        self.inner.get_refresh_token(refresh_token, now)
+        let Some(keys) = self.token_keys()? else {
+            return self.inner.get_refresh_token(refresh_token, now);
+        };
+        for digest in keys.digests_all(Kind::RefreshToken, refresh_token.as_bytes()) {
+            if let Some(mut found) = self
+                .inner
+                .get_refresh_token_linked(&hex(&digest.bytes), now)?
+            {
+                let links = found.links.take();
+                let (access, refresh) = open_links(keys, &found.access_token, links.as_deref())?;
+                if refresh != refresh_token {
+                    return Err(cannot(
+                        "the refresh token's access token (access_tokens.links) names another \
+                         refresh token: the rows were altered",
+                    ));
+                }
+                found.access_token = access;
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
     }
 
     fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
-        self.ensure()?;
-        self.inner.revoke_refresh_token(refresh_token)
+        let Some(keys) = self.token_keys()? else {
+            return self.inner.revoke_refresh_token(refresh_token);
+        };
+        for digest in keys.digests_all(Kind::RefreshToken, refresh_token.as_bytes()) {
+            self.inner.revoke_refresh_token(&hex(&digest.bytes))?;
+        }
+        Ok(())
     }
 
     fn delete_token(&self, token: &str) -> Result<()> {
-        self.ensure()?;
-        self.inner.delete_token(token)
+        let Some(keys) = self.token_keys()? else {
+            return self.inner.delete_token(token);
+        };
+        for digest in keys.digests_all(Kind::AccessToken, token.as_bytes()) {
+            self.inner.delete_token(&hex(&digest.bytes))?;
+        }
+        Ok(())
     }
 
     fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
@@ -375,8 +583,43 @@ impl TokenStore for Sealed {
     }
 
     fn rotate_refresh_token(&self, request: &RotateRequest, now: i64) -> Result<Rotation> {
-        self.ensure()?;
-        self.inner.rotate_refresh_token(request, now)
+        let Some(keys) = self.token_keys()? else {
+            return self.inner.rotate_refresh_token(request, now);
+        };
+        // The new pair's rows and links are made here (the store holds no key); the API key
+        // is copied by the store as it is (bound to the user and client, not the row).
+        let new_row = hex(&keys
+            .digest(Kind::AccessToken, request.new_access_token.as_bytes())
+            .bytes);
+        let links = keys.seal_token(
+            ACCESS_LINKS,
+            new_row.as_bytes(),
+            &pack_links(&request.new_access_token, &request.new_refresh_token),
+        )?;
+        let mut sealed = RotateRequest {
+            refresh_token: String::new(),
+            new_access_token: new_row,
+            new_refresh_token: hex(&keys
+                .digest(Kind::RefreshToken, request.new_refresh_token.as_bytes())
+                .bytes),
+            expires_at: request.expires_at,
+            grace_ms: request.grace_ms,
+            links: Some(links),
+        };
+        for digest in keys.digests_all(Kind::RefreshToken, request.refresh_token.as_bytes()) {
+            sealed.refresh_token = hex(&digest.bytes);
+            match self.inner.rotate_refresh_token(&sealed, now)? {
+                Rotation::Unknown => continue,
+                Rotation::Rotated(mut r) => {
+                    r.api_key = open_api_key(keys, r.user_id.as_deref(), &r.client_id, &r.api_key)?;
+                    r.access_token = request.new_access_token.clone();
+                    r.refresh_token = request.new_refresh_token.clone();
+                    return Ok(Rotation::Rotated(r));
+                }
+                reused => return Ok(reused),
+            }
+        }
+        Ok(Rotation::Unknown)
     }
 
     fn put_client(&self, client: &ClientRecord) -> Result<()> {
@@ -429,6 +672,10 @@ impl TokenStore for Sealed {
 
     fn seal_mark(&self) -> Result<(Option<String>, bool)> {
         self.inner.seal_mark()
+    }
+
+    fn seals_tokens(&self) -> bool {
+        self.inner.seals_tokens()
     }
 
     fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool> {

@@ -37,6 +37,7 @@ pub(super) fn token(
     expires_at: Option<i64>,
 ) -> NewAccessToken {
     NewAccessToken {
+        links: None,
         token: t.into(),
         refresh_token: rt.map(Into::into),
         api_key: format!("sk-{t}"),
@@ -445,6 +446,7 @@ fn bulk_store_is_all_or_nothing(mut f: Fixture) {
 fn rotate(s: &dyn TokenStore, old: &str, new: &str, now: i64) -> Rotation {
     s.rotate_refresh_token(
         &RotateRequest {
+            links: None,
             refresh_token: old.into(),
             new_access_token: format!("at-{new}"),
             new_refresh_token: format!("rt-{new}"),

@@ -1,5 +1,6 @@
-//! Encryption at rest (`sealed`) on every backend of `backend_list!`: the mark's checks,
-//! codes and pending authorizations sealed, a value moved or written in clear refused, and
+//! Encryption at rest (`sealed`) on every backend of `backend_list!`: the mark's checks
+//! (and a `sealed v1` store taken on or refused), codes, pending authorizations and, where
+//! the backend keeps links, tokens sealed, a value moved or written in clear refused, and
 //! none of the secrets in the stored rows (nor in a SQLite file's bytes and WAL); and
 //! `sealed`, through which the suite every store runs (`tests.rs`) runs its cases that touch
 //! no backup or copy on a sealed store too.
@@ -15,7 +16,7 @@ use super::snapshot::{Counts, RowStore, Rows, Sink};
 use super::TokenStore;
 use crate::crypto::{hex, Keyring, Kind};
 use crate::error::StoreError;
-use crate::model::AuthorizationCode;
+use crate::model::{AuthorizationCode, NewAccessToken, RotateRequest, Rotation};
 
 const NOW: i64 = 1_800_000_000_000;
 const CODE: &str = "code-4f1c9a7e2b";
@@ -247,6 +248,236 @@ fn a_moved_or_clear_value_is_refused(f: TestStore) {
     assert!(!err.to_string().contains(VERIFIER), "{err}");
 }
 
+const AT: &str = "at-token-secret-5e1d";
+const RT: &str = "rt-refresh-secret-9a4c";
+const AT2: &str = "at-token-secret-2-77b0";
+const RT2: &str = "rt-refresh-secret-2-c3d8";
+const TOKEN_API_KEY: &str = "sk-token-secret-0f6e";
+
+fn new_token(token: &str, refresh: Option<&str>, user: &str) -> NewAccessToken {
+    NewAccessToken {
+        links: None,
+        token: token.into(),
+        refresh_token: refresh.map(Into::into),
+        api_key: TOKEN_API_KEY.into(),
+        user_id: Some(user.into()),
+        client_id: "client".into(),
+        scopes: vec!["read".into()],
+        expires_at: Some(NOW + 3_600_000),
+    }
+}
+
+fn rotation(old: &str, at: &str, rt: &str) -> RotateRequest {
+    RotateRequest {
+        links: None,
+        refresh_token: old.into(),
+        new_access_token: at.into(),
+        new_refresh_token: rt.into(),
+        expires_at: Some(NOW + 3_600_000),
+        grace_ms: 1000,
+    }
+}
+
+/// Access and refresh tokens (rotated-away ones too) and their API keys are stored under
+/// digests and sealed where the backend keeps the links (`seals_tokens`); the API gives
+/// every link back in clear, rotation and reuse detection work; a backend without the
+/// links keeps its tokens in clear under a `sealed v1` mark.
+fn tokens_are_not_stored_in_clear(f: TestStore) {
+    let inner: Arc<dyn TokenStore> = Arc::from(f.store);
+    let keys = keyring(&[("k1", 1)]);
+    let s = Sealed::new(inner.clone(), Some(keys.clone()));
+    s.open().unwrap();
+    let mark = inner.seal_mark().unwrap().0.expect("marked");
+    if !inner.seals_tokens() {
+        assert!(mark.starts_with("sealed v1 "), "{mark}");
+        return;
+    }
+    assert!(mark.starts_with("sealed v2 "), "{mark}");
+    s.store_access_token(&new_token(AT, Some(RT), "u1"), NOW)
+        .unwrap();
+    s.store_access_token(&new_token("at-other", None, "u2"), NOW)
+        .unwrap();
+    let got = s.get_access_token(AT, NOW).unwrap().expect("the token");
+    assert_eq!(got.api_key, TOKEN_API_KEY);
+    assert_eq!(got.refresh_token.as_deref(), Some(RT));
+    assert_eq!(got.links, None);
+    let r = s
+        .get_refresh_token(RT, NOW)
+        .unwrap()
+        .expect("the refresh token");
+    assert_eq!(r.access_token, AT);
+    assert_eq!(r.links, None);
+    let other = s.get_access_token("at-other", NOW).unwrap().expect("other");
+    assert_eq!(other.refresh_token, None);
+    assert_eq!(
+        s.get_access_token_text(AT, NOW).unwrap(),
+        Some(crate::wire::access_token(&got))
+    );
+
+    let Rotation::Rotated(rotated) = s
+        .rotate_refresh_token(&rotation(RT, AT2, RT2), NOW)
+        .unwrap()
+    else {
+        panic!("rotated");
+    };
+    assert_eq!(rotated.api_key, TOKEN_API_KEY);
+    assert_eq!(rotated.access_token, AT2);
+    assert_eq!(rotated.refresh_token, RT2);
+    assert_eq!(s.get_access_token(AT, NOW).unwrap(), None);
+    let got = s
+        .get_access_token(AT2, NOW)
+        .unwrap()
+        .expect("the new token");
+    assert_eq!(got.api_key, TOKEN_API_KEY);
+    assert_eq!(got.refresh_token.as_deref(), Some(RT2));
+    assert_eq!(
+        s.get_refresh_token(RT2, NOW)
+            .unwrap()
+            .expect("new rt")
+            .access_token,
+        AT2
+    );
+
+    let rows = stored_text(&*inner);
+    for secret in [AT, RT, AT2, RT2, TOKEN_API_KEY, "at-other"] {
+        assert!(!rows.contains(secret), "{secret} stored in clear: {rows}");
+    }
+    assert!(rows.contains(&hex(&keys.digest(Kind::AccessToken, AT2.as_bytes()).bytes)));
+    if let Some(path) = inner
+        .location()
+        .filter(|p| std::path::Path::new(p).is_file())
+    {
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        for secret in [AT, RT, AT2, RT2, TOKEN_API_KEY] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in the SQLite file or its WAL"
+            );
+        }
+    }
+
+    // Within the grace period a replay of the old refresh token revokes nothing; after it,
+    // the family.
+    assert_eq!(
+        s.rotate_refresh_token(&rotation(RT, "x1", "y1"), NOW + 10)
+            .unwrap(),
+        Rotation::Reused {
+            within_grace: true,
+            revoked: 0
+        }
+    );
+    assert_eq!(
+        s.rotate_refresh_token(&rotation(RT, "x2", "y2"), NOW + 5000)
+            .unwrap(),
+        Rotation::Reused {
+            within_grace: false,
+            revoked: 1
+        }
+    );
+    assert_eq!(s.get_access_token(AT2, NOW + 5000).unwrap(), None);
+    assert_eq!(s.get_refresh_token(RT2, NOW + 5000).unwrap(), None);
+
+    // Delete, revoke, a user's tokens, cleanup.
+    s.store_access_token(&new_token(AT, Some(RT), "u1"), NOW)
+        .unwrap();
+    s.revoke_refresh_token(RT).unwrap();
+    assert_eq!(s.get_access_token(AT, NOW).unwrap(), None);
+    s.store_access_token(&new_token(AT, Some(RT), "u1"), NOW)
+        .unwrap();
+    s.delete_token(AT).unwrap();
+    assert_eq!(s.get_refresh_token(RT, NOW).unwrap(), None);
+    s.store_access_token(&new_token(AT, Some(RT), "u1"), NOW)
+        .unwrap();
+    s.delete_user_tokens("u1").unwrap();
+    assert_eq!(s.get_access_token(AT, NOW).unwrap(), None);
+    assert!(s.get_access_token("at-other", NOW).unwrap().is_some());
+    assert_eq!(s.cleanup_expired(NOW + 7_200_000, 100).unwrap(), 1);
+    assert_eq!(s.get_access_token("at-other", NOW).unwrap(), None);
+}
+
+/// A token's sealed API key moved to a token of another user, or its links to another row,
+/// is CANNOT_DECRYPT, never served.
+fn a_moved_token_value_is_refused(f: TestStore) {
+    let inner: Arc<dyn TokenStore> = Arc::from(f.store);
+    if !inner.seals_tokens() {
+        return;
+    }
+    let keys = keyring(&[("k1", 1)]);
+    let s = Sealed::new(inner.clone(), Some(keys.clone()));
+    s.store_access_token(&new_token(AT, Some(RT), "u1"), NOW)
+        .unwrap();
+    let row = hex(&keys.digest(Kind::AccessToken, AT.as_bytes()).bytes);
+    let stored = inner
+        .get_access_token_linked(&row, NOW)
+        .unwrap()
+        .expect("row");
+    assert!(crate::crypto::is_sealed(&stored.api_key));
+    // The same sealed API key under another user.
+    let moved = NewAccessToken {
+        links: stored.links.clone(),
+        token: row.clone(),
+        refresh_token: stored.refresh_token.clone(),
+        api_key: stored.api_key.clone(),
+        user_id: Some("u2".into()),
+        client_id: stored.client_id.clone(),
+        scopes: stored.scopes.clone(),
+        expires_at: stored.expires_at,
+    };
+    inner.store_access_token(&moved, NOW).unwrap();
+    let err = s.get_access_token(AT, NOW).expect_err("moved: refused");
+    assert_eq!(err.code(), "ERR_TOKEN_STORAGE_CANNOT_DECRYPT");
+    assert!(!err.to_string().contains(TOKEN_API_KEY), "{err}");
+    // The links moved to another access row.
+    let row2 = hex(&keys.digest(Kind::AccessToken, AT2.as_bytes()).bytes);
+    inner
+        .store_access_token(
+            &NewAccessToken {
+                token: row2,
+                user_id: Some("u1".into()),
+                ..moved
+            },
+            NOW,
+        )
+        .unwrap();
+    let err = s.get_access_token(AT2, NOW).expect_err("moved: refused");
+    assert_eq!(err.code(), "ERR_TOKEN_STORAGE_CANNOT_DECRYPT");
+}
+
+/// A store marked by the version that sealed only codes and pending logins (`sealed v1`)
+/// is taken on as `sealed v2` while it holds no token, and refused (naming `encrypt`)
+/// when it holds tokens, which it kept in clear.
+fn a_v1_store_is_upgraded_only_without_tokens(f: TestStore) {
+    let inner: Arc<dyn TokenStore> = Arc::from(f.store);
+    let keys = keyring(&[("k1", 1)]);
+    let v1 = format!("sealed v1 k1={}", keys.key_checks()[0].1);
+    assert!(inner.set_seal_mark(None, &v1, true).unwrap());
+    inner
+        .store_access_token(&new_token(AT, Some(RT), "u1"), NOW)
+        .unwrap();
+    let opened = Sealed::new(inner.clone(), Some(keys.clone())).open();
+    if !inner.seals_tokens() {
+        opened.unwrap();
+        assert_eq!(inner.seal_mark().unwrap().0.as_deref(), Some(v1.as_str()));
+        return;
+    }
+    let msg = mismatch(opened);
+    assert!(
+        msg.contains("encrypt") && msg.contains("earlier version"),
+        "{msg}"
+    );
+    assert_eq!(inner.seal_mark().unwrap().0.as_deref(), Some(v1.as_str()));
+    inner.delete_token(AT).unwrap();
+    let s = Sealed::new(inner.clone(), Some(keys.clone()));
+    s.open().unwrap();
+    let mark = inner.seal_mark().unwrap().0.expect("marked");
+    assert_eq!(mark, format!("sealed v2 k1={}", keys.key_checks()[0].1));
+    s.store_access_token(&new_token(AT, Some(RT), "u1"), NOW)
+        .unwrap();
+    assert!(s.get_access_token(AT, NOW).unwrap().is_some());
+    assert_eq!(inner.get_access_token(AT, NOW).unwrap(), None);
+}
+
 /// A backend's test store behind a sealed layer with a test keyring: how the suite every
 /// store runs (`tests.rs`, its cases that touch no backup) runs sealed.
 pub(super) fn sealed(f: TestStore) -> TestStore {
@@ -283,6 +514,9 @@ macro_rules! every_backend_sealed {
                 #[test] fn a_clear_store_is_refused_with_keys() { if let Some(f) = Settings::test_store() { super::a_clear_store_is_refused_with_keys(f); } }
                 #[test] fn secrets_are_not_stored_in_clear() { if let Some(f) = Settings::test_store() { super::secrets_are_not_stored_in_clear(f); } }
                 #[test] fn a_moved_or_clear_value_is_refused() { if let Some(f) = Settings::test_store() { super::a_moved_or_clear_value_is_refused(f); } }
+                #[test] fn tokens_are_not_stored_in_clear() { if let Some(f) = Settings::test_store() { super::tokens_are_not_stored_in_clear(f); } }
+                #[test] fn a_moved_token_value_is_refused() { if let Some(f) = Settings::test_store() { super::a_moved_token_value_is_refused(f); } }
+                #[test] fn a_v1_store_is_upgraded_only_without_tokens() { if let Some(f) = Settings::test_store() { super::a_v1_store_is_upgraded_only_without_tokens(f); } }
                 #[test] fn a_refused_snapshot_leaves_the_store_unsealed() { if let Some(f) = Settings::test_store() { super::a_refused_snapshot_leaves_the_store_unsealed(f); } }
             }
         )*
@@ -292,8 +526,8 @@ macro_rules! every_backend_sealed {
 backend_list!(every_backend_sealed);
 
 /// What the layer costs on the memory store, A/B in one process: a get through it without
-/// keys and with keys (tokens are not sealed yet: the check of the mark only), and a code
-/// and a pending authorization stored and taken, sealed or not. Timing only:
+/// keys and with keys (the token found by its digest, its API key and refresh token
+/// opened), and a code and a pending authorization stored and taken, sealed or not. Timing only:
 /// `cargo test --release --lib tests_sealed::cost -- --ignored --nocapture`.
 #[test]
 #[ignore]
@@ -306,8 +540,11 @@ fn cost_of_the_layer() {
     let keyed = Sealed::new(keyed_inner, Some(keyring(&[("k1", 1)])));
     let n = 1000;
     let token = |i: usize| crate::model::NewAccessToken {
+        links: None,
         token: format!("0123456789abcdef0123456789abcdef0123456789ab{i:04}"),
-        refresh_token: None,
+        refresh_token: Some(format!(
+            "rt-0123456789abcdef0123456789abcdef0123456789{i:04}"
+        )),
         api_key: "sk-or-v1-0123456789abcdef".into(),
         user_id: Some(format!("user-{}", i % 100)),
         client_id: "client".into(),
@@ -318,7 +555,7 @@ fn cost_of_the_layer() {
     for s in [&*raw, &keyed as &dyn TokenStore] {
         s.store_access_tokens(&tokens, NOW).unwrap();
     }
-    let rounds = 300;
+    let rounds = 100;
     let per_get = |s: &dyn TokenStore| {
         let start = Instant::now();
         for _ in 0..rounds {
@@ -357,5 +594,29 @@ fn cost_of_the_layer() {
     eprintln!(
         "code + pending authorization, each stored and taken: store {:.0} ns, layer without keys {:.0} ns, sealed {:.0} ns",
         best[3], best[4], best[5]
+    );
+
+    // The same gets on two SQLite files, in clear and sealed.
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = |name: &str| -> Arc<dyn TokenStore> {
+        Arc::new(super::SqliteStore::new(
+            dir.path().join(name),
+            super::SyncMode::Normal,
+            1000,
+        ))
+    };
+    let clear = Sealed::new(sqlite("clear.db"), None);
+    let keyed = Sealed::new(sqlite("sealed.db"), Some(keyring(&[("k1", 1)])));
+    for s in [&clear, &keyed] {
+        s.store_access_tokens(&tokens, NOW).unwrap();
+    }
+    let mut best = [f64::MAX; 2];
+    for _ in 0..5 {
+        best[0] = best[0].min(per_get(&clear));
+        best[1] = best[1].min(per_get(&keyed));
+    }
+    eprintln!(
+        "get (SQLite, {n} tokens): without keys {:.0} ns, with keys {:.0} ns",
+        best[0], best[1]
     );
 }

@@ -13,6 +13,7 @@ const NOW: i64 = 1_800_000_000_000;
 
 fn rotate(old: &str, access: &str, refresh: &str) -> RotateRequest {
     RotateRequest {
+        links: None,
         refresh_token: old.into(),
         new_access_token: access.into(),
         new_refresh_token: refresh.into(),

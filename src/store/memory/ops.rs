@@ -26,6 +26,7 @@ impl Tables {
             self.unlink_refresh(prev);
             if let Some(p) = self.slots.get_mut(prev as usize).and_then(Option::as_mut) {
                 p.text = p.token().into();
+                p.links_len = 0;
             }
         }
         if !refresh.is_empty() {
@@ -33,13 +34,17 @@ impl Tables {
             self.set_family(refresh, None);
         }
         let token_len = u32::try_from(t.token.len()).map_err(|_| too_long())?;
-        let mut text = String::with_capacity(t.token.len() + refresh.len());
+        let links = t.links.as_deref().unwrap_or_default();
+        let links_len = u32::try_from(links.len()).map_err(|_| too_long())?;
+        let mut text = String::with_capacity(t.token.len() + refresh.len() + links.len());
         text.push_str(&t.token);
         text.push_str(refresh);
+        text.push_str(links);
         let user_id = t.user_id.as_deref().map(|u| self.intern_user(u));
         let slot = Slot {
             text: text.into(),
             token_len,
+            links_len,
             api_key: self.intern(&t.api_key),
             user_id,
             grant: self.intern_grant(&t.client_id, &t.scopes),
@@ -148,6 +153,7 @@ impl Tables {
             scopes: s.grant.scopes.clone(),
             access_token: s.token().to_owned(),
             created_at: s.created_at,
+            links: s.links().map(str::to_owned),
         }))
     }
 

@@ -48,6 +48,7 @@ impl Tables {
                         scopes: a.scopes,
                         access_token: s.token().to_owned(),
                         created_at: a.created_at,
+                        links: a.links,
                     },
                 })
             })
@@ -104,6 +105,7 @@ impl Tables {
                         client_id: a.client_id.clone(),
                         scopes: a.scopes.clone(),
                         expires_at: a.expires_at,
+                        links: a.links.clone(),
                     })
                     .collect();
                 self.check_room(&tokens)?;

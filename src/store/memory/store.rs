@@ -102,6 +102,10 @@ impl TokenStore for MemoryStore {
         Ok((tables.seal_mark.clone(), holds_secrets(&tables)))
     }
 
+    fn seals_tokens(&self) -> bool {
+        true
+    }
+
     fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool> {
         let mut tables = self.tables()?;
         if tables.seal_mark.as_deref() != old || (only_if_empty && holds_secrets(&tables)) {

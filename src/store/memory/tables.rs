@@ -19,9 +19,12 @@ pub(super) const NEVER: i64 = i64::MAX;
 pub(super) const NONE: u32 = u32::MAX;
 
 pub(super) struct Slot {
-    /// The access token and the refresh token (may be empty), end to end.
+    /// The access token, the refresh token (may be empty) and the sealed links
+    /// (`NewAccessToken::links`, empty in clear), end to end.
     pub(super) text: Box<str>,
     pub(super) token_len: u32,
+    /// The length of the links at the end of `text` (0 in clear).
+    pub(super) links_len: u32,
     pub(super) api_key: Arc<str>,
     pub(super) user_id: Option<Arc<str>>,
     /// Client id and scopes, shared by every token issued with the same pair.
@@ -65,8 +68,16 @@ impl Slot {
         self.text.get(..self.token_len as usize).unwrap_or_default()
     }
     pub(super) fn refresh(&self) -> Option<&str> {
-        let r = self.text.get(self.token_len as usize..).unwrap_or_default();
+        let end = self.text.len() - self.links_len as usize;
+        let r = self
+            .text
+            .get(self.token_len as usize..end)
+            .unwrap_or_default();
         (!r.is_empty()).then_some(r)
+    }
+    pub(super) fn links(&self) -> Option<&str> {
+        let at = self.text.len() - self.links_len as usize;
+        (self.links_len > 0).then(|| self.text.get(at..).unwrap_or_default())
     }
     pub(super) fn api_key(&self) -> &str {
         &self.api_key
@@ -334,6 +345,7 @@ impl Tables {
             refresh_token: s.refresh().map(str::to_owned),
             expires_at: s.expiry(),
             created_at: s.created_at,
+            links: s.links().map(str::to_owned),
         }
     }
 }

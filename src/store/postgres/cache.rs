@@ -303,6 +303,7 @@ mod tests {
             refresh_token: None,
             expires_at: Some(1_000),
             created_at: 0,
+            links: None,
         }
     }
 

@@ -129,6 +129,7 @@ pub(super) fn read_access(row: &Row) -> Decoded<AccessToken> {
             .filter(|s| !s.is_empty()),
         expires_at: row.try_get(5)?,
         created_at: row.try_get(6)?,
+        links: None,
     })
 }
 
@@ -142,6 +143,7 @@ pub(super) fn read_refresh(row: &Row) -> Decoded<(RefreshToken, Option<Option<i6
         scopes: scopes(row, 2)?,
         access_token: row.try_get(3)?,
         created_at: row.try_get(4)?,
+        links: None,
     };
     let access = if row.try_get::<_, bool>(5)? {
         Some(row.try_get(6)?)

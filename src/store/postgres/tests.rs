@@ -93,6 +93,7 @@ impl Drop for TestSchema {
 
 fn token(t: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
+        links: None,
         token: t.into(),
         refresh_token: Some(format!("r-{t}")),
         api_key: "sk-test".into(),
@@ -459,6 +460,7 @@ fn one_token_stores_keep_the_counts_exact_on_each_path() {
         // No user; no refresh token.
         token("t8", "", Some(NOW + 20 * min)),
         NewAccessToken {
+            links: None,
             refresh_token: None,
             ..token("t9", "u3", Some(NOW + 20 * min))
         },
@@ -466,6 +468,7 @@ fn one_token_stores_keep_the_counts_exact_on_each_path() {
         // given again: the general function's path.
         token("t3", "u3", Some(NOW + 20 * min)),
         NewAccessToken {
+            links: None,
             refresh_token: Some("r-t1".into()),
             ..token("t10", "u4", Some(NOW + 40 * min))
         },

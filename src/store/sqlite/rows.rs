@@ -84,7 +84,7 @@ pub(super) fn read_code(row: &Row) -> rusqlite::Result<AuthorizationCode> {
 }
 
 /// A token of `SELECT_ACCESS`: api_key, user_id, client_id, scopes, refresh_token,
-/// expires_at, created_at.
+/// expires_at, created_at, links.
 pub(super) fn read_access(row: &Row) -> rusqlite::Result<AccessToken> {
     Ok(AccessToken {
         api_key: required_text(row, 0)?,
@@ -94,12 +94,13 @@ pub(super) fn read_access(row: &Row) -> rusqlite::Result<AccessToken> {
         refresh_token: text(row, 4)?.filter(|s| !s.is_empty()),
         expires_at: expiry(row, 5)?,
         created_at: time(row, 6)?.unwrap_or(0),
+        links: text(row, 7)?,
     })
 }
 
 /// A refresh token joined to its access token (getRefreshToken): user_id, client_id,
-/// scopes, access_token, created_at, then whether the access token exists and its
-/// `expires_at`. Returns the token and, if its access token exists, that one's expiry.
+/// scopes, access_token, created_at, then whether the access token exists, its
+/// `expires_at` and its links. Returns the token and, if its access token exists, that one's expiry.
 pub(super) fn read_refresh(row: &Row) -> rusqlite::Result<(RefreshToken, Option<Option<i64>>)> {
     let token = RefreshToken {
         user_id: user(row, 0)?,
@@ -107,6 +108,7 @@ pub(super) fn read_refresh(row: &Row) -> rusqlite::Result<(RefreshToken, Option<
         scopes: scopes(row, 2)?,
         access_token: required_text(row, 3)?,
         created_at: time(row, 4)?.unwrap_or(0),
+        links: text(row, 7)?,
     };
     let access = if row.get::<_, bool>(5)? {
         Some(expiry(row, 6)?)
@@ -129,6 +131,7 @@ pub(super) fn read_rotated(row: &Row) -> rusqlite::Result<(String, AccessToken, 
             refresh_token: None,
             expires_at: expiry(row, 5)?,
             created_at: 0,
+            links: None,
         },
         required_text(row, 6)?,
     ))

@@ -440,7 +440,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
         INSERT INTO nts_fine_moves VALUES (NEW.user_id, NEW.token, NEW.token, NEW.expires_at, 1);
     END;"
     ),
+    // 9. Sealed tokens (issue 19, `store::sealed`): with a keyring, an access token's
+    //    sealed copy of its access and refresh token strings (its `token` and
+    //    `refresh_token` being their digests), which the layer opens for getAccessToken and
+    //    getRefreshToken. A table of its own, not a column: the old module inserts rows of
+    //    `access_tokens` by position. Empty in a store in clear; in a sealed one a row leaves
+    //    with its token by `LINKS_TRIGGER`, created with the store's mark (not here: a store
+    //    in clear pays no trigger on its deletes).
+    "CREATE TABLE nts_token_links (
+        token TEXT PRIMARY KEY,
+        links TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
+
+/// A sealed token's links (migration 9) leave with its access token: created by
+/// `set_seal_mark`, in the transaction that marks the store sealed.
+pub(super) const LINKS_TRIGGER: &str =
+    "CREATE TRIGGER IF NOT EXISTS nts_token_links_delete AFTER DELETE ON access_tokens BEGIN
+        DELETE FROM nts_token_links WHERE token = OLD.token;
+    END;";
 
 /// `PRAGMA application_id` of a file whose schema this package wrote ("nts1"): together
 /// with `user_version`, the marker that tells our schema versions from another program's.

@@ -12,6 +12,7 @@ use super::connection::{transaction, Db};
 use super::errors::{from_sqlite, TxError};
 use super::rows::{read_access, read_client, read_code, read_pending, read_refresh};
 use super::rows::{read_retired, required_text, scopes_json, NO_CHALLENGE, NO_USER};
+use super::tokens::insert_links;
 use super::SqliteStore;
 use crate::error::{Result, StoreError};
 use crate::store::snapshot::{counts_sql, Counts, PendingRow, RefreshRow, RetiredRow};
@@ -49,6 +50,7 @@ impl Db {
             }
             c.prepare_cached("INSERT OR REPLACE INTO nts_meta (name, value) VALUES ('seal', ?1)")?
                 .execute([new])?;
+            c.execute_batch(super::schema::LINKS_TRIGGER)?;
             Ok(true)
         })
     }
@@ -57,7 +59,7 @@ impl Db {
 /// Each kind's statement selects the columns its reader of `rows` reads, then its key.
 fn read_token(r: &Row) -> rusqlite::Result<TokenRow> {
     Ok(TokenRow {
-        token: required_text(r, 7)?,
+        token: required_text(r, 8)?,
         access: read_access(r)?,
     })
 }
@@ -66,7 +68,7 @@ fn read_token(r: &Row) -> rusqlite::Result<TokenRow> {
 /// expiry: selected as constants here (the row is copied as it is, whatever those are).
 fn read_refresh_row(r: &Row) -> rusqlite::Result<RefreshRow> {
     Ok(RefreshRow {
-        refresh_token: required_text(r, 7)?,
+        refresh_token: required_text(r, 8)?,
         refresh: read_refresh(r)?.0,
     })
 }
@@ -148,7 +150,8 @@ impl RowStore for SqliteStore {
                 &c,
                 &shown,
                 "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at,
-                 created_at, token FROM access_tokens",
+                 created_at, (SELECT links FROM nts_token_links l WHERE l.token = a.token),
+                 token FROM access_tokens a",
                 batch,
                 read_token,
                 Rows::AccessTokens,
@@ -157,7 +160,7 @@ impl RowStore for SqliteStore {
             stream(
                 &c,
                 &shown,
-                "SELECT user_id, client_id, scopes, access_token, created_at, 0, NULL,
+                "SELECT user_id, client_id, scopes, access_token, created_at, 0, NULL, NULL,
                  refresh_token FROM refresh_tokens",
                 batch,
                 read_refresh_row,
@@ -322,6 +325,7 @@ fn import(c: &Connection, rows: &Rows) -> rusqlite::Result<()> {
                     a.expires_at,
                     a.created_at
                 ])?;
+                insert_links(c, token, a.links.as_deref())?;
             }
         }
         Rows::RefreshTokens(rows) => {

@@ -1,8 +1,16 @@
 //! The statements shared by several operations (each operation's own are inline, beside
 //! the code that binds them).
 
+/// An access token, its links NULL: a store in clear has none (measured: the subquery of
+/// `SELECT_ACCESS_LINKED` is not free, even on its empty table).
 pub(super) const SELECT_ACCESS: &str =
-    "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at
+    "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at, NULL
+     FROM access_tokens WHERE token = ?1";
+
+/// An access token with its links (migration 9): the sealed layer's read.
+pub(super) const SELECT_ACCESS_LINKED: &str =
+    "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at,
+        (SELECT links FROM nts_token_links WHERE token = ?1)
      FROM access_tokens WHERE token = ?1";
 
 /// getStats: the counters, less the expired rows of past buckets (from their counts) and

@@ -38,7 +38,11 @@ impl TokenStore for SqliteStore {
     }
 
     fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
-        self.main(|db| db.get_access_token(token, now))
+        self.main(|db| db.get_access_token(token, now, false))
+    }
+
+    fn get_access_token_linked(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        self.main(|db| db.get_access_token(token, now, true))
     }
 
     /// From the connection's recently read replies where it can (see `recent`).
@@ -55,7 +59,15 @@ impl TokenStore for SqliteStore {
     }
 
     fn get_refresh_token(&self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
-        self.main(|db| db.get_refresh_token(refresh_token, now))
+        self.main(|db| db.get_refresh_token(refresh_token, now, false))
+    }
+
+    fn get_refresh_token_linked(
+        &self,
+        refresh_token: &str,
+        now: i64,
+    ) -> Result<Option<RefreshToken>> {
+        self.main(|db| db.get_refresh_token(refresh_token, now, true))
     }
 
     fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
@@ -132,6 +144,10 @@ impl TokenStore for SqliteStore {
 
     fn seal_mark(&self) -> Result<(Option<String>, bool)> {
         self.main(|db| db.seal_mark())
+    }
+
+    fn seals_tokens(&self) -> bool {
+        true
     }
 
     fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool> {

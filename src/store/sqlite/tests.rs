@@ -23,6 +23,7 @@ fn open(path: &Path) -> Result<Db> {
 
 fn token(token: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
+        links: None,
         token: token.into(),
         refresh_token: None,
         api_key: "k".into(),
@@ -65,11 +66,11 @@ fn a_legacy_file_keeps_its_tokens() {
     }
     let s = open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
-    let t = s.get_access_token("at1", NOW).unwrap().unwrap();
+    let t = s.get_access_token("at1", NOW, false).unwrap().unwrap();
     assert_eq!((t.api_key.as_str(), t.scopes.len()), ("sk-1", 2));
     assert_eq!(t.expires_at, Some(NOW + 1000));
     assert_eq!(
-        s.get_refresh_token("rt1", NOW)
+        s.get_refresh_token("rt1", NOW, false)
             .unwrap()
             .unwrap()
             .access_token,
@@ -92,6 +93,7 @@ fn writes_keep_the_old_modules_not_null_columns_filled() {
     let path = dir.path().join("tokens.db");
     let s = open(&path).unwrap();
     let t = NewAccessToken {
+        links: None,
         token: "at".into(),
         refresh_token: Some("rt".into()),
         api_key: "k".into(),
@@ -267,7 +269,7 @@ fn opening_an_up_to_date_file_takes_no_write_lock() {
         .unwrap();
     let started = std::time::Instant::now();
     let s = Db::open(&path, SyncMode::Normal, 2_000).expect("opens");
-    assert!(s.get_access_token("t", NOW).unwrap().is_some());
+    assert!(s.get_access_token("t", NOW, false).unwrap().is_some());
     assert_eq!(s.stats(NOW).unwrap().total_tokens, 1);
     assert!(
         started.elapsed() < Duration::from_millis(1_000),
@@ -514,12 +516,12 @@ fn reads_answer_during_another_writers_lock() {
     let other = Connection::open(&path).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     // The expired token reads as gone, and stats leave it out, without the write lock.
-    assert!(s.get_access_token("old", NOW).unwrap().is_none());
+    assert!(s.get_access_token("old", NOW, false).unwrap().is_none());
     let st = s.stats(NOW).unwrap();
     assert_eq!((st.total_tokens, st.unique_users), (1, 1));
     other.execute_batch("COMMIT").unwrap();
     // Once the lock is free, the next read removes it.
-    assert!(s.get_access_token("old", NOW).unwrap().is_none());
+    assert!(s.get_access_token("old", NOW, false).unwrap().is_none());
     let left: i64 = s
         .conn
         .query_row("SELECT COUNT(*) FROM access_tokens", [], |r| r.get(0))
@@ -610,4 +612,50 @@ fn two_connections_share_counts_and_codes_once() {
     a.store_authorization_code("c1", &code).unwrap();
     assert!(b.take_authorization_code("c1", NOW).unwrap().is_some());
     assert!(a.take_authorization_code("c1", NOW).unwrap().is_none());
+}
+
+/// Sealed tokens' links (migration 9) leave with their tokens, by the trigger the mark
+/// brings; a store in clear has no such trigger (its deletes pay nothing for it).
+#[test]
+fn sealed_links_leave_with_their_tokens_and_clear_stores_have_no_trigger() {
+    use base64::Engine;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let triggers = |file: &str| -> i64 {
+        Connection::open(dir.path().join(file))
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'nts_token_links_delete'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let links = |file: &str| -> i64 {
+        Connection::open(dir.path().join(file))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM nts_token_links", [], |r| r.get(0))
+            .unwrap()
+    };
+    let store = |file: &str| -> Arc<dyn TokenStore> {
+        Arc::new(SqliteStore::new(dir.path().join(file), SyncMode::Normal, 1000))
+    };
+    let clear = crate::store::sealed::Sealed::new(store("clear.db"), None);
+    clear.store_access_token(&token("a", "u1", None), NOW).unwrap();
+    clear.delete_token("a").unwrap();
+    assert_eq!(triggers("clear.db"), 0);
+
+    let key = base64::engine::general_purpose::STANDARD.encode([3u8; 32]);
+    let keys = Arc::new(crate::crypto::Keyring::parse(&format!("k1:{key}")).unwrap());
+    let sealed = crate::store::sealed::Sealed::new(store("sealed.db"), Some(keys));
+    for (i, user) in ["u1", "u1", "u2"].iter().enumerate() {
+        let mut t = token(&format!("t{i}"), user, Some(NOW + 1000));
+        t.refresh_token = Some(format!("r{i}"));
+        sealed.store_access_token(&t, NOW).unwrap();
+    }
+    assert_eq!((triggers("sealed.db"), links("sealed.db")), (1, 3));
+    sealed.delete_user_tokens("u1").unwrap();
+    assert_eq!(links("sealed.db"), 1);
+    assert_eq!(sealed.cleanup_expired(NOW + 2000, 100).unwrap(), 1);
+    assert_eq!(links("sealed.db"), 0);
 }

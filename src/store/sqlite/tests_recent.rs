@@ -21,6 +21,7 @@ fn open(path: &Path) -> Db {
 
 fn token(name: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
+        links: None,
         token: name.into(),
         refresh_token: Some(format!("rt-{name}")),
         api_key: format!("key-{name}"),
@@ -43,7 +44,7 @@ fn read_until_kept(db: &Db, name: &str, now: i64) {
 /// reply served is exactly what the file holds (read without `recent`).
 fn api_key(db: &Db, name: &str, now: i64) -> Option<String> {
     let served = db.get_access_token_text(name, now).unwrap();
-    let record = db.get_access_token(name, now).unwrap();
+    let record = db.get_access_token(name, now, false).unwrap();
     assert_eq!(served, record.as_ref().map(wire::access_token), "{name}");
     record.map(|t| t.api_key)
 }
@@ -81,6 +82,7 @@ fn every_change_by_another_connection_is_seen_by_the_next_read() {
                 let r = o
                     .rotate_refresh_token(
                         &RotateRequest {
+                            links: None,
                             refresh_token: "rt-a".into(),
                             new_access_token: "a2".into(),
                             new_refresh_token: "rt-a2".into(),

@@ -16,6 +16,7 @@ fn open(path: &Path) -> Db {
 
 fn token(name: &str) -> NewAccessToken {
     NewAccessToken {
+        links: None,
         token: name.into(),
         refresh_token: None,
         api_key: format!("key-{name}"),
@@ -35,7 +36,7 @@ fn file_with(path: &Path, name: &str) {
 /// Reads `name` from `db` until it is served from `recent`.
 fn read_often(db: &Db, name: &str) {
     for _ in 0..4 {
-        assert!(db.get_access_token(name, NOW).unwrap().is_some(), "{name}");
+        assert!(db.get_access_token(name, NOW, false).unwrap().is_some(), "{name}");
     }
 }
 
@@ -48,7 +49,7 @@ fn serving_old(path: &Path) -> Db {
 }
 
 fn moved(db: &Db, name: &str) {
-    let err = db.get_access_token(name, NOW).unwrap_err();
+    let err = db.get_access_token(name, NOW, false).unwrap_err();
     assert_eq!(err.code(), "ERR_TOKEN_STORAGE_MOVED");
 }
 
@@ -70,8 +71,8 @@ fn a_file_renamed_over_the_path_is_seen_by_the_next_call() {
     renamed_over(&db, &dir.path().join("other.db"), &path);
     // The path is the other file now.
     let db = open(&path);
-    assert!(db.get_access_token("old", NOW).unwrap().is_none());
-    assert!(db.get_access_token("new", NOW).unwrap().is_some());
+    assert!(db.get_access_token("old", NOW, false).unwrap().is_none());
+    assert!(db.get_access_token("new", NOW, false).unwrap().is_some());
 }
 
 #[test]

@@ -9,7 +9,7 @@ use super::rows::{
     NO_CHALLENGE, NO_USER,
 };
 use super::refine::{refine, REFINE_ABOVE};
-use super::sql::{CODE_COLUMNS, SELECT_ACCESS, STATS};
+use super::sql::{CODE_COLUMNS, SELECT_ACCESS, SELECT_ACCESS_LINKED, STATS};
 use crate::error::Result;
 use crate::model::{
     is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
@@ -94,6 +94,7 @@ pub(super) fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rus
         t.expires_at,
         now
     ])?;
+    insert_links(c, &t.token, t.links.as_deref())?;
     if let Some(rt) = refresh {
         c.prepare_cached(
             "INSERT INTO refresh_tokens
@@ -101,6 +102,15 @@ pub(super) fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rus
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![rt, user_id, t.client_id, scopes, t.token, now])?;
+    }
+    Ok(())
+}
+
+/// Keeps a sealed token's links (migration 9) beside its access token; nothing in clear.
+pub(super) fn insert_links(c: &Connection, token: &str, links: Option<&str>) -> rusqlite::Result<()> {
+    if let Some(links) = links {
+        c.prepare_cached("INSERT OR REPLACE INTO nts_token_links (token, links) VALUES (?1, ?2)")?
+            .execute([token, links])?;
     }
     Ok(())
 }
@@ -146,7 +156,7 @@ impl Db {
                 return Ok(Some(text));
             }
         }
-        let Some(t) = self.read_access_token(token, now)? else {
+        let Some(t) = self.read_access_token(token, now, false)? else {
             return Ok(None);
         };
         let text = wire::access_token(&t);
@@ -157,16 +167,32 @@ impl Db {
     }
 
     /// The token's record, read from the file (`recent` keeps replies, not records).
-    pub(super) fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+    /// `linked`: with its links (`TokenStore::get_access_token_linked`).
+    pub(super) fn get_access_token(
+        &self,
+        token: &str,
+        now: i64,
+        linked: bool,
+    ) -> Result<Option<AccessToken>> {
         self.ensure_in_place()?;
-        self.read_access_token(token, now)
+        self.read_access_token(token, now, linked)
     }
 
     /// The token read from the file if live at `now`; removed if found expired.
-    fn read_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+    fn read_access_token(
+        &self,
+        token: &str,
+        now: i64,
+        linked: bool,
+    ) -> Result<Option<AccessToken>> {
+        let sql = if linked {
+            SELECT_ACCESS_LINKED
+        } else {
+            SELECT_ACCESS
+        };
         let found = self
             .conn
-            .prepare_cached(SELECT_ACCESS)
+            .prepare_cached(sql)
             .and_then(|mut s| s.query_row([token], read_access).optional())
             .map_err(|e| self.err(e))?;
         match found {
@@ -217,20 +243,29 @@ impl Db {
         Ok(taken.filter(|d| !is_expired(Some(d.expires_at), now)))
     }
 
+    /// `linked`: with its access token's links (`TokenStore::get_refresh_token_linked`).
     pub(super) fn get_refresh_token(
         &self,
         refresh_token: &str,
         now: i64,
+        linked: bool,
     ) -> Result<Option<RefreshToken>> {
         self.ensure_in_place()?;
+        let sql = if linked {
+            "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
+                    a.token IS NOT NULL, a.expires_at,
+                    (SELECT links FROM nts_token_links WHERE token = r.access_token)
+             FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
+             WHERE r.refresh_token = ?1"
+        } else {
+            "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
+                    a.token IS NOT NULL, a.expires_at, NULL
+             FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
+             WHERE r.refresh_token = ?1"
+        };
         let found = self
             .conn
-            .prepare_cached(
-                "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
-                        a.token IS NOT NULL, a.expires_at
-                 FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
-                 WHERE r.refresh_token = ?1",
-            )
+            .prepare_cached(sql)
             .and_then(|mut s| s.query_row([refresh_token], read_refresh).optional())
             .map_err(|e| self.err(e))?
             .map(|(r, access)| (access.is_some_and(|at| !is_expired(at, now)), r));
