@@ -122,7 +122,7 @@ mod tests {
             "48e49e749013023cd33afe446f993a060a518e3ecf21a9782c4a21c02f4a895f",
             "9fa9fde5e760464134ee670a74f3b44b36ab4381d358cbc26fcb4bbc6b9fb4e4",
             "5b50795697ddedc9891e8eec4374ae983457b4e87d5e49f8e7a0fc6514acae94",
-            "75f1e88b8a9df6ed0ddf9470a9ed969eabb41a07da0b5fc8af53183e873a5e06",
+            "1fb97be023ae24d9930f66330876ac3501d9df3e867c802cd6a7a2398016eebb",
         ];
         let now: Vec<String> = super::MIGRATIONS
             .iter()

@@ -6,38 +6,56 @@
 //! and of its users by until (kind 1, the rows of `nts_users` that getStats counts), and
 //! getStats sums at most 64 + 64 of them per shard instead of visiting the rows.
 //!
+//! What getStats reads: the current bucket's expired rows are its count (migration 1's,
+//! kept for every row) less its live part, the fine counts of the milliseconds after
+//! `at_ms`. So only the fine counts of the milliseconds a getStats may still find live are
+//! kept: a row that expired 3 s ago or more by the server's clock is never counted finely
+//! when written, deleted or moved, and the automatic cleanup of a burst that just expired
+//! pays a comparison per row (the count of a past millisecond is left stale, never read,
+//! and dropped with its bucket's mark).
+//!
 //! Who keeps them: row triggers on `access_tokens` and `nts_users` whose `WHEN` fires only
-//! for a row whose expiry (until) is near the server's clock (`near!`: from 5 buckets
-//! before to 22 after; tokens seldom expire within seconds of being written), so every
-//! other write pays a comparison and no call; the function then probes `nts_refined` and
-//! counts only rows in a listed bucket. getStats reads a bucket's fine counts only while it
-//! is listed and from 1 bucket before the clock's to 21 after it (in the same statement
-//! as the rest of the counts: one snapshot), so every write since the bucket was listed
-//! kept them (the `WHEN` covers that span and a 12 s backward step of the clock).
+//! for a row whose expiry (until) is near the server's clock (`near!`: from 3 s before it to
+//! 22.5 buckets after; tokens seldom expire within seconds of being written, and the
+//! cleanup deletes rows already expired), so every other write pays a comparison and no
+//! call; the function then probes `nts_refined` and counts only rows in a listed bucket.
+//! getStats reads a bucket's fine counts only while it is listed, from 21 buckets after
+//! the server's clock down to an `at_ms` 1 s behind it (an instance's clock and its call's
+//! wait; further behind, it visits the rows as before), deciding on the clock read after
+//! its statement's snapshot, so every write it sees was written with an earlier clock and
+//! kept the fine counts of every millisecond after its `at_ms`. The 2 s between the two
+//! (3 s less 1 s) is how far the server's clock may step back (a leap second, an NTP step)
+//! without a getStats counting a row deleted in the meantime; a larger step could make
+//! getStats off by the rows written or deleted within it, until its bucket is past.
 //!
 //! Who lists a bucket (`nts_refine`): getStats, when its current bucket holds more than
-//! 64 tokens and is within 1 of the clock's, and the automatic cleanup, ahead of time, for
-//! crowded buckets due before its next pass (`nts_refine_ahead`). Listing counts the
-//! bucket's rows under `SHARE` locks of both tables: every writer that did not see the
-//! listing has committed before the count, every later one sees it. The lock is waited
+//! 64 tokens and it would read its fine counts (and it is at most 1 after the clock's), and
+//! the automatic cleanup, ahead of time, for crowded buckets due before its next pass
+//! (`nts_refine_ahead`). Listing counts the bucket's rows not yet 3 s past (after a
+//! burst's expiry: only its live rest) under `SHARE` locks of both tables: every writer
+//! that did not see the listing has committed before the count, every later one sees it. The lock is waited
 //! for a bounded time (getStats: 20 ms), else the caller visits the rows as before; its
 //! error is caught, so it leaves nothing in the server's log. Listing also drops the
 //! marks and fine counts of buckets before the one before the caller's.
 
-/// Whether expiry `$v` may be in a listed bucket that getStats still reads (from 5 buckets
-/// before the server's clock to 22 after it, in milliseconds: a superset of the buckets).
+/// Whether expiry `$v` may be counted in a listed bucket that getStats still reads: later
+/// than 3 s before the server's clock (what getStats' `at_ms` may lag it, 1 s, plus a 2 s
+/// backward step of the clock) and earlier than 22.5 buckets after it (the last bucket
+/// listed, 21 after the clock's, plus the same 2 s), in milliseconds.
 macro_rules! near {
     ($v:literal) => {
         concat!(
-            "(", $v, " >= (date_part('epoch', clock_timestamp()) * 1000)::BIGINT - 20480 AND ",
-            $v, " < (date_part('epoch', clock_timestamp()) * 1000)::BIGINT + 90112)"
+            "(", $v, " > (date_part('epoch', clock_timestamp()) * 1000)::BIGINT - 3000 AND ",
+            $v, " < (date_part('epoch', clock_timestamp()) * 1000)::BIGINT + 92160)"
         )
     };
 }
 
 /// getStats' count of kind `$k` live at `at_ms` (migration 1's): its total less its past
-/// buckets, less the current bucket's expired ones from the fine counts when `f.fine`, else
-/// counted from `$rows` (the rows of kind `$k` expired in the current bucket).
+/// buckets, less the current bucket's expired ones. When `f.fine` those are the bucket's
+/// count less its live part, summed from the fine counts of the milliseconds after `at_ms`
+/// (at most 63 of 64 ms and 63 of 1 ms), else they are counted from `$rows` (the rows of
+/// kind `$k` expired in the current bucket).
 macro_rules! live_of {
     ($k:literal, $rows:literal) => {
         concat!(
@@ -45,12 +63,14 @@ macro_rules! live_of {
               - {s}.nts_sum(", $k, "::SMALLINT, 2::SMALLINT, -9223372036854775807, at_ms >> 20)
               - {s}.nts_sum(", $k, "::SMALLINT, 1::SMALLINT, (at_ms >> 20) << 4, at_ms >> 16)
               - {s}.nts_sum(", $k, "::SMALLINT, 0::SMALLINT, (at_ms >> 16) << 4, at_ms >> 12)
-              - CASE WHEN f.fine THEN (SELECT coalesce(sum(n), 0) FROM {s}.nts_fine
-                    WHERE kind = ", $k, " AND bits = 6 AND bucket >= (at_ms >> 12) << 6
-                        AND bucket < at_ms >> 6)
-                  + (SELECT coalesce(sum(n), 0) FROM {s}.nts_fine
-                    WHERE kind = ", $k, " AND bits = 0 AND bucket >= (at_ms >> 6) << 6
-                        AND bucket <= at_ms)
+              - CASE WHEN f.fine THEN
+                    {s}.nts_sum(", $k, "::SMALLINT, 0::SMALLINT, at_ms >> 12, (at_ms >> 12) + 1)
+                  - (SELECT coalesce(sum(n), 0) FROM {s}.nts_fine
+                    WHERE kind = ", $k, " AND bits = 6 AND bucket > at_ms >> 6
+                        AND bucket < ((at_ms >> 12) + 1) << 6)
+                  - (SELECT coalesce(sum(n), 0) FROM {s}.nts_fine
+                    WHERE kind = ", $k, " AND bits = 0 AND bucket > at_ms
+                        AND bucket < ((at_ms >> 6) + 1) << 6)
                 ELSE (SELECT count(*) ", $rows, ") END))::BIGINT"
         )
     };
@@ -72,14 +92,21 @@ pub const SQL: &str = concat!(
         SELECT (date_part('epoch', clock_timestamp()) * 1000)::BIGINT
     $nts$;
     -- A row of kind k leaves expiry o and comes to expiry e (NULL: none): counted where
-    -- either is in a listed bucket.
+    -- either is in a listed bucket and not yet 3 s past (no getStats reads that one).
     CREATE FUNCTION {s}.nts_fine_move(k SMALLINT, o BIGINT, e BIGINT) RETURNS void
     LANGUAGE plpgsql AS $nts$
     DECLARE
         sh SMALLINT;
+        past BIGINT := {s}.nts_clock_ms() - 3000;
     BEGIN
         IF o IS NOT DISTINCT FROM e THEN
             RETURN;
+        END IF;
+        IF o <= past THEN
+            o := NULL;
+        END IF;
+        IF e <= past THEN
+            e := NULL;
         END IF;
         IF o IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {s}.nts_refined WHERE bucket = o >> 12) THEN
             o := NULL;
@@ -159,6 +186,7 @@ pub const SQL: &str = concat!(
     LANGUAGE plpgsql SET enable_seqscan = off AS $nts$
     DECLARE
         was TEXT := current_setting('lock_timeout');
+        past BIGINT;
     BEGIN
         BEGIN
             PERFORM set_config('lock_timeout', greatest(wait_ms, 1) || 'ms', true);
@@ -176,13 +204,16 @@ pub const SQL: &str = concat!(
             DELETE FROM {s}.nts_fine
             WHERE (bits = 0 AND bucket >= p_bucket << 12 AND bucket < (p_bucket + 1) << 12)
                 OR (bits = 6 AND bucket >= p_bucket << 6 AND bucket < (p_bucket + 1) << 6);
+            -- Only what is not yet 3 s past: getStats reads the milliseconds after its at_ms,
+            -- and no later than 3 s before the clock (a burst that just expired is not visited).
+            past := greatest((p_bucket << 12) - 1, {s}.nts_clock_ms() - 3000);
             INSERT INTO {s}.nts_fine (kind, bits, bucket, shard, n)
             SELECT 0, 0, expires_at, 0, count(*) FROM {s}.access_tokens
-            WHERE expires_at >= p_bucket << 12 AND expires_at < (p_bucket + 1) << 12
+            WHERE expires_at > past AND expires_at < (p_bucket + 1) << 12
             GROUP BY expires_at;
             INSERT INTO {s}.nts_fine (kind, bits, bucket, shard, n)
             SELECT 1, 0, until, 0, count(*) FROM {s}.nts_users
-            WHERE NOT never AND until >= p_bucket << 12 AND until < (p_bucket + 1) << 12
+            WHERE NOT never AND until > past AND until < (p_bucket + 1) << 12
             GROUP BY until;
             INSERT INTO {s}.nts_fine (kind, bits, bucket, shard, n)
             SELECT kind, 6, bucket >> 6, 0, sum(n) FROM {s}.nts_fine
@@ -208,16 +239,18 @@ pub const SQL: &str = concat!(
         GROUP BY c.bucket HAVING sum(c.n) > 4096
         ORDER BY sum(c.n) DESC LIMIT 4
     $nts$;
-    -- getStats: migration 1's, with the current bucket's expired rows summed from the fine
-    -- counts when it is listed and near the clock (decided in the one statement that reads
-    -- the counts: one snapshot); lists it first when it holds more than 64 tokens.
+    -- getStats: migration 1's, with the current bucket's expired rows counted from the fine
+    -- counts when it is listed, at_ms lags the server's clock by at most 1 s and is at most
+    -- 21 buckets ahead of it (decided in the one statement that reads the counts, on the
+    -- clock read after its snapshot: every write it sees read the clock before); lists it
+    -- first when it holds more than 64 tokens.
     CREATE OR REPLACE FUNCTION {s}.nts_stats(at_ms BIGINT) RETURNS TABLE (tokens BIGINT, users BIGINT)
     LANGUAGE plpgsql VOLATILE SET enable_seqscan = off AS $nts$
     DECLARE
         b BIGINT := at_ms >> 12;
-        clock BIGINT := {s}.nts_clock_ms() >> 12;
+        clock BIGINT := {s}.nts_clock_ms();
     BEGIN
-        IF b >= clock - 1 AND b <= clock + 1
+        IF at_ms >= clock - 1000 AND b <= (clock >> 12) + 1
             AND NOT EXISTS (SELECT 1 FROM {s}.nts_refined WHERE bucket = b)
             AND (SELECT sum(n) FROM {s}.nts_counts WHERE kind = 0 AND level = 0 AND bucket = b) > 64
         THEN
@@ -228,8 +261,9 @@ pub const SQL: &str = concat!(
                       WHERE expires_at >= (at_ms >> 12) << 12 AND expires_at <= at_ms"), ",
             ", live_of!("1", "FROM {s}.nts_users
                       WHERE NOT never AND until >= (at_ms >> 12) << 12 AND until <= at_ms"), "
-        FROM (SELECT b >= clock - 1 AND b <= clock + 21
-                AND EXISTS (SELECT 1 FROM {s}.nts_refined WHERE bucket = b) AS fine) f;
+        FROM (SELECT at_ms >= c.ms - 1000 AND b <= (c.ms >> 12) + 21
+                AND EXISTS (SELECT 1 FROM {s}.nts_refined WHERE bucket = b) AS fine
+            FROM (SELECT {s}.nts_clock_ms() AS ms) c) f;
     END
     $nts$;"
 );
