@@ -21,19 +21,12 @@ const data = require("./lib/data");
 const { REDIRECT } = require("./lib/check");
 const { PACKAGE } = require("./peers/ours");
 
-function option(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : process.argv[i + 1];
-}
-const BASELINE = option("baseline", null);
-const SIZE = Number(option("size", "10000"));
-const ROUNDS = Number(option("rounds", "21"));
+const { option, common, median } = require("./lib/ab");
+const { baseline: BASELINE, size: SIZE, rounds: ROUNDS } = common(
+  "usage: node benchmark/ab-sqlite.js --baseline DIR [--size N] [--rounds N] [--ops getHit,store,code]",
+);
 const OPS = option("ops", "getHit,store,code").split(",");
 const KEEP = option("dir", null);
-if (!BASELINE) {
-  console.error("usage: node benchmark/ab-sqlite.js --baseline DIR [--size N] [--rounds N] [--ops getHit,store,code]");
-  process.exit(2);
-}
 process.env.TOKEN_STORAGE_LOG ??= "silent";
 
 const PAIRS = data.pkcePairs(64);
@@ -94,7 +87,6 @@ function open(pkg, dir, name) {
   return store;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const dir = KEEP ? (fs.mkdirSync(KEEP, { recursive: true }), KEEP) : fs.mkdtempSync(path.join(os.tmpdir(), "nts-ab-"));
 try {

@@ -175,6 +175,8 @@ impl PostgresStore {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_issue18;
 
 #[cfg(test)]
 pub use tests::TestSchema;

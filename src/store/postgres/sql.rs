@@ -44,6 +44,12 @@ pub struct Sql {
     pub take_pending: String,
     /// $1 now (see `nts_stats` in `schema`, whose statement's plan the session keeps).
     pub stats: String,
+    /// $1 now, $2 when the next automatic cleanup is due: the crowded buckets to refine
+    /// before then (see `nts_due_refines` in `schema`).
+    pub due_refines: String,
+    /// $1 now's 4-second bucket, $2 the bucket to refine, $3 how long to wait for the
+    /// locks, in ms (see `nts_refine` in `schema`). Answers whether it is refined.
+    pub refine: String,
 }
 
 /// Whether this transaction is the one folding the counters (re-entrant: true again for it).
@@ -202,6 +208,8 @@ impl Sql {
                  RETURNING data, expires_at"
             ),
             stats: format!("SELECT tokens, users FROM {s}.nts_stats($1)"),
+            due_refines: format!("SELECT {s}.nts_due_refines($1, $2)"),
+            refine: format!("SELECT {s}.nts_refine($1, $2, $3)"),
         }
     }
 }

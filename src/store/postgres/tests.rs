@@ -83,6 +83,31 @@ impl TestSchema {
     }
 }
 
+impl TestSchema {
+    /// Runs SQL (with `{s}` for the schema; several statements allowed) on a connection of
+    /// its own, and answers the rows of its statements, each column read as an integer
+    /// (0 for NULL).
+    pub fn rows(&self, sql: &str) -> Vec<Vec<i64>> {
+        let store = self.raw();
+        let sql = sql.replace("{s}", &quote(&self.name));
+        store
+            .call(false, async |c, _| {
+                let mut out = Vec::new();
+                for m in c.simple_query(&sql).await? {
+                    if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+                        out.push(
+                            (0..r.len())
+                                .map(|i| r.get(i).and_then(|v| v.parse().ok()).unwrap_or(0))
+                                .collect(),
+                        );
+                    }
+                }
+                Ok(out)
+            })
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
 impl Drop for TestSchema {
     fn drop(&mut self) {
         let store = self.raw();
@@ -91,7 +116,7 @@ impl Drop for TestSchema {
     }
 }
 
-fn token(t: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
+pub(super) fn token(t: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
         links: None,
         token: t.into(),

@@ -14,13 +14,14 @@ mod v6;
 mod v7;
 mod v8;
 mod v9;
+mod v10;
 
 use tokio_postgres::Client;
 
 /// Schema migrations, applied in order; `nts_migrations` records those applied.
 /// Append only: a released entry is never edited.
 pub const MIGRATIONS: &[&str] = &[
-    v1::SQL, v2::SQL, v3::SQL, v4::SQL, v5::SQL, v6::SQL, v7::SQL, v8::SQL, v9::SQL,
+    v1::SQL, v2::SQL, v3::SQL, v4::SQL, v5::SQL, v6::SQL, v7::SQL, v8::SQL, v9::SQL, v10::SQL,
 ];
 
 /// `"name"`, quoted for SQL. The name was checked to be a plain identifier.
@@ -120,6 +121,8 @@ mod tests {
             "68bc4fb7e7a07bf840cade8688e414cc813ddc7721d15444c9234782209930b1",
             "48e49e749013023cd33afe446f993a060a518e3ecf21a9782c4a21c02f4a895f",
             "9fa9fde5e760464134ee670a74f3b44b36ab4381d358cbc26fcb4bbc6b9fb4e4",
+            "5b50795697ddedc9891e8eec4374ae983457b4e87d5e49f8e7a0fc6514acae94",
+            "1fb97be023ae24d9930f66330876ac3501d9df3e867c802cd6a7a2398016eebb",
         ];
         let now: Vec<String> = super::MIGRATIONS
             .iter()
