@@ -58,6 +58,8 @@ export interface TokenStorageOAuthProviderOptions {
   codeLifetime?: number;
   /** Seconds a login begun with `beginAuthorization` may take (default 600). */
   loginLifetime?: number;
+  /** The scopes the server grants (a client gets those it registered among these); default: the scopesSupported of this package's mcpAuthRouter. */
+  scopes?: string[];
   /** The RFC 8707 resources (MCP server URLs) tokens may be issued for; default: any. */
   resources?: string | URL | Array<string | URL>;
 }
@@ -77,6 +79,8 @@ export declare class TokenStorageOAuthProvider implements OAuthServerProvider {
   readonly skipLocalPkceValidation: boolean;
   readonly accessTokenLifetime: number;
   readonly refreshTokenLifetime: number;
+  /** The scopes the server grants, or null: see `scopes` of the options. */
+  scopes: Set<string> | null;
   readonly codeLifetime: number;
   readonly loginLifetime: number;
   authorize(client: OAuthClientInformationFull, params: AuthorizationParams, res: Response): Promise<void>;

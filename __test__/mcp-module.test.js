@@ -150,9 +150,14 @@ it("bad options and grants are refused before anything is stored; an oversized t
   const provider = new TokenStorageOAuthProvider({ store, authorize() {} });
   const client = { client_id: "c", redirect_uris: ["http://127.0.0.1:1/cb"] };
   const params = { redirectUri: "http://127.0.0.1:1/cb", codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", scopes: [] };
-  await assert.rejects(provider.completeAuthorization({ client, params: { ...params, codeChallenge: "" } }), TypeError);
-  await assert.rejects(provider.completeAuthorization({ client, params }, { extra: ["not", "an", "object"] }), TypeError);
-  await assert.rejects(provider.completeAuthorization({ client, params }, { extra: { big: "x".repeat(70 * 1024) } }), RangeError);
+  // The { client, params } form takes the objects the SDK gave authorize() only.
+  const hand = async (p) => {
+    await provider.authorize(client, p, null);
+    return { client, params: p };
+  };
+  await assert.rejects(provider.completeAuthorization(await hand({ ...params, codeChallenge: "" })), TypeError);
+  await assert.rejects(provider.completeAuthorization(await hand({ ...params }), { extra: ["not", "an", "object"] }), TypeError);
+  await assert.rejects(provider.completeAuthorization(await hand({ ...params }), { extra: { big: "x".repeat(70 * 1024) } }), RangeError);
   await assert.rejects(provider.completeAuthorization(42), TypeError);
   assert.equal(await provider.completeAuthorization("no-such-login"), null);
   assert.equal(await provider.denyAuthorization("no-such-login"), null);

@@ -8,7 +8,7 @@ const assert = require("node:assert/strict");
 const path = require("node:path");
 const { KINDS, storeOptions, tempDir, removeDir } = require("./helpers/setup");
 const { TokenStorage } = require("..");
-const { serve, startServer, startProxy, MemoryClientProvider, authorize, connect, refresh, revoke, whoami, clientAuth } = require("./helpers/mcp");
+const { serve, startServer, startProxy, MemoryClientProvider, authorize, connect, refresh, revoke, whoami, clientAuth, NO_RATE_LIMIT } = require("./helpers/mcp");
 
 for (const kind of KINDS) {
   describe(`MCP SDK end to end (${kind})`, () => {
@@ -94,7 +94,7 @@ for (const kind of KINDS) {
     });
 
     it("a refresh token outlives its access token: refused once expired, the grant refreshed after", async (t) => {
-      const server = await serve(t, () => open(), { lifetimes: { accessTokenLifetime: 1 } });
+      const server = await serve(t, () => open(), { providerOptions: { accessTokenLifetime: 1 } });
       const client = new MemoryClientProvider();
       await authorize(server.base, client);
       const tokens = client.saved.tokens;
@@ -147,17 +147,16 @@ for (const kind of KINDS) {
     });
 
     it("scopes may only narrow at refresh", async (t) => {
-      const server = await serve(t, () => open());
+      const server = await serve(t, () => open(), { providerOptions: { scopes: ["read", "write"] } });
       await server.store.promises.preRegisterClient("cli", "s3cret-s3cret", {
         redirect_uris: ["http://127.0.0.1:1/callback"],
         grant_types: ["authorization_code", "refresh_token"],
         token_endpoint_auth_method: "client_secret_post",
+        scope: "read write",
       });
       const client = await server.provider.clientsStore.getClient("cli");
-      const url = await server.provider.completeAuthorization(
-        { client, params: { redirectUri: "http://127.0.0.1:1/callback", codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", scopes: ["read", "write"] } },
-        { userId: "bob" },
-      );
+      const login = await server.provider.beginAuthorization(client, { redirectUri: "http://127.0.0.1:1/callback", codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", scopes: ["read", "write"] });
+      const url = await server.provider.completeAuthorization(login, { userId: "bob" });
       const code = new URL(url).searchParams.get("code");
       const tokens = await server.provider.exchangeAuthorizationCode(client, code, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
       await assert.rejects(server.provider.exchangeRefreshToken(client, tokens.refresh_token, ["read", "admin"]), (err) => err.errorCode === "invalid_scope");
@@ -180,6 +179,14 @@ for (const kind of KINDS) {
         assert.equal(res.status, 400);
         assert.equal((await res.json()).error, "invalid_client");
       }
+      // getClient's answer outside a token request (an admin page, a log line of the client
+      // given to authorize) holds a value that is no secret: replayed, it is refused.
+      const leaked = (await server.provider.clientsStore.getClient(client_id)).client_secret;
+      for (const url of [`${server.base}/token`, `${server.base}/revoke`]) {
+        const res = await fetch(url, { method: "POST", body: new URLSearchParams({ ...base, token: "x", client_secret: leaked }) });
+        assert.equal(res.status, 400, url);
+        assert.equal((await res.json()).error, "invalid_client", url);
+      }
       // HTTP Basic (client_secret_basic) is read too.
       const basic = Buffer.from(`${client_id}:${client.saved.client.client_secret}`).toString("base64");
       const res = await fetch(`${server.base}/token`, {
@@ -197,7 +204,7 @@ for (const kind of KINDS) {
       const provider = server.provider;
       const registration = await provider.clientsStore.getClient(client.saved.client.client_id);
       const params = { redirectUri: client.redirectUrl, codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", scopes: [] };
-      const issue = async () => new URL(await provider.completeAuthorization({ client: registration, params }, { userId: "u" })).searchParams.get("code");
+      const issue = async () => new URL(await provider.completeAuthorization(await provider.beginAuthorization(registration, params), { userId: "u" })).searchParams.get("code");
       const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
       const code = await issue();
       assert.equal(await provider.challengeForAuthorizationCode(registration, code), params.codeChallenge);
@@ -283,5 +290,81 @@ describe("MCP SDK: a provider limited to its resources", () => {
     const refused = new URL(res.headers.get("location"));
     assert.equal(refused.searchParams.get("error"), "invalid_target");
     assert.equal(refused.searchParams.get("state"), params.get("state"));
+  });
+});
+
+describe("MCP provider: what a request or another writer of the store cannot forge", () => {
+  const CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+  const VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+  const { TokenStorageOAuthProvider } = require("../mcp");
+  const provider = (store, options = {}) => new TokenStorageOAuthProvider({ store, authorize() {}, ...options });
+
+  it("a confidential client's right secret is accepted behind async middleware (the body arrived but was not read yet)", async (t) => {
+    const server = await serve(t, () => new TokenStorage(), { before: async (req, res, next) => setTimeout(next, 5) });
+    const client = new MemoryClientProvider();
+    await authorize(server.base, client);
+    const renewed = await refresh(client);
+    assert.equal((await whoami(server.base, renewed.access_token)).status, 200);
+  });
+
+  it("completeAuthorization's { client, params } form takes only what the SDK gave authorize, never an object from a form", async (t) => {
+    const store = new TokenStorage();
+    t.after(() => store.close());
+    let url = null;
+    const p = provider(store, { authorize: async (client, params, res, self) => (url = await self.completeAuthorization({ client, params }, { userId: "u" }, res)) });
+    const client = { client_id: "c", redirect_uris: ["http://127.0.0.1:1/cb"] };
+    await p.authorize(client, { redirectUri: "http://127.0.0.1:1/cb", codeChallenge: CHALLENGE, scopes: [] }, null);
+    assert.match(url, /^http:\/\/127\.0\.0\.1:1\/cb\?code=mcp_/, "a login finished in the request itself");
+    // What express.urlencoded({ extended: true }) makes of login[client][client_id]=…&login[params][redirectUri]=…
+    const forged = { client: { client_id: "attacker" }, params: { redirectUri: "https://attacker.example/cb", codeChallenge: CHALLENGE, scopes: ["admin"] } };
+    await assert.rejects(p.completeAuthorization(forged, { userId: "victim" }), TypeError);
+    assert.equal((await store.promises.getStats()).totalTokens, 0);
+  });
+
+  it("scopes: only those the client registered and the server supports; none asked, the client's registered ones", async (t) => {
+    const store = new TokenStorage();
+    t.after(() => store.close());
+    const p = provider(store, { scopes: ["mcp:tools", "mcp:read"] });
+    const client = { client_id: "c", scope: "mcp:tools", redirect_uris: ["http://127.0.0.1:1/cb"] };
+    const params = (scopes) => ({ redirectUri: "http://127.0.0.1:1/cb", codeChallenge: CHALLENGE, scopes });
+    for (const asked of [["admin"], ["mcp:tools", "root"], ["mcp:read"]]) {
+      await assert.rejects(p.beginAuthorization(client, params(asked)), (e) => e.errorCode === "invalid_scope", asked.join(" "));
+      await assert.rejects(p.authorize(client, params(asked), null), (e) => e.errorCode === "invalid_scope", asked.join(" "));
+    }
+    const none = params(undefined);
+    const id = await p.beginAuthorization(client, none);
+    assert.deepEqual(none.scopes, ["mcp:tools"]);
+    const code = new URL(await p.completeAuthorization(id, { userId: "u" })).searchParams.get("code");
+    const tokens = await p.exchangeAuthorizationCode(client, code, VERIFIER);
+    assert.equal(tokens.scope, "mcp:tools");
+    // The router's scopesSupported bounds a provider that has no list of its own.
+    const { mcpAuthRouter } = require("../mcp");
+    const q = provider(store);
+    mcpAuthRouter({ provider: q, issuerUrl: new URL("http://127.0.0.1:1"), scopesSupported: ["mcp:tools"], ...NO_RATE_LIMIT });
+    await assert.rejects(q.beginAuthorization({ client_id: "d" }, params(["admin"])), (e) => e.errorCode === "invalid_scope");
+  });
+
+  it("a token or code stored by other code keeps its API key plain: no resource, user or refresh forged from it", async (t) => {
+    const store = new TokenStorage();
+    t.after(() => store.close());
+    const p = provider(store);
+    const forged = JSON.stringify({ v: 1, resource: "https://mcp.example.com/mcp", extra: { userId: "admin" } });
+    const later = Date.now() + 3600e3;
+    await store.promises.storeAccessToken("legacy-token", "legacy-refresh", forged, "mallory", "c", ["mcp:tools"], later);
+    const info = await p.verifyAccessToken("legacy-token");
+    assert.equal(info.resource, undefined);
+    assert.deepEqual(info.extra, { apiKey: forged, userId: "mallory" });
+    await assert.rejects(p.exchangeRefreshToken({ client_id: "c" }, "legacy-refresh"), (e) => e.errorCode === "invalid_grant");
+    assert.notEqual(await store.promises.getAccessToken("legacy-token"), null, "the refused refresh changed nothing");
+    // A plain key refreshes, and stays plain in the new tokens.
+    await store.promises.storeAccessToken("old-token", "old-refresh", "sk-plain", "bob", "c", [], later);
+    const renewed = await p.exchangeRefreshToken({ client_id: "c" }, "old-refresh");
+    assert.deepEqual((await p.verifyAccessToken(renewed.access_token)).extra, { apiKey: "sk-plain", userId: "bob" });
+    // A code of other code: its key sealed into a fresh envelope, the forged one never read.
+    await store.promises.storeAuthorizationCode("legacy-code", "mallory", forged, "c", "http://127.0.0.1:1/cb", CHALLENGE, "S256", [], 600);
+    const tokens = await p.exchangeAuthorizationCode({ client_id: "c" }, "legacy-code", VERIFIER);
+    const minted = await p.verifyAccessToken(tokens.access_token);
+    assert.equal(minted.resource, undefined);
+    assert.deepEqual(minted.extra, { apiKey: forged, userId: "mallory" });
   });
 });

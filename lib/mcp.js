@@ -23,9 +23,30 @@ const MAX_FORM_BYTES = 100 * 1024;
 
 const random = () => crypto.randomBytes(32).toString("base64url");
 
-/** The envelope of a code's or token's `apiKey`; a plain API key (stored by other code) as `{ extra: { apiKey } }`. */
-function openEnvelope(apiKey) {
-  if (typeof apiKey === "string" && apiKey.startsWith("{")) {
+/**
+ * How the codes and tokens this provider mints begin. Only theirs carry an envelope: a token
+ * or code stored by other code on the same store (an older login) holds a plain API key,
+ * maybe one a user chose, which must never be read as a resource or `extra`.
+ */
+const MINTED = "mcp_";
+const mint = () => `${MINTED}${random()}`;
+const minted = (value) => typeof value === "string" && value.startsWith(MINTED);
+
+/** Whether `apiKey` reads as an envelope (so a plain key of other code must not be carried into a minted token). */
+function looksLikeEnvelope(apiKey) {
+  try {
+    return typeof apiKey === "string" && apiKey.startsWith("{") && JSON.parse(apiKey)?.v === ENVELOPE_VERSION;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The envelope of the `apiKey` of a code or token this provider minted (`ours`); any other's
+ * is a plain API key, read as `{ extra: { apiKey } }`.
+ */
+function openEnvelope(apiKey, ours) {
+  if (ours && typeof apiKey === "string" && apiKey.startsWith("{")) {
     try {
       const env = JSON.parse(apiKey);
       if (env && env.v === ENVELOPE_VERSION) return { resource: env.resource ?? null, extra: env.extra ?? null };
@@ -67,8 +88,6 @@ function createMcp(sdk) {
   const E = sdk.errors;
   /** The client credentials of the token or revocation request being handled (see clientCredentials). */
   const presented = new AsyncLocalStorage();
-  /** getClient's client_secret for a confidential client whose secret was not presented and verified: equal to nothing a client sends. */
-  const UNVERIFIED = `unverified:${random()}`;
 
   /**
    * OAuthRegisteredClientsStore on the client registry. Secrets are kept as digests, so the
@@ -89,7 +108,9 @@ function createMcp(sdk) {
       const request = presented.getStore();
       const secret = request?.clientId === clientId ? request.clientSecret : undefined;
       const verified = typeof secret === "string" && secret !== "" && (await this.promises.verifyClient(clientId, secret));
-      client.client_secret = verified ? secret : UNVERIFIED;
+      // Not verified: a value made for this answer alone (never one that a leaked getClient
+      // answer, a log line of the client, could replay as the secret).
+      client.client_secret = verified ? secret : `unverified:${random()}`;
       return client;
     }
 
@@ -136,7 +157,8 @@ function createMcp(sdk) {
         const clientSecret = typeof body.client_secret === "string" ? body.client_secret : null;
         presented.run({ clientId, clientSecret }, next);
       };
-      const parsed = req._body || req.readableEnded || req.complete;
+      // Read by a parser already (req.complete only says the body arrived, not that anyone read it).
+      const parsed = req._body || req.readableEnded;
       const form = /^application\/x-www-form-urlencoded\b/i.test(req.headers["content-type"] ?? "");
       if (parsed || !form) return run();
       const chunks = [];
@@ -169,6 +191,10 @@ function createMcp(sdk) {
   /** The SDK's mcpAuthRouter, with clientCredentials in front of its token and revocation endpoints. */
   function mcpAuthRouter(options) {
     const router = sdk.mcpAuthRouter(options);
+    // The scopes a client may be granted: the provider's own list, else the router's.
+    if (options.provider instanceof TokenStorageOAuthProvider && options.provider.scopes === null && Array.isArray(options.scopesSupported)) {
+      options.provider.scopes = new Set(options.scopesSupported);
+    }
     const metadata = sdk.createOAuthMetadata(options);
     const paths = [metadata.token_endpoint, metadata.revocation_endpoint].filter(Boolean).map((u) => new URL(u).pathname);
     const credentials = clientCredentials({ paths });
@@ -197,6 +223,9 @@ function createMcp(sdk) {
       this.refreshTokenLifetime = seconds("refreshTokenLifetime", options.refreshTokenLifetime, 30 * 24 * 3600);
       this.codeLifetime = seconds("codeLifetime", options.codeLifetime, 600);
       this.loginLifetime = seconds("loginLifetime", options.loginLifetime, 600);
+      this.scopes = options.scopes === undefined || options.scopes === null ? null : new Set(options.scopes);
+      /** The params objects the SDK gave authorize() (completeAuthorization's `{ client, params }` form takes only these). */
+      this._handed = new WeakSet();
       const resources = options.resources;
       this.resources = resources === undefined || resources === null ? null : new Set([resources].flat().map(resourceKey));
       // PKCE is checked by the store when the code is consumed (one atomic step): the SDK
@@ -210,12 +239,15 @@ function createMcp(sdk) {
 
     async authorize(client, params, res) {
       this._checkResource(params.resource);
+      this._checkScopes(client, params);
+      this._handed.add(params);
       await this._authorize(client, params, res, this);
     }
 
     /** Keeps an authorization request for a login that ends in another request (maybe on another instance); returns its id. */
     async beginAuthorization(client, params) {
       this._checkResource(params.resource);
+      this._checkScopes(client, params);
       const id = random();
       await this.promises.storePendingAuthorization(id, requestRecord(client, params), this.loginLifetime);
       return id;
@@ -235,7 +267,7 @@ function createMcp(sdk) {
       }
       const scopes = grant.scopes ?? r.scopes;
       const apiKey = sealEnvelope(r.resource, grant.extra);
-      const code = `${random()}.${r.codeChallenge}`;
+      const code = `${mint()}.${r.codeChallenge}`;
       await this.promises.storeAuthorizationCode(code, grant.userId ?? null, apiKey, r.clientId, r.redirectUri, r.codeChallenge, "S256", scopes, this.codeLifetime);
       return redirect(res, r.redirectUri, { code, state: r.state });
     }
@@ -260,11 +292,12 @@ function createMcp(sdk) {
       if (!code) throw new E.InvalidGrantError("Invalid or expired authorization code, or code_verifier does not match the challenge");
       if (code.clientId !== client.client_id) throw new E.InvalidGrantError("Authorization code was not issued to this client");
       if (redirectUri !== undefined && redirectUri !== code.redirectUri) throw new E.InvalidGrantError("redirect_uri does not match the authorization request");
-      const envelope = openEnvelope(code.apiKey);
+      const ours = minted(authorizationCode);
+      const envelope = openEnvelope(code.apiKey, ours);
       const bound = this._bindResource(envelope.resource, resource);
-      const apiKey = bound === envelope.resource ? code.apiKey : sealEnvelope(bound, envelope.extra);
-      const accessToken = random();
-      const refreshToken = random();
+      const apiKey = ours && bound === envelope.resource ? code.apiKey : sealEnvelope(bound, envelope.extra);
+      const accessToken = mint();
+      const refreshToken = mint();
       await this.promises.storeAccessToken(accessToken, refreshToken, apiKey, code.userId, code.clientId, code.scopes, this._expiry());
       return this._tokens(accessToken, refreshToken, code.scopes);
     }
@@ -283,16 +316,23 @@ function createMcp(sdk) {
         }
         const current = await this.promises.getAccessToken(grant.accessToken);
         if (!current) return null;
+        const ours = minted(grant.accessToken);
+        if (!ours && looksLikeEnvelope(current.apiKey)) {
+          // Another's grant whose plain key reads as an envelope: rotation would carry it
+          // into a token of ours, where it would be read as one.
+          refusal = new E.InvalidGrantError("This grant cannot be refreshed here");
+          return null;
+        }
         try {
-          this._bindResource(openEnvelope(current.apiKey).resource, resource, true);
+          this._bindResource(openEnvelope(current.apiKey, ours).resource, resource, true);
         } catch (err) {
           refusal = err;
           return null;
         }
         const asked = scopes ? [...new Set(scopes)] : null;
         granted = asked && asked.length < grant.scopes.length ? asked : null;
-        const accessToken = granted ? `${random()}~${Buffer.from(granted.join(" ")).toString("base64url")}` : random();
-        return { accessToken, refreshToken: random(), expiresAt: this._expiry() };
+        const accessToken = granted ? `${mint()}~${Buffer.from(granted.join(" ")).toString("base64url")}` : mint();
+        return { accessToken, refreshToken: mint(), expiresAt: this._expiry() };
       });
       if (refusal) throw refusal;
       if (!pair) throw new E.InvalidGrantError("Invalid, expired or already used refresh token");
@@ -303,13 +343,13 @@ function createMcp(sdk) {
       const data = await this.promises.getAccessToken(token);
       const ends = data ? data.createdAt.getTime() + this.accessTokenLifetime * 1000 : 0;
       if (!data || Date.now() >= ends) throw new E.InvalidTokenError("Invalid or expired token");
-      const envelope = openEnvelope(data.apiKey);
+      const envelope = openEnvelope(data.apiKey, minted(token));
       const info = {
         token,
         clientId: data.clientId,
         scopes: narrowedScopes(token, data.scopes),
         expiresAt: Math.floor(Math.min(ends, data.expiresAt ? data.expiresAt.getTime() : Infinity) / 1000),
-        extra: { userId: data.userId, ...envelope.extra },
+        extra: { ...envelope.extra, userId: data.userId },
       };
       if (envelope.resource) info.resource = new URL(envelope.resource);
       return info;
@@ -338,8 +378,25 @@ function createMcp(sdk) {
     /** The request of `request`: a beginAuthorization id (consumed) or `{ client, params }`. */
     async _request(request) {
       if (typeof request === "string") return this.promises.consumePendingAuthorization(request);
-      if (request && request.client && request.params) return requestRecord(request.client, request.params);
-      throw new TypeError("completeAuthorization: request must be a beginAuthorization id or { client, params }");
+      // Only the objects the SDK gave authorize(): never one a body parser built from a form
+      // (login[client][client_id]=…), which would skip the SDK's redirect_uri check.
+      if (request && request.client && request.params && this._handed.has(request.params)) return requestRecord(request.client, request.params);
+      throw new TypeError("completeAuthorization: request must be a beginAuthorization id (a string) or the { client, params } given to authorize");
+    }
+
+    /**
+     * The requested scopes must be among the client's registered `scope` (when it has one) and
+     * the provider's `scopes` (or the router's scopesSupported); none requested: the client's
+     * registered scopes, else none.
+     */
+    _checkScopes(client, params) {
+      const registered = typeof client.scope === "string" && client.scope.trim() !== "" ? client.scope.trim().split(/\s+/) : null;
+      if (!params.scopes || params.scopes.length === 0) {
+        params.scopes = (registered ?? []).filter((s) => this.scopes === null || this.scopes.has(s));
+        return;
+      }
+      const refused = params.scopes.filter((s) => (registered !== null && !registered.includes(s)) || (this.scopes !== null && !this.scopes.has(s)));
+      if (refused.length > 0) throw new E.InvalidScopeError(`Scopes not allowed for this client: ${refused.join(" ")}`);
     }
 
     _checkResource(resource) {
@@ -399,7 +456,7 @@ function requestRecord(client, params) {
  * keeps the grant's, for the next refresh): its scopes are the grant's, narrowed to those.
  */
 function narrowedScopes(token, scopes) {
-  const mark = token.lastIndexOf("~");
+  const mark = minted(token) ? token.lastIndexOf("~") : -1;
   if (mark < 0) return scopes;
   const narrowed = Buffer.from(token.slice(mark + 1), "base64url").toString("utf8").split(" ");
   return scopes.filter((s) => narrowed.includes(s));

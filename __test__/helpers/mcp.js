@@ -30,7 +30,7 @@ const NO_RATE_LIMIT = {
  * the tokens are for) and /other (another resource on the same authorization server), the
  * login at /login (user "alice", an upstream API key as the grant's extra).
  */
-async function startServer(store, { resources, baseUrl, lifetimes } = {}) {
+async function startServer(store, { resources, baseUrl, providerOptions, before } = {}) {
   const server = http.createServer();
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const own = `http://127.0.0.1:${server.address().port}`;
@@ -39,7 +39,7 @@ async function startServer(store, { resources, baseUrl, lifetimes } = {}) {
   const provider = new TokenStorageOAuthProvider({
     store,
     resources: resources?.(base),
-    ...lifetimes,
+    ...providerOptions,
     async authorize(client, params, res, p) {
       // The login page would be shown here; it posts back to /login, maybe on another instance.
       const id = await p.beginAuthorization(client, params);
@@ -50,6 +50,7 @@ async function startServer(store, { resources, baseUrl, lifetimes } = {}) {
     const url = await provider.completeAuthorization(String(req.query.id), { userId: "alice", extra: { apiKey: "sk-upstream-alice" } }, res);
     if (!url) res.status(400).send("This login has expired");
   });
+  if (before) app.use(before);
   app.use(mcpAuthRouter({ provider, issuerUrl: new URL(base), resourceServerUrl: new URL(`${base}/mcp`), scopesSupported: ["mcp:tools"], ...NO_RATE_LIMIT }));
   for (const path of ["/mcp", "/other"]) {
     const resource = new URL(`${base}${path}`);
