@@ -2,8 +2,8 @@
 "use strict";
 // `npm run bench` (from the package root): installs this folder's dependencies if they are
 // missing, starts a throwaway PostgreSQL server when a PostgreSQL peer is selected, runs
-// every trial (competitor x store size) in a fresh child process, then the four-process
-// PostgreSQL workload, and writes RESULTS.md and its chart, RESULTS.svg. `node benchmark/run.js --help` lists the options.
+// every trial (competitor x store size) in a fresh child process, then the paired checks of
+// the judged speed targets (lib/pairs.js), then the four-process PostgreSQL workload, and writes RESULTS.md and its chart, RESULTS.svg. `node benchmark/run.js --help` lists the options.
 const { execFileSync, fork } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
@@ -11,6 +11,7 @@ const path = require("node:path");
 
 // (pg itself is loaded only when a PostgreSQL peer runs, after ensureDependencies.)
 const { POSTGRES_PEERS, schemaFor, dropSchema, startServer, serverVersion } = require("./lib/postgres");
+const { pairGroups, pairOrder } = require("./lib/pairs");
 const HERE = __dirname;
 // label: the column's name; note: how the peer is written (statements, transactions, round
 // trips per call), printed in RESULTS.md.
@@ -30,16 +31,18 @@ const PEERS = {
   pg: { label: "pg", note: "node-postgres (`pg`) with a Pool, each call awaited, one round trip per call, every statement a named prepared statement (`{ name, text, values }`, planned once per connection): a store with its refresh token is one statement of CTEs (DELETE the old refresh row, upsert the token row, upsert the refresh row); a get one SELECT; a code one INSERT and its consume one `DELETE … RETURNING` (PKCE checked in JS); getStats one SELECT of two COUNTs; cleanup one statement of three DELETEs; no BEGIN … COMMIT anywhere (a single statement is its own transaction). Named statements need a session pooler or none" },
 };
 const HELP = `usage: node benchmark/run.js [--quick] [--sizes=10000,1000000] [--peers=${Object.keys(PEERS).join(",")}]
-                             [--runs=5] [--target-ms=200] [--out=FILE]
-  --quick       10,000 tokens only, 3 runs of 50 ms each (a minute or two); writes RESULTS.quick.md
+                             [--runs=5] [--target-ms=200] [--pairs=5] [--out=FILE]
+  --quick       10,000 tokens only, 3 runs of 50 ms each, 3 pairs (a few minutes); writes RESULTS.quick.md
   --sizes       store sizes (tokens); async sqlite3 runs at 10,000 or fewer only
   --peers       competitors to run; the PostgreSQL ones (${POSTGRES_PEERS.join(", ")}) also run
                 the four-process workload, on a server of their own (PostgreSQL's binaries are
                 found as the tests find them: PG_BIN, pg_config, /usr/lib/postgresql/*/bin, PATH)
   --runs        timed runs per op (the median is reported), after calibration and a warm-up
   --target-ms   how long one timed run of an op lasts
+  --pairs       pairs of the paired check of each judged speed target (ours and its peer in
+                fresh processes, alternately; judged on the median pair's ratio); 0: none
   --out         where to write the report (default RESULTS.md for a full run)
-Each option can also be set in the environment: BENCH_QUICK=1, BENCH_SIZES, BENCH_PEERS, BENCH_RUNS, BENCH_TARGET_MS, BENCH_OUT.`;
+Each option can also be set in the environment: BENCH_QUICK=1, BENCH_SIZES, BENCH_PEERS, BENCH_RUNS, BENCH_TARGET_MS, BENCH_PAIRS, BENCH_OUT.`;
 
 function options(argv) {
   const flag = (name) => {
@@ -47,7 +50,7 @@ function options(argv) {
     if (arg !== undefined) return arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : "1";
     return process.env[`BENCH_${name.toUpperCase().replace("-", "_")}`];
   };
-  const unknown = argv.filter((a) => !/^--(quick|sizes|peers|runs|target-ms|out)(=|$)/.test(a));
+  const unknown = argv.filter((a) => !/^--(quick|sizes|peers|runs|target-ms|pairs|out)(=|$)/.test(a));
   if (argv.includes("--help") || unknown.length) {
     console.log(HELP);
     process.exit(unknown.length && !argv.includes("--help") ? 2 : 0);
@@ -59,7 +62,10 @@ function options(argv) {
   for (const p of peers) if (!PEERS[p]) throw new Error(`unknown peer ${p}; known: ${Object.keys(PEERS).join(", ")}`);
   if (!sizes.every((n) => Number.isInteger(n) && n >= 10)) throw new Error(`--sizes wants whole numbers of at least 10, got ${sizes}`);
   const full = !quick && !flag("sizes") && !flag("peers");
+  const pairs = Number(flag("pairs") ?? (quick ? 3 : 5));
+  if (!Number.isInteger(pairs) || pairs < 0) throw new Error(`--pairs wants a whole number, got ${flag("pairs")}`);
   return {
+    pairs,
     quick, sizes, peers, full,
     runs: Number(flag("runs") ?? (quick ? 3 : 5)),
     targetMs: Number(flag("target-ms") ?? (quick ? 50 : 200)),
@@ -92,9 +98,10 @@ function oursAvailable() {
   }
 }
 
-function runTrial(peer, size, opts, dir, pgUrl) {
+// `extra`: { ops, runs } for one side of a paired check (trial.js times those ops only).
+function runTrial(peer, size, opts, dir, pgUrl, extra = {}) {
   return new Promise((resolve, reject) => {
-    const cfg = { peer, size, runs: opts.runs, targetMs: opts.targetMs, dir, pgUrl: POSTGRES_PEERS.includes(peer) ? pgUrl : undefined };
+    const cfg = { peer, size, runs: opts.runs, targetMs: opts.targetMs, dir, pgUrl: POSTGRES_PEERS.includes(peer) ? pgUrl : undefined, ...extra };
     const child = fork(path.join(HERE, "trial.js"), [JSON.stringify(cfg)], {
       execArgv: ["--expose-gc"],
       env: { ...process.env, TOKEN_STORAGE_LOG: "warn" },
@@ -108,6 +115,41 @@ function runTrial(peer, size, opts, dir, pgUrl) {
       else reject(new Error(`${peer} at ${size}: ${answer?.error ?? `exited with ${signal ?? code}`}`));
     });
   });
+}
+
+// Timed runs per op in a pair's process: fewer than a trial's, so a pair stays short.
+const PAIR_RUNS = 3;
+
+// The paired checks (lib/pairs.js): for each group (ours, its peer, a size, the judged ops),
+// opts.pairs pairs of fresh processes, ours and the peer one after the other (the order
+// swapped every other pair). A pair whose process fails is reported and left out.
+async function runPairs(groups, opts, dir, pgUrl, failures) {
+  const done = [];
+  for (const group of groups) {
+    const entry = { ...group, runs: Math.min(opts.runs, PAIR_RUNS), pairs: [], seedMs: { ours: [], peer: [] } };
+    console.log(`benchmark: ${opts.pairs} pairs, ${PEERS[group.ours].label} and ${PEERS[group.peer].label} alternately at ${group.size.toLocaleString("en-US")} tokens (${group.ops.join(", ")})`);
+    const t0 = Date.now();
+    for (let i = 0; i < opts.pairs; i++) {
+      const pair = {};
+      try {
+        for (const peer of pairOrder(i, group.ours, group.peer)) {
+          const side = peer === group.ours ? "ours" : "peer";
+          const r = await runTrial(peer, group.size, opts, dir, pgUrl, { ops: group.ops, runs: entry.runs });
+          pair[side] = Object.fromEntries(Object.entries(r.ops).map(([op, m]) => [op, m.us]));
+          entry.seedMs[side].push(r.seedMs);
+        }
+        entry.pairs.push(pair);
+        console.log(`benchmark: pair ${i + 1}: ${group.ops.map((op) => `${op} ${pair.ours[op].toFixed(2)} vs ${pair.peer[op].toFixed(2)} µs`).join(", ")}`);
+      } catch (err) {
+        failures.push(`pair ${i + 1}: ${err.message}`);
+        console.error(`benchmark: FAILED pair ${i + 1}: ${err.message}`);
+      }
+    }
+    entry.seconds = (Date.now() - t0) / 1e3;
+    console.log(`benchmark: ${entry.pairs.length} pairs in ${entry.seconds.toFixed(0)} s`);
+    done.push(entry);
+  }
+  return done;
 }
 
 // A child of concurrent.js; answer resolves with its result, onReady runs at its "ready".
@@ -236,6 +278,7 @@ async function main() {
   const addonBefore = addonBuild();
   const results = [];
   let burst;
+  let pairs = [];
   const failures = [];
   const trialLoads = [];
   try {
@@ -248,6 +291,12 @@ async function main() {
         failures.push(err.message);
         console.error(`benchmark: FAILED ${err.message}`);
       }
+    }
+    // The judged speed targets again, ours and its peer alternately in short processes.
+    const groups = opts.pairs ? pairGroups(plan.map((p) => p.peer), opts.sizes) : [];
+    if (groups.length) {
+      trialLoads.push(os.loadavg()[0]);
+      pairs = await runPairs(groups.filter((g) => plan.some((p) => p.peer === g.ours && p.size === g.size) && plan.some((p) => p.peer === g.peer && p.size === g.size)), opts, dir, pgUrl, failures);
     }
     // getStats right after a burst of expiries (stats-burst.js), for each of ours' stores run.
     const burstKinds = [["ours-memory", "memory"], ["ours-sqlite", "db"], ["ours-postgres", "postgres"]]
@@ -284,7 +333,7 @@ async function main() {
     machine: machine(), versions: versions(), opts, peers: PEERS, skipped: [...new Set(skipped)], failures,
     postgres: postgres.peers.length ? { version: postgres.version, missing: postgres.missing } : undefined,
     concurrent: pgUrl ? workload : undefined,
-    burst,
+    burst, pairs,
   };
   // The chart beside the report (RESULTS.svg beside RESULTS.md), linked from it.
   const chartFile = opts.out.replace(/\.md$/, "") + ".svg";

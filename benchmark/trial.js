@@ -2,7 +2,8 @@
 // One trial: one competitor at one store size, in a fresh process (forked by run.js with
 // --expose-gc). Opens the store, checks the contract, seeds it, times every op (calibrate,
 // warm up, then several runs; median), measures cleanup, memory and file size, and sends
-// the numbers back to the parent.
+// the numbers back to the parent. With `cfg.ops` (a list of op names) it is one side of a
+// paired check (run.js runPairs): open, seed, time those ops only, nothing else.
 const fs = require("node:fs");
 const path = require("node:path");
 const { monitorEventLoopDelay, performance } = require("node:perf_hooks");
@@ -12,11 +13,7 @@ const { OPS } = require("./lib/workloads");
 const { openContext, seed } = require("./lib/context");
 const pgSide = require("./lib/postgres");
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
+const { median } = require("./lib/pairs");
 const nowUs = () => Number(process.hrtime.bigint()) / 1e3;
 const log = (msg) => process.stderr.write(`  ${msg}\n`);
 
@@ -151,6 +148,7 @@ async function measure(ctx, op) {
     await op.verify(ctx, inputs, results);
     return us;
   };
+  await op.prime?.(ctx);
   // Calibrate (this is also the first warm-up): grow the batch until it takes a quarter of the target.
   let k = 1;
   let us = await runOnce(k);
@@ -165,7 +163,7 @@ async function measure(ctx, op) {
   k = resize();
   const samples = [];
   for (let r = 0; r < ctx.runs; r++) samples.push((await runOnce(k, "timed")) / k);
-  if (ctx.isAsync) await runOnce(k, "watched");
+  if (ctx.isAsync && ctx.watch) await runOnce(k, "watched");
   return { us: median(samples), samples, batch: k, loopDelayMs, callBusyMs, callBusyWaitedMs, callBusyFloorMs, loopBusyUs: busy.length ? median(busy) : undefined };
 }
 
@@ -233,6 +231,8 @@ async function main() {
 
   const ctx = await openContext(cfg, file);
   const { peer, users } = ctx;
+  if (cfg.ops) return pairSide(cfg, ctx, file);
+  ctx.watch = true;
 
   // The original Map module's reproduction does not follow the contract (peers/map-original.js).
   if (ctx.followsContract) await checkContract(peer);
@@ -270,6 +270,25 @@ async function main() {
     rss: { baseline: rssBase, seeded: rssSeeded, aboveBaseline: rssSeeded - rssBase, fileAboveBaseline: rssFileSeeded - rssFileBase },
     files: { seeded: seededFiles, closed: closedFiles }, pgBytes: seededPgBytes, idleLoopDelayMs, ops, cleanup,
   };
+}
+
+// One side of a paired check: seed, time cfg.ops only (no contract pass, no watched run, no
+// cleanup), so that the two peers of a pair run close together in time.
+async function pairSide(cfg, ctx, file) {
+  const seedStart = nowUs();
+  await seed(ctx, ctx.liveRows());
+  const seedMs = (nowUs() - seedStart) / 1e3;
+  const stats = await ctx.peer.getStats();
+  if (stats.totalTokens !== cfg.size) throw new Error(`after seeding getStats() is ${JSON.stringify(stats)}`);
+  const ops = {};
+  for (const name of cfg.ops) {
+    const { us, samples, batch } = await measure(ctx, OPS[name]);
+    ops[name] = { us, samples, batch };
+  }
+  await ctx.peer.close();
+  for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+  if (cfg.pgUrl) await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
+  return { peer: cfg.peer, size: cfg.size, seedMs, ops };
 }
 
 main().then(

@@ -49,9 +49,23 @@ function concurrentSection(meta) {
   ];
 }
 
+// How the paired checks were made, for the targets section.
+function pairedMethod(meta) {
+  const done = meta.pairs.filter((g) => g.pairs.length);
+  const names = done.map((g) => `${meta.peers[g.ours].label} vs ${meta.peers[g.peer].label} at ${sizeLabel(g.size)} (${g.ops.map((op) => OPS[op].label).join(", ")})`);
+  const seconds = meta.pairs.reduce((sum, g) => sum + (g.seconds ?? 0), 0);
+  return "The targets marked *paired check* are judged on it, not on the main trials:"
+    + " one trial's absolute times on this shared machine move by ±30 % or more between processes minutes apart, so a ratio of two trials run minutes apart can come out on either side of its bound."
+    + ` A paired check runs ours and the peer alternately in fresh processes, ${meta.opts.pairs} pairs (ours first in the 1st, 3rd, … pair, the peer first in the others, so a steady drift favours neither),`
+    + ` each process short: it seeds the store, then calibrates, warms up and times only the judged ops (the median of ${done[0].runs} timed runs each, the same workloads and checks as the main trials; no contract pass, no cleanup),`
+    + " so the two processes of a pair run seconds apart under about the same load. Each pair gives a ratio; the target is judged on their median, and every pair's ratio and their spread (lowest–highest) are shown beside it, with the main trials' ratio."
+    + ` Paired here: ${names.join("; ")}; ${fmt(seconds / 60)} min in all.`;
+}
+
 function render(results, meta) {
   const { machine: m, versions: v, opts } = meta;
-  const t = targets(results, meta.burst);
+  const t = targets(results, meta.burst, meta.pairs);
+  const pairedRun = meta.pairs?.some((g) => g.pairs.length);
   const verdict = (pass) => (pass === null ? "–" : pass ? "**pass**" : "**MISS**");
   const judged = t.filter((r) => r.pass !== null);
   const lines = [
@@ -101,7 +115,8 @@ function render(results, meta) {
       + " Each is a ratio between ours and a peer in this run (medians; absolute times on this shared machine are noisy): ours vs theirs, and how many times faster ours is (above 1×: ours is faster)."
       + " getStats O(1) is judged as its cost at 1M within 2× of its cost at 10k (a count over the rows grows 100×),"
       + " and after a burst of expiries ([stats-burst.js](stats-burst.js): n tokens of n/10 users all expiring within the first second of a 4.1 s bucket of SQLite's and PostgreSQL's counters, their worst case; cleanup off; getStats called again and again for the 5 s after the last expired)"
-      + " as the median call of its slowest second within 2× of the same after a burst of 10 tokens.",
+      + " as the median call of its slowest second within 2× of the same after a burst of 10 tokens."
+      + (pairedRun ? ` ${pairedMethod(meta)}` : ""),
     "",
     "| target | measured (ours vs theirs) | result |",
     "|---|---|---|",
@@ -115,10 +130,11 @@ function render(results, meta) {
     "- Every trial runs in a fresh Node process. It first runs an untimed pass over the contract (PKCE S256 test vector, single-use codes, expiry on read, refresh tokens, revocation, deleteUserTokens, TypeErrors): a wrong peer fails instead of getting a number (the Map module excepted, see below).",
     "- The store is then seeded with N live tokens (random-looking 64-hex tokens, each with a refresh token; one user per ten tokens). Each op is calibrated, warmed up, then timed over several runs; its inputs are built before the clock starts and every result is checked after it stops (get hit returns the stored apiKey, get miss returns null, a stored token and its refresh token read back, a consumed code comes back once and then null, getStats counts exactly N tokens and N/10 users).",
     "- Every peer but the Map module follows the contract, so a get returns a fresh object with `Date`s (the JS Map peer copies its record). The Map module is the original server's module as it behaves: it returns the stored record itself, which is faster and would let a caller change the store; it is there because issue 18 sets the memory store's targets against it.",
-    "- get hit, uniform: each get reads a seeded token in a scattered order over the whole store. get hit, hot mix: 90 % of the gets read one of 2,000 hot tokens (the clients active right now), 10 % any seeded token, the choice hashed from the call's index so every peer reads the same sequence. get hit, recently read: every get reads one of the same 2,000 hot tokens, each read again every 2,000 calls (and during the op's calibration and warm-up before the timed runs).",
+    "- get hit, uniform: each get reads a seeded token in a scattered order over the whole store. get hit, hot mix: 90 % of the gets read one of 2,000 hot tokens (the clients active right now), 10 % any seeded token, the choice hashed from the call's index so every peer reads the same sequence. get hit, recently read: every get reads one of the same 2,000 hot tokens, each read again every 2,000 calls (each read once before the op's calibration, and again during its calibration and warm-up before the timed runs).",
     "- store: a new token with a refresh token (tokens stored by a run are read back and deleted untimed, so the store keeps its size). code store+consume: storeAuthorizationCode plus consumeAuthorizationCode with an S256 verifier, per pair.",
     "- cleanup: N/10 expired tokens (with refresh tokens) are added, then one cleanup removes them; ours runs `cleanupExpiredTokensAsync` with its default batch size (it works in bounded batches and does not hold the event loop between them), the others `cleanupExpiredTokens`; at 1M the median of 3 such runs. The longest event-loop block is the longest gap seen by a setImmediate ticker during the cleanup (async sqlite3 works on libuv's thread pool, so it blocks little but takes long). Nothing else writes during the cleanup: a write from the main thread that meets a batch's lock waits for it (see PROFILE.md).",
     "- RSS: resident set size after seeding minus before, both after a forced GC (for PostgreSQL, the Node process only; the server's memory is not counted). Of it, the growth of mapped file pages (`RssFile` in /proc/self/status): ours' SQLite store reads its file through a memory map, so the file's pages it touched count in its RSS; they are the kernel's page cache of the file, shared, dropped under memory pressure, and the same pages the other SQLite peers read through `pread` without their RSS showing them. File size: the database plus its WAL right after seeding.",
+    ...(pairedRun ? ["- Paired checks: after the trials, the judged speed targets are measured again with ours and the peer run alternately in fresh, short processes (seed, calibrate, time the judged ops only), pair after pair, and judged on the median of the per-pair ratios; the targets section says how, and shows every pair's ratio."] : []),
     ...(meta.postgres
       ? [
         "- PostgreSQL: every PostgreSQL trial gets a schema of its own on one local server (a Unix socket, so a round trip costs no network), dropped after it. Ours sends a call's statements in one round trip; so does pg, one named prepared statement per call (a store with its refresh token is one statement of CTEs; a code store+consume is an INSERT then a `DELETE … RETURNING`, two calls); its getStats counts rows (COUNT(*), COUNT(DISTINCT)), ours reads counters kept by triggers. Cleanup: the synchronous peer runs `cleanupExpiredTokensAsync`, the Promise peer `promises.cleanupExpiredTokens` (the same background batches), pg one statement of three DELETEs. fsync is off on this server: writes measure the server's work, not the disk's. Size: tables with their indexes and TOAST, after seeding.",
@@ -133,6 +149,7 @@ function render(results, meta) {
     "node benchmark/run.js --quick     # 10k tokens, 3 short runs; writes benchmark/RESULTS.quick.md",
     "node benchmark/run.js --sizes=100000 --peers=better-sqlite3,ours-sqlite --runs=3",
     "node benchmark/run.js --quick --peers=ours-postgres,ours-postgres-promise,pg   # PostgreSQL only",
+    "node benchmark/run.js --quick --pairs=0   # no paired checks: the targets judged on the trials alone",
     "node benchmark/run.js --help",
     "```",
     "",

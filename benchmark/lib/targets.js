@@ -1,8 +1,11 @@
 "use strict";
 // Issue 18's targets, judged on one run: every target is a ratio between ours and a peer
 // measured in the same run (absolute times on this shared 2-core machine are noisy).
-// Speed ratio = the peer's µs per call / ours: above 1, ours is faster.
+// Speed ratio = the peer's µs per call / ours: above 1, ours is faster. The targets of
+// lib/pairs.js are judged on their paired check when the run made one (the median of the
+// per-pair ratios), the main trials' ratio shown beside it.
 const { OPS } = require("./workloads");
+const { pairedTarget, summarize } = require("./pairs");
 
 const K = 10_000;
 const M = 1_000_000;
@@ -51,19 +54,39 @@ function blockVerdict(worst) {
   return null;
 }
 
+// A paired check's result as the targets table shows it: the median, every pair's ratio in
+// run order, and the spread (lowest to highest).
+function pairedText(s, count) {
+  return `paired check, ${s.ratios.length}${count !== undefined && count !== s.ratios.length ? ` of ${count}` : ""} pairs of fresh processes run alternately: median **${times(s.median)}**`
+    + ` (pairs ${s.ratios.map(times).join(", ")}; spread ${times(s.min)}–${times(s.max)})`;
+}
+
+// The paired check of target t in `pairs` (run.js runPairs' groups), summed up, if the run made it.
+function paired(pairs, t) {
+  const group = pairs?.find((g) => g.ours === t.ours && g.peer === t.peer && g.size === t.size);
+  const s = group && summarize(t, group.pairs);
+  return s && { ...s, text: pairedText(s, group.pairs.length) };
+}
+
 // Each target: { target, measured, pass } (pass null: not measured in this run). `burst`:
-// stats-burst.js's checks, if run.
-function targets(results, burst) {
+// stats-burst.js's checks, if run; `pairs`: the paired checks (run.js runPairs), if run.
+function targets(results, burst, pairs) {
   const at = (peer, size) => results.find((r) => r.peer === peer && r.size === size);
   const us = (peer, size, op) => at(peer, size)?.ops[op]?.us;
   const rows = [];
   const add = (target, measured, pass) => rows.push({ target, measured, pass });
-  // ours at least `goal` times the peer's speed on op at size.
+  // ours at least `goal` times the peer's speed on op at size; judged on its paired check if
+  // the run made one, else on the main trials.
   const faster = (target, ours, peer, op, size, goal) => {
     const o = us(ours, size, op);
     const p = us(peer, size, op);
-    if (o === undefined || p === undefined) add(target, "not measured", null);
-    else add(target, `${fmt(o)} vs ${fmt(p)} µs: ${times(p / o)}`, p / o >= goal);
+    const t = pairedTarget(ours, peer, op, size);
+    if (t && t.goal !== goal) throw new Error(`${target}: lib/pairs.js judges it against ${t.goal}×`);
+    const check = t && paired(pairs, t);
+    const main = o === undefined || p === undefined ? undefined : `${fmt(o)} vs ${fmt(p)} µs: ${times(p / o)}`;
+    if (check) add(target, `${check.text}; main trials ${main ?? "not measured"}`, check.pass);
+    else if (main === undefined) add(target, "not measured", null);
+    else add(target, main, p / o >= goal);
   };
 
   // SQLite, against better-sqlite3 with cached statements and one transaction per store.
@@ -85,8 +108,12 @@ function targets(results, burst) {
   {
     const o = us("ours-memory", M, "getHit");
     const m = us("map-original", M, "getHit");
-    if (o === undefined || m === undefined) add("memory get hit ≤ 2× the Map module's time, 1M uniform", "not measured", null);
-    else add("memory get hit ≤ 2× the Map module's time, 1M uniform", `${fmt(o)} vs ${fmt(m)} µs: ours takes ${times(o / m)}`, o <= 2 * m);
+    const target = "memory get hit ≤ 2× the Map module's time, 1M uniform";
+    const check = paired(pairs, pairedTarget("ours-memory", "map-original", "getHit", M));
+    const main = o === undefined || m === undefined ? undefined : `${fmt(o)} vs ${fmt(m)} µs: ours takes ${times(o / m)}`;
+    if (check) add(target, `${check.text.replace("median", "ours takes, median")}; main trials ${main ?? "not measured"}`, check.pass);
+    else if (main === undefined) add(target, "not measured", null);
+    else add(target, main, o <= 2 * m);
     const ro = at("ours-memory", M)?.rss.aboveBaseline;
     const rm = at("map-original", M)?.rss.aboveBaseline;
     if (ro === undefined || rm === undefined) add("memory RSS ≤ ½ of the Map module's, 1M", "not measured", null);

@@ -1,0 +1,69 @@
+"use strict";
+// The paired check of issue 18's judged speed targets. One trial's absolute times on this
+// shared 2-core VM move by ±30 % between processes minutes apart, so a ratio of two trials
+// run minutes apart can flip a verdict. A paired check runs ours and the target's peer
+// alternately in fresh short processes (seed, calibrate, time the judged ops only), pair
+// after pair, each pair's two processes seconds apart, and the target is judged on the median
+// of the per-pair ratios. run.js runs the pairs (trial.js with cfg.ops); targets.js judges.
+
+const K = 10_000;
+const M = 1_000_000;
+
+// The targets judged on pairs: ours and its peer, the op, the store size. `ratio(oursUs,
+// peerUs)` is the number the target bounds, `pass(ratio)` the bound: a speed ratio (the
+// peer's time over ours, above 1 ours is faster) at least `goal`, or for memory ours' time
+// over the Map module's at most 2.
+const faster = (goal) => ({ ratio: (o, p) => p / o, pass: (r) => r >= goal, goal });
+const PAIRED = [
+  { ours: "ours-sqlite", peer: "better-sqlite3", op: "getHit", size: K, ...faster(2) },
+  { ours: "ours-sqlite", peer: "better-sqlite3", op: "store", size: K, ...faster(1.25) },
+  { ours: "ours-sqlite", peer: "better-sqlite3", op: "code", size: K, ...faster(1.5) },
+  { ours: "ours-postgres", peer: "pg", op: "getHitRecent", size: K, ...faster(10) },
+  { ours: "ours-postgres", peer: "pg", op: "store", size: K, ...faster(1) },
+  { ours: "ours-postgres-promise", peer: "pg", op: "getHit", size: K, ...faster(1) },
+  // Seeding 1M in a Map takes 6-10 s a process: 5 pairs add about 2 minutes to a full run.
+  { ours: "ours-memory", peer: "map-original", op: "getHit", size: M, ratio: (o, m) => o / m, pass: (r) => r <= 2, timeRatio: true },
+];
+
+const pairKey = (ours, peer, op, size) => `${ours}|${peer}|${op}|${size}`;
+const pairedTarget = (ours, peer, op, size) => PAIRED.find((t) => pairKey(t.ours, t.peer, t.op, t.size) === pairKey(ours, peer, op, size));
+
+// The groups a run's pairs are made of: one per (ours, peer, size) with both peers selected
+// and the size run, with every judged op of that group (one process times them all).
+function pairGroups(peers, sizes) {
+  const groups = new Map();
+  for (const t of PAIRED) {
+    if (!peers.includes(t.ours) || !peers.includes(t.peer) || !sizes.includes(t.size)) continue;
+    const key = `${t.ours}|${t.peer}|${t.size}`;
+    if (!groups.has(key)) groups.set(key, { ours: t.ours, peer: t.peer, size: t.size, ops: [] });
+    groups.get(key).ops.push(t.op);
+  }
+  return [...groups.values()];
+}
+
+// Which process of pair i goes first: ours in even pairs, the peer in odd ones (A B, B A, …),
+// so a steady drift of the machine's speed favours neither.
+const pairOrder = (i, ours, peer) => (i % 2 ? [peer, ours] : [ours, peer]);
+
+function median(xs) {
+  if (!xs.length) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+// A group's pairs ([{ ours: { op: us }, peer: { op: us } }], the pairs that finished) summed
+// up for one of its targets: each pair's ratio, their median, and their spread (lowest,
+// highest, and the highest over the lowest).
+function summarize(target, pairs) {
+  const ratios = pairs
+    .filter((p) => p.ours?.[target.op] !== undefined && p.peer?.[target.op] !== undefined)
+    .map((p) => target.ratio(p.ours[target.op], p.peer[target.op]));
+  if (!ratios.length) return undefined;
+  const min = Math.min(...ratios);
+  const max = Math.max(...ratios);
+  const m = median(ratios);
+  return { ratios, median: m, min, max, spread: max / min, pass: target.pass(m) };
+}
+
+module.exports = { PAIRED, pairKey, pairedTarget, pairGroups, pairOrder, median, summarize };
