@@ -125,7 +125,7 @@ mod tests {
             "9fa9fde5e760464134ee670a74f3b44b36ab4381d358cbc26fcb4bbc6b9fb4e4",
             "5b50795697ddedc9891e8eec4374ae983457b4e87d5e49f8e7a0fc6514acae94",
             "1fb97be023ae24d9930f66330876ac3501d9df3e867c802cd6a7a2398016eebb",
-            "5b03e8507ff98b15f88b621fc58222cd9fd4931d7648695e912fd3ca41cfc5db",
+            "31b4c83dc616decf544c29594deeb414245c75771e1071456bec43bdf921897e",
         ];
         let now: Vec<String> = super::MIGRATIONS
             .iter()

@@ -33,9 +33,15 @@ pub const SQL: &str = "CREATE TABLE {s}.nts_token_links (
             AND NOT EXISTS (SELECT 1 FROM pg_trigger t
                 WHERE t.tgrelid = '{s}.access_tokens'::regclass
                     AND t.tgname = 'nts_token_links_deleted') THEN
-            CREATE TRIGGER nts_token_links_deleted AFTER DELETE ON {s}.access_tokens
-                REFERENCING OLD TABLE AS gone
-                FOR EACH STATEMENT EXECUTE FUNCTION {s}.nts_links_gone();
+            -- Writers of the mark take turns on its row; a trigger made meanwhile by
+            -- another session (that waited for the table) is the one wanted.
+            BEGIN
+                CREATE TRIGGER nts_token_links_deleted AFTER DELETE ON {s}.access_tokens
+                    REFERENCING OLD TABLE AS gone
+                    FOR EACH STATEMENT EXECUTE FUNCTION {s}.nts_links_gone();
+            EXCEPTION WHEN duplicate_object THEN
+                NULL;
+            END;
         END IF;
     END
     $nts$;
