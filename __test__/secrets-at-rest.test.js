@@ -2,8 +2,8 @@
 // Encryption at rest (issue 19) on every store: the keyring checked at start, the store's
 // mark (sealed or clear) checked at open, authorization codes and pending authorizations
 // sealed, and none of their secrets in the SQLite file, its WAL, or a PostgreSQL dump;
-// access and refresh tokens and their API keys sealed on the memory and SQLite stores
-// (none of them in the SQLite file or its WAL).
+// access and refresh tokens and their API keys sealed on every store (none of them in the
+// SQLite file, its WAL, or a PostgreSQL dump).
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
@@ -20,6 +20,24 @@ const K2 = `k2:${key(2)}`;
 function tokenSecrets() {
   const r = () => crypto.randomBytes(12).toString("hex");
   return { at: `at-${r()}`, rt: `rt-${r()}`, at2: `at-${r()}`, at3: `at-${r()}`, rt3: `rt-${r()}`, apiKey: `sk-${r()}`, apiKey2: `sk-${r()}` };
+}
+
+/**
+ * What a store holds, as bytes: a SQLite file and its WAL, or a PostgreSQL schema's
+ * `pg_dump` (which must hold `table`).
+ */
+function storedBytes(opts, table) {
+  if (opts.path) {
+    const file = opts.path;
+    assert.ok(fs.existsSync(`${file}-wal`), "the WAL is read too");
+    return Buffer.concat([fs.readFileSync(file), fs.readFileSync(`${file}-wal`)]);
+  }
+  // pg_dump comes with psql, which the PostgreSQL suites use already.
+  const dump = spawnSync("pg_dump", ["--data-only", `--schema=${opts.schema}`, PG_URL], { encoding: "buffer" });
+  assert.equal(dump.error, undefined);
+  assert.equal(dump.status, 0, String(dump.stderr));
+  assert.ok(dump.stdout.includes(Buffer.from(table)), `the dump holds the table ${table}`);
+  return dump.stdout;
 }
 
 /** Secrets as a server would have them: random, so a match in the bytes is no accident. */
@@ -148,34 +166,29 @@ for (const kind of KINDS) {
       assert.deepEqual(clear.consumePendingAuthorization("st"), { a: 1 });
     });
 
-    if (kind === "db") {
-      // PostgreSQL keeps tokens in clear under a keyring so far (docs/configuration.md).
-      it("none of the access tokens, refresh tokens (rotated-away ones too) or their API keys is stored as bytes", () => {
-        const opts = options();
-        const s = ctx.open({ ...opts, encryptionKeys: K1 });
-        const all = [];
-        const hour = new Date(Date.now() + 3600e3);
-        for (let i = 0; i < 20; i++) {
-          const t = tokenSecrets();
-          all.push(t);
-          s.storeAccessToken(t.at, t.rt, t.apiKey, `u${i}`, "client", ["read"], hour);
-          s.storeAccessToken(t.at2, null, t.apiKey2, `u${i}`, "client", ["read"], hour);
-          if (i % 2) assert.equal(s.rotateRefreshToken(t.rt, t.at3, t.rt3, hour).apiKey, t.apiKey);
-          if (i % 5 === 0) s.deleteUserTokens(`u${i}`);
+    it("none of the access tokens, refresh tokens (rotated-away ones too) or their API keys is stored as bytes", () => {
+      const opts = options();
+      const s = ctx.open({ ...opts, encryptionKeys: K1 });
+      const all = [];
+      const hour = new Date(Date.now() + 3600e3);
+      for (let i = 0; i < 20; i++) {
+        const t = tokenSecrets();
+        all.push(t);
+        s.storeAccessToken(t.at, t.rt, t.apiKey, `u${i}`, "client", ["read"], hour);
+        s.storeAccessToken(t.at2, null, t.apiKey2, `u${i}`, "client", ["read"], hour);
+        if (i % 2) assert.equal(s.rotateRefreshToken(t.rt, t.at3, t.rt3, hour).apiKey, t.apiKey);
+        if (i % 5 === 0) s.deleteUserTokens(`u${i}`);
+      }
+      const bytes = storedBytes(opts, "access_tokens");
+      for (const t of all) {
+        for (const [what, secret] of Object.entries(t)) {
+          assert.equal(bytes.includes(Buffer.from(secret)), false, `${what} ${secret} stored in clear`);
         }
-        const file = opts.path;
-        const bytes = Buffer.concat([fs.readFileSync(file), fs.existsSync(`${file}-wal`) ? fs.readFileSync(`${file}-wal`) : Buffer.alloc(0)]);
-        assert.ok(fs.existsSync(`${file}-wal`), "the WAL is read too");
-        for (const t of all) {
-          for (const [what, secret] of Object.entries(t)) {
-            assert.equal(bytes.includes(Buffer.from(secret)), false, `${what} ${secret} stored in clear`);
-          }
-        }
-        const t = all[1];
-        assert.equal(s.getAccessToken(t.at3).apiKey, t.apiKey);
-        assert.equal(s.getRefreshToken(t.rt3).accessToken, t.at3);
-      });
-    }
+      }
+      const t = all[1];
+      assert.equal(s.getAccessToken(t.at3).apiKey, t.apiKey);
+      assert.equal(s.getRefreshToken(t.rt3).accessToken, t.at3);
+    });
 
     it("none of the codes, states, verifiers or code API keys is stored as bytes", () => {
       const opts = options();
@@ -192,19 +205,7 @@ for (const kind of KINDS) {
         assert.equal(s.consumeAuthorizationCode(x.code).apiKey, x.apiKey);
         assert.equal(s.consumePendingAuthorization(x.state).codeVerifier, x.verifier);
       }
-      let bytes;
-      if (kind === "db") {
-        const file = opts.path;
-        bytes = Buffer.concat([fs.readFileSync(file), fs.existsSync(`${file}-wal`) ? fs.readFileSync(`${file}-wal`) : Buffer.alloc(0)]);
-        assert.ok(fs.existsSync(`${file}-wal`), "the WAL is read too");
-      } else {
-        // pg_dump comes with psql, which the PostgreSQL suites use already.
-        const dump = spawnSync("pg_dump", ["--data-only", `--schema=${opts.schema}`, PG_URL], { encoding: "buffer" });
-        assert.equal(dump.error, undefined);
-        assert.equal(dump.status, 0, String(dump.stderr));
-        bytes = dump.stdout;
-        assert.ok(bytes.includes(Buffer.from("authorization_codes")), "the dump holds the codes' table");
-      }
+      const bytes = storedBytes(opts, "authorization_codes");
       for (const x of all) {
         for (const [what, secret] of Object.entries(x)) {
           assert.equal(bytes.includes(Buffer.from(secret)), false, `${what} ${secret} stored in clear`);

@@ -18,7 +18,7 @@
 //!     sealed (column `nts_pending_authorizations.data`);
 //!   - a code or state is found by its digest under each key of the keyring, active first;
 //!     a value that does not open is `ERR_TOKEN_STORAGE_CANNOT_DECRYPT`, never served.
-//!   - on a store that keeps links (`TokenStore::seals_tokens`: memory, SQLite), an access
+//!   - on a store that keeps links (`TokenStore::seals_tokens`: every backend), an access
 //!     token is stored under the hex of its digest (`Kind::AccessToken`), its refresh token
 //!     under its digest (`Kind::RefreshToken`), so the store's joins, families and reuse
 //!     detection work on digests unchanged; the API key is sealed bound to the token's user
@@ -29,9 +29,8 @@
 //!     made here for a rotation's new pair before the store's one atomic step. Token values
 //!     are `nts2:` (AES-256-GCM) where AES runs in hardware, as they are opened on every
 //!     get. The mark is `sealed v2`; a `sealed v1` store (the version before, tokens in
-//!     clear) is taken on only while it holds no token. A store without links
-//!     (PostgreSQL so far) keeps its tokens in clear under a `sealed v1` mark, never half
-//!     sealed;
+//!     clear) is taken on only while it holds no token. A store without links would keep
+//!     its tokens in clear under a `sealed v1` mark, never half sealed;
 //!   - backups, restores and copies of a sealed store are refused until the rows they
 //!     carry keep the mark.
 //!

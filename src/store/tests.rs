@@ -388,7 +388,15 @@ fn codes_without_pkce_round_trip(mut f: Fixture) {
 fn unusual_strings_round_trip(mut f: Fixture) {
     let s = f.store.as_mut();
     let nul = "nul\0byte";
-    if s.kind() == "postgres" {
+    s.open().unwrap();
+    let sealed = s.seal_mark().unwrap().0.is_some();
+    if s.kind() == "postgres" && sealed {
+        // Sealed, a token's string never reaches the server (its digest does).
+        s.store_access_token(&token(nul, None, None, None), NOW)
+            .unwrap();
+        assert!(s.get_access_token(nul, NOW).unwrap().is_some());
+        s.delete_token(nul).unwrap();
+    } else if s.kind() == "postgres" {
         // PostgreSQL's text has no NUL: refused as an argument, never found.
         let e = s
             .store_access_token(&token(nul, None, None, None), NOW)

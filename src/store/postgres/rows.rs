@@ -24,6 +24,8 @@ pub(super) struct Columns {
     pub(super) scopes: Vec<String>,
     pub(super) refresh_token: Vec<Option<String>>,
     pub(super) expires_at: Vec<Option<i64>>,
+    /// Each token's `NewAccessToken::links` (sealed tokens only).
+    pub(super) links: Vec<Option<String>>,
 }
 
 impl Columns {
@@ -63,6 +65,7 @@ impl Columns {
             out.scopes.push(scopes_json(&t.scopes));
             out.refresh_token.push(refresh[i].map(str::to_owned));
             out.expires_at.push(t.expires_at);
+            out.links.push(t.links.clone());
         }
         let mut dropped: Vec<&str> = tokens
             .iter()
@@ -79,6 +82,7 @@ impl Columns {
             out.scopes.push(String::new());
             out.refresh_token.push(Some(r.to_owned()));
             out.expires_at.push(None);
+            out.links.push(None);
         }
         out
     }
@@ -133,6 +137,13 @@ pub(super) fn read_access(row: &Row) -> Decoded<AccessToken> {
     })
 }
 
+/// A token of `select_access_linked`: `read_access`'s columns, then its links.
+pub(super) fn read_access_linked(row: &Row) -> Decoded<AccessToken> {
+    let mut t = read_access(row)?;
+    t.links = row.try_get(7)?;
+    Ok(t)
+}
+
 /// A refresh token of `select_refresh`: user_id, client_id, scopes, access_token,
 /// created_at, then whether its access token exists and that one's `expires_at`. Returns
 /// the token and, if its access token exists, that one's expiry.
@@ -150,6 +161,14 @@ pub(super) fn read_refresh(row: &Row) -> Decoded<(RefreshToken, Option<Option<i6
     } else {
         None
     };
+    Ok((token, access))
+}
+
+/// A refresh token of `select_refresh_linked`: `read_refresh`'s, its access token's links
+/// in the record.
+pub(super) fn read_refresh_linked(row: &Row) -> Decoded<(RefreshToken, Option<Option<i64>>)> {
+    let (mut token, access) = read_refresh(row)?;
+    token.links = row.try_get(7)?;
     Ok((token, access))
 }
 

@@ -5,7 +5,7 @@
 //! same key. The statement-level triggers keep the counters.
 
 use tokio::sync::mpsc::Sender;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
 use super::call::{step, transaction, Failure};
@@ -60,8 +60,22 @@ impl PostgresStore {
              RETURNING 1",
             crate::store::sealed::holds_secrets_sql(&format!("{s}."))
         );
+        // The links trigger (migration 11) comes with a sealed mark, in its transaction: a
+        // store in clear pays nothing for it on its deletes.
+        let links = format!("SELECT {s}.nts_seal_links()");
+        let timeout = self.settings.query_timeout;
         self.call(false, async |c, _| {
-            Ok(!c.query(&sql, &[&old, &new, &only_if_empty]).await?.is_empty())
+            let params: [(&(dyn ToSql + Sync), Type); 3] = [
+                (&old, Type::TEXT),
+                (&new, Type::TEXT),
+                (&only_if_empty, Type::BOOL),
+            ];
+            let steps = vec![
+                step(c.query_typed(&sql, &params)),
+                step(c.query_typed(&links, &[])),
+            ];
+            let results = transaction(c, timeout, steps).await?;
+            Ok(results.first().is_some_and(|rows| !rows.is_empty()))
         })
     }
 }

@@ -6,6 +6,8 @@
 /// The statements of one schema.
 pub struct Sql {
     pub select_access: String,
+    /// `select_access` with the token's links (migration 11): the sealed layer's read.
+    pub select_access_linked: String,
     /// Removes an access token and the refresh token that points at it. $1 token.
     pub delete_access: String,
     /// `delete_access` if the token is expired at $2 (a read found it so), unless another
@@ -16,10 +18,15 @@ pub struct Sql {
     /// $5 scopes, $6 refresh tokens (or NULLs), $7 expiries; $8 now (see
     /// `nts_store_access_tokens` in `schema`). Answers whether it only added rows.
     pub store_access_tokens: String,
+    /// `store_access_tokens` and $9 the tokens' links (see `nts_store_linked_tokens`,
+    /// migration 11): a sealed store's.
+    pub store_linked_tokens: String,
     /// A code replaces one with the same string (see `nts_store_code` in `schema`).
     pub store_code: String,
     pub take_code: String,
     pub select_refresh: String,
+    /// `select_refresh` with its access token's links (migration 11).
+    pub select_refresh_linked: String,
     pub revoke_refresh: String,
     pub delete_user: String,
     /// $1 now, $2 limit: removes expired tokens (skipping rows another instance has
@@ -36,6 +43,8 @@ pub struct Sql {
     /// $1 old refresh token, $2 new access token, $3 new refresh token, $4 expiry, $5 now,
     /// $6 grace period (see `nts_rotate` in `schema`).
     pub rotate: String,
+    /// `rotate` and $7 the new pair's links (see `nts_rotate_linked`, migration 11).
+    pub rotate_linked: String,
     pub put_client: String,
     pub get_client: String,
     /// In registration order (`seq`, from a sequence).
@@ -65,6 +74,11 @@ impl Sql {
                 "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at
                  FROM {s}.access_tokens WHERE token = $1"
             ),
+            select_access_linked: format!(
+                "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at,
+                    (SELECT l.links FROM {s}.nts_token_links l WHERE l.token = $1)
+                 FROM {s}.access_tokens WHERE token = $1"
+            ),
             delete_access: format!(
                 "WITH a AS (DELETE FROM {s}.access_tokens WHERE token = $1
                      RETURNING token, refresh_token)
@@ -91,6 +105,9 @@ impl Sql {
             store_access_tokens: format!(
                 "SELECT {s}.nts_store_access_tokens($1, $2, $3, $4, $5, $6, $7, $8)"
             ),
+            store_linked_tokens: format!(
+                "SELECT {s}.nts_store_linked_tokens($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
             store_code: format!(
                 "SELECT {s}.nts_store_code($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
@@ -100,6 +117,13 @@ impl Sql {
             select_refresh: format!(
                 "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
                         a.token IS NOT NULL, a.expires_at
+                 FROM {s}.refresh_tokens r LEFT JOIN {s}.access_tokens a ON a.token = r.access_token
+                 WHERE r.refresh_token = $1"
+            ),
+            select_refresh_linked: format!(
+                "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
+                        a.token IS NOT NULL, a.expires_at,
+                        (SELECT l.links FROM {s}.nts_token_links l WHERE l.token = r.access_token)
                  FROM {s}.refresh_tokens r LEFT JOIN {s}.access_tokens a ON a.token = r.access_token
                  WHERE r.refresh_token = $1"
             ),
@@ -186,6 +210,9 @@ impl Sql {
                   LIMIT $1 FOR UPDATE SKIP LOCKED)"
             ),
             rotate: format!("SELECT * FROM {s}.nts_rotate($1, $2, $3, $4, $5, $6)"),
+            rotate_linked: format!(
+                "SELECT * FROM {s}.nts_rotate_linked($1, $2, $3, $4, $5, $6, $7)"
+            ),
             put_client: format!(
                 "INSERT INTO {s}.nts_clients (client_id, secret_digest, metadata, created_at)
                  VALUES ($1, $2, $3, $4)

@@ -10,8 +10,9 @@ use super::cache::{digest, Lookup};
 use super::call::{step, transaction, Failure, Step};
 use super::errors::{has_nul, nul_refused};
 use super::rows::{
-    read_access, read_client, read_client_id, read_code, read_only_new, read_pending, read_refresh, read_removed,
-    read_rotation, read_stats, scopes_json, Columns,
+    read_access, read_access_linked, read_client, read_client_id, read_code, read_only_new,
+    read_pending, read_refresh, read_refresh_linked, read_removed, read_rotation, read_stats,
+    scopes_json, Columns,
 };
 use super::runtime::end_now;
 use super::PostgresStore;
@@ -75,19 +76,32 @@ impl TokenStore for PostgresStore {
         for t in tokens {
             let refresh = t.refresh_token.as_deref().unwrap_or("");
             let user = t.user_id.as_deref().unwrap_or("");
-            if has_nul(&[&t.token, refresh, &t.api_key, user, &t.client_id]) {
+            let links = t.links.as_deref().unwrap_or("");
+            if has_nul(&[&t.token, refresh, &t.api_key, user, &t.client_id, links]) {
                 return Err(nul_refused());
             }
         }
         let rows = Columns::resolve(tokens);
+        // Sealed tokens' links go with them (migration 11); a store in clear sends the
+        // statement it always did.
+        let linked = rows.links.iter().any(Option::is_some);
         let done = self.call(false, async |c, sql| {
             let r = &rows;
             // One statement: the function's writes commit together.
-            let answer = p!(c, sql.store_access_tokens,
-                r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
-                r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY, r.refresh_token => TEXT_ARRAY,
-                r.expires_at => INT8_ARRAY, now => INT8)
-            .await?;
+            let answer = if linked {
+                p!(c, sql.store_linked_tokens,
+                    r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
+                    r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
+                    r.refresh_token => TEXT_ARRAY, r.expires_at => INT8_ARRAY, now => INT8,
+                    r.links => TEXT_ARRAY)
+                .await?
+            } else {
+                p!(c, sql.store_access_tokens,
+                    r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
+                    r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
+                    r.refresh_token => TEXT_ARRAY, r.expires_at => INT8_ARRAY, now => INT8)
+                .await?
+            };
             Ok(answer.first().is_some_and(read_only_new))
         });
         match done {
@@ -117,26 +131,20 @@ impl TokenStore for PostgresStore {
             Lookup::Hit(t) => return Ok(Some(t)),
             Lookup::Miss(ticket) => ticket,
         };
-        let found = self.call(true, async |c, sql| {
-            let rows = p!(c, sql.select_access, token => TEXT).await?;
-            rows.first()
-                .map(read_access)
-                .transpose()
-                .map_err(Failure::Pg)
-        })?;
-        match found {
-            Some(t) if is_expired(t.expires_at, now) => {
-                self.remove_if_expired(token, now);
-                Ok(None)
-            }
-            Some(t) => {
-                if let Some(ticket) = ticket {
-                    self.cache.fill(ticket, token, &t);
-                }
-                Ok(Some(t))
-            }
-            None => Ok(None),
+        let found = self.read_access_token(token, now, false)?;
+        if let (Some(t), Some(ticket)) = (&found, ticket) {
+            self.cache.fill(ticket, token, t);
         }
+        Ok(found)
+    }
+
+    /// Read from the server, never from the cache (which keeps no links): only the sealed
+    /// layer reads this, and a sealed store's cache holds nothing.
+    fn get_access_token_linked(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        if has_nul(&[token]) {
+            return Ok(None);
+        }
+        self.read_access_token(token, now, true)
     }
 
     fn get_access_token_at_hand(&self, token: &str, now: i64) -> Option<Option<String>> {
@@ -191,26 +199,15 @@ impl TokenStore for PostgresStore {
     }
 
     fn get_refresh_token(&self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
-        if has_nul(&[refresh_token]) {
-            return Ok(None);
-        }
-        let found = self
-            .call(true, async |c, sql| {
-                let rows = p!(c, sql.select_refresh, refresh_token => TEXT).await?;
-                rows.first()
-                    .map(read_refresh)
-                    .transpose()
-                    .map_err(Failure::Pg)
-            })?
-            .map(|(r, access)| (access.is_some_and(|at| !is_expired(at, now)), r));
-        match found {
-            Some((true, r)) => Ok(Some(r)),
-            Some((false, r)) => {
-                self.remove_if_expired(&r.access_token, now);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        self.read_refresh_token(refresh_token, now, false)
+    }
+
+    fn get_refresh_token_linked(
+        &self,
+        refresh_token: &str,
+        now: i64,
+    ) -> Result<Option<RefreshToken>> {
+        self.read_refresh_token(refresh_token, now, true)
     }
 
     fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
@@ -343,6 +340,11 @@ impl TokenStore for PostgresStore {
         self.read_seal_mark()
     }
 
+    /// Keeps `NewAccessToken::links` in `nts_token_links` (migration 11).
+    fn seals_tokens(&self) -> bool {
+        true
+    }
+
     fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool> {
         self.swap_seal_mark(old, new, only_if_empty)
     }
@@ -398,18 +400,86 @@ impl TokenStore for PostgresStore {
 }
 
 impl PostgresStore {
+    /// The live access token read from the server (removed if found expired); `linked`:
+    /// with its links (migration 11).
+    fn read_access_token(&self, token: &str, now: i64, linked: bool) -> Result<Option<AccessToken>> {
+        let found = self.call(true, async |c, sql| {
+            let rows = if linked {
+                p!(c, sql.select_access_linked, token => TEXT).await?
+            } else {
+                p!(c, sql.select_access, token => TEXT).await?
+            };
+            let read = if linked { read_access_linked } else { read_access };
+            rows.first().map(read).transpose().map_err(Failure::Pg)
+        })?;
+        match found {
+            Some(t) if is_expired(t.expires_at, now) => {
+                self.remove_if_expired(token, now);
+                Ok(None)
+            }
+            found => Ok(found),
+        }
+    }
+
+    /// getRefreshToken; `linked`: with its access token's links (migration 11).
+    fn read_refresh_token(
+        &self,
+        refresh_token: &str,
+        now: i64,
+        linked: bool,
+    ) -> Result<Option<RefreshToken>> {
+        if has_nul(&[refresh_token]) {
+            return Ok(None);
+        }
+        let found = self
+            .call(true, async |c, sql| {
+                let rows = if linked {
+                    p!(c, sql.select_refresh_linked, refresh_token => TEXT).await?
+                } else {
+                    p!(c, sql.select_refresh, refresh_token => TEXT).await?
+                };
+                let read = if linked { read_refresh_linked } else { read_refresh };
+                rows.first()
+                    .map(read)
+                    .transpose()
+                    .map_err(Failure::Pg)
+            })?
+            .map(|(r, access)| (access.is_some_and(|at| !is_expired(at, now)), r));
+        match found {
+            Some((true, r)) => Ok(Some(r)),
+            Some((false, r)) => {
+                self.remove_if_expired(&r.access_token, now);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
     fn rotate(&self, req: &RotateRequest, now: i64) -> Result<Rotation> {
         if has_nul(&[&req.refresh_token]) {
             return Ok(Rotation::Unknown);
         }
-        if has_nul(&[&req.new_access_token, &req.new_refresh_token]) {
+        let links = req.links.as_deref();
+        if has_nul(&[&req.new_access_token, &req.new_refresh_token, links.unwrap_or("")]) {
             return Err(nul_refused());
         }
         let done = self.call(false, async |c, sql| {
-            let rows = p!(c, sql.rotate, req.refresh_token => TEXT,
-                req.new_access_token => TEXT, req.new_refresh_token => TEXT,
-                req.expires_at => INT8, now => INT8, req.grace_ms => INT8)
-            .await?;
+            // Sealed tokens: the new pair's links are added in the same statement.
+            let rows = match links {
+                Some(links) => {
+                    p!(c, sql.rotate_linked, req.refresh_token => TEXT,
+                        req.new_access_token => TEXT, req.new_refresh_token => TEXT,
+                        req.expires_at => INT8, now => INT8, req.grace_ms => INT8,
+                        links => TEXT)
+                    .await?
+                }
+                None => {
+                    p!(c, sql.rotate, req.refresh_token => TEXT,
+                        req.new_access_token => TEXT, req.new_refresh_token => TEXT,
+                        req.expires_at => INT8, now => INT8, req.grace_ms => INT8)
+                    .await?
+                }
+            };
             let r = rows
                 .first()
                 .ok_or(StoreError::Internal("nts_rotate returned no row"))?;

@@ -503,3 +503,68 @@ fn one_token_stores_keep_the_counts_exact_on_each_path() {
         stats_match_the_rows(&schema, &store, &at);
     }
 }
+
+/// Sealed tokens' links (migration 11) leave with their tokens (a user's tokens, a
+/// rotation, a revocation, cleanup), by the trigger the sealed mark brings; a store in
+/// clear has no such trigger and writes no links.
+#[test]
+fn sealed_links_leave_with_their_tokens_and_clear_stores_have_no_trigger() {
+    use crate::store::sealed::Sealed;
+    use base64::Engine;
+    use std::sync::Arc;
+    let (Some(clear_schema), Some(sealed_schema)) = (TestSchema::new(), TestSchema::new()) else {
+        return;
+    };
+    let trigger = |schema: &TestSchema| {
+        schema.rows(
+            "SELECT count(*) FROM pg_trigger
+             WHERE tgrelid = '{s}.access_tokens'::regclass AND tgname = 'nts_token_links_deleted'",
+        )[0][0]
+    };
+    let links = |schema: &TestSchema| schema.rows("SELECT count(*) FROM {s}.nts_token_links")[0][0];
+
+    let clear = Sealed::new(Arc::new(clear_schema.store()), None);
+    clear.store_access_token(&token("a", "u1", None), 0).unwrap();
+    clear.delete_token("a").unwrap();
+    clear.store_access_token(&token("b", "u1", None), 0).unwrap();
+    assert_eq!((trigger(&clear_schema), links(&clear_schema)), (0, 0));
+
+    let key = base64::engine::general_purpose::STANDARD.encode([3u8; 32]);
+    let keys = Arc::new(crate::crypto::Keyring::parse(&format!("k1:{key}")).unwrap());
+    let sealed = Sealed::new(Arc::new(sealed_schema.store()), Some(keys));
+    let now = 1_800_000_000_000;
+    for (i, user) in ["u1", "u1", "u2", "u3"].iter().enumerate() {
+        sealed
+            .store_access_token(&token(&format!("t{i}"), user, Some(now + 1000)), now)
+            .unwrap();
+    }
+    assert_eq!((trigger(&sealed_schema), links(&sealed_schema)), (1, 4));
+    sealed.delete_user_tokens("u1").unwrap();
+    assert_eq!(links(&sealed_schema), 2);
+    // A rotation: the old pair's links leave, the new pair's come.
+    let crate::model::Rotation::Rotated(_) = sealed
+        .rotate_refresh_token(
+            &crate::model::RotateRequest {
+                refresh_token: "r-t2".into(),
+                new_access_token: "t2b".into(),
+                new_refresh_token: "r-t2b".into(),
+                expires_at: Some(now + 1000),
+                grace_ms: 0,
+                links: None,
+            },
+            now,
+        )
+        .unwrap()
+    else {
+        panic!("rotated");
+    };
+    assert_eq!(links(&sealed_schema), 2);
+    assert_eq!(
+        sealed.get_refresh_token("r-t2b", now).unwrap().unwrap().access_token,
+        "t2b"
+    );
+    sealed.revoke_refresh_token("r-t3").unwrap();
+    assert_eq!(links(&sealed_schema), 1);
+    assert_eq!(sealed.cleanup_expired(now + 2000, 100).unwrap(), 1);
+    assert_eq!(links(&sealed_schema), 0);
+}
