@@ -42,6 +42,29 @@ pub(super) unsafe extern "C" fn busy_wait(
     1
 }
 
+/// Runs `f` again while it fails with SQLITE_BUSY, every `BUSY_POLL`, until `timeout` has
+/// passed. For what SQLite refuses at once, without the busy handler, so as not to
+/// deadlock: switching a file to WAL reads its header and then writes it, and the
+/// connection holding that read lock while another holds the write lock (several
+/// processes opening a new file together) is answered SQLITE_BUSY.
+pub(super) fn retry_while_busy<T>(
+    timeout: Duration,
+    mut f: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let started = std::time::Instant::now();
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ffi::ErrorCode::DatabaseBusy
+                    && started.elapsed() < timeout =>
+            {
+                std::thread::sleep(BUSY_POLL);
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Installs `busy_wait` with `state` as the connection's busy handler, or none (a locked
 /// database then fails at once with SQLITE_BUSY).
 pub(super) fn set_busy_handler(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::background::checkpoint_in_background;
-use super::busy::{set_busy_handler, BusyWait};
+use super::busy::{retry_while_busy, set_busy_handler, BusyWait};
 use super::errors::{from_sqlite, TxError};
 use super::file::{file_id, final_target, prepare_file};
 use super::recent::Recent;
@@ -88,9 +88,10 @@ impl Db {
             .map_err(err)?;
         // First, so that a file another program owns is refused before anything changes it.
         migrate(&mut conn, &shown)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(err)?;
+        let mode: String = retry_while_busy(busy_timeout, || {
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        })
+        .map_err(err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Open {
                 path: shown,

@@ -470,7 +470,10 @@ pub(super) const APPLICATION_ID: i32 = 0x6e74_7331;
 /// another process may have migrated meanwhile.
 pub(super) fn migrate(conn: &mut Connection, shown: &str) -> Result<()> {
     let latest = MIGRATIONS.len() as i64;
-    if applied_migrations(conn, shown).map_err(|e| tx_error(shown, e))? == latest {
+    // In one read transaction: its two header fields (and the tables, for a file without
+    // them) as one commit left them, not torn by another process's migration in between.
+    let applied = transaction(conn, "BEGIN", |c| applied_migrations(c, shown));
+    if applied.map_err(|e| tx_error(shown, e))? == latest {
         return Ok(());
     }
     transaction(conn, "BEGIN IMMEDIATE", |c| {
