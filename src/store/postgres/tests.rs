@@ -118,6 +118,8 @@ impl Drop for TestSchema {
 
 pub(super) fn token(t: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
+        resource: None,
+        extra: None,
         links: None,
         token: t.into(),
         refresh_token: Some(format!("r-{t}")),

@@ -26,18 +26,24 @@ fn client(id: &str, created_at: i64) -> ClientRecord {
     }
 }
 
+/// A file of this package's schema as it was after its first `n` migrations.
+fn file_at_version(path: &Path, n: usize) -> Connection {
+    let c = Connection::open(path).unwrap();
+    for sql in &MIGRATIONS[..n] {
+        c.execute_batch(sql).unwrap();
+    }
+    c.pragma_update(None, "user_version", n as i64).unwrap();
+    c.pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    c
+}
+
 #[test]
 fn clients_of_a_schema_4_file_keep_their_listed_order_and_new_ones_follow() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.db");
     {
-        let c = Connection::open(&path).unwrap();
-        for sql in &MIGRATIONS[..4] {
-            c.execute_batch(sql).unwrap();
-        }
-        c.pragma_update(None, "user_version", 4).unwrap();
-        c.pragma_update(None, "application_id", APPLICATION_ID)
-            .unwrap();
+        let c = file_at_version(&path, 4);
         for (id, at) in [("b", NOW), ("a", NOW), ("c", NOW - 1)] {
             c.execute(
                 "INSERT INTO nts_clients (client_id, secret_digest, metadata, created_at)
@@ -52,4 +58,44 @@ fn clients_of_a_schema_4_file_keep_their_listed_order_and_new_ones_follow() {
     s.put_client(&client("0", NOW)).unwrap();
     s.put_client(&client("a", NOW + 5)).unwrap();
     assert_eq!(s.client_ids().unwrap(), ["c", "a", "b", "0"]);
+}
+
+/// Issue 20: a file at the schema before the grant tables (migration 10) opens, gets them,
+/// keeps its tokens (with none) and keeps a new token's resource and extra.
+#[test]
+fn a_schema_9_file_gets_the_grant_tables() {
+    use crate::model::NewAccessToken;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.db");
+    {
+        let c = file_at_version(&path, 9);
+        c.execute(
+            "INSERT INTO access_tokens VALUES ('old', 'sk', 'u1', 'c', '[]', NULL, NULL, ?1)",
+            [NOW],
+        )
+        .unwrap();
+    }
+    let s = open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    let old = s.get_access_token("old", NOW, false).unwrap().expect("old");
+    assert_eq!((old.resource, old.extra), (None, None));
+    s.store_access_token(
+        NewAccessToken {
+            token: "new".into(),
+            refresh_token: None,
+            api_key: "sk".into(),
+            user_id: None,
+            client_id: "c".into(),
+            scopes: vec![],
+            expires_at: None,
+            resource: Some("https://mcp.example/".into()),
+            extra: Some("{}".into()),
+            links: None,
+        },
+        NOW,
+    )
+    .unwrap();
+    let new = s.get_access_token("new", NOW, false).unwrap().expect("new");
+    assert_eq!(new.resource.as_deref(), Some("https://mcp.example/"));
+    assert_eq!(new.extra.as_deref(), Some("{}"));
 }
