@@ -99,3 +99,55 @@ fn a_schema_9_file_gets_the_grant_tables() {
     assert_eq!(new.resource.as_deref(), Some("https://mcp.example/"));
     assert_eq!(new.extra.as_deref(), Some("{}"));
 }
+
+/// What the grant tables (migration 10) cost a read of an access token that misses the
+/// connection's `recent` replies: the statement before them and `SELECT_ACCESS`, alternated
+/// in one process on one file of 10,000 tokens (none with a grant). Timing only:
+/// `cargo test --release --lib grant_join_cost -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn grant_join_cost() {
+    use crate::model::NewAccessToken;
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.db");
+    let s = open(&path).unwrap();
+    let tokens: Vec<NewAccessToken> = (0..10_000)
+        .map(|i| NewAccessToken {
+            token: format!("token-{i:05}-{}", "x".repeat(40)),
+            refresh_token: Some(format!("refresh-{i}")),
+            api_key: "sk-or-v1-key".into(),
+            user_id: Some(format!("user-{}", i % 100)),
+            client_id: "client".into(),
+            scopes: vec!["mcp".into()],
+            expires_at: Some(NOW + 3_600_000),
+            resource: None,
+            extra: None,
+            links: None,
+        })
+        .collect();
+    s.store_access_tokens(&tokens, NOW).unwrap();
+    let c = Connection::open(&path).unwrap();
+    let before = "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at, NULL
+     FROM access_tokens WHERE token = ?1";
+    let after = super::sql::SELECT_ACCESS;
+    let mut best = [f64::MAX; 2];
+    for round in 0..10 {
+        for (i, sql) in [before, after].iter().enumerate() {
+            let mut st = c.prepare_cached(sql).unwrap();
+            let start = Instant::now();
+            for t in &tokens {
+                let n: usize = st
+                    .query_map([&t.token], |r| r.get::<_, String>(0))
+                    .unwrap()
+                    .count();
+                assert_eq!(n, 1);
+            }
+            let us = start.elapsed().as_secs_f64() * 1e6 / tokens.len() as f64;
+            best[i] = best[i].min(us);
+            if round == 9 {
+                eprintln!("{}: best {:.3} µs per read", ["before", "after"][i], best[i]);
+            }
+        }
+    }
+}
