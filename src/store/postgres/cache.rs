@@ -91,6 +91,18 @@ struct State {
     last_use: Instant,
 }
 
+/// The entries taken out of the cache when it is cleared, freed by their owner once the
+/// lock is released: freeing up to `CAPACITY` records takes milliseconds, and a read waiting
+/// for the lock meanwhile may be on the JS thread (`/promises`' answers at hand). A clear
+/// comes with every feed reconnection and every `*` (any instance's cleanup of more than
+/// 64 rows).
+#[must_use = "drop it after the lock is released"]
+#[allow(dead_code)] // held only to be dropped (the tests read it)
+struct Cleared {
+    entries: HashMap<String, Entry>,
+    by_digest: HashMap<TokenDigest, String>,
+}
+
 pub(super) struct Cache {
     state: Mutex<State>,
     /// Wakes the listener: a ping is wanted now.
@@ -183,9 +195,11 @@ impl Cache {
 
     /// A token removed or changed (`None`: everything), by the feed or by this store.
     pub(super) fn invalidate(&self, what: Option<TokenDigest>) {
-        if let Ok(mut s) = self.state.lock() {
-            s.invalidate(what);
-        }
+        let cleared = match self.state.lock() {
+            Ok(mut s) => s.invalidate(what),
+            Err(_) => None,
+        };
+        drop(cleared); // the lock released (see `Cleared`)
     }
 
     /// This store wrote access tokens (or may have: its outcome unknown): the cache answers
@@ -201,14 +215,17 @@ impl Cache {
     /// The listener's `LISTEN` is confirmed (or its connection lost): what was cached
     /// before is void either way.
     pub(super) fn set_live(&self, live: bool) {
-        if let Ok(mut s) = self.state.lock() {
-            s.live = live;
-            s.epoch += 1;
-            s.proved = None;
-            s.entries.clear();
-            s.by_digest.clear();
-            s.invalidate_fills();
-        }
+        let cleared = match self.state.lock() {
+            Ok(mut s) => {
+                s.live = live;
+                s.epoch += 1;
+                s.proved = None;
+                s.invalidate_fills();
+                Some(s.clear())
+            }
+            Err(_) => None,
+        };
+        drop(cleared); // the lock released (see `Cleared`)
     }
 
     /// A ping sent at `sent` came back.
@@ -242,23 +259,34 @@ impl State {
         }
     }
 
-    fn invalidate(&mut self, what: Option<TokenDigest>) {
-        match what {
+    /// Removes `what` (`None`: everything, handed back to be freed after the lock).
+    fn invalidate(&mut self, what: Option<TokenDigest>) -> Option<Cleared> {
+        let cleared = match what {
             Some(d) => {
                 if let Some(t) = self.by_digest.remove(&d) {
                     self.entries.remove(&t);
                 }
+                None
             }
-            None => {
-                self.entries.clear();
-                self.by_digest.clear();
-            }
-        }
+            None => Some(self.clear()),
+        };
         self.gen += 1;
         let gen = self.gen;
         self.log.push_back((gen, what));
         if self.log.len() > LOG {
             self.log.pop_front();
+        }
+        cleared
+    }
+
+    /// Empties the cache, its tables keeping their capacity (one allocation each, no frees),
+    /// and hands the entries back (see `Cleared`).
+    fn clear(&mut self) -> Cleared {
+        let entries = HashMap::with_capacity(self.entries.capacity());
+        let by_digest = HashMap::with_capacity(self.by_digest.capacity());
+        Cleared {
+            entries: std::mem::replace(&mut self.entries, entries),
+            by_digest: std::mem::replace(&mut self.by_digest, by_digest),
         }
     }
 
@@ -371,6 +399,31 @@ mod tests {
         assert!(hit(&c, "a", 0));
         std::thread::sleep(TRUST + Duration::from_millis(5));
         assert!(!hit(&c, "a", 0), "served on a ping older than TRUST");
+    }
+
+    /// A clear (the feed lost or confirmed, a `*`) frees nothing under the lock: the
+    /// entries come out of the locked state whole, to be freed by the caller after it.
+    #[test]
+    fn a_clear_hands_the_entries_out_of_the_lock() {
+        let c = live();
+        for k in ["a", "b", "c"] {
+            let t = ticket(&c, k);
+            c.fill(t, k, &record(k));
+        }
+        let Ok(mut s) = c.state.lock() else {
+            panic!("poisoned")
+        };
+        let Some(cleared) = s.invalidate(None) else {
+            panic!("an invalidation of everything handed nothing back")
+        };
+        assert_eq!((cleared.entries.len(), cleared.by_digest.len()), (3, 3));
+        assert!(s.entries.is_empty() && s.by_digest.is_empty());
+        assert!(s.entries.capacity() >= 3, "the table was not kept for the next fills");
+        assert!(s.invalidate(Some(digest("x"))).is_none());
+        let cleared = s.clear();
+        assert_eq!(cleared.entries.len(), 0);
+        drop(s);
+        assert!(!hit(&c, "a", 0));
     }
 
     #[test]
