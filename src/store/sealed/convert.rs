@@ -99,16 +99,19 @@ impl All {
         }
     }
 
-    /// Writes every row (the store emptied first), clients first, in registration order.
+    /// Writes every row (the store emptied first), clients first, in registration order;
+    /// each other kind in the order of its key (an append to each b-tree, not inserts
+    /// scattered across it).
     fn write(self, tx: &mut dyn Import) -> Result<()> {
+        let this = self.sorted();
         tx.clear()?;
-        tx.rows(&Rows::Clients(self.clients))?;
-        tx.rows(&Rows::AccessTokens(self.access))?;
-        tx.rows(&Rows::RefreshTokens(self.refresh))?;
-        tx.rows(&Rows::RefreshFamilies(self.families))?;
-        tx.rows(&Rows::RetiredRefreshTokens(self.retired))?;
-        tx.rows(&Rows::AuthorizationCodes(self.codes))?;
-        tx.rows(&Rows::PendingAuthorizations(self.pending))
+        tx.rows(&Rows::Clients(this.clients))?;
+        tx.rows(&Rows::AccessTokens(this.access))?;
+        tx.rows(&Rows::RefreshTokens(this.refresh))?;
+        tx.rows(&Rows::RefreshFamilies(this.families))?;
+        tx.rows(&Rows::RetiredRefreshTokens(this.retired))?;
+        tx.rows(&Rows::AuthorizationCodes(this.codes))?;
+        tx.rows(&Rows::PendingAuthorizations(this.pending))
     }
 
     /// Each kind in the order of its key (clients keep theirs), to compare two reads.
