@@ -1,5 +1,5 @@
 "use strict";
-// encrypt and decrypt of the command line (issue 19), end to end in a child process on a
+// encrypt, decrypt and rekey of the command line (issue 19), end to end in a child process on a
 // SQLite file: every record read back unchanged through a store with the keys (refresh-token
 // and code lookups, a rotation after), and without them after decrypt; a file already sealed,
 // in clear, a wrong or missing key, a failed final check and a killed conversion each leave
@@ -147,6 +147,32 @@ describe("encrypt and decrypt", () => {
     const viaFile = cli(["decrypt", "--keys-file", "-"], { env: { ...env, TOKEN_ENCRYPTION_KEYS: undefined }, input: `k9:${key(9)}\n` });
     assert.equal(viaFile.status, EXIT.CANNOT_DECRYPT, viaFile.stderr);
     assert.equal(rowsOf(db), sealed);
+  });
+
+  it("rekey: re-sealed under the new key, the old one then retired; refused on a clear file", () => {
+    const K2 = `k2:${key(2)}`;
+    const clear = rowsOf(db);
+    const refused = cli(["rekey"], { env: { ...env, TOKEN_ENCRYPTION_KEYS: `${K2},${K1}` } });
+    assert.equal(refused.status, EXIT.REFUSED, refused.stderr);
+    assert.equal(rowsOf(db), clear);
+    assert.equal(cli(["encrypt"], { env }).status, EXIT.OK);
+    const sealed = rowsOf(db);
+    assert.equal(cli(["rekey"], { env: { ...env, NTS_TEST_CONVERT_FAIL: "verify", TOKEN_ENCRYPTION_KEYS: `${K2},${K1}` } }).status, EXIT.FAILED);
+    assert.equal(rowsOf(db), sealed);
+    const r = cli(["rekey", "--json"], { env: { ...env, TOKEN_ENCRYPTION_KEYS: `${K2},${K1}` } });
+    assert.equal(r.status, EXIT.OK, r.stderr);
+    noSecrets(r);
+    assert.equal(r.json().activeKeyId, "k2");
+    const s = new TokenStorage({ storage: "db", path: db, encryptionKeys: K2, refreshGracePeriod: 0 });
+    assert.equal(s.getAccessToken("secret-at-3").apiKey, "sk-secret-3");
+    assert.equal(s.getRefreshToken("secret-rt-3").accessToken, "secret-at-3");
+    assert.equal(s.rotateRefreshToken("secret-rt-0b", "secret-at-0c", "secret-rt-0c", new Date(Date.now() + HOUR)).apiKey, "sk-secret-0");
+    s.close();
+    // Back to clear with the new key alone.
+    assert.equal(cli(["decrypt"], { env: { ...env, TOKEN_ENCRYPTION_KEYS: K2 } }).status, EXIT.OK);
+    const c = new TokenStorage({ storage: "db", path: db });
+    assert.equal(c.getAccessToken("secret-at-0c").refreshToken, "secret-rt-0c");
+    c.close();
   });
 
   it("a failed final check rolls everything back, both ways", () => {

@@ -1,6 +1,6 @@
 "use strict";
 // The operator's commands of `native-token-storage` (bin/native-token-storage.js; `doctor`
-// is lib/doctor's): stats, cleanup, revoke, backup, restore, copy, encrypt, decrypt. The store is configured as
+// is lib/doctor's): stats, cleanup, revoke, backup, restore, copy, encrypt, decrypt, rekey. The store is configured as
 // the library's default store is (TOKEN_STORAGE, TOKEN_DB_PATH, TOKEN_DATABASE_URL or
 // DATABASE_URL, TOKEN_DB_SCHEMA: lib/config.js), each setting also a flag. Results on stdout
 // (text, or JSON with --json), progress and errors on stderr, never a token, key or
@@ -162,6 +162,21 @@ Stop the servers first, then start them without keys.
 ${KEYS_HELP}`,
     options: CONVERT_OPTIONS,
     run: (values, given) => convertStore("decrypt", values, given),
+  },
+  rekey: {
+    usage: "rekey [--keys-file F] [--json]",
+    summary: "re-seal a sealed SQLite file under the active key, so an old key can be retired",
+    help: `Re-seals every value of a sealed SQLite file under the active (first) key of the keyring,
+which must also hold a key the file was sealed with (the old one, after the new): access and
+refresh tokens under the new key's digests. A file in clear is refused (exit 4); keys that
+are not the file's (exit 5). Then the old key can leave the keyring, once the codes and
+pending logins made before (minutes) are done with: they, and the reuse detection of refresh
+tokens rotated away before, are still found by the old key's digests. Servers may run with
+the new keyring (new key first, old one after) before and after.
+
+${KEYS_HELP}`,
+    options: CONVERT_OPTIONS,
+    run: (values, given) => convertStore("rekey", values, given),
   },
 };
 
@@ -644,7 +659,7 @@ function keyringOf(values) {
 }
 
 /**
- * encrypt and decrypt: the configured SQLite file converted in place, in one transaction of
+ * encrypt, decrypt and rekey: the configured SQLite file converted in place, in one transaction of
  * the addon's (`convertStore`), never through a TokenStorage (which refuses a file that does
  * not match its keys). NTS_TEST_CONVERT_FAIL=verify (tests only) makes the final check fail.
  */
@@ -680,10 +695,10 @@ async function convertStore(direction, values, given) {
     [report.droppedPendingAuthorizations, "pending authorizations"],
     [report.droppedRefreshTokens, "refresh tokens whose access token was gone"],
   ].filter(([n]) => n > 0);
-  const how = direction === "encrypt" ? `encrypted under key id ${active}` : "decrypted (now in clear)";
+  const how = { encrypt: `encrypted under key id ${active}`, decrypt: "decrypted (now in clear)", rekey: `re-sealed under key id ${active}` }[direction];
   const droppedText = dropped.length ? `\nnot kept: ${dropped.map(([n, what]) => `${n} ${what}`).join(", ")}` : "";
   return {
-    json: { storage: "sqlite", location: file, direction, activeKeyId: direction === "encrypt" ? active : null, ...report },
+    json: { storage: "sqlite", location: file, direction, activeKeyId: direction === "decrypt" ? null : active, ...report },
     text: `${file}: ${how} (${report.ms} ms, checked):\n${countsText(report.counts)}${droppedText}`,
   };
 }

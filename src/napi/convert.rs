@@ -1,4 +1,4 @@
-//! `encrypt` and `decrypt` of the command line (`lib/cli.js`): a store converted in place,
+//! `encrypt`, `decrypt` and `rekey` of the command line (`lib/cli.js`): a store converted in place,
 //! in one transaction (`store::sealed::convert`). The store is the backend itself, not
 //! behind the sealed layer, which refuses a store that does not match its keys.
 
@@ -12,7 +12,7 @@ use crate::error::StoreError;
 use crate::store;
 use crate::store::sealed::convert::{convert, Direction};
 
-/// Converts the store of `options` (`"encrypt"` or `"decrypt"`) under its
+/// Converts the store of `options` (`"encrypt"`, `"decrypt"` or `"rekey"`) under its
 /// `encryptionKeys`; answers JSON text: the counts, what could not be kept, the time taken.
 /// `failVerify`: the tests' way to see a failed check leave the store as it was.
 #[napi]
@@ -24,6 +24,7 @@ pub fn convert_store(
     let direction = match direction.as_str() {
         "encrypt" => Direction::Encrypt,
         "decrypt" => Direction::Decrypt,
+        "rekey" => Direction::Rekey,
         _ => {
             return Err(js_err(StoreError::InvalidArgument(
                 "unknown conversion".into(),

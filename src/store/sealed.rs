@@ -332,8 +332,8 @@ impl Sealed {
                         return Err(mismatch(format!(
                             "the keyring (key ids {}) holds none of the keys this token store \
                              was sealed with (key ids {}): add one of them to \
-                             TOKEN_ENCRYPTION_KEYS. Re-sealing under a new key \
-                             (`npx native-token-storage rekey`) is not available yet",
+                             TOKEN_ENCRYPTION_KEYS (then `npx native-token-storage \
+                             rekey` re-seals it under the new one)",
                             ids(&ours),
                             ids(&recorded)
                         )));

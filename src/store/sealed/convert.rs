@@ -35,6 +35,8 @@ pub enum Direction {
     Encrypt,
     /// Sealed to clear.
     Decrypt,
+    /// Sealed to sealed under the keyring's active key (`resealed`).
+    Rekey,
 }
 
 /// What a conversion did: the rows the store holds now, and those it could not keep.
@@ -411,6 +413,84 @@ fn decrypted(mut opened: All, sealed: &All, out: &mut Converted) -> All {
     opened
 }
 
+/// `rekey`: sealed rows re-sealed under the active key, and what `open_all` gives of them.
+/// Access and refresh tokens go under their active digests, their values sealed anew, and
+/// families follow their refresh tokens; codes' and pending authorizations' values are
+/// sealed anew under their digests, which stay those of the key that made them (their
+/// strings were never stored), as do tokens rotated away: those are found while that key
+/// is in the keyring (codes and pending logins expire within minutes).
+fn resealed(keys: &Keyring, sealed: &All) -> Result<(All, All)> {
+    let mut clear = open_all(keys, sealed)?;
+    // The refresh rows `open_all` opened (the others kept their key: as they are).
+    let opened: Vec<bool> = sealed
+        .refresh
+        .iter()
+        .zip(&clear.refresh)
+        .map(|(s, o)| s.refresh_token != o.refresh_token)
+        .collect();
+    let tokens = All {
+        access: clear.access.clone(),
+        refresh: clear
+            .refresh
+            .iter()
+            .zip(&opened)
+            .filter(|(_, o)| **o)
+            .map(|(r, _)| r.clone())
+            .collect(),
+        ..All::default()
+    };
+    let tokens = seal_all(keys, &tokens)?;
+    let mut names: HashMap<&str, String> = HashMap::new();
+    let mut refresh = tokens.refresh.into_iter();
+    let mut out = All {
+        clients: sealed.clients.clone(),
+        access: tokens.access,
+        retired: sealed.retired.clone(),
+        ..All::default()
+    };
+    for (s, o) in sealed.refresh.iter().zip(&opened) {
+        match refresh.next().filter(|_| *o) {
+            Some(r) => {
+                names.insert(s.refresh_token.as_str(), r.refresh_token.clone());
+                out.refresh.push(r);
+            }
+            None => out.refresh.push(s.clone()),
+        }
+    }
+    let renamed = |r: &String| names.get(r.as_str()).cloned().unwrap_or_else(|| r.clone());
+    out.families = sealed
+        .families
+        .iter()
+        .map(|(r, f)| (renamed(r), f.clone()))
+        .collect();
+    for ((row, _), (_, d)) in sealed.codes.iter().zip(&clear.codes) {
+        let mut c = d.clone();
+        c.api_key = keys.seal(CODE_API_KEY, &unhex(row)?, d.api_key.as_bytes())?;
+        out.codes.push((row.clone(), c));
+    }
+    for (p, o) in sealed.pending.iter().zip(&clear.pending) {
+        out.pending.push(PendingRow {
+            data: keys.seal(PENDING_DATA, &unhex(&p.state)?, o.data.as_bytes())?,
+            ..p.clone()
+        });
+    }
+    for (r, _) in &mut clear.families {
+        *r = renamed(r);
+    }
+    Ok((out, clear))
+}
+
+/// The mark with the keyring's ids not yet in it added (as the sealed layer adds them).
+fn merged_mark(keys: &Keyring, mark: &str) -> String {
+    let mut all = parse_mark(mark).map(|(_, c)| c).unwrap_or_default();
+    for (id, check) in key_checks(keys) {
+        if !all.iter().any(|(i, _)| *i == id) {
+            all.push((id, check));
+        }
+    }
+    mark_of(MARK_V2, &all)
+}
+
 /// The store's mark, checked against the keys as the sealed layer checks it: a `sealed v2`
 /// mark sharing a key id with the keyring under the same key.
 fn check_mark(keys: &Keyring, mark: &str) -> Result<()> {
@@ -486,18 +566,26 @@ pub fn convert(
                 tx.set_seal_mark(Some(&mark_of(MARK_V2, &key_checks(keys))))?;
                 (expected_open(keys, &before), Direction::Encrypt)
             }
-            Direction::Decrypt => {
+            Direction::Decrypt | Direction::Rekey => {
                 let Some(mark) = mark else {
                     return Err(mismatch(
-                        "this token store is not sealed (it is in clear): nothing to decrypt"
+                        "this token store is not sealed (it is in clear): nothing was \
+                         converted (encrypt seals it)"
                             .into(),
                     ));
                 };
                 check_mark(keys, &mark)?;
-                let clear = decrypted(open_all(keys, &before)?, &before, &mut report);
-                clear.clone().write(tx)?;
-                tx.set_seal_mark(None)?;
-                (clear, Direction::Decrypt)
+                if direction == Direction::Rekey {
+                    let (sealed, clear) = resealed(keys, &before)?;
+                    sealed.write(tx)?;
+                    tx.set_seal_mark(Some(&merged_mark(keys, &mark)))?;
+                    (clear, Direction::Encrypt)
+                } else {
+                    let clear = decrypted(open_all(keys, &before)?, &before, &mut report);
+                    clear.clone().write(tx)?;
+                    tx.set_seal_mark(None)?;
+                    (clear, Direction::Decrypt)
+                }
             }
         };
         // Read back in the same transaction: every row opens (encrypt) and equals what was
@@ -510,14 +598,26 @@ pub fn convert(
             expected.access.clear();
         }
         let got = match check {
-            Direction::Encrypt => open_all(keys, &after)?,
             Direction::Decrypt => after,
+            _ => {
+                let opened = open_all(keys, &after)?;
+                // Every token under its active digest (what encrypt and rekey write).
+                let active = |kind, value: &str, row: &str| digest_hex(keys, kind, value) == row;
+                let tokens = after.access.iter().zip(&opened.access);
+                if !tokens
+                    .into_iter()
+                    .all(|(s, o)| active(Kind::AccessToken, &o.token, &s.token))
+                {
+                    return Err(did_not_check_out());
+                }
+                opened
+            }
         }
         .sorted();
         if got != expected || counts != expected.counts() {
             return Err(did_not_check_out());
         }
-        if tx.seal_mark()?.is_some() != (direction == Direction::Encrypt) {
+        if tx.seal_mark()?.is_some() != (direction != Direction::Decrypt) {
             return Err(did_not_check_out());
         }
         report.counts = counts;
@@ -693,5 +793,56 @@ mod tests {
         assert_eq!(err.code(), "ERR_TOKEN_STORAGE_INTERNAL");
         assert_eq!(sealed, rows(&*store));
         assert!(store.seal_mark().unwrap().0.is_some());
+    }
+
+    #[test]
+    fn rekey_lets_an_old_key_be_retired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = clear_file(dir.path());
+        let err = convert(&*store, Direction::Rekey, &keyring(&[("k1", 1)]), false);
+        assert_eq!(
+            err.expect_err("clear").code(),
+            "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH"
+        );
+        convert(&*store, Direction::Encrypt, &keyring(&[("k1", 1)]), false).expect("encrypt");
+        let both = keyring(&[("k2", 2), ("k1", 1)]);
+        let err = convert(&*store, Direction::Rekey, &both, true).expect_err("fails");
+        assert_eq!(err.code(), "ERR_TOKEN_STORAGE_INTERNAL");
+        convert(&*store, Direction::Rekey, &both, false).expect("rekey");
+        let mark = store.seal_mark().unwrap().0.expect("sealed");
+        assert!(mark.contains("k1=") && mark.contains("k2="), "{mark}");
+
+        // The code and pending login keep their k1 digests (found with both keys), their
+        // values sealed under k2.
+        let sealed = Sealed::new(store.clone(), Some(both.clone()));
+        sealed.open().unwrap();
+        let code = sealed.take_authorization_code("code-secret", NOW).unwrap();
+        assert_eq!(code.expect("the code").api_key, API_KEY);
+        sealed.close().unwrap();
+
+        // Tokens: with k2 alone.
+        let k2 = keyring(&[("k2", 2)]);
+        let sealed = Sealed::new(store.clone(), Some(k2.clone()));
+        sealed.open().unwrap();
+        for n in [2usize, 3, 4] {
+            let t = sealed
+                .get_access_token(&format!("at-secret-{n}"), NOW)
+                .unwrap();
+            assert_eq!(t.expect("token").api_key, format!("sk-secret-{n}"));
+        }
+        let r = sealed.get_refresh_token("rt-secret-2", NOW).unwrap();
+        assert_eq!(r.expect("refresh").access_token, "at-secret-2");
+        assert!(matches!(
+            rotate(&sealed, "rt-secret-100", 103),
+            Rotation::Rotated(_)
+        ));
+        assert!(matches!(
+            rotate(&sealed, "rt-secret-2", 104),
+            Rotation::Rotated(_)
+        ));
+        // Nothing sealed under k1 is left among the tokens: k1's keyring finds none.
+        let k1 = Sealed::new(store.clone(), Some(keyring(&[("k1", 1)])));
+        k1.open().unwrap();
+        assert_eq!(k1.get_access_token("at-secret-3", NOW).unwrap(), None);
     }
 }
