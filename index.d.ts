@@ -10,6 +10,22 @@ export interface AccessTokenRecord {
   clientId: string;
   scopes?: string[];
   expiresAt?: Date | number | null;
+  /** As `GrantOptions.resource`. */
+  resource?: string | null;
+  /** As `GrantOptions.extra`. */
+  extra?: Record<string, unknown> | null;
+}
+
+/**
+ * A grant's optional data, kept with a code or token (the last argument of
+ * `storeAccessToken` and `storeAuthorizationCode`), carried by `rotateRefreshToken` to the
+ * new access token, and given back only when stored.
+ */
+export interface GrantOptions {
+  /** The RFC 8707 resource the grant is for (at most 2048 bytes as UTF-8); kept in clear. */
+  resource?: string | null;
+  /** Any plain object (at most 64 KiB as JSON), sealed at rest under TOKEN_ENCRYPTION_KEYS; given back as a copy. */
+  extra?: Record<string, unknown> | null;
 }
 
 /** What `getAccessToken` returns for a live token. */
@@ -23,6 +39,10 @@ export interface AccessTokenData {
   /** `null`: never expires. */
   expiresAt: Date | null;
   createdAt: Date;
+  /** Only when the token was stored with one (`GrantOptions`). */
+  resource?: string;
+  /** Only when the token was stored with one (`GrantOptions`). */
+  extra?: Record<string, unknown>;
 }
 
 /** What `getRefreshToken` returns while its access token is live. */
@@ -47,6 +67,10 @@ export interface AuthorizationCodeData {
   expiresAt: number;
   /** Epoch milliseconds. */
   createdAt: number;
+  /** Only when the code was stored with one (`GrantOptions`). */
+  resource?: string;
+  /** Only when the code was stored with one (`GrantOptions`). */
+  extra?: Record<string, unknown>;
 }
 
 export interface TokenStats {
@@ -145,6 +169,7 @@ export interface TokenStore extends ClientStore {
     clientId: string,
     scopes?: string[],
     expiresAt?: Date | number | null,
+    options?: GrantOptions | null,
   ): void;
   /**
    * Stores many tokens at once, all or none (one transaction on SQLite); returns how many
@@ -162,6 +187,7 @@ export interface TokenStore extends ClientStore {
     codeChallengeMethod: "S256" | "plain" | null | undefined,
     scopes: string[] | undefined,
     expiresIn?: Seconds | null,
+    options?: GrantOptions | null,
   ): void;
   consumeAuthorizationCode(
     code: string | null | undefined,

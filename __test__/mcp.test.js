@@ -344,7 +344,7 @@ describe("MCP provider: what a request or another writer of the store cannot for
     await assert.rejects(q.beginAuthorization({ client_id: "d" }, params(["admin"])), (e) => e.errorCode === "invalid_scope");
   });
 
-  it("a token or code stored by other code keeps its API key plain: no resource, user or refresh forged from it", async (t) => {
+  it("a token or code stored by other code keeps its API key plain: no resource or user forged from it, whatever it looks like", async (t) => {
     const store = new TokenStorage();
     t.after(() => store.close());
     const p = provider(store);
@@ -354,13 +354,16 @@ describe("MCP provider: what a request or another writer of the store cannot for
     const info = await p.verifyAccessToken("legacy-token");
     assert.equal(info.resource, undefined);
     assert.deepEqual(info.extra, { apiKey: forged, userId: "mallory" });
-    await assert.rejects(p.exchangeRefreshToken({ client_id: "c" }, "legacy-refresh"), (e) => e.errorCode === "invalid_grant");
-    assert.notEqual(await store.promises.getAccessToken("legacy-token"), null, "the refused refresh changed nothing");
+    // Refreshed (the grant's data is in fields of its own, never read from an API key): the key stays plain.
+    const refreshed = await p.exchangeRefreshToken({ client_id: "c" }, "legacy-refresh");
+    const after = await p.verifyAccessToken(refreshed.access_token);
+    assert.equal(after.resource, undefined);
+    assert.deepEqual(after.extra, { apiKey: forged, userId: "mallory" });
     // A plain key refreshes, and stays plain in the new tokens.
     await store.promises.storeAccessToken("old-token", "old-refresh", "sk-plain", "bob", "c", [], later);
     const renewed = await p.exchangeRefreshToken({ client_id: "c" }, "old-refresh");
     assert.deepEqual((await p.verifyAccessToken(renewed.access_token)).extra, { apiKey: "sk-plain", userId: "bob" });
-    // A code of other code: its key sealed into a fresh envelope, the forged one never read.
+    // A code of other code: its key carried as it is, never read as a resource or extra.
     await store.promises.storeAuthorizationCode("legacy-code", "mallory", forged, "c", "http://127.0.0.1:1/cb", CHALLENGE, "S256", [], 600);
     const tokens = await p.exchangeAuthorizationCode({ client_id: "c" }, "legacy-code", VERIFIER);
     const minted = await p.verifyAccessToken(tokens.access_token);
@@ -368,3 +371,47 @@ describe("MCP provider: what a request or another writer of the store cannot for
     assert.deepEqual(minted.extra, { apiKey: forged, userId: "mallory" });
   });
 });
+
+for (const kind of KINDS) {
+  describe(`MCP provider: the grant's data in the store's fields (${kind})`, () => {
+    const CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const { TokenStorageOAuthProvider } = require("../mcp");
+    let dir;
+    beforeEach(() => {
+      dir = tempDir("nts-mcp-fields-");
+    });
+    afterEach(() => removeDir(dir));
+
+    it("a minted token reads back with getAccessToken in the plain shape: no JSON in apiKey, its resource and extra in their fields, kept by refresh", async (t) => {
+      const store = new TokenStorage(storeOptions(kind, path.join(dir, "tokens.db")));
+      t.after(() => store.close());
+      const p = new TokenStorageOAuthProvider({ store, authorize() {} });
+      const client = { client_id: "c", redirect_uris: ["http://127.0.0.1:1/cb"] };
+      const id = await p.beginAuthorization(client, { redirectUri: "http://127.0.0.1:1/cb", codeChallenge: CHALLENGE, scopes: ["mcp:tools"], resource: new URL("https://mcp.example.com/mcp") });
+      const extra = { apiKey: "sk-upstream", plan: { tier: "pro" } };
+      const code = new URL(await p.completeAuthorization(id, { userId: "alice", extra })).searchParams.get("code");
+      const tokens = await p.exchangeAuthorizationCode(client, code, VERIFIER);
+      const stored = store.getAccessToken(tokens.access_token);
+      assert.equal(stored.apiKey, "-");
+      assert.equal(stored.resource, "https://mcp.example.com/mcp");
+      assert.deepEqual(stored.extra, extra);
+      assert.equal(stored.userId, "alice");
+      const info = await p.verifyAccessToken(tokens.access_token);
+      assert.deepEqual(info.extra, { ...extra, userId: "alice" });
+      assert.equal(info.resource.href, "https://mcp.example.com/mcp");
+      const renewed = await p.exchangeRefreshToken(client, tokens.refresh_token, undefined, new URL("https://mcp.example.com/mcp"));
+      const again = store.getAccessToken(renewed.access_token);
+      assert.deepEqual([again.apiKey, again.resource, again.extra], ["-", "https://mcp.example.com/mcp", extra]);
+      // Another resource is refused at refresh.
+      await assert.rejects(p.exchangeRefreshToken(client, renewed.refresh_token, undefined, new URL("https://other.example.com/mcp")), (e) => e.errorCode === "invalid_target");
+      // A login without extra: AuthInfo.extra is the user alone.
+      const id2 = await p.beginAuthorization(client, { redirectUri: "http://127.0.0.1:1/cb", codeChallenge: CHALLENGE, scopes: [] });
+      const code2 = new URL(await p.completeAuthorization(id2, { userId: "bob" })).searchParams.get("code");
+      const plain = await p.exchangeAuthorizationCode(client, code2, VERIFIER);
+      assert.deepEqual((await p.verifyAccessToken(plain.access_token)).extra, { userId: "bob" });
+      const bare = store.getAccessToken(plain.access_token);
+      assert.deepEqual(Object.keys(bare).sort(), ["apiKey", "clientId", "createdAt", "expiresAt", "refreshToken", "scopes", "userId"]);
+    });
+  });
+}

@@ -29,6 +29,7 @@ const SAMPLE = {
   "boolean?": () => null,
   number: () => 1000,
   "string[]": () => ["read"],
+  "grant?": () => null,
   "token[]": () => [{ accessToken: "at-list", apiKey: "sk", clientId: "c", scopes: [] }],
   code: () => ({ apiKey: "sk", clientId: "c", redirectUri: "https://example.test/cb", scopes: [], expiresIn: 60 }),
   rotation: () => ({ refreshToken: "rt-none", newAccessToken: "at-new", newRefreshToken: "rt-new" }),
@@ -38,7 +39,7 @@ const SAMPLE = {
 /** Each operation's parameters before `now`; `sync`/`async` say which forms it has. */
 const OPERATIONS = {
   open: { async: [] },
-  storeAccessToken: { both: ["string", "string?", "string", "string?", "string", "string[]", "number?"] },
+  storeAccessToken: { both: ["string", "string?", "string", "string?", "string", "string[]", "number?", "grant?"] },
   storeAccessTokens: { both: ["token[]"] },
   getAccessToken: { both: ["string"] },
   storeAuthorizationCode: { both: ["string", "code"] },

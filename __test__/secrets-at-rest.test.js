@@ -190,6 +190,31 @@ for (const kind of KINDS) {
       assert.equal(s.getRefreshToken(t.rt3).accessToken, t.at3);
     });
 
+    it("a grant's extra (issue 20) is stored sealed on codes and tokens, a rotated token's too; its resource in clear", async () => {
+      const opts = options();
+      const s = ctx.open({ ...opts, encryptionKeys: K1 });
+      const hour = new Date(Date.now() + 3600e3);
+      const all = [];
+      for (let i = 0; i < 10; i++) {
+        const t = tokenSecrets();
+        const upstream = `up-${crypto.randomBytes(12).toString("hex")}`;
+        all.push(upstream);
+        const grant = { resource: "https://mcp.example/mcp", extra: { apiKey: upstream } };
+        s.storeAccessToken(t.at, t.rt, t.apiKey, `u${i}`, "client", ["read"], hour, grant);
+        s.storeAuthorizationCode(`code-${t.at}`, `u${i}`, t.apiKey, "client", "https://app/cb", null, null, ["read"], 600, grant);
+        if (i % 2) assert.equal(s.rotateRefreshToken(t.rt, t.at3, t.rt3, hour).apiKey, t.apiKey);
+        const got = s.getAccessToken(i % 2 ? t.at3 : t.at);
+        assert.deepEqual([got.resource, got.extra], [grant.resource, grant.extra]);
+        if (i === 0) {
+          assert.deepEqual((await s.promises.getAccessToken(t.at)).extra, grant.extra);
+          assert.deepEqual(s.consumeAuthorizationCode(`code-${t.at}`).extra, grant.extra);
+        }
+      }
+      const bytes = storedBytes(opts, "access_tokens");
+      for (const upstream of all) assert.equal(bytes.includes(Buffer.from(upstream)), false, `${upstream} stored in clear`);
+      assert.ok(bytes.includes(Buffer.from("https://mcp.example/mcp")), "the resource is kept in clear");
+    });
+
     it("none of the codes, states, verifiers or code API keys is stored as bytes", () => {
       const opts = options();
       const s = ctx.open({ ...opts, encryptionKeys: K1 });

@@ -193,6 +193,68 @@ for (const kind of KINDS) {
       });
     });
 
+    describe("a grant's resource and extra (issue 20)", () => {
+      const grant = { resource: "https://mcp.example/mcp", extra: { apiKey: "sk-up", n: [1, { x: null }] } };
+
+      it("round-trip on tokens and codes, sync and Promise, and nothing is added to a token or code without them", async () => {
+        const s = ctx.store;
+        s.storeAccessToken("g-1", "g-r1", "sk", "user-1", "client-1", ["mcp"], future(), grant);
+        await s.promises.storeAccessToken("g-2", null, "sk", null, "client-1", [], null, { extra: { a: 1 } });
+        s.storeAccessToken("g-3", null, "sk", null, "client-1", [], null, null);
+        const t = s.getAccessToken("g-1");
+        assert.equal(t.resource, grant.resource);
+        assert.deepEqual(t.extra, grant.extra);
+        assert.notEqual(t.extra, grant.extra);
+        assert.deepEqual((await s.promises.getAccessToken("g-1")).extra, grant.extra);
+        const t2 = await s.promises.getAccessToken("g-2");
+        assert.deepEqual(Object.keys(t2).sort(), ["apiKey", "clientId", "createdAt", "expiresAt", "extra", "refreshToken", "scopes", "userId"]);
+        assert.deepEqual(t2.extra, { a: 1 });
+        assert.deepEqual(Object.keys(s.getAccessToken("g-3")).sort(), ["apiKey", "clientId", "createdAt", "expiresAt", "refreshToken", "scopes", "userId"]);
+
+        putCode(s, "g-c0");
+        s.storeAuthorizationCode("g-c1", "user-1", "sk", "client-1", "https://app/cb", CHALLENGE, "S256", ["mcp"], 600, grant);
+        await s.promises.storeAuthorizationCode("g-c2", null, "sk", "client-1", "https://app/cb", null, null, [], null, { resource: grant.resource });
+        const c0 = s.consumeAuthorizationCode("g-c0", VERIFIER);
+        assert.equal("resource" in c0 || "extra" in c0, false);
+        const c1 = s.consumeAuthorizationCode("g-c1", VERIFIER);
+        assert.deepEqual([c1.resource, c1.extra], [grant.resource, grant.extra]);
+        const c2 = await s.promises.consumeAuthorizationCode("g-c2");
+        assert.deepEqual([c2.resource, "extra" in c2], [grant.resource, false]);
+      });
+
+      it("are carried to the new access token by rotateRefreshToken (both forms), and stored by storeAccessTokens", async () => {
+        const s = ctx.store;
+        s.storeAccessToken("g-1", "g-r1", "sk", "user-1", "client-1", ["mcp"], future(), grant);
+        const pair = s.rotateRefreshToken("g-r1", "g-2", "g-r2", future());
+        assert.deepEqual(Object.keys(pair).sort(), ["accessToken", "apiKey", "clientId", "refreshToken", "scopes", "userId"]);
+        assert.deepEqual([s.getAccessToken("g-2").resource, s.getAccessToken("g-2").extra], [grant.resource, grant.extra]);
+        await s.promises.rotateRefreshToken("g-r2", () => ({ accessToken: "g-3", refreshToken: "g-r3", expiresAt: future() }));
+        assert.deepEqual((await s.promises.getAccessToken("g-3")).extra, grant.extra);
+        assert.equal(s.storeAccessTokens([{ accessToken: "g-4", apiKey: "sk", clientId: "c", ...grant }, { accessToken: "g-5", apiKey: "sk", clientId: "c" }]), 2);
+        assert.deepEqual(s.getAccessToken("g-4").extra, grant.extra);
+        assert.equal("extra" in s.getAccessToken("g-5"), false);
+        // Stored again without them: gone.
+        s.storeAccessToken("g-3", null, "sk", null, "client-1");
+        assert.equal("resource" in s.getAccessToken("g-3"), false);
+      });
+
+      it("are checked: a TypeError or RangeError naming the argument, nothing stored", () => {
+        const s = ctx.store;
+        const put = (options) => () => s.storeAccessToken("g-x", null, "sk", null, "c", [], null, options);
+        assert.throws(put(5), { name: "TypeError", message: /storeAccessToken: options must be/ });
+        assert.throws(put({ extra: [1] }), { name: "TypeError", message: /options\.extra/ });
+        assert.throws(put({ extra: "{}" }), { name: "TypeError", message: /options\.extra/ });
+        assert.throws(put({ resource: 5 }), { name: "TypeError", message: /options\.resource/ });
+        assert.throws(put({ resource: "r".repeat(2049) }), { name: "RangeError", message: /options\.resource/ });
+        assert.throws(put({ extra: { k: "x".repeat(64 * 1024) } }), { name: "RangeError", message: /options\.extra/ });
+        assert.throws(() => s.storeAuthorizationCode("g-c", null, "sk", "c", "https://a/cb", null, null, [], 60, { extra: 1 }), { name: "TypeError", message: /storeAuthorizationCode: options\.extra/ });
+        assert.throws(() => s.storeAccessTokens([{ accessToken: "g-y", apiKey: "sk", clientId: "c", extra: [] }]), { name: "TypeError", message: /records\[0\]\.extra/ });
+        assert.equal(s.getAccessToken("g-x"), null);
+        assert.equal(s.getAccessToken("g-y"), null);
+        assert.equal(s.consumeAuthorizationCode("g-c"), null);
+      });
+    });
+
     describe("expiry of access tokens", () => {
       it("an expired token reads as null and its refresh token goes with it", () => {
         const s = ctx.store;

@@ -12,8 +12,11 @@
 // refined again each round so that it stays ahead): the price of a write while one is live.
 // `--near` (with `--live`): the new tokens expire in that bucket (both sides), so that B counts
 // each one finely: the price of a write that touches a live refined bucket.
+// `--peer`: the `pg` peer (benchmark/peers/pg.js: a Pool, one named statement per store, awaited)
+// runs the same calls in the same rounds, in a schema of its own seeded alike, so that both
+// builds are judged against it within one run.
 //
-//   node benchmark/ab-postgres.js --baseline DIR [--size 10000] [--rounds 21] [--per 200] [--live [--near]]
+//   node benchmark/ab-postgres.js --baseline DIR [--size 10000] [--rounds 21] [--per 200] [--live [--near]] [--peer]
 // The server: BENCH_PG_URL or TOKEN_TEST_DATABASE_URL.
 const { performance } = require("node:perf_hooks");
 const path = require("node:path");
@@ -22,11 +25,12 @@ const { dropSchema, withClient } = require("./lib/postgres");
 
 const { option, common, median } = require("./lib/ab");
 const { baseline: BASELINE, size: SIZE, rounds: ROUNDS } = common(
-  "usage: node benchmark/ab-postgres.js --baseline DIR [--size N] [--rounds N] [--per N] [--live [--near]] (BENCH_PG_URL)",
+  "usage: node benchmark/ab-postgres.js --baseline DIR [--size N] [--rounds N] [--per N] [--live [--near]] [--peer] (BENCH_PG_URL)",
 );
 const PER = Number(option("per", "200"));
 const LIVE = process.argv.includes("--live");
 const NEAR = LIVE && process.argv.includes("--near");
+const PEER = process.argv.includes("--peer");
 const URL_ = process.env.BENCH_PG_URL || process.env.TOKEN_TEST_DATABASE_URL;
 if (!URL_) {
   console.error("ab-postgres: set BENCH_PG_URL (or TOKEN_TEST_DATABASE_URL) to a server's URL");
@@ -41,20 +45,29 @@ async function main() {
     { name: "A (baseline)", pkg: path.resolve(BASELINE), schema: `bench_ab_pg_a_${process.pid}` },
     { name: "B (this)", pkg: PACKAGE, schema: `bench_ab_pg_b_${process.pid}` },
   ];
+  const rowsOf = (i, end, now) => {
+    const rows = [];
+    for (let j = i; j < end; j++) {
+      rows.push({ accessToken: `seed-${j}`, refreshToken: `seed-r-${j}`, apiKey: "sk", userId: `user-${j % Math.max(1, SIZE / 10)}`, clientId: "c", scopes: [], expiresAt: now + HOUR });
+    }
+    return rows;
+  };
   for (const s of sides) {
     await dropSchema(URL_, s.schema);
     const { TokenStorage } = require(s.pkg);
     s.store = new TokenStorage({ storage: "postgres", url: URL_, schema: s.schema, cleanupInterval: 0 });
     const now = Date.now();
     for (let i = 0; i < SIZE; i += 5000) {
-      const rows = [];
-      for (let j = i; j < Math.min(SIZE, i + 5000); j++) {
-        rows.push({ accessToken: `seed-${j}`, refreshToken: `seed-r-${j}`, apiKey: "sk", userId: `user-${j % Math.max(1, SIZE / 10)}`, clientId: "c", scopes: [], expiresAt: now + HOUR });
-      }
-      s.store.storeAccessTokens(rows);
+      s.store.storeAccessTokens(rowsOf(i, Math.min(SIZE, i + 5000), now));
     }
     s.times = [];
     s.n = 0;
+  }
+  const peer = PEER ? { name: "pg peer", schema: `bench_ab_pg_peer_${process.pid}`, times: [], n: 0 } : null;
+  if (peer) {
+    await dropSchema(URL_, peer.schema);
+    peer.store = await require("./peers/pg").open({ url: URL_, schema: peer.schema });
+    await peer.store.seedTokens(rowsOf(0, SIZE, Date.now()));
   }
   let liveBase = 0;
   const refineLive = () =>
@@ -79,10 +92,24 @@ async function main() {
       }
       s.times.push(((performance.now() - t0) / PER) * 1e3);
     }
+    if (peer) {
+      const t0 = performance.now();
+      for (let i = 0; i < PER; i++) {
+        const k = peer.n++;
+        await peer.store.storeAccessToken(`ab-${k}`, `ab-r-${k}`, "sk", `user-${k % Math.max(1, SIZE / 10)}`, "c", [], new Date(NEAR ? liveBase + (k % 4096) : Date.now() + HOUR));
+      }
+      peer.times.push(((performance.now() - t0) / PER) * 1e3);
+    }
   }
   const a = median(sides[0].times);
   const b = median(sides[1].times);
   console.log(`storeAccessToken at ${SIZE} tokens${LIVE ? `, one refined bucket live in B${NEAR ? ", the new tokens expiring in it" : ""}` : ""}: A ${a.toFixed(1)} us, B ${b.toFixed(1)} us (B/A ${(b / a).toFixed(3)}; ${ROUNDS} rounds of ${PER})`);
+  if (peer) {
+    const p = median(peer.times);
+    console.log(`pg peer (one statement, awaited): ${p.toFixed(1)} us; peer/A ${(p / a).toFixed(3)}, peer/B ${(p / b).toFixed(3)} (ours vs peer: >= 1 is ours at least as fast)`);
+    await peer.store.close();
+    await dropSchema(URL_, peer.schema);
+  }
   for (const s of sides) {
     s.store.close();
     await dropSchema(URL_, s.schema);

@@ -165,6 +165,26 @@ function verifier(fn, value) {
   return value;
 }
 
+/**
+ * A grant's optional fields (issue 20): `{ resource, extra }` of storeAccessToken's and
+ * storeAuthorizationCode's `options`, or of a storeAccessTokens record. `resource` a string
+ * (the RFC 8707 resource) of at most MAX_KEY_LENGTH bytes; `extra` a plain object, kept as
+ * JSON text of at most MAX_DOCUMENT_LENGTH characters. Returns `{ resource, extra }` (JSON
+ * text) with `undefined` for each one absent, or `undefined` when both are.
+ */
+function grant(fn, resource, extra, at) {
+  const r = optionalString(fn, `${at}resource`, boundedString(fn, `${at}resource`, resource));
+  const e = extra === null || extra === undefined ? null : jsonObject(fn, `${at}extra`, extra);
+  return r === null && e === null ? undefined : { resource: r ?? undefined, extra: e ?? undefined };
+}
+
+/** storeAccessToken's and storeAuthorizationCode's last argument: `undefined`, `null` or `{ resource, extra }`. */
+function grantOptions(fn, options) {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== "object" || Array.isArray(options)) throw fail(fn, "options", "an object ({ resource, extra }), null or undefined", options);
+  return grant(fn, options.resource, options.extra, "options.");
+}
+
 /** One record of storeAccessTokens, checked as storeAccessToken checks its arguments. */
 function tokenRecord(fn, record, i) {
   const at = `records[${i}]`;
@@ -179,6 +199,7 @@ function tokenRecord(fn, record, i) {
     clientId: requiredString(fn, `${at}.clientId`, record.clientId),
     scopes: scopes(fn, record.scopes, `${at}.scopes`),
     expiresAt: expiresAt(fn, record.expiresAt, `${at}.expiresAt`) ?? undefined,
+    ...grant(fn, record.resource, record.extra, `${at}.`),
   };
 }
 
@@ -193,6 +214,7 @@ function filePath(fn, name, value) {
 module.exports = {
   filePath,
   tokenRecord,
+  grantOptions,
   requiredString,
   optionalString,
   userId,

@@ -8,65 +8,55 @@
 // build of the SDK, mcp.mjs its ES module build, so the errors thrown here are the classes
 // the SDK's handlers test with `instanceof` in either world.
 //
-// Per-grant data (the RFC 8707 resource and the author's `extra`) rides in the `apiKey`
-// field of codes and tokens as a small JSON envelope, which rotation copies to the new pair.
+// Per-grant data (the RFC 8707 resource and the author's `extra`) is kept in the store's
+// grant fields of codes and tokens (`options` of storeAuthorizationCode / storeAccessToken),
+// which rotation carries to the new access token.
 
 const crypto = require("node:crypto");
 const querystring = require("node:querystring");
 const { AsyncLocalStorage } = require("node:async_hooks");
 
-const ENVELOPE_VERSION = 1;
-/** At most this many characters of envelope JSON (the author's `extra` and the resource). */
-const MAX_ENVELOPE_LENGTH = 64 * 1024;
+/** At most this many characters of the author's `extra` as JSON (the store's bound). */
+const MAX_EXTRA_LENGTH = 64 * 1024;
+/**
+ * The `apiKey` of the codes and tokens this provider mints: they have none (the store's
+ * field is required); their data is in the grant's `extra`.
+ */
+const NO_API_KEY = "-";
 /** At most this many bytes of a token or revocation request body read by `clientCredentials`. */
 const MAX_FORM_BYTES = 100 * 1024;
 
 const random = () => crypto.randomBytes(32).toString("base64url");
 
-/**
- * How the codes and tokens this provider mints begin. Only theirs carry an envelope: a token
- * or code stored by other code on the same store (an older login) holds a plain API key,
- * maybe one a user chose, which must never be read as a resource or `extra`.
- */
+/** How the codes and tokens this provider mints begin. */
 const MINTED = "mcp_";
 const mint = () => `${MINTED}${random()}`;
 const minted = (value) => typeof value === "string" && value.startsWith(MINTED);
 
-/** Whether `apiKey` reads as an envelope (so a plain key of other code must not be carried into a minted token). */
-function looksLikeEnvelope(apiKey) {
-  try {
-    return typeof apiKey === "string" && apiKey.startsWith("{") && JSON.parse(apiKey)?.v === ENVELOPE_VERSION;
-  } catch {
-    return false;
+/** The author's `extra` of completeAuthorization, checked: a plain object, or null. */
+function checkedExtra(extra) {
+  if (extra === undefined || extra === null) return null;
+  if (typeof extra !== "object" || Array.isArray(extra)) {
+    throw new TypeError("completeAuthorization: extra must be a plain object (readable as AuthInfo.extra)");
   }
+  if (JSON.stringify(extra).length > MAX_EXTRA_LENGTH) {
+    throw new RangeError(`completeAuthorization: extra must be at most ${MAX_EXTRA_LENGTH} characters as JSON`);
+  }
+  return extra;
 }
 
 /**
- * The envelope of the `apiKey` of a code or token this provider minted (`ours`); any other's
- * is a plain API key, read as `{ extra: { apiKey } }`.
+ * A grant's `extra` as AuthInfo.extra gives it (before `userId`): the stored one; a grant
+ * without one (stored by other code on the same store, an older login) carries its plain
+ * API key, read as `{ apiKey }`, never as a resource or anything else.
  */
-function openEnvelope(apiKey, ours) {
-  if (ours && typeof apiKey === "string" && apiKey.startsWith("{")) {
-    try {
-      const env = JSON.parse(apiKey);
-      if (env && env.v === ENVELOPE_VERSION) return { resource: env.resource ?? null, extra: env.extra ?? null };
-    } catch {
-      // not an envelope: a plain key
-    }
-  }
-  return { resource: null, extra: { apiKey } };
+function grantExtra(record) {
+  if (record.extra !== undefined) return record.extra;
+  return record.apiKey === NO_API_KEY ? {} : { apiKey: record.apiKey };
 }
 
-function sealEnvelope(resource, extra) {
-  if (extra !== undefined && extra !== null && (typeof extra !== "object" || Array.isArray(extra))) {
-    throw new TypeError("completeAuthorization: extra must be a plain object (readable as AuthInfo.extra)");
-  }
-  const json = JSON.stringify({ v: ENVELOPE_VERSION, resource: resource ?? null, extra: extra ?? null });
-  if (json.length > MAX_ENVELOPE_LENGTH) {
-    throw new RangeError(`completeAuthorization: extra must be at most ${MAX_ENVELOPE_LENGTH} characters as JSON`);
-  }
-  return json;
-}
+/** The store's grant options of a resource and an extra (each null: none). */
+const grantOptions = (resource, extra) => ({ resource: resource ?? null, extra: extra ?? null });
 
 /** A resource as RFC 8707 compares it: the URL without its fragment, one trailing slash aside. */
 function resourceKey(resource) {
@@ -266,9 +256,9 @@ function createMcp(sdk) {
         throw new TypeError("completeAuthorization: the request has no PKCE code challenge (the SDK's /authorize requires one)");
       }
       const scopes = grant.scopes ?? r.scopes;
-      const apiKey = sealEnvelope(r.resource, grant.extra);
+      const extra = checkedExtra(grant.extra);
       const code = `${mint()}.${r.codeChallenge}`;
-      await this.promises.storeAuthorizationCode(code, grant.userId ?? null, apiKey, r.clientId, r.redirectUri, r.codeChallenge, "S256", scopes, this.codeLifetime);
+      await this.promises.storeAuthorizationCode(code, grant.userId ?? null, NO_API_KEY, r.clientId, r.redirectUri, r.codeChallenge, "S256", scopes, this.codeLifetime, grantOptions(r.resource, extra));
       return redirect(res, r.redirectUri, { code, state: r.state });
     }
 
@@ -292,13 +282,10 @@ function createMcp(sdk) {
       if (!code) throw new E.InvalidGrantError("Invalid or expired authorization code, or code_verifier does not match the challenge");
       if (code.clientId !== client.client_id) throw new E.InvalidGrantError("Authorization code was not issued to this client");
       if (redirectUri !== undefined && redirectUri !== code.redirectUri) throw new E.InvalidGrantError("redirect_uri does not match the authorization request");
-      const ours = minted(authorizationCode);
-      const envelope = openEnvelope(code.apiKey, ours);
-      const bound = this._bindResource(envelope.resource, resource);
-      const apiKey = ours && bound === envelope.resource ? code.apiKey : sealEnvelope(bound, envelope.extra);
+      const bound = this._bindResource(code.resource ?? null, resource);
       const accessToken = mint();
       const refreshToken = mint();
-      await this.promises.storeAccessToken(accessToken, refreshToken, apiKey, code.userId, code.clientId, code.scopes, this._expiry());
+      await this.promises.storeAccessToken(accessToken, refreshToken, code.apiKey, code.userId, code.clientId, code.scopes, this._expiry(), grantOptions(bound, code.extra));
       return this._tokens(accessToken, refreshToken, code.scopes);
     }
 
@@ -316,15 +303,8 @@ function createMcp(sdk) {
         }
         const current = await this.promises.getAccessToken(grant.accessToken);
         if (!current) return null;
-        const ours = minted(grant.accessToken);
-        if (!ours && looksLikeEnvelope(current.apiKey)) {
-          // Another's grant whose plain key reads as an envelope: rotation would carry it
-          // into a token of ours, where it would be read as one.
-          refusal = new E.InvalidGrantError("This grant cannot be refreshed here");
-          return null;
-        }
         try {
-          this._bindResource(openEnvelope(current.apiKey, ours).resource, resource, true);
+          this._bindResource(current.resource ?? null, resource, true);
         } catch (err) {
           refusal = err;
           return null;
@@ -343,15 +323,14 @@ function createMcp(sdk) {
       const data = await this.promises.getAccessToken(token);
       const ends = data ? data.createdAt.getTime() + this.accessTokenLifetime * 1000 : 0;
       if (!data || Date.now() >= ends) throw new E.InvalidTokenError("Invalid or expired token");
-      const envelope = openEnvelope(data.apiKey, minted(token));
       const info = {
         token,
         clientId: data.clientId,
         scopes: narrowedScopes(token, data.scopes),
         expiresAt: Math.floor(Math.min(ends, data.expiresAt ? data.expiresAt.getTime() : Infinity) / 1000),
-        extra: { ...envelope.extra, userId: data.userId },
+        extra: { ...grantExtra(data), userId: data.userId },
       };
-      if (envelope.resource) info.resource = new URL(envelope.resource);
+      if (data.resource) info.resource = new URL(data.resource);
       return info;
     }
 

@@ -55,13 +55,25 @@ function byKey(fn, name, none) {
   };
 }
 
+/**
+ * The grant's `resource` and `extra` (issue 20), the last two fields of a token or code
+ * record, set on `record` only when stored: a caller that never passes them sees the
+ * objects it always did. `extra` is given back as the object stored.
+ */
+function grantFields(record) {
+  const resource = wire.str();
+  const extra = wire.str();
+  if (resource !== null) record.resource = resource;
+  if (extra !== null) record.extra = JSON.parse(extra);
+}
+
 const OPERATIONS = {
   storeAccessToken: {
-    params: ["accessToken", "refreshToken", "apiKey", "userId", "clientId", "scopes", "expiresAt"],
+    params: ["accessToken", "refreshToken", "apiKey", "userId", "clientId", "scopes", "expiresAt", "options"],
     defaults: { scopes: [], expiresAt: null },
     entry: "tokens",
     old: true,
-    input(accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt) {
+    input(accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt, options) {
       const fn = "storeAccessToken";
       return [
         args.requiredString(fn, "accessToken", accessToken),
@@ -71,6 +83,7 @@ const OPERATIONS = {
         args.requiredString(fn, "clientId", clientId),
         args.scopes(fn, scopes),
         args.expiresAt(fn, expiresAt),
+        args.grantOptions(fn, options),
       ];
     },
     output: nothing,
@@ -79,7 +92,7 @@ const OPERATIONS = {
   /**
    * Many access tokens at once, all or none (one transaction on SQLite): for a migration or
    * a seed. `records` is an array or any other iterable (a generator); each record is
-   * `{ accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt }`, checked
+   * `{ accessToken, refreshToken, apiKey, userId, clientId, scopes, expiresAt, resource, extra }`, checked
    * as `storeAccessToken` checks its arguments. Answers how many tokens the call left
    * stored (a token given twice counts once).
    */
@@ -107,19 +120,21 @@ const OPERATIONS = {
       if (reply == null) return null;
       wire.begin(reply);
       const t = { apiKey: wire.str(), userId: wire.str(), clientId: wire.str(), scopes: wire.strs(), refreshToken: wire.str(), expiresAt: wire.date(), createdAt: wire.date() };
+      grantFields(t);
       wire.end();
       return t;
     },
   },
 
   storeAuthorizationCode: {
-    params: ["code", "userId", "apiKey", "clientId", "redirectUri", "codeChallenge", "codeChallengeMethod", "scopes", "expiresIn"],
+    params: ["code", "userId", "apiKey", "clientId", "redirectUri", "codeChallenge", "codeChallengeMethod", "scopes", "expiresIn", "options"],
     defaults: { expiresIn: orNull(DEFAULTS.CODE_LIFETIME_SECONDS) },
     entry: "tokens",
     old: true,
-    input(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn) {
+    input(code, userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes, expiresIn, options) {
       const fn = "storeAuthorizationCode";
       const key = args.requiredString(fn, "code", code);
+      const grant = args.grantOptions(fn, options);
       return [
         key,
         {
@@ -131,6 +146,8 @@ const OPERATIONS = {
           codeChallengeMethod: args.optionalString(fn, "codeChallengeMethod", codeChallengeMethod) ?? undefined,
           scopes: args.scopes(fn, scopes),
           expiresIn: args.seconds(fn, "expiresIn", expiresIn),
+          resource: grant?.resource,
+          extra: grant?.extra,
         },
       ];
     },
@@ -161,6 +178,7 @@ const OPERATIONS = {
         expiresAt: wire.int(),
         createdAt: wire.int(),
       };
+      grantFields(c);
       wire.end();
       return c;
     },

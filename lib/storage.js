@@ -333,8 +333,8 @@ function callWithClock(native, method, input, now) {
       return method.call(native, input[0], input[1], now);
     case 3:
       return method.call(native, input[0], input[1], input[2], now);
-    case 7: // storeAccessToken
-      return method.call(native, input[0], input[1], input[2], input[3], input[4], input[5], input[6], now);
+    case 8: // storeAccessToken
+      return method.call(native, input[0], input[1], input[2], input[3], input[4], input[5], input[6], input[7], now);
     default:
       return method.apply(native, [...input, now]);
   }

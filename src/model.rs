@@ -11,6 +11,11 @@ pub struct NewAccessToken {
     pub client_id: String,
     pub scopes: Vec<String>,
     pub expires_at: Option<i64>,
+    /// The RFC 8707 resource the grant is for (`None`: none); kept in clear.
+    pub resource: Option<String>,
+    /// The caller's own per-grant data, JSON text (`None`: none); sealed like the API key
+    /// under a keyring (it may hold an upstream key).
+    pub extra: Option<String>,
     /// With tokens sealed (`store::sealed`), the layer's sealed copy of the row's access
     /// and refresh token strings (the row holds their digests); opaque to a store, which
     /// keeps it with the access token. `None` in clear.
@@ -27,6 +32,9 @@ pub struct AccessToken {
     pub refresh_token: Option<String>,
     pub expires_at: Option<i64>,
     pub created_at: i64,
+    /// The stored `NewAccessToken::resource` and `extra`.
+    pub resource: Option<String>,
+    pub extra: Option<String>,
     /// The stored `NewAccessToken::links`.
     pub links: Option<String>,
 }
@@ -55,6 +63,9 @@ pub struct AuthorizationCode {
     pub scopes: Vec<String>,
     pub expires_at: i64,
     pub created_at: i64,
+    /// As `NewAccessToken::resource` and `extra`, given to the tokens the code is exchanged for.
+    pub resource: Option<String>,
+    pub extra: Option<String>,
 }
 
 /// What `getStats` returns.
@@ -96,7 +107,8 @@ pub struct RotateRequest {
 }
 
 impl RotateRequest {
-    /// The new access token, carrying over the old one's API key, user, client and scopes.
+    /// The new access token, carrying over the old one's API key, user, client, scopes,
+    /// resource and extra.
     pub fn successor(&self, old: &AccessToken) -> NewAccessToken {
         NewAccessToken {
             token: self.new_access_token.clone(),
@@ -106,6 +118,8 @@ impl RotateRequest {
             client_id: old.client_id.clone(),
             scopes: old.scopes.clone(),
             expires_at: self.expires_at,
+            resource: old.resource.clone(),
+            extra: old.extra.clone(),
             links: self.links.clone(),
         }
     }

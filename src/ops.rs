@@ -367,6 +367,8 @@ mod tests {
     /// A valid token with no refresh token and no user.
     fn plain_token() -> NewAccessToken {
         NewAccessToken {
+            resource: None,
+            extra: None,
             links: None,
             token: "a".into(),
             refresh_token: None,
@@ -390,6 +392,8 @@ mod tests {
         no_user.user_id = Some(String::new());
         assert!(store_access_tokens(&s, &[no_user], 0).is_err());
         let code = AuthorizationCode {
+            resource: None,
+            extra: None,
             user_id: None,
             api_key: "k".into(),
             client_id: "c".into(),

@@ -95,7 +95,8 @@ fn fields(fields: &[Field]) -> String {
     out
 }
 
-/// `apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt` (fields format).
+/// `apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt, resource, extra`
+/// (fields format).
 pub fn access_token(t: &AccessToken) -> String {
     access_token_of(AccessTokenRef {
         api_key: &t.api_key,
@@ -105,6 +106,8 @@ pub fn access_token(t: &AccessToken) -> String {
         refresh_token: t.refresh_token.as_deref(),
         expires_at: t.expires_at,
         created_at: t.created_at,
+        resource: t.resource.as_deref(),
+        extra: t.extra.as_deref(),
     })
 }
 
@@ -117,6 +120,8 @@ pub struct AccessTokenRef<'a> {
     pub refresh_token: Option<&'a str>,
     pub expires_at: Option<i64>,
     pub created_at: i64,
+    pub resource: Option<&'a str>,
+    pub extra: Option<&'a str>,
 }
 
 /// `access_token` of borrowed fields (no `AccessToken` made first).
@@ -129,6 +134,8 @@ pub fn access_token_of(t: AccessTokenRef<'_>) -> String {
         Field::Str(t.refresh_token),
         Field::Int(t.expires_at),
         Field::Int(Some(t.created_at)),
+        Field::Str(t.resource),
+        Field::Str(t.extra),
     ])
 }
 
@@ -144,7 +151,7 @@ pub fn refresh_token(r: &RefreshToken) -> String {
 }
 
 /// `userId, apiKey, clientId, redirectUri, codeChallenge, codeChallengeMethod, scopes,
-/// expiresAt, createdAt` (fields format).
+/// expiresAt, createdAt, resource, extra` (fields format).
 pub fn authorization_code(c: &AuthorizationCode) -> String {
     fields(&[
         Field::Str(c.user_id.as_deref()),
@@ -156,6 +163,8 @@ pub fn authorization_code(c: &AuthorizationCode) -> String {
         Field::Strs(&c.scopes),
         Field::Int(Some(c.expires_at)),
         Field::Int(Some(c.created_at)),
+        Field::Str(c.resource.as_deref()),
+        Field::Str(c.extra.as_deref()),
     ])
 }
 
@@ -240,7 +249,9 @@ mod tests {
             refresh_token: Some("rt".into()),
             expires_at: None,
             created_at: 5,
+            resource: None,
+            extra: None,
         };
-        assert_eq!(access_token(&t), "2,,1,1,3,2,,5,;skcmcprt");
+        assert_eq!(access_token(&t), "2,,1,1,3,2,,5,,,;skcmcprt");
     }
 }

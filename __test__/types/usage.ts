@@ -31,6 +31,7 @@ import type {
   ClientStore,
   PromiseTokenStore,
   AccessTokenRecord,
+  GrantOptions,
   AccessTokenData,
   RefreshTokenData,
   AuthorizationCodeData,
@@ -52,6 +53,14 @@ import type {
 
 // The module-level functions, with the arguments the old server passes.
 const nothing: void = storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", ["mcp"], new Date());
+const grant: GrantOptions = { resource: "https://mcp.example/mcp", extra: { apiKey: "sk-up" } };
+storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", ["mcp"], new Date(), grant);
+storeAuthorizationCode("c", null, "sk", "client", "https://a/cb", null, null, [], 60, grant);
+const grantedExtra: Record<string, unknown> | undefined = getAccessToken("at")?.extra;
+const grantedResource: string | undefined = consumeAuthorizationCode("c")?.resource;
+void [grantedExtra, grantedResource];
+// @ts-expect-error: extra is an object, not JSON text
+storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", ["mcp"], new Date(), { extra: "{}" });
 storeAccessToken("at", null, "sk-key", null, "client-1", [], Date.now() + 3600_000);
 storeAccessToken("at", undefined, "sk-key", undefined, "client-1");
 storeAccessToken("at", "rt", "sk-key", "user-1", "client-1", ["mcp"], null);

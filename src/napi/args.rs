@@ -98,6 +98,17 @@ pub struct NativeNewToken {
     pub client_id: String,
     pub scopes: Vec<String>,
     pub expires_at: Option<f64>,
+    /// The grant's RFC 8707 resource and extra (JSON text), if any.
+    pub resource: Option<String>,
+    pub extra: Option<String>,
+}
+
+/// `storeAccessToken`'s and `storeAuthorizationCode`'s optional last argument: the grant's
+/// resource and extra (JSON text), checked by `lib/`.
+#[napi(object)]
+pub struct NativeGrant {
+    pub resource: Option<String>,
+    pub extra: Option<String>,
 }
 
 pub fn new_tokens(tokens: Vec<NativeNewToken>) -> Result<Vec<NewAccessToken>> {
@@ -112,6 +123,8 @@ pub fn new_tokens(tokens: Vec<NativeNewToken>) -> Result<Vec<NewAccessToken>> {
                 client_id: t.client_id,
                 scopes: t.scopes,
                 expires_at: t.expires_at.map(|t| millis(t, "expiresAt")).transpose()?,
+                resource: t.resource,
+                extra: t.extra,
                 links: None,
             })
         })
@@ -129,6 +142,8 @@ pub struct NativeCode {
     pub code_challenge_method: Option<String>,
     pub scopes: Vec<String>,
     pub expires_in: f64,
+    pub resource: Option<String>,
+    pub extra: Option<String>,
 }
 
 /// The code's times are the caller's clock when it called (also when the store runs later).
@@ -147,6 +162,8 @@ pub fn new_code(code: String, d: NativeCode, now: f64) -> Result<Call> {
             scopes: d.scopes,
             expires_at: now.saturating_add(ttl),
             created_at: now,
+            resource: d.resource,
+            extra: d.extra,
         },
     ))
 }

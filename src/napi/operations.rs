@@ -16,7 +16,7 @@ use napi::bindgen_prelude::{AsyncTask, Either};
 use napi_derive::napi;
 
 use super::args::{new_code, new_tokens, pending, Key, NativeClient, NativeCode};
-use super::args::{NativeNewToken, NativeRotation};
+use super::args::{NativeGrant, NativeNewToken, NativeRotation};
 use super::errors::Result;
 use super::reply::Reply;
 use super::store::NativeStore;
@@ -89,6 +89,7 @@ operations! {
         client_id: Key,
         scopes: Vec<String>,
         expires_at: Option<f64>,
+        grant: Option<NativeGrant>,
     ) -> "Promise<number>" = |self, now| {
         let t = NativeNewToken {
             access_token: token.0,
@@ -98,6 +99,8 @@ operations! {
             client_id: client_id.0,
             scopes,
             expires_at,
+            resource: grant.as_ref().and_then(|g| g.resource.clone()),
+            extra: grant.and_then(|g| g.extra),
         };
         Call::StoreAccessTokens(new_tokens(vec![t])?)
     };

@@ -13,6 +13,10 @@
 //!     its API key sealed (column `authorization_codes.api_key`, the digest as associated
 //!     data); the other fields (user, client, redirect URI, PKCE challenge, scopes, times)
 //!     stay in clear, as `deleteUserTokens`, cleanup and a client's revocation read them;
+//!   - a grant's extra (issue 20: the caller's JSON, maybe an upstream key) is sealed as
+//!     its API key is: a code's bound to its row (`authorization_codes.extra`), a token's
+//!     to its user and client (`access_tokens.extra`, copied as it is by a rotation); its
+//!     resource (an URL) stays in clear;
 //!   - a pending authorization is stored under the hex of its state's digest
 //!     (`Kind::PendingState`), its data (JSON text, the upstream PKCE verifier in it)
 //!     sealed (column `nts_pending_authorizations.data`);
@@ -64,6 +68,11 @@ const PENDING_DATA: &str = "nts_pending_authorizations.data";
 const ACCESS_API_KEY: &str = "access_tokens.api_key";
 /// An access token's links (its access and refresh token strings), bound to its row.
 const ACCESS_LINKS: &str = "access_tokens.links";
+/// A code's extra (issue 20), bound to its row as its API key is.
+const CODE_EXTRA: &str = "authorization_codes.extra";
+/// An access token's extra, bound to its user and client (`grant_ad`) as its API key is,
+/// so that a rotation copies it as it is.
+const ACCESS_EXTRA: &str = "access_tokens.extra";
 
 /// What a sealed store's mark starts with; then `id=check` for each key, comma-separated.
 /// `v1`: codes and pending authorizations sealed, tokens in clear (a store without
@@ -224,6 +233,18 @@ fn seal_token(keys: &Keyring, t: &NewAccessToken) -> Result<NewAccessToken> {
             row.as_bytes(),
             &pack_links(&t.token, refresh.unwrap_or_default()),
         )?),
+        extra: t
+            .extra
+            .as_deref()
+            .map(|e| {
+                keys.seal_token(
+                    ACCESS_EXTRA,
+                    &grant_ad(t.user_id.as_deref(), &t.client_id),
+                    e.as_bytes(),
+                )
+            })
+            .transpose()?,
+        resource: t.resource.clone(),
         user_id: t.user_id.clone(),
         client_id: t.client_id.clone(),
         scopes: t.scopes.clone(),
@@ -240,6 +261,10 @@ fn open_api_key(keys: &Keyring, user: Option<&str>, client: &str, sealed: &str) 
 /// An access token as the sealed store gave it (found under `row`), opened.
 fn open_access(keys: &Keyring, row: &str, mut t: AccessToken) -> Result<AccessToken> {
     t.api_key = open_api_key(keys, t.user_id.as_deref(), &t.client_id, &t.api_key)?;
+    if let Some(extra) = t.extra.take() {
+        let ad = grant_ad(t.user_id.as_deref(), &t.client_id);
+        t.extra = Some(open_text(keys, ACCESS_EXTRA, &ad, &extra)?);
+    }
     let links = t.links.take();
     if t.refresh_token.is_some() {
         let (_, refresh) = open_links(keys, row, links.as_deref())?;
@@ -482,6 +507,11 @@ impl TokenStore for Sealed {
         let row = keys.digest(Kind::Code, code.as_bytes()).bytes;
         let mut sealed = data.clone();
         sealed.api_key = keys.seal(CODE_API_KEY, &row, data.api_key.as_bytes())?;
+        sealed.extra = data
+            .extra
+            .as_deref()
+            .map(|e| keys.seal(CODE_EXTRA, &row, e.as_bytes()))
+            .transpose()?;
         self.inner.store_authorization_code(&hex(&row), &sealed)
     }
 
@@ -495,6 +525,9 @@ impl TokenStore for Sealed {
                 .take_authorization_code(&hex(&digest.bytes), now)?
             {
                 found.api_key = open_text(keys, CODE_API_KEY, &digest.bytes, &found.api_key)?;
+                if let Some(extra) = found.extra.take() {
+                    found.extra = Some(open_text(keys, CODE_EXTRA, &digest.bytes, &extra)?);
+                }
                 return Ok(Some(found));
             }
         }

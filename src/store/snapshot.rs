@@ -34,6 +34,8 @@ impl TokenRow {
             client_id: a.client_id.clone(),
             scopes: a.scopes.clone(),
             expires_at: a.expires_at,
+            resource: a.resource.clone(),
+            extra: a.extra.clone(),
             links: a.links.clone(),
         }
     }

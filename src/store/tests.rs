@@ -37,6 +37,8 @@ pub(super) fn token(
     expires_at: Option<i64>,
 ) -> NewAccessToken {
     NewAccessToken {
+        resource: None,
+        extra: None,
         links: None,
         token: t.into(),
         refresh_token: rt.map(Into::into),
@@ -55,6 +57,8 @@ fn code(
     expires_at: i64,
 ) -> AuthorizationCode {
     AuthorizationCode {
+        resource: None,
+        extra: None,
         user_id: user.map(Into::into),
         api_key: "sk-code".into(),
         client_id: "client".into(),
@@ -608,6 +612,88 @@ fn access_token_text_is_the_record_written(f: Fixture) {
     assert_eq!(s.get_refresh_token("rt3", NOW).unwrap(), None);
 }
 
+/// A grant's resource and extra (issue 20): kept with a token (alone and in a batch) and a
+/// code, given back by every read, carried by a rotation to the new pair, and gone with
+/// their token or code: a token or code stored again under the same string without them
+/// has none, nor has any token stored without them.
+fn grant_fields_round_trip(f: Fixture) {
+    let s = &*f.store;
+    let resource = Some("https://mcp.example/mcp".to_owned());
+    let extra = Some(r#"{"apiKey":"upstream-secret","n":1}"#.to_owned());
+    let mut t = token("g1", Some("gr1"), Some("u1"), Some(NOW + 60_000));
+    t.resource = resource.clone();
+    t.extra = extra.clone();
+    s.store_access_token(&t, NOW).unwrap();
+    let mut only_extra = token("g2", None, None, None);
+    only_extra.extra = Some("{}".into());
+    let mut only_resource = token("g3", None, None, None);
+    only_resource.resource = resource.clone();
+    s.store_access_tokens(
+        &[only_extra, only_resource, token("g4", None, None, None)],
+        NOW,
+    )
+    .unwrap();
+    let got = s.get_access_token("g1", NOW).unwrap().expect("g1");
+    assert_eq!((&got.resource, &got.extra), (&resource, &extra));
+    assert_eq!(
+        s.get_access_token_text("g1", NOW).unwrap(),
+        Some(crate::wire::access_token(&got))
+    );
+    let g2 = s.get_access_token("g2", NOW).unwrap().expect("g2");
+    assert_eq!((g2.resource, g2.extra.as_deref()), (None, Some("{}")));
+    let g3 = s.get_access_token("g3", NOW).unwrap().expect("g3");
+    assert_eq!((&g3.resource, g3.extra), (&resource, None));
+    let g4 = s.get_access_token("g4", NOW).unwrap().expect("g4");
+    assert_eq!((g4.resource, g4.extra), (None, None));
+
+    // A rotation carries them to the new access token.
+    let Rotation::Rotated(_) = rotate(s, "gr1", "g5", NOW) else {
+        panic!("rotated");
+    };
+    let g5 = s.get_access_token("at-g5", NOW).unwrap().expect("g5");
+    assert_eq!((&g5.resource, &g5.extra), (&resource, &extra));
+    assert_eq!(g5.api_key, "sk-g1");
+    assert_eq!(s.get_access_token("g1", NOW).unwrap(), None);
+
+    // Replaced, or deleted and stored again, without them: none.
+    s.store_access_token(&token("at-g5", None, Some("u1"), None), NOW)
+        .unwrap();
+    let g5 = s.get_access_token("at-g5", NOW).unwrap().expect("g5 again");
+    assert_eq!((g5.resource, g5.extra), (None, None));
+    s.delete_token("g2").unwrap();
+    s.store_access_token(&token("g2", None, None, None), NOW)
+        .unwrap();
+    let g2 = s.get_access_token("g2", NOW).unwrap().expect("g2 again");
+    assert_eq!((g2.resource, g2.extra), (None, None));
+    s.delete_user_tokens("u1").unwrap();
+    let mut again = token("g1", None, None, None);
+    again.user_id = None;
+    s.store_access_token(&again, NOW).unwrap();
+    let g1 = s.get_access_token("g1", NOW).unwrap().expect("g1 again");
+    assert_eq!((g1.resource, g1.extra), (None, None));
+
+    // Codes: kept, given back once, and a code replaced without them has none.
+    let mut c = code(Some("u1"), None, None, NOW + 60_000);
+    c.resource = resource.clone();
+    c.extra = extra.clone();
+    s.store_authorization_code("gc1", &c).unwrap();
+    s.store_authorization_code("gc2", &c).unwrap();
+    s.store_authorization_code("gc2", &code(Some("u1"), None, None, NOW + 60_000))
+        .unwrap();
+    let taken = s.take_authorization_code("gc1", NOW).unwrap().expect("gc1");
+    assert_eq!(taken, c);
+    assert_eq!(s.take_authorization_code("gc1", NOW).unwrap(), None);
+    let taken = s.take_authorization_code("gc2", NOW).unwrap().expect("gc2");
+    assert_eq!((taken.resource, taken.extra), (None, None));
+    s.store_authorization_code("gc1", &code(Some("u1"), None, None, NOW + 60_000))
+        .unwrap();
+    let taken = s
+        .take_authorization_code("gc1", NOW)
+        .unwrap()
+        .expect("gc1 again");
+    assert_eq!((taken.resource, taken.extra), (None, None));
+}
+
 /// Each case below, on every backend of `backend_list!` (`mod.rs`): a module per backend,
 /// a test per case (`sqlite::store_and_get`), skipped where `test_store` gives no store.
 macro_rules! every_backend {
@@ -660,6 +746,7 @@ backend_list!(every_backend
         clients_are_stored_replaced_and_listed_in_order,
         pending_authorizations_are_single_use_and_expire,
         access_token_text_is_the_record_written,
+        grant_fields_round_trip,
     ]
     [
         backup_keeps_everything,

@@ -11,6 +11,8 @@ const NOW: i64 = 1_800_000_000_000;
 
 fn token(i: usize, user: usize, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
+        resource: None,
+        extra: None,
         links: None,
         token: format!("t{i}"),
         refresh_token: None,

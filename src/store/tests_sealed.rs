@@ -34,6 +34,8 @@ pub(super) fn keyring(spec: &[(&str, u8)]) -> Arc<Keyring> {
 
 pub(super) fn code_data() -> AuthorizationCode {
     AuthorizationCode {
+        resource: None,
+        extra: None,
         user_id: Some("u1".into()),
         api_key: API_KEY.into(),
         client_id: "client".into(),
@@ -253,6 +255,8 @@ const TOKEN_API_KEY: &str = "sk-token-secret-0f6e";
 
 fn new_token(token: &str, refresh: Option<&str>, user: &str) -> NewAccessToken {
     NewAccessToken {
+        resource: None,
+        extra: None,
         links: None,
         token: token.into(),
         refresh_token: refresh.map(Into::into),
@@ -412,6 +416,8 @@ fn a_moved_token_value_is_refused(f: TestStore) {
     assert!(crate::crypto::is_sealed(&stored.api_key));
     // The same sealed API key under another user.
     let moved = NewAccessToken {
+        resource: None,
+        extra: None,
         links: stored.links.clone(),
         token: row.clone(),
         refresh_token: stored.refresh_token.clone(),
@@ -500,6 +506,77 @@ fn a_refused_snapshot_leaves_the_store_unsealed(f: TestStore) {
     Sealed::new(inner, None).clear_rows().unwrap();
 }
 
+/// A grant's extra (issue 20: it may hold an upstream API key) is sealed at rest on codes
+/// and tokens, a rotated token's too; its resource is kept in clear; the API gives both back.
+fn grant_extra_is_sealed(f: TestStore) {
+    const EXTRA_SECRET: &str = "upstream-key-secret-4f1a";
+    const RESOURCE: &str = "https://mcp.example/mcp";
+    let inner: Arc<dyn TokenStore> = Arc::from(f.store);
+    let keys = keyring(&[("k1", 1)]);
+    let s = Sealed::new(inner.clone(), Some(keys));
+    s.open().unwrap();
+    let extra = format!(r#"{{"apiKey":"{EXTRA_SECRET}"}}"#);
+    let mut c = code_data();
+    c.resource = Some(RESOURCE.into());
+    c.extra = Some(extra.clone());
+    s.store_authorization_code(CODE, &c).unwrap();
+    let mut t = new_token(AT, Some(RT), "u1");
+    t.resource = Some(RESOURCE.into());
+    t.extra = Some(extra.clone());
+    s.store_access_token(&t, NOW).unwrap();
+    s.store_access_token(&t.clone_as("at-kept", None), NOW)
+        .unwrap();
+    let Rotation::Rotated(_) = s
+        .rotate_refresh_token(&rotation(RT, AT2, RT2), NOW)
+        .unwrap()
+    else {
+        panic!("rotated");
+    };
+
+    let rows = stored_text(&*inner);
+    assert!(
+        rows.contains(RESOURCE),
+        "the resource is kept in clear: {rows}"
+    );
+    assert!(
+        !rows.contains(EXTRA_SECRET),
+        "the extra stored in clear: {rows}"
+    );
+    if let Some(path) = inner
+        .location()
+        .filter(|p| std::path::Path::new(p).is_file())
+    {
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        assert!(
+            !bytes
+                .windows(EXTRA_SECRET.len())
+                .any(|w| w == EXTRA_SECRET.as_bytes()),
+            "the extra in the SQLite file or its WAL"
+        );
+    }
+    let got = s
+        .get_access_token(AT2, NOW)
+        .unwrap()
+        .expect("the new token");
+    assert_eq!(got.extra.as_deref(), Some(extra.as_str()));
+    assert_eq!(got.resource.as_deref(), Some(RESOURCE));
+    let kept = s.get_access_token("at-kept", NOW).unwrap().expect("kept");
+    assert_eq!(kept.extra.as_deref(), Some(extra.as_str()));
+    let taken = s.take_authorization_code(CODE, NOW).unwrap().expect("code");
+    assert_eq!(taken, c);
+}
+
+impl NewAccessToken {
+    /// This token under another string and refresh token (a test's shorthand).
+    fn clone_as(&self, token: &str, refresh: Option<&str>) -> NewAccessToken {
+        let mut t = self.clone();
+        t.token = token.into();
+        t.refresh_token = refresh.map(Into::into);
+        t
+    }
+}
+
 macro_rules! every_backend_sealed {
     ([] $( $(#[doc = $doc:literal])* $kind:ident :: $Settings:ident $(if feature $feature:literal else $name:literal)? ; )*) => {
         $(
@@ -514,6 +591,7 @@ macro_rules! every_backend_sealed {
                 #[test] fn tokens_are_not_stored_in_clear() { if let Some(f) = Settings::test_store() { super::tokens_are_not_stored_in_clear(f); } }
                 #[test] fn a_moved_token_value_is_refused() { if let Some(f) = Settings::test_store() { super::a_moved_token_value_is_refused(f); } }
                 #[test] fn a_v1_store_is_upgraded_only_without_tokens() { if let Some(f) = Settings::test_store() { super::a_v1_store_is_upgraded_only_without_tokens(f); } }
+                #[test] fn grant_extra_is_sealed() { if let Some(f) = Settings::test_store() { super::grant_extra_is_sealed(f); } }
                 #[test] fn a_refused_snapshot_leaves_the_store_unsealed() { if let Some(f) = Settings::test_store() { super::a_refused_snapshot_leaves_the_store_unsealed(f); } }
             }
         )*
@@ -537,6 +615,8 @@ fn cost_of_the_layer() {
     let keyed = Sealed::new(keyed_inner, Some(keyring(&[("k1", 1)])));
     let n = 1000;
     let token = |i: usize| crate::model::NewAccessToken {
+        resource: None,
+        extra: None,
         links: None,
         token: format!("0123456789abcdef0123456789abcdef0123456789ab{i:04}"),
         refresh_token: Some(format!(

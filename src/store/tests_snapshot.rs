@@ -26,8 +26,11 @@ fn rotate(old: &str, access: &str, refresh: &str) -> RotateRequest {
 /// a rotated family (so a replay of its old refresh token is known), an expired token, a
 /// code, clients, a pending authorization.
 fn fill(store: &dyn TokenStore) {
+    let mut a1 = token("a1", Some("r1"), Some("u1"), Some(NOW + 3_600_000));
+    a1.resource = Some("https://mcp.example/".into());
+    a1.extra = Some(r#"{"apiKey":"up-1"}"#.into());
     let tokens = [
-        token("a1", Some("r1"), Some("u1"), Some(NOW + 3_600_000)),
+        a1,
         token("a2", None, None, None),
         token("a3", Some("r3"), Some("u2"), Some(NOW - 1)),
     ];
@@ -37,6 +40,8 @@ fn fill(store: &dyn TokenStore) {
         .unwrap();
     assert!(matches!(r, Rotation::Rotated(_)), "{r:?}");
     let code = AuthorizationCode {
+        resource: Some("https://mcp.example/".into()),
+        extra: Some("{}".into()),
         user_id: Some("u1".into()),
         api_key: "sk-code".into(),
         client_id: "client".into(),
@@ -69,6 +74,9 @@ fn check(store: &dyn TokenStore) {
     assert_eq!(a1.api_key, "sk-a1");
     assert_eq!(a1.refresh_token.as_deref(), Some("r4"));
     assert_eq!(a1.created_at, NOW);
+    // The grant's resource and extra came along (carried by the rotation before).
+    assert_eq!(a1.resource.as_deref(), Some("https://mcp.example/"));
+    assert_eq!(a1.extra.as_deref(), Some(r#"{"apiKey":"up-1"}"#));
     let a2 = store.get_access_token("a2", NOW).unwrap().expect("a2");
     assert_eq!(
         (a2.user_id, a2.expires_at, a2.created_at),
@@ -85,7 +93,14 @@ fn check(store: &dyn TokenStore) {
             .as_deref(),
         Some("digest-alpha")
     );
-    assert!(store.take_authorization_code("c1", NOW).unwrap().is_some());
+    let c1 = store
+        .take_authorization_code("c1", NOW)
+        .unwrap()
+        .expect("c1");
+    assert_eq!(
+        (c1.resource.as_deref(), c1.extra.as_deref()),
+        (Some("https://mcp.example/"), Some("{}"))
+    );
     assert_eq!(
         store
             .take_pending_authorization("s1", NOW)

@@ -50,6 +50,8 @@ impl Tables {
             grant: self.intern_grant(&t.client_id, &t.scopes),
             expires_at: t.expires_at.unwrap_or(NEVER),
             created_at: now,
+            more: (t.resource.is_some() || t.extra.is_some())
+                .then(|| Box::new((t.resource.clone(), t.extra.clone()))),
             user_prev: NONE,
             user_next: NONE,
         };
@@ -115,6 +117,8 @@ impl Tables {
                 refresh_token: s.refresh(),
                 expires_at: s.expiry(),
                 created_at: s.created_at,
+                resource: s.resource(),
+                extra: s.extra(),
             })
         }))
     }

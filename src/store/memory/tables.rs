@@ -31,6 +31,8 @@ pub(super) struct Slot {
     pub(super) grant: Arc<Grant>,
     pub(super) expires_at: i64,
     pub(super) created_at: i64,
+    /// The grant's resource and extra (`NewAccessToken`), boxed: most tokens have neither.
+    pub(super) more: Option<Box<(Option<String>, Option<String>)>>,
     /// The neighbours in the list of the user's tokens (`NONE` at either end).
     pub(super) user_prev: u32,
     pub(super) user_next: u32,
@@ -81,6 +83,12 @@ impl Slot {
     }
     pub(super) fn api_key(&self) -> &str {
         &self.api_key
+    }
+    pub(super) fn resource(&self) -> Option<&str> {
+        self.more.as_ref().and_then(|m| m.0.as_deref())
+    }
+    pub(super) fn extra(&self) -> Option<&str> {
+        self.more.as_ref().and_then(|m| m.1.as_deref())
     }
     pub(super) fn expiry(&self) -> Option<i64> {
         (self.expires_at != NEVER).then_some(self.expires_at)
@@ -345,6 +353,8 @@ impl Tables {
             refresh_token: s.refresh().map(str::to_owned),
             expires_at: s.expiry(),
             created_at: s.created_at,
+            resource: s.resource().map(str::to_owned),
+            extra: s.extra().map(str::to_owned),
             links: s.links().map(str::to_owned),
         }
     }

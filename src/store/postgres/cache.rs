@@ -303,6 +303,8 @@ mod tests {
             refresh_token: None,
             expires_at: Some(1_000),
             created_at: 0,
+            resource: None,
+            extra: None,
             links: None,
         }
     }

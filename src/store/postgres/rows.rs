@@ -26,6 +26,9 @@ pub(super) struct Columns {
     pub(super) expires_at: Vec<Option<i64>>,
     /// Each token's `NewAccessToken::links` (sealed tokens only).
     pub(super) links: Vec<Option<String>>,
+    /// Each token's `NewAccessToken::resource` and `extra`.
+    pub(super) resource: Vec<Option<String>>,
+    pub(super) extra: Vec<Option<String>>,
 }
 
 impl Columns {
@@ -66,6 +69,8 @@ impl Columns {
             out.refresh_token.push(refresh[i].map(str::to_owned));
             out.expires_at.push(t.expires_at);
             out.links.push(t.links.clone());
+            out.resource.push(t.resource.clone());
+            out.extra.push(t.extra.clone());
         }
         let mut dropped: Vec<&str> = tokens
             .iter()
@@ -83,6 +88,8 @@ impl Columns {
             out.refresh_token.push(Some(r.to_owned()));
             out.expires_at.push(None);
             out.links.push(None);
+            out.resource.push(None);
+            out.extra.push(None);
         }
         out
     }
@@ -110,6 +117,8 @@ pub(super) fn read_code(row: &Row) -> Decoded<AuthorizationCode> {
         scopes: scopes(row, 6)?,
         expires_at: row.try_get(7)?,
         created_at: row.try_get(8)?,
+        resource: row.try_get(9)?,
+        extra: row.try_get(10)?,
     })
 }
 
@@ -121,7 +130,7 @@ fn user(row: &Row, i: usize) -> Decoded<Option<String>> {
 }
 
 /// A token of `select_access`: api_key, user_id, client_id, scopes, refresh_token,
-/// expires_at, created_at.
+/// expires_at, created_at, resource, extra.
 pub(super) fn read_access(row: &Row) -> Decoded<AccessToken> {
     Ok(AccessToken {
         api_key: row.try_get(0)?,
@@ -133,6 +142,8 @@ pub(super) fn read_access(row: &Row) -> Decoded<AccessToken> {
             .filter(|s| !s.is_empty()),
         expires_at: row.try_get(5)?,
         created_at: row.try_get(6)?,
+        resource: row.try_get(7)?,
+        extra: row.try_get(8)?,
         links: None,
     })
 }
@@ -140,7 +151,7 @@ pub(super) fn read_access(row: &Row) -> Decoded<AccessToken> {
 /// A token of `select_access_linked`: `read_access`'s columns, then its links.
 pub(super) fn read_access_linked(row: &Row) -> Decoded<AccessToken> {
     let mut t = read_access(row)?;
-    t.links = row.try_get(7)?;
+    t.links = row.try_get(9)?;
     Ok(t)
 }
 

@@ -93,10 +93,10 @@ fn tables(s: &str) -> Vec<(String, Reader)> {
             |rows| rows.iter().map(read_client).collect::<Decoded<_>>().map(Rows::Clients),
         ),
         (
-            format!("SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at, token FROM {s}.access_tokens"),
+            format!("SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at, resource, extra, token FROM {s}.access_tokens"),
             |rows| {
                 rows.iter()
-                    .map(|r| Ok(TokenRow { token: r.try_get(7)?, access: read_access(r)? }))
+                    .map(|r| Ok(TokenRow { token: r.try_get(9)?, access: read_access(r)? }))
                     .collect::<Decoded<_>>()
                     .map(Rows::AccessTokens)
             },
@@ -129,10 +129,10 @@ fn tables(s: &str) -> Vec<(String, Reader)> {
             },
         ),
         (
-            format!("SELECT user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at, code FROM {s}.authorization_codes"),
+            format!("SELECT user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at, resource, extra, code FROM {s}.authorization_codes"),
             |rows| {
                 rows.iter()
-                    .map(|r| Ok((r.try_get(9)?, read_code(r)?)))
+                    .map(|r| Ok((r.try_get(11)?, read_code(r)?)))
                     .collect::<Decoded<_>>()
                     .map(Rows::AuthorizationCodes)
             },
@@ -492,9 +492,9 @@ fn import_steps<'c>(c: &'c Client, s: &str, rows: &'c Rows) -> Vec<super::call::
             r.iter().map(|t| t.token.clone()).collect(),
             format!(
                 "INSERT INTO {s}.access_tokens (token, api_key, user_id, client_id, scopes,
-                 refresh_token, expires_at, created_at)
+                 refresh_token, expires_at, created_at, resource, extra)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                 $5::text[], $6::text[], $7::int8[], $8::int8[])"
+                 $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[])"
             ),
             [
                 b(r.iter().map(|t| t.access.api_key.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
@@ -504,6 +504,8 @@ fn import_steps<'c>(c: &'c Client, s: &str, rows: &'c Rows) -> Vec<super::call::
                 b(r.iter().map(|t| t.access.refresh_token.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
                 b(r.iter().map(|t| t.access.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
                 b(r.iter().map(|t| t.access.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                b(r.iter().map(|t| t.access.resource.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|t| t.access.extra.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
             ]
         ),
         Rows::RefreshTokens(r) => replace!(
@@ -531,9 +533,10 @@ fn import_steps<'c>(c: &'c Client, s: &str, rows: &'c Rows) -> Vec<super::call::
             format!(
                 "INSERT INTO {s}.authorization_codes (code, user_id, api_key, client_id,
                  redirect_uri, code_challenge, code_challenge_method, scopes, expires_at,
-                 created_at)
+                 created_at, resource, extra)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                 $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[])"
+                 $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[],
+                 $11::text[], $12::text[])"
             ),
             [
                 b(r.iter().map(|(_, d)| d.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
@@ -545,6 +548,8 @@ fn import_steps<'c>(c: &'c Client, s: &str, rows: &'c Rows) -> Vec<super::call::
                 b(r.iter().map(|(_, d)| scopes_json(&d.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
                 b(r.iter().map(|(_, d)| d.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
                 b(r.iter().map(|(_, d)| d.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                b(r.iter().map(|(_, d)| d.resource.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                b(r.iter().map(|(_, d)| d.extra.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
             ]
         ),
         Rows::Clients(r) => vec![run!(

@@ -21,6 +21,11 @@ pub struct Sql {
     /// `store_access_tokens` and $9 the tokens' links (see `nts_store_linked_tokens`,
     /// migration 11): a sealed store's.
     pub store_linked_tokens: String,
+    /// `store_linked_tokens` ($9 NULL: in clear) and $10, $11 the tokens' resources and
+    /// extras (see `nts_store_granted_tokens`, migration 12): tokens that have either.
+    pub store_granted_tokens: String,
+    /// `store_code` and $11, $12 its resource and extra (`nts_store_granted_code`).
+    pub store_granted_code: String,
     /// A code replaces one with the same string (see `nts_store_code` in `schema`).
     pub store_code: String,
     pub take_code: String,
@@ -41,10 +46,10 @@ pub struct Sql {
     /// Rotated-away refresh tokens of families with no live token left. $1 limit.
     pub prune_retired: String,
     /// $1 old refresh token, $2 new access token, $3 new refresh token, $4 expiry, $5 now,
-    /// $6 grace period (see `nts_rotate` in `schema`).
+    /// $6 grace period, $7 the new pair's links or NULL (see `nts_rotate`,
+    /// `nts_rotate_linked` and `nts_rotate_grants`, which carries the grant's resource and
+    /// extra, in `schema`).
     pub rotate: String,
-    /// `rotate` and $7 the new pair's links (see `nts_rotate_linked`, migration 11).
-    pub rotate_linked: String,
     pub put_client: String,
     pub get_client: String,
     /// In registration order (`seq`, from a sequence).
@@ -64,18 +69,20 @@ pub struct Sql {
 /// Whether this transaction is the one folding the counters (re-entrant: true again for it).
 const FOLDING: &str = "pg_try_advisory_xact_lock(hashtext('native-token-storage fold'), 0)";
 
-const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";
+const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at, resource, extra";
 
 impl Sql {
     /// The statements for the quoted schema `s`.
     pub fn new(s: &str) -> Sql {
         Sql {
             select_access: format!(
-                "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at
+                "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at,
+                    resource, extra
                  FROM {s}.access_tokens WHERE token = $1"
             ),
             select_access_linked: format!(
                 "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at,
+                    resource, extra,
                     (SELECT l.links FROM {s}.nts_token_links l WHERE l.token = $1)
                  FROM {s}.access_tokens WHERE token = $1"
             ),
@@ -107,6 +114,14 @@ impl Sql {
             ),
             store_linked_tokens: format!(
                 "SELECT {s}.nts_store_linked_tokens($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
+            store_granted_tokens: format!(
+                "SELECT {s}.nts_store_granted_tokens($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                 $11)"
+            ),
+            store_granted_code: format!(
+                "SELECT {s}.nts_store_granted_code($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                 $11, $12)"
             ),
             store_code: format!(
                 "SELECT {s}.nts_store_code($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -209,10 +224,7 @@ impl Sql {
                       WHERE f.family = t.family)
                   LIMIT $1 FOR UPDATE SKIP LOCKED)"
             ),
-            rotate: format!("SELECT * FROM {s}.nts_rotate($1, $2, $3, $4, $5, $6)"),
-            rotate_linked: format!(
-                "SELECT * FROM {s}.nts_rotate_linked($1, $2, $3, $4, $5, $6, $7)"
-            ),
+            rotate: format!("SELECT * FROM {s}.nts_rotate_grants($1, $2, $3, $4, $5, $6, $7)"),
             put_client: format!(
                 "INSERT INTO {s}.nts_clients (client_id, secret_digest, metadata, created_at)
                  VALUES ($1, $2, $3, $4)

@@ -77,7 +77,10 @@ impl TokenStore for PostgresStore {
             let refresh = t.refresh_token.as_deref().unwrap_or("");
             let user = t.user_id.as_deref().unwrap_or("");
             let links = t.links.as_deref().unwrap_or("");
-            if has_nul(&[&t.token, refresh, &t.api_key, user, &t.client_id, links]) {
+            let resource = t.resource.as_deref().unwrap_or("");
+            let extra = t.extra.as_deref().unwrap_or("");
+            if has_nul(&[&t.token, refresh, &t.api_key, user, &t.client_id, links, resource, extra])
+            {
                 return Err(nul_refused());
             }
         }
@@ -85,10 +88,20 @@ impl TokenStore for PostgresStore {
         // Sealed tokens' links go with them (migration 11); a store in clear sends the
         // statement it always did.
         let linked = rows.links.iter().any(Option::is_some);
+        // Tokens with a resource or extra (migration 12): the function that sets them too.
+        let granted = rows.resource.iter().chain(&rows.extra).any(Option::is_some);
         let done = self.call(false, async |c, sql| {
             let r = &rows;
+            let links = linked.then_some(&r.links);
             // One statement: the function's writes commit together.
-            let answer = if linked {
+            let answer = if granted {
+                p!(c, sql.store_granted_tokens,
+                    r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
+                    r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
+                    r.refresh_token => TEXT_ARRAY, r.expires_at => INT8_ARRAY, now => INT8,
+                    links => TEXT_ARRAY, r.resource => TEXT_ARRAY, r.extra => TEXT_ARRAY)
+                .await?
+            } else if linked {
                 p!(c, sql.store_linked_tokens,
                     r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
                     r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
@@ -169,6 +182,8 @@ impl TokenStore for PostgresStore {
             &d.redirect_uri,
             &optional(&d.code_challenge),
             &optional(&d.code_challenge_method),
+            &optional(&d.resource),
+            &optional(&d.extra),
         ]) {
             return Err(nul_refused());
         }
@@ -176,11 +191,20 @@ impl TokenStore for PostgresStore {
         let scopes = scopes.as_str();
         self.call(false, async |c, sql| {
             // One statement: the function's delete and insert commit together.
-            p!(c, sql.store_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
-                d.client_id => TEXT, d.redirect_uri => TEXT, d.code_challenge => TEXT,
-                d.code_challenge_method => TEXT, scopes => TEXT, d.expires_at => INT8,
-                d.created_at => INT8)
-            .await?;
+            if d.resource.is_some() || d.extra.is_some() {
+                p!(c, sql.store_granted_code, code => TEXT, d.user_id => TEXT,
+                    d.api_key => TEXT, d.client_id => TEXT, d.redirect_uri => TEXT,
+                    d.code_challenge => TEXT, d.code_challenge_method => TEXT,
+                    scopes => TEXT, d.expires_at => INT8, d.created_at => INT8,
+                    d.resource => TEXT, d.extra => TEXT)
+                .await?;
+            } else {
+                p!(c, sql.store_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
+                    d.client_id => TEXT, d.redirect_uri => TEXT, d.code_challenge => TEXT,
+                    d.code_challenge_method => TEXT, scopes => TEXT, d.expires_at => INT8,
+                    d.created_at => INT8)
+                .await?;
+            }
             Ok(())
         })
     }
@@ -464,22 +488,12 @@ impl PostgresStore {
             return Err(nul_refused());
         }
         let done = self.call(false, async |c, sql| {
-            // Sealed tokens: the new pair's links are added in the same statement.
-            let rows = match links {
-                Some(links) => {
-                    p!(c, sql.rotate_linked, req.refresh_token => TEXT,
-                        req.new_access_token => TEXT, req.new_refresh_token => TEXT,
-                        req.expires_at => INT8, now => INT8, req.grace_ms => INT8,
-                        links => TEXT)
-                    .await?
-                }
-                None => {
-                    p!(c, sql.rotate, req.refresh_token => TEXT,
-                        req.new_access_token => TEXT, req.new_refresh_token => TEXT,
-                        req.expires_at => INT8, now => INT8, req.grace_ms => INT8)
-                    .await?
-                }
-            };
+            // Sealed tokens: the new pair's links are added in the same statement; the
+            // grant's resource and extra are carried to it there too.
+            let rows = p!(c, sql.rotate, req.refresh_token => TEXT,
+                req.new_access_token => TEXT, req.new_refresh_token => TEXT,
+                req.expires_at => INT8, now => INT8, req.grace_ms => INT8, links => TEXT)
+            .await?;
             let r = rows
                 .first()
                 .ok_or(StoreError::Internal("nts_rotate returned no row"))?;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::*;
-use crate::model::NewAccessToken;
+use crate::model::{NewAccessToken, RotateRequest, Rotation};
 use crate::store::TokenStore;
 use tokio_postgres::types::Type;
 
@@ -118,6 +118,8 @@ impl Drop for TestSchema {
 
 pub(super) fn token(t: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
+        resource: None,
+        extra: None,
         links: None,
         token: t.into(),
         refresh_token: Some(format!("r-{t}")),
@@ -567,4 +569,56 @@ fn sealed_links_leave_with_their_tokens_and_clear_stores_have_no_trigger() {
     assert_eq!(links(&sealed_schema), 1);
     assert_eq!(sealed.cleanup_expired(now + 2000, 100).unwrap(), 1);
     assert_eq!(links(&sealed_schema), 0);
+}
+
+/// Issue 20: a schema at migration 11 (before the grant columns) migrates, keeps its tokens
+/// (with none), and a new token keeps its resource and extra, also through a rotation.
+#[test]
+fn a_schema_at_migration_11_gets_the_grant_columns() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let mut sql = String::from(
+        "CREATE SCHEMA {s};
+         CREATE TABLE {s}.nts_migrations (version INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now());",
+    );
+    for (i, m) in schema::MIGRATIONS[..11].iter().enumerate() {
+        sql.push_str(m);
+        sql.push_str(&format!(
+            ";\nINSERT INTO {{s}}.nts_migrations (version) VALUES ({});\n",
+            i + 1
+        ));
+    }
+    sql.push_str(
+        "SELECT {s}.nts_store_access_tokens(ARRAY['old'], ARRAY['sk'], ARRAY['u'], ARRAY['c'],
+            ARRAY['[]'], ARRAY['r-old'], ARRAY[NULL::int8], 1800000000000);",
+    );
+    schema.execute(&sql);
+    let store = schema.store();
+    let old = store.get_access_token("old", NOW).unwrap().expect("old");
+    assert_eq!((old.resource, old.extra), (None, None));
+    let mut t = token("new", "u", None);
+    t.resource = Some("https://mcp.example/".into());
+    t.extra = Some("{\"k\":1}".into());
+    store.store_access_token(&t, NOW).unwrap();
+    let rotated = store
+        .rotate_refresh_token(
+            &RotateRequest {
+                refresh_token: "r-new".into(),
+                new_access_token: "newer".into(),
+                new_refresh_token: "r-newer".into(),
+                expires_at: None,
+                grace_ms: 0,
+                links: None,
+            },
+            NOW,
+        )
+        .unwrap();
+    assert!(matches!(rotated, Rotation::Rotated(_)), "{rotated:?}");
+    let got = store.get_access_token("newer", NOW).unwrap().expect("newer");
+    assert_eq!(got.resource.as_deref(), Some("https://mcp.example/"));
+    assert_eq!(got.extra.as_deref(), Some("{\"k\":1}"));
+    let versions = schema.rows("SELECT max(version) FROM {s}.nts_migrations");
+    assert_eq!(versions, [[schema::MIGRATIONS.len() as i64]]);
 }

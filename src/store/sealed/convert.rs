@@ -19,8 +19,8 @@
 use std::collections::HashMap;
 
 use super::{
-    hex, mark_of, mismatch, open_api_key, open_links, open_text, parse_mark, seal_token, Keyring,
-    Kind, CODE_API_KEY, MARK_V2, PENDING_DATA,
+    grant_ad, hex, mark_of, mismatch, open_api_key, open_links, open_text, parse_mark, seal_token,
+    Keyring, Kind, ACCESS_EXTRA, CODE_API_KEY, CODE_EXTRA, MARK_V2, PENDING_DATA,
 };
 use crate::error::{Result, StoreError};
 use crate::model::{AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken};
@@ -203,6 +203,7 @@ fn seal_all(keys: &Keyring, all: &All) -> Result<All> {
                 api_key: t.api_key,
                 refresh_token: t.refresh_token,
                 links: t.links,
+                extra: t.extra,
                 ..a.clone()
             },
         });
@@ -226,6 +227,7 @@ fn seal_all(keys: &Keyring, all: &All) -> Result<All> {
         let row = keys.digest(Kind::Code, code.as_bytes()).bytes;
         let mut sealed = d.clone();
         sealed.api_key = keys.seal(CODE_API_KEY, &row, d.api_key.as_bytes())?;
+        sealed.extra = seal_code_extra(keys, &row, d)?;
         out.codes.push((hex(&row), sealed));
     }
     for p in &all.pending {
@@ -237,6 +239,14 @@ fn seal_all(keys: &Keyring, all: &All) -> Result<All> {
         });
     }
     Ok(out)
+}
+
+/// A code's extra (issue 20) sealed as the sealed store seals it, bound to its row.
+fn seal_code_extra(keys: &Keyring, row: &[u8], d: &AuthorizationCode) -> Result<Option<String>> {
+    d.extra
+        .as_deref()
+        .map(|e| keys.seal(CODE_EXTRA, row, e.as_bytes()))
+        .transpose()
 }
 
 /// Sealed rows opened: tokens under their strings; what only a digest names (codes' and
@@ -274,6 +284,14 @@ fn open_all(keys: &Keyring, all: &All) -> Result<All> {
                 api_key: open_api_key(keys, a.user_id.as_deref(), &a.client_id, &a.api_key)?,
                 refresh_token: refresh_row.map(|_| refresh.clone()),
                 links: None,
+                extra: a
+                    .extra
+                    .as_deref()
+                    .map(|e| {
+                        let ad = grant_ad(a.user_id.as_deref(), &a.client_id);
+                        open_text(keys, ACCESS_EXTRA, &ad, e)
+                    })
+                    .transpose()?,
                 ..a.clone()
             },
         });
@@ -306,6 +324,11 @@ fn open_all(keys: &Keyring, all: &All) -> Result<All> {
     for (row, d) in &all.codes {
         let mut opened = d.clone();
         opened.api_key = open_text(keys, CODE_API_KEY, &unhex(row)?, &d.api_key)?;
+        opened.extra = d
+            .extra
+            .as_deref()
+            .map(|e| open_text(keys, CODE_EXTRA, &unhex(row)?, e))
+            .transpose()?;
         out.codes.push((row.clone(), opened));
     }
     for p in &all.pending {
@@ -466,6 +489,7 @@ fn resealed(keys: &Keyring, sealed: &All) -> Result<(All, All)> {
     for ((row, _), (_, d)) in sealed.codes.iter().zip(&clear.codes) {
         let mut c = d.clone();
         c.api_key = keys.seal(CODE_API_KEY, &unhex(row)?, d.api_key.as_bytes())?;
+        c.extra = seal_code_extra(keys, &unhex(row)?, d)?;
         out.codes.push((row.clone(), c));
     }
     for (p, o) in sealed.pending.iter().zip(&clear.pending) {
@@ -660,6 +684,11 @@ mod tests {
             client_id: "client".into(),
             scopes: vec!["read".into()],
             expires_at: Some(NOW + 3_600_000),
+            // Every other token with grant fields (issue 20), its extra a secret.
+            resource: n.is_multiple_of(2).then(|| "https://mcp.example/".into()),
+            extra: n
+                .is_multiple_of(2)
+                .then(|| format!("{{\"apiKey\":\"sk-extra-secret-{n}\"}}")),
             links: None,
         }
     }
@@ -676,7 +705,16 @@ mod tests {
         store.rotate_refresh_token(&request, NOW).expect("rotate")
     }
 
-    /// A clear file with tokens (one rotated), a code and a pending authorization.
+    /// A code with grant fields (issue 20), its extra a secret.
+    fn code_with_grant() -> AuthorizationCode {
+        AuthorizationCode {
+            resource: Some("https://mcp.example/".into()),
+            extra: Some("{\"apiKey\":\"sk-code-extra-secret\"}".into()),
+            ..code()
+        }
+    }
+
+    /// A clear file with tokens (one rotated), codes and a pending authorization.
     fn clear_file(dir: &std::path::Path) -> Arc<dyn TokenStore> {
         let store: Arc<dyn TokenStore> =
             Arc::new(SqliteStore::new(dir.join("t.db"), SyncMode::Normal, 5000));
@@ -693,6 +731,9 @@ mod tests {
         ));
         clear
             .store_authorization_code("code-secret", &code())
+            .unwrap();
+        clear
+            .store_authorization_code("code-2-secret", &code_with_grant())
             .unwrap();
         clear
             .store_pending_authorization(
@@ -723,6 +764,7 @@ mod tests {
             let t = t.expect("a token");
             let want = token(n, !n.is_multiple_of(4));
             assert_eq!(t.api_key, want.api_key);
+            assert_eq!((t.resource, t.extra), (want.resource, want.extra));
             assert_eq!(t.refresh_token, want.refresh_token);
             if let Some(rt) = &want.refresh_token {
                 let r = sealed.get_refresh_token(rt, NOW).unwrap().expect("refresh");
@@ -746,6 +788,10 @@ mod tests {
         // Nothing of the secrets in the rows.
         let text = format!("{:?}", rows(&*store));
         assert!(!text.contains("secret"), "{text}");
+        let code = sealed
+            .take_authorization_code("code-2-secret", NOW)
+            .unwrap();
+        assert_eq!(code, Some(code_with_grant()));
         sealed.close().unwrap();
 
         convert(&*store, Direction::Decrypt, &keys, false).expect("decrypt");

@@ -69,6 +69,7 @@ pub(super) fn scopes_json(scopes: &[String]) -> String {
     serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
 }
 
+/// A code of `CODE_SELECT`.
 pub(super) fn read_code(row: &Row) -> rusqlite::Result<AuthorizationCode> {
     Ok(AuthorizationCode {
         user_id: user(row, 0)?,
@@ -80,11 +81,13 @@ pub(super) fn read_code(row: &Row) -> rusqlite::Result<AuthorizationCode> {
         scopes: scopes(row, 6)?,
         expires_at: expiry(row, 7)?.unwrap_or(i64::MIN),
         created_at: time(row, 8)?.unwrap_or(0),
+        resource: text(row, 9)?,
+        extra: text(row, 10)?,
     })
 }
 
 /// A token of `SELECT_ACCESS`: api_key, user_id, client_id, scopes, refresh_token,
-/// expires_at, created_at, links.
+/// expires_at, created_at, links, resource, extra.
 pub(super) fn read_access(row: &Row) -> rusqlite::Result<AccessToken> {
     Ok(AccessToken {
         api_key: required_text(row, 0)?,
@@ -95,6 +98,8 @@ pub(super) fn read_access(row: &Row) -> rusqlite::Result<AccessToken> {
         expires_at: expiry(row, 5)?,
         created_at: time(row, 6)?.unwrap_or(0),
         links: text(row, 7)?,
+        resource: text(row, 8)?,
+        extra: text(row, 9)?,
     })
 }
 
@@ -119,7 +124,8 @@ pub(super) fn read_refresh(row: &Row) -> rusqlite::Result<(RefreshToken, Option<
 }
 
 /// The token a rotation retires (rotateRefreshToken): its access token's token, api_key,
-/// user_id, client_id, scopes, expires_at, then the family of the refresh token.
+/// user_id, client_id, scopes, expires_at, then the family of the refresh token, then its
+/// grant's resource and extra.
 pub(super) fn read_rotated(row: &Row) -> rusqlite::Result<(String, AccessToken, String)> {
     Ok((
         required_text(row, 0)?,
@@ -132,6 +138,8 @@ pub(super) fn read_rotated(row: &Row) -> rusqlite::Result<(String, AccessToken, 
             expires_at: expiry(row, 5)?,
             created_at: 0,
             links: None,
+            resource: text(row, 7)?,
+            extra: text(row, 8)?,
         },
         required_text(row, 6)?,
     ))

@@ -451,7 +451,33 @@ pub(super) const MIGRATIONS: &[&str] = &[
         token TEXT PRIMARY KEY,
         links TEXT NOT NULL
     ) WITHOUT ROWID;",
+    // 10. A grant's resource (RFC 8707) and extra (the caller's JSON text, sealed under a
+    //    keyring) of an access token and of an authorization code (issue 20): tables of
+    //    their own, not columns, for the reason of migration 9; a row only for a token or
+    //    code that has either. A row leaves with its token or code by `GRANTS_TRIGGERS`,
+    //    created by the first write of such a row (a store that never has one pays no
+    //    trigger on its deletes).
+    "CREATE TABLE nts_token_grants (
+        token TEXT PRIMARY KEY,
+        resource TEXT,
+        extra TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE nts_code_grants (
+        code TEXT PRIMARY KEY,
+        resource TEXT,
+        extra TEXT
+    ) WITHOUT ROWID;",
 ];
+
+/// The grant rows of migration 10 leave with their access token or code: created in the
+/// transaction that writes the first such row (`tokens::insert_token_grant`).
+pub(super) const GRANTS_TRIGGERS: &str =
+    "CREATE TRIGGER IF NOT EXISTS nts_token_grants_delete AFTER DELETE ON access_tokens BEGIN
+        DELETE FROM nts_token_grants WHERE token = OLD.token;
+    END;
+    CREATE TRIGGER IF NOT EXISTS nts_code_grants_delete AFTER DELETE ON authorization_codes BEGIN
+        DELETE FROM nts_code_grants WHERE code = OLD.code;
+    END;";
 
 /// A sealed token's links (migration 9) leave with its access token: created by
 /// `set_seal_mark`, in the transaction that marks the store sealed.

@@ -12,7 +12,8 @@ use super::connection::{transaction, Db};
 use super::errors::{from_sqlite, TxError};
 use super::rows::{read_access, read_client, read_code, read_pending, read_refresh};
 use super::rows::{read_retired, required_text, scopes_json, NO_CHALLENGE, NO_USER};
-use super::tokens::insert_links;
+use super::sql::CODE_SELECT;
+use super::tokens::{insert_grant, insert_links, Grants};
 use super::SqliteStore;
 use crate::error::{Result, StoreError};
 use crate::store::snapshot::{counts_sql, Counts, PendingRow, RefreshRow, RetiredRow};
@@ -59,7 +60,7 @@ impl Db {
 /// Each kind's statement selects the columns its reader of `rows` reads, then its key.
 fn read_token(r: &Row) -> rusqlite::Result<TokenRow> {
     Ok(TokenRow {
-        token: required_text(r, 8)?,
+        token: required_text(r, 10)?,
         access: read_access(r)?,
     })
 }
@@ -99,7 +100,6 @@ fn stream<T>(
     Ok(())
 }
 
-
 /// Every row of the file as the transaction open on `c` sees it (see `export_rows`).
 fn export(c: &Connection, shown: &str, batch: usize, sink: &mut dyn Sink) -> Result<Counts> {
     let e = |e: rusqlite::Error| from_sqlite(shown, &e);
@@ -119,9 +119,11 @@ fn export(c: &Connection, shown: &str, batch: usize, sink: &mut dyn Sink) -> Res
     stream(
         c,
         shown,
-        "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at,
-         created_at, (SELECT links FROM nts_token_links l WHERE l.token = a.token),
-         token FROM access_tokens a",
+        "SELECT a.api_key, a.user_id, a.client_id, a.scopes, a.refresh_token,
+         a.expires_at, a.created_at,
+         (SELECT links FROM nts_token_links l WHERE l.token = a.token),
+         g.resource, g.extra, a.token
+         FROM access_tokens a LEFT JOIN nts_token_grants g ON g.token = a.token",
         batch,
         read_token,
         Rows::AccessTokens,
@@ -165,11 +167,12 @@ fn export(c: &Connection, shown: &str, batch: usize, sink: &mut dyn Sink) -> Res
     stream(
         c,
         shown,
-        "SELECT user_id, api_key, client_id, redirect_uri, code_challenge,
-         code_challenge_method, scopes, expires_at, created_at, code
-         FROM authorization_codes",
+        &format!(
+            "SELECT {CODE_SELECT}, c.code FROM authorization_codes c
+             LEFT JOIN nts_code_grants g ON g.code = c.code"
+        ),
         batch,
-        |r| Ok((required_text(r, 9)?, read_code(r)?)),
+        |r| Ok((required_text(r, 11)?, read_code(r)?)),
         Rows::AuthorizationCodes,
         sink,
     )?;
@@ -356,6 +359,7 @@ fn import(c: &Connection, rows: &Rows) -> rusqlite::Result<()> {
                     a.created_at
                 ])?;
                 insert_links(c, token, a.links.as_deref())?;
+                insert_grant(c, Grants::Token, token, a.resource.as_deref(), a.extra.as_deref())?;
             }
         }
         Rows::RefreshTokens(rows) => {
@@ -393,6 +397,7 @@ fn import(c: &Connection, rows: &Rows) -> rusqlite::Result<()> {
                     d.expires_at,
                     d.created_at
                 ])?;
+                insert_grant(c, Grants::Code, code, d.resource.as_deref(), d.extra.as_deref())?;
             }
         }
         Rows::Clients(rows) => {

@@ -2,16 +2,18 @@
 //! the code that binds them).
 
 /// An access token, its links NULL: a store in clear has none (measured: the subquery of
-/// `SELECT_ACCESS_LINKED` is not free, even on its empty table).
+/// `SELECT_ACCESS_LINKED` is not free, even on its empty table); its grant's resource and
+/// extra (migration 10), NULL without a row.
 pub(super) const SELECT_ACCESS: &str =
-    "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at, NULL
-     FROM access_tokens WHERE token = ?1";
+    "SELECT a.api_key, a.user_id, a.client_id, a.scopes, a.refresh_token, a.expires_at,
+        a.created_at, NULL, g.resource, g.extra
+     FROM access_tokens a LEFT JOIN nts_token_grants g ON g.token = a.token WHERE a.token = ?1";
 
 /// An access token with its links (migration 9): the sealed layer's read.
 pub(super) const SELECT_ACCESS_LINKED: &str =
-    "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at,
-        (SELECT links FROM nts_token_links WHERE token = ?1)
-     FROM access_tokens WHERE token = ?1";
+    "SELECT a.api_key, a.user_id, a.client_id, a.scopes, a.refresh_token, a.expires_at,
+        a.created_at, (SELECT links FROM nts_token_links WHERE token = ?1), g.resource, g.extra
+     FROM access_tokens a LEFT JOIN nts_token_grants g ON g.token = a.token WHERE a.token = ?1";
 
 /// getStats: the counters, less the expired rows of past buckets (from their counts) and
 /// of the current 4-second bucket: from its fine counts if it is refined (migration 8: at
@@ -57,3 +59,7 @@ pub(super) const STATS: &str = concat!(
 );
 
 pub(super) const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at";
+
+/// A code's columns for `read_code` (`CODE_COLUMNS` and its grant's resource and extra),
+/// from `authorization_codes c LEFT JOIN nts_code_grants g ON g.code = c.code`.
+pub(super) const CODE_SELECT: &str = "c.user_id, c.api_key, c.client_id, c.redirect_uri, c.code_challenge, c.code_challenge_method, c.scopes, c.expires_at, c.created_at, g.resource, g.extra";

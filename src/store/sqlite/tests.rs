@@ -23,6 +23,8 @@ fn open(path: &Path) -> Result<Db> {
 
 fn token(token: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
+        resource: None,
+        extra: None,
         links: None,
         token: token.into(),
         refresh_token: None,
@@ -93,6 +95,8 @@ fn writes_keep_the_old_modules_not_null_columns_filled() {
     let path = dir.path().join("tokens.db");
     let s = open(&path).unwrap();
     let t = NewAccessToken {
+        resource: None,
+        extra: None,
         links: None,
         token: "at".into(),
         refresh_token: Some("rt".into()),
@@ -410,6 +414,8 @@ fn a_code_without_pkce_fits_the_old_modules_not_null_columns() {
         .unwrap();
     let s = open(&path).unwrap();
     let code = AuthorizationCode {
+        resource: None,
+        extra: None,
         user_id: Some("u".into()),
         api_key: "k".into(),
         client_id: "c".into(),
@@ -599,6 +605,8 @@ fn two_connections_share_counts_and_codes_once() {
     let st = b.stats(NOW).unwrap();
     assert_eq!((st.total_tokens, st.unique_users), (2, 1));
     let code = AuthorizationCode {
+        resource: None,
+        extra: None,
         user_id: None,
         api_key: "k".into(),
         client_id: "c".into(),

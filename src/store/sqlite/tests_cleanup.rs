@@ -9,6 +9,8 @@ const NOW: i64 = 1_800_000_000_000;
 fn expired(n: usize) -> Vec<NewAccessToken> {
     (0..n)
         .map(|i| NewAccessToken {
+            resource: None,
+            extra: None,
             links: None,
             token: format!("t{i}"),
             refresh_token: Some(format!("r{i}")),

@@ -104,6 +104,8 @@ fn counters_equal_a_recount_after_random_writes_of_both_writers() {
                 let refresh = (below(2) == 0).then(|| format!("r{}", below(30)));
                 db.store_access_token(
                     NewAccessToken {
+                        resource: None,
+                        extra: None,
                         links: None,
                         token: token.clone(),
                         refresh_token: refresh,
@@ -197,6 +199,8 @@ fn stats_after_a_burst_in_the_current_bucket_do_not_visit_its_rows() {
     let burst = |from: usize, n: usize| {
         let list: Vec<_> = (from..from + n)
             .map(|i| NewAccessToken {
+                resource: None,
+                extra: None,
                 links: None,
                 token: format!("b{i}"),
                 refresh_token: None,
@@ -254,6 +258,8 @@ fn a_bucket_far_behind_the_clock_is_visited_not_refined() {
     let past = 1_500_000_000_000 / 4096 * 4096;
     let list: Vec<_> = (0..500)
         .map(|i| NewAccessToken {
+            resource: None,
+            extra: None,
             links: None,
             token: format!("p{i}"),
             refresh_token: None,
@@ -299,6 +305,8 @@ fn buckets_refined_ahead_spare_get_stats_the_refine() {
     let store = |prefix: &str, n: usize, users: usize, at: i64| {
         let list: Vec<_> = (0..n)
             .map(|i| NewAccessToken {
+                resource: None,
+                extra: None,
                 links: None,
                 token: format!("{prefix}{i}"),
                 refresh_token: None,
@@ -387,6 +395,8 @@ fn a_pass_refines_the_largest_buckets_ahead_only() {
         .enumerate()
         .flat_map(|(b, &n)| {
             (0..n).map(move |i| NewAccessToken {
+                resource: None,
+                extra: None,
                 links: None,
                 token: format!("t{b}-{i}"),
                 refresh_token: None,

@@ -21,6 +21,8 @@ fn open(path: &Path) -> Db {
 
 fn token(name: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
+        resource: None,
+        extra: None,
         links: None,
         token: name.into(),
         refresh_token: Some(format!("rt-{name}")),

@@ -16,6 +16,8 @@ fn open(path: &Path) -> Db {
 
 fn token(name: &str) -> NewAccessToken {
     NewAccessToken {
+        resource: None,
+        extra: None,
         links: None,
         token: name.into(),
         refresh_token: None,

@@ -9,7 +9,8 @@ use super::rows::{
     NO_CHALLENGE, NO_USER,
 };
 use super::refine::{refine, REFINE_ABOVE};
-use super::sql::{CODE_COLUMNS, SELECT_ACCESS, SELECT_ACCESS_LINKED, STATS};
+use super::schema::GRANTS_TRIGGERS;
+use super::sql::{CODE_COLUMNS, CODE_SELECT, SELECT_ACCESS, SELECT_ACCESS_LINKED, STATS};
 use crate::error::Result;
 use crate::model::{
     is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
@@ -95,6 +96,7 @@ pub(super) fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rus
         now
     ])?;
     insert_links(c, &t.token, t.links.as_deref())?;
+    insert_grant(c, Grants::Token, &t.token, t.resource.as_deref(), t.extra.as_deref())?;
     if let Some(rt) = refresh {
         c.prepare_cached(
             "INSERT INTO refresh_tokens
@@ -103,6 +105,46 @@ pub(super) fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rus
         )?
         .execute(params![rt, user_id, t.client_id, scopes, t.token, now])?;
     }
+    Ok(())
+}
+
+/// Which grant table of migration 10.
+#[derive(Clone, Copy)]
+pub(super) enum Grants {
+    Token,
+    Code,
+}
+
+/// Keeps a token's or code's resource and extra (migration 10) when it has either, with the
+/// triggers that remove them with it. The caller has removed any earlier token of the
+/// string (its row left with it); a code is replaced in place (`INSERT OR REPLACE`, whose
+/// delete fires no trigger), so a code's old row is removed here.
+pub(super) fn insert_grant(
+    c: &Connection,
+    table: Grants,
+    key: &str,
+    resource: Option<&str>,
+    extra: Option<&str>,
+) -> rusqlite::Result<()> {
+    let (insert, delete) = match table {
+        Grants::Token => (
+            "INSERT OR REPLACE INTO nts_token_grants (token, resource, extra) VALUES (?1, ?2, ?3)",
+            "DELETE FROM nts_token_grants WHERE token = ?1",
+        ),
+        Grants::Code => (
+            "INSERT OR REPLACE INTO nts_code_grants (code, resource, extra) VALUES (?1, ?2, ?3)",
+            "DELETE FROM nts_code_grants WHERE code = ?1",
+        ),
+    };
+    if resource.is_none() && extra.is_none() {
+        if let Grants::Code = table {
+            c.prepare_cached(delete)?.execute([key])?;
+        }
+        return Ok(());
+    }
+    c.execute_batch(GRANTS_TRIGGERS)?;
+    c.prepare_cached(insert)?
+        .execute(params![key, resource, extra])?;
     Ok(())
 }
 
@@ -223,8 +265,8 @@ impl Db {
                 scopes,
                 d.expires_at,
                 d.created_at
-            ])
-            .map(|_| ())
+            ])?;
+            insert_grant(c, Grants::Code, code, d.resource.as_deref(), d.extra.as_deref())
         })
     }
 
@@ -234,11 +276,21 @@ impl Db {
         now: i64,
     ) -> Result<Option<AuthorizationCode>> {
         let taken = self.write(|c| {
-            c.prepare_cached(&format!(
-                "DELETE FROM authorization_codes WHERE code = ?1 RETURNING {CODE_COLUMNS}"
-            ))?
-            .query_row([code], read_code)
-            .optional()
+            // Read with its grant before the delete (whose trigger removes the grant).
+            let found = c
+                .prepare_cached(&format!(
+                    "SELECT {CODE_SELECT} FROM authorization_codes c
+                     LEFT JOIN nts_code_grants g ON g.code = c.code WHERE c.code = ?1"
+                ))?
+                .query_row([code], read_code)
+                .optional()?;
+            if found.is_some() {
+                c.prepare_cached("DELETE FROM authorization_codes WHERE code = ?1")?
+                    .execute([code])?;
+                c.prepare_cached("DELETE FROM nts_code_grants WHERE code = ?1")?
+                    .execute([code])?;
+            }
+            Ok(found)
         })?;
         Ok(taken.filter(|d| !is_expired(Some(d.expires_at), now)))
     }
