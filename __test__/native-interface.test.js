@@ -78,7 +78,7 @@ const OFF_THREAD = ["cleanupExpiredBatchAsync", "backupAsync"];
 
 describe("the native addon's interface", () => {
   it("exports NativeStore, sqliteVersion, checkSettings, checkEncryptionKeys and the command line's age functions, and nothing else", () => {
-    assert.deepEqual(Object.keys(native).sort(), ["NativeStore", "ageDecryptFile", "ageEncryptFile", "checkEncryptionKeys", "checkSettings", "isAgeFileAt", "sqliteVersion"]);
+    assert.deepEqual(Object.keys(native).sort(), ["NativeStore", "ageDecryptFile", "ageEncryptFile", "checkEncryptionKeys", "checkSettings", "convertStore", "isAgeFileAt", "sqliteVersion"]);
     assert.match(native.sqliteVersion(), /^3\.\d+\.\d+$/);
   });
 

@@ -1,6 +1,6 @@
 "use strict";
 // The operator's commands of `native-token-storage` (bin/native-token-storage.js; `doctor`
-// is lib/doctor's): stats, cleanup, revoke, backup, restore, copy. The store is configured as
+// is lib/doctor's): stats, cleanup, revoke, backup, restore, copy, encrypt, decrypt, rekey. The store is configured as
 // the library's default store is (TOKEN_STORAGE, TOKEN_DB_PATH, TOKEN_DATABASE_URL or
 // DATABASE_URL, TOKEN_DB_SCHEMA: lib/config.js), each setting also a flag. Results on stdout
 // (text, or JSON with --json), progress and errors on stderr, never a token, key or
@@ -11,7 +11,8 @@ const os = require("node:os");
 const nodePath = require("node:path");
 const { parseArgs } = require("node:util");
 const { TokenStorage } = require("./storage");
-const { ENVIRONMENT } = require("./config");
+const { ENVIRONMENT, storeConfig } = require("./config");
+const { fromNative } = require("./errors");
 const DEFAULTS = require("./defaults");
 const native = require("./native");
 
@@ -59,6 +60,16 @@ const ENCRYPTION_HELP = `The passphrase is read from the first line of the file 
 stdin), or from the environment variable ${PASSPHRASE_ENV}; never from a flag's value, which
 ps and the shell's history would show. A flag (--encrypt-to, --identity, --passphrase-file)
 wins over ${PASSPHRASE_ENV}.`;
+
+const KEYS_HELP = `The keys are those of TOKEN_ENCRYPTION_KEYS (id:key,id:key,..., the first one active), or
+the first line of the file F of --keys-file (- for stdin); never a flag's value, which ps and
+the shell's history would show. SQLite files only (a PostgreSQL store: not available yet).
+
+One transaction (BEGIN IMMEDIATE): servers using the file meanwhile wait on its lock (up to
+their busy timeout), and an error, a failed check or a kill leaves the file as it was. Every
+converted row is read back and checked before the commit; counts are compared.`;
+
+const CONVERT_OPTIONS = { "keys-file": { type: "string" } };
 
 const COMMANDS = {
   stats: {
@@ -124,6 +135,48 @@ compared at the end: how a deployment moves from a SQLite file to PostgreSQL wit
 logging anyone out. A TO that holds rows is refused unless --force, which empties it first.`,
     options: COPYING,
     run: copy,
+  },
+  encrypt: {
+    usage: "encrypt [--keys-file F] [--json]",
+    summary: "seal a SQLite file written in clear (encryption at rest, TOKEN_ENCRYPTION_KEYS)",
+    help: `Converts a SQLite file written in clear (without keys, or by the old module) to sealed
+under the active key: every access and refresh token, code and pending authorization as a
+store opened with the keys writes them, then the file's encryption mark. A file already
+sealed is refused (exit 4). Roll out: stop the servers, encrypt, start them with the same
+TOKEN_ENCRYPTION_KEYS (a server without keys refuses the sealed file, naming decrypt).
+
+${KEYS_HELP}`,
+    options: CONVERT_OPTIONS,
+    run: (values, given) => convertStore("encrypt", values, given),
+  },
+  decrypt: {
+    usage: "decrypt [--keys-file F] [--json]",
+    summary: "back to clear (what the old module and a store without keys read)",
+    help: `Converts a sealed SQLite file back to clear, readable without keys and by the old module.
+A file in clear is refused (exit 4); keys that are not the file's are refused (exit 5).
+Authorization codes and pending authorizations are dropped (only their digests were
+stored: those logins start again), as are refresh tokens whose access token is gone;
+refresh tokens rotated away keep their digests (a replay of one is then an unknown token).
+Stop the servers first, then start them without keys.
+
+${KEYS_HELP}`,
+    options: CONVERT_OPTIONS,
+    run: (values, given) => convertStore("decrypt", values, given),
+  },
+  rekey: {
+    usage: "rekey [--keys-file F] [--json]",
+    summary: "re-seal a sealed SQLite file under the active key, so an old key can be retired",
+    help: `Re-seals every value of a sealed SQLite file under the active (first) key of the keyring,
+which must also hold a key the file was sealed with (the old one, after the new): access and
+refresh tokens under the new key's digests. A file in clear is refused (exit 4); keys that
+are not the file's (exit 5). Then the old key can leave the keyring, once the codes and
+pending logins made before (minutes) are done with: they, and the reuse detection of refresh
+tokens rotated away before, are still found by the old key's digests. Servers may run with
+the new keyring (new key first, old one after) before and after.
+
+${KEYS_HELP}`,
+    options: CONVERT_OPTIONS,
+    run: (values, given) => convertStore("rekey", values, given),
   },
 };
 
@@ -191,7 +244,7 @@ async function main(argv) {
     return EXIT.OK;
   } catch (err) {
     const exit =
-      err instanceof CliError
+      err instanceof CliError || Number.isInteger(err.exit)
         ? err.exit
         : err.code === "ERR_TOKEN_STORAGE_CANNOT_DECRYPT"
           ? EXIT.CANNOT_DECRYPT
@@ -411,16 +464,20 @@ function progress(native, label, quiet) {
   };
 }
 
+/** The text of the file F of a `--flag F` (- for stdin); a file that cannot be read is a CliError. */
+function readFlagFile(flag, file) {
+  try {
+    return fs.readFileSync(file === "-" ? 0 : file, "utf8");
+  } catch (err) {
+    throw new CliError(`${flag}: cannot read ${file === "-" ? "stdin" : nodePath.resolve(file)} (${err.code ?? err.message})`, err.code === "ENOENT" ? EXIT.NOT_FOUND : EXIT.USAGE);
+  }
+}
+
 /** The passphrase of --passphrase-file (- for stdin) or of the environment, or null. */
 function passphrase(values) {
   const file = values["passphrase-file"];
   if (file !== undefined) {
-    let text;
-    try {
-      text = fs.readFileSync(file === "-" ? 0 : file, "utf8");
-    } catch (err) {
-      throw new CliError(`--passphrase-file: cannot read ${file === "-" ? "stdin" : nodePath.resolve(file)} (${err.code ?? err.message})`, err.code === "ENOENT" ? EXIT.NOT_FOUND : EXIT.USAGE);
-    }
+    const text = readFlagFile("--passphrase-file", file);
     if (file !== "-" && process.platform !== "win32" && (fs.statSync(file).mode & 0o077) !== 0) {
       process.stderr.write(`native-token-storage: warning: the passphrase file ${nodePath.resolve(file)} is readable by other users (chmod 600 it)\n`);
     }
@@ -587,6 +644,63 @@ async function copy(values, given, opened) {
   const to = open(target, opened, { mustExist: false });
   if (sameStore(from, to, source, target)) throw new CliError("FROM and TO are the same store", EXIT.USAGE);
   return copyBetween(from, to, values, "copy");
+}
+
+/** The keyring of --keys-file (- for stdin), or of TOKEN_ENCRYPTION_KEYS, or null. */
+function keyringOf(values) {
+  const file = values["keys-file"];
+  if (file !== undefined) {
+    const line = readFlagFile("--keys-file", file).split(/\r?\n/, 1)[0].trim();
+    if (line === "") throw new CliError("--keys-file: the keys (its first line) are empty", EXIT.USAGE);
+    return line;
+  }
+  const keys = process.env[ENVIRONMENT.encryptionKeys];
+  return keys === undefined || keys.trim() === "" ? null : keys;
+}
+
+/**
+ * encrypt, decrypt and rekey: the configured SQLite file converted in place, in one transaction of
+ * the addon's (`convertStore`), never through a TokenStorage (which refuses a file that does
+ * not match its keys). NTS_TEST_CONVERT_FAIL=verify (tests only) makes the final check fail.
+ */
+async function convertStore(direction, values, given) {
+  positionals(given, [], direction);
+  const options = configuredOptions(values);
+  const kind = String(options.storage ?? "").trim().toLowerCase();
+  if (["postgres", "postgresql", "pg"].includes(kind)) {
+    throw new CliError(`${direction} of a PostgreSQL store is not available yet (SQLite files only); nothing was changed`, EXIT.USAGE);
+  }
+  if (!["db", "sqlite"].includes(kind)) {
+    throw new CliError(`${direction} converts a SQLite file: set TOKEN_STORAGE=db and TOKEN_DB_PATH, or pass --path`, EXIT.USAGE);
+  }
+  if (!options.path) throw new CliError("no SQLite file given: set TOKEN_DB_PATH or pass --path", EXIT.USAGE);
+  // The file must be there: a typo in --path must not create a sealed empty store.
+  const file = nodePath.resolve(options.path);
+  if (!fs.existsSync(file)) throw new CliError(`no such file: ${file}`, EXIT.NOT_FOUND);
+  const keys = keyringOf(values);
+  if (keys === null) throw new CliError(`${direction} needs the encryption keys: set TOKEN_ENCRYPTION_KEYS or pass --keys-file F; nothing was changed`, EXIT.USAGE);
+  let report;
+  try {
+    const { config } = storeConfig({ storage: "sqlite", path: file, encryptionKeys: keys });
+    report = JSON.parse(native.convertStore({ ...config, shared: false }, direction, process.env.NTS_TEST_CONVERT_FAIL === "verify"));
+  } catch (err) {
+    const e = err.code === undefined || err instanceof TypeError ? err : fromNative(err);
+    if (e.code === "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH") e.exit = EXIT.REFUSED;
+    if (e.code === "ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY") e.exit = EXIT.USAGE;
+    throw e;
+  }
+  const active = keys.split(",")[0].split(":")[0].trim();
+  const dropped = [
+    [report.droppedAuthorizationCodes, "authorization codes"],
+    [report.droppedPendingAuthorizations, "pending authorizations"],
+    [report.droppedRefreshTokens, "refresh tokens whose access token was gone"],
+  ].filter(([n]) => n > 0);
+  const how = { encrypt: `encrypted under key id ${active}`, decrypt: "decrypted (now in clear)", rekey: `re-sealed under key id ${active}` }[direction];
+  const droppedText = dropped.length ? `\nnot kept: ${dropped.map(([n, what]) => `${n} ${what}`).join(", ")}` : "";
+  return {
+    json: { storage: "sqlite", location: file, direction, activeKeyId: direction === "decrypt" ? null : active, ...report },
+    text: `${file}: ${how} (${report.ms} ms, checked):\n${countsText(report.counts)}${droppedText}`,
+  };
 }
 
 module.exports = { main, EXIT, COMMANDS };

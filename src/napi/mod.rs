@@ -10,6 +10,7 @@
 //! - `reply.rs`: answers to JS values (records as one string each, see `wire.rs`);
 //! - `task.rs`: the Promise form: a call run on libuv's pool;
 //! - `copy.rs`: a copy from one store into another, and how far a copy or backup is;
+//! - `convert.rs`: a store encrypted or decrypted in place (the command line's);
 //! - `errors.rs`: `StoreError` to JS errors with their stable `code`;
 //! - `info.rs`: module-level functions that need no store;
 //! - `backup_age.rs`: a backup file encrypted in the age format, and decrypted.
@@ -17,6 +18,7 @@
 mod args;
 mod backup_age;
 mod config;
+mod convert;
 mod copy;
 mod errors;
 mod info;
@@ -28,6 +30,7 @@ mod task;
 pub use args::{NativeClient, NativeCode, NativeNewToken, NativeRotation};
 pub use backup_age::{age_decrypt_file, age_encrypt_file, is_age_file_at};
 pub use config::NativeConfig;
+pub use convert::convert_store;
 pub use info::{check_encryption_keys, check_settings, sqlite_version};
 pub use reply::{NativeStats, Reply};
 pub use store::NativeStore;

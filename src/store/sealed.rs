@@ -45,6 +45,8 @@
 //! the sealed rows. A refusal of clear rows by the database itself (triggers on the mark)
 //! is the planned fix, with the sealing of tokens.
 
+pub mod convert;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -132,9 +134,9 @@ fn clear_store() -> StoreError {
     mismatch(
         "this token store holds data written in clear (without encryption keys), and \
          encryption keys are set (TOKEN_ENCRYPTION_KEYS or the encryptionKeys option): it is \
-         not opened, so that clear and sealed data are never mixed. Converting it \
-         (`npx native-token-storage encrypt`) is not available yet: open it without keys, or \
-         use a new, empty store with keys"
+         not opened, so that clear and sealed data are never mixed. Convert it first: stop \
+         the servers that use it, run `npx native-token-storage encrypt` with the same keys \
+         (SQLite files), then start them with the keys; or open it without keys"
             .into(),
     )
 }
@@ -144,8 +146,8 @@ fn sealed_without_keys(recorded: &str) -> StoreError {
     mismatch(format!(
         "this token store is sealed (encrypted at rest) with the key ids {recorded}, and no \
          encryption keys are set: set TOKEN_ENCRYPTION_KEYS (or the encryptionKeys option) to \
-         a keyring holding one of them. Converting it back to clear \
-         (`npx native-token-storage decrypt`) is not available yet"
+         a keyring holding one of them, or convert it back to clear with \
+         `npx native-token-storage decrypt` (SQLite files; give it the keys)"
     ))
 }
 
@@ -355,8 +357,8 @@ impl Sealed {
                         return Err(mismatch(format!(
                             "the keyring (key ids {}) holds none of the keys this token store \
                              was sealed with (key ids {}): add one of them to \
-                             TOKEN_ENCRYPTION_KEYS. Re-sealing under a new key \
-                             (`npx native-token-storage rekey`) is not available yet",
+                             TOKEN_ENCRYPTION_KEYS (then `npx native-token-storage \
+                             rekey` re-seals it under the new one)",
                             ids(&ours),
                             ids(&recorded)
                         )));

@@ -13,13 +13,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::TokenStore;
 use crate::error::{Result, StoreError};
-use crate::model::{AccessToken, AuthorizationCode, ClientRecord, RefreshToken};
+use crate::model::{AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken};
 
 /// An access token as stored: its string, and the record (with its refresh token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
     pub token: String,
     pub access: AccessToken,
+}
+
+impl TokenRow {
+    /// The row as `storeAccessToken` takes it (its links as they are).
+    pub fn to_new(&self) -> NewAccessToken {
+        let a = &self.access;
+        NewAccessToken {
+            token: self.token.clone(),
+            refresh_token: a.refresh_token.clone(),
+            api_key: a.api_key.clone(),
+            user_id: a.user_id.clone(),
+            client_id: a.client_id.clone(),
+            scopes: a.scopes.clone(),
+            expires_at: a.expires_at,
+            resource: a.resource.clone(),
+            extra: a.extra.clone(),
+            links: a.links.clone(),
+        }
+    }
 }
 
 /// A refresh token as stored: its string, and the record (with its access token).
@@ -198,6 +217,29 @@ pub trait Import {
     fn clear(&mut self) -> Result<()>;
     /// Writes rows as they are: a row replaces one with the same key.
     fn rows(&mut self, rows: &Rows) -> Result<()>;
+    /// Reads every row as this transaction sees it (`RowStore::export_rows`), for a
+    /// conversion that rewrites them in the same transaction (`sealed::convert`).
+    fn export(&mut self, _batch: usize, _sink: &mut dyn Sink) -> Result<()> {
+        Err(not_convertible())
+    }
+    /// The mark of encryption at rest (`TokenStore::seal_mark`) as this transaction sees it.
+    fn seal_mark(&mut self) -> Result<Option<String>> {
+        Err(not_convertible())
+    }
+    /// Sets the mark (with what a sealed store keeps beside it: SQLite's links trigger), or
+    /// removes it and the links (`None`: the store is in clear).
+    fn set_seal_mark(&mut self, _mark: Option<&str>) -> Result<()> {
+        Err(not_convertible())
+    }
+}
+
+/// `encrypt` and `decrypt` on a store whose transactions cannot yet read and rewrite its
+/// rows in one (PostgreSQL, the memory store).
+fn not_convertible() -> StoreError {
+    StoreError::Config(
+        "encrypt and decrypt are available for SQLite files only (PostgreSQL: not available yet)"
+            .into(),
+    )
 }
 
 /// `import_all` for a store without a transaction spanning calls (the memory store, which

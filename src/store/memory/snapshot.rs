@@ -95,21 +95,7 @@ impl Tables {
     fn import(&mut self, rows: &Rows) -> Result<()> {
         match rows {
             Rows::AccessTokens(rows) => {
-                let tokens: Vec<NewAccessToken> = rows
-                    .iter()
-                    .map(|TokenRow { token, access: a }| NewAccessToken {
-                        token: token.clone(),
-                        refresh_token: a.refresh_token.clone(),
-                        api_key: a.api_key.clone(),
-                        user_id: a.user_id.clone(),
-                        client_id: a.client_id.clone(),
-                        scopes: a.scopes.clone(),
-                        expires_at: a.expires_at,
-                        resource: a.resource.clone(),
-                        extra: a.extra.clone(),
-                        links: a.links.clone(),
-                    })
-                    .collect();
+                let tokens: Vec<NewAccessToken> = rows.iter().map(TokenRow::to_new).collect();
                 self.check_room(&tokens)?;
                 for (t, row) in tokens.iter().zip(rows) {
                     // `now` is the time a token is stored at: its creation time, kept.

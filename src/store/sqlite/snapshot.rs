@@ -100,6 +100,101 @@ fn stream<T>(
     Ok(())
 }
 
+/// Every row of the file as the transaction open on `c` sees it (see `export_rows`).
+fn export(c: &Connection, shown: &str, batch: usize, sink: &mut dyn Sink) -> Result<Counts> {
+    let e = |e: rusqlite::Error| from_sqlite(shown, &e);
+    // The first read starts the snapshot every later read of the transaction sees.
+    let snapshot = counts(c).map_err(e)?;
+    sink.counts(&snapshot)?;
+    stream(
+        c,
+        shown,
+        "SELECT client_id, secret_digest, metadata, created_at FROM nts_clients
+         ORDER BY seq",
+        batch,
+        read_client,
+        Rows::Clients,
+        sink,
+    )?;
+    stream(
+        c,
+        shown,
+        "SELECT a.api_key, a.user_id, a.client_id, a.scopes, a.refresh_token,
+         a.expires_at, a.created_at,
+         (SELECT links FROM nts_token_links l WHERE l.token = a.token),
+         g.resource, g.extra, a.token
+         FROM access_tokens a LEFT JOIN nts_token_grants g ON g.token = a.token",
+        batch,
+        read_token,
+        Rows::AccessTokens,
+        sink,
+    )?;
+    stream(
+        c,
+        shown,
+        "SELECT user_id, client_id, scopes, access_token, created_at, 0, NULL, NULL,
+         refresh_token FROM refresh_tokens",
+        batch,
+        read_refresh_row,
+        Rows::RefreshTokens,
+        sink,
+    )?;
+    stream(
+        c,
+        shown,
+        "SELECT refresh_token, family FROM nts_refresh_families",
+        batch,
+        |r| Ok((required_text(r, 0)?, required_text(r, 1)?)),
+        Rows::RefreshFamilies,
+        sink,
+    )?;
+    stream(
+        c,
+        shown,
+        "SELECT family, retired_at, refresh_token FROM nts_retired_refresh_tokens",
+        batch,
+        |r| {
+            let (family, retired_at) = read_retired(r)?;
+            Ok(RetiredRow {
+                refresh_token: required_text(r, 2)?,
+                family,
+                retired_at,
+            })
+        },
+        Rows::RetiredRefreshTokens,
+        sink,
+    )?;
+    stream(
+        c,
+        shown,
+        &format!(
+            "SELECT {CODE_SELECT}, c.code FROM authorization_codes c
+             LEFT JOIN nts_code_grants g ON g.code = c.code"
+        ),
+        batch,
+        |r| Ok((required_text(r, 11)?, read_code(r)?)),
+        Rows::AuthorizationCodes,
+        sink,
+    )?;
+    stream(
+        c,
+        shown,
+        "SELECT data, expires_at, state FROM nts_pending_authorizations",
+        batch,
+        |r| {
+            let (data, expires_at) = read_pending(r)?;
+            Ok(PendingRow {
+                state: required_text(r, 2)?,
+                data,
+                expires_at,
+            })
+        },
+        Rows::PendingAuthorizations,
+        sink,
+    )?;
+    Ok(snapshot)
+}
+
 impl SqliteStore {
     fn shown(&self) -> String {
         self.path.display().to_string()
@@ -133,98 +228,7 @@ impl RowStore for SqliteStore {
         let c = self.reader()?;
         let e = |e: rusqlite::Error| from_sqlite(&shown, &e);
         c.execute_batch("BEGIN").map_err(e)?;
-        let result = (|| {
-            // The first read starts the snapshot every later read of the transaction sees.
-            let snapshot = counts(&c).map_err(e)?;
-            sink.counts(&snapshot)?;
-            stream(
-                &c,
-                &shown,
-                "SELECT client_id, secret_digest, metadata, created_at FROM nts_clients
-                 ORDER BY seq",
-                batch,
-                read_client,
-                Rows::Clients,
-                sink,
-            )?;
-            stream(
-                &c,
-                &shown,
-                "SELECT a.api_key, a.user_id, a.client_id, a.scopes, a.refresh_token,
-                 a.expires_at, a.created_at,
-                 (SELECT links FROM nts_token_links l WHERE l.token = a.token),
-                 g.resource, g.extra, a.token
-                 FROM access_tokens a LEFT JOIN nts_token_grants g ON g.token = a.token",
-                batch,
-                read_token,
-                Rows::AccessTokens,
-                sink,
-            )?;
-            stream(
-                &c,
-                &shown,
-                "SELECT user_id, client_id, scopes, access_token, created_at, 0, NULL, NULL,
-                 refresh_token FROM refresh_tokens",
-                batch,
-                read_refresh_row,
-                Rows::RefreshTokens,
-                sink,
-            )?;
-            stream(
-                &c,
-                &shown,
-                "SELECT refresh_token, family FROM nts_refresh_families",
-                batch,
-                |r| Ok((required_text(r, 0)?, required_text(r, 1)?)),
-                Rows::RefreshFamilies,
-                sink,
-            )?;
-            stream(
-                &c,
-                &shown,
-                "SELECT family, retired_at, refresh_token FROM nts_retired_refresh_tokens",
-                batch,
-                |r| {
-                    let (family, retired_at) = read_retired(r)?;
-                    Ok(RetiredRow {
-                        refresh_token: required_text(r, 2)?,
-                        family,
-                        retired_at,
-                    })
-                },
-                Rows::RetiredRefreshTokens,
-                sink,
-            )?;
-            stream(
-                &c,
-                &shown,
-                &format!(
-                    "SELECT {CODE_SELECT}, c.code FROM authorization_codes c
-                     LEFT JOIN nts_code_grants g ON g.code = c.code"
-                ),
-                batch,
-                |r| Ok((required_text(r, 11)?, read_code(r)?)),
-                Rows::AuthorizationCodes,
-                sink,
-            )?;
-            stream(
-                &c,
-                &shown,
-                "SELECT data, expires_at, state FROM nts_pending_authorizations",
-                batch,
-                |r| {
-                    let (data, expires_at) = read_pending(r)?;
-                    Ok(PendingRow {
-                        state: required_text(r, 2)?,
-                        data,
-                        expires_at,
-                    })
-                },
-                Rows::PendingAuthorizations,
-                sink,
-            )?;
-            Ok(snapshot)
-        })();
+        let result = export(&c, &shown, batch, sink);
         let _ = c.execute_batch("COMMIT");
         result
     }
@@ -274,6 +278,31 @@ impl RowStore for SqliteStore {
             }
             fn rows(&mut self, rows: &Rows) -> Result<()> {
                 import(self.c, rows).map_err(|e| from_sqlite(&self.shown, &e))
+            }
+            fn export(&mut self, batch: usize, sink: &mut dyn Sink) -> Result<()> {
+                export(self.c, &self.shown, batch, sink).map(|_| ())
+            }
+            fn seal_mark(&mut self) -> Result<Option<String>> {
+                seal_mark(self.c)
+                    .map(|(mark, _)| mark)
+                    .map_err(|e| from_sqlite(&self.shown, &e))
+            }
+            fn set_seal_mark(&mut self, mark: Option<&str>) -> Result<()> {
+                let c = self.c;
+                match mark {
+                    Some(mark) => c
+                        .execute(
+                            "INSERT OR REPLACE INTO nts_meta (name, value) VALUES ('seal', ?1)",
+                            [mark],
+                        )
+                        .and_then(|_| c.execute_batch(super::schema::LINKS_TRIGGER)),
+                    None => c.execute_batch(
+                        "DELETE FROM nts_meta WHERE name = 'seal';
+                         DROP TRIGGER IF EXISTS nts_token_links_delete;
+                         DELETE FROM nts_token_links;",
+                    ),
+                }
+                .map_err(|e| from_sqlite(&self.shown, &e))
             }
         }
         let shown = self.shown();
