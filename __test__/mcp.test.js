@@ -102,7 +102,11 @@ for (const kind of KINDS) {
       const live = await whoami(server.base, tokens.access_token);
       assert.equal(live.status, 200);
       const issued = Date.now() / 1000;
-      assert.ok(live.authInfo.expiresAt <= issued + 1 && live.authInfo.expiresAt > issued - 2, `expiresAt: the access token's, ${live.authInfo.expiresAt}`);
+      // In whole seconds, rounded up (never before the token's end: the SDK refuses a token
+      // whose expiresAt has passed).
+      assert.ok(live.authInfo.expiresAt < issued + 2 && live.authInfo.expiresAt > issued - 1, `expiresAt: the access token's, ${live.authInfo.expiresAt}`);
+      const record = await server.provider.promises.getAccessToken(tokens.access_token);
+      assert.ok(live.authInfo.expiresAt * 1000 >= record.createdAt.getTime() + 1000, "expiresAt is never before the token's end");
       await new Promise((resolve) => setTimeout(resolve, 1100));
       assert.equal((await whoami(server.base, tokens.access_token)).status, 401, "the access token's lifetime has passed");
       const renewed = await refresh(client);

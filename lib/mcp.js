@@ -327,7 +327,10 @@ function createMcp(sdk) {
         token,
         clientId: data.clientId,
         scopes: narrowedScopes(token, data.scopes),
-        expiresAt: Math.floor(Math.min(ends, data.expiresAt ? data.expiresAt.getTime() : Infinity) / 1000),
+        // Rounded up: the SDK refuses a token whose expiresAt (whole seconds) is before now,
+        // so rounding down took up to a second off every token's life (a 1 s token was
+        // refused a few ms after its refresh); the exact end is checked above.
+        expiresAt: Math.ceil(Math.min(ends, data.expiresAt ? data.expiresAt.getTime() : Infinity) / 1000),
         extra: { ...grantExtra(data), userId: data.userId },
       };
       if (data.resource) info.resource = new URL(data.resource);
