@@ -16,10 +16,11 @@ impl Db {
             let found = c
                 .prepare_cached(
                     "SELECT a.token, a.api_key, a.user_id, a.client_id, a.scopes, a.expires_at,
-                            COALESCE(f.family, r.refresh_token), g.resource, g.extra
+                            COALESCE(f.family, r.refresh_token),
+                            (SELECT resource FROM nts_token_grants WHERE token = a.token),
+                            (SELECT extra FROM nts_token_grants WHERE token = a.token)
                      FROM refresh_tokens r JOIN access_tokens a ON a.token = r.access_token
                      LEFT JOIN nts_refresh_families f ON f.refresh_token = r.refresh_token
-                     LEFT JOIN nts_token_grants g ON g.token = a.token
                      WHERE r.refresh_token = ?1",
                 )?
                 .query_row([&req.refresh_token], read_rotated)

@@ -10,7 +10,7 @@ use super::rows::{
 };
 use super::refine::{refine, REFINE_ABOVE};
 use super::schema::GRANTS_TRIGGERS;
-use super::sql::{CODE_COLUMNS, CODE_SELECT, SELECT_ACCESS, SELECT_ACCESS_LINKED, STATS};
+use super::sql::{CODE_COLUMNS, CODE_SELECT_ONE, SELECT_ACCESS, SELECT_ACCESS_LINKED, STATS};
 use crate::error::Result;
 use crate::model::{
     is_expired, AccessToken, AuthorizationCode, NewAccessToken, RefreshToken, Stats,
@@ -278,10 +278,7 @@ impl Db {
         let taken = self.write(|c| {
             // Read with its grant before the delete (whose trigger removes the grant).
             let found = c
-                .prepare_cached(&format!(
-                    "SELECT {CODE_SELECT} FROM authorization_codes c
-                     LEFT JOIN nts_code_grants g ON g.code = c.code WHERE c.code = ?1"
-                ))?
+                .prepare_cached(CODE_SELECT_ONE)?
                 .query_row([code], read_code)
                 .optional()?;
             if found.is_some() {
