@@ -36,6 +36,23 @@ fn token(token: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
     }
 }
 
+/// A code without PKCE or grant fields, live for a second after `NOW`.
+fn code_record() -> AuthorizationCode {
+    AuthorizationCode {
+        resource: None,
+        extra: None,
+        user_id: Some("u".into()),
+        api_key: "k".into(),
+        client_id: "c".into(),
+        redirect_uri: "https://x/cb".into(),
+        code_challenge: None,
+        code_challenge_method: None,
+        scopes: vec![],
+        expires_at: NOW + 1000,
+        created_at: NOW,
+    }
+}
+
 /// The old JavaScript module's schema, as it created `tokens.db`.
 const LEGACY_SCHEMA: &str = "
     CREATE TABLE access_tokens (token TEXT PRIMARY KEY, api_key TEXT NOT NULL,
@@ -413,19 +430,7 @@ fn a_code_without_pkce_fits_the_old_modules_not_null_columns() {
         .execute_batch(LEGACY_SCHEMA)
         .unwrap();
     let s = open(&path).unwrap();
-    let code = AuthorizationCode {
-        resource: None,
-        extra: None,
-        user_id: Some("u".into()),
-        api_key: "k".into(),
-        client_id: "c".into(),
-        redirect_uri: "https://x/cb".into(),
-        code_challenge: None,
-        code_challenge_method: None,
-        scopes: vec![],
-        expires_at: NOW + 1000,
-        created_at: NOW,
-    };
+    let code = code_record();
     s.store_authorization_code("c1", &code).unwrap();
     let raw: (String, String) = s
         .conn
@@ -709,19 +714,7 @@ fn reads_by_string_are_not_prepared_again_for_each_value() {
     // (the parser on every read of a token not served from `recent`: 7.8 -> 29 µs).
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir.path().join("tokens.db")).unwrap();
-    let code = AuthorizationCode {
-        resource: None,
-        extra: None,
-        user_id: Some("u".into()),
-        api_key: "k".into(),
-        client_id: "c".into(),
-        redirect_uri: "https://x/cb".into(),
-        code_challenge: None,
-        code_challenge_method: None,
-        scopes: vec![],
-        expires_at: NOW + 1000,
-        created_at: NOW,
-    };
+    let code = code_record();
     for n in 0..50 {
         s.store_access_token(token(&format!("t{n}"), "u1", None), NOW)
             .unwrap();
