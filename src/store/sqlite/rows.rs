@@ -103,7 +103,7 @@ pub(super) fn read_access(row: &Row) -> rusqlite::Result<AccessToken> {
     })
 }
 
-/// A refresh token joined to its access token (getRefreshToken): user_id, client_id,
+/// A refresh token with its access token (getRefreshToken): user_id, client_id,
 /// scopes, access_token, created_at, then whether the access token exists, its
 /// `expires_at` and its links. Returns the token and, if its access token exists, that one's expiry.
 pub(super) fn read_refresh(row: &Row) -> rusqlite::Result<(RefreshToken, Option<Option<i64>>)> {

@@ -300,17 +300,19 @@ impl Db {
         linked: bool,
     ) -> Result<Option<RefreshToken>> {
         self.ensure_in_place()?;
+        // Its access token by scalar subqueries, not a LEFT JOIN: the join was prepared again
+        // for every new refresh string bound (see `SELECT_ACCESS`).
         let sql = if linked {
-            "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
-                    a.token IS NOT NULL, a.expires_at,
+            "SELECT user_id, client_id, scopes, access_token, created_at,
+                    EXISTS (SELECT 1 FROM access_tokens WHERE token = r.access_token),
+                    (SELECT expires_at FROM access_tokens WHERE token = r.access_token),
                     (SELECT links FROM nts_token_links WHERE token = r.access_token)
-             FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
-             WHERE r.refresh_token = ?1"
+             FROM refresh_tokens r WHERE refresh_token = ?1"
         } else {
-            "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
-                    a.token IS NOT NULL, a.expires_at, NULL
-             FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
-             WHERE r.refresh_token = ?1"
+            "SELECT user_id, client_id, scopes, access_token, created_at,
+                    EXISTS (SELECT 1 FROM access_tokens WHERE token = r.access_token),
+                    (SELECT expires_at FROM access_tokens WHERE token = r.access_token), NULL
+             FROM refresh_tokens r WHERE refresh_token = ?1"
         };
         let found = self
             .conn
