@@ -41,7 +41,7 @@ impl Db {
                 )?
                 .execute(params![req.refresh_token, family, now])?;
                 let new = req.successor(&old);
-                insert_access(c, &new, now)?;
+                insert_access(c, &new, now, &self.grants)?;
                 c.prepare_cached(
                     "INSERT OR REPLACE INTO nts_refresh_families (refresh_token, family)
                      VALUES (?1, ?2)",

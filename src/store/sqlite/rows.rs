@@ -69,7 +69,7 @@ pub(super) fn scopes_json(scopes: &[String]) -> String {
     serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
 }
 
-/// A code of `CODE_SELECT`.
+/// A code of `CODE_SELECT` or `CODE_SELECT_ONE`.
 pub(super) fn read_code(row: &Row) -> rusqlite::Result<AuthorizationCode> {
     Ok(AuthorizationCode {
         user_id: user(row, 0)?,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection};
 
 use super::connection::Db;
+use super::tokens::{insert_grant, Grants};
 use super::schema::{APPLICATION_ID, MIGRATIONS};
 use super::sql::STATS;
 use super::SqliteStore;
@@ -850,4 +851,46 @@ fn statements_of_the_hot_paths_are_not_prepared_again_for_each_value() {
         .filter(|(_, n)| *n > 0)
         .collect();
     assert!(again.is_empty(), "prepared again for new values: {again:#?}");
+}
+
+#[test]
+fn grant_triggers_are_made_again_after_a_rolled_back_write() {
+    // A connection makes the grant rows' triggers once (`GrantTriggers`); a transaction that
+    // made them and rolled back left nothing, so the next grant write makes them again.
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir.path().join("tokens.db")).unwrap();
+    let triggers = |s: &Db| -> i64 {
+        s.conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'
+                 AND name IN ('nts_token_grants_delete', 'nts_code_grants_delete')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let failed = s.write(|c| {
+        insert_grant(c, Grants::Code, "c0", Some("https://api.example/"), None, &s.grants)?;
+        Err::<(), _>(rusqlite::Error::QueryReturnedNoRows)
+    });
+    assert!(failed.is_err());
+    assert_eq!(triggers(&s), 0);
+    let mut code = code_record();
+    code.resource = Some("https://api.example/".into());
+    code.extra = Some("{}".into());
+    for n in 0..3 {
+        s.store_authorization_code(&format!("c{n}"), &code).unwrap();
+        assert_eq!(triggers(&s), 2);
+    }
+    // Taken with its grant, which leaves with it (by the trigger alone).
+    for n in 0..3 {
+        let taken = s.take_authorization_code(&format!("c{n}"), NOW).unwrap();
+        assert_eq!(taken.unwrap().resource.as_deref(), Some("https://api.example/"));
+        assert_eq!(s.take_authorization_code(&format!("c{n}"), NOW).unwrap(), None);
+    }
+    let left: i64 = s
+        .conn
+        .query_row("SELECT COUNT(*) FROM nts_code_grants", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
 }
