@@ -9,6 +9,12 @@
 //   node benchmark/ab-sqlite.js --baseline DIR [--size 10000] [--rounds 21] [--ops getHit,store,code]
 //                               [--dir DIR]
 //
+// Ops: getHit (getAccessToken of seeded tokens), store (storeAccessToken with a refresh
+// token), code (storeAuthorizationCode + consumeAuthorizationCode), and, not run unless
+// named: refresh (getRefreshToken of seeded refresh tokens), rotate (rotateRefreshToken of
+// a token stored untimed just before), codeGrant (code with a resource and extra, as the
+// MCP provider stores it).
+//
 // `--dir DIR`: keep the two files there and use them again next time (seeding a million
 // tokens takes a minute or two each); they keep their size (what an op stores, it deletes).
 //
@@ -23,7 +29,7 @@ const { PACKAGE } = require("./peers/ours");
 
 const { option, common, median } = require("./lib/ab");
 const { baseline: BASELINE, size: SIZE, rounds: ROUNDS } = common(
-  "usage: node benchmark/ab-sqlite.js --baseline DIR [--size N] [--rounds N] [--ops getHit,store,code]",
+  "usage: node benchmark/ab-sqlite.js --baseline DIR [--size N] [--rounds N] [--ops getHit,store,code,refresh,rotate,codeGrant]",
 );
 const OPS = option("ops", "getHit,store,code").split(",");
 const KEEP = option("dir", null);
@@ -33,14 +39,11 @@ const PAIRS = data.pkcePairs(64);
 const users = data.usersFor(SIZE);
 const scatter = data.scatter(SIZE);
 
-const CALLS = { getHit: 5000, store: 500, code: 1000 };
+const CALLS = { getHit: 5000, store: 500, code: 1000, refresh: 5000, rotate: 500, codeGrant: 1000 };
+const GRANT = { resource: "https://mcp.example/", extra: { org: "acme", plan: "pro" } };
 const run = {
   getHit(store, round) {
-    const n = CALLS.getHit;
-    const rows = Array.from({ length: n }, (_, i) => data.tokenRow("at", scatter(round * n + i), users, null));
-    const t = process.hrtime.bigint();
-    for (const r of rows) if (!store.getAccessToken(r.accessToken)) throw new Error("miss");
-    return Number(process.hrtime.bigint() - t) / 1e3 / n;
+    return reads(round, CALLS.getHit, (r) => store.getAccessToken(r.accessToken));
   },
   store(store, round) {
     const n = CALLS.store;
@@ -52,19 +55,52 @@ const run = {
     for (const r of rows) store.deleteToken(r.accessToken);
     return us;
   },
-  code(store, round) {
-    const n = CALLS.code;
+  refresh(store, round) {
+    return reads(round, CALLS.refresh, (r) => store.getRefreshToken(r.refreshToken));
+  },
+  rotate(store, round) {
+    const n = CALLS.rotate;
+    const expiresAt = new Date(data.liveUntil());
+    const rows = Array.from({ length: n }, (_, i) => data.tokenRow("miss", round * n + i, users, null));
+    const next = Array.from({ length: n }, (_, i) => data.tokenRow("ex", round * n + i, users, null));
+    for (const r of rows) store.storeAccessToken(r.accessToken, r.refreshToken, r.apiKey, r.userId, r.clientId, r.scopes, expiresAt);
     const t = process.hrtime.bigint();
     for (let i = 0; i < n; i++) {
-      const user = i % users;
-      const p = PAIRS[i % PAIRS.length];
-      const code = data.token("code", round * n + i);
-      store.storeAuthorizationCode(code, data.userIdOf(user), data.apiKeyOf(user), "client-1", REDIRECT, p.challenge, "S256", ["mcp"], 600);
-      if (!store.consumeAuthorizationCode(code, p.verifier)) throw new Error("code not consumed");
+      if (!store.rotateRefreshToken(rows[i].refreshToken, next[i].accessToken, next[i].refreshToken, expiresAt)) throw new Error("not rotated");
     }
-    return Number(process.hrtime.bigint() - t) / 1e3 / n;
+    const us = Number(process.hrtime.bigint() - t) / 1e3 / n;
+    for (const r of next) store.deleteToken(r.accessToken);
+    return us;
+  },
+  codeGrant(store, round) {
+    return codes(store, round, CALLS.codeGrant, GRANT);
+  },
+  code(store, round) {
+    return codes(store, round, CALLS.code, undefined);
   },
 };
+
+// `n` seeded tokens read by `read`, each found.
+function reads(round, n, read) {
+  const rows = Array.from({ length: n }, (_, i) => data.tokenRow("at", scatter(round * n + i), users, null));
+  const t = process.hrtime.bigint();
+  for (const r of rows) if (!read(r)) throw new Error("miss");
+  return Number(process.hrtime.bigint() - t) / 1e3 / n;
+}
+
+// `n` codes stored and consumed, with `grant` (resource and extra) if given.
+function codes(store, round, n, grant) {
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    const user = i % users;
+    const p = PAIRS[i % PAIRS.length];
+    const code = data.token("code", round * n + i);
+    store.storeAuthorizationCode(code, data.userIdOf(user), data.apiKeyOf(user), "client-1", REDIRECT, p.challenge, "S256", ["mcp"], 600, grant);
+    const taken = store.consumeAuthorizationCode(code, p.verifier);
+    if (!taken || (grant && taken.resource !== grant.resource)) throw new Error("code not consumed");
+  }
+  return Number(process.hrtime.bigint() - t) / 1e3 / n;
+}
 
 function open(pkg, dir, name) {
   const { TokenStorage } = require(pkg);

@@ -16,6 +16,7 @@ use super::file::{file_id, final_target, prepare_file};
 use super::recent::Recent;
 use super::watch::Watch;
 use super::schema::migrate;
+use super::tokens::GrantTriggers;
 use super::SyncMode;
 use crate::error::{Result, StoreError};
 
@@ -40,6 +41,8 @@ pub(super) struct Db {
     pub(super) recent: RefCell<Recent>,
     /// What spares most calls the `stat` of `ensure_in_place`, if it could be set up.
     watch: Option<Watch>,
+    /// Whether the grant rows' triggers are known to be in the file (see `GrantTriggers`).
+    pub(super) grants: GrantTriggers,
 }
 
 impl Drop for Db {
@@ -148,6 +151,7 @@ impl Db {
             sidecars,
             recent: RefCell::new(Recent::new()),
             watch,
+            grants: GrantTriggers::default(),
         })
     }
 
@@ -162,12 +166,13 @@ impl Db {
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed if `f` succeeds and the file
     /// is still the one at the path (see `ensure_in_place`), rolled back otherwise.
     pub(super) fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        transaction(&self.conn, "BEGIN IMMEDIATE", |c| {
+        let result = transaction(&self.conn, "BEGIN IMMEDIATE", |c| {
             let value = f(c)?;
             self.ensure_in_place().map_err(TxError::Store)?;
             Ok(value)
-        })
-        .map_err(|e| self.tx_err(e))
+        });
+        self.grants.settle(result.is_ok());
+        result.map_err(|e| self.tx_err(e))
     }
 
     /// Fails with `Moved` if the file this connection has open is no longer the one at its

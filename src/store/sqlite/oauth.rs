@@ -13,15 +13,17 @@ use crate::model::{is_expired, ClientRecord, RotateRequest, Rotation};
 impl Db {
     pub(super) fn rotate_refresh_token(&self, req: &RotateRequest, now: i64) -> Result<Rotation> {
         self.write(|c| {
+            // One table and scalar subqueries, no join: a join (inner or LEFT) was prepared
+            // again for every refresh string bound (see `SELECT_ACCESS`).
             let found = c
                 .prepare_cached(
-                    "SELECT a.token, a.api_key, a.user_id, a.client_id, a.scopes, a.expires_at,
-                            COALESCE(f.family, r.refresh_token),
+                    "SELECT token, api_key, user_id, client_id, scopes, expires_at,
+                            COALESCE((SELECT family FROM nts_refresh_families
+                                WHERE refresh_token = ?1), ?1),
                             (SELECT resource FROM nts_token_grants WHERE token = a.token),
                             (SELECT extra FROM nts_token_grants WHERE token = a.token)
-                     FROM refresh_tokens r JOIN access_tokens a ON a.token = r.access_token
-                     LEFT JOIN nts_refresh_families f ON f.refresh_token = r.refresh_token
-                     WHERE r.refresh_token = ?1",
+                     FROM access_tokens a
+                     WHERE token = (SELECT access_token FROM refresh_tokens WHERE refresh_token = ?1)",
                 )?
                 .query_row([&req.refresh_token], read_rotated)
                 .optional()?;
@@ -39,7 +41,7 @@ impl Db {
                 )?
                 .execute(params![req.refresh_token, family, now])?;
                 let new = req.successor(&old);
-                insert_access(c, &new, now)?;
+                insert_access(c, &new, now, &self.grants)?;
                 c.prepare_cached(
                     "INSERT OR REPLACE INTO nts_refresh_families (refresh_token, family)
                      VALUES (?1, ?2)",
@@ -63,11 +65,11 @@ impl Db {
                     revoked: 0,
                 });
             }
+            // Subqueries, not a join: the join was prepared again for every family bound.
             c.prepare_cached(
                 "DELETE FROM access_tokens WHERE token IN
-                 (SELECT r.access_token FROM nts_refresh_families f
-                  JOIN refresh_tokens r ON r.refresh_token = f.refresh_token
-                  WHERE f.family = ?1)",
+                 (SELECT access_token FROM refresh_tokens WHERE refresh_token IN
+                  (SELECT refresh_token FROM nts_refresh_families WHERE family = ?1))",
             )?
             .execute([&family])?;
             let revoked = c

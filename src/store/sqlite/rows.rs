@@ -69,7 +69,7 @@ pub(super) fn scopes_json(scopes: &[String]) -> String {
     serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
 }
 
-/// A code of `CODE_SELECT`.
+/// A code of `CODE_SELECT` or `CODE_SELECT_ONE`.
 pub(super) fn read_code(row: &Row) -> rusqlite::Result<AuthorizationCode> {
     Ok(AuthorizationCode {
         user_id: user(row, 0)?,
@@ -103,7 +103,7 @@ pub(super) fn read_access(row: &Row) -> rusqlite::Result<AccessToken> {
     })
 }
 
-/// A refresh token joined to its access token (getRefreshToken): user_id, client_id,
+/// A refresh token with its access token (getRefreshToken): user_id, client_id,
 /// scopes, access_token, created_at, then whether the access token exists, its
 /// `expires_at` and its links. Returns the token and, if its access token exists, that one's expiry.
 pub(super) fn read_refresh(row: &Row) -> rusqlite::Result<(RefreshToken, Option<Option<i64>>)> {

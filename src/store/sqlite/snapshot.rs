@@ -13,7 +13,7 @@ use super::errors::{from_sqlite, TxError};
 use super::rows::{read_access, read_client, read_code, read_pending, read_refresh};
 use super::rows::{read_retired, required_text, scopes_json, NO_CHALLENGE, NO_USER};
 use super::sql::CODE_SELECT;
-use super::tokens::{insert_grant, insert_links, Grants};
+use super::tokens::{insert_grant, insert_links, GrantTriggers, Grants};
 use super::SqliteStore;
 use crate::error::{Result, StoreError};
 use crate::store::snapshot::{counts_sql, Counts, PendingRow, RefreshRow, RetiredRow};
@@ -339,6 +339,11 @@ impl RowStore for SqliteStore {
 }
 
 fn import(c: &Connection, rows: &Rows) -> rusqlite::Result<()> {
+    // The grant triggers created if not there at each import (rare: no state kept across them).
+    let triggers = GrantTriggers::default();
+    let grant = |table, key: &str, resource: &Option<String>, extra: &Option<String>| {
+        insert_grant(c, table, key, resource.as_deref(), extra.as_deref(), &triggers)
+    };
     match rows {
         Rows::AccessTokens(rows) => {
             // The schema's BEFORE INSERT trigger replaces a token of the same string,
@@ -359,7 +364,7 @@ fn import(c: &Connection, rows: &Rows) -> rusqlite::Result<()> {
                     a.created_at
                 ])?;
                 insert_links(c, token, a.links.as_deref())?;
-                insert_grant(c, Grants::Token, token, a.resource.as_deref(), a.extra.as_deref())?;
+                grant(Grants::Token, token, &a.resource, &a.extra)?;
             }
         }
         Rows::RefreshTokens(rows) => {
@@ -397,7 +402,7 @@ fn import(c: &Connection, rows: &Rows) -> rusqlite::Result<()> {
                     d.expires_at,
                     d.created_at
                 ])?;
-                insert_grant(c, Grants::Code, code, d.resource.as_deref(), d.extra.as_deref())?;
+                grant(Grants::Code, code, &d.resource, &d.extra)?;
             }
         }
         Rows::Clients(rows) => {

@@ -71,4 +71,7 @@ pub(super) const CODE_SELECT: &str = "c.user_id, c.api_key, c.client_id, c.redir
 
 /// A code's columns for `read_code` by its string (?1), its grant's resource and extra by
 /// scalar subqueries (see `SELECT_ACCESS`: a join is prepared again at every new code).
+/// Read before the code's `DELETE`, whose trigger (`GRANTS_TRIGGERS`) removes the grant.
+/// One `DELETE ... RETURNING` with these subqueries measured slower than this read and a
+/// plain `DELETE` (PROFILE.md, 2026-12-05 `sqlite-perf2`).
 pub(super) const CODE_SELECT_ONE: &str = "SELECT user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at, (SELECT resource FROM nts_code_grants WHERE code = ?1), (SELECT extra FROM nts_code_grants WHERE code = ?1) FROM authorization_codes WHERE code = ?1";

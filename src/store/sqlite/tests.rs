@@ -7,12 +7,13 @@ use std::time::Duration;
 use rusqlite::{params, Connection};
 
 use super::connection::Db;
+use super::tokens::{insert_grant, Grants};
 use super::schema::{APPLICATION_ID, MIGRATIONS};
-use super::sql::{CODE_SELECT_ONE, SELECT_ACCESS, SELECT_ACCESS_LINKED, STATS};
+use super::sql::STATS;
 use super::SqliteStore;
 use super::SyncMode;
 use crate::error::Result;
-use crate::model::{AuthorizationCode, NewAccessToken, Stats};
+use crate::model::{AuthorizationCode, ClientRecord, NewAccessToken, RotateRequest, Rotation, Stats};
 use crate::store::TokenStore;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -707,30 +708,189 @@ fn connections_opening_a_new_file_at_once_all_open() {
     }
 }
 
+/// Calls `f` on every statement prepared on `c` (those rusqlite's cache holds), with its text.
+fn each_statement(c: &Connection, mut f: impl FnMut(*mut rusqlite::ffi::sqlite3_stmt, String)) {
+    use rusqlite::ffi::{sqlite3_next_stmt, sqlite3_sql};
+    // SAFETY: the handle is this open connection's, used on this thread only; the statements
+    // `sqlite3_next_stmt` lists stay prepared (held by the cache) while `f` reads them, and
+    // `sqlite3_sql` of a statement prepared from text is a NUL-terminated string it owns.
+    unsafe {
+        let db = c.handle();
+        let mut stmt = sqlite3_next_stmt(db, std::ptr::null_mut());
+        while !stmt.is_null() {
+            let sql = std::ffi::CStr::from_ptr(sqlite3_sql(stmt))
+                .to_string_lossy()
+                .into_owned();
+            f(stmt, sql);
+            stmt = sqlite3_next_stmt(db, stmt);
+        }
+    }
+}
+
+/// How many times each statement prepared on `c` was prepared again
+/// (`SQLITE_STMTSTATUS_REPREPARE`) since the last call; the counts are reset.
+fn prepared_again(c: &Connection) -> Vec<(String, i32)> {
+    let mut found = Vec::new();
+    each_statement(c, |stmt, sql| {
+        // SAFETY: `stmt` is a live statement of `c` (see `each_statement`).
+        let n = unsafe {
+            rusqlite::ffi::sqlite3_stmt_status(stmt, rusqlite::ffi::SQLITE_STMTSTATUS_REPREPARE, 1)
+        };
+        found.push((sql, n));
+    });
+    found
+}
+
 #[test]
-fn reads_by_string_are_not_prepared_again_for_each_value() {
+fn statements_of_the_hot_paths_are_not_prepared_again_for_each_value() {
     // SQLite is built with STAT4: a statement whose plan may depend on a bound value is
     // prepared again whenever that value changes. The LEFT JOINs of the grant fields did that
-    // (the parser on every read of a token not served from `recent`: 7.8 -> 29 µs).
+    // (the parser on every read of a token not served from `recent`: 7.8 -> 29 µs), and so
+    // did the joins of getRefreshToken, of the rotation's read and of a family's revocation.
+    // Every statement the operations below run, over 40 values each, is prepared once.
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir.path().join("tokens.db")).unwrap();
-    let code = code_record();
-    for n in 0..50 {
-        s.store_access_token(token(&format!("t{n}"), "u1", None), NOW)
+    // Room for every statement below, so that none leaves the cache unchecked.
+    s.conn.set_prepared_statement_cache_capacity(256);
+    let granted = |mut t: NewAccessToken| {
+        t.resource = Some("https://api.example/".into());
+        t.extra = Some("{\"a\":1}".into());
+        t
+    };
+    let mut granted_code = code_record();
+    granted_code.resource = Some("https://api.example/".into());
+    granted_code.extra = Some("{\"a\":1}".into());
+    // The first grant row creates its triggers: a schema change, which prepares every
+    // statement once more. Not what is checked: counts reset after it.
+    s.store_access_token(granted(token("warm", "u0", None)), NOW)
+        .unwrap();
+    s.store_authorization_code("warm", &granted_code).unwrap();
+    // Twice: the statements the first store ran before that change are prepared again now.
+    s.store_access_token(granted(token("warm", "u0", None)), NOW)
+        .unwrap();
+    prepared_again(&s.conn);
+    let with_refresh = |n: usize, tag: &str| {
+        let mut t = token(&format!("{tag}{n}"), &format!("u{}", n % 7), Some(NOW + 60_000));
+        t.refresh_token = Some(format!("r{tag}{n}"));
+        if n % 2 == 1 {
+            t = granted(t);
+        }
+        t
+    };
+    let rotate = |from: String, to: String, grace_ms| RotateRequest {
+        refresh_token: from,
+        new_access_token: to.clone(),
+        new_refresh_token: format!("r{to}"),
+        expires_at: Some(NOW + 60_000),
+        grace_ms,
+        links: None,
+    };
+    let rounds = 40;
+    for n in 0..rounds {
+        // New, then replaced: the same token and refresh string again.
+        s.store_access_token(with_refresh(n, "t"), NOW).unwrap();
+        s.store_access_token(with_refresh(n, "t"), NOW).unwrap();
+        s.store_access_tokens(&[with_refresh(n, "b"), token(&format!("n{n}"), "u1", None)], NOW)
             .unwrap();
+        let code = if n % 2 == 1 {
+            granted_code.clone()
+        } else {
+            code_record()
+        };
         s.store_authorization_code(&format!("c{n}"), &code).unwrap();
+        s.store_authorization_code(&format!("c{n}"), &code_record()).unwrap();
+        s.store_pending_authorization(&format!("p{n}"), "{}", NOW + 1000)
+            .unwrap();
+        s.put_client(&ClientRecord {
+            client_id: format!("client{n}"),
+            secret_digest: None,
+            metadata: "{}".into(),
+            created_at: NOW,
+        })
+        .unwrap();
+        s.store_access_token(token(&format!("d{n}"), &format!("gone{n}"), None), NOW)
+            .unwrap();
+        // Expired: read, then removed by the read.
+        s.store_access_token(token(&format!("x{n}"), "u2", Some(NOW - 1)), NOW)
+            .unwrap();
     }
-    for n in 0..50 {
-        assert!(s.get_access_token(&format!("t{n}"), NOW, false).unwrap().is_some());
-        assert!(s.get_access_token(&format!("t{n}"), NOW, true).unwrap().is_some());
+    for n in 0..rounds {
+        for linked in [false, true] {
+            assert!(s.get_access_token(&format!("t{n}"), NOW, linked).unwrap().is_some());
+            assert!(s.get_refresh_token(&format!("rt{n}"), NOW, linked).unwrap().is_some());
+            assert!(s.get_access_token(&format!("x{n}"), NOW, linked).unwrap().is_none());
+            assert!(s.get_access_token(&format!("none{n}"), NOW, linked).unwrap().is_none());
+        }
+        assert!(s.get_access_token_text(&format!("t{n}"), NOW).unwrap().is_some());
         assert!(s.take_authorization_code(&format!("c{n}"), NOW).unwrap().is_some());
+        assert!(s.take_authorization_code(&format!("c{n}"), NOW).unwrap().is_none());
+        assert!(s.take_pending_authorization(&format!("p{n}"), NOW).unwrap().is_some());
+        assert!(s.get_client(&format!("client{n}")).unwrap().is_some());
+        // Rotated, replayed within the grace period, rotated on, replayed after it.
+        let rotated = s.rotate_refresh_token(&rotate(format!("rt{n}"), format!("s{n}"), 0), NOW);
+        assert!(matches!(rotated.unwrap(), Rotation::Rotated(_)));
+        let again = s.rotate_refresh_token(&rotate(format!("rt{n}"), format!("z{n}"), 1000), NOW);
+        assert!(matches!(again.unwrap(), Rotation::Reused { within_grace: true, .. }));
+        let on = s.rotate_refresh_token(&rotate(format!("rs{n}"), format!("v{n}"), 0), NOW);
+        assert!(matches!(on.unwrap(), Rotation::Rotated(_)));
+        // The family's newest refresh string given to storeAccessToken starts a grant of its own.
+        let mut taken = with_refresh(n, "w");
+        taken.refresh_token = Some(format!("rv{n}"));
+        s.store_access_token(taken, NOW).unwrap();
+        let replay = s.rotate_refresh_token(&rotate(format!("rs{n}"), format!("y{n}"), 0), NOW + 5);
+        assert!(matches!(replay.unwrap(), Rotation::Reused { within_grace: false, .. }));
+        s.revoke_refresh_token(&format!("rb{n}")).unwrap();
+        s.delete_token(&format!("n{n}")).unwrap();
+        s.delete_user_tokens(&format!("gone{n}")).unwrap();
+        s.stats(NOW + n as i64).unwrap();
     }
-    for sql in [SELECT_ACCESS, SELECT_ACCESS_LINKED, CODE_SELECT_ONE] {
-        let stmt = s.conn.prepare_cached(sql).unwrap();
-        assert_eq!(
-            stmt.get_status(rusqlite::StatementStatus::RePrepare),
-            0,
-            "prepared again: {sql}"
-        );
+    // Not checked: cleanup, whose `LIMIT ?` statements are prepared again for each new limit
+    // (SQLite plans a LIMIT known when preparing): once per batch, not per call.
+    let again: Vec<_> = prepared_again(&s.conn)
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(again.is_empty(), "prepared again for new values: {again:#?}");
+}
+
+#[test]
+fn grant_triggers_are_made_again_after_a_rolled_back_write() {
+    // A connection makes the grant rows' triggers once (`GrantTriggers`); a transaction that
+    // made them and rolled back left nothing, so the next grant write makes them again.
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir.path().join("tokens.db")).unwrap();
+    let triggers = |s: &Db| -> i64 {
+        s.conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'
+                 AND name IN ('nts_token_grants_delete', 'nts_code_grants_delete')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let failed = s.write(|c| {
+        insert_grant(c, Grants::Code, "c0", Some("https://api.example/"), None, &s.grants)?;
+        Err::<(), _>(rusqlite::Error::QueryReturnedNoRows)
+    });
+    assert!(failed.is_err());
+    assert_eq!(triggers(&s), 0);
+    let mut code = code_record();
+    code.resource = Some("https://api.example/".into());
+    code.extra = Some("{}".into());
+    for n in 0..3 {
+        s.store_authorization_code(&format!("c{n}"), &code).unwrap();
+        assert_eq!(triggers(&s), 2);
     }
+    // Taken with its grant, which leaves with it (by the trigger alone).
+    for n in 0..3 {
+        let taken = s.take_authorization_code(&format!("c{n}"), NOW).unwrap();
+        assert_eq!(taken.unwrap().resource.as_deref(), Some("https://api.example/"));
+        assert_eq!(s.take_authorization_code(&format!("c{n}"), NOW).unwrap(), None);
+    }
+    let left: i64 = s
+        .conn
+        .query_row("SELECT COUNT(*) FROM nts_code_grants", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
 }

@@ -1,6 +1,8 @@
 //! The token operations on a connection: access and refresh tokens, authorization codes,
 //! getStats.
 
+use std::cell::Cell;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::connection::{transaction, Db};
@@ -38,7 +40,12 @@ pub(super) fn delete_access(c: &Connection, token: &str) -> rusqlite::Result<boo
 
 /// Stores an access token (and its refresh token), replacing any token with the same
 /// string; the caller's transaction makes it atomic.
-pub(super) fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rusqlite::Result<()> {
+pub(super) fn insert_access(
+    c: &Connection,
+    t: &NewAccessToken,
+    now: i64,
+    triggers: &GrantTriggers,
+) -> rusqlite::Result<()> {
     let refresh = t.refresh_token.as_deref().filter(|r| !r.is_empty());
     let scopes = scopes_json(&t.scopes);
     let user_id = t.user_id.as_deref().unwrap_or(NO_USER);
@@ -96,7 +103,7 @@ pub(super) fn insert_access(c: &Connection, t: &NewAccessToken, now: i64) -> rus
         now
     ])?;
     insert_links(c, &t.token, t.links.as_deref())?;
-    insert_grant(c, Grants::Token, &t.token, t.resource.as_deref(), t.extra.as_deref())?;
+    insert_grant(c, Grants::Token, &t.token, t.resource.as_deref(), t.extra.as_deref(), triggers)?;
     if let Some(rt) = refresh {
         c.prepare_cached(
             "INSERT INTO refresh_tokens
@@ -115,6 +122,36 @@ pub(super) enum Grants {
     Code,
 }
 
+/// Whether the grant rows' delete triggers (`GRANTS_TRIGGERS`) are known to be in the file
+/// of a connection. The first write of a grant row creates them (`CREATE TRIGGER IF NOT
+/// EXISTS`, parsed again at each call); once committed, nothing drops them, so a connection
+/// that saw them committed skips that for its later writes.
+#[derive(Default)]
+pub(super) struct GrantTriggers {
+    /// In the file: made or found by a transaction of this connection that committed.
+    known: Cell<bool>,
+    /// Made or found by the transaction under way.
+    pending: Cell<bool>,
+}
+
+impl GrantTriggers {
+    /// The triggers, created unless known to be there, in the caller's write transaction.
+    fn ensure(&self, c: &Connection) -> rusqlite::Result<()> {
+        if !self.known.get() && !self.pending.get() {
+            c.execute_batch(GRANTS_TRIGGERS)?;
+            self.pending.set(true);
+        }
+        Ok(())
+    }
+
+    /// At the end of each write transaction: what it made is known if it committed.
+    pub(super) fn settle(&self, committed: bool) {
+        if self.pending.replace(false) && committed {
+            self.known.set(true);
+        }
+    }
+}
+
 /// Keeps a token's or code's resource and extra (migration 10) when it has either, with the
 /// triggers that remove them with it. The caller has removed any earlier token of the
 /// string (its row left with it); a code is replaced in place (`INSERT OR REPLACE`, whose
@@ -125,6 +162,7 @@ pub(super) fn insert_grant(
     key: &str,
     resource: Option<&str>,
     extra: Option<&str>,
+    triggers: &GrantTriggers,
 ) -> rusqlite::Result<()> {
     let (insert, delete) = match table {
         Grants::Token => (
@@ -142,7 +180,7 @@ pub(super) fn insert_grant(
         }
         return Ok(());
     }
-    c.execute_batch(GRANTS_TRIGGERS)?;
+    triggers.ensure(c)?;
     c.prepare_cached(insert)?
         .execute(params![key, resource, extra])?;
     Ok(())
@@ -183,7 +221,11 @@ impl Db {
     }
 
     pub(super) fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
-        self.write(|c| tokens.iter().try_for_each(|t| insert_access(c, t, now)))
+        self.write(|c| {
+            tokens
+                .iter()
+                .try_for_each(|t| insert_access(c, t, now, &self.grants))
+        })
     }
 
     /// The token's reply (`wire::access_token`): served from `recent` if this connection
@@ -266,7 +308,14 @@ impl Db {
                 d.expires_at,
                 d.created_at
             ])?;
-            insert_grant(c, Grants::Code, code, d.resource.as_deref(), d.extra.as_deref())
+            insert_grant(
+                c,
+                Grants::Code,
+                code,
+                d.resource.as_deref(),
+                d.extra.as_deref(),
+                &self.grants,
+            )
         })
     }
 
@@ -276,15 +325,14 @@ impl Db {
         now: i64,
     ) -> Result<Option<AuthorizationCode>> {
         let taken = self.write(|c| {
-            // Read with its grant before the delete (whose trigger removes the grant).
+            // Read with its grant before the delete, whose trigger removes the grant (a file
+            // without that trigger has no grant row: the first one written creates it).
             let found = c
                 .prepare_cached(CODE_SELECT_ONE)?
                 .query_row([code], read_code)
                 .optional()?;
             if found.is_some() {
                 c.prepare_cached("DELETE FROM authorization_codes WHERE code = ?1")?
-                    .execute([code])?;
-                c.prepare_cached("DELETE FROM nts_code_grants WHERE code = ?1")?
                     .execute([code])?;
             }
             Ok(found)
@@ -300,17 +348,19 @@ impl Db {
         linked: bool,
     ) -> Result<Option<RefreshToken>> {
         self.ensure_in_place()?;
+        // Its access token by scalar subqueries, not a LEFT JOIN: the join was prepared again
+        // for every new refresh string bound (see `SELECT_ACCESS`).
         let sql = if linked {
-            "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
-                    a.token IS NOT NULL, a.expires_at,
+            "SELECT user_id, client_id, scopes, access_token, created_at,
+                    EXISTS (SELECT 1 FROM access_tokens WHERE token = r.access_token),
+                    (SELECT expires_at FROM access_tokens WHERE token = r.access_token),
                     (SELECT links FROM nts_token_links WHERE token = r.access_token)
-             FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
-             WHERE r.refresh_token = ?1"
+             FROM refresh_tokens r WHERE refresh_token = ?1"
         } else {
-            "SELECT r.user_id, r.client_id, r.scopes, r.access_token, r.created_at,
-                    a.token IS NOT NULL, a.expires_at, NULL
-             FROM refresh_tokens r LEFT JOIN access_tokens a ON a.token = r.access_token
-             WHERE r.refresh_token = ?1"
+            "SELECT user_id, client_id, scopes, access_token, created_at,
+                    EXISTS (SELECT 1 FROM access_tokens WHERE token = r.access_token),
+                    (SELECT expires_at FROM access_tokens WHERE token = r.access_token), NULL
+             FROM refresh_tokens r WHERE refresh_token = ?1"
         };
         let found = self
             .conn
