@@ -146,7 +146,7 @@ logging anyone out. A TO that holds rows is refused unless --force, which emptie
 the active key: every access and refresh token, code and pending authorization as a store
 opened with the keys writes them, then the store's encryption mark. A store already sealed
 is refused (exit 4). Roll out: stop the servers, encrypt, start them with the same
-TOKEN_ENCRYPTION_KEYS (a server without keys refuses the sealed file, naming decrypt).
+TOKEN_ENCRYPTION_KEYS (a server without keys refuses the sealed store, naming decrypt).
 
 ${KEYS_HELP}`,
     options: CONVERT_OPTIONS,
