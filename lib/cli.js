@@ -63,11 +63,14 @@ wins over ${PASSPHRASE_ENV}.`;
 
 const KEYS_HELP = `The keys are those of TOKEN_ENCRYPTION_KEYS (id:key,id:key,..., the first one active), or
 the first line of the file F of --keys-file (- for stdin); never a flag's value, which ps and
-the shell's history would show. SQLite files only (a PostgreSQL store: not available yet).
+the shell's history would show. The store: a SQLite file (TOKEN_DB_PATH or --path) or a
+PostgreSQL schema (TOKEN_DATABASE_URL or --url, TOKEN_DB_SCHEMA or --schema).
 
-One transaction (BEGIN IMMEDIATE): servers using the file meanwhile wait on its lock (up to
-their busy timeout), and an error, a failed check or a kill leaves the file as it was. Every
-converted row is read back and checked before the commit; counts are compared.`;
+One transaction: servers writing to the store meanwhile wait on its lock (SQLite: BEGIN
+IMMEDIATE, up to their busy timeout; PostgreSQL: its tables locked against writes, and
+against reads too for decrypt, up to their query timeout), and an error, a failed check or a
+kill leaves the store as it was. Every converted row is read back and checked before the
+commit; counts are compared.`;
 
 const CONVERT_OPTIONS = { "keys-file": { type: "string" } };
 
@@ -138,22 +141,22 @@ logging anyone out. A TO that holds rows is refused unless --force, which emptie
   },
   encrypt: {
     usage: "encrypt [--keys-file F] [--json]",
-    summary: "seal a SQLite file written in clear (encryption at rest, TOKEN_ENCRYPTION_KEYS)",
-    help: `Converts a SQLite file written in clear (without keys, or by the old module) to sealed
-under the active key: every access and refresh token, code and pending authorization as a
-store opened with the keys writes them, then the file's encryption mark. A file already
-sealed is refused (exit 4). Roll out: stop the servers, encrypt, start them with the same
-TOKEN_ENCRYPTION_KEYS (a server without keys refuses the sealed file, naming decrypt).
+    summary: "seal a store written in clear (encryption at rest, TOKEN_ENCRYPTION_KEYS)",
+    help: `Converts a store written in clear (without keys, or by the old module) to sealed under
+the active key: every access and refresh token, code and pending authorization as a store
+opened with the keys writes them, then the store's encryption mark. A store already sealed
+is refused (exit 4). Roll out: stop the servers, encrypt, start them with the same
+TOKEN_ENCRYPTION_KEYS (a server without keys refuses the sealed store, naming decrypt).
 
 ${KEYS_HELP}`,
     options: CONVERT_OPTIONS,
-    run: (values, given) => convertStore("encrypt", values, given),
+    run: (values, given, opened) => convertStore("encrypt", values, given, opened),
   },
   decrypt: {
     usage: "decrypt [--keys-file F] [--json]",
     summary: "back to clear (what the old module and a store without keys read)",
-    help: `Converts a sealed SQLite file back to clear, readable without keys and by the old module.
-A file in clear is refused (exit 4); keys that are not the file's are refused (exit 5).
+    help: `Converts a sealed store back to clear, readable without keys (and a SQLite file by the old
+module). A store in clear is refused (exit 4); keys that are not the store's are refused (exit 5).
 Authorization codes and pending authorizations are dropped (only their digests were
 stored: those logins start again), as are refresh tokens whose access token is gone;
 refresh tokens rotated away keep their digests (a replay of one is then an unknown token).
@@ -161,22 +164,22 @@ Stop the servers first, then start them without keys.
 
 ${KEYS_HELP}`,
     options: CONVERT_OPTIONS,
-    run: (values, given) => convertStore("decrypt", values, given),
+    run: (values, given, opened) => convertStore("decrypt", values, given, opened),
   },
   rekey: {
     usage: "rekey [--keys-file F] [--json]",
-    summary: "re-seal a sealed SQLite file under the active key, so an old key can be retired",
-    help: `Re-seals every value of a sealed SQLite file under the active (first) key of the keyring,
-which must also hold a key the file was sealed with (the old one, after the new): access and
-refresh tokens under the new key's digests. A file in clear is refused (exit 4); keys that
-are not the file's (exit 5). Then the old key can leave the keyring, once the codes and
+    summary: "re-seal a sealed store under the active key, so an old key can be retired",
+    help: `Re-seals every value of a sealed store under the active (first) key of the keyring, which
+must also hold a key the store was sealed with (the old one, after the new): access and
+refresh tokens under the new key's digests. A store in clear is refused (exit 4); keys that
+are not the store's (exit 5). Then the old key can leave the keyring, once the codes and
 pending logins made before (minutes) are done with: they, and the reuse detection of refresh
 tokens rotated away before, are still found by the old key's digests. Servers may run with
 the new keyring (new key first, old one after) before and after.
 
 ${KEYS_HELP}`,
     options: CONVERT_OPTIONS,
-    run: (values, given) => convertStore("rekey", values, given),
+    run: (values, given, opened) => convertStore("rekey", values, given, opened),
   },
 };
 
@@ -659,29 +662,48 @@ function keyringOf(values) {
 }
 
 /**
- * encrypt, decrypt and rekey: the configured SQLite file converted in place, in one transaction of
- * the addon's (`convertStore`), never through a TokenStorage (which refuses a file that does
- * not match its keys). NTS_TEST_CONVERT_FAIL=verify (tests only) makes the final check fail.
+ * The store encrypt, decrypt and rekey convert: a SQLite file that exists, or a PostgreSQL
+ * schema that holds a store (asked without creating it, as `open` does); its options without
+ * keys, where it is (never a password) and, for PostgreSQL, its schema.
  */
-async function convertStore(direction, values, given) {
-  positionals(given, [], direction);
+function convertible(direction, values, opened) {
   const options = configuredOptions(values);
   const kind = String(options.storage ?? "").trim().toLowerCase();
   if (["postgres", "postgresql", "pg"].includes(kind)) {
-    throw new CliError(`${direction} of a PostgreSQL store is not available yet (SQLite files only); nothing was changed`, EXIT.USAGE);
+    const target = { storage: "postgres", url: options.url, schema: options.schema };
+    // Never opened: only asked whether the schema holds a store, and where it is.
+    const storage = new TokenStorage({ ...target, cleanupInterval: 0 });
+    opened.push(storage);
+    const schema = options.schema || DEFAULTS.SCHEMA;
+    if (!storage._native.storeExists()) {
+      throw new CliError(`no token store in schema ${JSON.stringify(schema)} of ${storage.location}: the schema does not exist or has no tables of this package; check --schema or TOKEN_DB_SCHEMA (nothing was created)`, EXIT.NOT_FOUND);
+    }
+    return { options: target, storage: "postgres", location: storage.location, schema, shown: `${storage.location} schema ${schema}` };
   }
   if (!["db", "sqlite"].includes(kind)) {
-    throw new CliError(`${direction} converts a SQLite file: set TOKEN_STORAGE=db and TOKEN_DB_PATH, or pass --path`, EXIT.USAGE);
+    throw new CliError(`${direction} converts a SQLite file or a PostgreSQL schema: set TOKEN_STORAGE=db and TOKEN_DB_PATH (or pass --path), or TOKEN_STORAGE=postgres and TOKEN_DATABASE_URL (or pass --url)`, EXIT.USAGE);
   }
   if (!options.path) throw new CliError("no SQLite file given: set TOKEN_DB_PATH or pass --path", EXIT.USAGE);
   // The file must be there: a typo in --path must not create a sealed empty store.
   const file = nodePath.resolve(options.path);
   if (!fs.existsSync(file)) throw new CliError(`no such file: ${file}`, EXIT.NOT_FOUND);
+  return { options: { storage: "sqlite", path: file }, storage: "sqlite", location: file, schema: null, shown: file };
+}
+
+/**
+ * encrypt, decrypt and rekey: the configured SQLite file or PostgreSQL schema converted in place,
+ * in one transaction of the addon's (`convertStore`), never through a TokenStorage (which
+ * refuses a store that does not match its keys). NTS_TEST_CONVERT_FAIL=verify (tests only)
+ * makes the final check fail.
+ */
+async function convertStore(direction, values, given, opened) {
+  positionals(given, [], direction);
+  const store = convertible(direction, values, opened);
   const keys = keyringOf(values);
   if (keys === null) throw new CliError(`${direction} needs the encryption keys: set TOKEN_ENCRYPTION_KEYS or pass --keys-file F; nothing was changed`, EXIT.USAGE);
   let report;
   try {
-    const { config } = storeConfig({ storage: "sqlite", path: file, encryptionKeys: keys });
+    const { config } = storeConfig({ ...store.options, encryptionKeys: keys });
     report = JSON.parse(native.convertStore({ ...config, shared: false }, direction, process.env.NTS_TEST_CONVERT_FAIL === "verify"));
   } catch (err) {
     const e = err.code === undefined || err instanceof TypeError ? err : fromNative(err);
@@ -697,9 +719,10 @@ async function convertStore(direction, values, given) {
   ].filter(([n]) => n > 0);
   const how = { encrypt: `encrypted under key id ${active}`, decrypt: "decrypted (now in clear)", rekey: `re-sealed under key id ${active}` }[direction];
   const droppedText = dropped.length ? `\nnot kept: ${dropped.map(([n, what]) => `${n} ${what}`).join(", ")}` : "";
+  const schema = store.schema === null ? {} : { schema: store.schema };
   return {
-    json: { storage: "sqlite", location: file, direction, activeKeyId: direction === "decrypt" ? null : active, ...report },
-    text: `${file}: ${how} (${report.ms} ms, checked):\n${countsText(report.counts)}${droppedText}`,
+    json: { storage: store.storage, location: store.location, ...schema, direction, activeKeyId: direction === "decrypt" ? null : active, ...report },
+    text: `${store.shown}: ${how} (${report.ms} ms, checked):\n${countsText(report.counts)}${droppedText}`,
   };
 }
 

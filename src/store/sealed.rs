@@ -135,8 +135,8 @@ fn clear_store() -> StoreError {
         "this token store holds data written in clear (without encryption keys), and \
          encryption keys are set (TOKEN_ENCRYPTION_KEYS or the encryptionKeys option): it is \
          not opened, so that clear and sealed data are never mixed. Convert it first: stop \
-         the servers that use it, run `npx native-token-storage encrypt` with the same keys \
-         (SQLite files), then start them with the keys; or open it without keys"
+         the servers that use it, run `npx native-token-storage encrypt` with the same keys, \
+         then start them with the keys; or open it without keys"
             .into(),
     )
 }
@@ -147,7 +147,7 @@ fn sealed_without_keys(recorded: &str) -> StoreError {
         "this token store is sealed (encrypted at rest) with the key ids {recorded}, and no \
          encryption keys are set: set TOKEN_ENCRYPTION_KEYS (or the encryptionKeys option) to \
          a keyring holding one of them, or convert it back to clear with \
-         `npx native-token-storage decrypt` (SQLite files; give it the keys)"
+         `npx native-token-storage decrypt` (give it the keys)"
     ))
 }
 

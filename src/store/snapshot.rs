@@ -94,6 +94,22 @@ impl Rows {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The rows in batches of at most `n`, in order (copies).
+    pub fn chunks(&self, n: usize) -> Vec<Rows> {
+        fn split<T: Clone>(r: &[T], n: usize, wrap: fn(Vec<T>) -> Rows) -> Vec<Rows> {
+            r.chunks(n.max(1)).map(|c| wrap(c.to_vec())).collect()
+        }
+        match self {
+            Rows::AccessTokens(r) => split(r, n, Rows::AccessTokens),
+            Rows::RefreshTokens(r) => split(r, n, Rows::RefreshTokens),
+            Rows::AuthorizationCodes(r) => split(r, n, Rows::AuthorizationCodes),
+            Rows::Clients(r) => split(r, n, Rows::Clients),
+            Rows::PendingAuthorizations(r) => split(r, n, Rows::PendingAuthorizations),
+            Rows::RefreshFamilies(r) => split(r, n, Rows::RefreshFamilies),
+            Rows::RetiredRefreshTokens(r) => split(r, n, Rows::RetiredRefreshTokens),
+        }
+    }
 }
 
 /// How many rows of each kind a store holds, expired ones included.
@@ -217,6 +233,13 @@ pub trait Import {
     fn clear(&mut self) -> Result<()>;
     /// Writes rows as they are: a row replaces one with the same key.
     fn rows(&mut self, rows: &Rows) -> Result<()>;
+    /// Called first by a conversion (`sealed::convert`), before it reads anything: takes
+    /// what the store needs so that nobody else writes until the commit (SQLite's
+    /// `BEGIN IMMEDIATE` has it already; PostgreSQL locks its tables). `removes_mark`: the
+    /// conversion ends with the store in clear (`decrypt`).
+    fn lock_for_conversion(&mut self, _removes_mark: bool) -> Result<()> {
+        Ok(())
+    }
     /// Reads every row as this transaction sees it (`RowStore::export_rows`), for a
     /// conversion that rewrites them in the same transaction (`sealed::convert`).
     fn export(&mut self, _batch: usize, _sink: &mut dyn Sink) -> Result<()> {
@@ -226,19 +249,18 @@ pub trait Import {
     fn seal_mark(&mut self) -> Result<Option<String>> {
         Err(not_convertible())
     }
-    /// Sets the mark (with what a sealed store keeps beside it: SQLite's links trigger), or
-    /// removes it and the links (`None`: the store is in clear).
+    /// Sets the mark (with what a sealed store keeps beside it: the links trigger of SQLite
+    /// and PostgreSQL), or removes it and the links (`None`: the store is in clear).
     fn set_seal_mark(&mut self, _mark: Option<&str>) -> Result<()> {
         Err(not_convertible())
     }
 }
 
-/// `encrypt` and `decrypt` on a store whose transactions cannot yet read and rewrite its
-/// rows in one (PostgreSQL, the memory store).
+/// `encrypt` and `decrypt` on a store whose transactions cannot read and rewrite its rows
+/// in one (the memory store, which goes with its process).
 fn not_convertible() -> StoreError {
     StoreError::Config(
-        "encrypt and decrypt are available for SQLite files only (PostgreSQL: not available yet)"
-            .into(),
+        "encrypt and decrypt are available for SQLite files and PostgreSQL schemas only".into(),
     )
 }
 

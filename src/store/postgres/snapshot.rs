@@ -2,9 +2,12 @@
 //! REPEATABLE READ, READ ONLY transaction (one snapshot, while other sessions keep
 //! writing), a cursor per table fetched in batches; written one transaction per batch
 //! (`import_rows`) or one for a whole copy (`import_all`), each row replacing one of the
-//! same key. The statement-level triggers keep the counters.
+//! same key. The statement-level triggers keep the counters. The same transaction of
+//! `import_all` also reads every row and the mark for `encrypt`, `decrypt` and `rekey`
+//! (`sealed::convert`), under the locks of `Within::lock_for_conversion`.
 
 use tokio::sync::mpsc::Sender;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
@@ -12,9 +15,9 @@ use super::call::{step, transaction, Failure};
 use super::schema::quote;
 use super::PostgresStore;
 use crate::error::{Result, StoreError};
-use super::rows::{read_access, read_client, read_code, read_pending, read_refresh};
+use super::rows::{read_access_linked, read_client, read_code, read_pending, read_refresh};
 use crate::store::snapshot::{counts_sql, Counts, PendingRow, RefreshRow, RetiredRow};
-use crate::store::snapshot::{Import, RowStore, Rows, Sink, TokenRow, TABLES};
+use crate::store::snapshot::{Import, RowStore, Rows, Sink, TokenRow, DEFAULT_BATCH, TABLES};
 
 type Decoded<T> = std::result::Result<T, tokio_postgres::Error>;
 
@@ -85,7 +88,8 @@ type Reader = fn(&[Row]) -> Decoded<Rows>;
 
 /// Each kind's statement selects the columns its reader of `rows` reads, then its key
 /// (`read_refresh` reads, after the record, whether the access token exists and its
-/// expiry: selected as constants here, the row is copied as it is).
+/// expiry: selected as constants here, the row is copied as it is). An access token's
+/// links (migration 11; NULL in a store in clear) come with it.
 fn tables(s: &str) -> Vec<(String, Reader)> {
     vec![
         (
@@ -93,10 +97,10 @@ fn tables(s: &str) -> Vec<(String, Reader)> {
             |rows| rows.iter().map(read_client).collect::<Decoded<_>>().map(Rows::Clients),
         ),
         (
-            format!("SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at, resource, extra, token FROM {s}.access_tokens"),
+            format!("SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at, resource, extra, (SELECT l.links FROM {s}.nts_token_links l WHERE l.token = a.token), token FROM {s}.access_tokens a"),
             |rows| {
                 rows.iter()
-                    .map(|r| Ok(TokenRow { token: r.try_get(9)?, access: read_access(r)? }))
+                    .map(|r| Ok(TokenRow { token: r.try_get(10)?, access: read_access_linked(r)? }))
                     .collect::<Decoded<_>>()
                     .map(Rows::AccessTokens)
             },
@@ -244,7 +248,133 @@ impl Within<'_> {
     }
 }
 
+/// The tables a conversion locks besides those of the rows (`TABLES`): every other table a
+/// store's write changes (the counters' too, so that no writer holds a row of them while it
+/// waits).
+const ALSO_LOCKED: [&str; 6] = [
+    "nts_token_links",
+    "nts_meta",
+    "nts_users",
+    "nts_counts",
+    "nts_fine",
+    "nts_refined",
+];
+
+/// How often a conversion tries to take its locks when PostgreSQL picks it to break a
+/// deadlock with a writer (nothing is done yet: it only tries again).
+const LOCK_ATTEMPTS: usize = 8;
+
 impl Import for Within<'_> {
+    /// Locks the tables for the rest of the transaction, writers first in line waiting for
+    /// the commit and then finding the converted rows (as SQLite's `BEGIN IMMEDIATE` makes
+    /// them wait), readers going on with the rows as they were: `SHARE ROW EXCLUSIVE`
+    /// conflicts with every write and with itself (two conversions take turns), not with a
+    /// read. Not SERIALIZABLE: a conversion reads every row, so any write committed
+    /// meanwhile would abort it, and under load it would never finish. In READ COMMITTED
+    /// with the locks, each statement sees the same rows, as nothing else can change them.
+    /// `decrypt` takes `access_tokens` in ACCESS EXCLUSIVE mode (readers wait too): it drops
+    /// the links trigger, which needs that lock, and asking for it only then would deadlock
+    /// with a writer that read the table before waiting on another of the locks (and
+    /// PostgreSQL would abort the conversion, the later waiter). `access_tokens` first, as
+    /// the store's writers and `nts_refine` take it.
+    fn lock_for_conversion(&mut self, removes_mark: bool) -> Result<()> {
+        let s = &self.s;
+        let mode = if removes_mark {
+            "ACCESS EXCLUSIVE"
+        } else {
+            "SHARE ROW EXCLUSIVE"
+        };
+        let others: Vec<String> = TABLES
+            .iter()
+            .chain(&ALSO_LOCKED)
+            .filter(|t| **t != "access_tokens")
+            .map(|t| format!("{s}.{t}"))
+            .collect();
+        let sql = format!(
+            "SAVEPOINT nts_locks; LOCK TABLE {s}.access_tokens IN {mode} MODE; \
+             LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE; RELEASE SAVEPOINT nts_locks",
+            others.join(", ")
+        );
+        self.run(async |c: &Client| {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match c.batch_execute(&sql).await {
+                    Ok(()) => return Ok(()),
+                    Err(e)
+                        if attempt < LOCK_ATTEMPTS
+                            && e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) =>
+                    {
+                        c.batch_execute("ROLLBACK TO SAVEPOINT nts_locks; RELEASE SAVEPOINT nts_locks")
+                            .await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        })
+    }
+
+    fn export(&mut self, batch: usize, sink: &mut dyn Sink) -> Result<()> {
+        let batch = batch.max(1);
+        sink.counts(&self.counts()?)?;
+        for (i, (sql, read)) in tables(&self.s).into_iter().enumerate() {
+            let declare = format!("DECLARE nts_convert_{i} NO SCROLL CURSOR FOR {sql}");
+            self.run(async |c: &Client| Ok(c.batch_execute(&declare).await?))?;
+            let fetch = format!("FETCH {batch} FROM nts_convert_{i}");
+            loop {
+                let rows = self.run(async |c: &Client| Ok(read(&c.query(&fetch, &[]).await?)?))?;
+                let last = rows.len() < batch;
+                if !rows.is_empty() {
+                    sink.rows(rows)?;
+                }
+                if last {
+                    break;
+                }
+            }
+            let close = format!("CLOSE nts_convert_{i}");
+            self.run(async |c: &Client| Ok(c.batch_execute(&close).await?))?;
+        }
+        Ok(())
+    }
+
+    fn seal_mark(&mut self) -> Result<Option<String>> {
+        let sql = format!("SELECT value FROM {}.nts_meta WHERE name = 'seal'", self.s);
+        self.run(async |c: &Client| {
+            Ok(match c.query_opt(&sql, &[]).await? {
+                Some(row) => row.try_get(0)?,
+                None => None,
+            })
+        })
+    }
+
+    /// A sealed mark comes with the links trigger (`nts_seal_links`, as the store's own
+    /// `swap_seal_mark`); the mark removed, the trigger and the links go (a store in clear
+    /// pays nothing for them).
+    fn set_seal_mark(&mut self, mark: Option<&str>) -> Result<()> {
+        let s = &self.s;
+        match mark {
+            Some(mark) => {
+                let upsert = format!(
+                    "INSERT INTO {s}.nts_meta (name, value) VALUES ('seal', $1::TEXT)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+                );
+                let links = format!("SELECT {s}.nts_seal_links()");
+                self.run(async |c: &Client| {
+                    c.execute(&upsert, &[&mark]).await?;
+                    Ok(c.batch_execute(&links).await?)
+                })
+            }
+            None => {
+                let sql = format!(
+                    "DELETE FROM {s}.nts_meta WHERE name = 'seal';
+                     DROP TRIGGER IF EXISTS nts_token_links_deleted ON {s}.access_tokens;
+                     DELETE FROM {s}.nts_token_links"
+                );
+                self.run(async |c: &Client| Ok(c.batch_execute(&sql).await?))
+            }
+        }
+    }
+
     fn counts(&mut self) -> Result<Counts> {
         let sql = counts_sql(&format!("{}.", self.s));
         self.run(async |c: &Client| Ok(read_counts(&c.query_one(&sql, &[]).await?)?))
@@ -255,14 +385,22 @@ impl Import for Within<'_> {
         self.run(async |c: &Client| Ok(c.batch_execute(&sql.join("; ")).await?))
     }
 
+    /// A batch larger than `DEFAULT_BATCH` (a conversion writes each kind at once) goes in
+    /// pieces of that size, each a round trip under the query timeout of its own.
     fn rows(&mut self, rows: &Rows) -> Result<()> {
         let s = self.s.clone();
-        self.run(async |c: &Client| {
-            for r in futures_util::future::join_all(import_steps(c, &s, rows)).await {
-                r?;
-            }
-            Ok(())
-        })
+        let write = |rows: &Rows| {
+            self.run(async |c: &Client| {
+                for r in futures_util::future::join_all(import_steps(c, &s, rows)).await {
+                    r?;
+                }
+                Ok(())
+            })
+        };
+        if rows.len() <= DEFAULT_BATCH {
+            return write(rows);
+        }
+        rows.chunks(DEFAULT_BATCH).iter().try_for_each(write)
     }
 }
 
@@ -486,28 +624,46 @@ fn import_steps<'c>(c: &'c Client, s: &str, rows: &'c Rows) -> Vec<super::call::
         }};
     }
     match rows {
-        Rows::AccessTokens(r) => replace!(
-            "access_tokens",
-            "token",
-            r.iter().map(|t| t.token.clone()).collect(),
-            format!(
-                "INSERT INTO {s}.access_tokens (token, api_key, user_id, client_id, scopes,
-                 refresh_token, expires_at, created_at, resource, extra)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                 $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[])"
-            ),
-            [
-                b(r.iter().map(|t| t.access.api_key.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                b(r.iter().map(|t| t.access.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                b(r.iter().map(|t| t.access.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                b(r.iter().map(|t| scopes_json(&t.access.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                b(r.iter().map(|t| t.access.refresh_token.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                b(r.iter().map(|t| t.access.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
-                b(r.iter().map(|t| t.access.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
-                b(r.iter().map(|t| t.access.resource.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-                b(r.iter().map(|t| t.access.extra.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
-            ]
-        ),
+        Rows::AccessTokens(r) => {
+            let mut steps = replace!(
+                "access_tokens",
+                "token",
+                r.iter().map(|t| t.token.clone()).collect(),
+                format!(
+                    "INSERT INTO {s}.access_tokens (token, api_key, user_id, client_id, scopes,
+                     refresh_token, expires_at, created_at, resource, extra)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                     $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[])"
+                ),
+                [
+                    b(r.iter().map(|t| t.access.api_key.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                    b(r.iter().map(|t| t.access.user_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                    b(r.iter().map(|t| t.access.client_id.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                    b(r.iter().map(|t| scopes_json(&t.access.scopes)).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                    b(r.iter().map(|t| t.access.refresh_token.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                    b(r.iter().map(|t| t.access.expires_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                    b(r.iter().map(|t| t.access.created_at).collect::<Vec<_>>(), T::INT8_ARRAY),
+                    b(r.iter().map(|t| t.access.resource.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                    b(r.iter().map(|t| t.access.extra.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                ]
+            );
+            // The links of a sealed store's tokens (migration 11), where there are any.
+            if r.iter().any(|t| t.access.links.is_some()) {
+                steps.push(run!(
+                    format!(
+                        "INSERT INTO {s}.nts_token_links AS l (token, links)
+                         SELECT * FROM unnest($1::text[], $2::text[]) AS n (t, k)
+                         WHERE n.k IS NOT NULL
+                         ON CONFLICT (token) DO UPDATE SET links = excluded.links"
+                    ),
+                    vec![
+                        b(r.iter().map(|t| t.token.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                        b(r.iter().map(|t| t.access.links.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                    ]
+                ));
+            }
+            steps
+        }
         Rows::RefreshTokens(r) => replace!(
             "refresh_tokens",
             "refresh_token",

@@ -1,8 +1,9 @@
 //! `encrypt` and `decrypt` of a whole store (issue 19; the command line's
 //! `native-token-storage encrypt|decrypt`): every row a sealed store seals, converted in
 //! one transaction of the store's own (`RowStore::import_all`: SQLite's `BEGIN IMMEDIATE`,
-//! so servers writing meanwhile wait on the lock), then read back and checked before the
-//! commit, the mark last. A failure or a kill at any point leaves the store as it was.
+//! PostgreSQL's table locks (`Import::lock_for_conversion`), so servers writing meanwhile
+//! wait on the lock), then read back and checked before the commit, the mark last. A
+//! failure or a kill at any point leaves the store as it was.
 //!
 //! - `encrypt` writes what the sealed layer (`super`) writes for the same records: access
 //!   and refresh tokens under their keyed digests (active key), API keys and links sealed,
@@ -574,6 +575,7 @@ pub fn convert(
 ) -> Result<Converted> {
     let mut report = Converted::default();
     store.import_all(&mut |tx| {
+        tx.lock_for_conversion(direction == Direction::Decrypt)?;
         let mark = tx.seal_mark()?;
         let before = All::read(tx)?;
         let (expected, check) = match direction {
@@ -663,8 +665,8 @@ mod tests {
 
     use super::*;
     use crate::model::{RotateRequest, Rotation};
+    use crate::store::backends::TestStore;
     use crate::store::sealed::Sealed;
-    use crate::store::{SqliteStore, SyncMode};
 
     use crate::store::tests_sealed::{code_data as code, keyring, API_KEY, NOW};
 
@@ -714,10 +716,16 @@ mod tests {
         }
     }
 
-    /// A clear file with tokens (one rotated), codes and a pending authorization.
-    fn clear_file(dir: &std::path::Path) -> Arc<dyn TokenStore> {
-        let store: Arc<dyn TokenStore> =
-            Arc::new(SqliteStore::new(dir.join("t.db"), SyncMode::Normal, 5000));
+    /// A store of the test's backend (SQLite, PostgreSQL), and what keeps it alive
+    /// (dropped after it).
+    struct Fixture {
+        store: Arc<dyn TokenStore>,
+        _keep: Box<dyn std::any::Any>,
+    }
+
+    /// The fresh store in clear with tokens (one rotated), codes and a pending authorization.
+    fn clear_store(fresh: TestStore) -> Fixture {
+        let store: Arc<dyn TokenStore> = Arc::from(fresh.store);
         let clear = Sealed::new(store.clone(), None);
         clear.open().unwrap();
         for n in 0..20 {
@@ -743,13 +751,15 @@ mod tests {
                 NOW,
             )
             .unwrap();
-        store
+        Fixture {
+            store,
+            _keep: fresh._keep,
+        }
     }
 
-    #[test]
-    fn encrypt_then_decrypt_keeps_every_token() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = clear_file(dir.path());
+    fn encrypt_then_decrypt_keeps_every_token(fresh: TestStore) {
+        let fixture = clear_store(fresh);
+        let store = fixture.store.clone();
         let keys = keyring(&[("k1", 1)]);
         let report = convert(&*store, Direction::Encrypt, &keys, false).expect("encrypt");
         assert_eq!(report.counts.access_tokens, 20);
@@ -814,10 +824,9 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn refusals_and_a_failed_check_leave_the_file_as_it_was() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = clear_file(dir.path());
+    fn refusals_and_a_failed_check_leave_the_store_as_it_was(fresh: TestStore) {
+        let fixture = clear_store(fresh);
+        let store = fixture.store.clone();
         let keys = keyring(&[("k1", 1)]);
         let before = rows(&*store);
         let err = convert(&*store, Direction::Encrypt, &keys, true).expect_err("fails");
@@ -841,10 +850,9 @@ mod tests {
         assert!(store.seal_mark().unwrap().0.is_some());
     }
 
-    #[test]
-    fn rekey_lets_an_old_key_be_retired() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = clear_file(dir.path());
+    fn rekey_lets_an_old_key_be_retired(fresh: TestStore) {
+        let fixture = clear_store(fresh);
+        let store = fixture.store.clone();
         let err = convert(&*store, Direction::Rekey, &keyring(&[("k1", 1)]), false);
         assert_eq!(
             err.expect_err("clear").code(),
@@ -891,4 +899,41 @@ mod tests {
         k1.open().unwrap();
         assert_eq!(k1.get_access_token("at-secret-3", NOW).unwrap(), None);
     }
+
+    /// The memory store goes with its process: nothing to convert, refused.
+    #[test]
+    fn the_memory_store_is_refused() {
+        use crate::store::backends::Backend;
+        let fresh = crate::store::MemorySettings::test_store().expect("a memory store");
+        let err = convert(
+            &*fresh.store,
+            Direction::Encrypt,
+            &keyring(&[("k1", 1)]),
+            false,
+        );
+        assert_eq!(err.expect_err("refused").code(), "ERR_TOKEN_STORAGE_CONFIG");
+    }
+
+    /// Each case on each backend that converts (PostgreSQL: skipped without a test server).
+    macro_rules! on_each_backend {
+        ($($case:ident),* $(,)?) => {
+            mod sqlite {
+                use crate::store::backends::Backend;
+                type Settings = crate::store::SqliteSettings;
+                $(#[test] fn $case() { super::$case(Settings::test_store().expect("a SQLite file")) })*
+            }
+            #[cfg(feature = "postgres")]
+            mod postgres {
+                use crate::store::backends::Backend;
+                type Settings = crate::store::PostgresSettings;
+                $(#[test] fn $case() { if let Some(f) = Settings::test_store() { super::$case(f) } })*
+            }
+        };
+    }
+
+    on_each_backend!(
+        encrypt_then_decrypt_keeps_every_token,
+        refusals_and_a_failed_check_leave_the_store_as_it_was,
+        rekey_lets_an_old_key_be_retired,
+    );
 }
