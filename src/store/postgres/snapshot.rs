@@ -12,7 +12,7 @@ use super::call::{step, transaction, Failure};
 use super::schema::quote;
 use super::PostgresStore;
 use crate::error::{Result, StoreError};
-use super::rows::{read_access, read_client, read_code, read_pending, read_refresh};
+use super::rows::{read_access_linked, read_client, read_code, read_pending, read_refresh};
 use crate::store::snapshot::{counts_sql, Counts, PendingRow, RefreshRow, RetiredRow};
 use crate::store::snapshot::{Import, RowStore, Rows, Sink, TokenRow, TABLES};
 
@@ -93,10 +93,11 @@ fn tables(s: &str) -> Vec<(String, Reader)> {
             |rows| rows.iter().map(read_client).collect::<Decoded<_>>().map(Rows::Clients),
         ),
         (
-            format!("SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at, resource, extra, token FROM {s}.access_tokens"),
+            format!("SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at, resource, extra,
+                 (SELECT links FROM {s}.nts_token_links l WHERE l.token = a.token), token FROM {s}.access_tokens a"),
             |rows| {
                 rows.iter()
-                    .map(|r| Ok(TokenRow { token: r.try_get(9)?, access: read_access(r)? }))
+                    .map(|r| Ok(TokenRow { token: r.try_get(10)?, access: read_access_linked(r)? }))
                     .collect::<Decoded<_>>()
                     .map(Rows::AccessTokens)
             },
@@ -178,7 +179,11 @@ impl PostgresStore {
         let stopped = || Failure::Store(StoreError::Internal("the export's reader stopped"));
         let result = async {
             let counts = read_counts(&client.query_one(&counts_sql(&format!("{s}.")), &[]).await?)?;
-            out.send(Piece::Counts(counts)).await.map_err(|_| stopped())?;
+            let mark: Option<String> = client
+                .query_one(&format!("SELECT (SELECT value FROM {s}.nts_meta WHERE name = 'seal')"), &[])
+                .await?
+                .try_get(0)?;
+            out.send(Piece::Counts(counts, mark)).await.map_err(|_| stopped())?;
             for (i, (sql, read)) in tables(&s).into_iter().enumerate() {
                 client
                     .batch_execute(&format!("DECLARE nts_copy_{i} NO SCROLL CURSOR FOR {sql}"))
@@ -264,11 +269,43 @@ impl Import for Within<'_> {
             Ok(())
         })
     }
+
+    fn seal_mark(&mut self) -> Result<Option<String>> {
+        let sql = format!("SELECT (SELECT value FROM {}.nts_meta WHERE name = 'seal')", self.s);
+        self.run(async |c: &Client| Ok(c.query_one(&sql, &[]).await?.try_get(0)?))
+    }
+
+    /// As `swap_seal_mark` sets it (the links trigger with a sealed mark), or removed with
+    /// the trigger and the links (in clear).
+    fn set_seal_mark(&mut self, mark: Option<&str>) -> Result<()> {
+        let s = self.s.clone();
+        self.run(async |c: &Client| {
+            match mark {
+                Some(mark) => {
+                    let sql = format!(
+                        "INSERT INTO {s}.nts_meta (name, value) VALUES ('seal', $1)
+                         ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+                    );
+                    c.execute(&sql, &[&mark]).await?;
+                    c.batch_execute(&format!("SELECT {s}.nts_seal_links()")).await?;
+                }
+                None => {
+                    c.batch_execute(&format!(
+                        "DELETE FROM {s}.nts_meta WHERE name = 'seal';
+                         DROP TRIGGER IF EXISTS nts_token_links_deleted ON {s}.access_tokens;
+                         DELETE FROM {s}.nts_token_links"
+                    ))
+                    .await?;
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
-/// What an export sends its reader: the snapshot's counts first, then its rows.
+/// What an export sends its reader: the snapshot's counts and mark first, then its rows.
 enum Piece {
-    Counts(Counts),
+    Counts(Counts, Option<String>),
     Rows(Rows),
 }
 
@@ -291,7 +328,7 @@ impl RowStore for PostgresStore {
             let mut given = Ok(());
             while let Some(piece) = rx.blocking_recv() {
                 given = match piece {
-                    Piece::Counts(c) => sink.counts(&c),
+                    Piece::Counts(c, mark) => sink.counts(&c, mark.as_deref()),
                     Piece::Rows(r) => sink.rows(r),
                 };
                 if given.is_err() {
@@ -507,7 +544,24 @@ fn import_steps<'c>(c: &'c Client, s: &str, rows: &'c Rows) -> Vec<super::call::
                 b(r.iter().map(|t| t.access.resource.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
                 b(r.iter().map(|t| t.access.extra.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
             ]
-        ),
+        )
+        .into_iter()
+        // A sealed token's links (`nts_token_links`, migration 11), after its row.
+        .chain(r.iter().any(|t| t.access.links.is_some()).then(|| {
+            let linked = r.iter().filter(|t| t.access.links.is_some());
+            run!(
+                format!(
+                    "INSERT INTO {s}.nts_token_links (token, links)
+                     SELECT * FROM unnest($1::text[], $2::text[])
+                     ON CONFLICT (token) DO UPDATE SET links = excluded.links"
+                ),
+                vec![
+                    b(linked.clone().map(|t| t.token.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                    b(linked.map(|t| t.access.links.clone()).collect::<Vec<_>>(), T::TEXT_ARRAY),
+                ]
+            )
+        }))
+        .collect(),
         Rows::RefreshTokens(r) => replace!(
             "refresh_tokens",
             "refresh_token",

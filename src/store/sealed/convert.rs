@@ -63,7 +63,7 @@ struct All {
 }
 
 impl Sink for All {
-    fn counts(&mut self, _: &Counts) -> Result<()> {
+    fn counts(&mut self, _: &Counts, _: Option<&str>) -> Result<()> {
         Ok(())
     }
 

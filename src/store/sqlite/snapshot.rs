@@ -105,7 +105,8 @@ fn export(c: &Connection, shown: &str, batch: usize, sink: &mut dyn Sink) -> Res
     let e = |e: rusqlite::Error| from_sqlite(shown, &e);
     // The first read starts the snapshot every later read of the transaction sees.
     let snapshot = counts(c).map_err(e)?;
-    sink.counts(&snapshot)?;
+    let (mark, _) = seal_mark(c).map_err(e)?;
+    sink.counts(&snapshot, mark.as_deref())?;
     stream(
         c,
         shown,
