@@ -104,6 +104,30 @@ describe("encrypt and decrypt", () => {
     assert.throws(() => new TokenStorage({ storage: "db", path: db, encryptionKeys: K1 }).open(), (err) => err.message.includes("native-token-storage encrypt"));
   });
 
+  it("a store without keys, opened before encrypt sealed its file: its next write is refused (coded, nothing written), its reads find nothing; after decrypt it writes again", () => {
+    const keyless = new TokenStorage({ storage: "db", path: db, cleanupInterval: 0 });
+    assert.equal(keyless.getAccessToken("secret-at-1").apiKey, "sk-secret-1");
+    assert.equal(cli(["encrypt"], { env }).status, EXIT.OK);
+    const sealed = new TokenStorage({ storage: "db", path: db, encryptionKeys: K1, cleanupInterval: 0 });
+    const before = sealed.getStats().totalTokens;
+    for (const write of [
+      () => keyless.storeAccessToken("secret-at-late", "secret-rt-late", "sk-secret-late", "user-9", "app", [], null),
+      () => keyless.storeAuthorizationCode("secret-code-late", "user-9", "sk-secret-late", "app", "https://app/cb", null, null, []),
+      () => keyless.storePendingAuthorization("secret-state-late", { v: 1 }),
+    ]) {
+      assert.throws(write, (err) => err.code === "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH" && !/secret-/.test(err.message));
+    }
+    assert.equal(keyless.getAccessToken("secret-at-1"), null);
+    assert.equal(keyless.consumeAuthorizationCode("secret-code"), null);
+    assert.equal(sealed.getStats().totalTokens, before, "nothing written");
+    assert.equal(sealed.getAccessToken("secret-at-late"), null);
+    sealed.close();
+    assert.equal(cli(["decrypt"], { env }).status, EXIT.OK);
+    keyless.storeAccessToken("secret-at-late", null, "sk-secret-late", "user-9", "app", [], null);
+    assert.equal(keyless.getAccessToken("secret-at-late").apiKey, "sk-secret-late");
+    keyless.close();
+  });
+
   it("none of the secrets in the sealed file nor its WAL", () => {
     assert.equal(cli(["encrypt"], { env }).status, EXIT.OK);
     // A store with the keys writes more (WAL), checkpointed by its close.

@@ -42,10 +42,10 @@
 //!
 //! Every process sharing a store must be given the same keys: a process without keys that
 //! checked an empty store before another sealed it (or the old module) still writes its
-//! codes and pending logins in clear, under their clear strings, which the sealed processes
-//! never find (a login that fails as an unknown code would), and which sit in clear beside
-//! the sealed rows. A refusal of clear rows by the database itself (triggers on the mark)
-//! is the planned fix, with the sealing of tokens.
+//! tokens, codes and pending logins in clear, which the sealed processes never find, and
+//! which sit in clear beside the sealed rows. A sealed SQLite file refuses such rows itself
+//! (`sqlite::schema::CLEAR_ROWS_REFUSED`, triggers created with the mark: the write fails
+//! with ENCRYPTION_MISMATCH); PostgreSQL and the memory store (one process) do not yet.
 
 pub mod convert;
 

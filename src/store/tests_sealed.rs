@@ -238,11 +238,15 @@ fn a_moved_or_clear_value_is_refused(f: TestStore) {
     assert_eq!(err.code(), "ERR_TOKEN_STORAGE_CANNOT_DECRYPT");
     assert!(!err.to_string().contains(API_KEY), "{err}");
 
-    // A clear value under the digest (a row written or altered by hand).
+    // A clear value under the digest (a row written or altered by hand): SQLite's file
+    // refuses it outright (its triggers on a sealed store), the others serve it never.
     let state_row = hex(&keys.digest(Kind::PendingState, STATE.as_bytes()).bytes);
-    inner
-        .store_pending_authorization(&state_row, &pending_data(), NOW + 1000, NOW)
-        .unwrap();
+    let written = inner.store_pending_authorization(&state_row, &pending_data(), NOW + 1000, NOW);
+    if inner.kind() == "sqlite" {
+        mismatch(written);
+        return;
+    }
+    written.unwrap();
     let err = s
         .take_pending_authorization(STATE, NOW)
         .expect_err("clear: refused");

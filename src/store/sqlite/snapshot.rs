@@ -52,9 +52,20 @@ impl Db {
             c.prepare_cached("INSERT OR REPLACE INTO nts_meta (name, value) VALUES ('seal', ?1)")?
                 .execute([new])?;
             c.execute_batch(super::schema::LINKS_TRIGGER)?;
+            refuse_clear_rows(c, new)?;
             Ok(true)
         })
     }
+}
+
+/// A store sealed by this version (`sealed v2`: tokens sealed too) refuses rows in clear
+/// (`schema::CLEAR_ROWS_REFUSED`); one of the version before (`sealed v1`) keeps its tokens
+/// in clear.
+fn refuse_clear_rows(c: &Connection, mark: &str) -> rusqlite::Result<()> {
+    if mark.starts_with("sealed v2 ") {
+        c.execute_batch(super::schema::CLEAR_ROWS_REFUSED)?;
+    }
+    Ok(())
 }
 
 /// Each kind's statement selects the columns its reader of `rows` reads, then its key.
@@ -296,12 +307,15 @@ impl RowStore for SqliteStore {
                             "INSERT OR REPLACE INTO nts_meta (name, value) VALUES ('seal', ?1)",
                             [mark],
                         )
-                        .and_then(|_| c.execute_batch(super::schema::LINKS_TRIGGER)),
-                    None => c.execute_batch(
-                        "DELETE FROM nts_meta WHERE name = 'seal';
-                         DROP TRIGGER IF EXISTS nts_token_links_delete;
-                         DELETE FROM nts_token_links;",
-                    ),
+                        .and_then(|_| c.execute_batch(super::schema::LINKS_TRIGGER))
+                        .and_then(|_| refuse_clear_rows(c, mark)),
+                    None => c
+                        .execute_batch(
+                            "DELETE FROM nts_meta WHERE name = 'seal';
+                             DROP TRIGGER IF EXISTS nts_token_links_delete;
+                             DELETE FROM nts_token_links;",
+                        )
+                        .and_then(|_| c.execute_batch(super::schema::CLEAR_ROWS_ALLOWED)),
                 }
                 .map_err(|e| from_sqlite(&self.shown, &e))
             }
