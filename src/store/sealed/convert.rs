@@ -860,6 +860,47 @@ mod tests {
             .expect("in clear again");
     }
 
+    /// A file sealed by a version before the refusal of clear rows (no triggers) gets it
+    /// when a store first checks it.
+    #[test]
+    fn a_file_sealed_before_gets_the_refusal_at_its_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = keyring(&[("k1", 1)]);
+        let path = dir.path().join("t.db");
+        let sqlite = || -> Arc<dyn TokenStore> {
+            Arc::new(SqliteStore::new(path.clone(), SyncMode::Normal, 5000))
+        };
+        let first = Sealed::new(sqlite(), Some(keys.clone()));
+        first.store_access_token(&token(1, true), NOW).unwrap();
+        first.close().unwrap();
+        let triggers = || {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            let n: i64 = c
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name LIKE 'nts_sealed_%'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            (c, n)
+        };
+        let (c, n) = triggers();
+        assert_eq!(n, 3);
+        c.execute_batch(
+            "DROP TRIGGER nts_sealed_access_tokens; DROP TRIGGER nts_sealed_authorization_codes;
+             DROP TRIGGER nts_sealed_pending;",
+        )
+        .unwrap();
+        drop(c);
+        let again = Sealed::new(sqlite(), Some(keys.clone()));
+        again.open().unwrap();
+        assert_eq!(triggers().1, 3, "given back at the check");
+        assert!(again
+            .get_access_token("at-secret-1", NOW)
+            .unwrap()
+            .is_some());
+    }
+
     /// What the refusal costs a sealed SQLite store's write, A/B in one process: tokens
     /// stored through two sealed files, one with the triggers dropped. Timing only:
     /// `cargo test --release --lib clear_rows_refused_cost -- --ignored --nocapture`.

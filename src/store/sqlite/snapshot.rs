@@ -34,8 +34,21 @@ fn seal_mark(c: &Connection) -> rusqlite::Result<(Option<String>, bool)> {
 }
 
 impl Db {
+    /// The mark, read at each check of the store (its opening); a file sealed by a version
+    /// before the refusal of clear rows is given it then (the mark read again in the write:
+    /// a `decrypt` meanwhile leaves the file in clear, without it). Best effort: a file that
+    /// cannot be written now (read-only, busy) is served as before.
     pub(super) fn seal_mark(&self) -> Result<(Option<String>, bool)> {
-        seal_mark(&self.conn).map_err(|e| self.err(e))
+        let (mark, holds) = seal_mark(&self.conn).map_err(|e| self.err(e))?;
+        if mark.as_deref().is_some_and(|m| m.starts_with("sealed v2 "))
+            && !refuses_clear_rows(&self.conn).map_err(|e| self.err(e))?
+        {
+            let _ = self.write(|c| match seal_mark(c)?.0 {
+                Some(m) => refuse_clear_rows(c, &m),
+                None => Ok(()),
+            });
+        }
+        Ok((mark, holds))
     }
 
     pub(super) fn set_seal_mark(
@@ -66,6 +79,15 @@ fn refuse_clear_rows(c: &Connection, mark: &str) -> rusqlite::Result<()> {
         c.execute_batch(super::schema::CLEAR_ROWS_REFUSED)?;
     }
     Ok(())
+}
+
+/// Whether the file has `schema::CLEAR_ROWS_REFUSED`.
+fn refuses_clear_rows(c: &Connection) -> rusqlite::Result<bool> {
+    c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master
+         WHERE type = 'trigger' AND name = 'nts_sealed_access_tokens')",
+    )?
+    .query_row([], |r| r.get(0))
 }
 
 /// Each kind's statement selects the columns its reader of `rows` reads, then its key.
