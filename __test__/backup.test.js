@@ -2,7 +2,8 @@
 // `backup(destination, options)` on every store (issue 19): the file is a SQLite store of
 // this package holding everything (tokens, refresh tokens and their rotation state, codes,
 // clients, pending authorizations), made 0600, checked; an existing file is refused unless
-// told; the Promise form does the same off the JS thread; arguments are checked.
+// told; the Promise form does the same off the JS thread; arguments are checked; a sealed
+// store's backup holds its rows as they are and opens with its keys only.
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
@@ -83,6 +84,38 @@ for (const kind of KINDS) {
       } finally {
         process.chdir(cwd);
       }
+    });
+
+    it("of a sealed store (encryption keys): its rows as they are with its mark; opens with the same keys only", () => {
+      const keys = `k1:${Buffer.alloc(32, 7).toString("base64")}`;
+      const other = `k1:${Buffer.alloc(32, 8).toString("base64")}`;
+      const s = ctx.open({ ...storeOptions(kind, path.join(ctx.dir, "tokens.db")), encryptionKeys: keys });
+      const later = Date.now() + HOUR;
+      const secrets = ["access-4b1d9e0f7a", "refresh-c83e2a6b19", "rotated-5f0d7c1e93", "newrefresh-91a7e4d2", "sk-apikey-2e7c90b4f1", "code-77d1e0a9c3", "state-a90c3e7d15", "verifier-3c9e1f7b"];
+      const [at, rt, at2, rt2, apiKey, code, state, verifier] = secrets;
+      s.storeAccessToken(at, rt, apiKey, "user-1", "client-1", ["read"], later);
+      assert.equal(s.rotateRefreshToken(rt, at2, rt2, later).accessToken, at2);
+      s.storeAuthorizationCode(code, "user-1", apiKey, "client-1", "https://app.example/cb", null, null, ["read"], 600);
+      s.storePendingAuthorization(state, { verifier }, 600);
+      const file = path.join(ctx.dir, "backup.db");
+      assert.equal(s.backup(file).counts.accessTokens, 1);
+      const bytes = fs.readFileSync(file);
+      for (const secret of secrets) assert.equal(bytes.includes(secret), false, `${secret} is in the backup as bytes`);
+      for (const refused of [{}, { encryptionKeys: other }]) {
+        const wrong = ctx.open({ storage: "db", path: file, ...refused });
+        assert.throws(() => wrong.getAccessToken(at2), { code: "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH" });
+        wrong.close();
+      }
+      const restored = ctx.open({ storage: "db", path: file, encryptionKeys: keys, refreshGracePeriod: 0 });
+      assert.equal(restored.getAccessToken(at2).apiKey, apiKey);
+      assert.equal(restored.getAccessToken(at2).refreshToken, rt2);
+      assert.equal(restored.getRefreshToken(rt2).accessToken, at2);
+      assert.equal(restored.consumeAuthorizationCode(code).apiKey, apiKey);
+      assert.deepEqual(restored.consumePendingAuthorization(state), { verifier });
+      // The rotated-away refresh token came along under its digest: a replay revokes the grant.
+      assert.equal(restored.rotateRefreshToken(rt, "at-x", "rt-x"), null);
+      assert.equal(restored.getAccessToken(at2), null);
+      assert.equal(s.getAccessToken(at2).apiKey, apiKey, "the store itself is untouched");
     });
 
     it("checks its arguments", () => {

@@ -87,7 +87,7 @@ describe("native-token-storage commands", () => {
     noSecrets(r);
   });
 
-  it("a sealed store: refused without its keys; stats and cleanup with them; backup, restore and copy with keys refused before anything is opened (not available yet)", () => {
+  it("a sealed store: refused without its keys; stats and cleanup with them (backup, restore and copy: cli-sealed-copies.test.js)", () => {
     const sealedDb = path.join(dir, "sealed.db");
     const keys = `k1:${Buffer.alloc(32, 4).toString("base64")}`;
     const s = new TokenStorage({ storage: "db", path: sealedDb, encryptionKeys: keys });
@@ -101,20 +101,7 @@ describe("native-token-storage commands", () => {
     assert.equal(withKeys.status, EXIT.OK, withKeys.stderr);
     assert.equal(withKeys.json().rows.authorizationCodes, 1);
     assert.equal(cli(["cleanup"], { env: { ...sealedEnv, TOKEN_ENCRYPTION_KEYS: keys } }).status, EXIT.OK);
-    const backup = cli(["backup", path.join(dir, "b.db"), "--quiet"], { env: { ...sealedEnv, TOKEN_ENCRYPTION_KEYS: keys } });
-    assert.equal(backup.status, EXIT.REFUSED, backup.stderr);
-    assert.match(backup.stderr, /not available yet/);
-    assert.equal(fs.existsSync(path.join(dir, "b.db")), false);
-    // A restore into a new store with keys set is refused before the target is opened: no
-    // new store is left behind, sealed and out of reach of any command.
-    const fresh = path.join(dir, "fresh-target.db");
-    const restore = cli(["restore", sealedDb, "--quiet"], { env: { TOKEN_STORAGE: "db", TOKEN_DB_PATH: fresh, TOKEN_ENCRYPTION_KEYS: keys } });
-    assert.equal(restore.status, EXIT.REFUSED, restore.stderr);
-    assert.equal(fs.existsSync(fresh), false, "no target created");
-    const copy = cli(["copy", sealedDb, fresh, "--quiet"], { env: { TOKEN_ENCRYPTION_KEYS: keys } });
-    assert.equal(copy.status, EXIT.REFUSED, copy.stderr);
-    assert.equal(fs.existsSync(fresh), false, "no target created");
-    for (const r of [without, withKeys, backup, restore, copy]) {
+    for (const r of [without, withKeys]) {
       noSecrets(r);
       assert.equal((r.stdout + r.stderr).includes(keys.slice(3)), false, "no key printed");
     }

@@ -49,7 +49,8 @@ sqlite, postgres), TOKEN_DB_PATH, TOKEN_DATABASE_URL (or DATABASE_URL), TOKEN_DB
 the flags --storage, --path, --url, --schema (--path alone means a SQLite file, --url alone
 PostgreSQL). The store must exist (a SQLite file; a PostgreSQL schema holding this
 package's tables): nothing is created, except by restore and the TO of copy. A store sealed
-with TOKEN_ENCRYPTION_KEYS needs them set (backup, restore and copy of one: not available yet).`;
+with TOKEN_ENCRYPTION_KEYS needs them set; backup, restore and copy carry its rows as they
+are, with its mark: the copy opens only with the same keys.`;
 
 const EXIT_HELP = `Exit codes: 0 done; 1 the store failed (unreachable, damaged, counts that differ);
 2 a usage error (unknown command or flag, bad argument or setting); 3 the file or PostgreSQL
@@ -135,7 +136,9 @@ ${PASSPHRASE_ENV}) or the identity file F of --identity (AGE-SECRET-KEY-1... lin
     help: `Copies every row of FROM into TO, each a SQLite file or a postgres:// URL (its schema:
 --schema or TOKEN_DB_SCHEMA), from one consistent snapshot of FROM, in batches, counts
 compared at the end: how a deployment moves from a SQLite file to PostgreSQL without
-logging anyone out. A TO that holds rows is refused unless --force, which empties it first.`,
+logging anyone out. A TO that holds rows is refused unless --force, which empties it first.
+A FROM sealed with TOKEN_ENCRYPTION_KEYS (set them) goes as it is, its rows and its mark: TO
+then opens with the same keys only.`,
     options: COPYING,
     run: copy,
   },
@@ -305,27 +308,26 @@ function configuredOptions(values) {
   return options;
 }
 
-/**
- * backup, restore and copy with TOKEN_ENCRYPTION_KEYS set: refused before any store is opened,
- * since opening an empty target with keys would seal it (not available yet for these commands).
- */
-function refuseWithKeys(command) {
+/** TOKEN_ENCRYPTION_KEYS, or undefined: a sealed store opens only with its keys. */
+function encryptionKeys() {
   const keys = process.env[ENVIRONMENT.encryptionKeys];
-  if (keys !== undefined && keys !== "") {
-    throw new CliError(`${command} with TOKEN_ENCRYPTION_KEYS set is not available yet (a sealed store's rows would lose its encryption mark); nothing was opened or created`, EXIT.REFUSED);
-  }
+  return keys?.trim() ? keys : undefined;
 }
 
-/** A FROM or TO of copy, or restore's FILE: a postgres:// URL or a SQLite file. */
+/** A FROM or TO of copy: a postgres:// URL or a SQLite file (with the keys). */
 function optionsOf(spec, values) {
-  if (/^postgres(ql)?:\/\//i.test(spec)) return { storage: "postgres", url: spec, schema: values.schema ?? process.env[ENVIRONMENT.schema] };
-  return { storage: "sqlite", path: spec };
+  const encryption = { encryptionKeys: encryptionKeys() };
+  if (/^postgres(ql)?:\/\//i.test(spec)) return { storage: "postgres", url: spec, schema: values.schema ?? process.env[ENVIRONMENT.schema], ...encryption };
+  return { storage: "sqlite", path: spec, ...encryption };
 }
 
 /**
  * Opens a store. Unless it is a target to write (`mustExist: false`), the store must be there
  * already: a SQLite file, or a PostgreSQL schema holding this package's tables (a typo in
- * --path or --schema must not create an empty store, nor a command report on one).
+ * --path or --schema must not create an empty store, nor a command report on one), and it is
+ * checked against the keys (a sealed store, a store in clear). A target is not: a copy replaces
+ * its rows and its mark of encryption at rest with the source's (the addon checks that mark
+ * against the keys before it commits), and checking a new one with keys would seal it first.
  */
 function open(options, opened, { mustExist = true } = {}) {
   const kind = String(options.storage ?? "").trim().toLowerCase();
@@ -346,7 +348,7 @@ function open(options, opened, { mustExist = true } = {}) {
       EXIT.NOT_FOUND,
     );
   }
-  storage.open();
+  if (mustExist) storage.open();
   return storage;
 }
 
@@ -518,7 +520,6 @@ function privateFolder(prefix) {
 
 async function backup(values, given, opened) {
   const [file] = positionals(given, ["FILE"], "backup");
-  refuseWithKeys("backup");
   const size = batchSize(values);
   const recipients = values["encrypt-to"] ?? [];
   const secret = passphrase(values);
@@ -572,9 +573,13 @@ async function copyBetween(from, to, values, label) {
   } finally {
     stop();
   }
+  // The source opened with keys is sealed (or was empty, and is now marked so): its rows and
+  // mark went as they are.
+  const sealed = encryptionKeys() !== undefined;
+  const how = sealed ? "\nsealed (encryption at rest): the rows went as they are; the target opens only with the same TOKEN_ENCRYPTION_KEYS" : "";
   return {
-    json: { from: { storage: from.storage, location: from.location }, to: { storage: to.storage, location: to.location }, counts },
-    text: `copied ${where(from)} to ${where(to)} (counts checked):\n${countsText(counts)}`,
+    json: { from: { storage: from.storage, location: from.location }, to: { storage: to.storage, location: to.location }, counts, sealed },
+    text: `copied ${where(from)} to ${where(to)} (counts checked):\n${countsText(counts)}${how}`,
   };
 }
 
@@ -594,10 +599,9 @@ function sameStore(a, b, aOptions, bOptions) {
 
 async function restore(values, given, opened) {
   const [file] = positionals(given, ["FILE"], "restore");
-  refuseWithKeys("restore");
   if (!fs.existsSync(file)) throw new CliError(`no such file: ${nodePath.resolve(file)}`, EXIT.NOT_FOUND);
   if (!native.isAgeFileAt(nodePath.resolve(file))) {
-    const source = { storage: "sqlite", path: file };
+    const source = { storage: "sqlite", path: file, encryptionKeys: encryptionKeys() };
     const target = configuredOptions(values);
     const from = open(source, opened);
     const to = open(target, opened, { mustExist: false });
@@ -626,7 +630,7 @@ async function restore(values, given, opened) {
   try {
     const plain = nodePath.join(folder.dir, "backup.db");
     native.ageDecryptFile(nodePath.resolve(file), plain, identities, identities === null ? secret : null);
-    from = open({ storage: "sqlite", path: plain }, opened);
+    from = open({ storage: "sqlite", path: plain, encryptionKeys: encryptionKeys() }, opened);
     const to = open(target, opened, { mustExist: false });
     const result = await copyBetween(from, to, values, "restore");
     return { json: { ...result.json, decrypted: true }, text: result.text };
@@ -641,7 +645,6 @@ async function restore(values, given, opened) {
 
 async function copy(values, given, opened) {
   const [fromSpec, toSpec] = positionals(given, ["FROM", "TO"], "copy");
-  refuseWithKeys("copy");
   const [source, target] = [optionsOf(fromSpec, values), optionsOf(toSpec, values)];
   const from = open(source, opened);
   const to = open(target, opened, { mustExist: false });

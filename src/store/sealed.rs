@@ -35,15 +35,17 @@
 //!     get. The mark is `sealed v2`; a `sealed v1` store (the version before, tokens in
 //!     clear) is taken on only while it holds no token. A store without links would keep
 //!     its tokens in clear under a `sealed v1` mark, never half sealed;
-//!   - backups, restores and copies of a sealed store are refused until the rows they
-//!     carry keep the mark.
+//!   - backups, restores and copies carry the rows as they are (digests and sealed values,
+//!     which stay bound to their rows) with the source's mark (`snapshot::Sink::counts`),
+//!     which replaces the target's; the target's keys are checked against it before the
+//!     commit (`RowStore::import_all` below): nothing is opened or sealed on the way.
 //!
 //! Every process sharing a store must be given the same keys: a process without keys that
 //! checked an empty store before another sealed it (or the old module) still writes its
-//! codes and pending logins in clear, under their clear strings, which the sealed processes
-//! never find (a login that fails as an unknown code would), and which sit in clear beside
-//! the sealed rows. A refusal of clear rows by the database itself (triggers on the mark)
-//! is the planned fix, with the sealing of tokens.
+//! tokens, codes and pending logins in clear, which the sealed processes never find, and
+//! which sit in clear beside the sealed rows. A sealed SQLite file refuses such rows itself
+//! (`sqlite::schema::CLEAR_ROWS_REFUSED`, triggers created with the mark: the write fails
+//! with ENCRYPTION_MISMATCH); PostgreSQL and the memory store (one process) do not yet.
 
 pub mod convert;
 
@@ -278,14 +280,6 @@ fn open_access(keys: &Keyring, row: &str, mut t: AccessToken) -> Result<AccessTo
     Ok(t)
 }
 
-fn sealed_snapshot() -> StoreError {
-    mismatch(
-        "backups, restores and copies of a store with encryption keys set are not available \
-         yet: the rows they carry would lose the store's encryption mark"
-            .into(),
-    )
-}
-
 impl Sealed {
     /// `inner` with encryption at rest under `keys`, or checked to be in clear without.
     pub fn new(inner: Arc<dyn TokenStore>, keys: Option<Arc<Keyring>>) -> Sealed {
@@ -311,82 +305,9 @@ impl Sealed {
         // this one read it again.
         for _ in 0..8 {
             let (mark, holds) = self.inner.seal_mark()?;
-            let Some(keys) = &self.keys else {
-                return match mark {
-                    None => Ok(()),
-                    Some(m) => Err(sealed_without_keys(&m)),
-                };
-            };
-            let ours: Vec<(String, String)> = keys
-                .key_checks()
-                .into_iter()
-                .map(|(id, c)| (id.to_owned(), c))
-                .collect();
-            let version = if self.inner.seals_tokens() {
-                MARK_V2
-            } else {
-                MARK_V1
-            };
-            let wanted = match mark.as_deref() {
-                None if holds => return Err(clear_store()),
-                None => mark_of(version, &ours),
-                Some(m) => {
-                    let (found, recorded) = parse_mark(m)
-                        .filter(|(found, _)| *found == MARK_V1 || version == MARK_V2)
-                        .ok_or_else(|| {
-                            mismatch(
-                                "this token store's encryption mark is not one this version of \
-                                 native-token-storage reads (written by a newer version?)"
-                                    .into(),
-                            )
-                        })?;
-                    let mut known = 0;
-                    for (id, check) in &ours {
-                        if let Some((_, c)) = recorded.iter().find(|(i, _)| i == id) {
-                            if c != check {
-                                return Err(mismatch(format!(
-                                    "the key of id {id} in the keyring is not the key this token \
-                                     store was sealed with under that id: give the store's key \
-                                     for {id}"
-                                )));
-                            }
-                            known += 1;
-                        }
-                    }
-                    if known == 0 {
-                        return Err(mismatch(format!(
-                            "the keyring (key ids {}) holds none of the keys this token store \
-                             was sealed with (key ids {}): add one of them to \
-                             TOKEN_ENCRYPTION_KEYS (then `npx native-token-storage \
-                             rekey` re-seals it under the new one)",
-                            ids(&ours),
-                            ids(&recorded)
-                        )));
-                    }
-                    // A store sealed before tokens were (v1) is taken on (v2) only while it
-                    // holds no token: its tokens are in clear.
-                    if found != version {
-                        let c = self.inner.row_counts()?;
-                        if c.access_tokens
-                            + c.refresh_tokens
-                            + c.refresh_families
-                            + c.retired_refresh_tokens
-                            > 0
-                        {
-                            return Err(clear_tokens());
-                        }
-                    } else if known == ours.len() {
-                        return Ok(());
-                    }
-                    // New keys of the keyring are recorded, so that a later keyring holding
-                    // only them is still told from a wrong one.
-                    let mut all = recorded.clone();
-                    all.extend(
-                        ours.into_iter()
-                            .filter(|(id, _)| !recorded.iter().any(|(i, _)| i == id)),
-                    );
-                    mark_of(version, &all)
-                }
+            let Some(wanted) = self.judge(mark.as_deref(), holds, || self.inner.row_counts())?
+            else {
+                return Ok(());
             };
             if self
                 .inner
@@ -400,6 +321,92 @@ impl Sealed {
         ))
     }
 
+    /// Whether a store whose mark is `mark` (and which `holds` rows a keyring protects; its
+    /// `counts`, asked only for a `sealed v1` mark) is one these keys open: an error if not,
+    /// else the mark it must be given (`None`: right as it is).
+    fn judge(
+        &self,
+        mark: Option<&str>,
+        holds: bool,
+        counts: impl FnOnce() -> Result<Counts>,
+    ) -> Result<Option<String>> {
+        let Some(keys) = &self.keys else {
+            return match mark {
+                None => Ok(None),
+                Some(m) => Err(sealed_without_keys(m)),
+            };
+        };
+        let ours: Vec<(String, String)> = keys
+            .key_checks()
+            .into_iter()
+            .map(|(id, c)| (id.to_owned(), c))
+            .collect();
+        let version = if self.inner.seals_tokens() {
+            MARK_V2
+        } else {
+            MARK_V1
+        };
+        let Some(m) = mark else {
+            return if holds {
+                Err(clear_store())
+            } else {
+                Ok(Some(mark_of(version, &ours)))
+            };
+        };
+        let (found, recorded) = parse_mark(m)
+            .filter(|(found, _)| *found == MARK_V1 || version == MARK_V2)
+            .ok_or_else(|| {
+                mismatch(
+                    "this token store's encryption mark is not one this version of \
+                     native-token-storage reads (written by a newer version?)"
+                        .into(),
+                )
+            })?;
+        let mut known = 0;
+        for (id, check) in &ours {
+            if let Some((_, c)) = recorded.iter().find(|(i, _)| i == id) {
+                if c != check {
+                    return Err(mismatch(format!(
+                        "the key of id {id} in the keyring is not the key this token \
+                         store was sealed with under that id: give the store's key \
+                         for {id}"
+                    )));
+                }
+                known += 1;
+            }
+        }
+        if known == 0 {
+            return Err(mismatch(format!(
+                "the keyring (key ids {}) holds none of the keys this token store \
+                 was sealed with (key ids {}): add one of them to \
+                 TOKEN_ENCRYPTION_KEYS (then `npx native-token-storage \
+                 rekey` re-seals it under the new one)",
+                ids(&ours),
+                ids(&recorded)
+            )));
+        }
+        // A store sealed before tokens were (v1) is taken on (v2) only while it
+        // holds no token: its tokens are in clear.
+        if found != version {
+            let c = counts()?;
+            if c.access_tokens + c.refresh_tokens + c.refresh_families + c.retired_refresh_tokens
+                > 0
+            {
+                return Err(clear_tokens());
+            }
+        } else if known == ours.len() {
+            return Ok(None);
+        }
+        // New keys of the keyring are recorded, so that a later keyring holding
+        // only them is still told from a wrong one.
+        let mut all = recorded.clone();
+        all.extend(
+            ours.into_iter()
+                .filter(|(id, _)| !recorded.iter().any(|(i, _)| i == id)),
+        );
+        Ok(Some(mark_of(version, &all)))
+    }
+
     /// The keyring, once the store is checked (`None`: a store in clear).
     fn keys(&self) -> Result<Option<&Keyring>> {
         self.ensure()?;
@@ -411,16 +418,6 @@ impl Sealed {
     fn token_keys(&self) -> Result<Option<&Keyring>> {
         self.ensure()?;
         Ok(self.keys.as_deref().filter(|_| self.inner.seals_tokens()))
-    }
-
-    /// Refuses what would carry rows out of, or into, a store opened with keys: before the
-    /// store is checked, so that a refused restore or copy into a new store does not leave
-    /// it sealed (the check marks an empty store). Without keys, the store is checked clear.
-    fn snapshot_allowed(&self) -> Result<()> {
-        if self.keys.is_some() {
-            return Err(sealed_snapshot());
-        }
-        self.ensure()
     }
 }
 
@@ -718,47 +715,94 @@ impl TokenStore for Sealed {
 }
 
 impl RowStore for Sealed {
+    /// Not checked against the keys: counts are no secret, and the copy commands count a
+    /// target whatever its mark before they replace it (`import_all`).
     fn row_counts(&self) -> Result<Counts> {
-        self.ensure()?;
         self.inner.row_counts()
     }
 
+    /// The rows as they are, digests and sealed values, with the store's mark (`Sink::counts`):
+    /// from a store these keys open (or one in clear, without keys), as every other call.
     fn export_rows(&self, batch: usize, sink: &mut dyn Sink) -> Result<Counts> {
-        self.snapshot_allowed()?;
+        self.ensure()?;
         self.inner.export_rows(batch, sink)
     }
 
     fn import_rows(&self, rows: &Rows) -> Result<()> {
-        self.snapshot_allowed()?;
+        self.ensure()?;
         self.inner.import_rows(rows)
     }
 
+    /// A copy into this store (`snapshot::copy`) replaces its rows and its mark with the
+    /// source's, whatever they were: not checked first. The mark it brings is checked against
+    /// these keys before the commit (`judge`): a copy never leaves a store that its own keys
+    /// refuse (sealed rows without keys, clear ones with keys, other keys); then the store is
+    /// checked again at its next call.
     fn import_all(
         &self,
         fill: &mut dyn FnMut(&mut dyn Import) -> Result<Counts>,
     ) -> Result<Counts> {
-        self.snapshot_allowed()?;
-        self.inner.import_all(fill)
+        let result = self.inner.import_all(&mut |tx| {
+            let mut marked = Marked { tx, mark: None };
+            let counts = fill(&mut marked)?;
+            if let Some(mark) = marked.mark {
+                let holds = counts.total() > counts.clients;
+                self.judge(mark.as_deref(), holds, || Ok(counts))?;
+            }
+            Ok(counts)
+        });
+        self.checked.store(false, Ordering::Release);
+        result
     }
 
     fn exists(&self) -> Result<bool> {
         self.inner.exists()
     }
 
+    /// The snapshot as it is (SQLite's pages, the mark and its links trigger among them).
     fn snapshot_into(&self, path: &Path) -> Option<Result<Counts>> {
-        if let Err(e) = self.snapshot_allowed() {
+        if let Err(e) = self.ensure() {
             return Some(Err(e));
         }
         self.inner.snapshot_into(path)
     }
 
     fn clear_rows(&self) -> Result<()> {
-        self.snapshot_allowed()?;
+        self.ensure()?;
         self.inner.clear_rows()
     }
 
     fn revoke_client(&self, client_id: &str) -> Result<u64> {
         self.ensure()?;
         self.inner.revoke_client(client_id)
+    }
+}
+
+/// A copy's side of a store's transaction, the mark it sets remembered (`import_all`).
+struct Marked<'a> {
+    tx: &'a mut dyn Import,
+    /// `Some(mark)` once the copy has set the mark (`Some(None)`: in clear).
+    mark: Option<Option<String>>,
+}
+
+impl Import for Marked<'_> {
+    fn counts(&mut self) -> Result<Counts> {
+        self.tx.counts()
+    }
+    fn clear(&mut self) -> Result<()> {
+        self.tx.clear()
+    }
+    fn rows(&mut self, rows: &Rows) -> Result<()> {
+        self.tx.rows(rows)
+    }
+    fn export(&mut self, batch: usize, sink: &mut dyn Sink) -> Result<()> {
+        self.tx.export(batch, sink)
+    }
+    fn seal_mark(&mut self) -> Result<Option<String>> {
+        self.tx.seal_mark()
+    }
+    fn set_seal_mark(&mut self, mark: Option<&str>) -> Result<()> {
+        self.mark = Some(mark.map(str::to_owned));
+        self.tx.set_seal_mark(mark)
     }
 }

@@ -5,8 +5,11 @@
 //! store under its lock, SQLite in one read transaction, PostgreSQL in one REPEATABLE READ
 //! transaction) while other callers keep writing, and writes rows as they are
 //! (`import_rows`: creation times, rotation families and rotated-away tokens kept), so
-//! that a copy logs nobody out. The rows pass through `copy` one batch at a time: where
-//! rows are to be sealed (issue 19, encryption at rest), that is the place.
+//! that a copy logs nobody out. The rows pass through `copy` one batch at a time. Rows of a
+//! sealed store (issue 19, encryption at rest: `sealed`) travel as they are, digests and
+//! sealed values, with the store's mark, read in the same snapshot (`Sink::counts`), which
+//! the copy gives the target (`Import::set_seal_mark`): never sealed rows under a clear
+//! mark, nor the reverse.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -218,9 +221,10 @@ impl Counts {
     }
 }
 
-/// Where an export hands its snapshot: first its counts, then its rows in batches.
+/// Where an export hands its snapshot: first its counts and the store's mark of encryption
+/// at rest (`TokenStore::seal_mark`, `None` in clear), then its rows in batches.
 pub trait Sink {
-    fn counts(&mut self, counts: &Counts) -> Result<()>;
+    fn counts(&mut self, counts: &Counts, mark: Option<&str>) -> Result<()>;
     fn rows(&mut self, rows: Rows) -> Result<()>;
 }
 
@@ -250,7 +254,8 @@ pub trait Import {
         Err(not_convertible())
     }
     /// Sets the mark (with what a sealed store keeps beside it: the links trigger of SQLite
-    /// and PostgreSQL), or removes it and the links (`None`: the store is in clear).
+    /// and PostgreSQL), or removes it and the links (`None`: the store is in clear). A copy
+    /// sets the source's.
     fn set_seal_mark(&mut self, _mark: Option<&str>) -> Result<()> {
         Err(not_convertible())
     }
@@ -266,11 +271,13 @@ fn not_convertible() -> StoreError {
 
 /// `import_all` for a store without a transaction spanning calls (the memory store, which
 /// goes with its process: nothing of it outlives a kill), one call of its own at a time.
+/// `set_mark` sets the store's mark (`Import::set_seal_mark`).
 pub fn import_directly(
     store: &dyn RowStore,
+    set_mark: &dyn Fn(Option<&str>) -> Result<()>,
     fill: &mut dyn FnMut(&mut dyn Import) -> Result<Counts>,
 ) -> Result<Counts> {
-    struct Direct<'a>(&'a dyn RowStore);
+    struct Direct<'a>(&'a dyn RowStore, &'a dyn Fn(Option<&str>) -> Result<()>);
     impl Import for Direct<'_> {
         fn counts(&mut self) -> Result<Counts> {
             self.0.row_counts()
@@ -281,8 +288,11 @@ pub fn import_directly(
         fn rows(&mut self, rows: &Rows) -> Result<()> {
             self.0.import_rows(rows)
         }
+        fn set_seal_mark(&mut self, mark: Option<&str>) -> Result<()> {
+            (self.1)(mark)
+        }
     }
-    fill(&mut Direct(store))
+    fill(&mut Direct(store, set_mark))
 }
 
 /// What every store does with its rows as they are (see the module's comment).
@@ -291,8 +301,8 @@ pub trait RowStore {
     fn row_counts(&self) -> Result<Counts>;
 
     /// Reads every row in one consistent snapshot, taken while others keep writing:
-    /// gives `sink` the snapshot's counts, then its rows in batches of at most `batch`
-    /// (clients in registration order), and returns the counts.
+    /// gives `sink` the snapshot's counts and mark, then its rows in batches of at most
+    /// `batch` (clients in registration order), and returns the counts.
     fn export_rows(&self, batch: usize, sink: &mut dyn Sink) -> Result<Counts>;
 
     /// Writes rows as they are, in one transaction: a row replaces one with the same key.
@@ -372,8 +382,9 @@ impl Default for CopyOptions {
     }
 }
 
-/// Copies every row of `from` into `to` (one snapshot of `from`, see `RowStore`), then
-/// checks that `to` holds as many rows of each kind as the snapshot had. A target that
+/// Copies every row of `from` into `to` (one snapshot of `from`, see `RowStore`), its mark
+/// of encryption at rest with them, then checks that `to` holds as many rows of each kind
+/// as the snapshot had. A target that
 /// holds rows is refused unless `overwrite`, which empties it first. All of it is one
 /// transaction of the target (`RowStore::import_all`): a copy that fails, or whose process
 /// is killed, leaves the target as it was (empty, or with the rows `overwrite` was to
@@ -389,9 +400,11 @@ pub fn copy(
         progress: &'a Progress,
     }
     impl Sink for Into<'_> {
-        fn counts(&mut self, counts: &Counts) -> Result<()> {
+        fn counts(&mut self, counts: &Counts, mark: Option<&str>) -> Result<()> {
             self.progress.total.store(counts.total(), Ordering::Relaxed);
-            Ok(())
+            // The target's mark becomes the source's (it is empty, or emptied): its rows
+            // come as they are.
+            self.to.set_seal_mark(mark)
         }
         fn rows(&mut self, rows: Rows) -> Result<()> {
             if rows.is_empty() {

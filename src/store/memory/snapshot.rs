@@ -165,11 +165,11 @@ impl RowStore for MemoryStore {
     }
 
     fn export_rows(&self, batch: usize, sink: &mut dyn Sink) -> Result<Counts> {
-        let (counts, rows) = {
+        let (counts, mark, rows) = {
             let tables = self.tables()?;
-            (tables.counts(), tables.rows())
+            (tables.counts(), tables.seal_mark.clone(), tables.rows())
         };
-        sink.counts(&counts)?;
+        sink.counts(&counts, mark.as_deref())?;
         for r in rows {
             for b in batches(r, batch.max(1)) {
                 sink.rows(b)?;
@@ -186,7 +186,11 @@ impl RowStore for MemoryStore {
         &self,
         fill: &mut dyn FnMut(&mut dyn Import) -> Result<Counts>,
     ) -> Result<Counts> {
-        import_directly(self, fill)
+        let set_mark = |mark: Option<&str>| -> Result<()> {
+            self.tables()?.seal_mark = mark.map(str::to_owned);
+            Ok(())
+        };
+        import_directly(self, &set_mark, fill)
     }
 
     fn revoke_client(&self, client_id: &str) -> Result<u64> {

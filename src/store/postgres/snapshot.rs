@@ -182,7 +182,11 @@ impl PostgresStore {
         let stopped = || Failure::Store(StoreError::Internal("the export's reader stopped"));
         let result = async {
             let counts = read_counts(&client.query_one(&counts_sql(&format!("{s}.")), &[]).await?)?;
-            out.send(Piece::Counts(counts)).await.map_err(|_| stopped())?;
+            let mark: Option<String> = client
+                .query_one(&format!("SELECT (SELECT value FROM {s}.nts_meta WHERE name = 'seal')"), &[])
+                .await?
+                .try_get(0)?;
+            out.send(Piece::Counts(counts, mark)).await.map_err(|_| stopped())?;
             for (i, (sql, read)) in tables(&s).into_iter().enumerate() {
                 client
                     .batch_execute(&format!("DECLARE nts_copy_{i} NO SCROLL CURSOR FOR {sql}"))
@@ -316,7 +320,8 @@ impl Import for Within<'_> {
 
     fn export(&mut self, batch: usize, sink: &mut dyn Sink) -> Result<()> {
         let batch = batch.max(1);
-        sink.counts(&self.counts()?)?;
+        let mark = self.seal_mark()?;
+        sink.counts(&self.counts()?, mark.as_deref())?;
         for (i, (sql, read)) in tables(&self.s).into_iter().enumerate() {
             let declare = format!("DECLARE nts_convert_{i} NO SCROLL CURSOR FOR {sql}");
             self.run(async |c: &Client| Ok(c.batch_execute(&declare).await?))?;
@@ -404,9 +409,9 @@ impl Import for Within<'_> {
     }
 }
 
-/// What an export sends its reader: the snapshot's counts first, then its rows.
+/// What an export sends its reader: the snapshot's counts and mark first, then its rows.
 enum Piece {
-    Counts(Counts),
+    Counts(Counts, Option<String>),
     Rows(Rows),
 }
 
@@ -429,7 +434,7 @@ impl RowStore for PostgresStore {
             let mut given = Ok(());
             while let Some(piece) = rx.blocking_recv() {
                 given = match piece {
-                    Piece::Counts(c) => sink.counts(&c),
+                    Piece::Counts(c, mark) => sink.counts(&c, mark.as_deref()),
                     Piece::Rows(r) => sink.rows(r),
                 };
                 if given.is_err() {

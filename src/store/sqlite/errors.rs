@@ -11,6 +11,17 @@ pub(super) fn from_sqlite(path: &str, err: &rusqlite::Error) -> StoreError {
     use rusqlite::ffi::ErrorCode;
     let path = path.to_owned();
     match err {
+        rusqlite::Error::SqliteFailure(e, Some(message))
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER
+                && message == super::schema::CLEAR_ROW_MESSAGE =>
+        {
+            StoreError::EncryptionMismatch(
+                "this token store was sealed (encrypted at rest) after this process opened it \
+                 without encryption keys: its write in clear was refused and nothing was \
+                 written; restart the process with TOKEN_ENCRYPTION_KEYS (the store's keys)"
+                    .into(),
+            )
+        }
         rusqlite::Error::SqliteFailure(e, _) => match e.code {
             ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
                 StoreError::NotADatabase { path }

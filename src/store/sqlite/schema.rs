@@ -486,6 +486,31 @@ pub(super) const LINKS_TRIGGER: &str =
         DELETE FROM nts_token_links WHERE token = OLD.token;
     END;";
 
+/// What the SQLite file's errors carry when a sealed store refuses a row in clear
+/// (`CLEAR_ROWS_REFUSED`; `errors::from_sqlite` makes it ENCRYPTION_MISMATCH).
+pub(super) const CLEAR_ROW_MESSAGE: &str = "nts: a row in clear refused by a sealed token store";
+
+/// A sealed store refuses, in the database itself, a row written in clear (its API key or
+/// pending data not sealed): what a process without keys that checked the file before it
+/// was sealed writes. Created with the mark (`set_seal_mark`, `encrypt`), dropped with it
+/// (`decrypt`): a store in clear has no such trigger, and pays nothing. Refresh tokens are
+/// written only with their access token (one transaction), which the first trigger refuses.
+pub(super) const CLEAR_ROWS_REFUSED: &str =
+    "CREATE TRIGGER IF NOT EXISTS nts_sealed_access_tokens BEFORE INSERT ON access_tokens
+        WHEN NEW.api_key NOT GLOB 'nts[12]:*'
+        BEGIN SELECT RAISE(ABORT, 'nts: a row in clear refused by a sealed token store'); END;
+    CREATE TRIGGER IF NOT EXISTS nts_sealed_authorization_codes BEFORE INSERT ON authorization_codes
+        WHEN NEW.api_key NOT GLOB 'nts[12]:*'
+        BEGIN SELECT RAISE(ABORT, 'nts: a row in clear refused by a sealed token store'); END;
+    CREATE TRIGGER IF NOT EXISTS nts_sealed_pending BEFORE INSERT ON nts_pending_authorizations
+        WHEN NEW.data NOT GLOB 'nts[12]:*'
+        BEGIN SELECT RAISE(ABORT, 'nts: a row in clear refused by a sealed token store'); END;";
+
+/// `CLEAR_ROWS_REFUSED` dropped (a store back in clear).
+pub(super) const CLEAR_ROWS_ALLOWED: &str = "DROP TRIGGER IF EXISTS nts_sealed_access_tokens;
+    DROP TRIGGER IF EXISTS nts_sealed_authorization_codes;
+    DROP TRIGGER IF EXISTS nts_sealed_pending;";
+
 /// `PRAGMA application_id` of a file whose schema this package wrote ("nts1"): together
 /// with `user_version`, the marker that tells our schema versions from another program's.
 pub(super) const APPLICATION_ID: i32 = 0x6e74_7331;

@@ -34,8 +34,21 @@ fn seal_mark(c: &Connection) -> rusqlite::Result<(Option<String>, bool)> {
 }
 
 impl Db {
+    /// The mark, read at each check of the store (its opening); a file sealed by a version
+    /// before the refusal of clear rows is given it then (the mark read again in the write:
+    /// a `decrypt` meanwhile leaves the file in clear, without it). Best effort: a file that
+    /// cannot be written now (read-only, busy) is served as before.
     pub(super) fn seal_mark(&self) -> Result<(Option<String>, bool)> {
-        seal_mark(&self.conn).map_err(|e| self.err(e))
+        let (mark, holds) = seal_mark(&self.conn).map_err(|e| self.err(e))?;
+        if mark.as_deref().is_some_and(|m| m.starts_with("sealed v2 "))
+            && !refuses_clear_rows(&self.conn).map_err(|e| self.err(e))?
+        {
+            let _ = self.write(|c| match seal_mark(c)?.0 {
+                Some(m) => refuse_clear_rows(c, &m),
+                None => Ok(()),
+            });
+        }
+        Ok((mark, holds))
     }
 
     pub(super) fn set_seal_mark(
@@ -52,9 +65,29 @@ impl Db {
             c.prepare_cached("INSERT OR REPLACE INTO nts_meta (name, value) VALUES ('seal', ?1)")?
                 .execute([new])?;
             c.execute_batch(super::schema::LINKS_TRIGGER)?;
+            refuse_clear_rows(c, new)?;
             Ok(true)
         })
     }
+}
+
+/// A store sealed by this version (`sealed v2`: tokens sealed too) refuses rows in clear
+/// (`schema::CLEAR_ROWS_REFUSED`); one of the version before (`sealed v1`) keeps its tokens
+/// in clear.
+fn refuse_clear_rows(c: &Connection, mark: &str) -> rusqlite::Result<()> {
+    if mark.starts_with("sealed v2 ") {
+        c.execute_batch(super::schema::CLEAR_ROWS_REFUSED)?;
+    }
+    Ok(())
+}
+
+/// Whether the file has `schema::CLEAR_ROWS_REFUSED`.
+fn refuses_clear_rows(c: &Connection) -> rusqlite::Result<bool> {
+    c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master
+         WHERE type = 'trigger' AND name = 'nts_sealed_access_tokens')",
+    )?
+    .query_row([], |r| r.get(0))
 }
 
 /// Each kind's statement selects the columns its reader of `rows` reads, then its key.
@@ -105,7 +138,8 @@ fn export(c: &Connection, shown: &str, batch: usize, sink: &mut dyn Sink) -> Res
     let e = |e: rusqlite::Error| from_sqlite(shown, &e);
     // The first read starts the snapshot every later read of the transaction sees.
     let snapshot = counts(c).map_err(e)?;
-    sink.counts(&snapshot)?;
+    let (mark, _) = seal_mark(c).map_err(e)?;
+    sink.counts(&snapshot, mark.as_deref())?;
     stream(
         c,
         shown,
@@ -295,12 +329,15 @@ impl RowStore for SqliteStore {
                             "INSERT OR REPLACE INTO nts_meta (name, value) VALUES ('seal', ?1)",
                             [mark],
                         )
-                        .and_then(|_| c.execute_batch(super::schema::LINKS_TRIGGER)),
-                    None => c.execute_batch(
-                        "DELETE FROM nts_meta WHERE name = 'seal';
-                         DROP TRIGGER IF EXISTS nts_token_links_delete;
-                         DELETE FROM nts_token_links;",
-                    ),
+                        .and_then(|_| c.execute_batch(super::schema::LINKS_TRIGGER))
+                        .and_then(|_| refuse_clear_rows(c, mark)),
+                    None => c
+                        .execute_batch(
+                            "DELETE FROM nts_meta WHERE name = 'seal';
+                             DROP TRIGGER IF EXISTS nts_token_links_delete;
+                             DELETE FROM nts_token_links;",
+                        )
+                        .and_then(|_| c.execute_batch(super::schema::CLEAR_ROWS_ALLOWED)),
                 }
                 .map_err(|e| from_sqlite(&self.shown, &e))
             }
