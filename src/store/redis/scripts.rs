@@ -7,7 +7,7 @@
 //! - `at:<token>`: an access token, a hash: `k` API key, `c` client, `s` scopes (JSON), `t`
 //!   created at, and when they are set `u` user, `r` refresh token, `e` expires at (ms),
 //!   `p` resource, `x` extra, `l` links (sealed), `f` the rotation family of its refresh
-//!   token (absent: the refresh token is its family's first). Expires (`PEXPIREAT`) at `e`.
+//!   token (absent: the refresh token is its family's first). Expires (`PEXPIREAT`) after `e`.
 //! - `rt:<refresh token>`: the access token it belongs to; expires with it.
 //! - `exp`: every access token by expiry (a sorted set, `inf` for none): `getStats`'s count
 //!   (`ZCOUNT`, O(log n)) and the cleanup's order.
@@ -24,7 +24,9 @@
 //!   `clients`: their ids in registration order, numbered by `clseq`.
 //! - `meta`: `seal`, the mark of encryption at rest.
 //!
-//! Redis removes expired keys by itself (`PEXPIREAT`), so no cleanup is needed for memory;
+//! Redis removes expired keys by itself (`PEXPIREAT`, an hour after their expiry: until
+//! then a read that finds one expired removes it and its entries, and the cleanup finds what
+//! nobody read, as on the other stores), so no cleanup is needed for memory;
 //! the sorted sets keep an entry for a token Redis removed until the cleanup (or the next
 //! write of the same token) removes it, and every count leaves out entries whose expiry
 //! is past, so such an entry is never counted. A read checks the expiry itself too: a key
@@ -66,6 +68,18 @@ impl Script {
 /// The functions every script shares.
 const PRELUDE: &str = r#"
 local P = ARGV[1]
+-- How long after its expiry Redis keeps a record (ms): until then a read that finds it
+-- expired removes it with its entries, and the cleanup finds what nobody read, as on the
+-- other stores; after it, Redis removes it by itself.
+local MARGIN = 3600000
+-- The key expires MARGIN after `e` (ms, a string; 'inf': never).
+local function expire_at(key, e)
+  if e == 'inf' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIREAT', key, string.format('%.0f', tonumber(e) + MARGIN))
+  end
+end
 -- An optional argument: '' for none, '=' and the value for one.
 local function opt(v)
   if v == nil or v == '' then return nil end
@@ -80,7 +94,7 @@ local function user_refresh(u)
     return
   end
   redis.call('ZADD', P .. 'users', top[2], u)
-  if top[2] == 'inf' then redis.call('PERSIST', uk) else redis.call('PEXPIREAT', uk, top[2]) end
+  expire_at(uk, top[2])
 end
 -- Removes an access token, its refresh token and its entries; 1 if it was there.
 local function remove_token(t)
@@ -116,11 +130,11 @@ local function store_one(t, r, k, u, c, s, e, p, x, l, f, now)
   end
   add('u', u) add('r', r) add('e', e) add('p', p) add('x', x) add('l', l) add('f', f)
   redis.call('HSET', hk, unpack(h))
-  if e then redis.call('PEXPIREAT', hk, e) end
+  if e then expire_at(hk, e) end
   if r then
     local rk = P .. 'rt:' .. r
     redis.call('SET', rk, t)
-    if e then redis.call('PEXPIREAT', rk, e) end
+    if e then expire_at(rk, e) end
   end
   local score = e or 'inf'
   redis.call('ZADD', P .. 'exp', score, t)
@@ -129,7 +143,7 @@ local function store_one(t, r, k, u, c, s, e, p, x, l, f, now)
     redis.call('ZADD', uk, score, t)
     redis.call('ZADD', P .. 'users', 'GT', score, u)
     local top = redis.call('ZSCORE', P .. 'users', u)
-    if top == 'inf' then redis.call('PERSIST', uk) else redis.call('PEXPIREAT', uk, top) end
+    expire_at(uk, top)
   end
 end
 local function remove_code(c)
@@ -262,13 +276,13 @@ local c, u, e = ARGV[2], opt(ARGV[3]), ARGV[5]
 remove_code(c)
 local ck = P .. 'code:' .. c
 if u then redis.call('HSET', ck, 'd', ARGV[4], 'u', u) else redis.call('HSET', ck, 'd', ARGV[4]) end
-redis.call('PEXPIREAT', ck, e)
+expire_at(ck, e)
 redis.call('ZADD', P .. 'codes', e, c)
 if u then
   local uc = P .. 'uc:' .. u
   local was = redis.call('PEXPIRETIME', uc)
   redis.call('SADD', uc, c)
-  if was < 0 or was < tonumber(e) then redis.call('PEXPIREAT', uc, e) end
+  if was < 0 or was < tonumber(e) + MARGIN then expire_at(uc, e) end
 end
 return 1
 "#,
@@ -288,7 +302,7 @@ pub(super) static STORE_PENDING: Script = Script::new(
     r#"
 local k = P .. 'pend:' .. ARGV[2]
 redis.call('SET', k, ARGV[3])
-redis.call('PEXPIREAT', k, ARGV[4])
+expire_at(k, ARGV[4])
 redis.call('ZADD', P .. 'pend', ARGV[4], ARGV[2])
 return 1
 "#,
