@@ -20,7 +20,8 @@
 //! - `errors`: the server's and the socket's errors mapped to the store's kinds;
 //! - `store`: the `TokenStore` operations; `snapshot`: the rows as they are.
 //!
-//! Expiry is Redis's own (`PEXPIREAT` on every key that expires), so nothing needs a cleanup
+//! Expiry is Redis's own (`PEXPIRE` on every key that expires, an hour past its expiry by
+//! the caller's clock), so nothing needs a cleanup
 //! pass for memory; every read checks the expiry itself, so a key Redis has not removed yet
 //! is never served after its time. A write is one script (atomic on the server); a failed
 //! connection is dropped and the next call opens another; a read that fails on a kept

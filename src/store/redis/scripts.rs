@@ -7,7 +7,7 @@
 //! - `at:<token>`: an access token, a hash: `k` API key, `c` client, `s` scopes (JSON), `t`
 //!   created at, and when they are set `u` user, `r` refresh token, `e` expires at (ms),
 //!   `p` resource, `x` extra, `l` links (sealed), `f` the rotation family of its refresh
-//!   token (absent: the refresh token is its family's first). Expires (`PEXPIREAT`) after `e`.
+//!   token (absent: the refresh token is its family's first). Expires (`PEXPIRE`) after `e`.
 //! - `rt:<refresh token>`: the access token it belongs to; expires with it.
 //! - `exp`: every access token by expiry (a sorted set, `inf` for none): `getStats`'s count
 //!   (`ZCOUNT`, O(log n)) and the cleanup's order.
@@ -24,7 +24,8 @@
 //!   `clients`: their ids in registration order, numbered by `clseq`.
 //! - `meta`: `seal`, the mark of encryption at rest.
 //!
-//! Redis removes expired keys by itself (`PEXPIREAT`, an hour after their expiry: until
+//! Redis removes expired keys by itself (`PEXPIRE`, an hour after their expiry by the
+//! caller's clock: until
 //! then a read that finds one expired removes it and its entries, and the cleanup finds what
 //! nobody read, as on the other stores), so no cleanup is needed for memory;
 //! the sorted sets keep an entry for a token Redis removed until the cleanup (or the next
@@ -72,12 +73,15 @@ local P = ARGV[1]
 -- expired removes it with its entries, and the cleanup finds what nobody read, as on the
 -- other stores; after it, Redis removes it by itself.
 local MARGIN = 3600000
--- The key expires MARGIN after `e` (ms, a string; 'inf': never).
-local function expire_at(key, e)
+-- The key expires MARGIN after `e` (ms, a string; 'inf': never), counted from `now`: the
+-- caller's clock decides how long a record lives, Redis's only when it goes.
+local function expire_at(key, e, now)
   if e == 'inf' then
     redis.call('PERSIST', key)
   else
-    redis.call('PEXPIREAT', key, string.format('%.0f', tonumber(e) + MARGIN))
+    local ms = tonumber(e) - tonumber(now) + MARGIN
+    if ms < 1 then ms = 1 end
+    redis.call('PEXPIRE', key, string.format('%.0f', ms))
   end
 end
 -- An optional argument: '' for none, '=' and the value for one.
@@ -94,7 +98,7 @@ local function user_refresh(u)
     return
   end
   redis.call('ZADD', P .. 'users', top[2], u)
-  expire_at(uk, top[2])
+  if top[2] == 'inf' then redis.call('PERSIST', uk) end
 end
 -- Removes an access token, its refresh token and its entries; 1 if it was there.
 local function remove_token(t)
@@ -130,11 +134,11 @@ local function store_one(t, r, k, u, c, s, e, p, x, l, f, now)
   end
   add('u', u) add('r', r) add('e', e) add('p', p) add('x', x) add('l', l) add('f', f)
   redis.call('HSET', hk, unpack(h))
-  if e then expire_at(hk, e) end
+  if e then expire_at(hk, e, now) end
   if r then
     local rk = P .. 'rt:' .. r
     redis.call('SET', rk, t)
-    if e then expire_at(rk, e) end
+    if e then expire_at(rk, e, now) end
   end
   local score = e or 'inf'
   redis.call('ZADD', P .. 'exp', score, t)
@@ -143,7 +147,7 @@ local function store_one(t, r, k, u, c, s, e, p, x, l, f, now)
     redis.call('ZADD', uk, score, t)
     redis.call('ZADD', P .. 'users', 'GT', score, u)
     local top = redis.call('ZSCORE', P .. 'users', u)
-    expire_at(uk, top)
+    expire_at(uk, top, now)
   end
 end
 local function remove_code(c)
@@ -269,20 +273,21 @@ return 1
 "#,
 );
 
-/// Stores the code ARGV 2 (user ARGV 3, optional; record ARGV 4; expiry ARGV 5).
+/// Stores the code ARGV 2 (user ARGV 3, optional; record ARGV 4; expiry ARGV 5; now,
+/// its creation time, ARGV 6).
 pub(super) static STORE_CODE: Script = Script::new(
     r#"
-local c, u, e = ARGV[2], opt(ARGV[3]), ARGV[5]
+local c, u, e, now = ARGV[2], opt(ARGV[3]), ARGV[5], ARGV[6]
 remove_code(c)
 local ck = P .. 'code:' .. c
 if u then redis.call('HSET', ck, 'd', ARGV[4], 'u', u) else redis.call('HSET', ck, 'd', ARGV[4]) end
-expire_at(ck, e)
+expire_at(ck, e, now)
 redis.call('ZADD', P .. 'codes', e, c)
 if u then
   local uc = P .. 'uc:' .. u
-  local was = redis.call('PEXPIRETIME', uc)
+  local was = redis.call('PTTL', uc)
   redis.call('SADD', uc, c)
-  if was < 0 or was < tonumber(e) + MARGIN then expire_at(uc, e) end
+  if was < 0 or was < tonumber(e) - tonumber(now) + MARGIN then expire_at(uc, e, now) end
 end
 return 1
 "#,
@@ -297,12 +302,12 @@ return d
 "#,
 );
 
-/// Stores the pending authorization ARGV 2 (data ARGV 3) until ARGV 4.
+/// Stores the pending authorization ARGV 2 (data ARGV 3) until ARGV 4 (now: ARGV 5).
 pub(super) static STORE_PENDING: Script = Script::new(
     r#"
 local k = P .. 'pend:' .. ARGV[2]
 redis.call('SET', k, ARGV[3])
-expire_at(k, ARGV[4])
+expire_at(k, ARGV[4], ARGV[5])
 redis.call('ZADD', P .. 'pend', ARGV[4], ARGV[2])
 return 1
 "#,

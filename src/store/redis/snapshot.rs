@@ -135,6 +135,13 @@ impl RedisStore {
     }
 }
 
+/// This machine's clock, in epoch ms: when an imported row is written.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// `s` matched literally by `SCAN … MATCH`.
 fn glob_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -215,7 +222,7 @@ impl RowStore for RedisStore {
                         &p.state,
                         &p.data,
                         p.expires_at,
-                        0,
+                        now_ms(),
                     )?;
                 }
             }

@@ -99,7 +99,8 @@ impl TokenStore for RedisStore {
         a.push(c)
             .opt(data.user_id.as_deref())
             .push(code_json(data))
-            .push(data.expires_at.to_string());
+            .push(data.expires_at.to_string())
+            .push(data.created_at.to_string());
         self.script(false, &s::STORE_CODE, &a).map(|_| ())
     }
 
@@ -251,10 +252,13 @@ impl TokenStore for RedisStore {
         state: &str,
         data: &str,
         expires_at: i64,
-        _now: i64,
+        now: i64,
     ) -> Result<()> {
         let mut a = self.args();
-        a.push(state).push(data).push(expires_at.to_string());
+        a.push(state)
+            .push(data)
+            .push(expires_at.to_string())
+            .push(now.to_string());
         self.script(false, &s::STORE_PENDING, &a).map(|_| ())
     }
 

@@ -137,3 +137,50 @@ fn a_connection_closed_by_the_server_is_replaced() {
     s.store_access_token(&t, 1).unwrap();
     assert!(s.get_access_token("t1", 1).unwrap().is_some());
 }
+
+/// Records live by the caller's clock, whatever Redis's says: a token, a code and a
+/// pending authorization stored at a `now` far from the server's time are found until
+/// their expiry by that clock (Redis's TTLs count from the caller's `now`, not from an
+/// absolute time that Redis's clock may think long past).
+#[test]
+fn records_live_by_the_callers_clock() {
+    let Some(p) = TestPrefix::new() else {
+        return;
+    };
+    let s = p.store();
+    let then = 1_000_000;
+    let t = crate::store::tests::token("t1", Some("r1"), Some("u1"), Some(then + 60_000));
+    s.store_access_token(&t, then).unwrap();
+    assert!(s.get_access_token("t1", then + 1).unwrap().is_some());
+    assert!(s.get_refresh_token("r1", then + 1).unwrap().is_some());
+    assert_eq!(s.stats(then + 1).unwrap().unique_users, 1);
+    let code = crate::model::AuthorizationCode {
+        user_id: Some("u1".into()),
+        api_key: "k".into(),
+        client_id: "c".into(),
+        redirect_uri: "https://x/cb".into(),
+        code_challenge: None,
+        code_challenge_method: None,
+        scopes: vec![],
+        expires_at: then + 60_000,
+        created_at: then,
+        resource: None,
+        extra: None,
+    };
+    s.store_authorization_code("c1", &code).unwrap();
+    assert_eq!(s.take_authorization_code("c1", then + 1).unwrap(), Some(code));
+    s.store_pending_authorization("st", "{}", then + 60_000, then)
+        .unwrap();
+    assert_eq!(
+        s.take_pending_authorization("st", then + 1).unwrap().as_deref(),
+        Some("{}")
+    );
+    // And the keys do go by themselves, an hour after their expiry by that clock.
+    let key = format!("{}at:t1", p.prefix);
+    let ttl = s
+        .call(true, |c| c.command(&[b"PTTL", key.as_bytes()]))
+        .unwrap()
+        .int()
+        .unwrap();
+    assert!(ttl > 3_600_000 && ttl <= 3_660_000, "{ttl}");
+}
