@@ -82,29 +82,31 @@ export interface TokenStats {
   storage: StorageKind;
 }
 
-export type StorageKind = "memory" | "sqlite" | "postgres";
+export type StorageKind = "memory" | "sqlite" | "postgres" | "redis";
 
 /** Seconds from now, as in `storeAuthorizationCode(..., expiresIn)`. */
 export type Seconds = number;
 
 export interface TokenStorageOptions {
-  /** `"memory"` (default), `"db"` / `"sqlite"` for a SQLite file, `"postgres"` / `"postgresql"` / `"pg"` for PostgreSQL. Case-insensitive. */
-  storage?: "memory" | "db" | "sqlite" | "postgres" | "postgresql" | "pg" | (string & {});
+  /** `"memory"` (default), `"db"` / `"sqlite"` for a SQLite file, `"postgres"` / `"postgresql"` / `"pg"` for PostgreSQL, `"redis"` / `"valkey"` for Redis or Valkey. Case-insensitive. */
+  storage?: "memory" | "db" | "sqlite" | "postgres" | "postgresql" | "pg" | "redis" | "valkey" | (string & {});
   /** The SQLite file; relative paths resolve against the working directory. Default `data/tokens.db`. */
   path?: string;
   /** `"normal"` (default; WAL keeps the file consistent, a power loss may undo the last commits) or `"full"`. */
   synchronous?: "normal" | "full";
   /** How long a write waits for another process's lock, in milliseconds. Default 5000. */
   busyTimeout?: number;
-  /** PostgreSQL: the connection string, URL (`postgres://user:password@host:5432/db?sslmode=require`) or key-value form. Required for `storage: "postgres"`. */
+  /** PostgreSQL: the connection string, URL (`postgres://user:password@host:5432/db?sslmode=require`) or key-value form. Required for `storage: "postgres"`. Redis: its URL (`redis://[user:password@]host:6379[/db]`, `rediss://…` for TLS), required for `storage: "redis"`. */
   url?: string;
+  /** Redis: put before every key of the store, so that one Redis holds several stores. Default `"nts:"`. */
+  prefix?: string;
   /** PostgreSQL: the schema that holds the tables, created if missing. Default `"public"`. */
   schema?: string;
-  /** PostgreSQL: how long connecting may take, in milliseconds. Default 5000. */
+  /** PostgreSQL and Redis: how long connecting may take, in milliseconds. Default 5000. */
   connectTimeout?: number;
-  /** PostgreSQL: how long one call may take, round trips and lock waits included, in milliseconds. Default 5000. */
+  /** PostgreSQL and Redis: how long one call may take, round trips and lock waits included, in milliseconds. Default 5000. */
   queryTimeout?: number;
-  /** PostgreSQL: how many connections the store keeps at most (1 to 100). Default 4. */
+  /** PostgreSQL and Redis: how many connections the store keeps at most (1 to 100). Default 4. */
   poolSize?: number;
   /** Seconds after a rotation during which the old refresh token, presented again, is refused without revoking its grant (a client's retry). 0 to 3600, default 10. */
   refreshGracePeriod?: number;
@@ -127,6 +129,7 @@ export type TokenStorageErrorCode =
   | "ERR_TOKEN_STORAGE_SQLITE"
   | "ERR_TOKEN_STORAGE_UNAVAILABLE"
   | "ERR_TOKEN_STORAGE_POSTGRES"
+  | "ERR_TOKEN_STORAGE_REDIS"
   | "ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY"
   | "ERR_TOKEN_STORAGE_CANNOT_DECRYPT"
   | "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH"

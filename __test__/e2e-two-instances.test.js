@@ -12,7 +12,7 @@ const client = require("../examples/oauth-server/client");
 const { spawnServer } = require("../examples/oauth-server/child");
 const { startUpstream } = require("../examples/oauth-server/upstream");
 const { listen, close, urlOf } = require("../examples/oauth-server/net");
-const { PG_URL, freshSchema, tempDir, removeDir } = require("./helpers/setup");
+const { PG_URL, REDIS_URL, freshSchema, tempDir, removeDir } = require("./helpers/setup");
 
 /** How long a change made on one instance may take to reach the other (the contract's bound). */
 const CHANGE_REACHES_ALL_MS = 50;
@@ -37,9 +37,10 @@ async function roundRobin(ports) {
   return { server, base: urlOf(server), log };
 }
 
-const kinds = PG_URL ? ["db", "postgres"] : ["db"];
+const kinds = ["db", ...(PG_URL ? ["postgres"] : []), ...(REDIS_URL ? ["redis"] : [])];
+const PLACES = { db: "SQLite file", postgres: "PostgreSQL database", redis: "Redis server" };
 for (const kind of kinds) {
-  describe(`two instances on one ${kind === "db" ? "SQLite file" : "PostgreSQL database"}, behind a round-robin proxy`, () => {
+  describe(`two instances on one ${PLACES[kind]}, behind a round-robin proxy`, () => {
     it("register, authorize, callback, exchange and refresh each on the other instance; one of 20 concurrent refreshes wins; a replay revokes the grant; a restart of both loses nothing", async () => {
       const dir = tempDir();
       const upstream = await startUpstream();
@@ -50,6 +51,7 @@ for (const kind of kinds) {
         TOKEN_STORAGE_LOG: "error",
         TOKEN_REFRESH_GRACE_SECONDS: "1",
         ...(kind === "postgres" ? { TOKEN_DATABASE_URL: PG_URL, TOKEN_DB_SCHEMA: freshSchema() } : {}),
+        ...(kind === "redis" ? { TOKEN_REDIS_URL: REDIS_URL, TOKEN_REDIS_PREFIX: `${freshSchema()}:` } : {}),
       };
       let servers = [];
       let proxy = null;

@@ -41,8 +41,9 @@ test("the main package holds the JS, the types and the Rust source, nothing else
   assert.ok(!files.some((f) => f.endsWith(".node")), "the main package carries no binary: the platform packages do");
   // JS, types, docs and the Rust source without its tests (PostgreSQL, doctor, backups, the
   // operator's commands, encrypted backups, the sealing layer, the MCP provider, the grant
-  // fields and encrypt/decrypt/rekey included): about 1,240 kB; a guard against stray files.
-  assert.ok(info.unpackedSize < 1300 * 1024, `main package unpacks to ${info.unpackedSize} bytes`);
+  // fields and encrypt/decrypt/rekey included): about 1,240 kB; with the Redis store (its
+  // folder, 84 kB, and docs/redis.md) about 1,310 kB; a guard against stray files.
+  assert.ok(info.unpackedSize < 1400 * 1024, `main package unpacks to ${info.unpackedSize} bytes`);
 });
 
 test("the main package has no install script and lists every target's platform package", () => {

@@ -27,6 +27,7 @@ function tokenSecrets() {
  * `pg_dump` (which must hold `table`).
  */
 function storedBytes(opts, table) {
+  if (opts.storage === "redis") return redisBytes(opts);
   if (opts.path) {
     const file = opts.path;
     assert.ok(fs.existsSync(`${file}-wal`), "the WAL is read too");
@@ -38,6 +39,22 @@ function storedBytes(opts, table) {
   assert.equal(dump.status, 0, String(dump.stderr));
   assert.ok(dump.stdout.includes(Buffer.from(table)), `the dump holds the table ${table}`);
   return dump.stdout;
+}
+
+/**
+ * What a Redis store holds, as bytes: every key under its prefix, with its value (a
+ * string, or a hash's, set's or sorted set's members), read with redis-cli.
+ */
+function redisBytes(opts) {
+  const cli = (...a) => {
+    const out = spawnSync("redis-cli", ["-u", opts.url, "--raw", ...a], { encoding: "buffer" });
+    assert.equal(out.status, 0, String(out.stderr));
+    return out.stdout;
+  };
+  const keys = cli("--scan", "--pattern", `${opts.prefix}*`).toString().split("\n").filter(Boolean);
+  assert.ok(keys.length > 0, "the store holds keys");
+  const read = { string: ["GET"], hash: ["HGETALL"], set: ["SMEMBERS"], zset: ["ZRANGE", "0", "-1"] };
+  return Buffer.concat(keys.flatMap((k) => [Buffer.from(k), cli(...read[cli("TYPE", k).toString().trim()], k)]));
 }
 
 /** Secrets as a server would have them: random, so a match in the bytes is no accident. */

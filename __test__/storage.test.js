@@ -682,7 +682,7 @@ for (const kind of KINDS) {
         assert.notEqual(s.getAccessToken("after-closedb"), null);
       });
 
-      if (kind === "db" || kind === "postgres") {
+      if (kind !== "memory") {
         it("keeps tokens, refresh tokens and codes across close and in a new TokenStorage on the same file", () => {
           const s = ctx.store;
           putToken(s, "kept", { expiresAt: new Date(Date.now() + HOUR) });

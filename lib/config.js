@@ -40,6 +40,16 @@ const STORE_KINDS = {
     file: false,
     locationField: "database",
   },
+  redis: {
+    names: ["redis", "valkey"],
+    // Not `url` and `prefix`: the environment's options of every kind are read together,
+    // and `url` is PostgreSQL's (lib/default-store.js); in code they are options.url and
+    // options.prefix.
+    environment: { redisUrl: ["TOKEN_REDIS_URL", "REDIS_URL"], redisPrefix: "TOKEN_REDIS_PREFIX" },
+    configure: redisConfig,
+    file: false,
+    locationField: "database",
+  },
 };
 
 /**
@@ -169,23 +179,7 @@ function wholeNumberOption(value, name, min, max, unit) {
  */
 function postgresConfig(options, names) {
   const fn = "TokenStorage";
-  const urls = Array.isArray(options.url) ? options.url : [options.url];
-  const urlNames = names.url ?? OPTION_NAMES.url;
-  const at = urls.findIndex((u) => typeof u === "string" && u.trim() !== "");
-  if (at === -1) {
-    urls.forEach((u, i) => args.optionalString(fn, urlNames[i], u));
-    const which = urlNames.length > 1 ? `neither ${urlNames.join(" nor ")} is set` : `${urlNames[0]} is not set`;
-    throw new TokenStorageError(
-      `${names.storage} is "postgres" but ${which}; give the PostgreSQL connection string (postgres://user:password@host:5432/database)`,
-      "ERR_TOKEN_STORAGE_CONFIG",
-    );
-  }
-  // Parsed now (never echoed: it may hold a password), so a bad one fails at start.
-  try {
-    native.checkSettings("postgres", { url: urls[at], urlName: urlNames[at] });
-  } catch (err) {
-    throw fromNative(err);
-  }
+  const { url, urlName } = serverUrl("postgres", options.url, names.url ?? OPTION_NAMES.url, names, "the PostgreSQL connection string (postgres://user:password@host:5432/database)");
   const schemaName = names.schema ?? OPTION_NAMES.schema;
   const schema = args.optionalString(fn, "options.schema", options.schema) ?? DEFAULTS.SCHEMA;
   if (!SCHEMA_NAME.test(schema)) {
@@ -194,15 +188,59 @@ function postgresConfig(options, names) {
       "ERR_TOKEN_STORAGE_CONFIG",
     );
   }
-  const settings = {
-    url: urls[at],
-    urlName: urlNames[at],
-    schema,
+  return { settings: { url, urlName, schema, ...connectionSettings(options) }, defaultFile: null };
+}
+
+/**
+ * A Redis store's settings. The URL is `options.url` (the module-level store:
+ * TOKEN_REDIS_URL, then REDIS_URL), the key prefix `options.prefix` (TOKEN_REDIS_PREFIX);
+ * messages name the setting, never the URL, which may hold a password.
+ */
+function redisConfig(options, names) {
+  const fromEnvironment = names.redisUrl !== undefined;
+  const { url, urlName } = serverUrl(
+    "redis",
+    fromEnvironment ? options.redisUrl : options.url,
+    fromEnvironment ? names.redisUrl : OPTION_NAMES.url,
+    names,
+    "the Redis URL (redis://[user:password@]host:6379[/db], rediss://… for TLS)",
+  );
+  const prefixName = fromEnvironment ? names.redisPrefix : "options.prefix";
+  const prefix = args.optionalString("TokenStorage", prefixName, fromEnvironment ? options.redisPrefix : options.prefix) ?? DEFAULTS.REDIS_PREFIX;
+  if (prefix.length > 200) {
+    throw new TokenStorageError(`${prefixName} is longer than 200 characters`, "ERR_TOKEN_STORAGE_CONFIG");
+  }
+  return { settings: { url, urlName, prefix, ...connectionSettings(options) }, defaultFile: null };
+}
+
+/**
+ * A database server's URL: the first of `given` (one value, or the environment's, in the
+ * order of `urlNames`) that is set, checked by the native store of `kind` (parsed, never
+ * echoed: it may hold a password), so a bad one fails at start. `example` says what to give.
+ */
+function serverUrl(kind, given, urlNames, names, example) {
+  const urls = Array.isArray(given) ? given : [given];
+  const at = urls.findIndex((u) => typeof u === "string" && u.trim() !== "");
+  if (at === -1) {
+    urls.forEach((u, i) => args.optionalString("TokenStorage", urlNames[i], u));
+    const which = urlNames.length > 1 ? `neither ${urlNames.join(" nor ")} is set` : `${urlNames[0]} is not set`;
+    throw new TokenStorageError(`${names.storage} is "${kind}" but ${which}; give ${example}`, "ERR_TOKEN_STORAGE_CONFIG");
+  }
+  try {
+    native.checkSettings(kind, { url: urls[at], urlName: urlNames[at] });
+  } catch (err) {
+    throw fromNative(err);
+  }
+  return { url: urls[at], urlName: urlNames[at] };
+}
+
+/** A database server's timeouts and pool size (PostgreSQL, Redis). */
+function connectionSettings(options) {
+  return {
     connectTimeoutMs: wholeNumberOption(options.connectTimeout, "connectTimeout", 1, 2 ** 31 - 1, "milliseconds") ?? DEFAULTS.CONNECT_TIMEOUT_MS,
     queryTimeoutMs: wholeNumberOption(options.queryTimeout, "queryTimeout", 1, 2 ** 31 - 1, "milliseconds") ?? DEFAULTS.QUERY_TIMEOUT_MS,
     poolSize: wholeNumberOption(options.poolSize, "poolSize", 1, 100, "connections") ?? DEFAULTS.POOL_SIZE,
   };
-  return { settings, defaultFile: null };
 }
 
 // Read once, as the package loads: a function that reads `require` later keeps this module,

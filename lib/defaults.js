@@ -33,6 +33,8 @@ module.exports = Object.freeze({
   BUSY_TIMEOUT_MS: 5000,
   /** `schema` unset: PostgreSQL's default schema. */
   SCHEMA: "public",
+  /** `prefix` unset (TOKEN_REDIS_PREFIX): put before every key of a Redis store, so that one Redis holds several stores. */
+  REDIS_PREFIX: "nts:",
   /** `connectTimeout` unset: milliseconds opening a PostgreSQL connection may take before ERR_TOKEN_STORAGE_UNAVAILABLE. */
   CONNECT_TIMEOUT_MS: 5000,
   /** `queryTimeout` unset: milliseconds one call to a PostgreSQL store may take, round trips and lock waits included. */

@@ -14,6 +14,7 @@ const CODES = Object.freeze({
   ERR_TOKEN_STORAGE_SQLITE: "any other SQLite failure",
   ERR_TOKEN_STORAGE_UNAVAILABLE: "the database server cannot be reached, refused or dropped the connection, or did not answer in time; the store reconnects by itself at a later call",
   ERR_TOKEN_STORAGE_POSTGRES: "any other PostgreSQL failure (the message gives its SQLSTATE)",
+  ERR_TOKEN_STORAGE_REDIS: "any other Redis or Valkey failure (the message gives the error's first word, never its text)",
   ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY: "the keyring (TOKEN_ENCRYPTION_KEYS or the encryptionKeys option) is malformed; raised at start",
   ERR_TOKEN_STORAGE_CANNOT_DECRYPT: "an encrypted backup (age) does not open: wrong passphrase or key, or a damaged or altered file (the command line's restore, exit 5); or a sealed value does not open (unknown key id, altered, moved to another row or column); the row is never served",
   ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH: "the store's encryption at rest does not match the keys given: keys for a store written in clear, none for a sealed one, a keyring holding none of the store's keys or another key under one of its ids; or a write in clear into a SQLite file sealed after this process opened it without keys",

@@ -8,6 +8,7 @@
 const { spawnSync } = require("node:child_process");
 const path = require("node:path");
 const { startCluster, findBinaries, searched } = require("./postgres");
+const redis = require("./redis");
 
 const root = path.resolve(__dirname, "..");
 const env = { ...process.env };
@@ -31,6 +32,22 @@ if (env.TOKEN_TEST_DATABASE_URL?.trim()) {
   );
 }
 
+let redisServer = null;
+if (env.TOKEN_TEST_REDIS_URL?.trim()) {
+  console.log("Redis suites: on the server TOKEN_TEST_REDIS_URL names");
+} else if (redis.findServer()) {
+  redisServer = redis.startServer();
+  env.TOKEN_TEST_REDIS_URL = redisServer.url;
+  console.log(`Redis suites: on a throwaway redis-server at ${redisServer.url}`);
+} else if (env.CI) {
+  console.error("CI runs the Redis suites, and no redis-server was found. Install Debian's redis-server package (.ci/run does).");
+  cluster?.stop();
+  process.exit(1);
+} else {
+  delete env.TOKEN_TEST_REDIS_URL;
+  console.warn("\n*** Redis suites SKIPPED: no redis-server found (Debian: apt-get install redis-server), or set TOKEN_TEST_REDIS_URL.\n");
+}
+
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: root, env, stdio: "inherit" });
   return r.status ?? 1;
@@ -39,4 +56,5 @@ function run(cmd, args) {
 let status = run("cargo", ["test", "--quiet"]);
 if (status === 0) status = run(process.execPath, ["--test", "__test__/"]);
 cluster?.stop();
+redisServer?.stop();
 process.exit(status);

@@ -35,6 +35,8 @@ pub enum StoreError {
     Unavailable { location: String, reason: String },
     /// Any other PostgreSQL failure (`reason` holds its SQLSTATE, never a value).
     Postgres { location: String, reason: String },
+    /// Any other Redis failure (`reason` holds the error's first word, never a value).
+    Redis { location: String, reason: String },
     /// `TOKEN_ENCRYPTION_KEYS` (the keyring) is malformed: the message names the entry by its
     /// position and id, never its key.
     BadEncryptionKey(String),
@@ -68,6 +70,7 @@ impl StoreError {
             StoreError::Sqlite { .. } => "ERR_TOKEN_STORAGE_SQLITE",
             StoreError::Unavailable { .. } => "ERR_TOKEN_STORAGE_UNAVAILABLE",
             StoreError::Postgres { .. } => "ERR_TOKEN_STORAGE_POSTGRES",
+            StoreError::Redis { .. } => "ERR_TOKEN_STORAGE_REDIS",
             StoreError::BadEncryptionKey(_) => "ERR_TOKEN_STORAGE_BAD_ENCRYPTION_KEY",
             StoreError::CannotDecrypt(_) => "ERR_TOKEN_STORAGE_CANNOT_DECRYPT",
             StoreError::EncryptionMismatch(_) => "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH",
@@ -115,7 +118,7 @@ impl fmt::Display for StoreError {
                 "token database {location} is unavailable: {reason}; \
                  the store reconnects by itself at a later call"
             ),
-            StoreError::Postgres { location, reason } => {
+            StoreError::Postgres { location, reason } | StoreError::Redis { location, reason } => {
                 write!(f, "token database {location} failed: {reason}")
             }
             StoreError::Poisoned => f.write_str(
@@ -159,6 +162,10 @@ mod tests {
                 reason: p(),
             },
             StoreError::Postgres {
+                location: p(),
+                reason: p(),
+            },
+            StoreError::Redis {
                 location: p(),
                 reason: p(),
             },

@@ -22,8 +22,14 @@ if (PG_URL === null && process.env.CI) {
   throw new Error("CI runs the PostgreSQL suites: TOKEN_TEST_DATABASE_URL is not set (npm test sets it)");
 }
 
+/** The Redis server of the tests (`npm test` starts a throwaway one), or null: skipped. */
+const REDIS_URL = process.env.TOKEN_TEST_REDIS_URL?.trim() || null;
+if (REDIS_URL === null && process.env.CI) {
+  throw new Error("CI runs the Redis suites: TOKEN_TEST_REDIS_URL is not set (npm test sets it)");
+}
+
 /** The stores every behaviour test runs on (`storage` option values). */
-const KINDS = PG_URL ? ["memory", "db", "postgres"] : ["memory", "db"];
+const KINDS = ["memory", "db", ...(PG_URL ? ["postgres"] : []), ...(REDIS_URL ? ["redis"] : [])];
 
 let schemas = 0;
 
@@ -37,6 +43,7 @@ function freshSchema() {
 function storeOptions(kind, path) {
   // Some tests store 100,000 tokens in one call: more than the default query timeout.
   if (kind === "postgres") return { storage: "postgres", url: PG_URL, schema: freshSchema(), queryTimeout: 60_000 };
+  if (kind === "redis") return { storage: "redis", url: REDIS_URL, prefix: `${freshSchema()}:`, queryTimeout: 60_000 };
   return { storage: kind, path };
 }
 
@@ -200,4 +207,4 @@ function namesCall(err, Type, fnName, arg) {
   return err instanceof Type && err.message.includes(fnName) && err.message.includes(arg);
 }
 
-module.exports = { PKG, PG_URL, storeOptions, freshSchema, readableCopy, TokenStorage, KINDS, tempDir, removeDir, freshStore, storesPerTest, cleanEnv, runNode, runNodeAsync, nodeJson, python, namesCall };
+module.exports = { PKG, PG_URL, REDIS_URL, storeOptions, freshSchema, readableCopy, TokenStorage, KINDS, tempDir, removeDir, freshStore, storesPerTest, cleanEnv, runNode, runNodeAsync, nodeJson, python, namesCall };

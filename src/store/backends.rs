@@ -49,9 +49,26 @@ pub struct TestStore {
     pub _keep: Box<dyn std::any::Any>,
 }
 
+/// A `Backend::key` that keeps no secret in clear: the hex SHA-256 of `parts` (a connection
+/// string with its password, and what else names the data), each ended by a NUL.
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+pub fn digest_key(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for p in parts {
+        digest.update(p.as_bytes());
+        digest.update([0]);
+    }
+    digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// What asking for a store of a backend this addon was built without gets: a
 /// configuration error, at the configuration check, before anything opens.
-#[cfg_attr(feature = "postgres", allow(dead_code))]
+#[cfg_attr(all(feature = "postgres", feature = "redis"), allow(dead_code))]
 pub fn without_feature(name: &str, feature: &str) -> StoreError {
     StoreError::Config(format!(
         "this build of native-token-storage has no {name} store: its addon was built \
@@ -85,6 +102,27 @@ impl Fields<'_> {
     pub fn string(&self, name: &str) -> Result<String> {
         self.optional_string(name)?
             .ok_or_else(|| Self::missing(name))
+    }
+
+    /// A server's URL and what to call it in messages (`url`, `urlName`): both required,
+    /// neither has a default. `store` names the kind of store in the message.
+    #[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+    pub fn url_and_name(&self, store: &str) -> Result<(String, String)> {
+        match (
+            self.optional_string("url")?,
+            self.optional_string("urlName")?,
+        ) {
+            (Some(url), Some(name)) => Ok((url, name)),
+            _ => Err(StoreError::Config(format!(
+                "a {store} store needs a URL and what to call it in messages"
+            ))),
+        }
+    }
+
+    /// A duration in whole milliseconds (`u32`).
+    #[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+    pub fn millis(&self, name: &str) -> Result<std::time::Duration> {
+        Ok(std::time::Duration::from_millis(u64::from(self.u32(name)?)))
     }
 
     /// A whole number from 0 to `u32::MAX`.

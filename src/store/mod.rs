@@ -50,6 +50,8 @@ use std::sync::Arc;
 pub use memory::{MemorySettings, MemoryStore};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresSettings, PostgresStore};
+#[cfg(feature = "redis")]
+pub use redis::{RedisSettings, RedisStore};
 pub use sqlite::{SqliteSettings, SqliteStore, SyncMode};
 
 use crate::error::{Result, StoreError};
@@ -255,6 +257,8 @@ macro_rules! backend_list {
             sqlite::SqliteSettings;
             /// A PostgreSQL database.
             postgres::PostgresSettings if feature "postgres" else "PostgreSQL";
+            /// A Redis or Valkey server.
+            redis::RedisSettings if feature "redis" else "Redis";
         }
     };
 }

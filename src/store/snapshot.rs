@@ -339,6 +339,45 @@ pub trait RowStore {
     fn revoke_client(&self, client_id: &str) -> Result<u64>;
 }
 
+/// `rows` cut into batches of at most `batch`.
+pub fn batches(rows: Rows, batch: usize) -> Vec<Rows> {
+    fn cut<T>(v: Vec<T>, batch: usize, wrap: fn(Vec<T>) -> Rows) -> Vec<Rows> {
+        let mut out = Vec::new();
+        let mut it = v.into_iter().peekable();
+        while it.peek().is_some() {
+            out.push(wrap(it.by_ref().take(batch).collect()));
+        }
+        out
+    }
+    match rows {
+        Rows::AccessTokens(v) => cut(v, batch, Rows::AccessTokens),
+        Rows::RefreshTokens(v) => cut(v, batch, Rows::RefreshTokens),
+        Rows::AuthorizationCodes(v) => cut(v, batch, Rows::AuthorizationCodes),
+        Rows::Clients(v) => cut(v, batch, Rows::Clients),
+        Rows::PendingAuthorizations(v) => cut(v, batch, Rows::PendingAuthorizations),
+        Rows::RefreshFamilies(v) => cut(v, batch, Rows::RefreshFamilies),
+        Rows::RetiredRefreshTokens(v) => cut(v, batch, Rows::RetiredRefreshTokens),
+    }
+}
+
+/// Gives `sink` an export's counts, then its rows in batches of at most `batch`; returns
+/// the counts (`RowStore::export_rows` of a store that read its snapshot at once).
+pub fn hand_over(
+    counts: Counts,
+    mark: Option<&str>,
+    rows: Vec<Rows>,
+    batch: usize,
+    sink: &mut dyn Sink,
+) -> Result<Counts> {
+    sink.counts(&counts, mark)?;
+    for r in rows {
+        for b in batches(r, batch.max(1)) {
+            sink.rows(b)?;
+        }
+    }
+    Ok(counts)
+}
+
 /// Rows per batch unless told otherwise.
 pub const DEFAULT_BATCH: usize = 1000;
 

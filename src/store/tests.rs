@@ -775,6 +775,15 @@ fn memory_and_postgres_agree_on_random_sequences() {
     }
 }
 
+#[test]
+#[cfg(feature = "redis")]
+fn memory_and_redis_agree_on_random_sequences() {
+    let redis = || <RedisSettings as backends::Backend>::test_store();
+    if redis().is_some() {
+        agree_on_random_sequences(|| redis().expect("server"), 10);
+    }
+}
+
 /// Differential test: the same seeded random sequences of calls (on a small key space, so
 /// that replacing, re-using refresh strings, expiry and deletes all collide often) must
 /// give the same answers from the memory store and `other`.

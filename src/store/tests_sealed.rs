@@ -609,8 +609,9 @@ fn sealed_rows_travel_with_their_mark(f: TestStore) {
     clear
         .store_access_token(&new_token("clear-token", None, "u2"), NOW)
         .unwrap();
-    // The memory store has no transaction to roll back (it goes with its process).
-    if inner.kind() != "memory" {
+    // The memory and Redis stores have no transaction spanning a copy to roll back
+    // (`import_directly`: docs/redis.md says a copy into Redis is not all or nothing).
+    if !matches!(inner.kind(), "memory" | "redis") {
         for keys in [None, Some(keyring(&[("k1", 2)]))] {
             let target = Sealed::new(inner.clone(), keys);
             mismatch(copy(&from, &target, overwrite, &progress));

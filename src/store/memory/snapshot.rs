@@ -6,7 +6,7 @@ use super::MemoryStore;
 use crate::error::Result;
 use crate::model::{NewAccessToken, RefreshToken};
 use crate::store::snapshot::{
-    import_directly, Counts, Import, PendingRow, RefreshRow, RetiredRow, RowStore, Rows, Sink,
+    hand_over, import_directly, Counts, Import, PendingRow, RefreshRow, RetiredRow, RowStore, Rows, Sink,
     TokenRow,
 };
 
@@ -138,27 +138,6 @@ impl Tables {
     }
 }
 
-/// `rows` cut into batches of at most `batch`.
-fn batches(rows: Rows, batch: usize) -> Vec<Rows> {
-    fn cut<T>(v: Vec<T>, batch: usize, wrap: fn(Vec<T>) -> Rows) -> Vec<Rows> {
-        let mut out = Vec::new();
-        let mut it = v.into_iter().peekable();
-        while it.peek().is_some() {
-            out.push(wrap(it.by_ref().take(batch).collect()));
-        }
-        out
-    }
-    match rows {
-        Rows::AccessTokens(v) => cut(v, batch, Rows::AccessTokens),
-        Rows::RefreshTokens(v) => cut(v, batch, Rows::RefreshTokens),
-        Rows::AuthorizationCodes(v) => cut(v, batch, Rows::AuthorizationCodes),
-        Rows::Clients(v) => cut(v, batch, Rows::Clients),
-        Rows::PendingAuthorizations(v) => cut(v, batch, Rows::PendingAuthorizations),
-        Rows::RefreshFamilies(v) => cut(v, batch, Rows::RefreshFamilies),
-        Rows::RetiredRefreshTokens(v) => cut(v, batch, Rows::RetiredRefreshTokens),
-    }
-}
-
 impl RowStore for MemoryStore {
     fn row_counts(&self) -> Result<Counts> {
         Ok(self.tables()?.counts())
@@ -169,13 +148,7 @@ impl RowStore for MemoryStore {
             let tables = self.tables()?;
             (tables.counts(), tables.seal_mark.clone(), tables.rows())
         };
-        sink.counts(&counts, mark.as_deref())?;
-        for r in rows {
-            for b in batches(r, batch.max(1)) {
-                sink.rows(b)?;
-            }
-        }
-        Ok(counts)
+        hand_over(counts, mark.as_deref(), rows, batch, sink)
     }
 
     fn import_rows(&self, rows: &Rows) -> Result<()> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{tls, url, PostgresStore};
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::store::backends::{Backend, Fields};
 use crate::store::TokenStore;
 
@@ -22,29 +22,17 @@ pub struct PostgresSettings {
     pub pool_size: usize,
 }
 
-/// The connection string and its name: both required, neither has a default.
-fn url_and_name(settings: &Fields) -> Result<(String, String)> {
-    match (
-        settings.optional_string("url")?,
-        settings.optional_string("urlName")?,
-    ) {
-        (Some(url), Some(name)) => Ok((url, name)),
-        _ => Err(StoreError::Config(
-            "a PostgreSQL store needs a URL and what to call it in messages".into(),
-        )),
-    }
-}
 
 impl Backend for PostgresSettings {
     /// `{ url, urlName, schema, connectTimeoutMs, queryTimeoutMs, poolSize }`.
     fn decode(settings: &Fields) -> Result<Self> {
-        let (url, url_name) = url_and_name(settings)?;
+        let (url, url_name) = settings.url_and_name("PostgreSQL")?;
         Ok(PostgresSettings {
             url,
             url_name,
             schema: settings.string("schema")?,
-            connect_timeout: Duration::from_millis(u64::from(settings.u32("connectTimeoutMs")?)),
-            query_timeout: Duration::from_millis(u64::from(settings.u32("queryTimeoutMs")?)),
+            connect_timeout: settings.millis("connectTimeoutMs")?,
+            query_timeout: settings.millis("queryTimeoutMs")?,
             pool_size: settings.u32("poolSize")? as usize,
         })
     }
@@ -52,7 +40,7 @@ impl Backend for PostgresSettings {
     /// `{ url, urlName }`: parses the connection string and builds its TLS configuration
     /// (the CA file it names read), as a store's first call would, without connecting.
     fn check(settings: &Fields) -> Result<()> {
-        let (url, url_name) = url_and_name(settings)?;
+        let (url, url_name) = settings.url_and_name("PostgreSQL")?;
         let t = url::parse(&url, &url_name, Duration::from_secs(5))?;
         tls::connector(t.ssl_mode, t.root_cert.as_deref(), &url_name).map(|_| ())
     }

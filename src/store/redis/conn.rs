@@ -1,0 +1,250 @@
+//! One connection: a socket (TLS for `rediss://`) with the query timeout on each read and
+//! write, logged in (`AUTH`) and on its database (`SELECT`); commands sent and answered one
+//! at a time; the store's Lua scripts run by their digest (`EVALSHA`), loaded once.
+
+use std::io::{self, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+
+use super::resp::{read_reply, write_command, Reply};
+use super::scripts::Script;
+use super::url::Target;
+use crate::error::StoreError;
+
+/// Why a command failed: the socket (its outcome unknown, the connection dropped), an
+/// error reply of the server (its text, of which only the first word is ever shown), or
+/// the store's own.
+#[derive(Debug)]
+pub(super) enum Failure {
+    Io(io::Error),
+    Server(String),
+    Store(StoreError),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// An open, logged-in connection.
+pub(super) struct Conn {
+    stream: BufReader<Stream>,
+    out: Vec<u8>,
+    /// The store's epoch when it was opened (`RedisStore::close` ends older ones).
+    pub(super) epoch: u64,
+}
+
+impl Conn {
+    /// Connects to `target` within `connect_timeout` (each address tried), with `timeout`
+    /// on every later read and write, and logs in.
+    pub(super) fn open(
+        target: &Target,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+        connect_timeout: Duration,
+        timeout: Duration,
+        epoch: u64,
+    ) -> Result<Conn, Failure> {
+        let addrs = (target.host.as_str(), target.port).to_socket_addrs()?;
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
+        let mut tcp = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, connect_timeout) {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let tcp = tcp.ok_or(last)?;
+        tcp.set_nodelay(true)?;
+        // The handshake and login within the connect timeout; commands within the query's.
+        tcp.set_read_timeout(Some(connect_timeout))?;
+        tcp.set_write_timeout(Some(connect_timeout))?;
+        let stream = match tls {
+            None => Stream::Tcp(tcp),
+            Some(config) => {
+                let name = ServerName::try_from(target.host.clone()).map_err(|_| {
+                    Failure::Store(StoreError::Config(format!(
+                        "{}: the host is not a valid TLS server name",
+                        target.shown
+                    )))
+                })?;
+                let session = rustls::ClientConnection::new(config.clone(), name).map_err(|_| {
+                    Failure::Store(StoreError::Internal("rustls cannot start a session"))
+                })?;
+                let mut s = rustls::StreamOwned::new(session, tcp);
+                while s.conn.is_handshaking() {
+                    s.conn.complete_io(&mut s.sock)?;
+                }
+                Stream::Tls(Box::new(s))
+            }
+        };
+        let mut conn = Conn {
+            stream: BufReader::new(stream),
+            out: Vec::new(),
+            epoch,
+        };
+        if let Some(password) = &target.password {
+            match &target.user {
+                Some(user) => conn.command(&[b"AUTH", user.as_bytes(), password.as_bytes()])?,
+                None => conn.command(&[b"AUTH", password.as_bytes()])?,
+            };
+        }
+        // A Cluster node would refuse the scripts' keys (computed, not declared): refused
+        // here by name instead. A user not allowed INFO is not asked.
+        let info = match conn.command(&[b"INFO", b"cluster"]) {
+            Ok(reply) => reply.text().unwrap_or_default(),
+            Err(Failure::Server(_)) => String::new(),
+            Err(e) => return Err(e),
+        };
+        if info.contains("cluster_enabled:1") {
+            return Err(Failure::Store(StoreError::Config(format!(
+                "{} is a Redis Cluster node, and Redis Cluster is not supported; give the URL \
+                 of a single server or primary",
+                target.shown
+            ))));
+        }
+        if target.db != 0 {
+            conn.command(&[b"SELECT", target.db.to_string().as_bytes()])?;
+        }
+        let tcp = conn.stream.get_ref().tcp();
+        tcp.set_read_timeout(Some(timeout))?;
+        tcp.set_write_timeout(Some(timeout))?;
+        Ok(conn)
+    }
+
+    /// Whether the server has not closed the connection while it was kept (a restart, an
+    /// idle timeout, `CLIENT KILL`): nothing is waiting to be read, and the socket is open.
+    /// Checked before a kept connection is used, so that a write is not sent on a dead one
+    /// (its outcome would then be unknown).
+    pub(super) fn still_open(&self) -> bool {
+        if !self.stream.buffer().is_empty() {
+            return false;
+        }
+        let tcp = self.stream.get_ref().tcp();
+        if tcp.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut b = [0u8; 1];
+        let peeked = tcp.peek(&mut b);
+        let back = tcp.set_nonblocking(false).is_ok();
+        back && matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Sends one command and reads its reply; an error reply is `Failure::Server`.
+    pub(super) fn command(&mut self, args: &[&[u8]]) -> Result<Reply, Failure> {
+        self.out.clear();
+        write_command(&mut self.out, args);
+        let stream = self.stream.get_mut();
+        stream.write_all(&self.out)?;
+        stream.flush()?;
+        match read_reply(&mut self.stream)? {
+            Reply::Error(e) => Err(Failure::Server(e)),
+            reply => Ok(reply),
+        }
+    }
+
+    /// Runs `script` with `args` (its `ARGV`; no `KEYS`) by its digest, loading it first if
+    /// this process does not know its digest yet; a server that lost it (restarted,
+    /// `SCRIPT FLUSH`) answers `NOSCRIPT` before running anything, and is sent the script.
+    pub(super) fn eval(&mut self, script: &Script, args: &[Vec<u8>]) -> Result<Reply, Failure> {
+        let sha = match script.sha() {
+            Some(sha) => sha,
+            None => {
+                let loaded = self
+                    .command(&[b"SCRIPT", b"LOAD", script.source().as_bytes()])?
+                    .text()
+                    .ok_or(StoreError::Internal("SCRIPT LOAD gave no digest"))?;
+                script.set_sha(loaded)
+            }
+        };
+        let mut all: Vec<&[u8]> = Vec::with_capacity(args.len() + 3);
+        all.extend_from_slice(&[b"EVALSHA", sha.as_bytes(), b"0"]);
+        all.extend(args.iter().map(Vec::as_slice));
+        match self.command(&all) {
+            Err(Failure::Server(e)) if e.starts_with("NOSCRIPT") => {
+                all[0] = b"EVAL";
+                all[1] = script.source().as_bytes();
+                self.command(&all)
+            }
+            other => other,
+        }
+    }
+}
+
+/// Arguments of a script or command, built in order.
+#[derive(Default)]
+pub(super) struct Args(pub Vec<Vec<u8>>);
+
+impl Args {
+    /// Starting with the key prefix, every script's `ARGV[1]`.
+    pub(super) fn new(prefix: &str) -> Args {
+        Args(vec![prefix.as_bytes().to_vec()])
+    }
+
+    pub(super) fn push(&mut self, v: impl AsRef<[u8]>) -> &mut Args {
+        self.0.push(v.as_ref().to_vec());
+        self
+    }
+
+    /// An optional value: `""` for none, `=` and the value for one.
+    pub(super) fn opt(&mut self, v: Option<impl AsRef<[u8]>>) -> &mut Args {
+        let mut a = Vec::new();
+        if let Some(v) = v {
+            a.push(b'=');
+            a.extend_from_slice(v.as_ref());
+        }
+        self.0.push(a);
+        self
+    }
+}

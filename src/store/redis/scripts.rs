@@ -1,0 +1,578 @@
+//! The Lua scripts: every write that touches more than one key is one script, which Redis
+//! runs alone (no other command in between, on any connection), so that it is atomic across
+//! processes and hosts: never a read in one round trip and a write in the next.
+//!
+//! The keys, each after the store's prefix `P` (`ARGV[1]` of every script):
+//!
+//! - `at:<token>`: an access token, a hash: `k` API key, `c` client, `s` scopes (JSON), `t`
+//!   created at, and when they are set `u` user, `r` refresh token, `e` expires at (ms),
+//!   `p` resource, `x` extra, `l` links (sealed), `f` the rotation family of its refresh
+//!   token (absent: the refresh token is its family's first). Expires (`PEXPIRE`) after `e`.
+//! - `rt:<refresh token>`: the access token it belongs to; expires with it.
+//! - `exp`: every access token by expiry (a sorted set, `inf` for none): `getStats`'s count
+//!   (`ZCOUNT`, O(log n)) and the cleanup's order.
+//! - `u:<user>`: the user's tokens by expiry; expires with the last of them.
+//! - `users`: every user by the expiry of their last token: `getStats`'s users (`ZCOUNT`).
+//! - `code:<code>`: a code, a hash: `d` its record (JSON), `u` its user; expires with it.
+//!   `codes`: every code by expiry; `uc:<user>`: the user's codes.
+//! - `pend:<state>`: a pending authorization's data; expires with it. `pend`: by expiry.
+//! - `ret:<refresh token>`: a refresh token rotated away: `f` its family, `a` when.
+//!   `retired`: all of them, in the order the cleanup checks them next.
+//! - `mem:<family>`: the refresh tokens rotations issued in the family (checked against
+//!   `rt:` and `at:`…`f` when read: an entry whose token is gone is stale, not a member).
+//! - `cl:<client id>`: a client, a hash: `m` metadata, `t` created at, `d` secret digest;
+//!   `clients`: their ids in registration order, numbered by `clseq`.
+//! - `meta`: `seal`, the mark of encryption at rest.
+//!
+//! Redis removes expired keys by itself (`PEXPIRE`, an hour after their expiry by the
+//! caller's clock: until
+//! then a read that finds one expired removes it and its entries, and the cleanup finds what
+//! nobody read, as on the other stores), so no cleanup is needed for memory;
+//! the sorted sets keep an entry for a token Redis removed until the cleanup (or the next
+//! write of the same token) removes it, and every count leaves out entries whose expiry
+//! is past, so such an entry is never counted. A read checks the expiry itself too: a key
+//! Redis has not yet removed is never served after its time.
+
+use std::sync::OnceLock;
+
+/// A script: its source (the shared functions, then its own body) and its digest, learned
+/// from the first server that loads it (the SHA-1 of the source, the same on every server).
+pub(super) struct Script {
+    body: &'static str,
+    source: OnceLock<String>,
+    sha: OnceLock<String>,
+}
+
+impl Script {
+    const fn new(body: &'static str) -> Script {
+        Script {
+            body,
+            source: OnceLock::new(),
+            sha: OnceLock::new(),
+        }
+    }
+
+    pub(super) fn source(&self) -> &str {
+        self.source
+            .get_or_init(|| format!("{PRELUDE}\n{}", self.body))
+    }
+
+    pub(super) fn sha(&self) -> Option<String> {
+        self.sha.get().cloned()
+    }
+
+    pub(super) fn set_sha(&self, sha: String) -> String {
+        self.sha.get_or_init(|| sha).clone()
+    }
+}
+
+/// The functions every script shares.
+const PRELUDE: &str = r#"
+local P = ARGV[1]
+-- How long after its expiry Redis keeps a record (ms): until then a read that finds it
+-- expired removes it with its entries, and the cleanup finds what nobody read, as on the
+-- other stores; after it, Redis removes it by itself.
+local MARGIN = 3600000
+-- The key expires MARGIN after `e` (ms, a string; 'inf': never), counted from `now`: the
+-- caller's clock decides how long a record lives, Redis's only when it goes.
+local function expire_at(key, e, now)
+  if e == 'inf' then
+    redis.call('PERSIST', key)
+  else
+    local ms = tonumber(e) - tonumber(now) + MARGIN
+    if ms < 1 then ms = 1 end
+    redis.call('PEXPIRE', key, string.format('%.0f', ms))
+  end
+end
+-- An optional argument: '' for none, '=' and the value for one.
+local function opt(v)
+  if v == nil or v == '' then return nil end
+  return string.sub(v, 2)
+end
+-- The user's entry in `users` (and the expiry of `u:<user>`) from their latest token.
+local function user_refresh(u)
+  local uk = P .. 'u:' .. u
+  local top = redis.call('ZREVRANGE', uk, 0, 0, 'WITHSCORES')
+  if #top == 0 then
+    redis.call('ZREM', P .. 'users', u)
+    return
+  end
+  redis.call('ZADD', P .. 'users', top[2], u)
+  if top[2] == 'inf' then redis.call('PERSIST', uk) end
+end
+-- Removes an access token, its refresh token and its entries; 1 if it was there.
+local function remove_token(t)
+  local k = P .. 'at:' .. t
+  local h = redis.call('HMGET', k, 'u', 'r')
+  redis.call('ZREM', P .. 'exp', t)
+  if redis.call('DEL', k) == 0 then return 0 end
+  if h[2] then
+    local rk = P .. 'rt:' .. h[2]
+    if redis.call('GET', rk) == t then redis.call('DEL', rk) end
+  end
+  if h[1] then
+    redis.call('ZREM', P .. 'u:' .. h[1], t)
+    user_refresh(h[1])
+  end
+  return 1
+end
+-- Stores an access token (nil: a field not set), replacing one of the same string; its
+-- refresh token, held by another token, leaves that one.
+local function store_one(t, r, k, u, c, s, e, p, x, l, f, now)
+  remove_token(t)
+  if r then
+    local prev = redis.call('GET', P .. 'rt:' .. r)
+    if prev then redis.call('HDEL', P .. 'at:' .. prev, 'r', 'l', 'f') end
+  end
+  local hk = P .. 'at:' .. t
+  local h = {'k', k, 'c', c, 's', s, 't', now}
+  local function add(name, v)
+    if v then
+      h[#h + 1] = name
+      h[#h + 1] = v
+    end
+  end
+  add('u', u) add('r', r) add('e', e) add('p', p) add('x', x) add('l', l) add('f', f)
+  redis.call('HSET', hk, unpack(h))
+  if e then expire_at(hk, e, now) end
+  if r then
+    local rk = P .. 'rt:' .. r
+    redis.call('SET', rk, t)
+    if e then expire_at(rk, e, now) end
+  end
+  local score = e or 'inf'
+  redis.call('ZADD', P .. 'exp', score, t)
+  if u then
+    local uk = P .. 'u:' .. u
+    redis.call('ZADD', uk, score, t)
+    redis.call('ZADD', P .. 'users', 'GT', score, u)
+    local top = redis.call('ZSCORE', P .. 'users', u)
+    expire_at(uk, top, now)
+  end
+end
+local function remove_code(c)
+  local ck = P .. 'code:' .. c
+  local u = redis.call('HGET', ck, 'u')
+  redis.call('DEL', ck)
+  redis.call('ZREM', P .. 'codes', c)
+  if u then redis.call('SREM', P .. 'uc:' .. u, c) end
+end
+-- Whether a family has a live member (stale entries dropped on the way).
+local function family_live(f)
+  local mk = P .. 'mem:' .. f
+  local live = false
+  for _, m in ipairs(redis.call('SMEMBERS', mk)) do
+    local t = redis.call('GET', P .. 'rt:' .. m)
+    if t and redis.call('HGET', P .. 'at:' .. t, 'f') == f then
+      live = true
+    else
+      redis.call('SREM', mk, m)
+    end
+  end
+  return live
+end
+-- Puts a retired refresh token at the end of the cleanup's queue.
+local function enqueue_retired(rt)
+  local last = redis.call('ZRANGE', P .. 'retired', -1, -1, 'WITHSCORES')
+  local n = 1
+  if #last > 0 then n = tonumber(last[2]) + 1 end
+  redis.call('ZADD', P .. 'retired', n, rt)
+end
+-- One field of a token packed by the store: '-:' for none, else '<length>:' and the bytes.
+local function unpack_fields(s, n)
+  local out, at = {}, 1
+  for i = 1, n do
+    local colon = string.find(s, ':', at, true)
+    local head = string.sub(s, at, colon - 1)
+    if head == '-' then
+      out[i] = false
+      at = colon + 1
+    else
+      local len = tonumber(head)
+      out[i] = string.sub(s, colon + 1, colon + len)
+      at = colon + len + 1
+    end
+  end
+  return out
+end
+local function v(x)
+  if x == false then return nil end
+  return x
+end
+-- Whether any row but a client's is stored.
+local function holds()
+  for _, k in ipairs({'exp', 'codes', 'pend', 'retired'}) do
+    if redis.call('ZCARD', P .. k) > 0 then return true end
+  end
+  return false
+end
+"#;
+
+/// `store_access_tokens`: one packed argument per token, in order (its token, refresh,
+/// key, user, client, scopes, expiry, resource, extra, links, created at).
+pub(super) static STORE_TOKENS: Script = Script::new(
+    r#"
+for i = 2, #ARGV do
+  local a = unpack_fields(ARGV[i], 11)
+  store_one(a[1], v(a[2]), a[3], v(a[4]), a[5], a[6], v(a[7]), v(a[8]), v(a[9]), v(a[10]), nil, a[11])
+end
+return #ARGV - 1
+"#,
+);
+
+/// A token a read found expired at ARGV 3: removed unless stored again since (ARGV 2).
+pub(super) static REMOVE_IF_EXPIRED: Script = Script::new(
+    r#"
+local e = redis.call('HGET', P .. 'at:' .. ARGV[2], 'e')
+if e and tonumber(e) <= tonumber(ARGV[3]) then return remove_token(ARGV[2]) end
+return 0
+"#,
+);
+
+/// A refresh token (ARGV 2): its access token and that token's fields, or nil.
+pub(super) static GET_REFRESH: Script = Script::new(
+    r#"
+local t = redis.call('GET', P .. 'rt:' .. ARGV[2])
+if not t then return false end
+return {t, redis.call('HGETALL', P .. 'at:' .. t)}
+"#,
+);
+
+/// Removes the refresh token ARGV 2 and its access token.
+pub(super) static REVOKE_REFRESH: Script = Script::new(
+    r#"
+local t = redis.call('GET', P .. 'rt:' .. ARGV[2])
+if t and redis.call('HGET', P .. 'at:' .. t, 'r') == ARGV[2] then return remove_token(t) end
+return 0
+"#,
+);
+
+/// Removes the access token ARGV 2 and its refresh token.
+pub(super) static DELETE_TOKEN: Script = Script::new(
+    r#"
+return remove_token(ARGV[2])
+"#,
+);
+
+/// Removes every token and code of the user ARGV 2.
+pub(super) static DELETE_USER: Script = Script::new(
+    r#"
+local u = ARGV[2]
+local uk = P .. 'u:' .. u
+for _, t in ipairs(redis.call('ZRANGE', uk, 0, -1)) do
+  if redis.call('HGET', P .. 'at:' .. t, 'u') == u then remove_token(t) end
+end
+redis.call('DEL', uk)
+redis.call('ZREM', P .. 'users', u)
+local ck = P .. 'uc:' .. u
+for _, c in ipairs(redis.call('SMEMBERS', ck)) do
+  if redis.call('HGET', P .. 'code:' .. c, 'u') == u then remove_code(c) end
+end
+redis.call('DEL', ck)
+return 1
+"#,
+);
+
+/// Stores the code ARGV 2 (user ARGV 3, optional; record ARGV 4; expiry ARGV 5; now,
+/// its creation time, ARGV 6).
+pub(super) static STORE_CODE: Script = Script::new(
+    r#"
+local c, u, e, now = ARGV[2], opt(ARGV[3]), ARGV[5], ARGV[6]
+remove_code(c)
+local ck = P .. 'code:' .. c
+if u then redis.call('HSET', ck, 'd', ARGV[4], 'u', u) else redis.call('HSET', ck, 'd', ARGV[4]) end
+expire_at(ck, e, now)
+redis.call('ZADD', P .. 'codes', e, c)
+if u then
+  local uc = P .. 'uc:' .. u
+  local was = redis.call('PTTL', uc)
+  redis.call('SADD', uc, c)
+  if was < 0 or was < tonumber(e) - tonumber(now) + MARGIN then expire_at(uc, e, now) end
+end
+return 1
+"#,
+);
+
+/// Takes the code ARGV 2: its record, or nil; gone either way.
+pub(super) static TAKE_CODE: Script = Script::new(
+    r#"
+local d = redis.call('HGET', P .. 'code:' .. ARGV[2], 'd')
+remove_code(ARGV[2])
+return d
+"#,
+);
+
+/// Stores the pending authorization ARGV 2 (data ARGV 3) until ARGV 4 (now: ARGV 5).
+pub(super) static STORE_PENDING: Script = Script::new(
+    r#"
+local k = P .. 'pend:' .. ARGV[2]
+redis.call('SET', k, ARGV[3])
+expire_at(k, ARGV[4], ARGV[5])
+redis.call('ZADD', P .. 'pend', ARGV[4], ARGV[2])
+return 1
+"#,
+);
+
+/// Takes the pending authorization ARGV 2: {data, expiry}, or nil; gone either way.
+pub(super) static TAKE_PENDING: Script = Script::new(
+    r#"
+local k = P .. 'pend:' .. ARGV[2]
+local d = redis.call('GET', k)
+local e = redis.call('ZSCORE', P .. 'pend', ARGV[2])
+redis.call('DEL', k)
+redis.call('ZREM', P .. 'pend', ARGV[2])
+if not d then return false end
+return {d, e or ''}
+"#,
+);
+
+/// Removes at most ARGV 3 tokens, codes and pending authorizations expired at ARGV 2
+/// (in that order); then, if fewer, forgets as many retired refresh tokens whose family
+/// has no live token left, and users whose last token expired. Returns how many it removed.
+pub(super) static CLEANUP: Script = Script::new(
+    r#"
+local now, limit = ARGV[2], tonumber(ARGV[3])
+local removed = 0
+local function sweep(index, each)
+  if removed >= limit then return end
+  local due = redis.call('ZRANGEBYSCORE', P .. index, '-inf', now, 'LIMIT', 0, limit - removed)
+  for _, m in ipairs(due) do
+    each(m)
+    redis.call('ZREM', P .. index, m)
+    removed = removed + 1
+  end
+end
+sweep('exp', remove_token)
+sweep('codes', remove_code)
+sweep('pend', function(s) redis.call('DEL', P .. 'pend:' .. s) end)
+if removed < limit then
+  for _, rt in ipairs(redis.call('ZRANGE', P .. 'retired', 0, limit - 1)) do
+    local f = redis.call('HGET', P .. 'ret:' .. rt, 'f')
+    if f and family_live(f) then
+      enqueue_retired(rt)
+    else
+      redis.call('DEL', P .. 'ret:' .. rt)
+      redis.call('ZREM', P .. 'retired', rt)
+      if f then redis.call('DEL', P .. 'mem:' .. f) end
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', P .. 'users', '-inf', now)
+end
+return removed
+"#,
+);
+
+/// The refresh grant: ARGV 2 the refresh token, 3 and 4 the new pair, 5 its expiry
+/// (optional), 6 now, 7 the grace period (ms), 8 its links (optional). Answers
+/// {'rotated', key, user, client, scopes}, {'grace'}, {'reused', revoked} or {'unknown'}.
+pub(super) static ROTATE: Script = Script::new(
+    r#"
+local old, nat, nrt, e, now, grace, links = ARGV[2], ARGV[3], ARGV[4], opt(ARGV[5]), ARGV[6], tonumber(ARGV[7]), opt(ARGV[8])
+local t = redis.call('GET', P .. 'rt:' .. old)
+if t then
+  local h = redis.call('HMGET', P .. 'at:' .. t, 'k', 'u', 'c', 's', 'e', 'p', 'x', 'f', 'r')
+  if not h[1] or h[9] ~= old then return {'unknown'} end
+  if h[5] and tonumber(h[5]) <= tonumber(now) then
+    remove_token(t)
+    return {'unknown'}
+  end
+  local family = h[8] or old
+  remove_token(t)
+  redis.call('DEL', P .. 'ret:' .. old)
+  redis.call('HSET', P .. 'ret:' .. old, 'f', family, 'a', now)
+  enqueue_retired(old)
+  store_one(nat, nrt, h[1], v(h[2]), h[3], h[4], e, v(h[6]), v(h[7]), links, family, now)
+  redis.call('SADD', P .. 'mem:' .. family, nrt)
+  return {'rotated', h[1], h[2], h[3], h[4]}
+end
+local ret = redis.call('HMGET', P .. 'ret:' .. old, 'f', 'a')
+if not ret[1] then return {'unknown'} end
+if tonumber(now) - tonumber(ret[2]) < grace then return {'grace'} end
+local revoked = 0
+local mk = P .. 'mem:' .. ret[1]
+for _, m in ipairs(redis.call('SMEMBERS', mk)) do
+  local t2 = redis.call('GET', P .. 'rt:' .. m)
+  if t2 and redis.call('HGET', P .. 'at:' .. t2, 'f') == ret[1] then
+    revoked = revoked + remove_token(t2)
+  end
+end
+redis.call('DEL', mk)
+return {'reused', revoked}
+"#,
+);
+
+/// Live tokens and users at ARGV 2: {tokens, users}, each a `ZCOUNT` (O(log n)).
+pub(super) static STATS: Script = Script::new(
+    r#"
+local above = '(' .. ARGV[2]
+return {redis.call('ZCOUNT', P .. 'exp', above, '+inf'), redis.call('ZCOUNT', P .. 'users', above, '+inf')}
+"#,
+);
+
+/// Stores the client ARGV 2 (digest ARGV 3, optional; metadata ARGV 4; created ARGV 5),
+/// numbered at its first registration.
+pub(super) static PUT_CLIENT: Script = Script::new(
+    r#"
+local k = P .. 'cl:' .. ARGV[2]
+local d = opt(ARGV[3])
+redis.call('DEL', k)
+if d then
+  redis.call('HSET', k, 'm', ARGV[4], 't', ARGV[5], 'd', d)
+else
+  redis.call('HSET', k, 'm', ARGV[4], 't', ARGV[5])
+end
+if not redis.call('ZSCORE', P .. 'clients', ARGV[2]) then
+  redis.call('ZADD', P .. 'clients', redis.call('INCR', P .. 'clseq'), ARGV[2])
+end
+return 1
+"#,
+);
+
+/// The mark of encryption at rest: {mark or nil, holds rows (0/1)}.
+pub(super) static SEAL_MARK: Script = Script::new(
+    r#"
+local h = 0
+if holds() then h = 1 end
+return {redis.call('HGET', P .. 'meta', 'seal'), h}
+"#,
+);
+
+/// Sets the mark to ARGV 3 if it is ARGV 2 (optional) and, when ARGV 4 is '1', no row
+/// but a client's is stored: 1 if it did.
+pub(super) static SET_SEAL_MARK: Script = Script::new(
+    r#"
+local cur = redis.call('HGET', P .. 'meta', 'seal')
+local old = opt(ARGV[2])
+if (cur or nil) ~= old then return 0 end
+if ARGV[4] == '1' and holds() then return 0 end
+redis.call('HSET', P .. 'meta', 'seal', ARGV[3])
+return 1
+"#,
+);
+
+/// Sets the mark to ARGV 2 (optional: removed when absent), whatever it was: a copy
+/// brings its source's with its rows.
+pub(super) static PUT_SEAL_MARK: Script = Script::new(
+    r#"
+local mark = opt(ARGV[2])
+if mark then
+  redis.call('HSET', P .. 'meta', 'seal', mark)
+else
+  redis.call('HDEL', P .. 'meta', 'seal')
+end
+return 1
+"#,
+);
+
+/// How many records of each kind (`snapshot::Counts`' order), expired ones Redis has not
+/// removed yet included.
+pub(super) static COUNTS: Script = Script::new(
+    r#"
+local n = {0, 0, 0, 0, 0, 0, 0}
+for _, t in ipairs(redis.call('ZRANGE', P .. 'exp', 0, -1)) do
+  local h = redis.call('HMGET', P .. 'at:' .. t, 'k', 'r', 'f')
+  if h[1] then
+    n[1] = n[1] + 1
+    if h[2] then n[2] = n[2] + 1 end
+    if h[3] then n[6] = n[6] + 1 end
+  end
+end
+local function existing(index, key)
+  local c = 0
+  for _, m in ipairs(redis.call('ZRANGE', P .. index, 0, -1)) do
+    c = c + redis.call('EXISTS', P .. key .. m)
+  end
+  return c
+end
+n[3] = existing('codes', 'code:')
+n[4] = redis.call('ZCARD', P .. 'clients')
+n[5] = existing('pend', 'pend:')
+n[7] = existing('retired', 'ret:')
+return n
+"#,
+);
+
+/// Every record, read in one step (a consistent snapshot): {tokens (token, fields, …),
+/// codes (code, record, …), clients (id, fields, …, in registration order), pending
+/// (state, data, expiry, …), retired (refresh token, family, when, …)}.
+pub(super) static EXPORT: Script = Script::new(
+    r#"
+local tokens, codes, clients, pend, retired = {}, {}, {}, {}, {}
+for _, t in ipairs(redis.call('ZRANGE', P .. 'exp', 0, -1)) do
+  local h = redis.call('HGETALL', P .. 'at:' .. t)
+  if #h > 0 then
+    tokens[#tokens + 1] = t
+    tokens[#tokens + 1] = h
+  end
+end
+for _, c in ipairs(redis.call('ZRANGE', P .. 'codes', 0, -1)) do
+  local d = redis.call('HGET', P .. 'code:' .. c, 'd')
+  if d then
+    codes[#codes + 1] = c
+    codes[#codes + 1] = d
+  end
+end
+for _, id in ipairs(redis.call('ZRANGE', P .. 'clients', 0, -1)) do
+  clients[#clients + 1] = id
+  clients[#clients + 1] = redis.call('HGETALL', P .. 'cl:' .. id)
+end
+for _, s in ipairs(redis.call('ZRANGE', P .. 'pend', 0, -1, 'WITHSCORES')) do
+  pend[#pend + 1] = s
+end
+local kept = {}
+for i = 1, #pend, 2 do
+  local d = redis.call('GET', P .. 'pend:' .. pend[i])
+  if d then
+    kept[#kept + 1] = pend[i]
+    kept[#kept + 1] = d
+    kept[#kept + 1] = pend[i + 1]
+  end
+end
+for _, rt in ipairs(redis.call('ZRANGE', P .. 'retired', 0, -1)) do
+  local h = redis.call('HMGET', P .. 'ret:' .. rt, 'f', 'a')
+  if h[1] then
+    retired[#retired + 1] = rt
+    retired[#retired + 1] = h[1]
+    retired[#retired + 1] = h[2]
+  end
+end
+return {tokens, codes, clients, kept, retired}
+"#,
+);
+
+/// A family row: the refresh token ARGV 2, if stored, in the family ARGV 3.
+pub(super) static IMPORT_FAMILY: Script = Script::new(
+    r#"
+local t = redis.call('GET', P .. 'rt:' .. ARGV[2])
+if t and redis.call('HGET', P .. 'at:' .. t, 'r') == ARGV[2] then
+  redis.call('HSET', P .. 'at:' .. t, 'f', ARGV[3])
+  redis.call('SADD', P .. 'mem:' .. ARGV[3], ARGV[2])
+end
+return 1
+"#,
+);
+
+/// A retired row: the refresh token ARGV 2 rotated away from the family ARGV 3 at ARGV 4.
+pub(super) static IMPORT_RETIRED: Script = Script::new(
+    r#"
+redis.call('DEL', P .. 'ret:' .. ARGV[2])
+redis.call('HSET', P .. 'ret:' .. ARGV[2], 'f', ARGV[3], 'a', ARGV[4])
+enqueue_retired(ARGV[2])
+return 1
+"#,
+);
+
+/// Removes every token and code of the client ARGV 2; returns how many tokens.
+pub(super) static REVOKE_CLIENT: Script = Script::new(
+    r#"
+local n = 0
+for _, t in ipairs(redis.call('ZRANGE', P .. 'exp', 0, -1)) do
+  if redis.call('HGET', P .. 'at:' .. t, 'c') == ARGV[2] then n = n + remove_token(t) end
+end
+for _, c in ipairs(redis.call('ZRANGE', P .. 'codes', 0, -1)) do
+  local d = redis.call('HGET', P .. 'code:' .. c, 'd')
+  if d and cjson.decode(d).c == ARGV[2] then remove_code(c) end
+end
+return n
+"#,
+);

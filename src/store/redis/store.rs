@@ -1,0 +1,308 @@
+//! The `TokenStore` operations of the Redis store: each one command (a read of one key) or
+//! one script (see `scripts`: the keys and why every write is a script), run by `call`.
+
+use std::sync::atomic::Ordering;
+
+use super::conn::Args;
+use super::resp::Reply;
+use super::rows::{access, client, code, code_json, count, hash, packed, score};
+use super::scripts::{self as s, Script};
+use super::RedisStore;
+use crate::error::{Result, StoreError};
+use crate::model::{
+    is_expired, AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken,
+    RotateRequest, Rotated, Rotation, Stats,
+};
+use crate::store::TokenStore;
+
+impl RedisStore {
+    /// The key `name` under the store's prefix.
+    pub(super) fn key(&self, name: &str, id: &str) -> Vec<u8> {
+        let p = &self.settings.prefix;
+        let mut k = Vec::with_capacity(p.len() + name.len() + id.len());
+        k.extend_from_slice(p.as_bytes());
+        k.extend_from_slice(name.as_bytes());
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    pub(super) fn args(&self) -> Args {
+        Args::new(&self.settings.prefix)
+    }
+
+    /// Runs a script; `read` as for `call`.
+    pub(super) fn script(&self, read: bool, script: &Script, args: &Args) -> Result<Reply> {
+        self.call(read, |c| c.eval(script, &args.0))
+    }
+
+    /// The access token's hash, read in one command.
+    fn read_access(&self, token: &str) -> Result<Option<AccessToken>> {
+        let key = self.key("at:", token);
+        let reply = self.call(true, |c| c.command(&[b"HGETALL", key.as_slice()]))?;
+        access(&hash(reply))
+    }
+
+    /// Removes an access token that a read found expired, unless it was stored again
+    /// since. The read's answer does not depend on it: a failure is left for the TTL.
+    fn remove_if_expired(&self, token: &str, now: i64) {
+        let mut a = self.args();
+        a.push(token).push(now.to_string());
+        let _ = self.script(false, &s::REMOVE_IF_EXPIRED, &a);
+    }
+}
+
+impl TokenStore for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    fn location(&self) -> Option<String> {
+        self.target().ok().map(|(t, _)| t.shown.clone())
+    }
+
+    fn open(&self) -> Result<bool> {
+        self.call(true, |c| c.command(&[b"PING"]))?;
+        Ok(self.opened.swap(false, Ordering::AcqRel))
+    }
+
+    /// Closes every kept connection; the next call connects again.
+    fn close(&self) -> Result<()> {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let kept = std::mem::take(&mut *self.idle.lock().map_err(|_| StoreError::Poisoned)?);
+        drop(kept);
+        Ok(())
+    }
+
+    /// One script: every token in order, all in one atomic step.
+    fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
+        let mut a = self.args();
+        for t in tokens {
+            a.push(packed(t, now));
+        }
+        self.script(false, &s::STORE_TOKENS, &a).map(|_| ())
+    }
+
+    /// `HGETALL` of its key; an expired one (by `now`, whether or not Redis removed it
+    /// yet) is never served, and is removed.
+    fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        match self.read_access(token)? {
+            Some(t) if is_expired(t.expires_at, now) => {
+                self.remove_if_expired(token, now);
+                Ok(None)
+            }
+            found => Ok(found),
+        }
+    }
+
+    fn store_authorization_code(&self, c: &str, data: &AuthorizationCode) -> Result<()> {
+        let mut a = self.args();
+        a.push(c)
+            .opt(data.user_id.as_deref())
+            .push(code_json(data))
+            .push(data.expires_at.to_string())
+            .push(data.created_at.to_string());
+        self.script(false, &s::STORE_CODE, &a).map(|_| ())
+    }
+
+    /// One script reads and removes it: of any number of concurrent takes, on any number
+    /// of hosts, one gets it. Never retried: its outcome may be unknown.
+    fn take_authorization_code(&self, c: &str, now: i64) -> Result<Option<AuthorizationCode>> {
+        let mut a = self.args();
+        a.push(c);
+        let taken = match self.script(false, &s::TAKE_CODE, &a)?.text() {
+            Some(text) => code(&text)?,
+            None => return Ok(None),
+        };
+        Ok(Some(taken).filter(|d| !is_expired(Some(d.expires_at), now)))
+    }
+
+    fn get_refresh_token(&self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
+        let mut a = self.args();
+        a.push(refresh_token);
+        let mut items = self.script(true, &s::GET_REFRESH, &a)?.items().into_iter();
+        let (Some(token), Some(fields)) = (items.next().and_then(Reply::text), items.next())
+        else {
+            return Ok(None);
+        };
+        let Some(t) = access(&hash(fields))? else {
+            return Ok(None);
+        };
+        if t.refresh_token.as_deref() != Some(refresh_token) {
+            return Ok(None);
+        }
+        if is_expired(t.expires_at, now) {
+            self.remove_if_expired(&token, now);
+            return Ok(None);
+        }
+        Ok(Some(RefreshToken {
+            user_id: t.user_id,
+            client_id: t.client_id,
+            scopes: t.scopes,
+            access_token: token,
+            created_at: t.created_at,
+            links: t.links,
+        }))
+    }
+
+    fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
+        let mut a = self.args();
+        a.push(refresh_token);
+        self.script(false, &s::REVOKE_REFRESH, &a).map(|_| ())
+    }
+
+    fn delete_token(&self, token: &str) -> Result<()> {
+        let mut a = self.args();
+        a.push(token);
+        self.script(false, &s::DELETE_TOKEN, &a).map(|_| ())
+    }
+
+    fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+        if user_id.is_empty() {
+            return Ok(());
+        }
+        let mut a = self.args();
+        a.push(user_id);
+        self.script(false, &s::DELETE_USER, &a).map(|_| ())
+    }
+
+    /// Expired tokens first, then codes, then pending authorizations, by their sorted sets
+    /// (entries of keys Redis already removed count too, as the other stores count rows);
+    /// then the retired refresh tokens whose family has no live token left.
+    fn cleanup_expired(&self, now: i64, limit: usize) -> Result<usize> {
+        let mut a = self.args();
+        a.push(now.to_string()).push(limit.to_string());
+        let removed = self.script(false, &s::CLEANUP, &a)?;
+        Ok(removed.int().and_then(|n| usize::try_from(n).ok()).unwrap_or(0))
+    }
+
+    /// Each script call is a round trip; other writers are not blocked between them.
+    fn cleanup_slice(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(100)
+    }
+
+    fn rotate_refresh_token(&self, req: &RotateRequest, now: i64) -> Result<Rotation> {
+        let mut a = self.args();
+        a.push(&req.refresh_token)
+            .push(&req.new_access_token)
+            .push(&req.new_refresh_token)
+            .opt(req.expires_at.map(|e| e.to_string()))
+            .push(now.to_string())
+            .push(req.grace_ms.to_string())
+            .opt(req.links.as_deref());
+        let items = self.script(false, &s::ROTATE, &a)?.items();
+        let mut items = items.into_iter();
+        let what = items.next().and_then(Reply::text).unwrap_or_default();
+        match what.as_str() {
+            "rotated" => {
+                let mut next = || items.next().and_then(Reply::text);
+                let api_key = next().ok_or(StoreError::Internal("a rotation gave no API key"))?;
+                let user_id = next();
+                let client_id = next().ok_or(StoreError::Internal("a rotation gave no client"))?;
+                let scopes = next().ok_or(StoreError::Internal("a rotation gave no scopes"))?;
+                let scopes = serde_json::from_str(&scopes)
+                    .map_err(|_| StoreError::Internal("a Redis token record's scopes are not JSON"))?;
+                Ok(Rotation::Rotated(Rotated {
+                    user_id,
+                    client_id,
+                    scopes,
+                    api_key,
+                    access_token: req.new_access_token.clone(),
+                    refresh_token: req.new_refresh_token.clone(),
+                }))
+            }
+            "grace" => Ok(Rotation::Reused {
+                within_grace: true,
+                revoked: 0,
+            }),
+            "reused" => Ok(Rotation::Reused {
+                within_grace: false,
+                revoked: items
+                    .next()
+                    .and_then(|r| r.int())
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(0),
+            }),
+            _ => Ok(Rotation::Unknown),
+        }
+    }
+
+    fn put_client(&self, c: &ClientRecord) -> Result<()> {
+        let mut a = self.args();
+        a.push(&c.client_id)
+            .opt(c.secret_digest.as_deref())
+            .push(&c.metadata)
+            .push(c.created_at.to_string());
+        self.script(false, &s::PUT_CLIENT, &a).map(|_| ())
+    }
+
+    fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        let key = self.key("cl:", client_id);
+        let reply = self.call(true, |c| c.command(&[b"HGETALL", key.as_slice()]))?;
+        client(client_id, &hash(reply))
+    }
+
+    fn client_ids(&self) -> Result<Vec<String>> {
+        let key = self.key("clients", "");
+        let reply = self.call(true, |c| c.command(&[b"ZRANGE", key.as_slice(), b"0", b"-1"]))?;
+        Ok(reply.items().into_iter().filter_map(Reply::text).collect())
+    }
+
+    fn store_pending_authorization(
+        &self,
+        state: &str,
+        data: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        let mut a = self.args();
+        a.push(state)
+            .push(data)
+            .push(expires_at.to_string())
+            .push(now.to_string());
+        self.script(false, &s::STORE_PENDING, &a).map(|_| ())
+    }
+
+    fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>> {
+        let mut a = self.args();
+        a.push(state);
+        let mut items = self.script(false, &s::TAKE_PENDING, &a)?.items().into_iter();
+        let Some(data) = items.next().and_then(Reply::text) else {
+            return Ok(None);
+        };
+        let expires = items.next().and_then(Reply::text).and_then(|e| score(&e));
+        Ok((!is_expired(expires, now)).then_some(data))
+    }
+
+    /// Two `ZCOUNT`s in one script: O(log n) each, however many tokens expire at once.
+    fn stats(&self, now: i64) -> Result<Stats> {
+        let mut a = self.args();
+        a.push(now.to_string());
+        let items = self.script(true, &s::STATS, &a)?.items();
+        Ok(Stats {
+            total_tokens: count(&items, 0),
+            unique_users: count(&items, 1),
+        })
+    }
+
+    fn seal_mark(&self) -> Result<(Option<String>, bool)> {
+        let items = self.script(true, &s::SEAL_MARK, &self.args())?.items();
+        let mut items = items.into_iter();
+        let mark = items.next().and_then(Reply::text);
+        let holds = items.next().and_then(|h| h.int()) == Some(1);
+        Ok((mark, holds))
+    }
+
+    /// Keeps `NewAccessToken::links` in each token's hash (`l`).
+    fn seals_tokens(&self) -> bool {
+        true
+    }
+
+    fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool> {
+        let mut a = self.args();
+        a.opt(old)
+            .push(new)
+            .push(if only_if_empty { "1" } else { "0" });
+        let done = self.script(false, &s::SET_SEAL_MARK, &a)?;
+        Ok(done.int() == Some(1))
+    }
+}

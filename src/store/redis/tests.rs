@@ -1,0 +1,186 @@
+//! The Redis store's test fixture, and its tests that the shared suite does not cover.
+//! They need the server `TOKEN_TEST_REDIS_URL` names (`npm test` starts a throwaway one).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::*;
+use crate::store::TokenStore;
+
+/// A fresh key prefix on the test server; its keys are removed with the fixture.
+pub struct TestPrefix {
+    url: String,
+    prefix: String,
+}
+
+impl TestPrefix {
+    /// `None` when no test server is configured outside CI (said once); in CI that fails.
+    pub fn new() -> Option<TestPrefix> {
+        let url = match std::env::var("TOKEN_TEST_REDIS_URL") {
+            Ok(u) if !u.trim().is_empty() => u,
+            _ => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI runs the Redis suites: TOKEN_TEST_REDIS_URL is not set (npm test sets it)"
+                );
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    eprintln!(
+                        "Redis store tests skipped: set TOKEN_TEST_REDIS_URL to a server you run \
+                         (or run npm test, which starts one)"
+                    )
+                });
+                return None;
+            }
+        };
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let prefix = format!(
+            "nts_rs_{}_{}:",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        Some(TestPrefix { url, prefix })
+    }
+
+    pub fn settings(&self) -> RedisSettings {
+        RedisSettings {
+            url: self.url.clone(),
+            url_name: "TOKEN_TEST_REDIS_URL".into(),
+            prefix: self.prefix.clone(),
+            connect_timeout: Duration::from_secs(5),
+            query_timeout: Duration::from_secs(10),
+            pool_size: 4,
+        }
+    }
+
+    pub fn store(&self) -> RedisStore {
+        RedisStore::new(self.settings())
+    }
+}
+
+impl Drop for TestPrefix {
+    fn drop(&mut self) {
+        let _ = self.store().remove_all_keys(false);
+    }
+}
+
+/// A server that cannot be reached fails the call with UNAVAILABLE, in about the
+/// connect timeout, naming the server but never the password.
+#[test]
+fn an_unreachable_server_is_unavailable_and_the_password_never_shown() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let store = RedisStore::new(RedisSettings {
+        url: format!("redis://user:s3cret@127.0.0.1:{port}/0"),
+        url_name: "TOKEN_REDIS_URL".into(),
+        prefix: "nts:".into(),
+        connect_timeout: Duration::from_millis(500),
+        query_timeout: Duration::from_millis(500),
+        pool_size: 1,
+    });
+    let e = store.get_access_token("t", 0).unwrap_err();
+    assert_eq!(e.code(), "ERR_TOKEN_STORAGE_UNAVAILABLE", "{e}");
+    let text = e.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("s3cret") && !text.contains("user:"), "{text}");
+}
+
+/// Two stores with different prefixes on one server see nothing of each other.
+#[test]
+fn prefixes_keep_stores_apart() {
+    let (Some(a), Some(b)) = (TestPrefix::new(), TestPrefix::new()) else {
+        return;
+    };
+    let (sa, sb) = (a.store(), b.store());
+    let t = crate::store::tests::token("t1", Some("r1"), Some("u1"), None);
+    sa.store_access_token(&t, 1).unwrap();
+    assert!(sa.get_access_token("t1", 1).unwrap().is_some());
+    assert!(sb.get_access_token("t1", 1).unwrap().is_none());
+    assert_eq!(sb.stats(1).unwrap().total_tokens, 0);
+    sb.delete_user_tokens("u1").unwrap();
+    assert!(sa.get_refresh_token("r1", 1).unwrap().is_some());
+}
+
+/// A server that lost the scripts (restarted, `SCRIPT FLUSH`) is sent them again.
+#[test]
+fn scripts_flushed_on_the_server_are_sent_again() {
+    let Some(p) = TestPrefix::new() else {
+        return;
+    };
+    let s = p.store();
+    let t = crate::store::tests::token("t1", None, None, None);
+    s.store_access_token(&t, 1).unwrap();
+    s.call(false, |c| c.command(&[b"SCRIPT", b"FLUSH"])).unwrap();
+    s.delete_token("t1").unwrap();
+    assert!(s.get_access_token("t1", 1).unwrap().is_none());
+}
+
+/// A kept connection the server closed (a restart, an idle timeout) is not used: the
+/// next call, a write included, goes through on a new one.
+#[test]
+fn a_connection_closed_by_the_server_is_replaced() {
+    let Some(p) = TestPrefix::new() else {
+        return;
+    };
+    let s = p.store();
+    let id = s.call(true, |c| c.command(&[b"CLIENT", b"ID"])).unwrap();
+    let id = id.int().unwrap().to_string();
+    // From a connection of another store: the kept one of `s` is closed by the server.
+    p.store()
+        .call(false, |c| c.command(&[b"CLIENT", b"KILL", b"ID", id.as_bytes()]))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let t = crate::store::tests::token("t1", None, None, None);
+    s.store_access_token(&t, 1).unwrap();
+    assert!(s.get_access_token("t1", 1).unwrap().is_some());
+}
+
+/// Records live by the caller's clock, whatever Redis's says: a token, a code and a
+/// pending authorization stored at a `now` far from the server's time are found until
+/// their expiry by that clock (Redis's TTLs count from the caller's `now`, not from an
+/// absolute time that Redis's clock may think long past).
+#[test]
+fn records_live_by_the_callers_clock() {
+    let Some(p) = TestPrefix::new() else {
+        return;
+    };
+    let s = p.store();
+    let then = 1_000_000;
+    let t = crate::store::tests::token("t1", Some("r1"), Some("u1"), Some(then + 60_000));
+    s.store_access_token(&t, then).unwrap();
+    assert!(s.get_access_token("t1", then + 1).unwrap().is_some());
+    assert!(s.get_refresh_token("r1", then + 1).unwrap().is_some());
+    assert_eq!(s.stats(then + 1).unwrap().unique_users, 1);
+    let code = crate::model::AuthorizationCode {
+        user_id: Some("u1".into()),
+        api_key: "k".into(),
+        client_id: "c".into(),
+        redirect_uri: "https://x/cb".into(),
+        code_challenge: None,
+        code_challenge_method: None,
+        scopes: vec![],
+        expires_at: then + 60_000,
+        created_at: then,
+        resource: None,
+        extra: None,
+    };
+    s.store_authorization_code("c1", &code).unwrap();
+    assert_eq!(s.take_authorization_code("c1", then + 1).unwrap(), Some(code));
+    s.store_pending_authorization("st", "{}", then + 60_000, then)
+        .unwrap();
+    assert_eq!(
+        s.take_pending_authorization("st", then + 1).unwrap().as_deref(),
+        Some("{}")
+    );
+    // And the keys do go by themselves, an hour after their expiry by that clock.
+    let key = format!("{}at:t1", p.prefix);
+    let ttl = s
+        .call(true, |c| c.command(&[b"PTTL", key.as_bytes()]))
+        .unwrap()
+        .int()
+        .unwrap();
+    assert!(ttl > 3_600_000 && ttl <= 3_660_000, "{ttl}");
+}
