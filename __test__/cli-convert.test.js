@@ -177,8 +177,7 @@ describe(`encrypt and decrypt (${kind})`, { skip: backend.skip }, () => {
     keyed.close();
   });
 
-  // SQLite only: a sealed PostgreSQL schema does not refuse clear rows yet (docs/operations.md).
-  if (kind === "db") it("a store without keys, opened before encrypt sealed its file: its next write is refused (coded, nothing written), its reads find nothing; after decrypt it writes again", () => {
+  it(`a store without keys, opened before encrypt sealed its ${kind === "db" ? "file" : "schema"}: its next write is refused (coded, nothing written), its reads find nothing; after decrypt it writes again`, () => {
     const keyless = open({ cleanupInterval: 0 });
     assert.equal(keyless.getAccessToken("secret-at-1").apiKey, "sk-secret-1");
     assert.equal(cli(["encrypt"], { env }).status, EXIT.OK);

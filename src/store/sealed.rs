@@ -45,7 +45,8 @@
 //! tokens, codes and pending logins in clear, which the sealed processes never find, and
 //! which sit in clear beside the sealed rows. A sealed SQLite file refuses such rows itself
 //! (`sqlite::schema::CLEAR_ROWS_REFUSED`, triggers created with the mark: the write fails
-//! with ENCRYPTION_MISMATCH); PostgreSQL and the memory store (one process) do not yet.
+//! with ENCRYPTION_MISMATCH), and so does a sealed PostgreSQL schema (the triggers of
+//! `postgres::snapshot::refuse_clear_rows`); the memory store (one process) needs none.
 
 pub mod convert;
 
@@ -88,6 +89,17 @@ pub struct Sealed {
     keys: Option<Arc<Keyring>>,
     /// Whether the store's mark was found to match `keys` (until `close`).
     checked: AtomicBool,
+}
+
+/// A write in clear that a sealed store refused itself (SQLite's triggers, PostgreSQL's:
+/// `CLEAR_ROWS_REFUSED`, `refuse_clear_rows`): the fix, no value.
+pub fn clear_row_refused() -> StoreError {
+    StoreError::EncryptionMismatch(
+        "this token store was sealed (encrypted at rest) after this process opened it \
+         without encryption keys: its write in clear was refused and nothing was \
+         written; restart the process with TOKEN_ENCRYPTION_KEYS (the store's keys)"
+            .into(),
+    )
 }
 
 /// An SQL expression (SQLite and PostgreSQL), true when any table but the clients' holds a

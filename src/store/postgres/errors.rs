@@ -39,6 +39,7 @@ impl PostgresStore {
         let code = db.code().code();
         let reason = |what: &str| format!("{what} (SQLSTATE {code})");
         match code {
+            super::snapshot::CLEAR_ROW_REFUSED => crate::store::sealed::clear_row_refused(),
             "40001" | "40P01" | "55P03" => StoreError::Busy { path: location },
             "53100" => StoreError::Full { path: location },
             "25006" => StoreError::ReadOnly { path: location },

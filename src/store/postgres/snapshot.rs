@@ -32,16 +32,31 @@ fn read_counts(row: &Row) -> Decoded<Counts> {
 impl PostgresStore {
     /// `TokenStore::seal_mark`: the mark and whether any row but a client's is stored, in
     /// one statement.
+    ///
+    /// A schema sealed by a version before the refusal of clear rows (`refuse_clear_rows`)
+    /// is given it then (the mark read again in that write: a `decrypt` meanwhile leaves
+    /// the schema in clear, without it). Best effort: a schema that cannot be changed now
+    /// (a role without the right, a lock timeout) is served as before.
     pub(super) fn read_seal_mark(&self) -> Result<(Option<String>, bool)> {
         let s = self.quoted();
         let sql = format!(
-            "SELECT (SELECT value FROM {s}.nts_meta WHERE name = 'seal'), {}",
+            "SELECT (SELECT value FROM {s}.nts_meta WHERE name = 'seal'), {},
+                EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = '{s}.access_tokens'::regclass
+                    AND t.tgname = 'nts_sealed_access_tokens')",
             crate::store::sealed::holds_secrets_sql(&format!("{s}."))
         );
-        self.call(true, async |c, _| {
+        let (mark, holds, refuses) = self.call(true, async |c, _| {
             let r = c.query_one(&sql, &[]).await?;
-            Ok((r.try_get(0)?, r.try_get(1)?))
-        })
+            Ok((r.try_get::<_, Option<String>>(0)?, r.try_get(1)?, r.try_get::<_, bool>(2)?))
+        })?;
+        if !refuses && mark.as_deref().is_some_and(|m| m.starts_with(SEALED_V2)) {
+            let refuse = refuse_clear_rows(&s);
+            let timeout = self.settings.query_timeout;
+            let _ = self.call(false, async |c, _| {
+                transaction(c, timeout, vec![step(c.query_typed(&refuse, &[]))]).await
+            });
+        }
+        Ok((mark, holds))
     }
 
     /// `TokenStore::set_seal_mark`: a compare-and-set in one statement (a concurrent
@@ -63,9 +78,10 @@ impl PostgresStore {
              RETURNING 1",
             crate::store::sealed::holds_secrets_sql(&format!("{s}."))
         );
-        // The links trigger (migration 11) comes with a sealed mark, in its transaction: a
-        // store in clear pays nothing for it on its deletes.
+        // The links trigger (migration 11) and the refusal of clear rows come with a sealed
+        // mark, in its transaction: a store in clear pays nothing for them.
         let links = format!("SELECT {s}.nts_seal_links()");
+        let refuse = refuse_clear_rows(&s);
         let timeout = self.settings.query_timeout;
         self.call(false, async |c, _| {
             let params: [(&(dyn ToSql + Sync), Type); 3] = [
@@ -76,11 +92,84 @@ impl PostgresStore {
             let steps = vec![
                 step(c.query_typed(&sql, &params)),
                 step(c.query_typed(&links, &[])),
+                step(c.query_typed(&refuse, &[])),
             ];
             let results = transaction(c, timeout, steps).await?;
             Ok(results.first().is_some_and(|rows| !rows.is_empty()))
         })
     }
+}
+
+/// The mark of a store whose tokens are sealed too (`sealed::MARK_V2`), which refuses rows
+/// in clear.
+const SEALED_V2: &str = "sealed v2 ";
+
+/// The SQLSTATE a sealed schema raises when it refuses a row in clear (`errors.rs` makes
+/// it ENCRYPTION_MISMATCH).
+pub(super) const CLEAR_ROW_REFUSED: &str = "NTS01";
+
+/// The triggers of a sealed schema refusing a row written in clear (its API key or pending
+/// data not sealed, `nts1:`/`nts2:`): what a process without keys that checked the schema
+/// before it was sealed writes (as the SQLite file's `CLEAR_ROWS_REFUSED`). Every write of
+/// the store's functions (tokens stored, a rotation's pair, codes, pending logins, an
+/// import) inserts through them; refresh tokens are written only with their access token
+/// (one transaction). Created when the mark, read in the same transaction, is `sealed v2`
+/// (`set_seal_mark`, `encrypt`, `rekey`, a copy; at the check of a schema sealed before),
+/// each only if missing (two sessions: the one that waited finds it made); dropped with
+/// the mark (`allow_clear_rows`). A schema in clear has none, and pays nothing. No
+/// migration: the function is created with the first trigger.
+fn refuse_clear_rows(s: &str) -> String {
+    format!(
+        "DO $nts$
+        DECLARE
+            t RECORD;
+        BEGIN
+            IF (SELECT m.value FROM {s}.nts_meta m WHERE m.name = 'seal') LIKE '{SEALED_V2}%' THEN
+                IF to_regprocedure('{s}.nts_clear_row_refused()') IS NULL THEN
+                    BEGIN
+                        CREATE FUNCTION {s}.nts_clear_row_refused() RETURNS trigger
+                        LANGUAGE plpgsql AS $f$
+                        BEGIN
+                            RAISE EXCEPTION 'nts: a row in clear refused by a sealed token store'
+                                USING ERRCODE = '{CLEAR_ROW_REFUSED}';
+                        END
+                        $f$;
+                    EXCEPTION WHEN duplicate_function OR unique_violation THEN
+                        NULL;
+                    END;
+                END IF;
+                FOR t IN SELECT * FROM (VALUES
+                    ('nts_sealed_access_tokens', 'access_tokens', 'api_key'),
+                    ('nts_sealed_authorization_codes', 'authorization_codes', 'api_key'),
+                    ('nts_sealed_pending', 'nts_pending_authorizations', 'data')) AS v (name, tab, col)
+                LOOP
+                    IF NOT EXISTS (SELECT 1 FROM pg_trigger g
+                        WHERE g.tgrelid = ('{s}.' || t.tab)::regclass AND g.tgname = t.name) THEN
+                        BEGIN
+                            EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OF %I
+                                ON {s}.%I FOR EACH ROW
+                                WHEN (NEW.%I NOT LIKE ''nts1:%%'' AND NEW.%I NOT LIKE ''nts2:%%'')
+                                EXECUTE FUNCTION {s}.nts_clear_row_refused()',
+                                t.name, t.col, t.tab, t.col, t.col);
+                        EXCEPTION WHEN duplicate_object THEN
+                            NULL;
+                        END;
+                    END IF;
+                END LOOP;
+            END IF;
+        END
+        $nts$"
+    )
+}
+
+/// `refuse_clear_rows` undone (a store back in clear): its tables locked ACCESS EXCLUSIVE
+/// first (`lock_for_conversion`).
+fn allow_clear_rows(s: &str) -> String {
+    format!(
+        "DROP TRIGGER IF EXISTS nts_sealed_access_tokens ON {s}.access_tokens;
+         DROP TRIGGER IF EXISTS nts_sealed_authorization_codes ON {s}.authorization_codes;
+         DROP TRIGGER IF EXISTS nts_sealed_pending ON {s}.nts_pending_authorizations"
+    )
 }
 
 /// The tables in the order a target takes them, with what to select and how to read it.
@@ -264,6 +353,14 @@ const ALSO_LOCKED: [&str; 6] = [
     "nts_refined",
 ];
 
+/// The tables with a trigger refusing rows in clear (`refuse_clear_rows`), locked first,
+/// `access_tokens` before the others.
+const REFUSING: [&str; 3] = [
+    "access_tokens",
+    "authorization_codes",
+    "nts_pending_authorizations",
+];
+
 /// How often a conversion tries to take its locks when PostgreSQL picks it to break a
 /// deadlock with a writer (nothing is done yet: it only tries again).
 const LOCK_ATTEMPTS: usize = 8;
@@ -280,7 +377,8 @@ impl Import for Within<'_> {
     /// the links trigger, which needs that lock, and asking for it only then would deadlock
     /// with a writer that read the table before waiting on another of the locks (and
     /// PostgreSQL would abort the conversion, the later waiter). `access_tokens` first, as
-    /// the store's writers and `nts_refine` take it.
+    /// the store's writers and `nts_refine` take it. The same for the other two tables whose
+    /// refusal of clear rows `decrypt` drops (`allow_clear_rows`), right after it.
     fn lock_for_conversion(&mut self, removes_mark: bool) -> Result<()> {
         let s = &self.s;
         let mode = if removes_mark {
@@ -291,11 +389,12 @@ impl Import for Within<'_> {
         let others: Vec<String> = TABLES
             .iter()
             .chain(&ALSO_LOCKED)
-            .filter(|t| **t != "access_tokens")
+            .filter(|t| !REFUSING.contains(t))
             .map(|t| format!("{s}.{t}"))
             .collect();
         let sql = format!(
             "SAVEPOINT nts_locks; LOCK TABLE {s}.access_tokens IN {mode} MODE; \
+             LOCK TABLE {s}.authorization_codes, {s}.nts_pending_authorizations IN {mode} MODE; \
              LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE; RELEASE SAVEPOINT nts_locks",
             others.join(", ")
         );
@@ -353,8 +452,8 @@ impl Import for Within<'_> {
     }
 
     /// A sealed mark comes with the links trigger (`nts_seal_links`, as the store's own
-    /// `swap_seal_mark`); the mark removed, the trigger and the links go (a store in clear
-    /// pays nothing for them).
+    /// `swap_seal_mark`) and the refusal of clear rows (`refuse_clear_rows`); the mark
+    /// removed, the triggers and the links go (a store in clear pays nothing for them).
     fn set_seal_mark(&mut self, mark: Option<&str>) -> Result<()> {
         let s = &self.s;
         match mark {
@@ -363,7 +462,7 @@ impl Import for Within<'_> {
                     "INSERT INTO {s}.nts_meta (name, value) VALUES ('seal', $1::TEXT)
                      ON CONFLICT (name) DO UPDATE SET value = excluded.value"
                 );
-                let links = format!("SELECT {s}.nts_seal_links()");
+                let links = format!("SELECT {s}.nts_seal_links(); {}", refuse_clear_rows(s));
                 self.run(async |c: &Client| {
                     c.execute(&upsert, &[&mark]).await?;
                     Ok(c.batch_execute(&links).await?)
@@ -373,7 +472,8 @@ impl Import for Within<'_> {
                 let sql = format!(
                     "DELETE FROM {s}.nts_meta WHERE name = 'seal';
                      DROP TRIGGER IF EXISTS nts_token_links_deleted ON {s}.access_tokens;
-                     DELETE FROM {s}.nts_token_links"
+                     DELETE FROM {s}.nts_token_links; {}",
+                    allow_clear_rows(s)
                 );
                 self.run(async |c: &Client| Ok(c.batch_execute(&sql).await?))
             }

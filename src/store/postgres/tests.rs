@@ -622,3 +622,98 @@ fn a_schema_at_migration_11_gets_the_grant_columns() {
     let versions = schema.rows("SELECT max(version) FROM {s}.nts_migrations");
     assert_eq!(versions, [[schema::MIGRATIONS.len() as i64]]);
 }
+
+/// A sealed schema refuses rows in clear by its triggers (`snapshot::refuse_clear_rows`): a
+/// schema in clear has none (its writes pay nothing), a sealed one gets them with its mark,
+/// and one sealed by a version before them gets them when a store first checks it.
+#[test]
+fn a_schema_sealed_before_gets_the_refusal_at_its_check() {
+    use crate::store::sealed::Sealed;
+    use std::sync::Arc;
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let triggers = || {
+        schema.rows(
+            "SELECT count(*) FROM pg_trigger t WHERE t.tgname LIKE 'nts_sealed_%'
+             AND t.tgrelid IN ('{s}.access_tokens'::regclass,
+                 '{s}.authorization_codes'::regclass, '{s}.nts_pending_authorizations'::regclass)",
+        )[0][0]
+    };
+    let clear = Sealed::new(Arc::new(schema.store()), None);
+    clear.open().unwrap();
+    assert_eq!(triggers(), 0, "a schema in clear has none");
+    clear.close().unwrap();
+    schema.execute("DELETE FROM {s}.nts_meta WHERE name = 'seal'");
+
+    let keys = crate::store::tests_sealed::keyring(&[("k1", 1)]);
+    let first = Sealed::new(Arc::new(schema.store()), Some(keys.clone()));
+    first
+        .store_access_token(&token("at-1", "u", None), NOW)
+        .unwrap();
+    first.close().unwrap();
+    assert_eq!(triggers(), 3, "with the mark");
+    schema.execute(
+        "DROP TRIGGER nts_sealed_access_tokens ON {s}.access_tokens;
+         DROP TRIGGER nts_sealed_authorization_codes ON {s}.authorization_codes;
+         DROP TRIGGER nts_sealed_pending ON {s}.nts_pending_authorizations;
+         DROP FUNCTION {s}.nts_clear_row_refused()",
+    );
+    assert_eq!(triggers(), 0);
+    let again = Sealed::new(Arc::new(schema.store()), Some(keys));
+    again.open().unwrap();
+    assert_eq!(triggers(), 3, "given back at the check");
+    assert!(again.get_access_token("at-1", NOW).unwrap().is_some());
+    again.close().unwrap();
+}
+
+/// What the refusal of clear rows costs a sealed schema's write, A/B in one process: tokens
+/// stored through two sealed schemas, one with the triggers dropped (after its check, which
+/// would give them back), rounds interleaved. Timing only:
+/// `cargo test --release --lib clear_rows_refused_cost_pg -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn clear_rows_refused_cost_pg() {
+    use crate::store::sealed::Sealed;
+    use std::sync::Arc;
+    use std::time::Instant;
+    let (Some(a), Some(b)) = (TestSchema::new(), TestSchema::new()) else {
+        return;
+    };
+    let keys = crate::store::tests_sealed::keyring(&[("k1", 1)]);
+    let open = |schema: &TestSchema| {
+        let s = Sealed::new(Arc::new(schema.store()), Some(keys.clone()));
+        s.open().unwrap();
+        s
+    };
+    let (with, without) = (open(&a), open(&b));
+    b.execute(
+        "DROP TRIGGER nts_sealed_access_tokens ON {s}.access_tokens;
+         DROP TRIGGER nts_sealed_authorization_codes ON {s}.authorization_codes;
+         DROP TRIGGER nts_sealed_pending ON {s}.nts_pending_authorizations",
+    );
+    let n = 500;
+    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..9 {
+        for (i, s) in [&with, &without].into_iter().enumerate() {
+            let start = Instant::now();
+            for k in 0..n {
+                let t = token(&format!("at-{round}-{k}"), "u", Some(NOW + 3_600_000));
+                s.store_access_token(&t, NOW).unwrap();
+            }
+            times[i].push(start.elapsed().as_nanos() as f64 / n as f64);
+        }
+    }
+    let mut ratios: Vec<f64> = times[0].iter().zip(&times[1]).map(|(w, o)| w / o).collect();
+    ratios.sort_by(f64::total_cmp);
+    let best = |v: &[f64]| v.iter().copied().fold(f64::MAX, f64::min);
+    eprintln!(
+        "storeAccessToken on a sealed PostgreSQL schema: with the refusal of clear rows {:.0} ns \
+         (best round), without {:.0} ns; per-round ratios {:.2} to {:.2}, median {:.2}",
+        best(&times[0]),
+        best(&times[1]),
+        ratios[0],
+        ratios[ratios.len() - 1],
+        ratios[ratios.len() / 2]
+    );
+}

@@ -826,36 +826,22 @@ mod tests {
         ));
     }
 
-    /// A SQLite file in clear as `clear_store` fills it (the tests of what a second
-    /// connection to the same file sees).
-    fn clear_file(dir: &std::path::Path) -> Arc<dyn TokenStore> {
-        let store = SqliteStore::new(dir.join("t.db"), SyncMode::Normal, 5000);
-        clear_store(TestStore {
-            store: Box::new(store),
-            _keep: Box::new(()),
-        })
-        .store
-    }
-
-    /// A process without keys that checked the file in clear before `encrypt` sealed it:
-    /// its next write is refused by the file itself (ENCRYPTION_MISMATCH, nothing written),
-    /// its reads find nothing; `decrypt` takes the refusal away with the mark.
-    #[test]
-    fn a_process_without_keys_cannot_write_in_clear_into_a_file_sealed_since() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A process without keys that checked the store in clear before `encrypt` sealed it:
+    /// its next write is refused by the store itself (SQLite's or PostgreSQL's triggers:
+    /// ENCRYPTION_MISMATCH, nothing written), its reads find nothing; `decrypt` takes the
+    /// refusal away with the mark.
+    fn a_process_without_keys_cannot_write_in_clear_into_a_store_sealed_since(fresh: TestStore) {
         let keys = keyring(&[("k1", 1)]);
-        let store = clear_file(dir.path());
+        let fixture = clear_store(fresh);
+        let store = fixture.store.clone();
         let keyless = Sealed::new(store.clone(), None);
         keyless.open().unwrap();
-        let other: Arc<dyn TokenStore> = Arc::new(SqliteStore::new(
-            dir.path().join("t.db"),
-            SyncMode::Normal,
-            5000,
-        ));
-        convert(&*other, Direction::Encrypt, &keys, false).expect("encrypt");
-        let before = rows(&*other);
+        convert(&*store, Direction::Encrypt, &keys, false).expect("encrypt");
+        let before = rows(&*store);
+        let mut t = token(50, true);
         let refused = [
-            keyless.store_access_token(&token(50, true), NOW),
+            keyless.store_access_token(&t, NOW),
+            keyless.store_access_tokens(std::slice::from_ref(&t), NOW),
             keyless.store_authorization_code("code-late-secret", &code()),
             keyless.store_pending_authorization("state-late", "{}", NOW + 1000, NOW),
         ];
@@ -864,19 +850,30 @@ mod tests {
             assert_eq!(e.code(), "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH", "{e}");
             assert!(!e.to_string().contains("secret"), "{e}");
         }
-        assert_eq!(rows(&*other), before, "nothing written");
+        assert_eq!(rows(&*store), before, "nothing written");
         assert_eq!(keyless.get_access_token("at-secret-2", NOW).unwrap(), None);
         assert_eq!(
             keyless.take_authorization_code("code-secret", NOW).unwrap(),
             None
         );
-        let sealed = Sealed::new(other.clone(), Some(keys.clone()));
+        let sealed = Sealed::new(store.clone(), Some(keys.clone()));
         assert!(sealed
             .get_access_token("at-secret-2", NOW)
             .unwrap()
             .is_some());
+        // The sealed store's own writes go on.
+        t.token = "at-sealed-51".into();
+        t.refresh_token = Some("rt-sealed-51".into());
+        sealed.store_access_token(&t, NOW).expect("sealed");
+        sealed
+            .store_pending_authorization("state-sealed", "{}", NOW + 1000, NOW)
+            .expect("sealed");
+        assert!(matches!(
+            rotate(&sealed, "rt-sealed-51", 52),
+            Rotation::Rotated(_)
+        ));
 
-        convert(&*other, Direction::Decrypt, &keys, false).expect("decrypt");
+        convert(&*store, Direction::Decrypt, &keys, false).expect("decrypt");
         keyless
             .store_access_token(&token(50, true), NOW)
             .expect("in clear again");
@@ -1078,6 +1075,7 @@ mod tests {
     }
 
     on_each_backend!(
+        a_process_without_keys_cannot_write_in_clear_into_a_store_sealed_since,
         encrypt_then_decrypt_keeps_every_token,
         refusals_and_a_failed_check_leave_the_store_as_it_was,
         rekey_lets_an_old_key_be_retired,

@@ -15,12 +15,7 @@ pub(super) fn from_sqlite(path: &str, err: &rusqlite::Error) -> StoreError {
             if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER
                 && message == super::schema::CLEAR_ROW_MESSAGE =>
         {
-            StoreError::EncryptionMismatch(
-                "this token store was sealed (encrypted at rest) after this process opened it \
-                 without encryption keys: its write in clear was refused and nothing was \
-                 written; restart the process with TOKEN_ENCRYPTION_KEYS (the store's keys)"
-                    .into(),
-            )
+            crate::store::sealed::clear_row_refused()
         }
         rusqlite::Error::SqliteFailure(e, _) => match e.code {
             ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
