@@ -2,7 +2,7 @@
 // Renders RESULTS.md from the trials' numbers: one side-by-side table, issue 18's targets (lib/targets.js)
 // judged against this run, the four-process PostgreSQL workload, and how the run was made.
 const { OPS } = require("./workloads");
-const { targets, fmt, maxOf, loopDelay, callBusy, sizeLabel } = require("./targets");
+const { SHOWN, targets, fmt, maxOf, loopDelay, callBusy, sizeLabel } = require("./targets");
 
 const MiB = 2 ** 20;
 
@@ -66,8 +66,10 @@ function render(results, meta) {
   const { machine: m, versions: v, opts } = meta;
   const t = targets(results, meta.burst, meta.pairs);
   const pairedRun = meta.pairs?.some((g) => g.pairs.length);
-  const verdict = (pass) => (pass === null ? "–" : pass ? "**pass**" : "**MISS**");
-  const judged = t.filter((r) => r.pass !== null);
+  const verdict = (pass) => (pass === null ? "–" : pass === SHOWN ? "shown" : pass ? "**pass**" : "**MISS**");
+  const judged = t.filter((r) => r.pass !== null && r.pass !== SHOWN);
+  const shown = t.filter((r) => r.pass === SHOWN).length;
+  const unmeasured = t.length - judged.length - shown;
   const lines = [
     "# Benchmark results",
     "",
@@ -111,7 +113,7 @@ function render(results, meta) {
     ...concurrentSection(meta),
     "## Targets (issue 18), judged on this run",
     "",
-    `${judged.filter((r) => r.pass).length} of ${judged.length} judged targets pass${t.length > judged.length ? `; ${t.length - judged.length} not measured in this run` : ""}.`
+    `${judged.filter((r) => r.pass).length} of ${judged.length} judged targets pass${unmeasured ? `; ${unmeasured} not measured or not decided in this run` : ""}${shown ? `; ${shown} rows show a cost without a bound (shown)` : ""}.`
       + " Each is a ratio between ours and a peer in this run (medians; absolute times on this shared machine are noisy): ours vs theirs, and how many times faster ours is (above 1×: ours is faster)."
       + " getStats O(1) is judged as its cost at 1M within 2× of its cost at 10k (a count over the rows grows 100×),"
       + " and after a burst of expiries ([stats-burst.js](stats-burst.js): n tokens of n/10 users all expiring within the first second of a 4.1 s bucket of SQLite's and PostgreSQL's counters, their worst case; cleanup off; getStats called again and again for the 5 s after the last expired)"
