@@ -7,6 +7,7 @@ const { spawn, spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
+const { makeCertificates } = require("./certificates");
 
 /** `redis-server` (or `valkey-server`) on PATH or in /usr/bin, or null. */
 function findServer() {
@@ -28,25 +29,39 @@ function freePort() {
   return port;
 }
 
-/** Whether something answers PING with PONG on the port. */
-function answers(port) {
-  const code = `const c=require('net').connect(${port},'127.0.0.1');c.on('connect',()=>c.write('PING\\r\\n'));c.on('data',d=>process.exit(String(d).startsWith('+PONG')?0:1));c.on('error',()=>process.exit(1));setTimeout(()=>process.exit(1),500)`;
+/** Whether something answers PING with PONG on the port (over TLS, its certificate unchecked, if `tls`). */
+function answers(port, tls) {
+  const connect = tls
+    ? `require('tls').connect({port:${port},host:'127.0.0.1',rejectUnauthorized:false})`
+    : `require('net').connect(${port},'127.0.0.1')`;
+  const code = `const c=${connect};c.on('${tls ? "secureConnect" : "connect"}',()=>c.write('PING\\r\\n'));c.on('data',d=>process.exit(String(d).startsWith('+PONG')?0:1));c.on('error',()=>process.exit(1));setTimeout(()=>process.exit(1),1000)`;
   return spawnSync(process.execPath, ["-e", code]).status === 0;
 }
 
-/** Starts a server; returns `{ url, dir, stop() }`. */
-function startServer(binary = findServer()) {
+/**
+ * Starts a server; returns `{ url, dir, stop() }`. With `tls: true` it listens for TLS only,
+ * with a certificate for `localhost` signed by a test CA (`ca`, the CA's PEM file, is
+ * returned too) and no client certificate asked; `url` is then `rediss://localhost:PORT/0`.
+ */
+function startServer(binary = findServer(), { tls = false } = {}) {
   if (!binary) throw new Error("no redis-server found");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nts-redis-"));
   const port = freePort();
   const log = fs.openSync(path.join(dir, "redis.log"), "a");
-  const child = spawn(binary, ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no"], {
+  let listen = ["--port", String(port)];
+  let certificates = null;
+  if (tls) {
+    certificates = makeCertificates(dir);
+    listen = ["--port", "0", "--tls-port", String(port), "--tls-cert-file", certificates.cert, "--tls-key-file", certificates.key];
+    listen.push("--tls-ca-cert-file", certificates.ca, "--tls-auth-clients", "no");
+  }
+  const child = spawn(binary, [...listen, "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no"], {
     stdio: ["ignore", log, log],
     detached: true,
   });
   child.unref();
   const deadline = Date.now() + 10_000;
-  while (!answers(port)) {
+  while (!answers(port, tls)) {
     if (Date.now() > deadline || child.exitCode !== null) {
       const text = fs.readFileSync(path.join(dir, "redis.log"), "utf8").slice(-2000);
       try {
@@ -59,7 +74,9 @@ function startServer(binary = findServer()) {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
   }
   return {
-    url: `redis://127.0.0.1:${port}/0`,
+    url: tls ? `rediss://localhost:${port}/0` : `redis://127.0.0.1:${port}/0`,
+    port,
+    ca: certificates?.ca ?? null,
     dir,
     stop() {
       try {
