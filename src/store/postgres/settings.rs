@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{tls, url, PostgresStore};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::store::backends::{Backend, Fields};
 use crate::store::TokenStore;
 
@@ -22,6 +22,22 @@ pub struct PostgresSettings {
     pub pool_size: usize,
 }
 
+/// `schema` if it is a name the store's SQL may hold as it is: a letter or `_`, then up to 62
+/// letters, digits or `_` (`lib/config.js` checks the same first). The store quotes it as an
+/// identifier, and its triggers and functions also put it inside string literals, where a
+/// quote would end the literal.
+fn schema_name(schema: String) -> Result<String> {
+    let mut chars = schema.chars();
+    let first = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let rest = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if first && rest && schema.len() <= 63 {
+        Ok(schema)
+    } else {
+        Err(StoreError::Config(format!(
+            "the PostgreSQL schema {schema:?} is not a letter or _ then up to 62 letters, digits or _"
+        )))
+    }
+}
 
 impl Backend for PostgresSettings {
     /// `{ url, urlName, schema, connectTimeoutMs, queryTimeoutMs, poolSize }`.
@@ -30,7 +46,7 @@ impl Backend for PostgresSettings {
         Ok(PostgresSettings {
             url,
             url_name,
-            schema: settings.string("schema")?,
+            schema: schema_name(settings.string("schema")?)?,
             connect_timeout: settings.millis("connectTimeoutMs")?,
             query_timeout: settings.millis("queryTimeoutMs")?,
             pool_size: settings.u32("poolSize")? as usize,
@@ -139,6 +155,34 @@ mod tests {
         assert_eq!(err.code(), "ERR_TOKEN_STORAGE_CONFIG");
         assert!(err.to_string().contains("TOKEN_DATABASE_URL"), "{err}");
         assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    /// A schema name that is not a plain identifier is refused before anything opens, as
+    /// `lib/config.js` refuses it, whoever passes it.
+    #[test]
+    fn a_schema_name_is_a_plain_identifier() {
+        for (schema, ok) in [
+            ("tokens", true),
+            ("_t0", true),
+            (&"s".repeat(63)[..], true),
+            (&"s".repeat(64)[..], false),
+            ("", false),
+            ("0tokens", false),
+            ("tok'ens", false),
+            ("tok\"ens", false),
+            ("tökens", false),
+            ("a b", false),
+        ] {
+            let mut settings = given();
+            settings.insert("schema".into(), json!(schema));
+            match StoreConfig::decode("postgres", &settings) {
+                Ok(_) => assert!(ok, "{schema:?} taken"),
+                Err(err) => {
+                    assert!(!ok, "{schema:?} refused: {err}");
+                    assert_eq!(err.code(), "ERR_TOKEN_STORAGE_CONFIG");
+                }
+            }
+        }
     }
 
     #[test]
