@@ -361,3 +361,79 @@ fn invalidate(cache: &Cache, prefix: &[u8], items: Vec<Reply>) {
         _ => cache.invalidate(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AccessToken;
+    use crate::store::cache::Lookup;
+
+    fn record() -> AccessToken {
+        AccessToken {
+            api_key: "k".into(),
+            user_id: None,
+            client_id: "c".into(),
+            scopes: vec![],
+            refresh_token: None,
+            expires_at: None,
+            created_at: 0,
+            resource: None,
+            extra: None,
+            links: None,
+        }
+    }
+
+    /// A live cache, trusted now, holding `tokens`.
+    fn holding(tokens: &[&str]) -> Cache {
+        let c = Cache::new();
+        c.set_live(true);
+        c.proved(Instant::now());
+        for t in tokens {
+            if let Lookup::Miss(Some(ticket)) = c.lookup(t, 0) {
+                c.fill(ticket, t, &record());
+            }
+        }
+        c
+    }
+
+    fn held(c: &Cache, t: &str) -> bool {
+        matches!(c.lookup(t, 0), Lookup::Hit(_))
+    }
+
+    fn push(keys: Reply) -> Vec<Reply> {
+        vec![Reply::Bulk(b"invalidate".to_vec()), keys]
+    }
+
+    #[test]
+    fn an_invalidate_push_evicts_what_it_names_or_everything() {
+        let c = holding(&["a", "b"]);
+        let key = |k: &str| Reply::Bulk(format!("p:at:{k}").into_bytes());
+        invalidate(&c, b"p:at:", push(Reply::Array(vec![key("a")])));
+        assert!(!held(&c, "a") && held(&c, "b"));
+        // Another kind of push is not an invalidation.
+        invalidate(&c, b"p:at:", vec![Reply::Bulk(b"message".to_vec())]);
+        assert!(held(&c, "b"));
+        // A null (a flush, or the server lost track): everything.
+        invalidate(&c, b"p:at:", push(Reply::Nil));
+        assert!(!held(&c, "b"));
+        // A key of another form: everything, to be safe.
+        let c = holding(&["a"]);
+        invalidate(&c, b"p:at:", push(Reply::Array(vec![Reply::Bulk(b"x".to_vec())])));
+        assert!(!held(&c, "a"));
+    }
+
+    #[test]
+    fn a_refusal_turns_the_cache_off_but_a_busy_server_is_tried_again() {
+        for (e, off) in [
+            ("ERR unknown command 'HELLO'", true),
+            ("NOPERM this user has no permissions", true),
+            ("LOADING Redis is loading the dataset in memory", false),
+            ("BUSY Redis is busy running a script", false),
+        ] {
+            let o = refused(Failure::Server(e.into()));
+            assert_eq!(matches!(o, Outcome::Refused), off, "{e}");
+        }
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(matches!(refused(Failure::Io(io)), Outcome::Failed));
+    }
+}
