@@ -160,3 +160,23 @@ fn the_feed_killed_nothing_stale_is_served_and_the_cache_comes_back() {
     let list = list.unwrap().text().unwrap_or_default();
     assert!(list.trim().is_empty(), "the feed's connection is still open");
 }
+
+/// `close` does not wait for a feed still connecting to a server that does not answer.
+#[test]
+fn close_does_not_wait_for_a_feed_still_connecting() {
+    let s = RedisStore::new(RedisSettings {
+        // An address no Redis answers at: connecting, or the login on whatever accepts the
+        // connection, waits up to the connect timeout (or fails at once).
+        url: "redis://10.255.255.1:6379/0".into(),
+        url_name: "TOKEN_REDIS_URL".into(),
+        prefix: "nts:".into(),
+        connect_timeout: Duration::from_secs(5),
+        query_timeout: Duration::from_secs(5),
+        pool_size: 1,
+    });
+    s.ensure_feed();
+    std::thread::sleep(Duration::from_millis(50));
+    let at = Instant::now();
+    s.close().unwrap();
+    assert!(at.elapsed() < Duration::from_secs(1), "close took {:?}", at.elapsed());
+}

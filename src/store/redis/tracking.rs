@@ -88,10 +88,13 @@ impl Hot {
         }
     }
 
-    /// Stops the feed (the cache is void until it runs again).
+    /// Stops the feed (the cache is void until it runs again). Under the lock, so that no
+    /// new feed starts before the old one stopped.
     pub(super) fn stop(&self) {
-        let f = self.feed.lock().ok().and_then(|mut f| f.take());
-        drop(f);
+        if let Ok(mut f) = self.feed.lock() {
+            drop(f.take());
+        }
+        self.client_id.store(0, Ordering::Release);
         self.cache.set_live(false);
     }
 }
@@ -140,6 +143,8 @@ struct Feed {
 struct Stop {
     flag: AtomicBool,
     socket: Mutex<Option<TcpStream>>,
+    /// The thread is connecting (which may take the connect timeout, and cannot be cut).
+    connecting: AtomicBool,
 }
 
 impl Stop {
@@ -175,7 +180,9 @@ impl Feed {
 
 impl Drop for Feed {
     /// Stops the thread and waits for it: its connection is shut down, so a wait on the
-    /// server ends at once.
+    /// server ends at once. A thread still connecting is not waited for (a server that does
+    /// not answer would hold `close` for the connect timeout): it ends once connected or
+    /// not, without a word to the server.
     fn drop(&mut self) {
         self.stop.flag.store(true, Ordering::Release);
         if let Ok(s) = self.stop.socket.lock() {
@@ -185,7 +192,9 @@ impl Drop for Feed {
         }
         self.cache.set_live(false);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if !self.stop.connecting.load(Ordering::Acquire) {
+                let _ = t.join();
+            }
         }
         self.cache.set_live(false);
     }
@@ -205,6 +214,10 @@ fn run(cache: &Cache, stop: &Stop, client_id: &AtomicI64, to: &Server) {
     let mut pause = PAUSE;
     loop {
         let outcome = session(cache, stop, client_id, to);
+        // Stopped: the cache is the stopper's (and perhaps already a new feed's) to void.
+        if stop.stopping() {
+            return;
+        }
         cache.set_live(false);
         client_id.store(0, Ordering::Release);
         stop.hold(None);
@@ -251,13 +264,16 @@ fn refused(f: Failure) -> Outcome {
 }
 
 fn session(cache: &Cache, stop: &Stop, client_id: &AtomicI64, to: &Server) -> Outcome {
-    let mut conn = match Conn::open(
+    stop.connecting.store(true, Ordering::Release);
+    let opened = Conn::open(
         &to.target,
         to.tls.as_ref(),
         to.connect_timeout,
         ANSWER_WITHIN,
         0,
-    ) {
+    );
+    stop.connecting.store(false, Ordering::Release);
+    let mut conn = match opened {
         Ok(c) => c,
         // A configuration the store's own calls report (a Cluster node, a bad login).
         Err(f) => return refused(f),
