@@ -10,16 +10,12 @@
 // B's listener connection is killed.
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const path = require("node:path");
 const { spawn, execFileSync } = require("node:child_process");
 const readline = require("node:readline");
 
 const { PG_URL, TokenStorage, freshSchema } = require("./helpers/setup");
+const { peer, sleep, until, sharedCacheTests, tokenMaker, BOUND_MS } = require("./helpers/cache-peers");
 
-const BOUND_MS = 50;
-const HOUR = 3600e3;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const wall = () => performance.timeOrigin + performance.now();
 
 function psql(sql) {
   return execFileSync("psql", [PG_URL, "-v", "ON_ERROR_STOP=1", "-Atc", sql], { encoding: "utf8" }).trim();
@@ -52,54 +48,6 @@ function psqlSession() {
   };
 }
 
-/** The other instance: a process of its own on `schema`. */
-async function peer(schema) {
-  const child = spawn(process.execPath, [path.join(__dirname, "helpers", "cache-peer.js"), PG_URL, schema], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const lines = readline.createInterface({ input: child.stdout });
-  const queue = [];
-  const waiting = [];
-  lines.on("line", (l) => {
-    const v = JSON.parse(l);
-    if (waiting.length) waiting.shift()(v);
-    else queue.push(v);
-  });
-  const next = () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiting.push(resolve)));
-  assert.deepEqual(await next(), { ready: true });
-  const send = (msg) => child.stdin.write(`${JSON.stringify(msg)}\n`);
-  return {
-    async run(code) {
-      send({ op: "run", code });
-      const r = await next();
-      if (r.error) throw new Error(r.error);
-      return r.value;
-    },
-    /** B reads `token` in a loop while `change` runs here; what B saw, and when. */
-    async watch(token, change, ms = 1500, { promises = false } = {}) {
-      send({ op: "watch", token, ms, promises });
-      const armed = await next();
-      assert.deepEqual(armed, { armed: true });
-      await sleep(30); // B's loop in its steady state: answered from its cache
-      const t0 = wall();
-      await change();
-      const t1 = wall();
-      const seen = await next();
-      if (seen.error) throw new Error(seen.error);
-      // The change committed between t0 and t1: `after` is from t1 (the write's answer),
-      // `took` how long the write itself took.
-      const after = seen.changedAt === null ? null : seen.changedAt - t1;
-      if (process.env.CACHE_TEST_LOG) console.error(`took ${(t1 - t0).toFixed(2)} ms, seen ${after?.toFixed(2)} ms after`);
-      return { ...seen, after, took: t1 - t0 };
-    },
-    async close() {
-      send({ op: "close" });
-      await next();
-      await new Promise((resolve) => child.once("exit", resolve));
-    },
-  };
-}
-
 function listenerPid(schema) {
   return psql(`SELECT pid FROM pg_stat_activity WHERE application_name = 'native-token-storage listener ${schema}' AND query LIKE 'LISTEN%'`);
 }
@@ -109,34 +57,17 @@ function deleteBehindTheFeed(schema, token) {
   psql(`SET session_replication_role = replica; DELETE FROM "${schema}".access_tokens WHERE token = '${token}'`);
 }
 
-async function until(what, ms = 3000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = what();
-    if (v) return v;
-    if (Date.now() > end) throw new Error("timed out");
-    await sleep(10);
-  }
-}
-
 describe("PostgreSQL: the cache of recently read access tokens, two processes on one schema", { skip: PG_URL ? false : "no TOKEN_TEST_DATABASE_URL" }, () => {
   let schema;
   let a;
   let b;
-  let n = 0;
-  const exp = () => new Date(Date.now() + HOUR);
-  const fresh = (user = "user_1") => {
-    n += 1;
-    const t = { at: `at_${n}_${"x".repeat(400)}`, rt: `rt_${n}_${"y".repeat(40)}` };
-    a.storeAccessToken(t.at, t.rt, "sk-key", user, "client_1", ["mcp"], exp());
-    return t;
-  };
+  const { exp, fresh } = tokenMaker(() => a);
 
   before(async () => {
     schema = freshSchema();
     a = new TokenStorage({ storage: "postgres", url: PG_URL, schema, cleanupInterval: 0, refreshGracePeriod: 1 });
     a.getStats(); // the schema made
-    b = await peer(schema);
+    b = await peer(PG_URL, schema);
   });
   after(async () => {
     await b?.close();
@@ -195,53 +126,11 @@ describe("PostgreSQL: the cache of recently read access tokens, two processes on
     });
   }
 
-  const changes = [
-    ["deleteToken", (t) => a.deleteToken(t.at), null],
-    ["revokeRefreshToken", (t) => a.revokeRefreshToken(t.rt), null],
-    ["rotateRefreshToken", (t) => assert.ok(a.rotateRefreshToken(t.rt, `${t.at}_next`, `${t.rt}_next`, exp())), null],
-    ["deleteUserTokens", (t) => a.deleteUserTokens(t.user), null],
-    ["storeAccessToken of the same string (replaced)", (t) => a.storeAccessToken(t.at, null, "sk-other", "user_2", "client_2", ["x"], exp()), "sk-other"],
-    ["storeAccessToken giving its refresh string to another token", (t) => a.storeAccessToken(`${t.at}_b`, t.rt, "sk-key", "user_1", "client_1", [], exp()), "no refresh"],
-  ];
-  for (const [name, change, expected] of changes) {
-    it(`${name} by A: B honours it within ${BOUND_MS} ms`, async () => {
-      const t = { ...fresh(`user_${name.length}`), user: `user_${name.length}` };
-      const seen = await b.watch(t.at, async () => change(t));
-      assert.ok(seen.changedAt !== null, `B still served the token after the change (${seen.reads} reads)`);
-      assert.ok(seen.after < BOUND_MS, `seen ${seen.after.toFixed(2)} ms after the write answered (which took ${seen.took.toFixed(2)} ms)`);
-      if (expected === null) assert.equal(seen.last, null);
-      else if (expected === "no refresh") assert.equal(seen.last.refreshToken, null);
-      else assert.equal(seen.last.apiKey, expected);
-    });
-  }
-
-  it(`a cleanup by A, whose clock is two hours ahead: B honours it within ${BOUND_MS} ms`, async (ctx) => {
-    const t = fresh();
-    const seen = await b.watch(t.at, async () => {
-      ctx.mock.timers.enable({ apis: ["Date"], now: Date.now() + 2 * HOUR });
-      try {
-        assert.ok(a.cleanupExpiredTokens() >= 1);
-      } finally {
-        ctx.mock.timers.reset();
-      }
-    });
-    assert.equal(seen.last, null);
-    assert.ok(seen.after < BOUND_MS, `seen after ${seen.after} ms`);
-  });
-
-  it("a family revoked (a rotated-away refresh token replayed after the grace period) by A: B honours it within 50 ms", async () => {
-    const t = fresh();
-    const next = a.rotateRefreshToken(t.rt, `${t.at}_2`, `${t.rt}_2`, exp());
-    assert.ok(next);
-    await sleep(1100);
-    const seen = await b.watch(next.accessToken, async () => assert.equal(a.rotateRefreshToken(t.rt, `${t.at}_3`, `${t.rt}_3`, exp()), null));
-    assert.equal(seen.last, null);
-    assert.ok(seen.after < BOUND_MS, `seen after ${seen.after} ms`);
-  });
+  sharedCacheTests(() => ({ a, b, fresh, exp }));
 
   it("many rows changed in one transaction (past 64: one notification for all) are honoured", async () => {
     const t = fresh("bulk_user");
-    for (let i = 0; i < 100; i++) a.storeAccessToken(`bulk_${n}_${i}`, null, "k", "bulk_user", "c", [], exp());
+    for (let i = 0; i < 100; i++) a.storeAccessToken(`bulk_${i}`, null, "k", "bulk_user", "c", [], exp());
     const seen = await b.watch(t.at, async () => a.deleteUserTokens("bulk_user"));
     assert.equal(seen.last, null);
     assert.ok(seen.after < BOUND_MS, `seen after ${seen.after} ms`);
@@ -284,15 +173,6 @@ describe("PostgreSQL: the cache of recently read access tokens, two processes on
     );
     assert.equal(before.refreshToken, null);
     assert.equal(afterward.refreshToken, `${w.rt}_c`);
-  });
-
-  it("an expired token is not served from the cache", async () => {
-    n += 1;
-    const at = `at_exp_${n}`;
-    a.storeAccessToken(at, null, "k", "u", "c", [], new Date(Date.now() + 400));
-    const seen = await b.watch(at, async () => {}, 2000);
-    assert.equal(seen.last, null);
-    assert.ok(seen.changedAt !== null);
   });
 
   it("the listener's connection killed: B reads the server at once (nothing stale), then caches again once it is back", async () => {

@@ -1,6 +1,7 @@
 "use strict";
-// A second instance for __test__/postgres-cache.test.js: a process with its own
-// TokenStorage on the schema given, answering one JSON line per JSON line read.
+// A second instance for __test__/postgres-cache.test.js and redis-cache.test.js: a process
+// with its own TokenStorage on the schema (or store) given, answering one JSON line per JSON
+// line read (`peer` in ./cache-peers.js drives it).
 //   { op: "run", code }             runs `code` with `tokens` (the store) in scope, answers its value
 //                                  (awaited, when it is a Promise)
 //   { op: "watch", token, ms, promises }
@@ -12,8 +13,10 @@
 const readline = require("node:readline");
 const { TokenStorage } = require("../..");
 
+// Either a PostgreSQL URL and schema, or the options of any store, as JSON (the Redis cache's test).
 const [url, schema] = process.argv.slice(2);
-const tokens = new TokenStorage({ storage: "postgres", url, schema, cleanupInterval: 0, refreshGracePeriod: 1 });
+const options = url.startsWith("{") ? JSON.parse(url) : { storage: "postgres", url, schema };
+const tokens = new TokenStorage({ cleanupInterval: 0, refreshGracePeriod: 1, ...options });
 const wall = () => performance.timeOrigin + performance.now();
 const send = (v) => process.stdout.write(`${JSON.stringify(v)}\n`);
 

@@ -42,6 +42,9 @@
 #[macro_use]
 mod backends;
 pub(crate) mod buckets;
+/// Access tokens read recently, answered without a round trip (PostgreSQL, Redis).
+#[cfg(any(feature = "postgres", feature = "redis"))]
+pub(crate) mod cache;
 pub mod sealed;
 pub mod snapshot;
 

@@ -30,10 +30,21 @@
 //! retried only when PostgreSQL says it rolled it back (a deadlock or serialization
 //! failure), never when its outcome is unknown.
 
-mod cache;
 mod call;
 mod errors;
 mod listener;
+
+/// The shared cache (`store::cache`), its feed's thread woken through tokio.
+mod cache {
+    pub(super) use crate::store::cache::*;
+    pub(super) type Cache = crate::store::cache::Cache<tokio::sync::Notify>;
+
+    impl Wake for tokio::sync::Notify {
+        fn wake(&self) {
+            self.notify_one();
+        }
+    }
+}
 mod pool;
 mod rows;
 mod runtime;

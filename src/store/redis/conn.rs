@@ -222,6 +222,79 @@ impl Conn {
     }
 }
 
+/// What the cache's invalidation connection (`tracking`) needs besides `command`: its
+/// commands sent without waiting, its replies and pushes read as they come.
+impl Conn {
+    /// Sends one command; its reply is read later (`read`).
+    pub(super) fn send(&mut self, args: &[&[u8]]) -> io::Result<()> {
+        self.out.clear();
+        write_command(&mut self.out, args);
+        let stream = self.stream.get_mut();
+        stream.write_all(&self.out)?;
+        stream.flush()
+    }
+
+    /// The next reply or push, waited for up to the read timeout.
+    pub(super) fn read(&mut self) -> io::Result<Reply> {
+        read_reply(&mut self.stream)
+    }
+
+    /// Whether a reply has begun to arrive within `within` (then read it with `read`, which
+    /// waits up to `answer` for the rest); an error if the server closed the connection.
+    pub(super) fn readable(&mut self, within: Duration, answer: Duration) -> io::Result<bool> {
+        if !self.stream.buffer().is_empty() || self.tls_plaintext()? {
+            return Ok(true);
+        }
+        let tcp = self.stream.get_ref().tcp();
+        tcp.set_read_timeout(Some(within.max(Duration::from_millis(1))))?;
+        let mut b = [0u8; 1];
+        let peeked = tcp.peek(&mut b);
+        tcp.set_read_timeout(Some(answer))?;
+        match peeked {
+            Ok(0) => Err(closed()),
+            Ok(_) => match self.stream.get_mut() {
+                Stream::Tcp(_) => Ok(true),
+                // Bytes on the socket need not be a reply (a TLS 1.3 session ticket): the
+                // records there are read (without waiting: they are there) and decrypted.
+                Stream::Tls(s) => {
+                    if s.conn.read_tls(&mut s.sock)? == 0 {
+                        return Err(closed());
+                    }
+                    self.tls_plaintext()
+                }
+            },
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether TLS records already read from the socket hold data not read yet.
+    fn tls_plaintext(&mut self) -> io::Result<bool> {
+        let Stream::Tls(s) = self.stream.get_mut() else {
+            return Ok(false);
+        };
+        let state = s
+            .conn
+            .process_new_packets()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Ok(state.plaintext_bytes_to_read() > 0)
+    }
+
+    /// A handle on the socket, to shut it down from another thread.
+    pub(super) fn socket(&self) -> io::Result<TcpStream> {
+        self.stream.get_ref().tcp().try_clone()
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the server closed the connection",
+    )
+}
+
 /// Arguments of a script or command, built in order.
 #[derive(Default)]
 pub(super) struct Args(pub Vec<Vec<u8>>);

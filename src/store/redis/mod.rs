@@ -18,7 +18,9 @@
 //! - `scripts`: the key layout and the Lua scripts, one per write that touches several keys;
 //! - `rows`: the records read back from hashes and JSON;
 //! - `errors`: the server's and the socket's errors mapped to the store's kinds;
-//! - `store`: the `TokenStore` operations; `snapshot`: the rows as they are.
+//! - `store`: the `TokenStore` operations; `snapshot`: the rows as they are;
+//! - `tracking`: the access tokens read recently, answered without a round trip while
+//!   the server's invalidations reach this store (RESP3 `CLIENT TRACKING`, see there).
 //!
 //! Expiry is Redis's own (`PEXPIRE` on every key that expires, an hour past its expiry by
 //! the caller's clock), so nothing needs a cleanup
@@ -37,6 +39,7 @@ mod settings;
 mod snapshot;
 mod store;
 mod tls;
+mod tracking;
 mod url;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -62,6 +65,8 @@ pub struct RedisStore {
     epoch: AtomicU64,
     /// Whether a connection was made since the store was made or closed (for `open`).
     opened: AtomicBool,
+    /// Access tokens read recently, and the feed that keeps them true.
+    hot: tracking::Hot,
 }
 
 impl RedisStore {
@@ -72,6 +77,7 @@ impl RedisStore {
             idle: Mutex::new(Vec::new()),
             epoch: AtomicU64::new(0),
             opened: AtomicBool::new(false),
+            hot: tracking::Hot::new(),
         }
     }
 
@@ -176,3 +182,6 @@ impl RedisStore {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_cache;

@@ -52,7 +52,9 @@ impl RedisStore {
                 let mut args: Vec<&[u8]> = Vec::with_capacity(keys.len() + 1);
                 args.push(b"UNLINK");
                 args.extend(keys.iter().map(Vec::as_slice));
-                self.call(false, |c| c.command(&args))?;
+                let done = self.call(false, |c| c.command(&args));
+                self.written();
+                done?;
             }
             if next == "0" || next.is_empty() {
                 return Ok(());
@@ -203,7 +205,9 @@ impl RowStore for RedisStore {
                 for r in rows {
                     a.push(packed(&r.to_new(), r.access.created_at));
                 }
-                self.script(false, &s::STORE_TOKENS, &a)?;
+                let done = self.script(false, &s::STORE_TOKENS, &a);
+                self.written();
+                done?;
             }
             // A token's hash holds its refresh token.
             Rows::RefreshTokens(_) => {}
@@ -232,7 +236,9 @@ impl RowStore for RedisStore {
                 for (r, f) in rows {
                     let mut a = self.args();
                     a.push(r).push(f);
-                    self.script(false, &s::IMPORT_FAMILY, &a)?;
+                    let done = self.script(false, &s::IMPORT_FAMILY, &a);
+                    self.written();
+                    done?;
                 }
             }
             Rows::RetiredRefreshTokens(rows) => {
@@ -269,8 +275,9 @@ impl RowStore for RedisStore {
     fn revoke_client(&self, client_id: &str) -> Result<u64> {
         let mut a = self.args();
         a.push(client_id);
-        let n = self.script(false, &s::REVOKE_CLIENT, &a)?;
-        n.int()
+        let n = self.script(false, &s::REVOKE_CLIENT, &a);
+        self.written();
+        n?.int()
             .and_then(|n| u64::try_from(n).ok())
             .ok_or(StoreError::Internal("revoke_client gave no count"))
     }

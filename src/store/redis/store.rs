@@ -7,6 +7,7 @@ use super::conn::Args;
 use super::resp::Reply;
 use super::rows::{access, client, code, code_json, count, hash, packed, score};
 use super::scripts::{self as s, Script};
+use crate::store::cache::{digest, Lookup};
 use super::RedisStore;
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -37,6 +38,8 @@ impl RedisStore {
 
     /// The access token's hash, read in one command.
     fn read_access(&self, token: &str) -> Result<Option<AccessToken>> {
+        #[cfg(test)]
+        self.hot.server_reads.fetch_add(1, Ordering::Relaxed);
         let key = self.key("at:", token);
         let reply = self.call(true, |c| c.command(&[b"HGETALL", key.as_slice()]))?;
         access(&hash(reply))
@@ -48,6 +51,24 @@ impl RedisStore {
         let mut a = self.args();
         a.push(token).push(now.to_string());
         let _ = self.script(false, &s::REMOVE_IF_EXPIRED, &a);
+        self.hot.cache.invalidate(Some(digest(token)));
+    }
+
+    /// This store wrote (or may have written) access tokens: the cache answers again once
+    /// the invalidations of the write are in (see `store::cache`).
+    pub(super) fn written(&self) {
+        self.hot.cache.barrier();
+    }
+
+    /// A token read from the server (never the cache); an expired one is removed.
+    fn read_live(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        match self.read_access(token)? {
+            Some(t) if is_expired(t.expires_at, now) => {
+                self.remove_if_expired(token, now);
+                Ok(None)
+            }
+            found => Ok(found),
+        }
     }
 }
 
@@ -65,8 +86,9 @@ impl TokenStore for RedisStore {
         Ok(self.opened.swap(false, Ordering::AcqRel))
     }
 
-    /// Closes every kept connection; the next call connects again.
+    /// Closes every kept connection and the cache's feed; the next call connects again.
     fn close(&self) -> Result<()> {
+        self.hot.stop();
         self.epoch.fetch_add(1, Ordering::AcqRel);
         let kept = std::mem::take(&mut *self.idle.lock().map_err(|_| StoreError::Poisoned)?);
         drop(kept);
@@ -79,18 +101,39 @@ impl TokenStore for RedisStore {
         for t in tokens {
             a.push(packed(t, now));
         }
-        self.script(false, &s::STORE_TOKENS, &a).map(|_| ())
+        let done = self.script(false, &s::STORE_TOKENS, &a).map(|_| ());
+        self.written();
+        done
     }
 
-    /// `HGETALL` of its key; an expired one (by `now`, whether or not Redis removed it
-    /// yet) is never served, and is removed.
+    /// From the cache while it is trusted (see `tracking`), else `HGETALL` of its key; an
+    /// expired one (by `now`, whether or not Redis removed it yet) is never served, and is
+    /// removed.
     fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
-        match self.read_access(token)? {
-            Some(t) if is_expired(t.expires_at, now) => {
-                self.remove_if_expired(token, now);
-                Ok(None)
-            }
-            found => Ok(found),
+        self.ensure_feed();
+        let ticket = match self.hot.cache.lookup(token, now) {
+            Lookup::Hit(t) => return Ok(Some(t)),
+            Lookup::Miss(ticket) => ticket,
+        };
+        let found = self.read_live(token, now)?;
+        if let (Some(t), Some(ticket)) = (&found, ticket) {
+            self.hot.cache.fill(ticket, token, t);
+        }
+        Ok(found)
+    }
+
+    /// Read from the server, never from the cache: only the sealed layer reads this (as
+    /// PostgreSQL's).
+    fn get_access_token_linked(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+        self.read_live(token, now)
+    }
+
+    /// The same lookup as `get_access_token`'s first step: a hit only while the cache is
+    /// trusted; anything else goes to the server.
+    fn get_access_token_at_hand(&self, token: &str, now: i64) -> Option<Option<String>> {
+        match self.hot.cache.lookup(token, now) {
+            Lookup::Hit(t) => Some(Some(crate::wire::access_token(&t))),
+            Lookup::Miss(_) => None,
         }
     }
 
@@ -147,13 +190,18 @@ impl TokenStore for RedisStore {
     fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
         let mut a = self.args();
         a.push(refresh_token);
-        self.script(false, &s::REVOKE_REFRESH, &a).map(|_| ())
+        let done = self.script(false, &s::REVOKE_REFRESH, &a).map(|_| ());
+        self.written();
+        done
     }
 
     fn delete_token(&self, token: &str) -> Result<()> {
         let mut a = self.args();
         a.push(token);
-        self.script(false, &s::DELETE_TOKEN, &a).map(|_| ())
+        let done = self.script(false, &s::DELETE_TOKEN, &a).map(|_| ());
+        // It removes this token's hash (and its refresh token's key) only.
+        self.hot.cache.invalidate(Some(digest(token)));
+        done
     }
 
     fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
@@ -162,7 +210,9 @@ impl TokenStore for RedisStore {
         }
         let mut a = self.args();
         a.push(user_id);
-        self.script(false, &s::DELETE_USER, &a).map(|_| ())
+        let done = self.script(false, &s::DELETE_USER, &a).map(|_| ());
+        self.written();
+        done
     }
 
     /// Expired tokens first, then codes, then pending authorizations, by their sorted sets
@@ -171,7 +221,10 @@ impl TokenStore for RedisStore {
     fn cleanup_expired(&self, now: i64, limit: usize) -> Result<usize> {
         let mut a = self.args();
         a.push(now.to_string()).push(limit.to_string());
-        let removed = self.script(false, &s::CLEANUP, &a)?;
+        let removed = self.script(false, &s::CLEANUP, &a);
+        // The tokens expired at `now` (which another clock may not think expired).
+        self.written();
+        let removed = removed?;
         Ok(removed.int().and_then(|n| usize::try_from(n).ok()).unwrap_or(0))
     }
 
@@ -189,7 +242,10 @@ impl TokenStore for RedisStore {
             .push(now.to_string())
             .push(req.grace_ms.to_string())
             .opt(req.links.as_deref());
-        let items = self.script(false, &s::ROTATE, &a)?.items();
+        let done = self.script(false, &s::ROTATE, &a);
+        // The old access token, or the whole family (a reuse).
+        self.written();
+        let items = done?.items();
         let mut items = items.into_iter();
         let what = items.next().and_then(Reply::text).unwrap_or_default();
         match what.as_str() {

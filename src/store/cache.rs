@@ -1,15 +1,18 @@
-//! The cache of access tokens read recently, and when it may answer.
+//! The cache of access tokens read recently, and when it may answer: shared by the
+//! PostgreSQL store (its feed: `postgres::listener`) and the Redis store (its feed:
+//! `redis::tracking`, server-assisted client-side caching).
 //!
 //! A read of a cached token answers without a round trip only while the cache is trusted:
-//! the listener (`listener`) has its `LISTEN` confirmed on a connection that is still up,
-//! and a ping it sent to itself through the server (a `NOTIFY` on a channel of its own)
-//! came back, sent at most `TRUST` ago and after this store's last write. The server
-//! delivers a listener's notifications in commit order: when a ping comes back, every
-//! change committed before it was sent has been applied here. So a change committed by
-//! any instance is honoured by this one within `TRUST` (in practice as soon as its
-//! notification arrives, well under a millisecond on a local network), and this store's
-//! own writes at once. While the feed is down (the connection lost, the pings not coming
-//! back: a silent network, a transaction-mode pooler), every read goes to the server.
+//! the feed (a connection of its own, on a thread of its own) is confirmed on a connection
+//! that is still up, and a ping it sent through the server (PostgreSQL: a `NOTIFY` on a
+//! channel of its own; Redis: a `PING` on the feed's own connection) came back, sent at most
+//! `TRUST` ago and after this store's last write. The server delivers the feed's
+//! invalidations in order with the ping's answer: when a ping comes back, every change
+//! made before it was sent has been applied here. So a change made by any instance is
+//! honoured by this one within `TRUST` (in practice as soon as its invalidation arrives,
+//! well under a millisecond on a local network), and this store's own writes at once.
+//! While the feed is down (the connection lost, the pings not coming back: a silent
+//! network, a transaction-mode pooler), every read goes to the server.
 //!
 //! A fill (a read's answer put in the cache) is dropped when the feed reconnected or an
 //! invalidation of its token (or of everything) arrived while it was on its way: a read
@@ -25,20 +28,20 @@ use sha2::{Digest, Sha256};
 use crate::model::{is_expired, AccessToken};
 
 /// How old the latest ping that came back may be for the cache to answer.
-pub(super) const TRUST: Duration = Duration::from_millis(40);
+pub(crate) const TRUST: Duration = Duration::from_millis(40);
 /// How often the listener pings while the cache is in use.
-pub(super) const PING_EVERY: Duration = Duration::from_millis(10);
+pub(crate) const PING_EVERY: Duration = Duration::from_millis(10);
 /// How long after the last read the cache counts as in use (pings go on).
-pub(super) const IN_USE: Duration = Duration::from_secs(2);
+pub(crate) const IN_USE: Duration = Duration::from_secs(2);
 /// Tokens kept, at most.
 const CAPACITY: usize = 20_000;
 /// Invalidations remembered for the fills on their way.
 const LOG: usize = 4096;
 
 /// The first 16 bytes of a token's SHA-256, as the notifications name it.
-pub(super) type TokenDigest = u128;
+pub(crate) type TokenDigest = u128;
 
-pub(super) fn digest(token: &str) -> TokenDigest {
+pub(crate) fn digest(token: &str) -> TokenDigest {
     let d = Sha256::digest(token.as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
@@ -46,7 +49,7 @@ pub(super) fn digest(token: &str) -> TokenDigest {
 }
 
 /// A payload of the change feed: a token's digest (32 hex digits), or everything.
-pub(super) fn parse_payload(payload: &str) -> Option<Option<TokenDigest>> {
+pub(crate) fn parse_payload(payload: &str) -> Option<Option<TokenDigest>> {
     if payload == "*" {
         return Some(None);
     }
@@ -57,14 +60,14 @@ pub(super) fn parse_payload(payload: &str) -> Option<Option<TokenDigest>> {
 }
 
 /// What a read finds.
-pub(super) enum Lookup {
+pub(crate) enum Lookup {
     Hit(AccessToken),
     /// Not answerable here; the ticket, if any, lets the server's answer be kept.
     Miss(Option<Ticket>),
 }
 
 /// When a read went to the server: the feed's epoch and the invalidations seen.
-pub(super) struct Ticket {
+pub(crate) struct Ticket {
     epoch: u64,
     gen: u64,
 }
@@ -103,17 +106,22 @@ struct Cleared {
     by_digest: HashMap<TokenDigest, String>,
 }
 
-pub(super) struct Cache {
+/// How a cache wakes its feed's thread: a ping is wanted now.
+pub(crate) trait Wake: Default + Send + Sync {
+    fn wake(&self);
+}
+
+pub(crate) struct Cache<W: Wake> {
     state: Mutex<State>,
-    /// Wakes the listener: a ping is wanted now.
-    pub(super) wake: tokio::sync::Notify,
+    /// Wakes the feed's thread: a ping is wanted now.
+    pub(crate) wake: W,
     /// A ping came back once: the connections reach a session of their own (a direct
     /// server or a session pooler), which a transaction-mode pooler never shows.
     session: AtomicBool,
 }
 
-impl Cache {
-    pub(super) fn new() -> Cache {
+impl<W: Wake> Cache<W> {
+    pub(crate) fn new() -> Cache<W> {
         Cache {
             state: Mutex::new(State {
                 entries: HashMap::new(),
@@ -126,13 +134,13 @@ impl Cache {
                 barrier: None,
                 last_use: Instant::now(),
             }),
-            wake: tokio::sync::Notify::new(),
+            wake: W::default(),
             session: AtomicBool::new(false),
         }
     }
 
     /// The cached record of `token` if the cache may answer now, live at `now`.
-    pub(super) fn lookup(&self, token: &str, now: i64) -> Lookup {
+    pub(crate) fn lookup(&self, token: &str, now: i64) -> Lookup {
         let Ok(mut s) = self.state.lock() else {
             return Lookup::Miss(None);
         };
@@ -151,7 +159,7 @@ impl Cache {
         };
         if !trusted {
             drop(s);
-            self.wake.notify_one();
+            self.wake.wake();
             return Lookup::Miss(ticket);
         }
         match s.entries.get(token) {
@@ -166,7 +174,7 @@ impl Cache {
 
     /// Keeps the server's answer to a read, unless something it may have missed happened
     /// since its ticket was taken.
-    pub(super) fn fill(&self, ticket: Ticket, token: &str, record: &AccessToken) {
+    pub(crate) fn fill(&self, ticket: Ticket, token: &str, record: &AccessToken) {
         let d = digest(token);
         let Ok(mut s) = self.state.lock() else {
             return;
@@ -194,7 +202,7 @@ impl Cache {
     }
 
     /// A token removed or changed (`None`: everything), by the feed or by this store.
-    pub(super) fn invalidate(&self, what: Option<TokenDigest>) {
+    pub(crate) fn invalidate(&self, what: Option<TokenDigest>) {
         let cleared = match self.state.lock() {
             Ok(mut s) => s.invalidate(what),
             Err(_) => None,
@@ -204,17 +212,17 @@ impl Cache {
 
     /// This store wrote access tokens (or may have: its outcome unknown): the cache answers
     /// again only once a ping sent after now came back. A ping is asked for now.
-    pub(super) fn barrier(&self) {
+    pub(crate) fn barrier(&self) {
         if let Ok(mut s) = self.state.lock() {
             s.barrier = Some(Instant::now());
             s.invalidate_fills();
         }
-        self.wake.notify_one();
+        self.wake.wake();
     }
 
     /// The listener's `LISTEN` is confirmed (or its connection lost): what was cached
     /// before is void either way.
-    pub(super) fn set_live(&self, live: bool) {
+    pub(crate) fn set_live(&self, live: bool) {
         let cleared = match self.state.lock() {
             Ok(mut s) => {
                 s.live = live;
@@ -229,7 +237,7 @@ impl Cache {
     }
 
     /// A ping sent at `sent` came back.
-    pub(super) fn proved(&self, sent: Instant) {
+    pub(crate) fn proved(&self, sent: Instant) {
         if let Ok(mut s) = self.state.lock() {
             if s.live && s.proved.is_none_or(|p| p < sent) {
                 s.proved = Some(sent);
@@ -239,16 +247,17 @@ impl Cache {
     }
 
     /// Whether a ping ever came back (see `session`).
-    pub(super) fn session_proved(&self) -> bool {
+    pub(crate) fn session_proved(&self) -> bool {
         self.session.load(Ordering::Acquire)
     }
 
     /// Whether a read used the cache lately, or a write waits for a ping.
-    pub(super) fn in_use(&self) -> bool {
+    pub(crate) fn in_use(&self) -> bool {
         let Ok(s) = self.state.lock() else {
             return false;
         };
-        s.last_use.elapsed() <= IN_USE || matches!((s.barrier, s.proved), (Some(b), p) if p.is_none_or(|p| p < b))
+        s.last_use.elapsed() <= IN_USE
+            || matches!((s.barrier, s.proved), (Some(b), p) if p.is_none_or(|p| p < b))
     }
 }
 
@@ -322,6 +331,15 @@ impl State {
 mod tests {
     use super::*;
 
+    #[derive(Default)]
+    struct NoWake;
+
+    impl Wake for NoWake {
+        fn wake(&self) {}
+    }
+
+    type Cache = super::Cache<NoWake>;
+
     fn record(key: &str) -> AccessToken {
         AccessToken {
             api_key: key.into(),
@@ -365,7 +383,10 @@ mod tests {
         c.fill(t, "a", &record("old"));
         c.fill(other, "b", &record("b"));
         assert!(!hit(&c, "a", 0), "a stale row was put back");
-        assert!(hit(&c, "b", 0), "an unrelated invalidation dropped the fill");
+        assert!(
+            hit(&c, "b", 0),
+            "an unrelated invalidation dropped the fill"
+        );
         let t = ticket(&c, "c");
         c.invalidate(None);
         c.fill(t, "c", &record("c"));
@@ -394,7 +415,10 @@ mod tests {
         c.fill(t, "a", &record("a"));
         assert!(hit(&c, "a", 0));
         c.barrier();
-        assert!(!hit(&c, "a", 0), "served before a ping confirmed this store's write");
+        assert!(
+            !hit(&c, "a", 0),
+            "served before a ping confirmed this store's write"
+        );
         c.proved(Instant::now());
         assert!(hit(&c, "a", 0));
         std::thread::sleep(TRUST + Duration::from_millis(5));
@@ -418,7 +442,10 @@ mod tests {
         };
         assert_eq!((cleared.entries.len(), cleared.by_digest.len()), (3, 3));
         assert!(s.entries.is_empty() && s.by_digest.is_empty());
-        assert!(s.entries.capacity() >= 3, "the table was not kept for the next fills");
+        assert!(
+            s.entries.capacity() >= 3,
+            "the table was not kept for the next fills"
+        );
         assert!(s.invalidate(Some(digest("x"))).is_none());
         let cleared = s.clear();
         assert_eq!(cleared.entries.len(), 0);
