@@ -2,8 +2,9 @@
 // The Redis store under the failures a network store has, as postgres.test.js for
 // PostgreSQL: the server SIGKILLed and started again under a write load, our connections
 // killed by the server (CLIENT KILL) mid-load, and 4 processes racing for the same codes
-// and rotations. The first two start a redis-server of their own (they kill it, or every
-// client of it); the races use the test server (TOKEN_TEST_REDIS_URL).
+// and rotations; and the server's persistence settings checked at open. The kills and the
+// settings start redis-servers of their own (they kill them, or every client of them); the
+// races use the test server (TOKEN_TEST_REDIS_URL).
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const { spawn } = require("node:child_process");
@@ -12,7 +13,7 @@ const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 
-const { PKG, REDIS_URL, TokenStorage, freshSchema, cleanEnv, race } = require("../helpers/setup");
+const { PKG, REDIS_URL, TokenStorage, freshSchema, cleanEnv, runNodeAsync, race } = require("../helpers/setup");
 const redis = require("../../scripts/redis");
 
 const skip = REDIS_URL ? false : "no Redis server (set TOKEN_TEST_REDIS_URL, or run npm test)";
@@ -129,6 +130,33 @@ describe("Redis: the server SIGKILLed and started again under a write load", { s
     assert.ok(result.afterFailure > 0, "calls work again after the restart, in the same process");
     assertAllThere(url, result);
   });
+
+  it("with no persistence (the defaults of this test's servers), a SIGKILL loses every acknowledged write, and the store warned at open", async () => {
+    const bare = redis.startServer();
+    try {
+      const r = await runNodeAsync(
+        `const { TokenStorage } = require(PKG);
+         const s = new TokenStorage({ storage: "redis", url: process.env.URL, prefix: "bare:" });
+         s.storeAccessToken("kept?", null, "sk", "u", "c", [], null);
+         s.close();`,
+        { env: { URL: bare.url, TOKEN_STORAGE_LOG: "warn" } },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const warned = r.stderr.trim().split("\n").map((l) => JSON.parse(l));
+      assert.equal(warned.length, 1, r.stderr);
+      assert.equal(warned[0].level, "warn");
+      assert.match(warned[0].message, /can lose acknowledged tokens/);
+      assert.equal(warned[0].appendonly, "no");
+      assert.match(warned[0].loses, /every acknowledged write/);
+      bare.kill();
+      bare.start();
+      const s = new TokenStorage({ storage: "redis", url: bare.url, prefix: "bare:" });
+      assert.equal(s.getAccessToken("kept?"), null, "lost, as the warning said");
+      s.close();
+    } finally {
+      bare.stop();
+    }
+  });
 });
 
 describe("Redis: our connections killed by the server (CLIENT KILL) under a write load", { skip: noServer }, () => {
@@ -201,6 +229,69 @@ describe("Redis: 4 processes racing", { skip }, () => {
       assert.equal(s.getRefreshToken(winners[0]).clientId, "client-1", "the winner's pair is live");
       assert.equal(s.getStats().totalTokens, 1);
       s.close();
+    }
+  });
+});
+
+describe("Redis: the server's persistence checked at open", { skip: noServer }, () => {
+  /** The warn lines a child logs storing a token on `url` with two stores of it, each opened twice. */
+  async function warnings(url) {
+    const r = await runNodeAsync(
+      `const { TokenStorage } = require(PKG);
+       const s = new TokenStorage({ storage: "redis", url: process.env.URL, prefix: "check:" });
+       s.storeAccessToken("t", null, "sk", "u", "c", [], null);
+       s.close();
+       s.open();
+       s.getAccessToken("t");
+       s.close();`,
+      { env: { URL: url, TOKEN_STORAGE_LOG: "warn" } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!r.stderr.includes(PASSWORD), r.stderr);
+    return r.stderr.trim() ? r.stderr.trim().split("\n").map((l) => JSON.parse(l)) : [];
+  }
+
+  it("appendonly yes with appendfsync always: no warning", async () => {
+    const server = redis.startServer({ args: ["--appendonly", "yes", "--appendfsync", "always"] });
+    try {
+      assert.deepEqual(await warnings(server.url), []);
+    } finally {
+      server.stop();
+    }
+  });
+
+  it("appendfsync everysec: one warning per store, saying what a crash can lose", async () => {
+    const server = redis.startServer({ args: ["--appendonly", "yes", "--appendfsync", "everysec", "--requirepass", PASSWORD] });
+    try {
+      const [w, ...more] = await warnings(`redis://:${PASSWORD}@127.0.0.1:${server.port}/0`);
+      assert.deepEqual(more, []);
+      assert.equal(w.level, "warn");
+      assert.equal(w.message, "the Redis server can lose acknowledged tokens in a crash; set appendonly yes and appendfsync always");
+      assert.equal(w.storage, "redis");
+      assert.equal(w.server, `redis://127.0.0.1:${server.port}/0`);
+      assert.equal(w.appendfsync, "everysec");
+      assert.match(w.loses, /about a second/);
+    } finally {
+      server.stop();
+    }
+  });
+
+  it("CONFIG renamed away (as on hosted Redis), or not allowed to the user: a warning that it could not be checked", async () => {
+    const renamed = redis.startServer({ args: ["--rename-command", "CONFIG", ""] });
+    const acl = redis.startServer({ args: ["--user", "app", "on", `>${PASSWORD}`, "~*", "&*", "+@all", "-config"] });
+    try {
+      for (const [url, word] of [
+        [renamed.url, "ERR"],
+        [`redis://app:${PASSWORD}@127.0.0.1:${acl.port}/0`, "NOPERM"],
+      ]) {
+        const [w, ...more] = await warnings(url);
+        assert.deepEqual(more, []);
+        assert.match(w.message, /persistence settings could not be checked; make sure it runs with appendonly yes and appendfsync always/);
+        assert.equal(w.reason, `CONFIG GET was refused (${word})`);
+      }
+    } finally {
+      renamed.stop();
+      acl.stop();
     }
   });
 });

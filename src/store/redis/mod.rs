@@ -17,6 +17,7 @@
 //!   here: connections kept between calls, checked before reuse;
 //! - `scripts`: the key layout and the Lua scripts, one per write that touches several keys;
 //! - `rows`: the records read back from hashes and JSON;
+//! - `durability`: the server's persistence settings, checked at the first open;
 //! - `errors`: the server's and the socket's errors mapped to the store's kinds;
 //! - `store`: the `TokenStore` operations; `snapshot`: the rows as they are.
 //!
@@ -29,6 +30,7 @@
 //! except when the server says it ran nothing (`NOSCRIPT`: the script is sent again).
 
 mod conn;
+mod durability;
 mod errors;
 mod resp;
 mod rows;
@@ -62,6 +64,10 @@ pub struct RedisStore {
     epoch: AtomicU64,
     /// Whether a connection was made since the store was made or closed (for `open`).
     opened: AtomicBool,
+    /// Whether the server's persistence was checked (`durability`), once per store.
+    durability_checked: AtomicBool,
+    /// What that check found, until `take_warnings`.
+    warnings: Mutex<Vec<crate::store::Warning>>,
 }
 
 impl RedisStore {
@@ -72,6 +78,8 @@ impl RedisStore {
             idle: Mutex::new(Vec::new()),
             epoch: AtomicU64::new(0),
             opened: AtomicBool::new(false),
+            durability_checked: AtomicBool::new(false),
+            warnings: Mutex::new(Vec::new()),
         }
     }
 
