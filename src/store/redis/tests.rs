@@ -154,19 +154,7 @@ fn records_live_by_the_callers_clock() {
     assert!(s.get_access_token("t1", then + 1).unwrap().is_some());
     assert!(s.get_refresh_token("r1", then + 1).unwrap().is_some());
     assert_eq!(s.stats(then + 1).unwrap().unique_users, 1);
-    let code = crate::model::AuthorizationCode {
-        user_id: Some("u1".into()),
-        api_key: "k".into(),
-        client_id: "c".into(),
-        redirect_uri: "https://x/cb".into(),
-        code_challenge: None,
-        code_challenge_method: None,
-        scopes: vec![],
-        expires_at: then + 60_000,
-        created_at: then,
-        resource: None,
-        extra: None,
-    };
+    let code = crate::store::tests::code_at(then, then + 60_000);
     s.store_authorization_code("c1", &code).unwrap();
     assert_eq!(s.take_authorization_code("c1", then + 1).unwrap(), Some(code));
     s.store_pending_authorization("st", "{}", then + 60_000, then)
