@@ -59,6 +59,7 @@ function startServer({ binary = findServer(), args = [] } = {}) {
       if (Date.now() > deadline || child.exitCode !== null) {
         const text = fs.readFileSync(path.join(dir, "redis.log"), "utf8").slice(-2000);
         signal("SIGTERM");
+        fs.rmSync(dir, { recursive: true, force: true });
         throw new Error(`redis-server did not start on port ${port}:\n${text}`);
       }
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);

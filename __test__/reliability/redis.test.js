@@ -277,9 +277,11 @@ describe("Redis: the server's persistence checked at open", { skip: noServer }, 
   });
 
   it("CONFIG renamed away (as on hosted Redis), or not allowed to the user: a warning that it could not be checked", async () => {
-    const renamed = redis.startServer({ args: ["--rename-command", "CONFIG", ""] });
-    const acl = redis.startServer({ args: ["--user", "app", "on", `>${PASSWORD}`, "~*", "&*", "+@all", "-config"] });
+    let renamed;
+    let acl;
     try {
+      renamed = redis.startServer({ args: ["--rename-command", "CONFIG", ""] });
+      acl = redis.startServer({ args: ["--user", "app", "on", `>${PASSWORD}`, "~*", "&*", "+@all", "-config"] });
       for (const [url, word] of [
         [renamed.url, "ERR"],
         [`redis://app:${PASSWORD}@127.0.0.1:${acl.port}/0`, "NOPERM"],
@@ -290,8 +292,8 @@ describe("Redis: the server's persistence checked at open", { skip: noServer }, 
         assert.equal(w.reason, `CONFIG GET was refused (${word})`);
       }
     } finally {
-      renamed.stop();
-      acl.stop();
+      renamed?.stop();
+      acl?.stop();
     }
   });
 });
