@@ -24,7 +24,8 @@ describe("benchmark paired check", () => {
   it("groups the judged ops by ours, peer and size, for the peers and sizes selected", () => {
     const all = pairGroups([...new Set(PAIRED.flatMap((t) => [t.ours, t.peer]))], [10_000, 1_000_000]);
     assert.deepEqual(all.find((g) => g.ours === "ours-sqlite"), { ours: "ours-sqlite", peer: "better-sqlite3", size: 10_000, ops: ["getHit", "store", "code"] });
-    assert.equal(all.length, 4);
+    assert.deepEqual(all.find((g) => g.ours === "ours-redis"), { ours: "ours-redis", peer: "redis", size: 10_000, ops: ["getHit", "store", "code"] });
+    assert.equal(all.length, 5);
     assert.deepEqual(pairGroups(["ours-sqlite", "better-sqlite3", "ours-memory", "map-original"], [10_000]).map((g) => g.ours), ["ours-sqlite"]);
     assert.deepEqual(pairGroups(["ours-sqlite"], [10_000]), []);
   });

@@ -15,7 +15,7 @@ const skip = binary ? false : "no redis-server (Debian: apt-get install redis-se
 describe("Redis over TLS (rediss://)", { skip }, () => {
   let server;
   before(() => {
-    server = redis.startServer(binary, { tls: true });
+    server = redis.startServer({ binary, tls: true });
   });
   after(() => server?.stop());
 

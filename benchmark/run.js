@@ -11,8 +11,12 @@ const path = require("node:path");
 
 // (pg itself is loaded only when a PostgreSQL peer runs, after ensureDependencies.)
 const { POSTGRES_PEERS, schemaFor, dropSchema, startServer, serverVersion } = require("./lib/postgres");
+const redisSide = require("./lib/redis");
 const { pairGroups, pairOrder } = require("./lib/pairs");
 const HERE = __dirname;
+// The Redis peers run at 10,000 tokens only: their targets are declared there, and a million
+// on the run's server has not been measured yet (its time and the server's memory).
+const REDIS_SIZE = { maxSize: 10_000, maxSizeWhy: "the Redis targets are judged at 10,000; a million on the run's redis-server is not measured yet" };
 // label: the column's name; note: how the peer is written (statements, transactions, round
 // trips per call), printed in RESULTS.md.
 const PEERS = {
@@ -30,13 +34,16 @@ const PEERS = {
   "ours-sqlite-sealed": { label: "ours SQLite, sealed", note: "this package, `storage: \"db\"` with encryption keys, as \"ours memory, sealed\". Against \"ours SQLite\": what sealing adds per get and per store (issue 19)" },
   "ours-postgres": { label: "ours PostgreSQL", note: "this package, `storage: \"postgres\"`, called synchronously" },
   "ours-postgres-promise": { label: "ours PostgreSQL Promise", note: "the same store through its Promise API (`store.promises`), each call awaited" },
+  "ours-redis": { label: "ours Redis", note: "this package, `storage: \"redis\"`, called synchronously", ...REDIS_SIZE },
+  redis: { label: "redis", note: "the `redis` npm client (node-redis) as a user writes it: one client, each call awaited, one round trip per call where the call allows it: a store with its refresh token is one MULTI (the token's hash, its refresh key, the expiry and per-user sorted sets getStats counts), a get one HGETALL (expiry checked in JS), a code one MULTI (SET with PX, the user's set) and its consume one GETDEL (PKCE checked in JS); getStats one MULTI of two ZCOUNTs; a refresh token is honoured while its token's hash names it (no read before a write)", ...REDIS_SIZE },
   pg: { label: "pg", note: "node-postgres (`pg`) with a Pool, each call awaited, one round trip per call, every statement a named prepared statement (`{ name, text, values }`, planned once per connection): a store with its refresh token is one statement of CTEs (DELETE the old refresh row, upsert the token row, upsert the refresh row); a get one SELECT; a code one INSERT and its consume one `DELETE … RETURNING` (PKCE checked in JS); getStats one SELECT of two COUNTs; cleanup one statement of three DELETEs; no BEGIN … COMMIT anywhere (a single statement is its own transaction). Named statements need a session pooler or none" },
 };
 const HELP = `usage: node benchmark/run.js [--quick] [--sizes=10000,1000000] [--peers=${Object.keys(PEERS).join(",")}]
                              [--runs=5] [--target-ms=200] [--pairs=5] [--out=FILE]
   --quick       10,000 tokens only, 3 runs of 50 ms each, 3 pairs (a few minutes); writes RESULTS.quick.md
   --sizes       store sizes (tokens); async sqlite3 runs at 10,000 or fewer only
-  --peers       competitors to run; the PostgreSQL ones (${POSTGRES_PEERS.join(", ")}) also run
+  --peers       competitors to run; the Redis ones (${redisSide.REDIS_PEERS.join(", ")}) on a throwaway
+                redis-server of the run's own (scripts/redis.js); the PostgreSQL ones (${POSTGRES_PEERS.join(", ")}) also run
                 the four-process workload, on a server of their own (PostgreSQL's binaries are
                 found as the tests find them: PG_BIN, pg_config, /usr/lib/postgresql/*/bin, PATH)
   --runs        timed runs per op (the median is reported), after calibration and a warm-up
@@ -77,7 +84,7 @@ function options(argv) {
 
 // better-sqlite3@12 and sqlite3@6 build from source here; .npmrc points node-gyp at /usr.
 function ensureDependencies() {
-  const missing = ["better-sqlite3", "sqlite3", "pg"].filter((name) => {
+  const missing = ["better-sqlite3", "sqlite3", "pg", "redis"].filter((name) => {
     try {
       require.resolve(`${name}/package.json`, { paths: [HERE] });
       return false;
@@ -100,10 +107,16 @@ function oursAvailable() {
   }
 }
 
+// The run's Redis server, if a Redis peer is selected (main): { peers, server, version, missing }.
+const redis = { peers: [] };
+
 // `extra`: { ops, runs } for one side of a paired check (trial.js times those ops only).
 function runTrial(peer, size, opts, dir, pgUrl, extra = {}) {
   return new Promise((resolve, reject) => {
-    const cfg = { peer, size, runs: opts.runs, targetMs: opts.targetMs, dir, pgUrl: POSTGRES_PEERS.includes(peer) ? pgUrl : undefined, ...extra };
+    const cfg = {
+      peer, size, runs: opts.runs, targetMs: opts.targetMs, dir,
+      pgUrl: POSTGRES_PEERS.includes(peer) ? pgUrl : undefined, redisUrl: redisSide.REDIS_PEERS.includes(peer) ? redis.server?.url : undefined, ...extra,
+    };
     const child = fork(path.join(HERE, "trial.js"), [JSON.stringify(cfg)], {
       execArgv: ["--expose-gc"],
       env: { ...process.env, TOKEN_STORAGE_LOG: "warn" },
@@ -264,11 +277,29 @@ async function main() {
       postgres.missing = `the PostgreSQL server did not start: ${err.message.split("\n")[0]}`;
     }
   }
+  // One throwaway redis-server for the whole run, if a Redis peer is selected.
+  redis.peers = opts.peers.filter((p) => redisSide.REDIS_PEERS.includes(p) && !(p.startsWith("ours") && oursMissing));
+  if (redis.peers.length) {
+    try {
+      const server = redisSide.startServer();
+      if (server.missing) redis.missing = server.missing;
+      else {
+        redis.server = server;
+        redis.version = await redisSide.serverVersion(server.url);
+        console.log(`benchmark: Redis ${redis.version} started for this run`);
+      }
+    } catch (err) {
+      redis.server?.stop();
+      redis.server = undefined;
+      redis.missing = `the Redis server did not start: ${err.message.split("\n")[0]}`;
+    }
+  }
   for (const size of opts.sizes) {
     for (const peer of opts.peers) {
       if (peer.startsWith("ours") && oursMissing) skipped.push(`${PEERS[peer].label}: ${oursMissing}`);
       else if (POSTGRES_PEERS.includes(peer) && postgres.missing) skipped.push(`${PEERS[peer].label}: ${postgres.missing}`);
-      else if (size > (PEERS[peer].maxSize ?? Infinity)) skipped.push(`${PEERS[peer].label} at ${size.toLocaleString("en-US")} tokens: not run; above ${PEERS[peer].maxSize.toLocaleString("en-US")}, seeding it and timing it one awaited call at a time would take longer than the rest of the run`);
+      else if (redisSide.REDIS_PEERS.includes(peer) && redis.missing) skipped.push(`${PEERS[peer].label}: ${redis.missing}`);
+      else if (size > (PEERS[peer].maxSize ?? Infinity)) skipped.push(`${PEERS[peer].label} at ${size.toLocaleString("en-US")} tokens: not run; above ${PEERS[peer].maxSize.toLocaleString("en-US")}, ${PEERS[peer].maxSizeWhy ?? "seeding it and timing it one awaited call at a time would take longer than the rest of the run"}`);
       else plan.push({ peer, size });
     }
   }
@@ -327,6 +358,7 @@ async function main() {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     postgres.server?.stop();
+    redis.server?.stop();
   }
   const meta = {
     date: new Date().toISOString(), durationS: (Date.now() - started) / 1e3, loadBefore, loadAfter: load(),
@@ -334,6 +366,7 @@ async function main() {
     addon: { before: addonBefore, after: addonBuild() },
     machine: machine(), versions: versions(), opts, peers: PEERS, skipped: [...new Set(skipped)], failures,
     postgres: postgres.peers.length ? { version: postgres.version, missing: postgres.missing } : undefined,
+    redis: redis.peers.length ? { version: redis.version, missing: redis.missing } : undefined,
     concurrent: pgUrl ? workload : undefined,
     burst, pairs,
   };

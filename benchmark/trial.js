@@ -12,6 +12,7 @@ const { checkContract } = require("./lib/check");
 const { OPS } = require("./lib/workloads");
 const { openContext, seed } = require("./lib/context");
 const pgSide = require("./lib/postgres");
+const redisSide = require("./lib/redis");
 
 const { median } = require("./lib/pairs");
 const nowUs = () => Number(process.hrtime.bigint()) / 1e3;
@@ -260,6 +261,11 @@ async function main() {
     cfg.schema = pgSide.schemaFor(cfg.peer, cfg.size);
     await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
   }
+  // Redis peers: a prefix of this trial's own on the run's server, emptied before and after.
+  if (cfg.redisUrl) {
+    cfg.prefix = redisSide.prefixFor(cfg.peer, cfg.size);
+    await redisSide.flush(cfg.redisUrl);
+  }
 
   const ctx = await openContext(cfg, file);
   const { peer, users } = ctx;
@@ -296,6 +302,7 @@ async function main() {
   const closedFiles = fileBytes(file);
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
   if (cfg.pgUrl) await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
+  if (cfg.redisUrl) await redisSide.flush(cfg.redisUrl);
 
   return {
     peer: cfg.peer, size: cfg.size, users, seeding: { ms: seedMs, bulk: Boolean(peer.seedTokens) && !peer.seedTokens.oneCallPerToken },
@@ -320,6 +327,7 @@ async function pairSide(cfg, ctx, file) {
   await ctx.peer.close();
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
   if (cfg.pgUrl) await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
+  if (cfg.redisUrl) await redisSide.flush(cfg.redisUrl);
   return { peer: cfg.peer, size: cfg.size, seedMs, ops };
 }
 

@@ -100,6 +100,9 @@ class TokenStorage {
       log("info", "token store opened", { storage, [STORE_KINDS[storage].locationField]: this.location });
     }
     if (path) warnIfShared(path);
+    // What the store found at open (a Redis server whose persistence can lose acknowledged
+    // tokens), once per store.
+    for (const { message, fields } of this._native.takeWarnings()) log("warn", message, { storage, ...fields });
   }
 
   /** Closes a SQLite store's file; the next call reopens it. A memory store keeps its tokens. */

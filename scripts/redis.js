@@ -29,61 +29,79 @@ function freePort() {
   return port;
 }
 
-/** Whether something answers PING with PONG on the port (over TLS, its certificate unchecked, if `tls`). */
-function answers(port, tls) {
+/**
+ * Whether a server answers PING on the port (PONG, or NOAUTH from one with a password); over
+ * TLS, its certificate unchecked, if `tls`.
+ */
+function answers(port, tls = false) {
   const connect = tls
     ? `require('tls').connect({port:${port},host:'127.0.0.1',rejectUnauthorized:false})`
     : `require('net').connect(${port},'127.0.0.1')`;
-  const code = `const c=${connect};c.on('${tls ? "secureConnect" : "connect"}',()=>c.write('PING\\r\\n'));c.on('data',d=>process.exit(String(d).startsWith('+PONG')?0:1));c.on('error',()=>process.exit(1));setTimeout(()=>process.exit(1),1000)`;
+  const code = `const c=${connect};c.on('${tls ? "secureConnect" : "connect"}',()=>c.write('PING\\r\\n'));c.on('data',d=>process.exit(/^(\\+PONG|-NOAUTH)/.test(String(d))?0:1));c.on('error',()=>process.exit(1));setTimeout(()=>process.exit(1),500)`;
   return spawnSync(process.execPath, ["-e", code]).status === 0;
 }
 
 /**
- * Starts a server; returns `{ url, dir, stop() }`. With `tls: true` it listens for TLS only,
- * with a certificate for `localhost` signed by a test CA (`ca`, the CA's PEM file, is
- * returned too) and no client certificate asked; `url` is then `rediss://localhost:PORT/0`.
+ * Starts a server; returns `{ url, port, ca, dir, stop(), kill(), start() }`. `args` are more
+ * options of redis-server (`["--appendonly", "yes", "--appendfsync", "always"]`, which
+ * override the defaults here: nothing saved to disk). `kill()` SIGKILLs it (a crash) and
+ * `start()` starts it again on the same port and folder, so that it reads back what it
+ * saved there. With `tls: true` it listens for TLS only, with a certificate for `localhost`
+ * signed by a test CA (`ca`, the CA's PEM file, is returned too) and no client certificate
+ * asked; `url` is then `rediss://localhost:PORT/0`.
  */
-function startServer(binary = findServer(), { tls = false } = {}) {
+function startServer({ binary = findServer(), args = [], tls = false } = {}) {
   if (!binary) throw new Error("no redis-server found");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nts-redis-"));
   const port = freePort();
-  const log = fs.openSync(path.join(dir, "redis.log"), "a");
   let listen = ["--port", String(port)];
-  let certificates = null;
-  if (tls) {
-    certificates = makeCertificates(dir);
+  const certificates = tls ? makeCertificates(dir) : null;
+  if (certificates) {
     listen = ["--port", "0", "--tls-port", String(port), "--tls-cert-file", certificates.cert, "--tls-key-file", certificates.key];
     listen.push("--tls-ca-cert-file", certificates.ca, "--tls-auth-clients", "no");
   }
-  const child = spawn(binary, [...listen, "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no"], {
-    stdio: ["ignore", log, log],
-    detached: true,
-  });
-  child.unref();
-  const deadline = Date.now() + 10_000;
-  while (!answers(port, tls)) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      const text = fs.readFileSync(path.join(dir, "redis.log"), "utf8").slice(-2000);
-      try {
-        process.kill(child.pid);
-      } catch {
-        // gone already
+  let child = null;
+  const start = () => {
+    const log = fs.openSync(path.join(dir, "redis.log"), "a");
+    child = spawn(binary, [...listen, "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", ...args], {
+      stdio: ["ignore", log, log],
+      detached: true,
+    });
+    fs.closeSync(log);
+    child.unref();
+    const deadline = Date.now() + 10_000;
+    while (!answers(port, tls)) {
+      if (Date.now() > deadline || child.exitCode !== null) {
+        const text = fs.readFileSync(path.join(dir, "redis.log"), "utf8").slice(-2000);
+        signal("SIGTERM");
+        fs.rmSync(dir, { recursive: true, force: true });
+        throw new Error(`redis-server did not start on port ${port}:\n${text}`);
       }
-      throw new Error(`redis-server did not start on port ${port}:\n${text}`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
     }
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-  }
+  };
+  const signal = (name) => {
+    try {
+      process.kill(child.pid, name);
+    } catch {
+      // gone already
+    }
+  };
+  start();
   return {
     url: tls ? `rediss://localhost:${port}/0` : `redis://127.0.0.1:${port}/0`,
     port,
     ca: certificates?.ca ?? null,
     dir,
+    start,
+    /** SIGKILLs the server (nothing flushed that its settings did not flush already); returns once it no longer answers. */
+    kill() {
+      signal("SIGKILL");
+      const deadline = Date.now() + 10_000;
+      while (answers(port, tls) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    },
     stop() {
-      try {
-        process.kill(child.pid);
-      } catch {
-        // gone already
-      }
+      signal("SIGTERM");
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

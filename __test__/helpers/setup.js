@@ -202,9 +202,33 @@ function python(script, db, args = null) {
   return JSON.parse(r.stdout);
 }
 
+/**
+ * `processes` children (PKG defined), each making a store on `options` and, from the same
+ * instant, running `body` (a function's source, called with the store and `i`) `calls`
+ * times at once; resolves with their results, flattened (a race across processes).
+ */
+async function race(options, body, { processes = 2, calls = 10 } = {}) {
+  const startAt = Date.now() + 1000;
+  const code = `
+    const { TokenStorage } = require(PKG);
+    const s = new TokenStorage(${JSON.stringify(options)});
+    s.open();
+    (async () => {
+      while (Date.now() < ${startAt}) {}
+      const results = await Promise.all(Array.from({ length: ${calls} }, (_, i) => (${body})(s, i)));
+      s.close();
+      console.log(JSON.stringify(results));
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  const runs = await Promise.all(Array.from({ length: processes }, () => runNodeAsync(code, { env: { TOKEN_STORAGE_LOG: "error" } })));
+  return runs.flatMap((r) => {
+    if (r.status !== 0) throw new Error(`a racer failed (${r.status}): ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  });
+}
+
 /** Asserts that `fn` throws an error of `Type` whose message names `fnName` and `arg`. */
 function namesCall(err, Type, fnName, arg) {
   return err instanceof Type && err.message.includes(fnName) && err.message.includes(arg);
 }
 
-module.exports = { PKG, PG_URL, REDIS_URL, storeOptions, freshSchema, readableCopy, TokenStorage, KINDS, tempDir, removeDir, freshStore, storesPerTest, cleanEnv, runNode, runNodeAsync, nodeJson, python, namesCall };
+module.exports = { PKG, PG_URL, REDIS_URL, storeOptions, freshSchema, readableCopy, TokenStorage, KINDS, tempDir, removeDir, freshStore, storesPerTest, cleanEnv, runNode, runNodeAsync, nodeJson, python, namesCall, race };

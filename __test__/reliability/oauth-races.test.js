@@ -3,35 +3,16 @@
 // processes on one SQLite file spent one refresh token twice in 6 of 8 runs with the
 // three-call grant). Two processes, each firing 10 calls at once through the Promise API
 // (libuv's threads), start at the same instant: exactly one rotation, and exactly one
-// consume of a pending authorization, succeeds. On the SQLite file and on PostgreSQL.
+// consume of a pending authorization, succeeds. On the SQLite file, on PostgreSQL and on
+// Redis (redis.test.js races 4 processes there too).
 const { describe, it } = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
-const { PG_URL, TokenStorage, tempDir, removeDir, storeOptions, runNodeAsync } = require("../helpers/setup");
+const { PG_URL, REDIS_URL, TokenStorage, tempDir, removeDir, storeOptions, race } = require("../helpers/setup");
 
 const RUNS = 5;
 
-/** Two children running `body` (with `s`, a store on `options`, and `i`) 10 times at once from `startAt`; their results, flattened. */
-async function race(options, body) {
-  const startAt = Date.now() + 700;
-  const code = `
-    const { TokenStorage } = require(PKG);
-    const s = new TokenStorage(${JSON.stringify(options)});
-    s.open();
-    (async () => {
-      while (Date.now() < ${startAt}) {}
-      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (${body})(s, i)));
-      s.close();
-      console.log(JSON.stringify(results));
-    })().catch((e) => { console.error(e); process.exit(1); });`;
-  const runs = await Promise.all([0, 1].map(() => runNodeAsync(code, { env: { TOKEN_STORAGE_LOG: "error" } })));
-  return runs.flatMap((r) => {
-    assert.equal(r.status, 0, r.stderr);
-    return JSON.parse(r.stdout);
-  });
-}
-
-for (const kind of PG_URL ? ["db", "postgres"] : ["db"]) {
+for (const kind of ["db", ...(PG_URL ? ["postgres"] : []), ...(REDIS_URL ? ["redis"] : [])]) {
   describe(`${kind} store: races across two processes`, () => {
     it(`20 rotations of one refresh token at once: exactly one succeeds (${RUNS} runs); a replay later revokes the grant`, async () => {
       const dir = tempDir();

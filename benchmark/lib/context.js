@@ -2,10 +2,11 @@
 // Opening a competitor with the data set it is measured on, shared by trial.js and profile.js.
 const data = require("./data");
 
-// cfg.pgUrl and cfg.schema: the PostgreSQL peers' server and the fresh schema of this trial.
+// cfg.pgUrl and cfg.schema: the PostgreSQL peers' server and the fresh schema of this trial;
+// cfg.redisUrl and cfg.prefix: the Redis peers' server and this trial's key prefix.
 async function openContext(cfg, file) {
   const mod = require(`../peers/${cfg.peer}`);
-  const peer = await mod.open({ path: file, url: cfg.pgUrl, schema: cfg.schema });
+  const peer = await mod.open({ path: file, url: cfg.pgUrl ?? cfg.redisUrl, schema: cfg.schema, prefix: cfg.prefix });
   const users = Math.min(cfg.size, data.usersFor(cfg.size));
   const liveUntil = data.liveUntil();
   return {

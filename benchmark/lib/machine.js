@@ -72,6 +72,7 @@ function versions() {
     "better-sqlite3": { version: pkg("better-sqlite3"), sqlite: betterSqlite },
     sqlite3: { version: pkg("sqlite3"), sqlite: require("sqlite3").VERSION },
     pg: { version: pkg("pg") },
+    redis: { version: pkg("redis") },
     ours: { version: ours, ...oursSqlite() },
   };
 }

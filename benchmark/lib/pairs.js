@@ -21,6 +21,9 @@ const PAIRED = [
   { ours: "ours-postgres", peer: "pg", op: "getHitRecent", size: K, ...faster(10) },
   { ours: "ours-postgres", peer: "pg", op: "store", size: K, ...faster(1) },
   { ours: "ours-postgres-promise", peer: "pg", op: "getHit", size: K, ...faster(1) },
+  { ours: "ours-redis", peer: "redis", op: "getHit", size: K, ...faster(1) },
+  { ours: "ours-redis", peer: "redis", op: "store", size: K, ...faster(1) },
+  { ours: "ours-redis", peer: "redis", op: "code", size: K, ...faster(1) },
   // Seeding 1M in a Map takes 6-10 s a process: 5 pairs add about 2 minutes to a full run.
   { ours: "ours-memory", peer: "map-original", op: "getHit", size: M, ratio: (o, m) => o / m, pass: (r) => r <= 2, timeRatio: true },
 ];

@@ -93,6 +93,11 @@ function render(results, meta) {
         ? `- PostgreSQL: server ${meta.postgres.version}, a throwaway local cluster started for this run (scripts/postgres.js: Unix socket, fsync=off), a fresh schema per trial; pg ${v.pg.version}`
         : `- PostgreSQL: not measured, ${meta.postgres.missing}`]
       : []),
+    ...(meta.redis
+      ? [meta.redis.version
+        ? `- Redis: server ${meta.redis.version}, a throwaway local redis-server started for this run (scripts/redis.js: loopback TCP, nothing saved to disk), emptied before and after each trial; redis (node-redis) ${v.redis.version}`
+        : `- Redis: not measured, ${meta.redis.missing}`]
+      : []),
     "",
     "## Results",
     "",
@@ -143,6 +148,9 @@ function render(results, meta) {
         "- Event loop of the awaited peers: the loop's busy time per call is recorded in every timed run; a 1 ms `monitorEventLoopDelay` timer watches one extra, untimed run of each op (on this kind of VM the timer itself slowed awaited calls by tens of µs, so the timed runs go without it); its worst lateness is reported beside the same timer's over an idle second in the same process. In that run each call's own busy time of the loop is recorded too (two `eventLoopUtilization` reads around the awaited call; the loop turns between two calls, and the answers are checked and dropped every 128 calls, so that a garbage collection in a call copies what a server would keep, not the whole batch's answers): its longest is what the `/promises` target is judged on, as it measures what our calls hold the loop, not the machine.",
       ]
       : []),
+    ...(meta.redis
+      ? ["- Redis: every Redis trial gets a key prefix of its own on one local server (loopback TCP) that holds nothing else. Ours runs each call as one command or one Lua script (one round trip, atomic on the server); the `redis` peer sends one command or one MULTI per call where the call allows it (a code store+consume is a MULTI then a GETDEL, two calls; a get of a refresh token, a revoke or a delete read before they write). Nothing is saved to disk on this server (no AOF, no snapshots): writes measure the server's work, not the disk's; ours logs at open that such a server can lose acknowledged tokens."]
+      : []),
     "",
     "## How to rerun",
     "",
@@ -151,11 +159,12 @@ function render(results, meta) {
     "node benchmark/run.js --quick     # 10k tokens, 3 short runs; writes benchmark/RESULTS.quick.md",
     "node benchmark/run.js --sizes=100000 --peers=better-sqlite3,ours-sqlite --runs=3",
     "node benchmark/run.js --quick --peers=ours-postgres,ours-postgres-promise,pg   # PostgreSQL only",
+    "node benchmark/run.js --quick --peers=ours-redis,redis   # Redis only",
     "node benchmark/run.js --quick --pairs=0   # no paired checks: the targets judged on the trials alone",
     "node benchmark/run.js --help",
     "```",
     "",
-    "The first run installs the benchmark's own dependencies (`npm ci` in `benchmark/`: pg, and better-sqlite3 and sqlite3 built from source; `benchmark/.npmrc` points node-gyp at the system Node headers). The PostgreSQL peers need PostgreSQL's server binaries (`initdb`, `pg_ctl`; Debian's `postgresql` package), found as the tests find them; without them they are skipped and the report says so. Run it on a quiet machine: the load averages above say how quiet this one was.",
+    "The first run installs the benchmark's own dependencies (`npm ci` in `benchmark/`: pg, and better-sqlite3 and sqlite3 built from source; `benchmark/.npmrc` points node-gyp at the system Node headers). The PostgreSQL peers need PostgreSQL's server binaries (`initdb`, `pg_ctl`; Debian's `postgresql` package), the Redis peers `redis-server` (Debian's `redis-server` package), found as the tests find them; without them they are skipped and the report says so. Run it on a quiet machine: the load averages above say how quiet this one was.",
     "",
   ];
   return lines.join("\n");

@@ -109,6 +109,12 @@ function targets(results, burst, pairs) {
   for (const size of [K, M]) faster(`PostgreSQL store with refresh token ≥ 1× pg (one statement), ${sizeLabel(size)}`, "ours-postgres", "pg", "store", size, 1);
   for (const size of [K, M]) faster(`PostgreSQL \`/promises\` get hit ≥ 1× pg, ${sizeLabel(size)}`, "ours-postgres-promise", "pg", "getHit", size, 1);
 
+  // Redis, against the \`redis\` npm client with one round trip per call (a MULTI where
+  // several keys change), each call awaited.
+  faster("Redis get hit ≥ 1× redis awaited, 10k", "ours-redis", "redis", "getHit", K, 1);
+  faster("Redis store with refresh token ≥ 1× redis (one MULTI), 10k", "ours-redis", "redis", "store", K, 1);
+  faster("Redis code store+consume ≥ 1× redis, 10k", "ours-redis", "redis", "code", K, 1);
+
   // Memory, against the original Map module.
   {
     const o = us("ours-memory", M, "getHit");

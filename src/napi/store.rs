@@ -72,6 +72,30 @@ impl NativeStore {
     pub fn close(&self) -> Result<()> {
         self.store.close().map_err(js_err)
     }
+
+    /// What the store found worth a warning when it opened, each given once (`lib/` logs it).
+    #[napi]
+    pub fn take_warnings(&self) -> Vec<NativeWarning> {
+        self.store
+            .take_warnings()
+            .into_iter()
+            .map(|w| NativeWarning {
+                message: w.message.to_owned(),
+                fields: w
+                    .fields
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// A store's warning: its message and fields, for the `warn` log line.
+#[napi(object)]
+pub struct NativeWarning {
+    pub message: String,
+    pub fields: std::collections::HashMap<String, String>,
 }
 
 impl NativeStore {

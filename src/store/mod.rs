@@ -63,6 +63,14 @@ use crate::model::{
     Rotation, Stats,
 };
 
+/// A warning a store found about its data (logged at `warn` by `lib/`): a fixed message and
+/// its fields, neither ever holding a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub message: &'static str,
+    pub fields: Vec<(&'static str, String)>,
+}
+
 /// Every store also reads and writes its rows as they are (`snapshot::RowStore`: backups
 /// and copies), in its folder's `snapshot.rs`.
 pub trait TokenStore: Send + Sync + snapshot::RowStore {
@@ -84,6 +92,12 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
     /// opens it again. A store whose data lives only in this process keeps it.
     fn close(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// What the store found worth a warning when it opened (a Redis server whose
+    /// persistence can lose acknowledged writes), each given once per store.
+    fn take_warnings(&self) -> Vec<Warning> {
+        Vec::new()
     }
 
     /// Stores access tokens (each with its refresh token, if any), all or none, each

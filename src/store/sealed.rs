@@ -453,6 +453,10 @@ impl TokenStore for Sealed {
         self.inner.close()
     }
 
+    fn take_warnings(&self) -> Vec<super::Warning> {
+        self.inner.take_warnings()
+    }
+
     fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
         let Some(keys) = self.token_keys()? else {
             return self.inner.store_access_tokens(tokens, now);

@@ -71,6 +71,15 @@ fn code(
     }
 }
 
+/// A code of user `u1` without PKCE or grant fields, made at `created_at`: the fixture of
+/// every suite that needs a code but not its details.
+pub(super) fn code_at(created_at: i64, expires_at: i64) -> AuthorizationCode {
+    AuthorizationCode {
+        created_at,
+        ..code(Some("u1"), None, None, expires_at)
+    }
+}
+
 fn stats(s: &mut dyn TokenStore) -> (u64, u64) {
     let st = s.stats(NOW).expect("stats");
     (st.total_tokens, st.unique_users)

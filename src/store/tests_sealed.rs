@@ -34,17 +34,8 @@ pub(super) fn keyring(spec: &[(&str, u8)]) -> Arc<Keyring> {
 
 pub(super) fn code_data() -> AuthorizationCode {
     AuthorizationCode {
-        resource: None,
-        extra: None,
-        user_id: Some("u1".into()),
         api_key: API_KEY.into(),
-        client_id: "client".into(),
-        redirect_uri: "https://app.example/cb".into(),
-        code_challenge: None,
-        code_challenge_method: None,
-        scopes: vec!["read".into()],
-        expires_at: NOW + 600_000,
-        created_at: NOW,
+        ..super::tests::code_at(NOW, NOW + 600_000)
     }
 }
 

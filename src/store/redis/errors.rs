@@ -39,13 +39,7 @@ impl RedisStore {
     /// is shown.
     pub(super) fn server_error(&self, text: &str) -> StoreError {
         let location = self.shown();
-        let word: String = text
-            .split_whitespace()
-            .next()
-            .unwrap_or("ERR")
-            .chars()
-            .take(32)
-            .collect();
+        let word = first_word(text);
         match word.as_str() {
             "NOAUTH" | "WRONGPASS" => StoreError::Open {
                 path: location,
@@ -82,4 +76,15 @@ impl RedisStore {
             },
         }
     }
+}
+
+/// The first word of an error reply (`ERR`, `NOPERM`, …): all of it that is ever shown, as
+/// the rest may quote a value.
+pub(super) fn first_word(text: &str) -> String {
+    text.split_whitespace()
+        .next()
+        .unwrap_or("ERR")
+        .chars()
+        .take(32)
+        .collect()
 }

@@ -17,6 +17,7 @@
 //!   here: connections kept between calls, checked before reuse;
 //! - `scripts`: the key layout and the Lua scripts, one per write that touches several keys;
 //! - `rows`: the records read back from hashes and JSON;
+//! - `durability`: the server's persistence settings, checked at the first open;
 //! - `errors`: the server's and the socket's errors mapped to the store's kinds;
 //! - `store`: the `TokenStore` operations; `snapshot`: the rows as they are;
 //! - `tracking`: the access tokens read recently, answered without a round trip while
@@ -31,6 +32,7 @@
 //! except when the server says it ran nothing (`NOSCRIPT`: the script is sent again).
 
 mod conn;
+mod durability;
 mod errors;
 mod resp;
 mod rows;
@@ -67,6 +69,10 @@ pub struct RedisStore {
     opened: AtomicBool,
     /// Access tokens read recently, and the feed that keeps them true.
     hot: tracking::Hot,
+    /// Whether the server's persistence was checked (`durability`), once per store.
+    durability_checked: AtomicBool,
+    /// What that check found, until `take_warnings`.
+    warnings: Mutex<Vec<crate::store::Warning>>,
 }
 
 impl RedisStore {
@@ -78,6 +84,8 @@ impl RedisStore {
             epoch: AtomicU64::new(0),
             opened: AtomicBool::new(false),
             hot: tracking::Hot::new(),
+            durability_checked: AtomicBool::new(false),
+            warnings: Mutex::new(Vec::new()),
         }
     }
 

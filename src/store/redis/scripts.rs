@@ -494,7 +494,8 @@ return n
 
 /// Every record, read in one step (a consistent snapshot): {tokens (token, fields, …),
 /// codes (code, record, …), clients (id, fields, …, in registration order), pending
-/// (state, data, expiry, …), retired (refresh token, family, when, …)}.
+/// (state, data, expiry, …), retired (refresh token, family, when, …), the mark of encryption
+/// at rest (nil without one)}.
 pub(super) static EXPORT: Script = Script::new(
     r#"
 local tokens, codes, clients, pend, retired = {}, {}, {}, {}, {}
@@ -536,7 +537,7 @@ for _, rt in ipairs(redis.call('ZRANGE', P .. 'retired', 0, -1)) do
     retired[#retired + 1] = h[2]
   end
 end
-return {tokens, codes, clients, kept, retired}
+return {tokens, codes, clients, kept, retired, redis.call('HGET', P .. 'meta', 'seal')}
 "#,
 );
 

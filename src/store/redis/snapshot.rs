@@ -1,7 +1,7 @@
 //! The Redis store's rows as they are (`snapshot::RowStore`): backups and copies.
 //!
 //! The export is one script (`EXPORT`): Redis runs it alone, so it is a consistent
-//! snapshot, but it holds the server for as long as it reads (about a second per
+//! snapshot of the rows and the mark of encryption at rest, but it holds the server for as long as it reads (about a second per
 //! 100,000 tokens) and answers every row at once; a paged export is left for later. An
 //! import is row by row (scripts), not one transaction: Redis has none that spans calls,
 //! so a copy into Redis that fails half-way leaves what it wrote (run it again with
@@ -63,8 +63,9 @@ impl RedisStore {
         }
     }
 
-    /// Every row, read in one snapshot, in the order a target takes them.
-    fn rows(&self) -> Result<Vec<Rows>> {
+    /// The mark of encryption at rest and every row, read in one snapshot, the rows in the
+    /// order a target takes them.
+    fn rows(&self) -> Result<(Option<String>, Vec<Rows>)> {
         let mut parts = self
             .script(true, &s::EXPORT, &self.args())?
             .items()
@@ -72,6 +73,7 @@ impl RedisStore {
         let mut part = || parts.next().map(Reply::items).unwrap_or_default().into_iter();
         let (mut tokens, mut codes, mut clients, mut pend, mut retired) =
             (part(), part(), part(), part(), part());
+        let mark = parts.next().and_then(Reply::text);
         let text = |r: Option<Reply>| r.and_then(Reply::text).unwrap_or_default();
 
         let (mut token_rows, mut refresh_rows, mut families) = (Vec::new(), Vec::new(), Vec::new());
@@ -125,7 +127,7 @@ impl RedisStore {
                 retired_at: text(Some(at)).parse().unwrap_or(0),
             });
         }
-        Ok(vec![
+        let rows = vec![
             Rows::Clients(client_rows),
             Rows::AccessTokens(token_rows),
             Rows::RefreshTokens(refresh_rows),
@@ -133,7 +135,8 @@ impl RedisStore {
             Rows::RetiredRefreshTokens(retired_rows),
             Rows::AuthorizationCodes(code_rows),
             Rows::PendingAuthorizations(pending),
-        ])
+        ];
+        Ok((mark, rows))
     }
 }
 
@@ -190,9 +193,8 @@ impl RowStore for RedisStore {
     }
 
     fn export_rows(&self, batch: usize, sink: &mut dyn Sink) -> Result<Counts> {
-        // The mark before the rows: it changes only by a conversion, which Redis refuses.
-        let (mark, _) = crate::store::TokenStore::seal_mark(self)?;
-        let rows = self.rows()?;
+        // The mark with the rows, in the same script: one consistent read of both.
+        let (mark, rows) = self.rows()?;
         hand_over(counts_of(&rows), mark.as_deref(), rows, batch, sink)
     }
 

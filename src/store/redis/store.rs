@@ -83,7 +83,15 @@ impl TokenStore for RedisStore {
 
     fn open(&self) -> Result<bool> {
         self.call(true, |c| c.command(&[b"PING"]))?;
+        self.check_durability();
         Ok(self.opened.swap(false, Ordering::AcqRel))
+    }
+
+    fn take_warnings(&self) -> Vec<crate::store::Warning> {
+        self.warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
     }
 
     /// Closes every kept connection and the cache's feed; the next call connects again.

@@ -154,19 +154,7 @@ fn records_live_by_the_callers_clock() {
     assert!(s.get_access_token("t1", then + 1).unwrap().is_some());
     assert!(s.get_refresh_token("r1", then + 1).unwrap().is_some());
     assert_eq!(s.stats(then + 1).unwrap().unique_users, 1);
-    let code = crate::model::AuthorizationCode {
-        user_id: Some("u1".into()),
-        api_key: "k".into(),
-        client_id: "c".into(),
-        redirect_uri: "https://x/cb".into(),
-        code_challenge: None,
-        code_challenge_method: None,
-        scopes: vec![],
-        expires_at: then + 60_000,
-        created_at: then,
-        resource: None,
-        extra: None,
-    };
+    let code = crate::store::tests::code_at(then, then + 60_000);
     s.store_authorization_code("c1", &code).unwrap();
     assert_eq!(s.take_authorization_code("c1", then + 1).unwrap(), Some(code));
     s.store_pending_authorization("st", "{}", then + 60_000, then)
@@ -183,4 +171,58 @@ fn records_live_by_the_callers_clock() {
         .int()
         .unwrap();
     assert!(ttl > 3_600_000 && ttl <= 3_660_000, "{ttl}");
+}
+
+/// Only `appendonly yes` with `appendfsync always` keeps every acknowledged write; every
+/// other setting is a warning saying what a crash loses, and so are settings not given.
+#[test]
+fn persistence_that_can_lose_acknowledged_writes_is_a_warning() {
+    use super::durability::{assess, CAN_LOSE, UNCHECKED};
+    let of = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let field = |w: &crate::store::Warning, name: &str| {
+        w.fields
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let safe = of(&[("appendonly", "yes"), ("appendfsync", "always"), ("save", "")]);
+    assert_eq!(assess("h:1/0", &safe), None);
+    for (aof, fsync, save, loses) in [
+        ("yes", "everysec", "", "about a second"),
+        ("yes", "no", "", "not flushed"),
+        ("no", "everysec", "3600 1 300 100 60 10000", "since the last snapshot"),
+        ("no", "always", "", "nothing is kept on disk"),
+    ] {
+        let w = assess("h:1/0", &of(&[("appendonly", aof), ("appendfsync", fsync), ("save", save)]))
+            .unwrap();
+        assert_eq!(w.message, CAN_LOSE);
+        assert!(field(&w, "loses").contains(loses), "{w:?}");
+        assert_eq!(field(&w, "server"), "h:1/0");
+        assert_eq!(field(&w, "appendonly"), aof);
+    }
+    let w = assess("h:1/0", &of(&[("save", "")])).unwrap();
+    assert_eq!(w.message, UNCHECKED);
+}
+
+/// The test server's settings are read at the first open, and the warning (if any) given
+/// once per store.
+#[test]
+fn persistence_is_checked_once_per_store() {
+    let Some(p) = TestPrefix::new() else {
+        return;
+    };
+    let s = p.store();
+    assert!(s.take_warnings().is_empty(), "nothing before it opens");
+    s.open().unwrap();
+    let first = s.take_warnings();
+    assert!(first.len() <= 1, "{first:?}");
+    s.close().unwrap();
+    s.open().unwrap();
+    assert!(s.take_warnings().is_empty(), "once per store");
 }

@@ -39,19 +39,7 @@ fn token(token: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
 
 /// A code without PKCE or grant fields, live for a second after `NOW`.
 fn code_record() -> AuthorizationCode {
-    AuthorizationCode {
-        resource: None,
-        extra: None,
-        user_id: Some("u".into()),
-        api_key: "k".into(),
-        client_id: "c".into(),
-        redirect_uri: "https://x/cb".into(),
-        code_challenge: None,
-        code_challenge_method: None,
-        scopes: vec![],
-        expires_at: NOW + 1000,
-        created_at: NOW,
-    }
+    crate::store::tests::code_at(NOW, NOW + 1000)
 }
 
 /// The old JavaScript module's schema, as it created `tokens.db`.
