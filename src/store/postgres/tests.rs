@@ -116,6 +116,24 @@ impl Drop for TestSchema {
     }
 }
 
+/// SQL (with `{s}`) that makes the schema as the first `n` migrations leave it, recorded as
+/// applied: an existing schema of an older version, for a test of the next migration.
+pub(super) fn migrated_to(n: usize) -> String {
+    let mut sql = String::from(
+        "CREATE SCHEMA {s};
+         CREATE TABLE {s}.nts_migrations (version INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now());",
+    );
+    for (i, m) in schema::MIGRATIONS[..n].iter().enumerate() {
+        sql.push_str(m);
+        sql.push_str(&format!(
+            ";\nINSERT INTO {{s}}.nts_migrations (version) VALUES ({});\n",
+            i + 1
+        ));
+    }
+    sql
+}
+
 pub(super) fn token(t: &str, user: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
         resource: None,
@@ -578,18 +596,7 @@ fn a_schema_at_migration_11_gets_the_grant_columns() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    let mut sql = String::from(
-        "CREATE SCHEMA {s};
-         CREATE TABLE {s}.nts_migrations (version INTEGER PRIMARY KEY,
-             applied_at TIMESTAMPTZ NOT NULL DEFAULT now());",
-    );
-    for (i, m) in schema::MIGRATIONS[..11].iter().enumerate() {
-        sql.push_str(m);
-        sql.push_str(&format!(
-            ";\nINSERT INTO {{s}}.nts_migrations (version) VALUES ({});\n",
-            i + 1
-        ));
-    }
+    let mut sql = migrated_to(11);
     sql.push_str(
         "SELECT {s}.nts_store_access_tokens(ARRAY['old'], ARRAY['sk'], ARRAY['u'], ARRAY['c'],
             ARRAY['[]'], ARRAY['r-old'], ARRAY[NULL::int8], 1800000000000);",

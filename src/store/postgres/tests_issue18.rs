@@ -287,3 +287,64 @@ fn cleanup_of_a_burst_past_its_expiry_leaves_the_fine_counts_alone() {
         vec![vec![1]]
     );
 }
+
+/// Migration 13 (storeAccessToken's short path in one statement, the hot fine-count
+/// triggers without `WHEN`): a schema at migration 12 with tokens migrates, and stores of
+/// every shape the short path takes (a new user, a user moved forward or not, one that
+/// never expires, none, a refresh string of a family left behind) keep the counts and the
+/// fine counts of a refined bucket exact.
+#[test]
+fn a_schema_at_migration_12_keeps_its_counts_exact_through_the_short_path() {
+    use super::schema::MIGRATIONS;
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let mut sql = super::tests::migrated_to(12);
+    let now = wall_ms();
+    let ahead = (now >> 12) + 3;
+    for i in 0..40 {
+        let e = (ahead << 12) + i * 97 % 4096;
+        sql.push_str(&format!(
+            "SELECT {{s}}.nts_store_access_tokens(ARRAY['seed{i}'], ARRAY['sk'],
+                ARRAY['u{}'], ARRAY['c'], ARRAY['[]'], ARRAY['r-seed{i}'], ARRAY[{e}::int8],
+                {now});",
+            i % 7
+        ));
+    }
+    // A family row left for a refresh string no longer stored.
+    sql.push_str("INSERT INTO {s}.nts_refresh_families (refresh_token, family)
+        VALUES ('r-left', 'gone');");
+    schema.execute(&sql);
+    let store = schema.store();
+    assert_eq!(
+        schema.rows(&format!("SELECT {{s}}.nts_refine({}, {ahead}, 1000)::INT", now >> 12)),
+        vec![vec![1]]
+    );
+    let base = ahead << 12;
+    let mut stores = vec![
+        token("new-user", "fresh", Some(base + 5)),
+        token("forward", "u1", Some(base + 4090)),
+        token("behind", "u2", Some(base + 1)),
+        token("never", "u3", None),
+        token("after-never", "u3", Some(base + 4000)),
+        token("no-user", "", Some(base + 17)),
+        token("far", "u4", Some(now + 3_600_000)),
+        token("left", "u5", Some(base + 700)),
+    ];
+    stores[7].refresh_token = Some("r-left".into());
+    for t in &stores {
+        store.store_access_token(t, wall_ms()).expect("store");
+    }
+    assert_eq!(
+        schema.rows("SELECT count(*) FROM {s}.nts_refresh_families WHERE refresh_token = 'r-left'"),
+        vec![vec![0]]
+    );
+    assert_eq!(fine_mismatches(&schema, &[ahead]), Vec::<Vec<i64>>::new());
+    for at in [wall_ms(), base, base + 3, base + 700, base + 4089, base + 4095, now + 4_000_000] {
+        assert_stats_by_definition(&schema, &store, at);
+    }
+    assert_eq!(
+        schema.rows("SELECT max(version) FROM {s}.nts_migrations"),
+        [[MIGRATIONS.len() as i64]]
+    );
+}

@@ -17,6 +17,7 @@ mod v9;
 mod v10;
 mod v11;
 mod v12;
+mod v13;
 
 use tokio_postgres::Client;
 
@@ -24,7 +25,7 @@ use tokio_postgres::Client;
 /// Append only: a released entry is never edited.
 pub const MIGRATIONS: &[&str] = &[
     v1::SQL, v2::SQL, v3::SQL, v4::SQL, v5::SQL, v6::SQL, v7::SQL, v8::SQL, v9::SQL, v10::SQL,
-    v11::SQL, v12::SQL,
+    v11::SQL, v12::SQL, v13::SQL,
 ];
 
 /// `"name"`, quoted for SQL. The name was checked to be a plain identifier.
@@ -128,6 +129,7 @@ mod tests {
             "1fb97be023ae24d9930f66330876ac3501d9df3e867c802cd6a7a2398016eebb",
             "31b4c83dc616decf544c29594deeb414245c75771e1071456bec43bdf921897e",
             "56b2d434bf7464d4adf870ca8d4cb6230c69f30033caa7d7aa555345a4b760ba",
+            "b3f922ec5db2de36d0d46998b3d1369fa5a7646b573678ebb5fdb6bfa8bba103",
         ];
         let now: Vec<String> = super::MIGRATIONS
             .iter()
