@@ -27,7 +27,7 @@ const data = require("./lib/data");
 const { REDIRECT } = require("./lib/check");
 const { PACKAGE } = require("./peers/ours");
 
-const { option, common, median } = require("./lib/ab");
+const { option, common, median, seed } = require("./lib/ab");
 const { baseline: BASELINE, size: SIZE, rounds: ROUNDS } = common(
   "usage: node benchmark/ab-sqlite.js --baseline DIR [--size N] [--rounds N] [--ops getHit,store,code,refresh,rotate,codeGrant]",
 );
@@ -109,16 +109,7 @@ function open(pkg, dir, name) {
   const store = new TokenStorage({ storage: "db", path: file, cleanupInterval: 0 });
   if (seeded) return store;
   const t0 = Date.now();
-  const expiresAt = data.liveUntil();
-  let slice = [];
-  for (const row of data.tokenRows("at", 0, SIZE, users, expiresAt)) {
-    slice.push(row);
-    if (slice.length === 20_000) {
-      store.storeAccessTokens(slice);
-      slice = [];
-    }
-  }
-  if (slice.length) store.storeAccessTokens(slice);
+  seed(store, SIZE);
   console.error(`${name}: seeded ${SIZE} in ${((Date.now() - t0) / 1e3).toFixed(1)} s`);
   return store;
 }

@@ -98,20 +98,11 @@ fn fields(fields: &[Field]) -> String {
 /// `apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt, resource, extra`
 /// (fields format).
 pub fn access_token(t: &AccessToken) -> String {
-    access_token_of(AccessTokenRef {
-        api_key: &t.api_key,
-        user_id: t.user_id.as_deref(),
-        client_id: &t.client_id,
-        scopes: &t.scopes,
-        refresh_token: t.refresh_token.as_deref(),
-        expires_at: t.expires_at,
-        created_at: t.created_at,
-        resource: t.resource.as_deref(),
-        extra: t.extra.as_deref(),
-    })
+    access_token_of(AccessTokenRef::of(t))
 }
 
 /// An access token's fields, borrowed from where a store keeps them.
+#[derive(Clone, Copy)]
 pub struct AccessTokenRef<'a> {
     pub api_key: &'a str,
     pub user_id: Option<&'a str>,
@@ -122,6 +113,25 @@ pub struct AccessTokenRef<'a> {
     pub created_at: i64,
     pub resource: Option<&'a str>,
     pub extra: Option<&'a str>,
+    /// `AccessToken::links` (not written: the sealed layer opens it).
+    pub links: Option<&'a str>,
+}
+
+impl<'a> AccessTokenRef<'a> {
+    pub fn of(t: &'a AccessToken) -> AccessTokenRef<'a> {
+        AccessTokenRef {
+            api_key: &t.api_key,
+            user_id: t.user_id.as_deref(),
+            client_id: &t.client_id,
+            scopes: &t.scopes,
+            refresh_token: t.refresh_token.as_deref(),
+            expires_at: t.expires_at,
+            created_at: t.created_at,
+            resource: t.resource.as_deref(),
+            extra: t.extra.as_deref(),
+            links: t.links.as_deref(),
+        }
+    }
 }
 
 /// `access_token` of borrowed fields (no `AccessToken` made first).

@@ -20,4 +20,21 @@ function common(usage) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-module.exports = { option, common, median };
+// `size` live tokens ("at" rows of benchmark/lib/data.js, each with a refresh token) stored
+// into `store` in batches of 20,000.
+function seed(store, size) {
+  const data = require("./data");
+  const users = data.usersFor(size);
+  const expiresAt = data.liveUntil();
+  let slice = [];
+  for (const row of data.tokenRows("at", 0, size, users, expiresAt)) {
+    slice.push(row);
+    if (slice.length === 20_000) {
+      store.storeAccessTokens(slice);
+      slice = [];
+    }
+  }
+  if (slice.length) store.storeAccessTokens(slice);
+}
+
+module.exports = { option, common, median, seed };

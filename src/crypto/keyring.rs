@@ -266,15 +266,37 @@ impl Keyring {
     }
 
     /// The lookup digest of `value` under each key, active first: how a row written under
-    /// a key that is no longer active is found.
-    pub fn digests_all(&self, kind: Kind, value: &[u8]) -> Vec<KeyedDigest<'_>> {
-        self.keys
-            .iter()
-            .map(|k| KeyedDigest {
-                key_id: &k.id,
-                bytes: k.digest(kind, value),
-            })
-            .collect()
+    /// a key that is no longer active is found. Lazy: each digest is made when asked for,
+    /// so a lookup that finds its row under the active key makes only that one.
+    pub fn digests_all<'a>(
+        &'a self,
+        kind: Kind,
+        value: &'a [u8],
+    ) -> impl Iterator<Item = KeyedDigest<'a>> + 'a {
+        self.keys.iter().map(move |k| KeyedDigest {
+            key_id: &k.id,
+            bytes: k.digest(kind, value),
+        })
+    }
+}
+
+/// Lower-case hex of a digest, on the stack (a row's key looked up on every get).
+pub struct DigestHex([u8; 64]);
+
+impl DigestHex {
+    pub fn of(bytes: &[u8; 32]) -> DigestHex {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 15)];
+        }
+        DigestHex(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // ASCII hex digits only: never the empty fallback.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 

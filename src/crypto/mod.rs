@@ -40,5 +40,5 @@ mod seal;
 #[cfg(test)]
 mod tests;
 
-pub use keyring::{hex, KeyedDigest, Keyring, Kind, KEY_LEN, MAX_ID_LEN};
+pub use keyring::{hex, DigestHex, KeyedDigest, Keyring, Kind, KEY_LEN, MAX_ID_LEN};
 pub use seal::{is_sealed, SEALED2_PREFIX, SEALED_PREFIX};

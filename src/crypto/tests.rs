@@ -124,10 +124,17 @@ fn digests_are_separated_by_kind_key_and_value() {
 }
 
 #[test]
+fn digest_hex_on_the_stack_is_hex() {
+    let bytes: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37));
+    assert_eq!(DigestHex::of(&bytes).as_str(), hex(&bytes));
+    assert_eq!(DigestHex::of(&[0xff; 32]).as_str(), "f".repeat(64));
+}
+
+#[test]
 fn digests_all_gives_each_key_active_first() {
     let old = ring(&[("old", 1)]);
     let both = ring(&[("new", 2), ("old", 1)]);
-    let all = both.digests_all(Kind::Code, b"c0de");
+    let all: Vec<_> = both.digests_all(Kind::Code, b"c0de").collect();
     assert_eq!(
         all.iter().map(|d| d.key_id).collect::<Vec<_>>(),
         ["new", "old"]

@@ -62,6 +62,7 @@ use crate::model::{
     AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
     Rotation, Stats,
 };
+use crate::wire::AccessTokenRef;
 
 /// A warning a store found about its data (logged at `warn` by `lib/`): a fixed message and
 /// its fields, neither ever holding a secret.
@@ -136,6 +137,21 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
             .get_access_token(token, now)?
             .as_ref()
             .map(crate::wire::access_token))
+    }
+
+    /// What `write` makes of `get_access_token_linked`'s record, its fields and links lent
+    /// (`None`: no live token). How the sealed layer opens a hit and writes its answer: a
+    /// store that keeps the fields at hand lends them from there, with no record made (the
+    /// memory store: `write` runs under its lock); the others make the record first.
+    fn with_access_token_linked(
+        &self,
+        token: &str,
+        now: i64,
+        write: &mut dyn FnMut(AccessTokenRef<'_>) -> Result<String>,
+    ) -> Result<Option<String>> {
+        self.get_access_token_linked(token, now)?
+            .map(|t| write(AccessTokenRef::of(&t)))
+            .transpose()
     }
 
     /// `get_access_token_text`'s answer when the store has it at hand, without I/O and as

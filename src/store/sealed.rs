@@ -56,12 +56,13 @@ use std::sync::Arc;
 
 use super::snapshot::{Counts, Import, RowStore, Rows, Sink, TABLES};
 use super::TokenStore;
-use crate::crypto::{hex, Keyring, Kind};
+use crate::crypto::{hex, DigestHex, Keyring, Kind};
 use crate::error::{Result, StoreError};
 use crate::model::{
     AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
     Rotation, Stats,
 };
+use crate::wire::AccessTokenRef;
 
 /// The columns sealed values are bound to (associated data: a value moved to another column
 /// does not open).
@@ -213,21 +214,44 @@ fn pack_links(access: &str, refresh: &str) -> Vec<u8> {
     out
 }
 
-/// Opens the links of the access row `row` (the hex of its digest): (access, refresh).
-fn open_links(keys: &Keyring, row: &str, links: Option<&str>) -> Result<(String, String)> {
+fn bad_links() -> StoreError {
+    cannot("the sealed value in column access_tokens.links is not two strings")
+}
+
+/// Opens the links of the access row `row` (the hex of its digest): the bytes and where the
+/// refresh token starts in them (the access token is before it, after its length).
+fn open_links_bytes(keys: &Keyring, row: &str, links: Option<&str>) -> Result<(Vec<u8>, usize)> {
     let links = links.ok_or_else(|| {
         cannot("the access token's sealed links (access_tokens.links) are missing")
     })?;
     let bytes = keys.open(ACCESS_LINKS, row.as_bytes(), links)?;
-    let bad = || cannot("the sealed value in column access_tokens.links is not two strings");
-    let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(bad)?;
+    let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(bad_links)?;
     let len = u32::from_be_bytes(*len) as usize;
     if rest.len() < len {
-        return Err(bad());
+        return Err(bad_links());
     }
-    let (access, refresh) = rest.split_at(len);
-    let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| bad());
-    Ok((text(access)?, text(refresh)?))
+    Ok((bytes, 4 + len))
+}
+
+/// Opens the links of the access row `row` (the hex of its digest): (access, refresh).
+fn open_links(keys: &Keyring, row: &str, links: Option<&str>) -> Result<(String, String)> {
+    let (bytes, at) = open_links_bytes(keys, row, links)?;
+    let (access, refresh) = bytes.split_at(at);
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| bad_links());
+    Ok((text(&access[4..])?, text(refresh)?))
+}
+
+/// Opens only the refresh token of the links of the access row `row` (what a get answers),
+/// in the buffer it was opened in; one that names none is refused (the row has one).
+fn open_refresh(keys: &Keyring, row: &str, links: Option<&str>) -> Result<String> {
+    let (mut bytes, at) = open_links_bytes(keys, row, links)?;
+    if bytes.len() == at {
+        return Err(cannot(
+            "the access token's sealed links name no refresh token, and its row has one",
+        ));
+    }
+    bytes.drain(..at);
+    String::from_utf8(bytes).map_err(|_| bad_links())
 }
 
 /// `t` as a store with sealed tokens keeps it: under the digests of its strings, its API key
@@ -272,24 +296,53 @@ fn open_api_key(keys: &Keyring, user: Option<&str>, client: &str, sealed: &str) 
     open_text(keys, ACCESS_API_KEY, &grant_ad(user, client), sealed)
 }
 
+/// The sealed fields of an access token found under `row`, opened: its API key, extra and
+/// refresh token.
+struct Opened {
+    api_key: String,
+    extra: Option<String>,
+    refresh_token: Option<String>,
+}
+
+fn open_fields(keys: &Keyring, row: &str, t: AccessTokenRef<'_>) -> Result<Opened> {
+    let api_key = open_api_key(keys, t.user_id, t.client_id, t.api_key)?;
+    let extra = t
+        .extra
+        .map(|e| open_text(keys, ACCESS_EXTRA, &grant_ad(t.user_id, t.client_id), e))
+        .transpose()?;
+    let refresh_token = t
+        .refresh_token
+        .map(|_| open_refresh(keys, row, t.links))
+        .transpose()?;
+    Ok(Opened {
+        api_key,
+        extra,
+        refresh_token,
+    })
+}
+
 /// An access token as the sealed store gave it (found under `row`), opened.
 fn open_access(keys: &Keyring, row: &str, mut t: AccessToken) -> Result<AccessToken> {
-    t.api_key = open_api_key(keys, t.user_id.as_deref(), &t.client_id, &t.api_key)?;
-    if let Some(extra) = t.extra.take() {
-        let ad = grant_ad(t.user_id.as_deref(), &t.client_id);
-        t.extra = Some(open_text(keys, ACCESS_EXTRA, &ad, &extra)?);
-    }
-    let links = t.links.take();
-    if t.refresh_token.is_some() {
-        let (_, refresh) = open_links(keys, row, links.as_deref())?;
-        if refresh.is_empty() {
-            return Err(cannot(
-                "the access token's sealed links name no refresh token, and its row has one",
-            ));
-        }
-        t.refresh_token = Some(refresh);
-    }
+    let opened = open_fields(keys, row, AccessTokenRef::of(&t))?;
+    t.api_key = opened.api_key;
+    t.extra = opened.extra;
+    t.refresh_token = opened.refresh_token;
+    t.links = None;
     Ok(t)
+}
+
+/// `get_access_token_text`'s answer for an access token found under `row`, its fields as
+/// the store lends them (`TokenStore::with_access_token_linked`): opened, and written with
+/// the fields in clear as they are, no record made.
+fn open_access_text(keys: &Keyring, row: &str, t: AccessTokenRef<'_>) -> Result<String> {
+    let opened = open_fields(keys, row, t)?;
+    Ok(crate::wire::access_token_of(AccessTokenRef {
+        api_key: &opened.api_key,
+        refresh_token: opened.refresh_token.as_deref(),
+        extra: opened.extra.as_deref(),
+        links: None,
+        ..t
+    }))
 }
 
 impl Sealed {
@@ -481,23 +534,32 @@ impl TokenStore for Sealed {
             return self.inner.get_access_token(token, now);
         };
         for digest in keys.digests_all(Kind::AccessToken, token.as_bytes()) {
-            let row = hex(&digest.bytes);
-            if let Some(found) = self.inner.get_access_token_linked(&row, now)? {
-                return open_access(keys, &row, found).map(Some);
+            let row = DigestHex::of(&digest.bytes);
+            let row = row.as_str();
+            if let Some(found) = self.inner.get_access_token_linked(row, now)? {
+                return open_access(keys, row, found).map(Some);
             }
         }
         Ok(None)
     }
 
     fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
-        if self.token_keys()?.is_none() {
+        let Some(keys) = self.token_keys()? else {
             return self.inner.get_access_token_text(token, now);
+        };
+        // The stored fields are sealed: opened where the store keeps them, and the answer
+        // written from them and the opened values.
+        for digest in keys.digests_all(Kind::AccessToken, token.as_bytes()) {
+            let row = DigestHex::of(&digest.bytes);
+            let row = row.as_str();
+            let found = self
+                .inner
+                .with_access_token_linked(row, now, &mut |t| open_access_text(keys, row, t))?;
+            if found.is_some() {
+                return Ok(found);
+            }
         }
-        // The stored text is sealed: opened from the record.
-        Ok(self
-            .get_access_token(token, now)?
-            .as_ref()
-            .map(crate::wire::access_token))
+        Ok(None)
     }
 
     fn get_access_token_at_hand(&self, token: &str, now: i64) -> Option<Option<String>> {

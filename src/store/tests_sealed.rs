@@ -309,8 +309,20 @@ fn tokens_are_not_stored_in_clear(f: TestStore) {
     assert_eq!(r.links, None);
     let other = s.get_access_token("at-other", NOW).unwrap().expect("other");
     assert_eq!(other.refresh_token, None);
+    // The answer written from the store's fields (`with_access_token_linked`) is the
+    // record's, with and without a refresh token, and under a key no longer active.
     assert_eq!(
         s.get_access_token_text(AT, NOW).unwrap(),
+        Some(crate::wire::access_token(&got))
+    );
+    assert_eq!(
+        s.get_access_token_text("at-other", NOW).unwrap(),
+        Some(crate::wire::access_token(&other))
+    );
+    assert_eq!(s.get_access_token_text("at-none", NOW).unwrap(), None);
+    let rotated_keys = Sealed::new(inner.clone(), Some(keyring(&[("k2", 2), ("k1", 1)])));
+    assert_eq!(
+        rotated_keys.get_access_token_text(AT, NOW).unwrap(),
         Some(crate::wire::access_token(&got))
     );
 
@@ -430,6 +442,10 @@ fn a_moved_token_value_is_refused(f: TestStore) {
     let err = s.get_access_token(AT, NOW).expect_err("moved: refused");
     assert_eq!(err.code(), "ERR_TOKEN_STORAGE_CANNOT_DECRYPT");
     assert!(!err.to_string().contains(TOKEN_API_KEY), "{err}");
+    let err = s
+        .get_access_token_text(AT, NOW)
+        .expect_err("moved: refused");
+    assert_eq!(err.code(), "ERR_TOKEN_STORAGE_CANNOT_DECRYPT");
     // The links moved to another access row.
     let row2 = hex(&keys.digest(Kind::AccessToken, AT2.as_bytes()).bytes);
     inner
@@ -443,6 +459,10 @@ fn a_moved_token_value_is_refused(f: TestStore) {
         )
         .unwrap();
     let err = s.get_access_token(AT2, NOW).expect_err("moved: refused");
+    assert_eq!(err.code(), "ERR_TOKEN_STORAGE_CANNOT_DECRYPT");
+    let err = s
+        .get_access_token_text(AT2, NOW)
+        .expect_err("moved: refused");
     assert_eq!(err.code(), "ERR_TOKEN_STORAGE_CANNOT_DECRYPT");
 }
 
@@ -685,6 +705,12 @@ fn grant_extra_is_sealed(f: TestStore) {
     assert_eq!(got.resource.as_deref(), Some(RESOURCE));
     let kept = s.get_access_token("at-kept", NOW).unwrap().expect("kept");
     assert_eq!(kept.extra.as_deref(), Some(extra.as_str()));
+    for (token, record) in [(AT2, &got), ("at-kept", &kept)] {
+        assert_eq!(
+            s.get_access_token_text(token, NOW).unwrap(),
+            Some(crate::wire::access_token(record))
+        );
+    }
     let taken = s.take_authorization_code(CODE, NOW).unwrap().expect("code");
     assert_eq!(taken, c);
 }

@@ -108,19 +108,25 @@ impl Tables {
         let Some(i) = self.find_token(token) else {
             return Ok(None);
         };
-        Ok(self.live(i, now).map(|s| {
-            wire::access_token_of(AccessTokenRef {
-                api_key: s.api_key(),
-                user_id: s.user_id.as_deref(),
-                client_id: &s.grant.client_id,
-                scopes: &s.grant.scopes,
-                refresh_token: s.refresh(),
-                expires_at: s.expiry(),
-                created_at: s.created_at,
-                resource: s.resource(),
-                extra: s.extra(),
-            })
-        }))
+        Ok(self
+            .live(i, now)
+            .map(|s| wire::access_token_of(Self::access_token_ref(s))))
+    }
+
+    /// `write` of the live token's fields and links, lent from its slot (see
+    /// `TokenStore::with_access_token_linked`).
+    pub(super) fn with_access_token_linked(
+        &mut self,
+        token: &str,
+        now: i64,
+        write: &mut dyn FnMut(AccessTokenRef<'_>) -> Result<String>,
+    ) -> Result<Option<String>> {
+        let Some(i) = self.find_token(token) else {
+            return Ok(None);
+        };
+        self.live(i, now)
+            .map(|s| write(Self::access_token_ref(s)))
+            .transpose()
     }
 
     pub(super) fn store_authorization_code(

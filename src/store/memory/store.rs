@@ -7,6 +7,7 @@ use crate::model::{
     Rotation, Stats,
 };
 use crate::store::TokenStore;
+use crate::wire::AccessTokenRef;
 
 impl TokenStore for MemoryStore {
     fn kind(&self) -> &'static str {
@@ -32,6 +33,15 @@ impl TokenStore for MemoryStore {
 
     fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
         self.tables()?.get_access_token_text(token, now)
+    }
+
+    fn with_access_token_linked(
+        &self,
+        token: &str,
+        now: i64,
+        write: &mut dyn FnMut(AccessTokenRef<'_>) -> Result<String>,
+    ) -> Result<Option<String>> {
+        self.tables()?.with_access_token_linked(token, now, write)
     }
 
     fn store_authorization_code(&self, code: &str, data: &AuthorizationCode) -> Result<()> {

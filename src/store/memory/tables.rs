@@ -12,6 +12,7 @@ use super::errors::{full, too_long};
 use super::histogram::Histogram;
 use crate::error::Result;
 use crate::model::{is_expired, AccessToken, AuthorizationCode, ClientRecord, NewAccessToken};
+use crate::wire::AccessTokenRef;
 
 /// `expires_at` of a token that never expires.
 pub(super) const NEVER: i64 = i64::MAX;
@@ -341,6 +342,22 @@ impl Tables {
         match self.users.get_key_value(user) {
             Some((u, _)) => u.clone(),
             None => user.into(),
+        }
+    }
+
+    /// A slot's fields, borrowed.
+    pub(super) fn access_token_ref(s: &Slot) -> AccessTokenRef<'_> {
+        AccessTokenRef {
+            api_key: s.api_key(),
+            user_id: s.user_id.as_deref(),
+            client_id: &s.grant.client_id,
+            scopes: &s.grant.scopes,
+            refresh_token: s.refresh(),
+            expires_at: s.expiry(),
+            created_at: s.created_at,
+            resource: s.resource(),
+            extra: s.extra(),
+            links: s.links(),
         }
     }
 
