@@ -39,16 +39,19 @@ const STORE_FLAGS = {
   path: { type: "string" },
   url: { type: "string" },
   schema: { type: "string" },
+  prefix: { type: "string" },
 };
 const COMMON = { json: { type: "boolean" }, help: { type: "boolean", short: "h" } };
 const COPYING = { force: { type: "boolean" }, "batch-size": { type: "string" }, quiet: { type: "boolean", short: "q" } };
 const PASSPHRASE = { "passphrase-file": { type: "string" } };
 
 const STORE_HELP = `The store is the one the library opens (the same environment): TOKEN_STORAGE (memory, db or
-sqlite, postgres), TOKEN_DB_PATH, TOKEN_DATABASE_URL (or DATABASE_URL), TOKEN_DB_SCHEMA, or
-the flags --storage, --path, --url, --schema (--path alone means a SQLite file, --url alone
-PostgreSQL). The store must exist (a SQLite file; a PostgreSQL schema holding this
-package's tables): nothing is created, except by restore and the TO of copy. A store sealed
+sqlite, postgres, redis), TOKEN_DB_PATH, TOKEN_DATABASE_URL (or DATABASE_URL), TOKEN_DB_SCHEMA,
+TOKEN_REDIS_URL (or REDIS_URL), TOKEN_REDIS_PREFIX, or the flags --storage, --path, --url,
+--schema, --prefix (--path alone means a SQLite file, --url alone PostgreSQL, or Redis for a
+redis:// or rediss:// URL). The store must exist (a SQLite file; a PostgreSQL schema holding
+this package's tables; keys under the Redis prefix): nothing is created, except by restore
+and the TO of copy. A store sealed
 with TOKEN_ENCRYPTION_KEYS needs them set; backup, restore and copy carry its rows as they
 are, with its mark: the copy opens only with the same keys.`;
 
@@ -132,11 +135,12 @@ ${PASSPHRASE_ENV}) or the identity file F of --identity (AGE-SECRET-KEY-1... lin
   },
   copy: {
     usage: "copy FROM TO [--force] [--batch-size N] [--quiet] [--json]",
-    summary: "every row from one store to another (file or postgres:// URL)",
-    help: `Copies every row of FROM into TO, each a SQLite file or a postgres:// URL (its schema:
---schema or TOKEN_DB_SCHEMA), from one consistent snapshot of FROM, in batches, counts
-compared at the end: how a deployment moves from a SQLite file to PostgreSQL without
-logging anyone out. A TO that holds rows is refused unless --force, which empties it first.
+    summary: "every row from one store to another (file, postgres:// or redis:// URL)",
+    help: `Copies every row of FROM into TO, each a SQLite file, a postgres:// URL (its schema:
+--schema or TOKEN_DB_SCHEMA) or a redis:// or rediss:// URL (its key prefix: --prefix or
+TOKEN_REDIS_PREFIX), from one consistent snapshot of FROM, in batches, counts compared at
+the end: how a deployment moves from a SQLite file to PostgreSQL or Redis without logging
+anyone out. A TO that holds rows is refused unless --force, which empties it first.
 A FROM sealed with TOKEN_ENCRYPTION_KEYS (set them) goes as it is, its rows and its mark: TO
 then opens with the same keys only.`,
     options: COPYING,
@@ -303,7 +307,14 @@ function configuredOptions(values) {
   // A --path or --url flag says which store is meant when nothing else does.
   if (!String(options.storage ?? "").trim()) {
     if (values.path !== undefined) options.storage = "db";
-    else if (values.url !== undefined) options.storage = "postgres";
+    else if (values.url !== undefined) options.storage = isRedisUrl(values.url) ? "redis" : "postgres";
+  }
+  // Redis has its own URL and prefix (TOKEN_DATABASE_URL is PostgreSQL's).
+  if (REDIS_NAMES.includes(String(options.storage ?? "").trim().toLowerCase())) {
+    options.url = values.url ?? read(ENVIRONMENT.redisUrl);
+    options.prefix = values.prefix ?? read(ENVIRONMENT.redisPrefix);
+    delete options.path;
+    delete options.schema;
   }
   return options;
 }
@@ -314,10 +325,19 @@ function encryptionKeys() {
   return keys?.trim() ? keys : undefined;
 }
 
-/** A FROM or TO of copy: a postgres:// URL or a SQLite file (with the keys). */
+/** `storage` values that name the Redis store. */
+const REDIS_NAMES = ["redis", "valkey"];
+
+/** Whether `url` is a Redis or Valkey URL (redis://, rediss://, valkey://, valkeys://). */
+function isRedisUrl(url) {
+  return /^(redis|valkey)s?:\/\//i.test(url);
+}
+
+/** A FROM or TO of copy: a postgres:// or redis:// URL, or a SQLite file (with the keys). */
 function optionsOf(spec, values) {
   const encryption = { encryptionKeys: encryptionKeys() };
   if (/^postgres(ql)?:\/\//i.test(spec)) return { storage: "postgres", url: spec, schema: values.schema ?? process.env[ENVIRONMENT.schema], ...encryption };
+  if (isRedisUrl(spec)) return { storage: "redis", url: spec, prefix: values.prefix ?? process.env[ENVIRONMENT.redisPrefix], ...encryption };
   return { storage: "sqlite", path: spec, ...encryption };
 }
 
@@ -332,7 +352,7 @@ function optionsOf(spec, values) {
 function open(options, opened, { mustExist = true } = {}) {
   const kind = String(options.storage ?? "").trim().toLowerCase();
   if (kind === "" || kind === "memory") {
-    throw new CliError("no store configured: the memory store lives in the server's own process; set TOKEN_STORAGE (db or postgres) or pass --storage", EXIT.USAGE);
+    throw new CliError("no store configured: the memory store lives in the server's own process; set TOKEN_STORAGE (db, postgres or redis) or pass --storage", EXIT.USAGE);
   }
   if (["db", "sqlite"].includes(kind)) {
     if (!options.path) throw new CliError("no SQLite file given: set TOKEN_DB_PATH or pass --path", EXIT.USAGE);
@@ -345,6 +365,13 @@ function open(options, opened, { mustExist = true } = {}) {
     const schema = options.schema || DEFAULTS.SCHEMA;
     throw new CliError(
       `no token store in schema ${JSON.stringify(schema)} of ${storage.location}: the schema does not exist or has no tables of this package; check --schema or TOKEN_DB_SCHEMA (nothing was created)`,
+      EXIT.NOT_FOUND,
+    );
+  }
+  if (mustExist && storage.storage === "redis" && !storage._native.storeExists()) {
+    const prefix = options.prefix ?? DEFAULTS.REDIS_PREFIX;
+    throw new CliError(
+      `no token store under the prefix ${JSON.stringify(prefix)} of ${storage.location}: no key of this package is there; check --prefix or TOKEN_REDIS_PREFIX`,
       EXIT.NOT_FOUND,
     );
   }
@@ -590,6 +617,10 @@ function sameStore(a, b, aOptions, bOptions) {
     const schema = (o) => o.schema || DEFAULTS.SCHEMA;
     return a.location === b.location && schema(aOptions) === schema(bOptions);
   }
+  if (a.storage === "redis") {
+    const prefix = (o) => o.prefix ?? DEFAULTS.REDIS_PREFIX;
+    return a.location === b.location && prefix(aOptions) === prefix(bOptions);
+  }
   try {
     return a.storage === "sqlite" && fs.realpathSync(a.path) === fs.realpathSync(b.path);
   } catch {
@@ -682,6 +713,9 @@ function convertible(direction, values, opened) {
       throw new CliError(`no token store in schema ${JSON.stringify(schema)} of ${storage.location}: the schema does not exist or has no tables of this package; check --schema or TOKEN_DB_SCHEMA (nothing was created)`, EXIT.NOT_FOUND);
     }
     return { options: target, storage: "postgres", location: storage.location, schema, shown: `${storage.location} schema ${schema}` };
+  }
+  if (REDIS_NAMES.includes(kind)) {
+    throw new CliError(`${direction} does not convert a Redis store in place: copy it to a SQLite file, ${direction} that file, and copy it back with --force (with the keys set)`, EXIT.USAGE);
   }
   if (!["db", "sqlite"].includes(kind)) {
     throw new CliError(`${direction} converts a SQLite file or a PostgreSQL schema: set TOKEN_STORAGE=db and TOKEN_DB_PATH (or pass --path), or TOKEN_STORAGE=postgres and TOKEN_DATABASE_URL (or pass --url)`, EXIT.USAGE);

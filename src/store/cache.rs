@@ -35,6 +35,9 @@ pub(crate) const PING_EVERY: Duration = Duration::from_millis(10);
 pub(crate) const IN_USE: Duration = Duration::from_secs(2);
 /// Tokens kept, at most.
 const CAPACITY: usize = 20_000;
+/// A token whose grant carries more than this (its `extra` and `resource`, up to 64 KiB
+/// each) is not kept: 20,000 such would hold gigabytes. Its reads go to the server.
+const LARGEST_KEPT: usize = 4096;
 /// Invalidations remembered for the fills on their way.
 const LOG: usize = 4096;
 
@@ -175,6 +178,10 @@ impl<W: Wake> Cache<W> {
     /// Keeps the server's answer to a read, unless something it may have missed happened
     /// since its ticket was taken.
     pub(crate) fn fill(&self, ticket: Ticket, token: &str, record: &AccessToken) {
+        let carried = |v: &Option<String>| v.as_ref().map_or(0, String::len);
+        if carried(&record.extra) + carried(&record.resource) > LARGEST_KEPT {
+            return;
+        }
         let d = digest(token);
         let Ok(mut s) = self.state.lock() else {
             return;
@@ -391,6 +398,22 @@ mod tests {
         c.invalidate(None);
         c.fill(t, "c", &record("c"));
         assert!(!hit(&c, "c", 0));
+    }
+
+    #[test]
+    fn a_token_whose_grant_carries_more_than_4_kib_is_not_kept() {
+        let c = live();
+        let mut big = record("big");
+        big.extra = Some("x".repeat(LARGEST_KEPT + 1));
+        let t = ticket(&c, "big");
+        c.fill(t, "big", &big);
+        assert!(!hit(&c, "big", 0), "kept a large grant");
+        let mut small = record("small");
+        small.extra = Some("x".repeat(LARGEST_KEPT / 2));
+        small.resource = Some("https://mcp.example/".into());
+        let t = ticket(&c, "small");
+        c.fill(t, "small", &small);
+        assert!(hit(&c, "small", 0), "a grant of a few bytes is kept");
     }
 
     #[test]

@@ -36,6 +36,8 @@ impl RedisStore {
         let warning = match answer {
             // The connection failed: the next open checks again.
             Err(_) => return,
+            // A server loading its data or busy with a script: the next open checks again.
+            Ok(Err(text)) if super::errors::not_now(&super::errors::first_word(&text)) => return,
             Ok(Err(text)) => Some(unchecked(&self.shown(), &text)),
             Ok(Ok(reply)) => {
                 let mut settings = HashMap::new();

@@ -48,7 +48,7 @@ impl RedisStore {
                     self.settings.url_name
                 ),
             },
-            "LOADING" | "MASTERDOWN" | "BUSY" | "TRYAGAIN" => StoreError::Unavailable {
+            w if not_now(w) => StoreError::Unavailable {
                 location,
                 reason: format!("the server cannot answer now ({word})"),
             },
@@ -76,6 +76,12 @@ impl RedisStore {
             },
         }
     }
+}
+
+/// Whether an error reply's first word is of a server that cannot answer now (loading its
+/// data, running a long script, a replica without its primary), not a refusal.
+pub(super) fn not_now(word: &str) -> bool {
+    matches!(word, "LOADING" | "MASTERDOWN" | "BUSY" | "TRYAGAIN")
 }
 
 /// The first word of an error reply (`ERR`, `NOPERM`, …): all of it that is ever shown, as

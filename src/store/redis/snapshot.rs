@@ -141,6 +141,12 @@ impl RedisStore {
 }
 
 /// This machine's clock, in epoch ms: when an imported row is written.
+/// The keys a store of this package keeps while it holds any row, a client or its mark
+/// (`scripts`' layout).
+const INDEX_KEYS: [&str; 8] = [
+    "exp", "users", "codes", "pend", "retired", "clients", "clseq", "meta",
+];
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -272,6 +278,19 @@ impl RowStore for RedisStore {
     /// Every row goes; the encryption mark stays, as SQLite's and PostgreSQL's `nts_meta`.
     fn clear_rows(&self) -> Result<()> {
         self.remove_all_keys(true)
+    }
+
+    /// Whether any of the store's index keys is there (one `EXISTS`, no scan): a prefix
+    /// nothing of this package wrote under, or whose rows have all expired and been cleaned
+    /// up, has none. The command line reads this to refuse a mistyped prefix.
+    fn exists(&self) -> Result<bool> {
+        let keys: Vec<Vec<u8>> = INDEX_KEYS.iter().map(|k| self.key(k, "")).collect();
+        let mut args: Vec<&[u8]> = Vec::with_capacity(keys.len() + 1);
+        args.push(b"EXISTS");
+        args.extend(keys.iter().map(Vec::as_slice));
+        let n = self.call(true, |c| c.command(&args))?.int();
+        n.map(|n| n > 0)
+            .ok_or(StoreError::Internal("EXISTS gave no count"))
     }
 
     fn revoke_client(&self, client_id: &str) -> Result<u64> {

@@ -105,6 +105,23 @@ fn prefixes_keep_stores_apart() {
 }
 
 /// A server that lost the scripts (restarted, `SCRIPT FLUSH`) is sent them again.
+/// A prefix nothing wrote under is not a store (the command line refuses it as a typo);
+/// one token makes it one, and emptying it keeps the mark only if it has one.
+#[test]
+fn a_store_exists_once_something_is_written_under_its_prefix() {
+    use crate::store::snapshot::RowStore;
+    let Some(p) = TestPrefix::new() else {
+        return;
+    };
+    let s = p.store();
+    assert!(!s.exists().unwrap(), "a fresh prefix holds no store");
+    let t = crate::store::tests::token("t1", Some("r1"), Some("u1"), None);
+    s.store_access_token(&t, 1).unwrap();
+    assert!(s.exists().unwrap(), "a token makes it a store");
+    s.clear_rows().unwrap();
+    assert!(!s.exists().unwrap(), "emptied, with no mark, nothing is left");
+}
+
 #[test]
 fn scripts_flushed_on_the_server_are_sent_again() {
     let Some(p) = TestPrefix::new() else {

@@ -16,8 +16,10 @@
 //! token (not only the tokens this instance read) to each instance, which a token store's
 //! write rate (a login, a refresh) makes small, and the server keeps no table of keys read.
 //!
-//! A server that refuses `HELLO 3` or tracking (before Redis 6, a proxy, a user without the
-//! right) leaves the cache off: every read goes to the server, as before. A lost
+//! A server that refuses `HELLO 3` or tracking (a proxy that speaks RESP2 only, a user
+//! without the right) leaves the cache off: every read goes to the server, as before; any
+//! other failure to start (a login refused, too many clients, a server loading its data) is
+//! tried again after a pause. A lost
 //! connection makes the cache void at once; the thread connects again after a pause. A
 //! native thread keeps no Node event loop alive; `close` (or the store dropped) stops it.
 
@@ -147,9 +149,13 @@ struct Stop {
     connecting: AtomicBool,
 }
 
+// `flag` and `connecting` are sequentially consistent: `Feed::drop` stores `flag` and then
+// loads `connecting`, the thread stores `connecting` and then loads `flag`, so at least one
+// of them sees the other's store (a thread about to connect either sees the stop, or is seen
+// connecting and not waited for).
 impl Stop {
     fn stopping(&self) -> bool {
-        self.flag.load(Ordering::Acquire)
+        self.flag.load(Ordering::SeqCst)
     }
 
     /// Keeps a handle on the connection's socket; false if stopping already.
@@ -184,7 +190,7 @@ impl Drop for Feed {
     /// not answer would hold `close` for the connect timeout): it ends once connected or
     /// not, without a word to the server.
     fn drop(&mut self) {
-        self.stop.flag.store(true, Ordering::Release);
+        self.stop.flag.store(true, Ordering::SeqCst);
         if let Ok(s) = self.stop.socket.lock() {
             if let Some(s) = s.as_ref() {
                 let _ = s.shutdown(Shutdown::Both);
@@ -192,7 +198,7 @@ impl Drop for Feed {
         }
         self.cache.set_live(false);
         if let Some(t) = self.thread.take() {
-            if !self.stop.connecting.load(Ordering::Acquire) {
+            if !self.stop.connecting.load(Ordering::SeqCst) {
                 let _ = t.join();
             }
         }
@@ -246,25 +252,35 @@ fn run(cache: &Cache, stop: &Stop, client_id: &AtomicI64, to: &Server) {
     }
 }
 
-/// An error of the server to a command the feed needs refuses the cache (an unknown
-/// command, a user not allowed it, a Cluster node), unless it is one of a server that
-/// cannot answer now; anything else (the socket) fails this try.
+/// A server that cannot give the feed what it needs refuses the cache for the store's life:
+/// a command it does not know (`HELLO`, `CLIENT TRACKING`: a proxy that speaks RESP2 only),
+/// a protocol it does not speak (`NOPROTO`), a user not allowed a command (`NOPERM`), or a
+/// configuration the store's own calls report (a Cluster node). Anything else fails this try
+/// only, and the feed connects again after a pause: the socket, a login refused while a
+/// password is rotated, too many clients, a server loading its data.
 fn refused(f: Failure) -> Outcome {
     match f {
-        Failure::Server(e)
-            if ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"]
-                .iter()
-                .any(|w| e.starts_with(w)) =>
-        {
-            Outcome::Failed
+        Failure::Server(e) => {
+            let word = super::errors::first_word(&e);
+            let unknown = e.starts_with("ERR unknown command") || e.starts_with("ERR unknown subcommand");
+            if unknown || word == "NOPROTO" || word == "NOPERM" {
+                Outcome::Refused
+            } else {
+                Outcome::Failed
+            }
         }
-        Failure::Server(_) | Failure::Store(_) => Outcome::Refused,
+        Failure::Store(_) => Outcome::Refused,
         Failure::Io(_) => Outcome::Failed,
     }
 }
 
 fn session(cache: &Cache, stop: &Stop, client_id: &AtomicI64, to: &Server) -> Outcome {
-    stop.connecting.store(true, Ordering::Release);
+    stop.connecting.store(true, Ordering::SeqCst);
+    // A stop that came before `connecting` was seen: not waited for, so not connecting.
+    if stop.stopping() {
+        stop.connecting.store(false, Ordering::SeqCst);
+        return Outcome::Stopped;
+    }
     let opened = Conn::open(
         &to.target,
         to.tls.as_ref(),
@@ -272,7 +288,7 @@ fn session(cache: &Cache, stop: &Stop, client_id: &AtomicI64, to: &Server) -> Ou
         ANSWER_WITHIN,
         0,
     );
-    stop.connecting.store(false, Ordering::Release);
+    stop.connecting.store(false, Ordering::SeqCst);
     let mut conn = match opened {
         Ok(c) => c,
         // A configuration the store's own calls report (a Cluster node, a bad login).
@@ -289,12 +305,14 @@ fn session(cache: &Cache, stop: &Stop, client_id: &AtomicI64, to: &Server) -> Ou
         Err(f) => return refused(f),
     };
     let tracking: [&[u8]; 6] = [b"CLIENT", b"TRACKING", b"ON", b"BCAST", b"PREFIX", &to.prefix];
-    // The pings too (a user whose ACL denies `PING` gets no cache).
-    let ping: [&[u8]; 1] = [b"PING"];
-    for command in [&tracking[..], &ping[..]] {
-        if let Err(f) = conn.command(command) {
-            return refused(f);
-        }
+    if let Err(f) = conn.command(&tracking) {
+        return refused(f);
+    }
+    // The pings too (a user whose ACL denies `PING` gets no cache). From here on pushes can
+    // come before a reply: its answer is the first reply that is not one (they are dropped:
+    // the cache is emptied when it goes live below), so that no later pong is taken for it.
+    if let Err(o) = first_pong(&mut conn) {
+        return o;
     }
     // Every change made from now on is pushed to this connection.
     client_id.store(id, Ordering::Release);
@@ -303,6 +321,19 @@ fn session(cache: &Cache, stop: &Stop, client_id: &AtomicI64, to: &Server) -> Ou
         Ok(o) => o,
         Err(_) if stop.stopping() => Outcome::Stopped,
         Err(_) => Outcome::Lost,
+    }
+}
+
+/// Sends the first `PING` and reads up to its answer, past the pushes before it.
+fn first_pong(conn: &mut Conn) -> Result<(), Outcome> {
+    conn.send(&[b"PING"]).map_err(|_| Outcome::Failed)?;
+    loop {
+        match conn.read() {
+            Ok(Reply::Push(_)) => continue,
+            Ok(Reply::Error(e)) => return Err(refused(Failure::Server(e))),
+            Ok(_) => return Ok(()),
+            Err(_) => return Err(Outcome::Failed),
+        }
     }
 }
 
@@ -439,12 +470,17 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_turns_the_cache_off_but_a_busy_server_is_tried_again() {
+    fn a_refusal_turns_the_cache_off_but_other_failures_are_tried_again() {
         for (e, off) in [
             ("ERR unknown command 'HELLO'", true),
+            ("ERR unknown subcommand 'TRACKING'", true),
+            ("NOPROTO sorry, this protocol version is not supported", true),
             ("NOPERM this user has no permissions", true),
             ("LOADING Redis is loading the dataset in memory", false),
             ("BUSY Redis is busy running a script", false),
+            ("WRONGPASS invalid username-password pair", false),
+            ("ERR max number of clients reached", false),
+            ("OOM command not allowed when used memory > 'maxmemory'", false),
         ] {
             let o = refused(Failure::Server(e.into()));
             assert_eq!(matches!(o, Outcome::Refused), off, "{e}");
