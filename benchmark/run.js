@@ -4,7 +4,7 @@
 // missing, starts a throwaway PostgreSQL server when a PostgreSQL peer is selected, runs
 // every trial (competitor x store size) in a fresh child process, then the paired checks of
 // the judged speed targets (lib/pairs.js), then the four-process PostgreSQL workload, and writes RESULTS.md and its chart, RESULTS.svg. `node benchmark/run.js --help` lists the options.
-const { execFileSync, fork } = require("node:child_process");
+const { execFileSync, fork, spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
@@ -96,6 +96,11 @@ function ensureDependencies() {
   const args = fs.existsSync(path.join(HERE, "package-lock.json")) ? ["ci"] : ["install"];
   console.log(`benchmark: ${missing.join(", ")} missing; running npm ${args[0]} in ${HERE} (builds native modules, a few minutes)`);
   execFileSync(process.platform === "win32" ? "npm.cmd" : "npm", args, { cwd: HERE, stdio: "inherit" });
+  // This process looked for them before they were there, and Node keeps what it did not find
+  // (a missing package.json stays missing: `Cannot find module 'redis'` later): the run goes
+  // on in a fresh process, which finds them.
+  const again = spawnSync(process.execPath, process.argv.slice(1), { stdio: "inherit" });
+  process.exit(again.status ?? 1);
 }
 
 function oursAvailable() {
