@@ -23,7 +23,7 @@ const path = require("node:path");
 const { PACKAGE } = require("./peers/ours");
 const { dropSchema, withClient } = require("./lib/postgres");
 
-const { option, common, median } = require("./lib/ab");
+const { option, common, pgUrl, median } = require("./lib/ab");
 const { baseline: BASELINE, size: SIZE, rounds: ROUNDS } = common(
   "usage: node benchmark/ab-postgres.js --baseline DIR [--size N] [--rounds N] [--per N] [--live [--near]] [--peer] (BENCH_PG_URL)",
 );
@@ -31,11 +31,7 @@ const PER = Number(option("per", "200"));
 const LIVE = process.argv.includes("--live");
 const NEAR = LIVE && process.argv.includes("--near");
 const PEER = process.argv.includes("--peer");
-const URL_ = process.env.BENCH_PG_URL || process.env.TOKEN_TEST_DATABASE_URL;
-if (!URL_) {
-  console.error("ab-postgres: set BENCH_PG_URL (or TOKEN_TEST_DATABASE_URL) to a server's URL");
-  process.exit(2);
-}
+const URL_ = pgUrl("ab-postgres");
 process.env.TOKEN_STORAGE_LOG ??= "silent";
 
 const HOUR = 3_600_000;

@@ -17,18 +17,14 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { PACKAGE } = require("./peers/ours");
 const { dropSchema, withClient } = require("./lib/postgres");
-const { option, common, median } = require("./lib/ab");
+const { option, common, pgUrl, median } = require("./lib/ab");
 
 const { baseline: BASELINE, size: SIZE } = common(
   "usage: node benchmark/pg-server-cpu.js --baseline DIR [--size N] [--rounds N] [--per N] (BENCH_PG_URL)",
 );
 const ROUNDS = Number(option("rounds", "8"));
 const PER = Number(option("per", "300"));
-const URL_ = process.env.BENCH_PG_URL || process.env.TOKEN_TEST_DATABASE_URL;
-if (!URL_) {
-  console.error("pg-server-cpu: set BENCH_PG_URL (or TOKEN_TEST_DATABASE_URL) to a server's URL");
-  process.exit(2);
-}
+const URL_ = pgUrl("pg-server-cpu");
 process.env.TOKEN_STORAGE_LOG ??= "silent";
 
 const HOUR = 3_600_000;

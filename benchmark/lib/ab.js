@@ -1,5 +1,5 @@
 "use strict";
-// What the A/B scripts (ab-sqlite.js, ab-postgres.js) share: `--name value` options, and the
+// What the A/B scripts (ab-sqlite.js, ab-postgres.js, pg-server-cpu.js) share: `--name value` options, and the
 // settings every one of them takes.
 
 // The value after `--name` on the command line, else `fallback`.
@@ -16,6 +16,17 @@ function common(usage) {
     process.exit(2);
   }
   return { baseline, size: Number(option("size", "10000")), rounds: Number(option("rounds", "21")) };
+}
+
+// The PostgreSQL server of the A/B scripts that need one: BENCH_PG_URL, else
+// TOKEN_TEST_DATABASE_URL; without either, `script` says so and the process exits 2.
+function pgUrl(script) {
+  const url = process.env.BENCH_PG_URL || process.env.TOKEN_TEST_DATABASE_URL;
+  if (!url) {
+    console.error(`${script}: set BENCH_PG_URL (or TOKEN_TEST_DATABASE_URL) to a server's URL`);
+    process.exit(2);
+  }
+  return url;
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -37,4 +48,4 @@ function seed(store, size) {
   if (slice.length) store.storeAccessTokens(slice);
 }
 
-module.exports = { option, common, median, seed };
+module.exports = { option, common, pgUrl, median, seed };
