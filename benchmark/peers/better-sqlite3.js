@@ -1,6 +1,7 @@
 "use strict";
 // (c) What a good Node engineer would write instead: synchronous better-sqlite3, WAL,
-// synchronous=NORMAL, statements prepared once, indexes on user_id and expires_at, one
+// synchronous=NORMAL, a memory map (`mmap_size`, the tuning every SQLite performance guide
+// gives, as large as ours: 1 GiB), statements prepared once, indexes on user_id and expires_at, one
 // transaction per multi-row write, single-use codes via DELETE ... RETURNING.
 const Database = require("better-sqlite3");
 const c = require("./common");
@@ -10,6 +11,7 @@ function open({ path }) {
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");
+  db.pragma("mmap_size = 1073741824");
   db.exec(c.SCHEMA);
   const s = Object.fromEntries(Object.entries(c.SQL).map(([name, sql]) => [name, db.prepare(sql)]));
 
