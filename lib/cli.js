@@ -312,7 +312,7 @@ function configuredOptions(values) {
   // Redis has its own URL and prefix (TOKEN_DATABASE_URL is PostgreSQL's).
   if (REDIS_NAMES.includes(String(options.storage ?? "").trim().toLowerCase())) {
     options.url = values.url ?? read(ENVIRONMENT.redisUrl);
-    options.prefix = values.prefix ?? read(ENVIRONMENT.redisPrefix);
+    options.prefix = redisPrefix(values);
     delete options.path;
     delete options.schema;
   }
@@ -333,11 +333,16 @@ function isRedisUrl(url) {
   return /^(redis|valkey)s?:\/\//i.test(url);
 }
 
+/** The Redis key prefix: --prefix, else TOKEN_REDIS_PREFIX (else the library's default). */
+function redisPrefix(values) {
+  return values.prefix ?? process.env[ENVIRONMENT.redisPrefix];
+}
+
 /** A FROM or TO of copy: a postgres:// or redis:// URL, or a SQLite file (with the keys). */
 function optionsOf(spec, values) {
   const encryption = { encryptionKeys: encryptionKeys() };
   if (/^postgres(ql)?:\/\//i.test(spec)) return { storage: "postgres", url: spec, schema: values.schema ?? process.env[ENVIRONMENT.schema], ...encryption };
-  if (isRedisUrl(spec)) return { storage: "redis", url: spec, prefix: values.prefix ?? process.env[ENVIRONMENT.redisPrefix], ...encryption };
+  if (isRedisUrl(spec)) return { storage: "redis", url: spec, prefix: redisPrefix(values), ...encryption };
   return { storage: "sqlite", path: spec, ...encryption };
 }
 
