@@ -87,6 +87,12 @@ describe("benchmark paired check", () => {
     assert.equal(row(targets([], undefined, pairs), "memory get hit ≤ 2×").pass, false);
   });
 
+  it("a cost shown without a bound carries its sign, a saving included", () => {
+    const results = [trial("ours-sqlite", 10_000, { store: 90 }), trial("ours-sqlite-nocounters", 10_000, { store: 100 })];
+    const r = row(targets(results), "getStats' price on writes, SQLite");
+    assert.equal(r.measured, "90.0 vs 100 µs: −10.0 µs (−10.0%)");
+  });
+
   it("every paired target is one targets.js judges, with the same bound", () => {
     const rows = targets([], undefined, []);
     for (const t of PAIRED.filter((x) => !x.timeRatio)) {

@@ -155,7 +155,7 @@ function targets(results, burst, pairs) {
     const withCounters = us("ours-sqlite", size, "store");
     const without = us("ours-sqlite-nocounters", size, "store");
     if (withCounters === undefined || without === undefined) add(target, "not measured (peers ours-sqlite and ours-sqlite-nocounters)", null);
-    else add(target, `${fmt(withCounters)} vs ${fmt(without)} µs: +${fmt(withCounters - without)} µs (${fmt((100 * (withCounters - without)) / without)}%)`, SHOWN);
+    else add(target, `${fmt(withCounters)} vs ${fmt(without)} µs: ${signed(withCounters - without)} µs (${signed((100 * (withCounters - without)) / without)}%)`, SHOWN);
   }
 
   // Sealing (issue 19): what encryption keys add to a get and a store, each store against
