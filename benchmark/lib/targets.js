@@ -111,9 +111,11 @@ function targets(results, burst, pairs) {
 
   // Redis, against the \`redis\` npm client with one round trip per call (a MULTI where
   // several keys change), each call awaited.
-  faster("Redis get hit ≥ 1× redis awaited, 10k", "ours-redis", "redis", "getHit", K, 1);
-  faster("Redis store with refresh token ≥ 1× redis (one MULTI), 10k", "ours-redis", "redis", "store", K, 1);
-  faster("Redis code store+consume ≥ 1× redis, 10k", "ours-redis", "redis", "code", K, 1);
+  for (const size of [K, M]) {
+    faster(`Redis get hit ≥ 1× redis awaited, ${sizeLabel(size)}`, "ours-redis", "redis", "getHit", size, 1);
+    faster(`Redis store with refresh token ≥ 1× redis (one MULTI), ${sizeLabel(size)}`, "ours-redis", "redis", "store", size, 1);
+    faster(`Redis code store+consume ≥ 1× redis, ${sizeLabel(size)}`, "ours-redis", "redis", "code", size, 1);
+  }
 
   // Memory, against the original Map module.
   {
