@@ -75,14 +75,30 @@ pub(crate) struct Ticket {
     gen: u64,
 }
 
+/// A kept token, in `State::slots`.
 struct Entry {
+    /// The token itself (the key of `State::entries`).
+    key: String,
     token: AccessToken,
     digest: TokenDigest,
+    /// Read since the clock's hand last passed it (second chance).
+    used: bool,
 }
 
+/// The tokens kept, and which goes when the cache is full: a clock (second chance). Each
+/// read of a kept token marks it; when a fill needs room, the hand moves over the slots,
+/// unmarking the marked and taking the first unmarked. So a token read again and again
+/// stays, and one read once goes first, at the cost of one flag per read (an LRU list
+/// would relink on every read).
 struct State {
-    entries: HashMap<String, Entry>,
-    by_digest: HashMap<TokenDigest, String>,
+    /// Token → slot.
+    entries: HashMap<String, usize>,
+    by_digest: HashMap<TokenDigest, usize>,
+    /// The kept tokens; `None` is a free slot (listed in `free`).
+    slots: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    /// Where the clock's hand is in `slots`.
+    hand: usize,
     /// Bumped whenever the feed is confirmed or lost: older tickets and entries are void.
     epoch: u64,
     /// Whether the listener's `LISTEN` is confirmed on a connection still up.
@@ -105,8 +121,9 @@ struct State {
 #[must_use = "drop it after the lock is released"]
 #[allow(dead_code)] // held only to be dropped (the tests read it)
 struct Cleared {
-    entries: HashMap<String, Entry>,
-    by_digest: HashMap<TokenDigest, String>,
+    entries: HashMap<String, usize>,
+    by_digest: HashMap<TokenDigest, usize>,
+    slots: Vec<Option<Entry>>,
 }
 
 /// How a cache wakes its feed's thread: a ping is wanted now.
@@ -129,6 +146,9 @@ impl<W: Wake> Cache<W> {
             state: Mutex::new(State {
                 entries: HashMap::new(),
                 by_digest: HashMap::new(),
+                slots: Vec::new(),
+                free: Vec::new(),
+                hand: 0,
                 epoch: 0,
                 live: false,
                 gen: 0,
@@ -165,13 +185,18 @@ impl<W: Wake> Cache<W> {
             self.wake.wake();
             return Lookup::Miss(ticket);
         }
-        match s.entries.get(token) {
-            Some(e) if !is_expired(e.token.expires_at, now) => Lookup::Hit(e.token.clone()),
-            Some(_) => {
-                s.remove(token);
+        let Some(&i) = s.entries.get(token) else {
+            return Lookup::Miss(ticket);
+        };
+        match s.slots.get_mut(i).and_then(Option::as_mut) {
+            Some(e) if !is_expired(e.token.expires_at, now) => {
+                e.used = true;
+                Lookup::Hit(e.token.clone())
+            }
+            _ => {
+                s.remove_at(i);
                 Lookup::Miss(ticket)
             }
-            None => Lookup::Miss(ticket),
         }
     }
 
@@ -189,23 +214,39 @@ impl<W: Wake> Cache<W> {
         if !s.live || s.epoch != ticket.epoch || s.invalidated_since(ticket.gen, d) {
             return;
         }
-        match s.by_digest.get(&d) {
-            Some(t) if t != token => return,
-            _ => {}
-        }
-        if s.entries.len() >= CAPACITY && !s.entries.contains_key(token) {
-            if let Some(k) = s.entries.keys().next().cloned() {
-                s.remove(&k);
+        if let Some(&i) = s.by_digest.get(&d) {
+            match s.slots.get_mut(i).and_then(Option::as_mut) {
+                // Another token of the same digest (never seen: 128 bits) is kept instead.
+                Some(e) if e.key != token => {}
+                Some(e) => {
+                    e.token = record.clone();
+                    e.used = true;
+                }
+                None => s.remove_at(i),
             }
+            return;
         }
-        s.by_digest.insert(d, token.to_owned());
-        s.entries.insert(
-            token.to_owned(),
-            Entry {
-                token: record.clone(),
-                digest: d,
-            },
-        );
+        if s.entries.len() >= CAPACITY {
+            s.evict();
+        }
+        let entry = Entry {
+            key: token.to_owned(),
+            token: record.clone(),
+            digest: d,
+            used: false,
+        };
+        let i = match s.free.pop() {
+            Some(i) => {
+                s.slots[i] = Some(entry);
+                i
+            }
+            None => {
+                s.slots.push(Some(entry));
+                s.slots.len() - 1
+            }
+        };
+        s.entries.insert(token.to_owned(), i);
+        s.by_digest.insert(d, i);
     }
 
     /// A token removed or changed (`None`: everything), by the feed or by this store.
@@ -269,9 +310,36 @@ impl<W: Wake> Cache<W> {
 }
 
 impl State {
-    fn remove(&mut self, token: &str) {
-        if let Some(e) = self.entries.remove(token) {
+    /// How many tokens are kept.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Removes the token in slot `i`, if any.
+    fn remove_at(&mut self, i: usize) {
+        if let Some(e) = self.slots.get_mut(i).and_then(Option::take) {
+            self.entries.remove(&e.key);
             self.by_digest.remove(&e.digest);
+            self.free.push(i);
+        }
+    }
+
+    /// Makes room for one token: the clock's hand moves on, giving each token read since
+    /// it last passed a second chance, and removes the first that has none left. It
+    /// stops within two turns (the second finds every mark taken off by the first).
+    fn evict(&mut self) {
+        for _ in 0..2 * self.slots.len() {
+            if self.hand >= self.slots.len() {
+                self.hand = 0;
+            }
+            let i = self.hand;
+            self.hand += 1;
+            match self.slots[i].as_mut() {
+                Some(e) if e.used => e.used = false,
+                Some(_) => return self.remove_at(i),
+                None => {}
+            }
         }
     }
 
@@ -279,8 +347,8 @@ impl State {
     fn invalidate(&mut self, what: Option<TokenDigest>) -> Option<Cleared> {
         let cleared = match what {
             Some(d) => {
-                if let Some(t) = self.by_digest.remove(&d) {
-                    self.entries.remove(&t);
+                if let Some(&i) = self.by_digest.get(&d) {
+                    self.remove_at(i);
                 }
                 None
             }
@@ -300,9 +368,13 @@ impl State {
     fn clear(&mut self) -> Cleared {
         let entries = HashMap::with_capacity(self.entries.capacity());
         let by_digest = HashMap::with_capacity(self.by_digest.capacity());
+        let slots = Vec::with_capacity(self.slots.capacity());
+        self.free.clear();
+        self.hand = 0;
         Cleared {
             entries: std::mem::replace(&mut self.entries, entries),
             by_digest: std::mem::replace(&mut self.by_digest, by_digest),
+            slots: std::mem::replace(&mut self.slots, slots),
         }
     }
 
@@ -463,8 +535,15 @@ mod tests {
         let Some(cleared) = s.invalidate(None) else {
             panic!("an invalidation of everything handed nothing back")
         };
-        assert_eq!((cleared.entries.len(), cleared.by_digest.len()), (3, 3));
-        assert!(s.entries.is_empty() && s.by_digest.is_empty());
+        assert_eq!(
+            (
+                cleared.entries.len(),
+                cleared.by_digest.len(),
+                cleared.slots.len()
+            ),
+            (3, 3, 3)
+        );
+        assert!(s.entries.is_empty() && s.by_digest.is_empty() && s.slots.is_empty());
         assert!(
             s.entries.capacity() >= 3,
             "the table was not kept for the next fills"
@@ -474,6 +553,56 @@ mod tests {
         assert_eq!(cleared.entries.len(), 0);
         drop(s);
         assert!(!hit(&c, "a", 0));
+    }
+
+    /// Reads `token` and, on a miss, keeps the answer, as a store's read does; a hit?
+    fn read(c: &Cache, token: &str) -> bool {
+        c.proved(Instant::now()); // the feed's pings keep coming back
+        match c.lookup(token, 0) {
+            Lookup::Hit(_) => true,
+            Lookup::Miss(t) => {
+                if let Some(t) = t {
+                    c.fill(t, token, &record(token));
+                }
+                false
+            }
+        }
+    }
+
+    /// A full cache keeps what is read again and again: a server that has read more
+    /// distinct tokens than the cache holds still answers its hot tokens locally, the
+    /// cold ones read once making room for them (once full, the cache used to evict
+    /// whatever its table listed first, which was mostly what it had just kept).
+    #[test]
+    fn a_full_cache_keeps_the_tokens_read_again() {
+        let c = live();
+        for i in 0..CAPACITY + 100 {
+            read(&c, &format!("cold{i}"));
+        }
+        let hot: Vec<String> = (0..500).map(|i| format!("hot{i}")).collect();
+        let mut fresh = 0;
+        let mut hits = 0;
+        for round in 0..8 {
+            hits = 0;
+            for t in &hot {
+                hits += usize::from(read(&c, t));
+                // A cold token read once between two hot ones: a miss, kept, room made.
+                read(&c, &format!("new{fresh}"));
+                fresh += 1;
+            }
+            if round == 0 {
+                assert_eq!(hits, 0);
+            }
+        }
+        assert!(
+            hits >= hot.len() * 95 / 100,
+            "{hits} of {} hot reads were hits",
+            hot.len()
+        );
+        let Ok(s) = c.state.lock() else {
+            panic!("poisoned")
+        };
+        assert_eq!(s.len(), CAPACITY, "more kept than the capacity");
     }
 
     #[test]
