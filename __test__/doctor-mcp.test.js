@@ -151,6 +151,66 @@ describe("doctor: a provider of the server's own kept in Maps", () => {
     assert.match(format(doctor(dir)), /1 costs you\. Make the edits, then run doctor again\./);
   });
 
+  it("JavaScript: a provider and clients store written as object literals, their Maps the module's or their own", (t) => {
+    const src = [
+      'const { mcpAuthRouter } = require("@modelcontextprotocol/sdk/server/auth/router.js");',
+      "const codes = new Map();",
+      "const tokens = new Map();",
+      "const clientsStore = {",
+      "  clients: new Map(),",
+      "  async getClient(id) { return this.clients.get(id); },",
+      "  registerClient: async (c) => c,",
+      "};",
+      "const provider = {",
+      "  clientsStore,",
+      "  async authorize(client, params, res) { codes.set('c', { client, params }); res.redirect('/'); },",
+      "  challengeForAuthorizationCode: async (client, code) => codes.get(code).params.codeChallenge,",
+      "  async exchangeAuthorizationCode(client, code) { codes.delete(code); tokens.set('t', client); return { access_token: 't' }; },",
+      "  verifyAccessToken: async function (token) { return tokens.get(token); },",
+      "};",
+      "module.exports = { provider, router: mcpAuthRouter({ provider }) };",
+      "",
+    ].join("\n");
+    const dir = tempServer(t, { "auth.js": src, "helpers.js": "const cache = new Map();\nmodule.exports = { get: (k) => cache.get(k), verifyAccessToken: (t) => cache.get(t) };\n" });
+    const result = doctor(dir);
+    assert.deepEqual(summary(result), [["mcp-memory-provider", "auth.js", 2]]);
+    assertPointsAtMcp(result.findings[0], { module: false });
+    assert.equal(result.findings[0].problem, "the MCP OAuth clients store clientsStore and provider provider keep clients, codes and tokens in Maps (line 2, 3, 5)");
+  });
+
+  it("TypeScript: `const provider: OAuthServerProvider = { … }` and `{ … } satisfies OAuthRegisteredClientsStore`", (t) => {
+    const src = [
+      'import type { OAuthServerProvider } from "@modelcontextprotocol/sdk/server/auth/provider.js";',
+      'import type { OAuthRegisteredClientsStore } from "@modelcontextprotocol/sdk/server/auth/clients.js";',
+      "const codes: Map<string, { challenge: string }> = new Map();",
+      "export const clientsStore = {",
+      "  clients: new Map<string, unknown>(),",
+      "  async getClient(id: string) { return this.clients.get(id); },",
+      "} satisfies OAuthRegisteredClientsStore;",
+      "export const provider: OAuthServerProvider = {",
+      "  clientsStore,",
+      "  async authorize(client, params, res) { codes.set('c', { challenge: params.codeChallenge }); },",
+      "  async challengeForAuthorizationCode(client, code: string): Promise<string> { return codes.get(code)!.challenge; },",
+      "  exchangeAuthorizationCode: async (client, code) => { codes.delete(code); return { access_token: 't', token_type: 'bearer' }; },",
+      "  async verifyAccessToken(token: string) { throw new Error('unknown'); },",
+      "};",
+      "",
+    ].join("\n");
+    const dir = tempServer(t, { "src/auth.ts": src });
+    const result = doctor(dir);
+    assert.deepEqual(summary(result), [["mcp-memory-provider", "src/auth.ts", 3]]);
+    assertPointsAtMcp(result.findings[0], { module: true });
+    assert.equal(result.findings[0].problem, "the MCP OAuth clients store clientsStore and provider provider keep clients and codes in Maps (line 3, 5)");
+  });
+
+  it("an object literal that only looks like one is left alone: no Maps, or not the SDK's methods", (t) => {
+    const dir = tempServer(t, {
+      "stateless.js": 'require("@modelcontextprotocol/sdk/server/auth/router.js");\nconst provider = {\n  async exchangeAuthorizationCode() { return fetchUpstream(); },\n  async verifyAccessToken(t) { return jwtVerify(t); },\n};\nmodule.exports = provider;\n',
+      "sessions.js": "const sessions = new Map();\nmodule.exports = { open(id) { sessions.set(id, {}); }, close(id) { sessions.delete(id); } };\n",
+    });
+    assert.deepEqual(doctor(dir).findings, []);
+  });
+
   it("a class that only looks like one is left alone: a verifyAccessToken cache, getClient/registerClient outside an SDK server", (t) => {
     const dir = tempServer(t, {
       "cache.js": "class Cache {\n  constructor() { this.tokens = new Map(); }\n  async verifyAccessToken(token) { return this.tokens.get(token); }\n}\nmodule.exports = { Cache };\n",

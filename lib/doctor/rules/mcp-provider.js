@@ -35,27 +35,41 @@ function roleOf(holder, usesSdk) {
 
 const isNewMap = (n) => n.type === "NewExpression" && n.callee.type === "Identifier" && n.callee.name === "Map";
 
-/** The name a `new Map()` is kept under: `this.codes = …`, `codes = …` (a field), `const codes = …`. */
+/** The name a `new Map()` is kept under: `this.codes = …`, `codes = …` (a field), `const codes = …`, `{ codes: … }`. */
 function mapName(n) {
   const p = n.parent;
+  if (p?.type === "Property" && !p.computed && p.value === n) return p.key.name ?? p.key.value;
   if (p?.type === "AssignmentExpression" && p.left.type === "MemberExpression" && !p.left.computed) return p.left.property.name;
   if (p?.type === "PropertyDefinition" && !p.computed) return p.key.name ?? p.key.value;
   if (p?.type === "VariableDeclarator" && p.id.type === "Identifier") return p.id.name;
   return null;
 }
 
-/** The classes of a JS file: `{ name, node, methods, implements: [], maps: [{ pos, name }] }`. */
+const FUNCTION_VALUES = ["FunctionExpression", "ArrowFunctionExpression"];
+
+/**
+ * The classes and object literals of a JS file that may hold OAuth state:
+ * `{ name, node, methods, implements: [], maps: [{ pos, name }] }`. An object literal is one
+ * with a function among its properties (`{ async exchangeAuthorizationCode() {…}, … }`).
+ */
 function jsClasses(f) {
   const topMaps = f.nodes.filter((n) => isNewMap(n) && n.parent.type === "VariableDeclarator" && n.parent.id.type === "Identifier" && n.parent.parent.parent?.type === "Program");
-  return f.nodes.filter((n) => n.type === "ClassDeclaration" || n.type === "ClassExpression").map((c) => {
-    const methods = new Set(c.body.body.filter((m) => (m.type === "MethodDefinition" || m.type === "PropertyDefinition") && !m.computed && m.key.type === "Identifier").map((m) => m.key.name));
-    const own = descendants(f, c.body).filter(isNewMap);
-    // A Map of the module that the class reads (`const codes = new Map()` above it).
-    const shared = topMaps.filter((n) => references(f, n.parent.id.name, c.body).length > 0);
+  const holder = (node, body, methods, fallback) => {
+    const own = descendants(f, body).filter(isNewMap);
+    // A Map of the module that the class or object reads (`const codes = new Map()` above it).
+    const shared = topMaps.filter((n) => references(f, n.parent.id.name, body).length > 0);
     const maps = [...own, ...shared].sort((a, b) => a.start - b.start).map((n) => ({ pos: n.start, name: mapName(n) }));
-    const name = c.id?.name ?? (c.parent.type === "VariableDeclarator" && c.parent.id.type === "Identifier" ? c.parent.id.name : "(a class)");
-    return { name, node: c, pos: c.start, methods, implements: [], maps };
+    const name = node.id?.name ?? (node.parent.type === "VariableDeclarator" && node.parent.id.type === "Identifier" ? node.parent.id.name : fallback);
+    return { name, node, pos: node.start, methods, implements: [], maps };
+  };
+  const classes = f.nodes.filter((n) => n.type === "ClassDeclaration" || n.type === "ClassExpression").map((c) => holder(c, c.body,
+    new Set(c.body.body.filter((m) => (m.type === "MethodDefinition" || m.type === "PropertyDefinition") && !m.computed && m.key.type === "Identifier").map((m) => m.key.name)),
+    "(a class)"));
+  const objects = f.nodes.filter((n) => n.type === "ObjectExpression").flatMap((o) => {
+    const functions = o.properties.filter((p) => p.type === "Property" && !p.computed && (p.method || FUNCTION_VALUES.includes(p.value.type)));
+    return functions.length ? [holder(o, o, new Set(functions.map((p) => p.key.name ?? p.key.value)), "(an object)")] : [];
   });
+  return [...classes, ...objects];
 }
 
 function jsModel(f) {
@@ -166,6 +180,34 @@ function tsModel(f) {
     const maps = [...mapsIn(k, end), ...topMaps.filter((m) => names.has(m.name))].sort((a, b) => a.pos - b.pos);
     classes.push({ name, pos: t[i].start, methods, implements: implemented, maps });
     classEnd = Math.max(classEnd, end);
+  }
+  // Object literals outside classes: `const provider: OAuthServerProvider = { async
+  // exchangeAuthorizationCode(…) {…}, … }` (or `… } satisfies OAuthServerProvider`).
+  for (let i = 0; i < t.length; i++) {
+    if (i <= classEnd || !["const", "let", "var"].includes(t[i].value) || !isName(i + 1)) continue;
+    let open = i + 2;
+    const typed = [];
+    while (open < t.length && label(open) !== "=" && label(open) !== ";") if (isName(open++)) typed.push(t[open - 1].value);
+    if (label(open) !== "=" || label(open + 1) !== "{") continue;
+    open += 1;
+    const end = closing(open);
+    const methods = new Set();
+    let depth = 0;
+    for (let j = open; j < end; j++) {
+      if (["{", "${", "(", "["].includes(label(j))) depth++;
+      else if (["}", ")", "]"].includes(label(j))) depth--;
+      else if (depth === 1 && isName(j) && [",", "{"].includes(label(j - 1)) || (depth === 1 && isName(j) && isName(j - 1, "async"))) {
+        const next = label(j + 1);
+        const value = next === ":" ? t[j + 2] : null;
+        if (next === "(" || next === "</>/<=/>=" || (value && (value.value === "async" || value.type.label === "function" || value.type.label === "("))) methods.add(t[j].value);
+      }
+    }
+    if (!methods.size) continue;
+    if (isName(end + 1, "satisfies") && isName(end + 2)) typed.push(t[end + 2].value);
+    const names = new Set(t.slice(open, end).filter((x) => x.type.label === "name").map((x) => x.value));
+    const maps = [...mapsIn(open, end), ...topMaps.filter((m) => names.has(m.name))].sort((a, b) => a.pos - b.pos);
+    classes.push({ name: t[i + 1].value, pos: t[i].start, methods, implements: typed, maps });
+    i = end;
   }
   return { imports, classes, module: true };
 }
