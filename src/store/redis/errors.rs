@@ -61,6 +61,8 @@ impl RedisStore {
                     .into(),
             },
             "OOM" => StoreError::Full { path: location },
+            // The scripts' refusal of a row in clear by a sealed store (`scripts`).
+            "NTSCLEAR" => crate::store::sealed::clear_row_refused(),
             "MOVED" | "ASK" | "CLUSTERDOWN" | "CROSSSLOT" => StoreError::Config(format!(
                 "{}: the server is a Redis Cluster ({word}), which is not supported; give the URL \
                  of a single server or primary",

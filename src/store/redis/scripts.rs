@@ -150,6 +150,24 @@ local function store_one(t, r, k, u, c, s, e, p, x, l, f, now)
     expire_at(uk, top, now)
   end
 end
+-- A store sealed by this version (`meta` `seal`: 'sealed v2 ...', see `store::sealed`)
+-- refuses a value written in clear (not 'nts1:' or 'nts2:'): what a process without keys
+-- that opened the prefix before it was sealed writes. As SQLite's and PostgreSQL's
+-- triggers; called before the script writes anything (a script's writes are not undone).
+-- One HGET per script, only in the scripts that write an API key or pending data.
+local sealed_v2
+local function sealed()
+  if sealed_v2 == nil then
+    local m = redis.call('HGET', P .. 'meta', 'seal')
+    sealed_v2 = m and string.sub(m, 1, 10) == 'sealed v2 ' or false
+  end
+  return sealed_v2
+end
+local function refuse_clear(v)
+  if sealed() and not string.find(v or '', '^nts[12]:') then
+    error({err = 'NTSCLEAR a row in clear refused by a sealed token store'})
+  end
+end
 local function remove_code(c)
   local ck = P .. 'code:' .. c
   local u = redis.call('HGET', ck, 'u')
@@ -212,8 +230,13 @@ end
 /// key, user, client, scopes, expiry, resource, extra, links, created at).
 pub(super) static STORE_TOKENS: Script = Script::new(
     r#"
+local all = {}
 for i = 2, #ARGV do
-  local a = unpack_fields(ARGV[i], 11)
+  all[i] = unpack_fields(ARGV[i], 11)
+  refuse_clear(all[i][3])
+end
+for i = 2, #ARGV do
+  local a = all[i]
   store_one(a[1], v(a[2]), a[3], v(a[4]), a[5], a[6], v(a[7]), v(a[8]), v(a[9]), v(a[10]), nil, a[11])
 end
 return #ARGV - 1
@@ -278,6 +301,7 @@ return 1
 pub(super) static STORE_CODE: Script = Script::new(
     r#"
 local c, u, e, now = ARGV[2], opt(ARGV[3]), ARGV[5], ARGV[6]
+if sealed() then refuse_clear(cjson.decode(ARGV[4])['k']) end
 remove_code(c)
 local ck = P .. 'code:' .. c
 if u then redis.call('HSET', ck, 'd', ARGV[4], 'u', u) else redis.call('HSET', ck, 'd', ARGV[4]) end
@@ -305,6 +329,7 @@ return d
 /// Stores the pending authorization ARGV 2 (data ARGV 3) until ARGV 4 (now: ARGV 5).
 pub(super) static STORE_PENDING: Script = Script::new(
     r#"
+refuse_clear(ARGV[3])
 local k = P .. 'pend:' .. ARGV[2]
 redis.call('SET', k, ARGV[3])
 expire_at(k, ARGV[4], ARGV[5])
@@ -577,3 +602,4 @@ end
 return n
 "#,
 );
+
