@@ -35,6 +35,13 @@
 
 use std::sync::OnceLock;
 
+/// The keys of the layout above that a store keeps while it holds any row, a client or its
+/// mark (`RedisStore::exists` looks for them): each spelled `P .. '<name>'` by the scripts
+/// (`every_index_key_is_one_the_scripts_write` checks it).
+pub(super) const INDEX_KEYS: [&str; 8] = [
+    "exp", "users", "codes", "pend", "retired", "clients", "clseq", "meta",
+];
+
 /// A script: its source (the shared functions, then its own body) and its digest, learned
 /// from the first server that loads it (the SHA-1 of the source, the same on every server).
 pub(super) struct Script {
@@ -603,3 +610,16 @@ return n
 "#,
 );
 
+#[cfg(test)]
+mod tests {
+    /// `INDEX_KEYS` are keys the scripts write, and the layout names: a key renamed in
+    /// the scripts and not in the list would make `exists` miss a store.
+    #[test]
+    fn every_index_key_is_one_the_scripts_write() {
+        let text = include_str!("scripts.rs");
+        for k in super::INDEX_KEYS {
+            assert!(text.contains(&format!("P .. '{k}'")), "{k}: no script spells it");
+            assert!(text.contains(&format!("`{k}`")), "{k}: not in the layout");
+        }
+    }
+}
