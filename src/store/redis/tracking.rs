@@ -26,7 +26,8 @@
 //! most likely on the same server) and connects again, which resolves the host name again.
 //! `HELLO` rather than `ROLE` (or `INFO replication`): `ROLE` is `@admin @dangerous`, which
 //! a user restricted by ACL (`-@dangerous`) lacks, while `HELLO` is every user's and the feed
-//! needs it anyway; a second `HELLO 3` keeps the connection's tracking as it is.
+//! needs it anyway; a second `HELLO 3` keeps the connection's tracking as it is. A `HELLO`
+//! answer that says no role (a proxy's own) leaves the cache off, as a refusal does.
 //! And on the same server as the command connections: each connection knows its server's
 //! `run_id` (`conn`, read with `INFO` at open; a process's own, so a demoted primary that
 //! a new one replaced is another server), the feed publishes its own while it is up
@@ -341,8 +342,11 @@ fn session(cache: &Cache, stop: &Stop, up: &Up, to: &Server) -> Outcome {
         return Outcome::Stopped;
     }
     match conn.command(&[b"HELLO", b"3", b"SETNAME", NAME]) {
-        Ok(hello) if !primary(&hello) => return demoted(to),
-        Ok(_) => {}
+        Ok(hello) => match primary(&hello) {
+            Some(true) => {}
+            Some(false) => return demoted(to),
+            None => return Outcome::Refused,
+        },
         Err(f) => return refused(f),
     }
     let id = match conn.command(&[b"CLIENT", b"ID"]) {
@@ -373,10 +377,11 @@ fn session(cache: &Cache, stop: &Stop, up: &Up, to: &Server) -> Outcome {
 /// The feed's ping: `HELLO 3` again (see the top), whose answer says the server's role.
 const PING: [&[u8]; 2] = [b"HELLO", b"3"];
 
-/// Whether a `HELLO` answer (a map: pairs in an array) says the server is a primary.
-fn primary(hello: &Reply) -> bool {
+/// Whether a `HELLO` answer (a map: pairs in an array) says the server is a primary;
+/// `None` if it says no role (a proxy's own answer: the cache cannot know, and stays off).
+fn primary(hello: &Reply) -> Option<bool> {
     let Reply::Array(items) = hello else {
-        return false;
+        return None;
     };
     let text = |r: &Reply| match r {
         Reply::Bulk(b) => b.clone(),
@@ -386,7 +391,7 @@ fn primary(hello: &Reply) -> bool {
     items
         .chunks_exact(2)
         .find(|kv| text(&kv[0]) == b"role")
-        .is_some_and(|kv| matches!(text(&kv[1]).as_slice(), b"master" | b"primary"))
+        .map(|kv| matches!(text(&kv[1]).as_slice(), b"master" | b"primary"))
 }
 
 /// The feed's server is not a primary (demoted, or a replica behind the host name): the
@@ -404,8 +409,11 @@ fn first_pong(conn: &mut Conn, to: &Server) -> Result<(), Outcome> {
         match conn.read() {
             Ok(Reply::Push(_)) => continue,
             Ok(Reply::Error(e)) => return Err(refused(Failure::Server(e))),
-            Ok(hello) if primary(&hello) => return Ok(()),
-            Ok(_) => return Err(demoted(to)),
+            Ok(hello) => match primary(&hello) {
+                Some(true) => return Ok(()),
+                Some(false) => return Err(demoted(to)),
+                None => return Err(Outcome::Refused),
+            },
             Err(_) => return Err(Outcome::Failed),
         }
     }
@@ -445,9 +453,13 @@ fn track(cache: &Cache, stop: &Stop, conn: &mut Conn, to: &Server) -> std::io::R
             // A ping's answer: the oldest on its way (the server answers in order), from a
             // primary; from a demoted one, the cache is emptied (by `run`) at once.
             hello => {
-                if !primary(&hello) {
-                    demoted(to);
-                    return Ok(Outcome::Lost);
+                match primary(&hello) {
+                    Some(true) => {}
+                    Some(false) => {
+                        demoted(to);
+                        return Ok(Outcome::Lost);
+                    }
+                    None => return Err(std::io::ErrorKind::InvalidData.into()),
                 }
                 if let Some(at) = sent.pop_front() {
                     cache.proved(at);
@@ -559,13 +571,13 @@ mod tests {
                 Reply::Array(vec![]),
             ])
         };
-        assert!(primary(&hello("master")));
-        assert!(primary(&hello("primary")));
-        assert!(!primary(&hello("replica")));
-        assert!(!primary(&hello("slave")));
-        // No role said (a proxy's own answer, a PONG): not known to be a primary.
-        assert!(!primary(&Reply::Array(vec![bulk("server"), bulk("redis")])));
-        assert!(!primary(&Reply::Status("PONG".into())));
+        assert_eq!(primary(&hello("master")), Some(true));
+        assert_eq!(primary(&hello("primary")), Some(true));
+        assert_eq!(primary(&hello("replica")), Some(false));
+        assert_eq!(primary(&hello("slave")), Some(false));
+        // No role said (a proxy's own answer, a PONG): not known, the cache stays off.
+        assert_eq!(primary(&Reply::Array(vec![bulk("server"), bulk("redis")])), None);
+        assert_eq!(primary(&Reply::Status("PONG".into())), None);
     }
 
     #[test]
