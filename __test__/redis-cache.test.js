@@ -5,11 +5,15 @@
 // measured with a second process (B, __test__/helpers/cache-peer.js) reading the token as
 // fast as it can while this one (A) changes it; nothing stale is served while B's
 // invalidation connection is down; and a server that refuses tracking gets no cache.
+// Also honoured: a client's tokens revoked, a copy into the prefix, a key Redis expires.
 // On a throwaway redis-server of its own (its command counts and clients are the test's).
 // Proof that B answers from its cache: the server's count of HGETALL (the read of a token)
 // barely moves while B reads thousands of times.
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
 const { execFileSync } = require("node:child_process");
 
 const { TokenStorage } = require("./helpers/setup");
@@ -78,6 +82,50 @@ describe("Redis: the cache of recently read access tokens, two processes on one 
     const seen = await b.watch(t.at, async () => cli("FLUSHDB"));
     assert.equal(seen.last, null);
     assert.ok(seen.after < BOUND_MS, `seen after ${seen.after} ms`);
+  });
+
+  it(`revokeClientTokens (the command line's revoke --client) by A: B honours it within ${BOUND_MS} ms`, async () => {
+    const at = `at_client_${"x".repeat(100)}`;
+    a.storeAccessToken(at, "rt_client", "sk-key", "user_c", "client_revoked", [], exp());
+    const seen = await b.watch(at, async () => assert.equal(a._native.revokeClientTokens("client_revoked"), 1));
+    assert.equal(seen.last, null);
+    assert.ok(seen.after < BOUND_MS, `seen after ${seen.after} ms`);
+  });
+
+  // A key's TTL (PEXPIRE, which the store sets an hour past a token's expiry) run out:
+  // Redis removes the key by itself, in its expiry cycle (10 times a second by default,
+  // `hz`), and that removal is an invalidation like any other.
+  it("a token Redis expires by itself (its TTL) while B has it cached: B honours the removal", async () => {
+    const t = fresh();
+    const ttl = 200;
+    const seen = await b.watch(t.at, async () => assert.equal(cli("PEXPIRE", `${prefix}at:${t.at}`, String(ttl)), "1"), 2000);
+    assert.equal(seen.last, null);
+    assert.ok(seen.after >= ttl - 5, `seen ${seen.after} ms after the TTL was set to ${ttl} ms`);
+    // An expiry cycle (100 ms), then the bound; and some room on a loaded machine.
+    assert.ok(seen.after < ttl + 100 + BOUND_MS + 100, `seen ${seen.after} ms after the TTL was set to ${ttl} ms`);
+  });
+
+  it(`a copy into the prefix (replacing its rows, --force) by another store: an instance that cached a token honours it within ${BOUND_MS} ms`, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nts-cache-copy-"));
+    const copyPrefix = "cache_copy:";
+    const options = { storage: "redis", url: server.url, prefix: copyPrefix };
+    const target = new TokenStorage({ ...options, cleanupInterval: 0 });
+    const source = new TokenStorage({ storage: "db", path: path.join(dir, "source.db"), cleanupInterval: 0 });
+    const c = await peer(JSON.stringify(options));
+    try {
+      const at = "at_copied";
+      target.storeAccessToken(at, "rt_copied", "sk-before", "u", "c", [], exp());
+      source.storeAccessToken(at, "rt_copied", "sk-copied", "u", "c", [], exp());
+      const seen = await c.watch(at, async () => JSON.parse(await source._native.copyToAsync(target._native, true, 100)));
+      assert.ok(seen.changedAt !== null, `the copied-over token still served (${seen.reads} reads)`);
+      assert.ok(seen.after < BOUND_MS, `seen after ${seen.after} ms`);
+      assert.equal((await c.run(`return tokens.getAccessToken("${at}")`)).apiKey, "sk-copied");
+    } finally {
+      await c.close();
+      target.close();
+      source.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("B's own writes are honoured by B at once", async () => {

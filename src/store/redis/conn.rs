@@ -81,6 +81,10 @@ pub(super) struct Conn {
     out: Vec<u8>,
     /// The store's epoch when it was opened (`RedisStore::close` ends older ones).
     pub(super) epoch: u64,
+    /// The server it reached: the first 16 hex digits of its `run_id` (`INFO server`), 0
+    /// if not known (a user not allowed `INFO`). A process's own, so a failover behind one
+    /// host name shows as another server (see `tracking`).
+    pub(super) server: u64,
 }
 
 impl Conn {
@@ -133,6 +137,7 @@ impl Conn {
             stream: BufReader::new(stream),
             out: Vec::new(),
             epoch,
+            server: 0,
         };
         if let Some(password) = &target.password {
             match &target.user {
@@ -141,12 +146,14 @@ impl Conn {
             };
         }
         // A Cluster node would refuse the scripts' keys (computed, not declared): refused
-        // here by name instead. A user not allowed INFO is not asked.
-        let info = match conn.command(&[b"INFO", b"cluster"]) {
+        // here by name instead. A user not allowed INFO is not asked. Its `run_id` in the
+        // same round trip (two sections: Redis 7.0, Valkey).
+        let info = match conn.command(&[b"INFO", b"server", b"cluster"]) {
             Ok(reply) => reply.text().unwrap_or_default(),
             Err(Failure::Server(_)) => String::new(),
             Err(e) => return Err(e),
         };
+        conn.server = run_id(&info);
         if info.contains("cluster_enabled:1") {
             return Err(Failure::Store(StoreError::Config(format!(
                 "{} is a Redis Cluster node, and Redis Cluster is not supported; give the URL \
@@ -286,6 +293,16 @@ impl Conn {
     pub(super) fn socket(&self) -> io::Result<TcpStream> {
         self.stream.get_ref().tcp().try_clone()
     }
+}
+
+/// The first 16 hex digits of `run_id` in an `INFO` reply (40 hex digits, random at the
+/// server's start), 0 if none.
+pub(super) fn run_id(info: &str) -> u64 {
+    info.lines()
+        .find_map(|l| l.strip_prefix("run_id:"))
+        .and_then(|id| id.trim().get(..16))
+        .and_then(|id| u64::from_str_radix(id, 16).ok())
+        .map_or(0, |n| n.max(1))
 }
 
 fn closed() -> io::Error {

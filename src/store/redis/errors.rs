@@ -52,8 +52,17 @@ impl RedisStore {
                 location,
                 reason: format!("the server cannot answer now ({word})"),
             },
-            "READONLY" => StoreError::ReadOnly { path: location },
+            // A primary demoted to a replica (a failover behind one host name): `call` drops
+            // the connections, and the next call reaches the new primary.
+            "READONLY" => StoreError::Unavailable {
+                location,
+                reason: "the server is a replica now (READONLY: a failover); the next call \
+                         connects again"
+                    .into(),
+            },
             "OOM" => StoreError::Full { path: location },
+            // The scripts' refusal of a row in clear by a sealed store (`scripts`).
+            "NTSCLEAR" => crate::store::sealed::clear_row_refused(),
             "MOVED" | "ASK" | "CLUSTERDOWN" | "CROSSSLOT" => StoreError::Config(format!(
                 "{}: the server is a Redis Cluster ({word}), which is not supported; give the URL \
                  of a single server or primary",

@@ -63,8 +63,9 @@ pub struct RedisStore {
     /// Parsed at the first call, so a bad URL fails calls, not the constructor.
     target: OnceLock<std::result::Result<Parsed, StoreError>>,
     idle: Mutex<Vec<Conn>>,
-    /// Bumped by `close`: connections of an older epoch are not put back.
-    epoch: AtomicU64,
+    /// Bumped by `close`, a `READONLY` answer and the cache's feed finding its server no
+    /// longer a primary (a failover): connections of an older epoch are not used again.
+    epoch: Arc<AtomicU64>,
     /// Whether a connection was made since the store was made or closed (for `open`).
     opened: AtomicBool,
     /// Access tokens read recently, and the feed that keeps them true.
@@ -81,7 +82,7 @@ impl RedisStore {
             settings,
             target: OnceLock::new(),
             idle: Mutex::new(Vec::new()),
-            epoch: AtomicU64::new(0),
+            epoch: Arc::new(AtomicU64::new(0)),
             opened: AtomicBool::new(false),
             hot: tracking::Hot::new(),
             durability_checked: AtomicBool::new(false),
@@ -127,6 +128,13 @@ impl RedisStore {
                     self.checkin(conn);
                     return Ok(v);
                 }
+                // A demoted primary (a failover behind one host name): this connection and
+                // the others kept (most likely on the same server) are dropped, so that the
+                // next call connects again, and finds the new primary. Nothing was written.
+                Err(Failure::Server(e)) if errors::first_word(&e) == "READONLY" => {
+                    self.epoch.fetch_add(1, Ordering::AcqRel);
+                    return Err(self.server_error(&e));
+                }
                 Err(Failure::Server(e)) => {
                     self.checkin(conn);
                     return Err(self.server_error(&e));
@@ -149,12 +157,17 @@ impl RedisStore {
 
     /// A connection: a kept one that is still open, else a new one. Returns it with
     /// whether it was kept.
+    /// A kept connection on another server than the cache's feed (which is on a primary)
+    /// is not used: it was opened before a failover.
     fn checkout(&self) -> Result<(Conn, bool)> {
         let epoch = self.epoch.load(Ordering::Acquire);
+        let feed = self.hot.server.load(Ordering::Acquire);
         loop {
             let kept = self.idle.lock().map_err(|_| StoreError::Poisoned)?.pop();
             match kept {
-                Some(c) if c.epoch == epoch && c.still_open() => return Ok((c, true)),
+                Some(c) if c.epoch == epoch && same_server(c.server, feed) && c.still_open() => {
+                    return Ok((c, true))
+                }
                 Some(_) => continue,
                 None => break,
             }
@@ -186,6 +199,11 @@ impl RedisStore {
             Failure::Store(e) => e,
         }
     }
+}
+
+/// Whether two servers (`Conn::server`) may be the same: unknown (0) matches any.
+fn same_server(a: u64, b: u64) -> bool {
+    a == 0 || b == 0 || a == b
 }
 
 #[cfg(test)]

@@ -35,6 +35,13 @@
 
 use std::sync::OnceLock;
 
+/// The keys of the layout above that a store keeps while it holds any row, a client or its
+/// mark (`RedisStore::exists` looks for them): each spelled `P .. '<name>'` by the scripts
+/// (`every_index_key_is_one_the_scripts_write` checks it).
+pub(super) const INDEX_KEYS: [&str; 8] = [
+    "exp", "users", "codes", "pend", "retired", "clients", "clseq", "meta",
+];
+
 /// A script: its source (the shared functions, then its own body) and its digest, learned
 /// from the first server that loads it (the SHA-1 of the source, the same on every server).
 pub(super) struct Script {
@@ -150,6 +157,24 @@ local function store_one(t, r, k, u, c, s, e, p, x, l, f, now)
     expire_at(uk, top, now)
   end
 end
+-- A store sealed by this version (`meta` `seal`: 'sealed v2 ...', see `store::sealed`)
+-- refuses a value written in clear (not 'nts1:' or 'nts2:'): what a process without keys
+-- that opened the prefix before it was sealed writes. As SQLite's and PostgreSQL's
+-- triggers; called before the script writes anything (a script's writes are not undone).
+-- One HGET per script, only in the scripts that write an API key or pending data.
+local sealed_v2
+local function sealed()
+  if sealed_v2 == nil then
+    local m = redis.call('HGET', P .. 'meta', 'seal')
+    sealed_v2 = m and string.sub(m, 1, 10) == 'sealed v2 ' or false
+  end
+  return sealed_v2
+end
+local function refuse_clear(v)
+  if sealed() and not string.find(v or '', '^nts[12]:') then
+    error({err = 'NTSCLEAR a row in clear refused by a sealed token store'})
+  end
+end
 local function remove_code(c)
   local ck = P .. 'code:' .. c
   local u = redis.call('HGET', ck, 'u')
@@ -212,8 +237,13 @@ end
 /// key, user, client, scopes, expiry, resource, extra, links, created at).
 pub(super) static STORE_TOKENS: Script = Script::new(
     r#"
+local all = {}
 for i = 2, #ARGV do
-  local a = unpack_fields(ARGV[i], 11)
+  all[i] = unpack_fields(ARGV[i], 11)
+  refuse_clear(all[i][3])
+end
+for i = 2, #ARGV do
+  local a = all[i]
   store_one(a[1], v(a[2]), a[3], v(a[4]), a[5], a[6], v(a[7]), v(a[8]), v(a[9]), v(a[10]), nil, a[11])
 end
 return #ARGV - 1
@@ -278,6 +308,7 @@ return 1
 pub(super) static STORE_CODE: Script = Script::new(
     r#"
 local c, u, e, now = ARGV[2], opt(ARGV[3]), ARGV[5], ARGV[6]
+if sealed() then refuse_clear(cjson.decode(ARGV[4])['k']) end
 remove_code(c)
 local ck = P .. 'code:' .. c
 if u then redis.call('HSET', ck, 'd', ARGV[4], 'u', u) else redis.call('HSET', ck, 'd', ARGV[4]) end
@@ -305,6 +336,7 @@ return d
 /// Stores the pending authorization ARGV 2 (data ARGV 3) until ARGV 4 (now: ARGV 5).
 pub(super) static STORE_PENDING: Script = Script::new(
     r#"
+refuse_clear(ARGV[3])
 local k = P .. 'pend:' .. ARGV[2]
 redis.call('SET', k, ARGV[3])
 expire_at(k, ARGV[4], ARGV[5])
@@ -577,3 +609,17 @@ end
 return n
 "#,
 );
+
+#[cfg(test)]
+mod tests {
+    /// `INDEX_KEYS` are keys the scripts write, and the layout names: a key renamed in
+    /// the scripts and not in the list would make `exists` miss a store.
+    #[test]
+    fn every_index_key_is_one_the_scripts_write() {
+        let text = include_str!("scripts.rs");
+        for k in super::INDEX_KEYS {
+            assert!(text.contains(&format!("P .. '{k}'")), "{k}: no script spells it");
+            assert!(text.contains(&format!("`{k}`")), "{k}: not in the layout");
+        }
+    }
+}

@@ -141,12 +141,6 @@ impl RedisStore {
 }
 
 /// This machine's clock, in epoch ms: when an imported row is written.
-/// The keys a store of this package keeps while it holds any row, a client or its mark
-/// (`scripts`' layout).
-const INDEX_KEYS: [&str; 8] = [
-    "exp", "users", "codes", "pend", "retired", "clients", "clseq", "meta",
-];
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -284,7 +278,7 @@ impl RowStore for RedisStore {
     /// nothing of this package wrote under, or whose rows have all expired and been cleaned
     /// up, has none. The command line reads this to refuse a mistyped prefix.
     fn exists(&self) -> Result<bool> {
-        let keys: Vec<Vec<u8>> = INDEX_KEYS.iter().map(|k| self.key(k, "")).collect();
+        let keys: Vec<Vec<u8>> = s::INDEX_KEYS.iter().map(|k| self.key(k, "")).collect();
         let mut args: Vec<&[u8]> = Vec::with_capacity(keys.len() + 1);
         args.push(b"EXISTS");
         args.extend(keys.iter().map(Vec::as_slice));

@@ -36,13 +36,18 @@ impl RedisStore {
         self.call(read, |c| c.eval(script, &args.0))
     }
 
-    /// The access token's hash, read in one command.
-    fn read_access(&self, token: &str) -> Result<Option<AccessToken>> {
+    /// The access token's hash, read in one command, and the server that answered
+    /// (`Conn::server`).
+    fn read_access(&self, token: &str) -> Result<(Option<AccessToken>, u64)> {
         #[cfg(test)]
         self.hot.server_reads.fetch_add(1, Ordering::Relaxed);
         let key = self.key("at:", token);
-        let reply = self.call(true, |c| c.command(&[b"HGETALL", key.as_slice()]))?;
-        access(&hash(reply))
+        let mut server = 0;
+        let reply = self.call(true, |c| {
+            server = c.server;
+            c.command(&[b"HGETALL", key.as_slice()])
+        })?;
+        Ok((access(&hash(reply))?, server))
     }
 
     /// Removes an access token that a read found expired, unless it was stored again
@@ -60,12 +65,13 @@ impl RedisStore {
         self.hot.cache.barrier();
     }
 
-    /// A token read from the server (never the cache); an expired one is removed.
-    fn read_live(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
+    /// A token read from the server (never the cache), and the server; an expired one is
+    /// removed.
+    fn read_live(&self, token: &str, now: i64) -> Result<(Option<AccessToken>, u64)> {
         match self.read_access(token)? {
-            Some(t) if is_expired(t.expires_at, now) => {
+            (Some(t), server) if is_expired(t.expires_at, now) => {
                 self.remove_if_expired(token, now);
-                Ok(None)
+                Ok((None, server))
             }
             found => Ok(found),
         }
@@ -123,9 +129,14 @@ impl TokenStore for RedisStore {
             Lookup::Hit(t) => return Ok(Some(t)),
             Lookup::Miss(ticket) => ticket,
         };
-        let found = self.read_live(token, now)?;
+        let (found, server) = self.read_live(token, now)?;
+        // Kept only if read on the feed's server (a primary): not from a server a failover
+        // left behind, which the feed's invalidations do not speak for.
+        let feed = self.hot.server.load(Ordering::Acquire);
         if let (Some(t), Some(ticket)) = (&found, ticket) {
-            self.hot.cache.fill(ticket, token, t);
+            if super::same_server(server, feed) {
+                self.hot.cache.fill(ticket, token, t);
+            }
         }
         Ok(found)
     }
@@ -133,7 +144,7 @@ impl TokenStore for RedisStore {
     /// Read from the server, never from the cache: only the sealed layer reads this (as
     /// PostgreSQL's).
     fn get_access_token_linked(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
-        self.read_live(token, now)
+        Ok(self.read_live(token, now)?.0)
     }
 
     /// The same lookup as `get_access_token`'s first step: a hit only while the cache is

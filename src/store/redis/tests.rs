@@ -243,3 +243,81 @@ fn persistence_is_checked_once_per_store() {
     s.open().unwrap();
     assert!(s.take_warnings().is_empty(), "once per store");
 }
+
+/// A store without keys that opened the prefix before a store with keys sealed it (its
+/// mark `sealed v2`): its writes in clear are refused in the scripts, as SQLite's and
+/// PostgreSQL's triggers refuse them (ENCRYPTION_MISMATCH), and nothing is written; its
+/// revocations still go through; a sealed store's own writes are taken.
+#[test]
+fn rows_in_clear_are_refused_by_a_sealed_prefix() {
+    use crate::store::sealed::Sealed;
+    use crate::store::tests::{code_at, token};
+    use std::sync::Arc;
+    let Some(p) = TestPrefix::new() else {
+        return;
+    };
+    let now = 1_700_000_000_000;
+    let clear = Sealed::new(Arc::new(p.store()), None);
+    clear.open().unwrap();
+    clear
+        .store_access_token(&token("before", Some("rb"), Some("u1"), None), now)
+        .unwrap();
+    clear.delete_token("before").unwrap();
+
+    let keys = crate::store::tests_sealed::keyring(&[("k1", 1)]);
+    let sealed = Sealed::new(Arc::new(p.store()), Some(keys));
+    sealed.open().unwrap();
+    sealed
+        .store_access_token(&token("sealed", Some("rs"), Some("u1"), None), now)
+        .unwrap();
+    let raw = p.store();
+    let (mark, _) = raw.seal_mark().unwrap();
+    assert!(mark.unwrap_or_default().starts_with("sealed v2 "));
+
+    let refused = |r: crate::error::Result<()>, what: &str| match r {
+        Err(e) => assert_eq!(e.code(), "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH", "{what}: {e}"),
+        Ok(()) => panic!("{what}: a row in clear was taken"),
+    };
+    let keys_now = || {
+        let pattern = format!("{}*", p.prefix);
+        let reply = raw
+            .call(true, |c| c.command(&[b"KEYS", pattern.as_bytes()]))
+            .unwrap();
+        let mut names: Vec<String> = reply.items().into_iter().filter_map(|r| r.text()).collect();
+        names.sort();
+        names
+    };
+    let before = keys_now();
+    refused(
+        clear.store_access_token(&token("clear", Some("rc"), Some("u2"), None), now),
+        "a token",
+    );
+    refused(
+        clear.store_access_tokens(
+            &[
+                token("clear1", None, Some("u2"), None),
+                token("clear2", None, Some("u2"), None),
+            ],
+            now,
+        ),
+        "tokens",
+    );
+    refused(
+        clear.store_authorization_code("code-clear", &code_at(now, now + 600_000)),
+        "a code",
+    );
+    refused(
+        clear.store_pending_authorization("state-clear", "{\"v\":1}", now + 600_000, now),
+        "a pending authorization",
+    );
+    assert_eq!(keys_now(), before, "nothing written");
+    // Revocations are not refused, and the sealed store still writes.
+    clear.delete_user_tokens("u2").unwrap();
+    sealed
+        .store_authorization_code("code-sealed", &code_at(now, now + 600_000))
+        .unwrap();
+    sealed
+        .store_pending_authorization("state-sealed", "{\"v\":1}", now + 600_000, now)
+        .unwrap();
+    assert!(sealed.get_access_token("sealed", now).unwrap().is_some());
+}

@@ -4,7 +4,7 @@
 //! the keys, whenever any client (any instance, a script's write, an expiry, an eviction)
 //! changes a key under the store's access tokens (a null for everything: `FLUSHDB`,
 //! `FLUSHALL`). The thread evicts from the cache (`store::cache`) what each names, and
-//! `PING`s on the same connection while the cache is in use: the server answers a ping
+//! pings on the same connection while the cache is in use: the server answers a ping
 //! after the invalidations it queued before it, which is what lets the cache answer.
 //!
 //! Broadcast rather than `REDIRECT`: with `REDIRECT <id>` every data connection would have
@@ -16,6 +16,25 @@
 //! token (not only the tokens this instance read) to each instance, which a token store's
 //! write rate (a login, a refresh) makes small, and the server keeps no table of keys read.
 //!
+//! A failover behind one host name (a managed service's primary endpoint, whose name moves
+//! to the new primary while connections made before stay where they were): the feed must
+//! be on the primary, or it hears of the new primary's writes only through replication
+//! (late, or never while the link is down). So its pings are `HELLO 3` rather than `PING`:
+//! answered in order as a ping is, and its answer says the server's `role`. The cache
+//! answers only while the latest answer says `master`; one that says otherwise (the server
+//! demoted) empties the cache at once, drops the store's kept command connections (they are
+//! most likely on the same server) and connects again, which resolves the host name again.
+//! `HELLO` rather than `ROLE` (or `INFO replication`): `ROLE` is `@admin @dangerous`, which
+//! a user restricted by ACL (`-@dangerous`) lacks, while `HELLO` is every user's and the feed
+//! needs it anyway; a second `HELLO 3` keeps the connection's tracking as it is. A `HELLO`
+//! answer that says no role (a proxy's own) leaves the cache off, as a refusal does.
+//! And on the same server as the command connections: each connection knows its server's
+//! `run_id` (`conn`, read with `INFO` at open; a process's own, so a demoted primary that
+//! a new one replaced is another server), the feed publishes its own while it is up
+//! (`Hot::server`), and a kept command connection on another server is not used again, nor
+//! is a read that went to another server kept in the cache. A user not allowed `INFO` has
+//! no `run_id`s to compare: the role is still checked.
+//!
 //! A server that refuses `HELLO 3` or tracking (a proxy that speaks RESP2 only, a user
 //! without the right) leaves the cache off: every read goes to the server, as before; any
 //! other failure to start (a login refused, too many clients, a server loading its data) is
@@ -25,7 +44,7 @@
 
 use std::collections::VecDeque;
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -74,6 +93,8 @@ pub(super) struct Hot {
     feed: Mutex<Option<Feed>>,
     /// The feed connection's `CLIENT ID` while it is up (0: none), for the tests.
     pub(super) client_id: Arc<AtomicI64>,
+    /// The feed's server (`Conn::server`) while it is up on a primary, else 0.
+    pub(super) server: Arc<AtomicU64>,
     /// Reads of an access token sent to the server (the tests count them).
     #[cfg(test)]
     pub(super) server_reads: std::sync::atomic::AtomicU64,
@@ -85,6 +106,7 @@ impl Hot {
             cache: Arc::new(Cache::new()),
             feed: Mutex::new(None),
             client_id: Arc::new(AtomicI64::new(0)),
+            server: Arc::new(AtomicU64::new(0)),
             #[cfg(test)]
             server_reads: std::sync::atomic::AtomicU64::new(0),
         }
@@ -97,6 +119,7 @@ impl Hot {
             drop(f.take());
         }
         self.client_id.store(0, Ordering::Release);
+        self.server.store(0, Ordering::Release);
         self.cache.set_live(false);
     }
 }
@@ -119,8 +142,13 @@ impl RedisStore {
             tls: tls.clone(),
             prefix: format!("{}at:", self.settings.prefix).into_bytes(),
             connect_timeout: self.settings.connect_timeout,
+            pool: self.epoch.clone(),
         };
-        *f = Feed::start(self.hot.cache.clone(), self.hot.client_id.clone(), to);
+        let up = Up {
+            client_id: self.hot.client_id.clone(),
+            server: self.hot.server.clone(),
+        };
+        *f = Feed::start(self.hot.cache.clone(), up, to);
     }
 }
 
@@ -131,6 +159,22 @@ struct Server {
     /// The keys of the store's access tokens: `<prefix>at:`.
     prefix: Vec<u8>,
     connect_timeout: Duration,
+    /// The store's epoch: bumped when the feed finds its server demoted, so that the kept
+    /// command connections are not used again.
+    pool: Arc<AtomicU64>,
+}
+
+/// What the feed publishes while it is up: its `CLIENT ID` and its server.
+struct Up {
+    client_id: Arc<AtomicI64>,
+    server: Arc<AtomicU64>,
+}
+
+impl Up {
+    fn down(&self) {
+        self.client_id.store(0, Ordering::Release);
+        self.server.store(0, Ordering::Release);
+    }
 }
 
 /// The feed's thread.
@@ -169,12 +213,12 @@ impl Stop {
 
 impl Feed {
     /// Starts the thread; `None` if no thread can start (the cache stays off).
-    fn start(cache: Arc<Cache>, client_id: Arc<AtomicI64>, to: Server) -> Option<Feed> {
+    fn start(cache: Arc<Cache>, up: Up, to: Server) -> Option<Feed> {
         let stop = Arc::new(Stop::default());
         let (c, st) = (cache.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("nts-redis-tracking".into())
-            .spawn(move || run(&c, &st, &client_id, &to))
+            .spawn(move || run(&c, &st, &up, &to))
             .ok()?;
         Some(Feed {
             cache,
@@ -216,16 +260,16 @@ enum Outcome {
     Lost,
 }
 
-fn run(cache: &Cache, stop: &Stop, client_id: &AtomicI64, to: &Server) {
+fn run(cache: &Cache, stop: &Stop, up: &Up, to: &Server) {
     let mut pause = PAUSE;
     loop {
-        let outcome = session(cache, stop, client_id, to);
+        let outcome = session(cache, stop, up, to);
         // Stopped: the cache is the stopper's (and perhaps already a new feed's) to void.
         if stop.stopping() {
             return;
         }
         cache.set_live(false);
-        client_id.store(0, Ordering::Release);
+        up.down();
         stop.hold(None);
         let wait = match outcome {
             Outcome::Stopped | Outcome::Refused => return,
@@ -274,7 +318,7 @@ fn refused(f: Failure) -> Outcome {
     }
 }
 
-fn session(cache: &Cache, stop: &Stop, client_id: &AtomicI64, to: &Server) -> Outcome {
+fn session(cache: &Cache, stop: &Stop, up: &Up, to: &Server) -> Outcome {
     stop.connecting.store(true, Ordering::SeqCst);
     // A stop that came before `connecting` was seen: not waited for, so not connecting.
     if stop.stopping() {
@@ -297,8 +341,13 @@ fn session(cache: &Cache, stop: &Stop, client_id: &AtomicI64, to: &Server) -> Ou
     if !stop.hold(conn.socket().ok()) {
         return Outcome::Stopped;
     }
-    if let Err(f) = conn.command(&[b"HELLO", b"3", b"SETNAME", NAME]) {
-        return refused(f);
+    match conn.command(&[b"HELLO", b"3", b"SETNAME", NAME]) {
+        Ok(hello) => match primary(&hello) {
+            Some(true) => {}
+            Some(false) => return demoted(to),
+            None => return Outcome::Refused,
+        },
+        Err(f) => return refused(f),
     }
     let id = match conn.command(&[b"CLIENT", b"ID"]) {
         Ok(r) => r.int().unwrap_or(0),
@@ -308,30 +357,63 @@ fn session(cache: &Cache, stop: &Stop, client_id: &AtomicI64, to: &Server) -> Ou
     if let Err(f) = conn.command(&tracking) {
         return refused(f);
     }
-    // The pings too (a user whose ACL denies `PING` gets no cache). From here on pushes can
-    // come before a reply: its answer is the first reply that is not one (they are dropped:
-    // the cache is emptied when it goes live below), so that no later pong is taken for it.
-    if let Err(o) = first_pong(&mut conn) {
+    // The first ping. From here on pushes can come before a reply: its answer is the first
+    // reply that is not one (they are dropped: the cache is emptied when it goes live
+    // below), so that no later answer is taken for it.
+    if let Err(o) = first_pong(&mut conn, to) {
         return o;
     }
-    // Every change made from now on is pushed to this connection.
-    client_id.store(id, Ordering::Release);
+    // Every change made from now on is pushed to this connection, from a primary.
+    up.client_id.store(id, Ordering::Release);
+    up.server.store(conn.server, Ordering::Release);
     cache.set_live(true);
-    match track(cache, stop, &mut conn, &to.prefix) {
+    match track(cache, stop, &mut conn, to) {
         Ok(o) => o,
         Err(_) if stop.stopping() => Outcome::Stopped,
         Err(_) => Outcome::Lost,
     }
 }
 
-/// Sends the first `PING` and reads up to its answer, past the pushes before it.
-fn first_pong(conn: &mut Conn) -> Result<(), Outcome> {
-    conn.send(&[b"PING"]).map_err(|_| Outcome::Failed)?;
+/// The feed's ping: `HELLO 3` again (see the top), whose answer says the server's role.
+const PING: [&[u8]; 2] = [b"HELLO", b"3"];
+
+/// Whether a `HELLO` answer (a map: pairs in an array) says the server is a primary;
+/// `None` if it says no role (a proxy's own answer: the cache cannot know, and stays off).
+fn primary(hello: &Reply) -> Option<bool> {
+    let Reply::Array(items) = hello else {
+        return None;
+    };
+    let text = |r: &Reply| match r {
+        Reply::Bulk(b) => b.clone(),
+        Reply::Status(s) => s.clone().into_bytes(),
+        _ => Vec::new(),
+    };
+    items
+        .chunks_exact(2)
+        .find(|kv| text(&kv[0]) == b"role")
+        .map(|kv| matches!(text(&kv[1]).as_slice(), b"master" | b"primary"))
+}
+
+/// The feed's server is not a primary (demoted, or a replica behind the host name): the
+/// store's kept connections are dropped too (its caller empties the cache), and the feed
+/// connects again after a pause, resolving the host name again.
+fn demoted(to: &Server) -> Outcome {
+    to.pool.fetch_add(1, Ordering::AcqRel);
+    Outcome::Failed
+}
+
+/// Sends the first ping and reads up to its answer, past the pushes before it.
+fn first_pong(conn: &mut Conn, to: &Server) -> Result<(), Outcome> {
+    conn.send(&PING).map_err(|_| Outcome::Failed)?;
     loop {
         match conn.read() {
             Ok(Reply::Push(_)) => continue,
             Ok(Reply::Error(e)) => return Err(refused(Failure::Server(e))),
-            Ok(_) => return Ok(()),
+            Ok(hello) => match primary(&hello) {
+                Some(true) => return Ok(()),
+                Some(false) => return Err(demoted(to)),
+                None => return Err(Outcome::Refused),
+            },
             Err(_) => return Err(Outcome::Failed),
         }
     }
@@ -339,12 +421,8 @@ fn first_pong(conn: &mut Conn) -> Result<(), Outcome> {
 
 /// Reads the pushes and pings' answers, and pings while the cache is in use, until stopped
 /// or the connection is lost (an error).
-fn track(
-    cache: &Cache,
-    stop: &Stop,
-    conn: &mut Conn,
-    prefix: &[u8],
-) -> std::io::Result<Outcome> {
+fn track(cache: &Cache, stop: &Stop, conn: &mut Conn, to: &Server) -> std::io::Result<Outcome> {
+    let prefix = to.prefix.as_slice();
     let mut sent: VecDeque<Instant> = VecDeque::new();
     let mut last_ping: Option<Instant> = None;
     loop {
@@ -355,7 +433,7 @@ fn track(
         let now = Instant::now();
         let due = in_use && last_ping.is_none_or(|t| now >= t + PING_EVERY);
         if (cache.wake.take() || due) && sent.len() < MAX_SENT {
-            conn.send(&[b"PING"])?;
+            conn.send(&PING)?;
             sent.push_back(now);
             last_ping = Some(now);
         }
@@ -372,8 +450,17 @@ fn track(
         match conn.read()? {
             Reply::Push(items) => invalidate(cache, prefix, items),
             Reply::Error(_) => return Err(std::io::ErrorKind::InvalidData.into()),
-            // A ping's answer: the oldest on its way (the server answers in order).
-            _ => {
+            // A ping's answer: the oldest on its way (the server answers in order), from a
+            // primary; from a demoted one, the cache is emptied (by `run`) at once.
+            hello => {
+                match primary(&hello) {
+                    Some(true) => {}
+                    Some(false) => {
+                        demoted(to);
+                        return Ok(Outcome::Lost);
+                    }
+                    None => return Err(std::io::ErrorKind::InvalidData.into()),
+                }
                 if let Some(at) = sent.pop_front() {
                     cache.proved(at);
                 }
@@ -467,6 +554,41 @@ mod tests {
         let c = holding(&["a"]);
         invalidate(&c, b"p:at:", push(Reply::Array(vec![Reply::Bulk(b"x".to_vec())])));
         assert!(!held(&c, "a"));
+    }
+
+    #[test]
+    fn only_a_hello_answer_saying_master_is_a_primary() {
+        let bulk = |t: &str| Reply::Bulk(t.as_bytes().to_vec());
+        let hello = |role: &str| {
+            Reply::Array(vec![
+                bulk("server"),
+                bulk("redis"),
+                bulk("proto"),
+                Reply::Int(3),
+                bulk("role"),
+                bulk(role),
+                bulk("modules"),
+                Reply::Array(vec![]),
+            ])
+        };
+        assert_eq!(primary(&hello("master")), Some(true));
+        assert_eq!(primary(&hello("primary")), Some(true));
+        assert_eq!(primary(&hello("replica")), Some(false));
+        assert_eq!(primary(&hello("slave")), Some(false));
+        // No role said (a proxy's own answer, a PONG): not known, the cache stays off.
+        assert_eq!(primary(&Reply::Array(vec![bulk("server"), bulk("redis")])), None);
+        assert_eq!(primary(&Reply::Status("PONG".into())), None);
+    }
+
+    #[test]
+    fn a_servers_identity_is_its_run_id() {
+        use super::super::conn::run_id;
+        let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:9c7b6606ba11f954338900853efb4b61971a4a1b\r\n";
+        assert_eq!(run_id(info), 0x9c7b_6606_ba11_f954);
+        assert_eq!(run_id("# Cluster\r\ncluster_enabled:0\r\n"), 0);
+        assert_eq!(run_id("run_id:short\r\n"), 0);
+        assert!(super::super::same_server(0, 7) && super::super::same_server(7, 7));
+        assert!(!super::super::same_server(7, 8));
     }
 
     #[test]
