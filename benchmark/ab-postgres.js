@@ -38,7 +38,7 @@ const HOUR = 3_600_000;
 
 async function main() {
   const sides = [
-    { name: "A (baseline)", pkg: path.resolve(BASELINE), schema: `bench_ab_pg_a_${process.pid}` },
+    { name: "A (baseline)", pkg: BASELINE, schema: `bench_ab_pg_a_${process.pid}` },
     { name: "B (this)", pkg: PACKAGE, schema: `bench_ab_pg_b_${process.pid}` },
   ];
   const rowsOf = (i, end, now) => {

@@ -41,7 +41,7 @@ function reads(store, round) {
   return Number(process.hrtime.bigint() - t) / 1e3 / CALLS;
 }
 
-const sides = { before: path.resolve(BASELINE), after: PACKAGE };
+const sides = { before: BASELINE, after: PACKAGE };
 const stores = {};
 for (const [side, pkg] of Object.entries(sides)) {
   stores[`${side} plain`] = open(pkg, false);

@@ -117,7 +117,7 @@ function open(pkg, dir, name) {
 
 const dir = KEEP ? (fs.mkdirSync(KEEP, { recursive: true }), KEEP) : fs.mkdtempSync(path.join(os.tmpdir(), "nts-ab-"));
 try {
-  const stores = { before: open(path.resolve(BASELINE), dir, "before"), after: open(PACKAGE, dir, "after") };
+  const stores = { before: open(BASELINE, dir, "before"), after: open(PACKAGE, dir, "after") };
   const times = Object.fromEntries(OPS.map((op) => [op, { before: [], after: [] }]));
   for (let round = 0; round < ROUNDS + 1; round++) {
     const order = round % 2 ? ["after", "before"] : ["before", "after"];

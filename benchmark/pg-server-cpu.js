@@ -73,7 +73,7 @@ const peer = (s) => `CREATE PROCEDURE ${s}.nts_bench_stores(n INTEGER, tag TEXT)
 async function main() {
   const tag = process.pid;
   const sides = [
-    { name: "A (baseline)", pkg: path.resolve(BASELINE), schema: `bench_cpu_a_${tag}`, times: [] },
+    { name: "A (baseline)", pkg: BASELINE, schema: `bench_cpu_a_${tag}`, times: [] },
     { name: "B (this)", pkg: PACKAGE, schema: `bench_cpu_b_${tag}`, times: [] },
     { name: "pg peer", schema: `bench_cpu_peer_${tag}`, times: [] },
   ];

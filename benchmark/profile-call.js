@@ -123,7 +123,7 @@ const keep = (v) => {
 // ---- the packages under test ----
 
 function loadPackage(dir) {
-  const pkg = require(path.resolve(dir));
+  const pkg = require(path.resolve(dir) + path.sep); // the folder's package, not a DIR.js beside it
   const { OPERATIONS } = require(path.join(path.resolve(dir), "lib", "operations.js"));
   return { pkg, OPERATIONS };
 }

@@ -1,4 +1,5 @@
 "use strict";
+const path = require("node:path");
 // What the A/B scripts (ab-sqlite.js, ab-postgres.js, pg-server-cpu.js) share: `--name value` options, and the
 // settings every one of them takes.
 
@@ -8,14 +9,17 @@ function option(name, fallback) {
   return i === -1 ? fallback : process.argv[i + 1];
 }
 
-// --baseline DIR (required: `usage` is printed without it), --size, --rounds.
+// --baseline DIR (required: `usage` is printed without it; given back as the folder's
+// absolute path ending in a separator), --size, --rounds.
 function common(usage) {
   const baseline = option("baseline", null);
   if (!baseline) {
     console.error(usage);
     process.exit(2);
   }
-  return { baseline, size: Number(option("size", "10000")), rounds: Number(option("rounds", "21")) };
+  // The folder itself, with its trailing separator: `require` then loads the package in it,
+  // never a `DIR.js` or `DIR.json` beside it (a report that run.js --out wrote there, say).
+  return { baseline: path.resolve(baseline) + path.sep, size: Number(option("size", "10000")), rounds: Number(option("rounds", "21")) };
 }
 
 // The PostgreSQL server of the A/B scripts that need one: BENCH_PG_URL, else
