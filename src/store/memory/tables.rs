@@ -66,7 +66,34 @@ pub(super) struct Grant {
     pub(super) scopes: Vec<String>,
 }
 
+/// Asks the CPU to start loading the cache line at `p` (a hint: it reads nothing a program
+/// sees and never faults, whatever `p` is).
+#[inline(always)]
+fn prefetch<T: ?Sized>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch has no effect but on the caches; SSE is in every x86-64 CPU.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 impl Slot {
+    /// Starts loading what a reply reads besides the token text, which the look-up compares
+    /// at once: the API key, the user id and the client id and scopes, each elsewhere in
+    /// memory. At a million tokens each is a cache miss; loaded one after the other as the
+    /// reply is written they cost one memory latency each, started together with the
+    /// token's compare they overlap it.
+    #[inline(always)]
+    fn prefetch_reply(&self) {
+        prefetch(Arc::as_ptr(&self.api_key));
+        if let Some(user) = &self.user_id {
+            prefetch(Arc::as_ptr(user));
+        }
+        prefetch(Arc::as_ptr(&self.grant));
+    }
+
     pub(super) fn token(&self) -> &str {
         self.text.get(..self.token_len as usize).unwrap_or_default()
     }
@@ -142,7 +169,10 @@ impl Tables {
                 slots
                     .get(i as usize)
                     .and_then(Option::as_ref)
-                    .is_some_and(|s| s.token() == token)
+                    .is_some_and(|s| {
+                        s.prefetch_reply();
+                        s.token() == token
+                    })
             })
             .copied()
     }
