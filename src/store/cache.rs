@@ -216,15 +216,20 @@ impl<W: Wake> Cache<W> {
         }
         if let Some(&i) = s.by_digest.get(&d) {
             match s.slots.get_mut(i).and_then(Option::as_mut) {
-                // Another token of the same digest (never seen: 128 bits) is kept instead.
-                Some(e) if e.key != token => {}
                 Some(e) => {
-                    e.token = record.clone();
-                    e.used = true;
+                    // Another token of the same digest (never seen: 128 bits) is kept instead.
+                    if e.key == token {
+                        e.token = record.clone();
+                        e.used = true;
+                    }
+                    return;
                 }
-                None => s.remove_at(i),
+                // A digest naming an empty slot (`remove_at` and `clear` change both
+                // together, so never seen): dropped, and the token kept below.
+                None => {
+                    s.by_digest.remove(&d);
+                }
             }
-            return;
         }
         if s.entries.len() >= CAPACITY {
             s.evict();
@@ -603,6 +608,25 @@ mod tests {
             panic!("poisoned")
         };
         assert_eq!(s.len(), CAPACITY, "more kept than the capacity");
+    }
+
+    /// A digest left naming an empty slot (never made by the cache's own changes) does
+    /// not stop the token from being kept: it used to be removed at the slot only, the
+    /// digest staying, so the token was never kept again.
+    #[test]
+    fn a_stale_digest_does_not_keep_a_token_out() {
+        let c = live();
+        let t = ticket(&c, "a");
+        {
+            let Ok(mut s) = c.state.lock() else {
+                panic!("poisoned")
+            };
+            s.slots.push(None);
+            let i = s.slots.len() - 1;
+            s.by_digest.insert(digest("a"), i);
+        }
+        c.fill(t, "a", &record("a"));
+        assert!(hit(&c, "a", 0));
     }
 
     #[test]
