@@ -150,6 +150,11 @@ function tsModel(f) {
   };
   const classes = [];
   const topMaps = [];
+  // The maps a class or object literal uses: its own, and the file's top-level ones it names.
+  const mapsUsed = (from, to) => {
+    const names = new Set(t.slice(from, to).filter((x) => x.type.label === "name").map((x) => x.value));
+    return [...mapsIn(from, to), ...topMaps.filter((m) => names.has(m.name))].sort((a, b) => a.pos - b.pos);
+  };
   let classEnd = -1;
   for (let i = 0; i < t.length; i++) {
     if (i > classEnd && ["const", "let", "var"].includes(t[i].value) && isName(i + 1)) {
@@ -176,9 +181,7 @@ function tsModel(f) {
       else if (label(j) === "}") depth--;
       else if (depth === 1 && isName(j) && label(j - 1) !== "." && (label(j + 1) === "(" || label(j + 1) === "</>/<=/>=" || label(j + 1) === "=")) methods.add(t[j].value);
     }
-    const names = new Set(t.slice(k, end).filter((x) => x.type.label === "name").map((x) => x.value));
-    const maps = [...mapsIn(k, end), ...topMaps.filter((m) => names.has(m.name))].sort((a, b) => a.pos - b.pos);
-    classes.push({ name, pos: t[i].start, methods, implements: implemented, maps });
+    classes.push({ name, pos: t[i].start, methods, implements: implemented, maps: mapsUsed(k, end) });
     classEnd = Math.max(classEnd, end);
   }
   // Object literals outside classes: `const provider: OAuthServerProvider = { async
@@ -196,7 +199,7 @@ function tsModel(f) {
     for (let j = open; j < end; j++) {
       if (["{", "${", "(", "["].includes(label(j))) depth++;
       else if (["}", ")", "]"].includes(label(j))) depth--;
-      else if (depth === 1 && isName(j) && [",", "{"].includes(label(j - 1)) || (depth === 1 && isName(j) && isName(j - 1, "async"))) {
+      else if (depth === 1 && isName(j) && ([",", "{"].includes(label(j - 1)) || isName(j - 1, "async"))) {
         const next = label(j + 1);
         const value = next === ":" ? t[j + 2] : null;
         if (next === "(" || next === "</>/<=/>=" || (value && (value.value === "async" || value.type.label === "function" || value.type.label === "("))) methods.add(t[j].value);
@@ -204,9 +207,7 @@ function tsModel(f) {
     }
     if (!methods.size) continue;
     if (isName(end + 1, "satisfies") && isName(end + 2)) typed.push(t[end + 2].value);
-    const names = new Set(t.slice(open, end).filter((x) => x.type.label === "name").map((x) => x.value));
-    const maps = [...mapsIn(open, end), ...topMaps.filter((m) => names.has(m.name))].sort((a, b) => a.pos - b.pos);
-    classes.push({ name: t[i + 1].value, pos: t[i].start, methods, implements: typed, maps });
+    classes.push({ name: t[i + 1].value, pos: t[i].start, methods, implements: typed, maps: mapsUsed(open, end) });
     i = end;
   }
   return { imports, classes, module: true };
