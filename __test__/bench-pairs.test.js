@@ -23,9 +23,11 @@ describe("benchmark paired check", () => {
 
   it("groups the judged ops by ours, peer and size, for the peers and sizes selected", () => {
     const all = pairGroups([...new Set(PAIRED.flatMap((t) => [t.ours, t.peer]))], [10_000, 1_000_000]);
-    assert.deepEqual(all.find((g) => g.ours === "ours-sqlite"), { ours: "ours-sqlite", peer: "better-sqlite3", size: 10_000, ops: ["getHit", "store", "code"] });
-    assert.deepEqual(all.find((g) => g.ours === "ours-redis"), { ours: "ours-redis", peer: "redis", size: 10_000, ops: ["getHit", "store", "code"] });
-    assert.equal(all.length, 5);
+    assert.deepEqual(all.find((g) => g.ours === "ours-sqlite"), { ours: "ours-sqlite", peer: "better-sqlite3", size: 10_000, ops: ["getHit", "store", "code"], oneProcess: false });
+    assert.deepEqual(all.find((g) => g.ours === "ours-redis"), { ours: "ours-redis", peer: "redis", size: 10_000, ops: ["getHit", "store", "code"], oneProcess: false });
+    // Redis at 1M: both seeded once in one process and alternated (seeding is 70-90 s a side).
+    assert.deepEqual(all.find((g) => g.ours === "ours-redis" && g.size === 1_000_000), { ours: "ours-redis", peer: "redis", size: 1_000_000, ops: ["getHit", "store", "code"], oneProcess: true });
+    assert.equal(all.length, 6);
     assert.deepEqual(pairGroups(["ours-sqlite", "better-sqlite3", "ours-memory", "map-original"], [10_000]).map((g) => g.ours), ["ours-sqlite"]);
     assert.deepEqual(pairGroups(["ours-sqlite"], [10_000]), []);
   });
@@ -91,6 +93,13 @@ describe("benchmark paired check", () => {
     const results = [trial("ours-sqlite", 10_000, { store: 90 }), trial("ours-sqlite-nocounters", 10_000, { store: 100 })];
     const r = row(targets(results), "getStats' price on writes, SQLite");
     assert.equal(r.measured, "90.0 vs 100 µs: −10.0 µs (−10.0%)");
+  });
+
+  it("a target paired in one process says so, with each round's ratio", () => {
+    const pairs = [{ ours: "ours-redis", peer: "redis", size: 1_000_000, ops: ["store"], oneProcess: true, pairs: [{ ours: { store: 300 }, peer: { store: 330 } }, { ours: { store: 300 }, peer: { store: 270 } }, { ours: { store: 300 }, peer: { store: 360 } }] }];
+    const r = row(targets([], undefined, pairs), "Redis store with refresh token ≥ 1× redis (one MULTI), 1M");
+    assert.match(r.measured, /^paired check, 3 rounds alternated in one process, both seeded once: median \*\*1\.10×\*\* \(pairs 1\.10×, 0\.90×, 1\.20×/);
+    assert.equal(r.pass, true);
   });
 
   it("every paired target is one targets.js judges, with the same bound", () => {

@@ -139,14 +139,26 @@ const PAIR_RUNS = 3;
 
 // The paired checks (lib/pairs.js): for each group (ours, its peer, a size, the judged ops),
 // opts.pairs pairs of fresh processes, ours and the peer one after the other (the order
-// swapped every other pair). A pair whose process fails is reported and left out.
+// swapped every other pair); a `oneProcess` group, opts.pairs rounds in one process (trial.js
+// alternateSides). A pair whose process fails is reported and left out.
 async function runPairs(groups, opts, dir, pgUrl, failures) {
   const done = [];
   for (const group of groups) {
     const entry = { ...group, runs: Math.min(opts.runs, PAIR_RUNS), pairs: [], seedMs: { ours: [], peer: [] } };
-    console.log(`benchmark: ${opts.pairs} pairs, ${PEERS[group.ours].label} and ${PEERS[group.peer].label} alternately at ${group.size.toLocaleString("en-US")} tokens (${group.ops.join(", ")})`);
+    console.log(`benchmark: ${opts.pairs} ${group.oneProcess ? "rounds in one process" : "pairs"}, ${PEERS[group.ours].label} and ${PEERS[group.peer].label} alternately at ${group.size.toLocaleString("en-US")} tokens (${group.ops.join(", ")})`);
     const t0 = Date.now();
-    for (let i = 0; i < opts.pairs; i++) {
+    if (group.oneProcess) {
+      try {
+        const r = await runTrial(group.ours, group.size, opts, dir, pgUrl, { ops: group.ops, runs: entry.runs, alternate: { peer: group.peer, rounds: opts.pairs } });
+        entry.pairs = r.pairs;
+        entry.seedMs = r.seedMs;
+        r.pairs.forEach((pair, i) => console.log(`benchmark: round ${i + 1}: ${group.ops.map((op) => `${op} ${pair.ours[op].toFixed(2)} vs ${pair.peer[op].toFixed(2)} µs`).join(", ")}`));
+      } catch (err) {
+        failures.push(`alternated rounds: ${err.message}`);
+        console.error(`benchmark: FAILED alternated rounds: ${err.message}`);
+      }
+    }
+    for (let i = 0; !group.oneProcess && i < opts.pairs; i++) {
       const pair = {};
       try {
         for (const peer of pairOrder(i, group.ours, group.peer)) {

@@ -3,7 +3,8 @@
 // --expose-gc). Opens the store, checks the contract, seeds it, times every op (calibrate,
 // warm up, then several runs; median), measures cleanup, memory and file size, and sends
 // the numbers back to the parent. With `cfg.ops` (a list of op names) it is one side of a
-// paired check (run.js runPairs): open, seed, time those ops only, nothing else.
+// paired check (run.js runPairs): open, seed, time those ops only, nothing else; with
+// `cfg.alternate` as well, both sides of every pair in this one process (alternateSides).
 const fs = require("node:fs");
 const path = require("node:path");
 const { monitorEventLoopDelay, performance } = require("node:perf_hooks");
@@ -14,7 +15,7 @@ const { openContext, seed } = require("./lib/context");
 const pgSide = require("./lib/postgres");
 const redisSide = require("./lib/redis");
 
-const { median } = require("./lib/pairs");
+const { median, pairOrder } = require("./lib/pairs");
 const nowUs = () => Number(process.hrtime.bigint()) / 1e3;
 const log = (msg) => process.stderr.write(`  ${msg}\n`);
 
@@ -269,6 +270,7 @@ async function main() {
 
   const ctx = await openContext(cfg, file);
   const { peer, users } = ctx;
+  if (cfg.alternate) return alternateSides(cfg, ctx);
   if (cfg.ops) return pairSide(cfg, ctx, file);
   ctx.watch = true;
 
@@ -329,6 +331,35 @@ async function pairSide(cfg, ctx, file) {
   if (cfg.pgUrl) await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
   if (cfg.redisUrl) await redisSide.flush(cfg.redisUrl);
   return { peer: cfg.peer, size: cfg.size, seedMs, ops };
+}
+
+// A paired check in one process (lib/pairs.js `oneProcess`: the Redis peers at 1M, clients of
+// the run's one server): the peer opened beside ours under a prefix of its own, both seeded
+// once, then cfg.alternate.rounds rounds, each timing cfg.ops on both (ours first in the 1st,
+// 3rd, … round, as pairOrder does for fresh pairs). Each round is a pair.
+async function alternateSides(cfg, ours) {
+  if (!cfg.redisUrl) throw new Error(`${cfg.peer}: pairs in one process are for the Redis peers only`);
+  const other = { ...cfg, peer: cfg.alternate.peer, prefix: redisSide.prefixFor(cfg.alternate.peer, cfg.size) };
+  const ctx = { ours, peer: await openContext(other) };
+  const seedMs = {};
+  for (const side of ["ours", "peer"]) {
+    const seedStart = nowUs();
+    await seed(ctx[side], ctx[side].liveRows());
+    seedMs[side] = [(nowUs() - seedStart) / 1e3];
+    const stats = await ctx[side].peer.getStats();
+    if (stats.totalTokens !== cfg.size) throw new Error(`${side}: after seeding getStats() is ${JSON.stringify(stats)}`);
+  }
+  const pairs = [];
+  for (let i = 0; i < cfg.alternate.rounds; i++) {
+    const pair = { ours: {}, peer: {} };
+    for (const side of pairOrder(i, "ours", "peer")) {
+      for (const name of cfg.ops) pair[side][name] = (await measure(ctx[side], OPS[name])).us;
+    }
+    pairs.push(pair);
+  }
+  for (const side of ["ours", "peer"]) await ctx[side].peer.close();
+  await redisSide.flush(cfg.redisUrl);
+  return { peer: cfg.peer, size: cfg.size, seedMs, pairs };
 }
 
 main().then(

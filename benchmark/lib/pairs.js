@@ -4,7 +4,9 @@
 // run minutes apart can flip a verdict. A paired check runs ours and the target's peer
 // alternately in fresh short processes (seed, calibrate, time the judged ops only), pair
 // after pair, each pair's two processes seconds apart, and the target is judged on the median
-// of the per-pair ratios. run.js runs the pairs (trial.js with cfg.ops); targets.js judges.
+// of the per-pair ratios (or, for a group marked `oneProcess`, ours and the peer seeded once
+// in one process and alternated round after round, each round a pair). run.js runs the pairs
+// (trial.js with cfg.ops, and cfg.alternate for one process); targets.js judges.
 
 const K = 10_000;
 const M = 1_000_000;
@@ -26,6 +28,10 @@ const PAIRED = [
   { ours: "ours-redis", peer: "redis", op: "code", size: K, ...faster(1) },
   // Seeding 1M in a Map takes 6-10 s a process: 5 pairs add about 2 minutes to a full run.
   { ours: "ours-memory", peer: "map-original", op: "getHit", size: M, ratio: (o, m) => o / m, pass: (r) => r <= 2, timeRatio: true },
+  // Redis at 1M: seeding takes 70-90 s a side, so fresh pairs would add 15 minutes. Both are
+  // clients of the run's one server, so one process seeds both (each its own prefix) and
+  // alternates them, round after round (`oneProcess`): each round gives a ratio.
+  ...["getHit", "store", "code"].map((op) => ({ ours: "ours-redis", peer: "redis", op, size: M, ...faster(1), oneProcess: true })),
 ];
 
 const pairKey = (ours, peer, op, size) => `${ours}|${peer}|${op}|${size}`;
@@ -38,7 +44,7 @@ function pairGroups(peers, sizes) {
   for (const t of PAIRED) {
     if (!peers.includes(t.ours) || !peers.includes(t.peer) || !sizes.includes(t.size)) continue;
     const key = `${t.ours}|${t.peer}|${t.size}`;
-    if (!groups.has(key)) groups.set(key, { ours: t.ours, peer: t.peer, size: t.size, ops: [] });
+    if (!groups.has(key)) groups.set(key, { ours: t.ours, peer: t.peer, size: t.size, ops: [], oneProcess: Boolean(t.oneProcess) });
     groups.get(key).ops.push(t.op);
   }
   return [...groups.values()];

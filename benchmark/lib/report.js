@@ -52,13 +52,17 @@ function concurrentSection(meta) {
 // How the paired checks were made, for the targets section.
 function pairedMethod(meta) {
   const done = meta.pairs.filter((g) => g.pairs.length);
-  const names = done.map((g) => `${meta.peers[g.ours].label} vs ${meta.peers[g.peer].label} at ${sizeLabel(g.size)} (${g.ops.map((op) => OPS[op].label).join(", ")})`);
+  const names = done.map((g) => `${meta.peers[g.ours].label} vs ${meta.peers[g.peer].label} at ${sizeLabel(g.size)} (${g.ops.map((op) => OPS[op].label).join(", ")})${g.oneProcess ? ", in one process" : ""}`);
+  const together = done.some((g) => g.oneProcess)
+    ? " Where seeding is long and both are clients of one server (Redis at 1M: 70–90 s a side), one process seeds both, each under its own key prefix, and alternates them round after round (ours first in odd rounds), each round timing the judged ops on both as a pair's processes do: each round gives a ratio, judged the same way."
+    : "";
   const seconds = meta.pairs.reduce((sum, g) => sum + (g.seconds ?? 0), 0);
   return "The targets marked *paired check* are judged on it, not on the main trials:"
     + " one trial's absolute times on this shared machine move by ±30 % or more between processes minutes apart, so a ratio of two trials run minutes apart can come out on either side of its bound."
     + ` A paired check runs ours and the peer alternately in fresh processes, ${meta.opts.pairs} pairs (ours first in the 1st, 3rd, … pair, the peer first in the others, so a steady drift favours neither),`
     + ` each process short: it seeds the store, then calibrates, warms up and times only the judged ops (the median of ${done[0].runs} timed runs each, the same workloads and checks as the main trials; no contract pass, no cleanup),`
     + " so the two processes of a pair run seconds apart under about the same load. Each pair gives a ratio; the target is judged on their median, and every pair's ratio and their spread (lowest–highest) are shown beside it, with the main trials' ratio."
+    + together
     + ` Paired here: ${names.join("; ")}; ${fmt(seconds / 60)} min in all.`;
 }
 

@@ -59,8 +59,9 @@ function blockVerdict(worst) {
 
 // A paired check's result as the targets table shows it: the median, every pair's ratio in
 // run order, and the spread (lowest to highest).
-function pairedText(s, count) {
-  return `paired check, ${s.ratios.length}${count !== undefined && count !== s.ratios.length ? ` of ${count}` : ""} pairs of fresh processes run alternately: median **${times(s.median)}**`
+function pairedText(s, count, oneProcess) {
+  const how = oneProcess ? "rounds alternated in one process, both seeded once" : "pairs of fresh processes run alternately";
+  return `paired check, ${s.ratios.length}${count !== undefined && count !== s.ratios.length ? ` of ${count}` : ""} ${how}: median **${times(s.median)}**`
     + ` (pairs ${s.ratios.map(times).join(", ")}; spread ${times(s.min)}–${times(s.max)})`;
 }
 
@@ -68,7 +69,7 @@ function pairedText(s, count) {
 function paired(pairs, t) {
   const group = pairs?.find((g) => g.ours === t.ours && g.peer === t.peer && g.size === t.size);
   const s = group && summarize(t, group.pairs);
-  return s && { ...s, text: pairedText(s, group.pairs.length) };
+  return s && { ...s, text: pairedText(s, group.pairs.length, group.oneProcess) };
 }
 
 // Each target: { target, measured, pass } (pass null: not measured in this run). `burst`:
