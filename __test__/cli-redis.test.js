@@ -92,6 +92,14 @@ describe("the command line on a Redis store", { skip }, () => {
       r = cli(["copy", REDIS_URL, REDIS_URL, "--prefix", prefix, "--quiet", "--force"]);
       assert.equal(r.status, EXIT.USAGE, r.stderr);
       assert.equal(served(prefix, 5), 5, "a copy onto itself removed nothing");
+      // The same server by another name: still the same store (it used to be emptied, the
+      // copy reporting 0 rows copied and exit 0), known by the server's run_id.
+      const other = /127\.0\.0\.1/.test(REDIS_URL) ? REDIS_URL.replace("127.0.0.1", "localhost") : REDIS_URL.replace("localhost", "127.0.0.1");
+      assert.notEqual(other, REDIS_URL);
+      r = cli(["copy", REDIS_URL, other, "--prefix", prefix, "--quiet", "--force"]);
+      assert.equal(r.status, EXIT.USAGE, r.stderr);
+      assert.match(r.stderr, /the same store/);
+      assert.equal(served(prefix, 5), 5, "a copy onto itself by another name removed nothing");
     } finally {
       removeDir(dir);
     }

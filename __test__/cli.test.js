@@ -13,6 +13,14 @@ const { runCli: cli } = require("./helpers/cli");
 
 const HOUR = 3600e3;
 
+// The PostgreSQL URL of the tests by another name for the same server: its Unix socket
+// folder with "/." after it (`?host=DIR` or a host of `%2F…`), a TCP host named otherwise.
+function otherName(url) {
+  if (/[?&]host=/.test(url)) return url.replace(/([?&]host=[^&]*)/, "$1%2F.");
+  if (/@%2F[^:/?]*/.test(url)) return url.replace(/(@%2F[^:/?]*)/, "$1%2F.");
+  return /localhost/.test(url) ? url.replace("localhost", "127.0.0.1") : url.replace("127.0.0.1", "localhost");
+}
+
 /** A SQLite store with tokens of two clients and users, a rotation, an expired token. */
 function seed(file) {
   const s = new TokenStorage({ storage: "db", path: file });
@@ -197,6 +205,11 @@ describe("native-token-storage commands", () => {
     assert.equal(cli(["copy", db, PG_URL], { env: pgEnv }).status, EXIT.REFUSED);
     // One database and schema on both sides: refused, even with --force (it would empty FROM).
     r = cli(["copy", PG_URL, PG_URL, "--force"], { env: pgEnv });
+    assert.equal(r.status, EXIT.USAGE, r.stderr);
+    assert.match(r.stderr, /the same store/);
+    // The same server by another name (its socket folder spelled with a trailing "/."):
+    // still the same store, known by what the server says it is.
+    r = cli(["copy", PG_URL, otherName(PG_URL), "--force"], { env: pgEnv });
     assert.equal(r.status, EXIT.USAGE, r.stderr);
     assert.match(r.stderr, /the same store/);
     assert.equal(cli(["stats", "--json"], { env: { TOKEN_STORAGE: "postgres", TOKEN_DATABASE_URL: PG_URL, TOKEN_DB_SCHEMA: schema } }).json().totalTokens, 3);

@@ -618,6 +618,12 @@ async function copyBetween(from, to, values, label) {
 /** Whether two open stores are the same data: one file, or one database and schema. */
 function sameStore(a, b, aOptions, bOptions) {
   if (a.storage !== b.storage) return false;
+  // What the servers say they are: one store reached by two names (localhost and 127.0.0.1,
+  // a socket and TCP) is still one; the URLs compared only where a server does not say.
+  if (a.storage !== "sqlite") {
+    const ids = [a, b].map((s) => s._native.storeIdentity());
+    if (ids.every((id) => id !== null)) return ids[0] === ids[1];
+  }
   if (a.storage === "postgres") {
     const schema = (o) => o.schema || DEFAULTS.SCHEMA;
     return a.location === b.location && schema(aOptions) === schema(bOptions);

@@ -115,6 +115,13 @@ impl NativeStore {
         self.store.exists().map_err(js_err)
     }
 
+    /// What names the store whatever the URL that reached it (`RowStore::identity`), or
+    /// null: the command line's check that a copy's source and target are not one store.
+    #[napi]
+    pub fn store_identity(&self) -> Result<Option<String>> {
+        self.store.identity().map_err(js_err)
+    }
+
     /// `[rows done, rows in all]` of this store's latest backup or copy (0 of 0 until its
     /// snapshot's counts are known).
     #[napi]

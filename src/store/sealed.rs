@@ -837,6 +837,10 @@ impl RowStore for Sealed {
         self.inner.exists()
     }
 
+    fn identity(&self) -> Result<Option<String>> {
+        self.inner.identity()
+    }
+
     /// The snapshot as it is (SQLite's pages, the mark and its links trigger among them).
     fn snapshot_into(&self, path: &Path) -> Option<Result<Counts>> {
         if let Err(e) = self.ensure() {

@@ -333,6 +333,15 @@ pub trait RowStore {
         Ok(true)
     }
 
+    /// What names the store whatever the URL that reached it: the same for two stores only
+    /// if they are one (the server's own identity, its database, the schema or key prefix),
+    /// so that a copy refuses to empty its own source reached by another name (`localhost`
+    /// and `127.0.0.1`, a socket and TCP). `None`: not known (a SQLite file, which the
+    /// command line compares by its real path; a Redis user not allowed `INFO`).
+    fn identity(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// Removes every access token (with its refresh token) and authorization code issued
     /// to the client, as one transaction (the operator's `revoke --client`); returns how
     /// many access tokens it removed.

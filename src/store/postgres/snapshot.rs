@@ -515,6 +515,36 @@ enum Piece {
     Rows(Rows),
 }
 
+impl PostgresStore {
+    /// One query's first column, on a connection of its own (the pool's first connection
+    /// would run the migrations, creating the schema), within the connect and query timeouts.
+    fn ask_alone<T>(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<T>
+    where
+        T: for<'a> tokio_postgres::types::FromSql<'a>,
+    {
+        let rt = super::runtime::runtime()?;
+        let target = self.target()?;
+        let deadline = self.settings.connect_timeout + self.settings.query_timeout;
+        let asked = rt.block_on(async {
+            let work = async {
+                let (client, connection) = target.config.connect(target.tls.clone()).await?;
+                let task = tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                let row = client.query_one(sql, params).await;
+                drop(client);
+                let _ = task.await;
+                row?.try_get::<_, T>(0)
+            };
+            tokio::time::timeout(deadline, work).await
+        });
+        match asked {
+            Ok(answer) => answer.map_err(|e| self.error(&e)),
+            Err(_) => Err(self.past_query_timeout()),
+        }
+    }
+}
+
 impl RowStore for PostgresStore {
     fn row_counts(&self) -> Result<Counts> {
         let sql = counts_sql(&format!("{}.", self.quoted()));
@@ -638,37 +668,27 @@ impl RowStore for PostgresStore {
         done
     }
 
-    /// On a connection of its own (the pool's first connection would run the migrations,
-    /// creating the schema): whether the schema holds this package's `nts_migrations`.
+    /// Whether the schema holds this package's `nts_migrations`.
     fn exists(&self) -> Result<bool> {
-        let rt = super::runtime::runtime()?;
-        let target = self.target()?;
-        let schema = &self.settings.schema;
         let table = format!("{}.nts_migrations", self.quoted());
-        let deadline = self.settings.connect_timeout + self.settings.query_timeout;
-        let asked = rt.block_on(async {
-            let work = async {
-                let (client, connection) = target.config.connect(target.tls.clone()).await?;
-                let task = tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                let row = client
-                    .query_one(
-                        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)
-                            AND to_regclass($2) IS NOT NULL",
-                        &[schema, &table],
-                    )
-                    .await;
-                drop(client);
-                let _ = task.await;
-                row?.try_get::<_, bool>(0)
-            };
-            tokio::time::timeout(deadline, work).await
-        });
-        match asked {
-            Ok(answer) => answer.map_err(|e| self.error(&e)),
-            Err(_) => Err(self.past_query_timeout()),
-        }
+        self.ask_alone(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)
+                AND to_regclass($2) IS NOT NULL",
+            &[&self.settings.schema, &table],
+        )
+    }
+
+    /// The server (when its postmaster started, to the microsecond, and its port: what
+    /// any user may read, the same through a socket, TCP or a pooler), the database's oid
+    /// and the schema.
+    fn identity(&self) -> Result<Option<String>> {
+        let named: String = self.ask_alone(
+            "SELECT 'postgres ' || pg_postmaster_start_time()::text || ' ' || current_setting('port')
+                || ' ' || (SELECT oid FROM pg_database WHERE datname = current_database())::text
+                || ' ' || $1",
+            &[&self.settings.schema],
+        )?;
+        Ok(Some(named))
     }
 
     fn clear_rows(&self) -> Result<()> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::model::{NewAccessToken, RotateRequest, Rotation};
+use crate::store::snapshot::RowStore;
 use crate::store::TokenStore;
 use tokio_postgres::types::Type;
 
@@ -150,6 +151,21 @@ pub(super) fn token(t: &str, user: &str, expires_at: Option<i64>) -> NewAccessTo
 }
 
 const NOW: i64 = 1_800_000_000_000;
+
+/// One schema reached twice names itself the same, another schema of the same server
+/// differently, and asking creates nothing (the command line's same-store check).
+#[test]
+fn a_store_names_itself_by_the_server_and_schema_not_the_url() {
+    let (Some(a), Some(b)) = (TestSchema::new(), TestSchema::new()) else {
+        return;
+    };
+    let id = |s: &PostgresStore| s.identity().expect("identity").expect("known");
+    let first = id(&a.store());
+    assert_eq!(first, id(&a.store()));
+    assert_ne!(first, id(&b.store()));
+    assert!(first.ends_with(&a.name), "{first}");
+    assert!(!a.store().exists().expect("exists"), "asking created the schema");
+}
 
 #[test]
 fn ten_stores_starting_at_once_migrate_once() {

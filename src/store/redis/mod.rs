@@ -90,6 +90,14 @@ impl RedisStore {
         }
     }
 
+    /// The server's `run_id` (as a connection read it at open), the database number and the
+    /// key prefix (`RowStore::identity`); `None` if the server did not say (no `INFO`).
+    fn server_identity(&self) -> Result<Option<String>> {
+        let server = self.call(true, |c| Ok(c.server))?;
+        let db = self.target()?.0.db;
+        Ok((server != 0).then(|| format!("redis {server:016x}/{db}/{}", self.settings.prefix)))
+    }
+
     fn target(&self) -> Result<&Parsed> {
         self.target
             .get_or_init(|| {

@@ -287,6 +287,10 @@ impl RowStore for RedisStore {
             .ok_or(StoreError::Internal("EXISTS gave no count"))
     }
 
+    fn identity(&self) -> Result<Option<String>> {
+        self.server_identity()
+    }
+
     fn revoke_client(&self, client_id: &str) -> Result<u64> {
         let mut a = self.args();
         a.push(client_id);
