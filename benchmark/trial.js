@@ -13,6 +13,7 @@ const { checkContract } = require("./lib/check");
 const { OPS } = require("./lib/workloads");
 const { openContext, seed } = require("./lib/context");
 const pgSide = require("./lib/postgres");
+const { threadClocks, loopTurns, callFigures } = require("./lib/loop");
 const redisSide = require("./lib/redis");
 
 const { median, pairOrder } = require("./lib/pairs");
@@ -54,9 +55,9 @@ async function timeAsync(call, peer, inputs, results) {
 // garbage collection meanwhile): an upper bound on our own blocking, which the machine's
 // hiccups while the loop waits for I/O do not enter. It is wall time, so it still counts the
 // time the thread was preempted while busy (the other processes of this shared 2-core VM):
-// for the longest call the thread's run-queue wait during it (Linux's schedstat) is kept
-// beside it, to tell the two apart. Two reads of libuv's counters and one of schedstat per
-// call: the watched run only.
+// for each call the thread's own clocks are read beside it (lib/loop.js: its CPU time, its
+// wait for a CPU, its sleeps), and the call is judged on its busy time less what the machine
+// added (callFigures). Reads of libuv's counters and of /proc per call: the watched run only.
 //
 // A garbage collection that falls inside a call is counted in it, and its cost is the
 // harness's to keep honest: a V8 scavenge copies what is still alive in the young generation,
@@ -77,33 +78,20 @@ async function timeAsync(call, peer, inputs, results) {
 // fell on the call that ran out of young space instead.
 const WATCH_CHUNK = 128;
 const turnOfTheLoop = () => new Promise((resolve) => setImmediate(resolve));
-const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
-let schedstatFd;
-const schedBuf = Buffer.alloc(128);
-/** The JS thread's time spent waiting on a run queue so far, ms (undefined off Linux). */
-function runQueueWaitMs() {
-  try {
-    schedstatFd ??= fs.openSync(SCHEDSTAT, "r");
-    const n = fs.readSync(schedstatFd, schedBuf, 0, schedBuf.length, 0);
-    return Number(schedBuf.toString("latin1", 0, n).split(" ")[1]) / 1e6;
-  } catch {
-    return undefined;
-  }
-}
-
 async function timeAsyncBusy(call, peer, inputs, results, settle) {
-  let longest = { ms: 0, waitedMs: undefined };
-  let floorMs = 0; // the longest busy time less the wait for a CPU, over the calls
+  let longest = { ms: 0 };
+  let floorMs = 0; // the longest busy time less what was not the call's (above), over the calls
   let settled = 0;
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < inputs.length; i++) {
-    const waitedBefore = runQueueWaitMs();
+    const clocks = threadClocks();
+    const turns = loopTurns();
     const before = performance.eventLoopUtilization();
     results[i] = await call(peer, inputs[i]);
-    const ms = performance.eventLoopUtilization(before).active;
-    const waitedMs = waitedBefore === undefined ? undefined : runQueueWaitMs() - waitedBefore;
-    if (ms > longest.ms) longest = { ms, waitedMs };
-    floorMs = Math.max(floorMs, ms - (waitedMs ?? 0));
+    const { active: ms, idle: idleMs } = performance.eventLoopUtilization(before);
+    const one = callFigures({ ms, idleMs, turns: loopTurns() - turns, before: clocks, after: threadClocks(true) });
+    if (ms > longest.ms) longest = one;
+    floorMs = Math.max(floorMs, one.floorMs);
     if (i + 1 - settled === WATCH_CHUNK || i + 1 === inputs.length) {
       await settle(settled, i + 1);
       settled = i + 1;
@@ -152,7 +140,9 @@ async function measure(ctx, op) {
   let loopDelayMs; // async peers: the longest event-loop delay in the watched run
   let callBusyMs; // and the longest busy time of the loop within one call of it
   let callBusyWaitedMs; // and how long the thread waited for a CPU during that call
-  let callBusyFloorMs; // the longest of a call's busy time less its wait for a CPU
+  let callBusyRunMs; // and the thread's own CPU time in it
+  let callBusySlept; // and whether the thread slept in it other than waiting for I/O
+  let callBusyFloorMs; // the longest of a call's busy time less what was not the call's (timeAsyncBusy)
   const busy = []; // and the loop's busy time per call in each timed run, µs
   // mode: undefined (calibration, warm-up), "timed" or "watched".
   const runOnce = async (k, mode) => {
@@ -176,6 +166,8 @@ async function measure(ctx, op) {
       us = watched.value.us;
       callBusyMs = watched.value.longest.ms;
       callBusyWaitedMs = watched.value.longest.waitedMs;
+      callBusyRunMs = watched.value.longest.runMs;
+      callBusySlept = watched.value.longest.slept;
       callBusyFloorMs = watched.value.floorMs;
       loopDelayMs = watched.delayMs;
     } else us = await timeAsync(call, ctx.peer, inputs, results);
@@ -198,7 +190,7 @@ async function measure(ctx, op) {
   const samples = [];
   for (let r = 0; r < ctx.runs; r++) samples.push((await runOnce(k, "timed")) / k);
   if (ctx.isAsync && ctx.watch) await runOnce(k, "watched");
-  return { us: median(samples), samples, batch: k, loopDelayMs, callBusyMs, callBusyWaitedMs, callBusyFloorMs, loopBusyUs: busy.length ? median(busy) : undefined };
+  return { us: median(samples), samples, batch: k, loopDelayMs, callBusyMs, callBusyWaitedMs, callBusyRunMs, callBusySlept, callBusyFloorMs, loopBusyUs: busy.length ? median(busy) : undefined };
 }
 
 // Runs fn while a setImmediate ticker watches the event loop: the longest gap between two
