@@ -22,7 +22,8 @@
 //!     sealed (column `nts_pending_authorizations.data`);
 //!   - a code or state is found by its digest under each key of the keyring, active first;
 //!     a value that does not open is `ERR_TOKEN_STORAGE_CANNOT_DECRYPT`, never served.
-//!   - on a store that keeps links (`TokenStore::seals_tokens`: every backend), an access
+//!   - on a store that seals its tokens (`TokenStore::seals_tokens`: every backend but the
+//!     memory store, below), an access
 //!     token is stored under the hex of its digest (`Kind::AccessToken`), its refresh token
 //!     under its digest (`Kind::RefreshToken`), so the store's joins, families and reuse
 //!     detection work on digests unchanged; the API key is sealed bound to the token's user
@@ -33,12 +34,22 @@
 //!     made here for a rotation's new pair before the store's one atomic step. Token values
 //!     are `nts2:` (AES-256-GCM) where AES runs in hardware, as they are opened on every
 //!     get. The mark is `sealed v2`; a `sealed v1` store (the version before, tokens in
-//!     clear) is taken on only while it holds no token. A store without links would keep
-//!     its tokens in clear under a `sealed v1` mark, never half sealed;
-//!   - backups, restores and copies carry the rows as they are (digests and sealed values,
-//!     which stay bound to their rows) with the source's mark (`snapshot::Sink::counts`),
-//!     which replaces the target's; the target's keys are checked against it before the
-//!     commit (`RowStore::import_all` below): nothing is opened or sealed on the way.
+//!     clear) is taken on only while it holds no token;
+//!   - the memory store holds nothing at rest: its rows are in the process's memory, where
+//!     the keyring is too, so sealing them there would protect nothing (whoever reads the
+//!     memory or a core dump reads the keys). It keeps its tokens in clear (a get or store
+//!     costs what it does without keys) under a `sealed v1` mark (its codes and pending
+//!     authorizations sealed as above), and what leaves it is sealed: its export (a backup,
+//!     a copy: `RowStore::export_rows` below) seals the token rows as `encrypt` would
+//!     (`convert::seal_rows`) under the `sealed v2` mark a sealed store has; a copy of a
+//!     sealed store into it opens them on the way in (`convert::Opening`), what only a digest
+//!     names kept as one (`convert::DIGEST_NAME`: a replay of a token rotated away before is
+//!     looked up under it);
+//!   - backups, restores and copies of the other stores carry the rows as they are (digests
+//!     and sealed values, which stay bound to their rows) with the source's mark
+//!     (`snapshot::Sink::counts`), which replaces the target's; the target's keys are
+//!     checked against it before the commit (`RowStore::import_all` below): nothing is
+//!     opened or sealed on the way.
 //!
 //! Every process sharing a store must be given the same keys: a process without keys that
 //! checked an empty store before another sealed it (or the old module) still writes its
