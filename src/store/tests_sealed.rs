@@ -844,8 +844,10 @@ macro_rules! every_backend_sealed {
 backend_list!(every_backend_sealed);
 
 /// What the layer costs on the memory store, A/B in one process: a get through it without
-/// keys and with keys (the token found by its digest, its API key and refresh token
-/// opened), and a code and a pending authorization stored and taken, sealed or not. Timing only:
+/// keys and with keys (the memory store keeps its tokens in clear under keys: the same
+/// get), and a code and a pending authorization stored and taken, sealed or not; then a get
+/// on SQLite in clear and sealed (the token found by its digest, its API key and refresh
+/// token opened). Timing only:
 /// `cargo test --release --lib tests_sealed::cost -- --ignored --nocapture`.
 #[test]
 #[ignore]
