@@ -80,6 +80,30 @@ describe("the default memory store is one per loaded copy of the package", () =>
     assert.deepEqual(out, { secondSeesFirst: true });
   });
 
+  it("TOKEN_MEMORY_SCOPE=process with keys: the store stays keyed; a copy without them, or with others, is refused", () => {
+    const key = (seed) => Buffer.alloc(32, seed).toString("base64");
+    const out = child(`
+      const keyed = (keys) => {
+        if (keys === undefined) delete process.env.TOKEN_ENCRYPTION_KEYS;
+        else process.env.TOKEN_ENCRYPTION_KEYS = keys;
+        forget();
+        return load();
+      };
+      const code = (f) => { try { return f(); } catch (e) { return e.code; } };
+      const first = keyed(${JSON.stringify(`k1:${key(1)}`)});
+      first.storeAccessToken("t-first", "r-first", "key", "user", "client", [], null);
+      print({
+        without: code(() => keyed(undefined).getAccessToken("t-first")),
+        otherId: code(() => keyed(${JSON.stringify(`k2:${key(2)}`)}).getAccessToken("t-first")),
+        otherKey: code(() => keyed(${JSON.stringify(`k1:${key(3)}`)}).getAccessToken("t-first")),
+        same: code(() => keyed(${JSON.stringify(`k1:${key(1)}`)}).getAccessToken("t-first").refreshToken),
+        firstStill: first.getAccessToken("t-first").apiKey,
+      });
+    `, { TOKEN_MEMORY_SCOPE: "process" });
+    const refused = "ERR_TOKEN_STORAGE_ENCRYPTION_MISMATCH";
+    assert.deepEqual(out, { without: refused, otherId: refused, otherKey: refused, same: "r-first", firstStill: "key" });
+  });
+
   it("TOKEN_MEMORY_SCOPE of another value fails the require with ERR_TOKEN_STORAGE_CONFIG", () => {
     const r = runNode(`try { require(PKG); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`, { env: { TOKEN_MEMORY_SCOPE: "thread" } });
     const out = JSON.parse(r.stdout);

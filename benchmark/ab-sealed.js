@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 "use strict";
-// What sealing adds to a memory store's get, before and after, in one process (issue 19):
-// this package and another copy of it (`--baseline DIR`: a `git archive` of an older
+// What keys add to a memory store's get and store, before and after, in one process (issue
+// 19): this package and another copy of it (`--baseline DIR`: a `git archive` of an older
 // commit with its built .node) each open two memory stores, one without keys and one with
 // (one key), seeded alike (tokens with refresh tokens); then getAccessToken of seeded
-// tokens runs in interleaved rounds over the four, the order turned each round, so that
-// the machine's load hits them alike. Figures are medians over the rounds, µs per get;
-// "sealed − plain" is the median of each round's difference (one side's stores only).
+// tokens, and storeAccessToken of new ones (with refresh tokens), run in interleaved rounds
+// over the four, the order turned each round, so that the machine's load hits them alike.
+// Figures are medians over the rounds, µs per call; "sealed − plain" is the median of each
+// round's difference (one side's stores only).
 //
 //   node benchmark/ab-sealed.js --baseline DIR [--size 10000] [--rounds 21] [--calls 5000]
 const crypto = require("node:crypto");
@@ -41,6 +42,15 @@ function reads(store, round) {
   return Number(process.hrtime.bigint() - t) / 1e3 / CALLS;
 }
 
+// `CALLS` new tokens stored, each with a refresh token (its own per round and store).
+function writes(store, round, name) {
+  const expiresAt = data.liveUntil();
+  const rows = Array.from({ length: CALLS }, (_, i) => data.tokenRow(`w${round}-${name}`, i, users, expiresAt));
+  const t = process.hrtime.bigint();
+  for (const r of rows) store.storeAccessToken(r.accessToken, r.refreshToken, r.apiKey, r.userId, r.clientId, r.scopes, r.expiresAt);
+  return Number(process.hrtime.bigint() - t) / 1e3 / CALLS;
+}
+
 const sides = { before: BASELINE, after: PACKAGE };
 const stores = {};
 for (const [side, pkg] of Object.entries(sides)) {
@@ -48,19 +58,25 @@ for (const [side, pkg] of Object.entries(sides)) {
   stores[`${side} sealed`] = open(pkg, true);
 }
 const names = Object.keys(stores);
-const times = Object.fromEntries(names.map((n) => [n, []]));
+const times = { get: Object.fromEntries(names.map((n) => [n, []])), store: Object.fromEntries(names.map((n) => [n, []])) };
 for (let round = 0; round < ROUNDS + 1; round++) {
   const order = round % 2 ? [...names].reverse() : names;
   for (const name of order) {
     const us = reads(stores[name], round);
-    if (round > 0) times[name].push(us); // round 0 warms up
+    if (round > 0) times.get[name].push(us); // round 0 warms up
+  }
+  for (const name of order) {
+    const us = writes(stores[name], round, name.replace(" ", "-"));
+    if (round > 0) times.store[name].push(us);
   }
 }
-console.log(`memory store, ${SIZE.toLocaleString("en-US")} tokens, getAccessToken, medians of ${ROUNDS} interleaved rounds (µs per get)`);
-for (const side of Object.keys(sides)) {
-  const plain = times[`${side} plain`];
-  const sealed = times[`${side} sealed`];
-  const added = median(sealed.map((s, i) => s - plain[i]));
-  console.log(`${side.padEnd(7)} plain ${median(plain).toFixed(2).padStart(7)}  sealed ${median(sealed).toFixed(2).padStart(7)}  sealed − plain ${added.toFixed(2).padStart(6)}`);
+for (const [op, call] of [["get", "getAccessToken"], ["store", "storeAccessToken"]]) {
+  console.log(`memory store, ${SIZE.toLocaleString("en-US")} tokens, ${call}, medians of ${ROUNDS} interleaved rounds (µs per ${op})`);
+  for (const side of Object.keys(sides)) {
+    const plain = times[op][`${side} plain`];
+    const sealed = times[op][`${side} sealed`];
+    const added = median(sealed.map((s, i) => s - plain[i]));
+    console.log(`${side.padEnd(7)} plain ${median(plain).toFixed(2).padStart(7)}  sealed ${median(sealed).toFixed(2).padStart(7)}  sealed − plain ${added.toFixed(2).padStart(6)}`);
+  }
 }
 for (const s of Object.values(stores)) s.close();

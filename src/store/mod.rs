@@ -262,10 +262,12 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
     /// keyring digests or seals (every kind but clients).
     fn seal_mark(&self) -> Result<(Option<String>, bool)>;
 
-    /// Whether the store keeps `NewAccessToken::links` with each access token (and gives
-    /// them back in `AccessToken::links`, `RefreshToken::links`, and through a rotation's
-    /// `RotateRequest::links`): what `sealed` needs to seal tokens on it. A store without it
-    /// keeps its tokens in clear under a keyring (its mark `sealed v1`).
+    /// Whether a keyring seals this store's tokens (`sealed`), which needs the store to keep
+    /// `NewAccessToken::links` with each access token (and give them back in
+    /// `AccessToken::links`, `RefreshToken::links`, and through a rotation's
+    /// `RotateRequest::links`). A store that answers no keeps its tokens in clear under a
+    /// keyring (its mark `sealed v1`), and its export seals them (`Sealed::export_rows`):
+    /// the memory store, which holds nothing at rest.
     fn seals_tokens(&self) -> bool {
         false
     }

@@ -22,7 +22,8 @@
 //!     sealed (column `nts_pending_authorizations.data`);
 //!   - a code or state is found by its digest under each key of the keyring, active first;
 //!     a value that does not open is `ERR_TOKEN_STORAGE_CANNOT_DECRYPT`, never served.
-//!   - on a store that keeps links (`TokenStore::seals_tokens`: every backend), an access
+//!   - on a store that seals its tokens (`TokenStore::seals_tokens`: every backend but the
+//!     memory store, below), an access
 //!     token is stored under the hex of its digest (`Kind::AccessToken`), its refresh token
 //!     under its digest (`Kind::RefreshToken`), so the store's joins, families and reuse
 //!     detection work on digests unchanged; the API key is sealed bound to the token's user
@@ -33,12 +34,22 @@
 //!     made here for a rotation's new pair before the store's one atomic step. Token values
 //!     are `nts2:` (AES-256-GCM) where AES runs in hardware, as they are opened on every
 //!     get. The mark is `sealed v2`; a `sealed v1` store (the version before, tokens in
-//!     clear) is taken on only while it holds no token. A store without links would keep
-//!     its tokens in clear under a `sealed v1` mark, never half sealed;
-//!   - backups, restores and copies carry the rows as they are (digests and sealed values,
-//!     which stay bound to their rows) with the source's mark (`snapshot::Sink::counts`),
-//!     which replaces the target's; the target's keys are checked against it before the
-//!     commit (`RowStore::import_all` below): nothing is opened or sealed on the way.
+//!     clear) is taken on only while it holds no token;
+//!   - the memory store holds nothing at rest: its rows are in the process's memory, where
+//!     the keyring is too, so sealing them there would protect nothing (whoever reads the
+//!     memory or a core dump reads the keys). It keeps its tokens in clear (a get or store
+//!     costs what it does without keys) under a `sealed v1` mark (its codes and pending
+//!     authorizations sealed as above), and what leaves it is sealed: its export (a backup,
+//!     a copy: `RowStore::export_rows` below) seals the token rows as `encrypt` would
+//!     (`convert::seal_rows`) under the `sealed v2` mark a sealed store has; a copy of a
+//!     sealed store into it opens them on the way in (`convert::Opening`), what only a digest
+//!     names kept as one (`convert::DIGEST_NAME`: a replay of a token rotated away before is
+//!     looked up under it);
+//!   - backups, restores and copies of the other stores carry the rows as they are (digests
+//!     and sealed values, which stay bound to their rows) with the source's mark
+//!     (`snapshot::Sink::counts`), which replaces the target's; the target's keys are
+//!     checked against it before the commit (`RowStore::import_all` below): nothing is
+//!     opened or sealed on the way.
 //!
 //! Every process sharing a store must be given the same keys: a process without keys that
 //! checked an empty store before another sealed it (or the old module) still writes its
@@ -478,6 +489,34 @@ impl Sealed {
         Ok(self.keys.as_deref())
     }
 
+    /// The keyring if the store keeps its tokens in clear under it (keys, on a store that
+    /// does not `seals_tokens`: the memory store), once the store is checked.
+    fn keys_of_clear_tokens(&self) -> Result<Option<&Keyring>> {
+        Ok(self.keys()?.filter(|_| !self.inner.seals_tokens()))
+    }
+
+    /// A rotation of a refresh token a store keeping its tokens in clear under `keys` did
+    /// not find: looked for under its digest (`convert::DIGEST_NAME`: a token rotated away,
+    /// or whose access token is gone, copied from a sealed store), under each key.
+    fn rotate_digest_name(
+        &self,
+        keys: &Keyring,
+        request: &RotateRequest,
+        now: i64,
+    ) -> Result<Rotation> {
+        for digest in keys.digests_all(Kind::RefreshToken, request.refresh_token.as_bytes()) {
+            let named = RotateRequest {
+                refresh_token: convert::digest_name(&hex(&digest.bytes)),
+                ..request.clone()
+            };
+            match self.inner.rotate_refresh_token(&named, now)? {
+                Rotation::Unknown => continue,
+                found => return Ok(found),
+            }
+        }
+        Ok(Rotation::Unknown)
+    }
+
     /// The keyring if tokens are sealed (keys, on a store that `seals_tokens`), once the
     /// store is checked; `None`: tokens in clear.
     fn token_keys(&self) -> Result<Option<&Keyring>> {
@@ -693,7 +732,13 @@ impl TokenStore for Sealed {
 
     fn rotate_refresh_token(&self, request: &RotateRequest, now: i64) -> Result<Rotation> {
         let Some(keys) = self.token_keys()? else {
-            return self.inner.rotate_refresh_token(request, now);
+            let rotation = self.inner.rotate_refresh_token(request, now)?;
+            return match (&rotation, self.keys.as_deref()) {
+                // Tokens in clear under keys (the memory store): one not found may have
+                // come from a sealed store as a digest (`convert::DIGEST_NAME`).
+                (Rotation::Unknown, Some(keys)) => self.rotate_digest_name(keys, request, now),
+                _ => Ok(rotation),
+            };
         };
         // The new pair's rows and links are made here (the store holds no key); the API key
         // is copied by the store as it is (bound to the user and client, not the row).
@@ -801,9 +846,33 @@ impl RowStore for Sealed {
 
     /// The rows as they are, digests and sealed values, with the store's mark (`Sink::counts`):
     /// from a store these keys open (or one in clear, without keys), as every other call.
+    /// A store keeping its tokens in clear under the keys (the memory store) hands them over
+    /// as a sealed store keeps them (`convert::seal_rows`, what `encrypt` writes), under the
+    /// `sealed v2` mark a sealed store would have: nothing leaves it in clear.
     fn export_rows(&self, batch: usize, sink: &mut dyn Sink) -> Result<Counts> {
-        self.ensure()?;
-        self.inner.export_rows(batch, sink)
+        let Some(keys) = self.keys_of_clear_tokens()? else {
+            return self.inner.export_rows(batch, sink);
+        };
+        struct Sealing<'a> {
+            keys: &'a Keyring,
+            sink: &'a mut dyn Sink,
+        }
+        impl Sink for Sealing<'_> {
+            fn counts(&mut self, counts: &Counts, mark: Option<&str>) -> Result<()> {
+                let v2 = mark.map(|m| m.strip_prefix(MARK_V1).map(|c| format!("{MARK_V2}{c}")));
+                match v2 {
+                    Some(Some(mark)) => self.sink.counts(counts, Some(&mark)),
+                    _ => self.sink.counts(counts, mark),
+                }
+            }
+            fn rows(&mut self, rows: Rows) -> Result<()> {
+                for sealed in convert::seal_rows(self.keys, rows)? {
+                    self.sink.rows(sealed)?;
+                }
+                Ok(())
+            }
+        }
+        self.inner.export_rows(batch, &mut Sealing { keys, sink })
     }
 
     fn import_rows(&self, rows: &Rows) -> Result<()> {
@@ -821,8 +890,14 @@ impl RowStore for Sealed {
         fill: &mut dyn FnMut(&mut dyn Import) -> Result<Counts>,
     ) -> Result<Counts> {
         let result = self.inner.import_all(&mut |tx| {
-            let mut marked = Marked { tx, mark: None };
+            let mut marked = Marked {
+                tx,
+                mark: None,
+                layer: self,
+                opening: None,
+            };
             let counts = fill(&mut marked)?;
+            marked.flush()?;
             if let Some(mark) = marked.mark {
                 let holds = counts.total() > counts.clients;
                 self.judge(mark.as_deref(), holds, || Ok(counts))?;
@@ -865,16 +940,39 @@ struct Marked<'a> {
     tx: &'a mut dyn Import,
     /// `Some(mark)` once the copy has set the mark (`Some(None)`: in clear).
     mark: Option<Option<String>>,
+    layer: &'a Sealed,
+    /// Sealed tokens coming into a store that keeps its tokens in clear under its keys (the
+    /// memory store), opened before they are written (`flush`).
+    opening: Option<convert::Opening>,
+}
+
+impl Marked<'_> {
+    /// The tokens gathered so far (`opening`), opened and written.
+    fn flush(&mut self) -> Result<()> {
+        let (Some(opening), Some(keys)) = (&mut self.opening, self.layer.keys.as_deref()) else {
+            return Ok(());
+        };
+        for rows in opening.open(keys)? {
+            self.tx.rows(&rows)?;
+        }
+        Ok(())
+    }
 }
 
 impl Import for Marked<'_> {
     fn counts(&mut self) -> Result<Counts> {
+        self.flush()?;
         self.tx.counts()
     }
     fn clear(&mut self) -> Result<()> {
         self.tx.clear()
     }
     fn rows(&mut self, rows: &Rows) -> Result<()> {
+        if let Some(opening) = &mut self.opening {
+            if opening.take(rows)? {
+                return Ok(());
+            }
+        }
         self.tx.rows(rows)
     }
     fn export(&mut self, batch: usize, sink: &mut dyn Sink) -> Result<()> {
@@ -883,7 +981,21 @@ impl Import for Marked<'_> {
     fn seal_mark(&mut self) -> Result<Option<String>> {
         self.tx.seal_mark()
     }
+    /// Into a store keeping its tokens in clear under its keys (the memory store), a sealed
+    /// store's rows: its mark as that store keeps it (`sealed v1`, same keys), checked
+    /// against the keys before any row is opened, and its tokens opened on the way in.
     fn set_seal_mark(&mut self, mark: Option<&str>) -> Result<()> {
+        let layer = self.layer;
+        let clear = match mark.and_then(|m| m.strip_prefix(MARK_V2)) {
+            Some(checks) if layer.keys.is_some() && !layer.inner.seals_tokens() => {
+                let v1 = format!("{MARK_V1}{checks}");
+                layer.judge(Some(&v1), false, || Ok(Counts::default()))?;
+                self.opening = Some(convert::Opening::default());
+                Some(v1)
+            }
+            _ => None,
+        };
+        let mark = clear.as_deref().or(mark);
         self.mark = Some(mark.map(str::to_owned));
         self.tx.set_seal_mark(mark)
     }

@@ -43,6 +43,12 @@ fn pending_data() -> String {
     format!(r#"{{"codeVerifier":"{VERIFIER}","clientId":"client"}}"#)
 }
 
+/// The mark of what leaves a store marked `mark` (a backup, a copy): a sealed store's,
+/// `sealed v2`, also from the memory store, which keeps its tokens in clear (`sealed v1`).
+fn leaving_mark(mark: &str) -> String {
+    mark.replacen("sealed v1 ", "sealed v2 ", 1)
+}
+
 fn mismatch<T: std::fmt::Debug>(r: crate::error::Result<T>) -> String {
     match r {
         Err(e @ StoreError::EncryptionMismatch(_)) => {
@@ -189,8 +195,8 @@ fn secrets_are_not_stored_in_clear(f: TestStore) {
     }
     let mut exported = Marked(None);
     s.export_rows(10, &mut exported).unwrap();
-    assert_eq!(exported.0, inner.seal_mark().unwrap().0);
-    assert!(exported.0.is_some());
+    let mark = inner.seal_mark().unwrap().0.expect("marked");
+    assert_eq!(exported.0, Some(leaving_mark(&mark)));
 
     let got = s
         .take_authorization_code(CODE, NOW)
@@ -279,20 +285,18 @@ fn rotation(old: &str, at: &str, rt: &str) -> RotateRequest {
 }
 
 /// Access and refresh tokens (rotated-away ones too) and their API keys are stored under
-/// digests and sealed where the backend keeps the links (`seals_tokens`); the API gives
-/// every link back in clear, rotation and reuse detection work; a backend without the
-/// links keeps its tokens in clear under a `sealed v1` mark.
+/// digests and sealed where the backend `seals_tokens`; the API gives every link back in
+/// clear, rotation and reuse detection work. The memory store keeps its tokens in clear
+/// under a `sealed v1` mark (in the process's memory, as the keys are), and what leaves it
+/// (its rows exported: a backup, a copy) is sealed as a sealed store's are.
 fn tokens_are_not_stored_in_clear(f: TestStore) {
     let inner: Arc<dyn TokenStore> = Arc::from(f.store);
     let keys = keyring(&[("k1", 1)]);
     let s = Sealed::new(inner.clone(), Some(keys.clone()));
     s.open().unwrap();
     let mark = inner.seal_mark().unwrap().0.expect("marked");
-    if !inner.seals_tokens() {
-        assert!(mark.starts_with("sealed v1 "), "{mark}");
-        return;
-    }
-    assert!(mark.starts_with("sealed v2 "), "{mark}");
+    let version = if inner.seals_tokens() { "v2" } else { "v1" };
+    assert!(mark.starts_with(&format!("sealed {version} ")), "{mark}");
     s.store_access_token(&new_token(AT, Some(RT), "u1"), NOW)
         .unwrap();
     s.store_access_token(&new_token("at-other", None, "u2"), NOW)
@@ -350,11 +354,18 @@ fn tokens_are_not_stored_in_clear(f: TestStore) {
         AT2
     );
 
-    let rows = stored_text(&*inner);
+    // What leaves the store (through the layer: its rows as a backup or copy reads them).
+    let rows = stored_text(&s);
     for secret in [AT, RT, AT2, RT2, TOKEN_API_KEY, "at-other"] {
         assert!(!rows.contains(secret), "{secret} stored in clear: {rows}");
     }
     assert!(rows.contains(&hex(&keys.digest(Kind::AccessToken, AT2.as_bytes()).bytes)));
+    assert!(rows.contains(&hex(&keys.digest(Kind::RefreshToken, RT.as_bytes()).bytes)));
+    let held = stored_text(&*inner);
+    assert_eq!(held == rows, inner.seals_tokens(), "{held}");
+    if !inner.seals_tokens() {
+        assert!(held.contains(AT2) && held.contains(TOKEN_API_KEY), "{held}");
+    }
     if let Some(path) = inner
         .location()
         .filter(|p| std::path::Path::new(p).is_file())
@@ -510,6 +521,42 @@ pub(super) fn sealed(f: TestStore) -> TestStore {
     }
 }
 
+/// A sealed layer with `keys` on `inner`, holding the grant `check_sealed_copy` reads: a
+/// token rotated once, a code and a pending login.
+fn with_a_grant(inner: Arc<dyn TokenStore>, keys: &Arc<Keyring>) -> Sealed {
+    let s = Sealed::new(inner, Some(keys.clone()));
+    s.store_access_token(&new_token(AT, Some(RT), "u1"), NOW)
+        .unwrap();
+    let rotated = s
+        .rotate_refresh_token(&rotation(RT, AT2, RT2), NOW)
+        .unwrap();
+    assert!(matches!(rotated, Rotation::Rotated(_)), "{rotated:?}");
+    s.store_authorization_code(CODE, &code_data()).unwrap();
+    s.store_pending_authorization(STATE, &pending_data(), NOW + 600_000, NOW)
+        .unwrap();
+    s
+}
+
+/// None of the grant's secrets (`with_a_grant`) is in `bytes` (a backup file).
+fn none_of_the_grant_in(bytes: &[u8]) {
+    for secret in [
+        AT,
+        RT,
+        AT2,
+        RT2,
+        TOKEN_API_KEY,
+        API_KEY,
+        CODE,
+        STATE,
+        VERIFIER,
+    ] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} is in the backup as bytes"
+        );
+    }
+}
+
 /// The sealed grant of `sealed_rows_travel_with_their_mark`, read through `s`: its token,
 /// API key, refresh token, code and pending login; then a replay of the refresh token
 /// rotated away (past the grace period) revokes the grant.
@@ -556,39 +603,14 @@ fn sealed_rows_travel_with_their_mark(f: TestStore) {
     use super::{SqliteStore, SyncMode};
     let inner: Arc<dyn TokenStore> = Arc::from(f.store);
     let keys = keyring(&[("k1", 1)]);
-    let s = Sealed::new(inner.clone(), Some(keys.clone()));
-    s.store_access_token(&new_token(AT, Some(RT), "u1"), NOW)
-        .unwrap();
-    let rotated = s
-        .rotate_refresh_token(&rotation(RT, AT2, RT2), NOW)
-        .unwrap();
-    assert!(matches!(rotated, Rotation::Rotated(_)), "{rotated:?}");
-    s.store_authorization_code(CODE, &code_data()).unwrap();
-    s.store_pending_authorization(STATE, &pending_data(), NOW + 600_000, NOW)
-        .unwrap();
+    let s = with_a_grant(inner.clone(), &keys);
     let mark = inner.seal_mark().unwrap().0.expect("sealed");
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("backup.db");
     let progress = Progress::default();
     backup(&s, &file, BackupOptions::default(), &progress).expect("backup");
-    let bytes = std::fs::read(&file).unwrap();
-    for secret in [
-        AT,
-        RT,
-        AT2,
-        RT2,
-        TOKEN_API_KEY,
-        API_KEY,
-        CODE,
-        STATE,
-        VERIFIER,
-    ] {
-        assert!(
-            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "{secret} is in the backup as bytes"
-        );
-    }
+    none_of_the_grant_in(&std::fs::read(&file).unwrap());
     let sqlite = |name: &str| -> Arc<dyn TokenStore> {
         Arc::new(SqliteStore::new(
             dir.path().join(name),
@@ -597,7 +619,10 @@ fn sealed_rows_travel_with_their_mark(f: TestStore) {
         ))
     };
     let backed_up = sqlite("backup.db");
-    assert_eq!(backed_up.seal_mark().unwrap().0.as_deref(), Some(&*mark));
+    assert_eq!(
+        backed_up.seal_mark().unwrap().0.as_deref(),
+        Some(&*leaving_mark(&mark))
+    );
     mismatch(Sealed::new(backed_up.clone(), None).open());
     mismatch(Sealed::new(backed_up.clone(), Some(keyring(&[("k1", 2)]))).open());
     let from = Sealed::new(backed_up, Some(keys.clone()));
@@ -642,10 +667,79 @@ fn sealed_rows_travel_with_their_mark(f: TestStore) {
     let target = Sealed::new(inner.clone(), Some(keys.clone()));
     copy(&from, &target, overwrite, &progress).expect("copied");
     assert_eq!(inner.seal_mark().unwrap().0.as_deref(), Some(&*mark));
-    assert!(!stored_text(&*inner).contains(AT2), "copied as they are");
+    assert!(!stored_text(&target).contains(AT2), "copied as they are");
     mismatch(Sealed::new(inner.clone(), None).open());
     check_sealed_copy(&target);
     check_sealed_copy(&from);
+}
+
+/// The memory store under a keyring keeps its tokens in clear (in the process's memory, as
+/// the keys are) and seals what leaves it: a backup holds none of the secrets as bytes,
+/// opens with its keys only and restores everything; a copy of it into a memory store with
+/// the keys opens its tokens on the way in, a token rotated away before included (kept as
+/// its digest: a replay is caught), and a backup of that copy is the same again (no name
+/// digested twice); into a memory store without keys or with others it is refused.
+#[test]
+fn the_memory_store_seals_what_leaves_it() {
+    use super::backends::Backend;
+    use super::snapshot::{backup, copy, BackupOptions, CopyOptions, Progress};
+    use super::{MemorySettings, SqliteStore, SyncMode};
+    let memory = || -> (Arc<dyn TokenStore>, Box<dyn std::any::Any>) {
+        let f = MemorySettings::test_store().expect("a memory store");
+        (Arc::from(f.store), f._keep)
+    };
+    let keys = keyring(&[("k1", 1)]);
+    let (inner, _keep) = memory();
+    let s = with_a_grant(inner.clone(), &keys);
+    let held = stored_text(&*inner);
+    assert!(held.contains(AT2) && held.contains(RT), "in clear: {held}");
+    let mark = inner.seal_mark().unwrap().0.expect("marked");
+    assert!(mark.starts_with("sealed v1 k1="), "{mark}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let progress = Progress::default();
+    let backed_up = |from: &dyn TokenStore, name: &str| -> Arc<dyn TokenStore> {
+        let file = dir.path().join(name);
+        backup(from, &file, BackupOptions::default(), &progress).expect("backup");
+        none_of_the_grant_in(&std::fs::read(&file).unwrap());
+        Arc::new(SqliteStore::new(file, SyncMode::Normal, 5000))
+    };
+    let file = backed_up(&s, "one.db");
+    assert_eq!(
+        file.seal_mark().unwrap().0,
+        Some(leaving_mark(&mark)),
+        "a sealed store's mark"
+    );
+    mismatch(Sealed::new(file.clone(), None).open());
+    mismatch(Sealed::new(file.clone(), Some(keyring(&[("k1", 2)]))).open());
+    let from = Sealed::new(file.clone(), Some(keys.clone()));
+
+    // Into a memory store without keys, or with other keys: refused.
+    for other in [
+        None,
+        Some(keyring(&[("k1", 2)])),
+        Some(keyring(&[("k2", 2)])),
+    ] {
+        let (target, _keep) = memory();
+        let target = Sealed::new(target, other);
+        mismatch(copy(&from, &target, CopyOptions::default(), &progress));
+    }
+    // Into one with the keys: opened on the way in.
+    let (again, _keep_again) = memory();
+    let target = Sealed::new(again.clone(), Some(keys.clone()));
+    copy(&from, &target, CopyOptions::default(), &progress).expect("copied");
+    assert_eq!(again.seal_mark().unwrap().0.as_deref(), Some(&*mark));
+    let held = stored_text(&*again);
+    assert!(held.contains(AT2) && !held.contains(RT), "{held}");
+    assert_eq!(again.row_counts().unwrap(), inner.row_counts().unwrap());
+    // Backed up again: the same rows (the token rotated away under its one digest).
+    let twice = backed_up(&target, "two.db");
+    assert_eq!(twice.row_counts().unwrap(), file.row_counts().unwrap());
+    assert_eq!(twice.seal_mark().unwrap().0, file.seal_mark().unwrap().0);
+    check_sealed_copy(&target);
+    check_sealed_copy(&Sealed::new(twice, Some(keys.clone())));
+    check_sealed_copy(&from);
+    check_sealed_copy(&s);
 }
 
 /// A grant's extra (issue 20: it may hold an upstream API key) is sealed at rest on codes
@@ -675,7 +769,7 @@ fn grant_extra_is_sealed(f: TestStore) {
         panic!("rotated");
     };
 
-    let rows = stored_text(&*inner);
+    let rows = stored_text(&s);
     assert!(
         rows.contains(RESOURCE),
         "the resource is kept in clear: {rows}"
@@ -750,8 +844,10 @@ macro_rules! every_backend_sealed {
 backend_list!(every_backend_sealed);
 
 /// What the layer costs on the memory store, A/B in one process: a get through it without
-/// keys and with keys (the token found by its digest, its API key and refresh token
-/// opened), and a code and a pending authorization stored and taken, sealed or not. Timing only:
+/// keys and with keys (the memory store keeps its tokens in clear under keys: the same
+/// get), and a code and a pending authorization stored and taken, sealed or not; then a get
+/// on SQLite in clear and sealed (the token found by its digest, its API key and refresh
+/// token opened). Timing only:
 /// `cargo test --release --lib tests_sealed::cost -- --ignored --nocapture`.
 #[test]
 #[ignore]

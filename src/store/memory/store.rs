@@ -112,8 +112,13 @@ impl TokenStore for MemoryStore {
         Ok((tables.seal_mark.clone(), holds_secrets(&tables)))
     }
 
+    /// No: under a keyring the memory store keeps its tokens in clear, in the process's
+    /// memory, where the keys are too (sealing them there would protect nothing: whoever
+    /// reads the memory or a core dump reads the keys); its codes and pending
+    /// authorizations are sealed as on every store, and whatever leaves it (a backup, a
+    /// copy) is sealed as a sealed store's rows are (`sealed::Sealed::export_rows`).
     fn seals_tokens(&self) -> bool {
-        true
+        false
     }
 
     fn set_seal_mark(&self, old: Option<&str>, new: &str, only_if_empty: bool) -> Result<bool> {

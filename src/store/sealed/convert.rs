@@ -106,15 +106,25 @@ impl All {
     /// each other kind in the order of its key (an append to each b-tree, not inserts
     /// scattered across it).
     fn write(self, tx: &mut dyn Import) -> Result<()> {
-        let this = self.sorted();
         tx.clear()?;
-        tx.rows(&Rows::Clients(this.clients))?;
-        tx.rows(&Rows::AccessTokens(this.access))?;
-        tx.rows(&Rows::RefreshTokens(this.refresh))?;
-        tx.rows(&Rows::RefreshFamilies(this.families))?;
-        tx.rows(&Rows::RetiredRefreshTokens(this.retired))?;
-        tx.rows(&Rows::AuthorizationCodes(this.codes))?;
-        tx.rows(&Rows::PendingAuthorizations(this.pending))
+        for rows in self.sorted().into_rows() {
+            tx.rows(&rows)?;
+        }
+        Ok(())
+    }
+
+    /// Each kind's rows, in the order a store takes them: clients first (a token may name
+    /// one), then tokens, families, tokens rotated away, codes, pending authorizations.
+    fn into_rows(self) -> [Rows; 7] {
+        [
+            Rows::Clients(self.clients),
+            Rows::AccessTokens(self.access),
+            Rows::RefreshTokens(self.refresh),
+            Rows::RefreshFamilies(self.families),
+            Rows::RetiredRefreshTokens(self.retired),
+            Rows::AuthorizationCodes(self.codes),
+            Rows::PendingAuthorizations(self.pending),
+        ]
     }
 
     /// Each kind in the order of its key (clients keep theirs), to compare two reads.
@@ -164,18 +174,28 @@ fn some_refresh(r: &Option<String>) -> Option<&str> {
 
 /// The families and refresh tokens rotated away of clear rows, under their digests.
 fn digested_rotations(keys: &Keyring, clear: &All) -> (Vec<(String, String)>, Vec<RetiredRow>) {
-    let refresh = |r: &str| digest_hex(keys, Kind::RefreshToken, r);
-    let families = clear
+    let refresh = |r: &str| name_digest(keys, Kind::RefreshToken, r);
+    renamed_rotations(clear, refresh, refresh)
+}
+
+/// The families and refresh tokens rotated away of `all`, renamed: a family's refresh token
+/// by `live`, every other name (families, tokens rotated away) by `other`.
+fn renamed_rotations(
+    all: &All,
+    live: impl Fn(&str) -> String,
+    other: impl Fn(&str) -> String,
+) -> (Vec<(String, String)>, Vec<RetiredRow>) {
+    let families = all
         .families
         .iter()
-        .map(|(r, f)| (refresh(r), refresh(f)))
+        .map(|(r, f)| (live(r), other(f)))
         .collect();
-    let retired = clear
+    let retired = all
         .retired
         .iter()
         .map(|r| RetiredRow {
-            refresh_token: refresh(&r.refresh_token),
-            family: refresh(&r.family),
+            refresh_token: other(&r.refresh_token),
+            family: other(&r.family),
             retired_at: r.retired_at,
         })
         .collect();
@@ -214,9 +234,9 @@ fn seal_all(keys: &Keyring, all: &All) -> Result<All> {
     } in &all.refresh
     {
         out.refresh.push(RefreshRow {
-            refresh_token: digest_hex(keys, Kind::RefreshToken, refresh_token),
+            refresh_token: name_digest(keys, Kind::RefreshToken, refresh_token),
             refresh: RefreshToken {
-                access_token: digest_hex(keys, Kind::AccessToken, &r.access_token),
+                access_token: name_digest(keys, Kind::AccessToken, &r.access_token),
                 links: None,
                 ..r.clone()
             },
@@ -434,6 +454,113 @@ fn decrypted(mut opened: All, sealed: &All, out: &mut Converted) -> All {
         }
     }
     opened
+}
+
+/// What a store that keeps its tokens in clear under a keyring (the memory store:
+/// `TokenStore::seals_tokens`) writes in place of a name it was given only as a digest (a
+/// copy from a sealed store: tokens rotated away, families, a refresh token whose access
+/// token is gone): the digest's hex after this prefix, which no token a server issues
+/// starts with. What leaves the store gives it back as the digest it was (`name_digest`),
+/// and a rotation's refresh token not found in clear is looked for under it
+/// (`Sealed::rotate_refresh_token`), so a replay of a token rotated away before the copy is
+/// still caught.
+pub const DIGEST_NAME: &str = "\u{0}digest:";
+
+/// `digest` (a digest's hex) as a name a clear store keeps (`DIGEST_NAME`).
+pub fn digest_name(digest: &str) -> String {
+    format!("{DIGEST_NAME}{digest}")
+}
+
+/// The hex of `name`'s keyed digest, as a sealed store names it: a name that is a digest
+/// already (`DIGEST_NAME`) is that digest.
+fn name_digest(keys: &Keyring, kind: Kind, name: &str) -> String {
+    match name.strip_prefix(DIGEST_NAME) {
+        Some(digest) => digest.to_owned(),
+        None => digest_hex(keys, kind, name),
+    }
+}
+
+/// One batch of rows of a store that keeps its tokens in clear under `keys` (the memory
+/// store), as a sealed store keeps them (`seal_all`, what `encrypt` writes): what leaves it
+/// (a backup, a copy), in as many batches. Codes and pending authorizations are sealed in it
+/// already: as they are, as clients.
+pub fn seal_rows(keys: &Keyring, rows: Rows) -> Result<Vec<Rows>> {
+    if !is_token_rows(&rows) {
+        return Ok(vec![rows]);
+    }
+    let mut all = All::default();
+    all.rows(rows)?;
+    Ok(seal_all(keys, &all)?
+        .into_rows()
+        .into_iter()
+        .filter(|r| !r.is_empty())
+        .collect())
+}
+
+/// Whether `rows` are of a kind a store keeps in clear under a keyring, if it does
+/// (`TokenStore::seals_tokens`): access and refresh tokens, families, tokens rotated away.
+fn is_token_rows(rows: &Rows) -> bool {
+    !matches!(
+        rows,
+        Rows::Clients(_) | Rows::AuthorizationCodes(_) | Rows::PendingAuthorizations(_)
+    )
+}
+
+/// A copy's sealed token rows gathered for a store that keeps its tokens in clear under the
+/// keyring (the memory store), opened once all are there (a refresh token is opened from
+/// its access token's links, which may come in another batch); codes and pending
+/// authorizations are not taken (the store keeps them sealed, as they come).
+#[derive(Default)]
+pub struct Opening(All);
+
+impl Opening {
+    /// Keeps `rows` if they are token rows, to be opened by `open`; whether it did.
+    pub fn take(&mut self, rows: &Rows) -> Result<bool> {
+        if !is_token_rows(rows) {
+            return Ok(false);
+        }
+        self.0.rows(rows.clone())?;
+        Ok(true)
+    }
+
+    /// The rows kept so far, opened (`open_all`: access and refresh tokens under their
+    /// strings, families under their refresh token's), in the order a store takes them; what
+    /// only a digest names stays one, under `DIGEST_NAME` (nothing dropped: a copy's counts
+    /// check out). A value that does not open, or links naming other tokens, is an error.
+    pub fn open(&mut self, keys: &Keyring) -> Result<Vec<Rows>> {
+        let sealed = std::mem::take(&mut self.0);
+        let opened = open_all(keys, &sealed)?;
+        let mut names: HashMap<&str, String> = HashMap::with_capacity(sealed.refresh.len());
+        let mut refresh = Vec::with_capacity(sealed.refresh.len());
+        for (s, o) in sealed.refresh.iter().zip(opened.refresh) {
+            if s.refresh_token == o.refresh_token {
+                refresh.push(RefreshRow {
+                    refresh_token: digest_name(&s.refresh_token),
+                    refresh: RefreshToken {
+                        access_token: digest_name(&s.refresh.access_token),
+                        ..o.refresh
+                    },
+                });
+            } else {
+                names.insert(s.refresh_token.as_str(), o.refresh_token.clone());
+                refresh.push(o);
+            }
+        }
+        let renamed = |r: &str| names.get(r).cloned().unwrap_or_else(|| digest_name(r));
+        let (families, retired) = renamed_rotations(&sealed, renamed, digest_name);
+        let all = All {
+            access: opened.access,
+            refresh,
+            families,
+            retired,
+            ..All::default()
+        };
+        Ok(all
+            .into_rows()
+            .into_iter()
+            .filter(|r| !r.is_empty())
+            .collect())
+    }
 }
 
 /// `rekey`: sealed rows re-sealed under the active key, and what `open_all` gives of them.
