@@ -211,3 +211,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_cache;
+
+#[cfg(test)]
+mod tests_export;
