@@ -92,14 +92,16 @@ impl RedisStore {
         let sizes = self.script(true, &s::EXPORT_SIZES, &self.args())?.items();
         let mark = sizes.get(5).cloned().and_then(Reply::text);
         let n = |i| count(&sizes, i);
-        // For the progress only: what the indexes hold now (expired entries included).
+        // For the progress only: what the indexes hold now (expired entries included). A
+        // token of a rotation is in a family, and its predecessor retired while the family
+        // lives: at most as many family rows as retired ones.
         let estimate = Counts {
             access_tokens: n(0),
             refresh_tokens: n(0),
             authorization_codes: n(1),
             clients: n(2),
             pending_authorizations: n(3),
-            refresh_families: 0,
+            refresh_families: n(4).min(n(0)),
             retired_refresh_tokens: n(4),
         };
         sink.counts(&estimate, mark.as_deref())?;

@@ -26,6 +26,7 @@ type After<'a> = Box<dyn FnMut(&'static str, &str) + 'a>;
 struct Tally<'a> {
     times: HashMap<(&'static str, String), u32>,
     mark: Option<Option<String>>,
+    estimate: Counts,
     after: After<'a>,
 }
 
@@ -34,6 +35,7 @@ impl<'a> Tally<'a> {
         Tally {
             times: HashMap::new(),
             mark: None,
+            estimate: Counts::default(),
             after: Box::new(after),
         }
     }
@@ -52,8 +54,9 @@ impl<'a> Tally<'a> {
 }
 
 impl Sink for Tally<'_> {
-    fn counts(&mut self, _: &Counts, mark: Option<&str>) -> crate::error::Result<()> {
+    fn counts(&mut self, estimate: &Counts, mark: Option<&str>) -> crate::error::Result<()> {
         self.mark = Some(mark.map(str::to_owned));
+        self.estimate = *estimate;
         Ok(())
     }
 
@@ -156,6 +159,9 @@ fn every_row_is_handed_over_exactly_once_across_pages() {
         [500, 500, 20, 20, 150, 150, 120]
     );
     assert_eq!(tally.mark, Some(None));
+    // The progress's estimate, from the indexes' sizes: right here (every token with a
+    // refresh token, each rotated one in a family, nothing expired).
+    assert_eq!(tally.estimate, counts);
     // One page that holds everything gives the same.
     let mut whole = Tally::new(|_, _| {});
     assert_eq!(s.export_paged(10_000, 1000, &mut whole).unwrap(), counts);
