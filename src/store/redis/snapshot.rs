@@ -5,7 +5,8 @@
 //! record read in the same script (a token with its refresh token and family: never torn),
 //! handed to the sink as it comes. Redis runs each script alone, so no page holds the
 //! server for long (one script for the whole store held it about a second per 100,000
-//! tokens, every other client waiting) and no more than a page is held in memory.
+//! tokens, every other client waiting), and no more than a page of rows is held in memory
+//! (with 16 bytes per row handed over: `Seen`).
 //!
 //! It is not a point-in-time snapshot across pages. A cursor (the score and member of the
 //! last entry read) walks each index in Redis's own order, so an entry there with the same
