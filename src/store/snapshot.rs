@@ -3,7 +3,8 @@
 //!
 //! A store reads its rows in one consistent snapshot (`RowStore::export_rows`: the memory
 //! store under its lock, SQLite in one read transaction, PostgreSQL in one REPEATABLE READ
-//! transaction) while other callers keep writing, and writes rows as they are
+//! transaction; Redis in pages instead, one script each, see `redis::snapshot`) while other
+//! callers keep writing, and writes rows as they are
 //! (`import_rows`: creation times, rotation families and rotated-away tokens kept), so
 //! that a copy logs nobody out. The rows pass through `copy` one batch at a time. Rows of a
 //! sealed store (issue 19, encryption at rest: `sealed`) travel as they are, digests and
@@ -222,7 +223,9 @@ impl Counts {
 }
 
 /// Where an export hands its snapshot: first its counts and the store's mark of encryption
-/// at rest (`TokenStore::seal_mark`, `None` in clear), then its rows in batches.
+/// at rest (`TokenStore::seal_mark`, `None` in clear), then its rows in batches. A paged
+/// export (Redis) gives, as counts, what its indexes hold as it starts (for the progress
+/// only); `RowStore::export_rows` returns those of the rows it handed over.
 pub trait Sink {
     fn counts(&mut self, counts: &Counts, mark: Option<&str>) -> Result<()>;
     fn rows(&mut self, rows: Rows) -> Result<()>;
@@ -300,9 +303,10 @@ pub trait RowStore {
     /// How many rows of each kind the store holds now.
     fn row_counts(&self) -> Result<Counts>;
 
-    /// Reads every row in one consistent snapshot, taken while others keep writing:
-    /// gives `sink` the snapshot's counts and mark, then its rows in batches of at most
-    /// `batch` (clients in registration order), and returns the counts.
+    /// Reads every row in one consistent snapshot, taken while others keep writing (Redis:
+    /// in pages, see `redis::snapshot`): gives `sink` the snapshot's counts and mark, then
+    /// its rows in batches of at most `batch` (clients in registration order), and returns
+    /// the counts of the rows handed over.
     fn export_rows(&self, batch: usize, sink: &mut dyn Sink) -> Result<Counts>;
 
     /// Writes rows as they are, in one transaction: a row replaces one with the same key.

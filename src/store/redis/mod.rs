@@ -219,3 +219,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_cache;
+
+#[cfg(test)]
+mod tests_export;

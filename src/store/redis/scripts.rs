@@ -524,52 +524,79 @@ return n
 "#,
 );
 
-/// Every record, read in one step (a consistent snapshot): {tokens (token, fields, …),
-/// codes (code, record, …), clients (id, fields, …, in registration order), pending
-/// (state, data, expiry, …), retired (refresh token, family, when, …), the mark of encryption
-/// at rest (nil without one)}.
-pub(super) static EXPORT: Script = Script::new(
+/// The sizes of the indexes an export pages through and the mark of encryption at rest
+/// (nil without one): {tokens, codes, clients, pending, retired, mark}, each a `ZCARD`.
+pub(super) static EXPORT_SIZES: Script = Script::new(
     r#"
-local tokens, codes, clients, pend, retired = {}, {}, {}, {}, {}
-for _, t in ipairs(redis.call('ZRANGE', P .. 'exp', 0, -1)) do
-  local h = redis.call('HGETALL', P .. 'at:' .. t)
-  if #h > 0 then
-    tokens[#tokens + 1] = t
-    tokens[#tokens + 1] = h
+local n = {}
+for i, k in ipairs({'exp', 'codes', 'clients', 'pend', 'retired'}) do
+  n[i] = redis.call('ZCARD', P .. k)
+end
+n[6] = redis.call('HGET', P .. 'meta', 'seal')
+return n
+"#,
+);
+
+/// One page of an export: at most ARGV 5 entries of the index ARGV 2 (`exp`, `codes`,
+/// `clients`, `pend` or `retired`) that sort after the cursor, the score ARGV 3 and member
+/// ARGV 4 of the last entry the previous page read (both '' for the first page), each with
+/// its record read in the same step (a token's hash holds its refresh token and family):
+/// {{member, score, record, …}, the mark of encryption at rest (nil without one)}. The
+/// record: a token's or client's fields (none when gone), a code's `d`, a pending
+/// authorization's data, a retired token's {family, when} (false when gone).
+///
+/// The order is Redis's own, by score then member byte by byte, so the cursor stays exact
+/// when many entries share a score (tokens expiring in the same millisecond, or never) and
+/// when its own entry was removed since: the page starts right after it, found by `ZRANK`
+/// when it is still there with its score, else by a binary search among the entries of its
+/// score (`ZCOUNT` gives where they are). An entry there with the same score from the
+/// first page to the last is read exactly once.
+pub(super) static EXPORT_PAGE: Script = Script::new(
+    r#"
+local index, s, m, n = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local key = P .. index
+-- Whether `a` sorts after `b` as Redis orders members of one score (bytes, then length).
+local function sorts_after(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local from = 0
+if s ~= '' then
+  if redis.call('ZSCORE', key, m) == s then
+    from = redis.call('ZRANK', key, m) + 1
+  else
+    local lo = redis.call('ZCOUNT', key, '-inf', '(' .. s)
+    local hi = lo + redis.call('ZCOUNT', key, s, s)
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if sorts_after(redis.call('ZRANGE', key, mid, mid)[1], m) then hi = mid else lo = mid + 1 end
+    end
+    from = lo
   end
 end
-for _, c in ipairs(redis.call('ZRANGE', P .. 'codes', 0, -1)) do
-  local d = redis.call('HGET', P .. 'code:' .. c, 'd')
-  if d then
-    codes[#codes + 1] = c
-    codes[#codes + 1] = d
+local page = redis.call('ZRANGE', key, from, from + n - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #page, 2 do
+  local id, d = page[i]
+  if index == 'exp' then
+    d = redis.call('HGETALL', P .. 'at:' .. id)
+  elseif index == 'codes' then
+    d = redis.call('HGET', P .. 'code:' .. id, 'd')
+  elseif index == 'clients' then
+    d = redis.call('HGETALL', P .. 'cl:' .. id)
+  elseif index == 'pend' then
+    d = redis.call('GET', P .. 'pend:' .. id)
+  else
+    d = redis.call('HMGET', P .. 'ret:' .. id, 'f', 'a')
   end
+  out[#out + 1] = id
+  out[#out + 1] = page[i + 1]
+  out[#out + 1] = d
 end
-for _, id in ipairs(redis.call('ZRANGE', P .. 'clients', 0, -1)) do
-  clients[#clients + 1] = id
-  clients[#clients + 1] = redis.call('HGETALL', P .. 'cl:' .. id)
-end
-for _, s in ipairs(redis.call('ZRANGE', P .. 'pend', 0, -1, 'WITHSCORES')) do
-  pend[#pend + 1] = s
-end
-local kept = {}
-for i = 1, #pend, 2 do
-  local d = redis.call('GET', P .. 'pend:' .. pend[i])
-  if d then
-    kept[#kept + 1] = pend[i]
-    kept[#kept + 1] = d
-    kept[#kept + 1] = pend[i + 1]
-  end
-end
-for _, rt in ipairs(redis.call('ZRANGE', P .. 'retired', 0, -1)) do
-  local h = redis.call('HMGET', P .. 'ret:' .. rt, 'f', 'a')
-  if h[1] then
-    retired[#retired + 1] = rt
-    retired[#retired + 1] = h[1]
-    retired[#retired + 1] = h[2]
-  end
-end
-return {tokens, codes, clients, kept, retired, redis.call('HGET', P .. 'meta', 'seal')}
+return {out, redis.call('HGET', P .. 'meta', 'seal')}
 "#,
 );
 

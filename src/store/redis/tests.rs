@@ -10,7 +10,7 @@ use crate::store::TokenStore;
 /// A fresh key prefix on the test server; its keys are removed with the fixture.
 pub struct TestPrefix {
     url: String,
-    prefix: String,
+    pub(super) prefix: String,
 }
 
 impl TestPrefix {
