@@ -491,6 +491,9 @@ pub fn copy(
                 progress,
             },
         )?;
+        // The snapshot's counts given first may be an estimate (a paged export's: Redis);
+        // what was handed over is the whole, so a finished copy shows all of it done.
+        progress.total.store(counts.total(), Ordering::Relaxed);
         let after = target.counts()?;
         if let Some((kind, want, got)) = counts.first_difference(&after) {
             return Err(StoreError::InvalidArgument(format!(
