@@ -224,6 +224,46 @@ local function v(x)
   if x == false then return nil end
   return x
 end
+-- Whether `a` sorts after `b` as Redis orders members of one score (bytes, then length).
+local function sorts_after(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+-- A page of the sorted set `index` (`ZRANGE … WITHSCORES`): at most `n` entries after the
+-- cursor, the score `s` and member `m` of the last entry the previous page read (both ''
+-- for the first page), in Redis's own order (score, then member byte by byte). Exact when
+-- many entries share a score and when the cursor's own entry was removed since (a page
+-- that removes what it reads): the page starts right after it, found by `ZRANK` when it is
+-- still there with its score, else by a binary search among the entries of its score.
+-- An entry there with the same score from the first page to the last is read exactly once.
+local function page_after(index, s, m, n)
+  local key = P .. index
+  local from = 0
+  if s ~= '' then
+    if redis.call('ZSCORE', key, m) == s then
+      from = redis.call('ZRANK', key, m) + 1
+    else
+      local lo = redis.call('ZCOUNT', key, '-inf', '(' .. s)
+      local hi = lo + redis.call('ZCOUNT', key, s, s)
+      while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        if sorts_after(redis.call('ZRANGE', key, mid, mid)[1], m) then hi = mid else lo = mid + 1 end
+      end
+      from = lo
+    end
+  end
+  return redis.call('ZRANGE', key, from, from + tonumber(n) - 1, 'WITHSCORES')
+end
+-- The answer of a script that walks an index a page at a time (`tally` in snapshot.rs):
+-- {entries read, the last one's score and member (the next page's cursor), counts…}.
+local function tallied(page, counts)
+  local out = {#page / 2, page[#page] or '', page[#page - 1] or ''}
+  for _, c in ipairs(counts) do out[#out + 1] = c end
+  return out
+end
 -- Whether any row but a client's is stored.
 local function holds()
   for _, k in ipairs({'exp', 'codes', 'pend', 'retired'}) do
@@ -496,31 +536,30 @@ return 1
 "#,
 );
 
-/// How many records of each kind (`snapshot::Counts`' order), expired ones Redis has not
-/// removed yet included.
-pub(super) static COUNTS: Script = Script::new(
+/// How many records one page of the index ARGV 2 (`exp`, `codes`, `pend` or `retired`)
+/// holds, after the cursor ARGV 3 and 4, at most ARGV 5 entries (`page_after`): for `exp`,
+/// {access tokens, refresh tokens, refresh tokens in a family}; for the others, the records
+/// still there. Expired ones Redis has not removed yet are counted. `tallied`'s answer.
+pub(super) static COUNT_PAGE: Script = Script::new(
     r#"
-local n = {0, 0, 0, 0, 0, 0, 0}
-for _, t in ipairs(redis.call('ZRANGE', P .. 'exp', 0, -1)) do
-  local h = redis.call('HMGET', P .. 'at:' .. t, 'k', 'r', 'f')
-  if h[1] then
-    n[1] = n[1] + 1
-    if h[2] then n[2] = n[2] + 1 end
-    if h[3] then n[6] = n[6] + 1 end
+local index = ARGV[2]
+local page = page_after(index, ARGV[3], ARGV[4], ARGV[5])
+if index == 'exp' then
+  local n = {0, 0, 0}
+  for i = 1, #page, 2 do
+    local h = redis.call('HMGET', P .. 'at:' .. page[i], 'k', 'r', 'f')
+    if h[1] then
+      n[1] = n[1] + 1
+      if h[2] then n[2] = n[2] + 1 end
+      if h[3] then n[3] = n[3] + 1 end
+    end
   end
+  return tallied(page, n)
 end
-local function existing(index, key)
-  local c = 0
-  for _, m in ipairs(redis.call('ZRANGE', P .. index, 0, -1)) do
-    c = c + redis.call('EXISTS', P .. key .. m)
-  end
-  return c
-end
-n[3] = existing('codes', 'code:')
-n[4] = redis.call('ZCARD', P .. 'clients')
-n[5] = existing('pend', 'pend:')
-n[7] = existing('retired', 'ret:')
-return n
+local prefix = ({codes = 'code:', pend = 'pend:', retired = 'ret:'})[index]
+local c = 0
+for i = 1, #page, 2 do c = c + redis.call('EXISTS', P .. prefix .. page[i]) end
+return tallied(page, {c})
 "#,
 );
 
@@ -545,39 +584,14 @@ return n
 /// record: a token's or client's fields (none when gone), a code's `d`, a pending
 /// authorization's data, a retired token's {family, when} (false when gone).
 ///
-/// The order is Redis's own, by score then member byte by byte, so the cursor stays exact
-/// when many entries share a score (tokens expiring in the same millisecond, or never) and
-/// when its own entry was removed since: the page starts right after it, found by `ZRANK`
-/// when it is still there with its score, else by a binary search among the entries of its
-/// score (`ZCOUNT` gives where they are). An entry there with the same score from the
-/// first page to the last is read exactly once.
+/// The order is Redis's own, by score then member byte by byte (`page_after`), so the cursor
+/// stays exact when many entries share a score (tokens expiring in the same millisecond, or
+/// never) and when its own entry was removed since. An entry there with the same score from
+/// the first page to the last is read exactly once.
 pub(super) static EXPORT_PAGE: Script = Script::new(
     r#"
-local index, s, m, n = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local key = P .. index
--- Whether `a` sorts after `b` as Redis orders members of one score (bytes, then length).
-local function sorts_after(a, b)
-  for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x > y end
-  end
-  return #a > #b
-end
-local from = 0
-if s ~= '' then
-  if redis.call('ZSCORE', key, m) == s then
-    from = redis.call('ZRANK', key, m) + 1
-  else
-    local lo = redis.call('ZCOUNT', key, '-inf', '(' .. s)
-    local hi = lo + redis.call('ZCOUNT', key, s, s)
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      if sorts_after(redis.call('ZRANGE', key, mid, mid)[1], m) then hi = mid else lo = mid + 1 end
-    end
-    from = lo
-  end
-end
-local page = redis.call('ZRANGE', key, from, from + n - 1, 'WITHSCORES')
+local index = ARGV[2]
+local page = page_after(index, ARGV[3], ARGV[4], ARGV[5])
 local out = {}
 for i = 1, #page, 2 do
   local id, d = page[i]
@@ -622,18 +636,28 @@ return 1
 "#,
 );
 
-/// Removes every token and code of the client ARGV 2; returns how many tokens.
-pub(super) static REVOKE_CLIENT: Script = Script::new(
+/// Removes the tokens (index ARGV 2 `exp`) or codes (`codes`) of the client ARGV 6 among
+/// one page of at most ARGV 5 entries after the cursor ARGV 3 and 4 (`page_after`; what it
+/// removes leaves the index, and the next page starts after the cursor all the same).
+/// `tallied`'s answer, with how many it removed.
+pub(super) static REVOKE_CLIENT_PAGE: Script = Script::new(
     r#"
+local index, client = ARGV[2], ARGV[6]
+local page = page_after(index, ARGV[3], ARGV[4], ARGV[5])
 local n = 0
-for _, t in ipairs(redis.call('ZRANGE', P .. 'exp', 0, -1)) do
-  if redis.call('HGET', P .. 'at:' .. t, 'c') == ARGV[2] then n = n + remove_token(t) end
+for i = 1, #page, 2 do
+  local id = page[i]
+  if index == 'exp' then
+    if redis.call('HGET', P .. 'at:' .. id, 'c') == client then n = n + remove_token(id) end
+  else
+    local d = redis.call('HGET', P .. 'code:' .. id, 'd')
+    if d and cjson.decode(d).c == client then
+      remove_code(id)
+      n = n + 1
+    end
+  end
 end
-for _, c in ipairs(redis.call('ZRANGE', P .. 'codes', 0, -1)) do
-  local d = redis.call('HGET', P .. 'code:' .. c, 'd')
-  if d and cjson.decode(d).c == ARGV[2] then remove_code(c) end
-end
-return n
+return tallied(page, {n})
 "#,
 );
 

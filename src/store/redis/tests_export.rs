@@ -249,3 +249,61 @@ fn a_mark_changed_during_the_export_fails_it() {
     s.export_paged(100, 100, &mut again).unwrap();
     assert_eq!(again.mark, Some(Some("sealed v2 test".into())));
 }
+
+/// The counts are walked a page at a time too: pages of 7 give what one page of everything
+/// gives, and what an export hands over.
+#[test]
+fn counts_walk_the_indexes_a_page_at_a_time() {
+    let Some((_p, s, _)) = filled() else {
+        return;
+    };
+    let counts = s.counts_paged(7).unwrap();
+    assert_eq!(counts, s.counts_paged(100_000).unwrap());
+    assert_eq!(counts, s.row_counts().unwrap());
+    let mut tally = Tally::new(|_, _| {});
+    assert_eq!(counts, s.export_paged(100, 100, &mut tally).unwrap());
+    assert_eq!(
+        [
+            counts.access_tokens,
+            counts.refresh_tokens,
+            counts.refresh_families,
+            counts.retired_refresh_tokens,
+            counts.authorization_codes,
+            counts.pending_authorizations,
+            counts.clients
+        ],
+        [500, 500, 20, 20, 150, 150, 120]
+    );
+}
+
+/// A client's revocation, a page at a time, takes every token and code of that client and
+/// nothing of another's, where pages end inside runs of one expiry among the other
+/// client's tokens (each page removes what it reads: the next starts after its cursor).
+#[test]
+fn a_client_revoked_a_page_at_a_time_loses_every_token_and_code_and_no_other() {
+    let Some((_p, s, _)) = filled() else {
+        return;
+    };
+    let mut other = Vec::new();
+    for i in 0..300 {
+        let mut t = token(&format!("o{i:03}"), Some(&format!("q{i:03}")), Some("uo"), Some(LATER));
+        t.client_id = "other".into();
+        other.push(t);
+    }
+    s.store_access_tokens(&other, NOW).unwrap();
+    let mut c = code_at(NOW, NOW + 600_000);
+    c.client_id = "other".into();
+    s.store_authorization_code("oc", &c).unwrap();
+
+    assert_eq!(s.revoke_client_paged("client", 7).unwrap(), 500);
+    let counts = s.row_counts().unwrap();
+    assert_eq!((counts.access_tokens, counts.authorization_codes), (300, 1));
+    assert!(s.get_access_token("t001", NOW).unwrap().is_none());
+    assert!(s.get_access_token("at-n03", NOW).unwrap().is_none());
+    assert!(s.get_access_token("o123", NOW).unwrap().is_some());
+    assert!(s.get_refresh_token("q299", NOW).unwrap().is_some());
+    assert_eq!(s.revoke_client_paged("client", 7).unwrap(), 0);
+    assert_eq!(s.revoke_client_paged("other", 1000).unwrap(), 300);
+    let counts = s.row_counts().unwrap();
+    assert_eq!((counts.access_tokens, counts.authorization_codes), (0, 0));
+}
