@@ -27,7 +27,9 @@ describe("benchmark paired check", () => {
     assert.deepEqual(all.find((g) => g.ours === "ours-redis"), { ours: "ours-redis", peer: "redis", size: 10_000, ops: ["getHit", "store", "code"], oneProcess: false });
     // Redis at 1M: both seeded once in one process and alternated (seeding is 70-90 s a side).
     assert.deepEqual(all.find((g) => g.ours === "ours-redis" && g.size === 1_000_000), { ours: "ours-redis", peer: "redis", size: 1_000_000, ops: ["getHit", "store", "code"], oneProcess: true });
-    assert.equal(all.length, 6);
+    // Keys' cost per memory get: the memory store with keys against itself without.
+    assert.deepEqual(all.filter((g) => g.ours === "ours-memory-sealed").map((g) => [g.peer, g.size, g.ops]), [["ours-memory", 10_000, ["getHit"]], ["ours-memory", 1_000_000, ["getHit"]]]);
+    assert.equal(all.length, 8);
     assert.deepEqual(pairGroups(["ours-sqlite", "better-sqlite3", "ours-memory", "map-original"], [10_000]).map((g) => g.ours), ["ours-sqlite"]);
     assert.deepEqual(pairGroups(["ours-sqlite"], [10_000]), []);
   });
@@ -102,13 +104,32 @@ describe("benchmark paired check", () => {
     assert.equal(r.pass, true);
   });
 
+  it("keys' cost per memory get is judged on the time added in each pair, not on two trials", () => {
+    const results = [trial("ours-memory-sealed", 1_000_000, { getHit: 5.5, store: 9 }), trial("ours-memory", 1_000_000, { getHit: 4, store: 8 })];
+    const pairs = [{
+      ours: "ours-memory-sealed", peer: "ours-memory", size: 1_000_000, ops: ["getHit"],
+      pairs: [{ ours: { getHit: 4.2 }, peer: { getHit: 4 } }, { ours: { getHit: 3.8 }, peer: { getHit: 4 } }, { ours: { getHit: 5.5 }, peer: { getHit: 4 } }],
+    }];
+    const target = "keys' cost (tokens in clear in memory, sealed in backups) per get, memory (under 1 µs added), 1M";
+    const r = row(targets(results, undefined, pairs), target);
+    assert.equal(r.pass, true, "median +0.2 µs is under 1 µs though the main trials differ by 1.5 µs");
+    assert.match(r.measured, /median \*\*\+0\.20 µs\*\* \(pairs \+0\.20 µs, −0\.20 µs, \+1\.50 µs; spread −0\.20 µs–\+1\.50 µs\); main trials 5\.50 vs 4\.00 µs: \+1\.50 µs/);
+    pairs[0].pairs[0].ours.getHit = 5.1;
+    assert.equal(row(targets(results, undefined, pairs), target).pass, false, "median +1.1 µs misses");
+    // Without pairs: the two trials, as before; the store rows stay shown, never judged.
+    assert.equal(row(targets(results), target).pass, false);
+    assert.equal(row(targets(results, undefined, pairs), "keys' cost (tokens in clear in memory, sealed in backups) per store, memory, 1M").pass, "shown");
+  });
+
   it("every paired target is one targets.js judges, with the same bound", () => {
     const rows = targets([], undefined, []);
     for (const t of PAIRED.filter((x) => !x.timeRatio)) {
-      const pairs = [{ ours: t.ours, peer: t.peer, size: t.size, ops: [t.op], pairs: [{ ours: { [t.op]: 1 }, peer: { [t.op]: t.goal } }] }];
+      // At its bound: a speed ratio of exactly `goal` passes; a time added of just under 1 µs.
+      const [o, p] = t.addedUs ? [3.99, 3] : [1, t.goal];
+      const pairs = [{ ours: t.ours, peer: t.peer, size: t.size, ops: [t.op], pairs: [{ ours: { [t.op]: o }, peer: { [t.op]: p } }] }];
       const judged = targets([], undefined, pairs).filter((r) => r.pass !== null);
-      assert.equal(judged.length, 1, `${t.ours} vs ${t.peer}, ${t.op}: one target judged on it`);
-      assert.equal(judged[0].pass, true, "exactly at its bound passes");
+      assert.equal(judged.length, 1, `${t.ours} vs ${t.peer}, ${t.op}, ${t.size}: one target judged on it`);
+      assert.equal(judged[0].pass, true, "at its bound passes");
     }
     assert.ok(rows.length > PAIRED.length);
   });

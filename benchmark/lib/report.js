@@ -62,6 +62,7 @@ function pairedMethod(meta) {
     + ` A paired check runs ours and the peer alternately in fresh processes, ${meta.opts.pairs} pairs (ours first in the 1st, 3rd, … pair, the peer first in the others, so a steady drift favours neither),`
     + ` each process short: it seeds the store, then calibrates, warms up and times only the judged ops (the median of ${done[0].runs} timed runs each, the same workloads and checks as the main trials; no contract pass, no cleanup),`
     + " so the two processes of a pair run seconds apart under about the same load. Each pair gives a ratio; the target is judged on their median, and every pair's ratio and their spread (lowest–highest) are shown beside it, with the main trials' ratio."
+    + (done.some((g) => g.ours === "ours-memory-sealed") ? " The keys' cost on the memory store is paired the same way, the store with keys against itself without: each pair gives the time keys added to a get (µs), judged on the median." : "")
     + together
     + ` Paired here: ${names.join("; ")}; ${fmt(seconds / 60)} min in all.`;
 }

@@ -61,18 +61,22 @@ function blockVerdict(worst) {
 }
 
 // A paired check's result as the targets table shows it: the median, every pair's ratio in
-// run order, and the spread (lowest to highest).
-function pairedText(s, count, oneProcess) {
+// run order, and the spread (lowest to highest); `show` writes one of them.
+function pairedText(s, count, oneProcess, show = times) {
   const how = oneProcess ? "rounds alternated in one process, both seeded once" : "pairs of fresh processes run alternately";
-  return `paired check, ${s.ratios.length}${count !== undefined && count !== s.ratios.length ? ` of ${count}` : ""} ${how}: median **${times(s.median)}**`
-    + ` (pairs ${s.ratios.map(times).join(", ")}; spread ${times(s.min)}–${times(s.max)})`;
+  return `paired check, ${s.ratios.length}${count !== undefined && count !== s.ratios.length ? ` of ${count}` : ""} ${how}: median **${show(s.median)}**`
+    + ` (pairs ${s.ratios.map(show).join(", ")}; spread ${show(s.min)}–${show(s.max)})`;
 }
+
+// A difference with its sign ("+2.5", "−112").
+const signed = (d) => (d < 0 ? `−${fmt(-d)}` : `+${fmt(d)}`);
+const addedUs = (d) => `${signed(d)} µs`;
 
 // The paired check of target t in `pairs` (run.js runPairs' groups), summed up, if the run made it.
 function paired(pairs, t) {
   const group = pairs?.find((g) => g.ours === t.ours && g.peer === t.peer && g.size === t.size);
   const s = group && summarize(t, group.pairs);
-  return s && { ...s, text: pairedText(s, group.pairs.length, group.oneProcess) };
+  return s && { ...s, text: pairedText(s, group.pairs.length, group.oneProcess, t.addedUs ? addedUs : times) };
 }
 
 // Each target: { target, measured, pass } (pass null: not measured in this run). `burst`:
@@ -82,8 +86,6 @@ function targets(results, burst, pairs) {
   const us = (peer, size, op) => at(peer, size)?.ops[op]?.us;
   const rows = [];
   const add = (target, measured, pass) => rows.push({ target, measured, pass });
-  // A difference with its sign ("+2.5", "−112").
-  const signed = (d) => (d < 0 ? `−${fmt(-d)}` : `+${fmt(d)}`);
   // ours at least `goal` times the peer's speed on op at size; judged on its paired check if
   // the run made one, else on the main trials.
   const faster = (target, ours, peer, op, size, goal) => {
@@ -131,8 +133,8 @@ function targets(results, burst, pairs) {
     if (check) add(target, `${check.text.replace("median", "ours takes, median")}; main trials ${main ?? "not measured"}`, check.pass);
     else if (main === undefined) add(target, "not measured", null);
     else add(target, main, o <= 2 * m);
-    const ro = at("ours-memory", M)?.rss.aboveBaseline;
-    const rm = at("map-original", M)?.rss.aboveBaseline;
+    const ro = at("ours-memory", M)?.rss?.aboveBaseline;
+    const rm = at("map-original", M)?.rss?.aboveBaseline;
     if (ro === undefined || rm === undefined) add("memory RSS ≤ ½ of the Map module's, 1M", "not measured", null);
     else add("memory RSS ≤ ½ of the Map module's, 1M", `${fmt(ro / 2 ** 20)} vs ${fmt(rm / 2 ** 20)} MiB: ${fmt((100 * ro) / rm)}%`, ro <= rm / 2);
   }
@@ -179,8 +181,12 @@ function targets(results, burst, pairs) {
         const target = `${how} per ${what}, ${name}${bound ? " (under 1 µs added)" : ""}, ${sizeLabel(size)}`;
         const sealed = us(`${peer}-sealed`, size, op);
         const clear = us(peer, size, op);
-        if (sealed === undefined || clear === undefined) add(target, `not measured (peers ${peer} and ${peer}-sealed)`, null);
-        else add(target, `${fmt(sealed)} vs ${fmt(clear)} µs: ${signed(sealed - clear)} µs`, bound ? sealed - clear < 1 : SHOWN);
+        const main = sealed === undefined || clear === undefined ? undefined : `${fmt(sealed)} vs ${fmt(clear)} µs: ${signed(sealed - clear)} µs`;
+        const t = bound && pairedTarget(`${peer}-sealed`, peer, op, size);
+        const check = t && paired(pairs, t);
+        if (check) add(target, `${check.text}; main trials ${main ?? "not measured"}`, check.pass);
+        else if (main === undefined) add(target, `not measured (peers ${peer} and ${peer}-sealed)`, null);
+        else add(target, main, bound ? sealed - clear < 1 : SHOWN);
       }
     }
   }
