@@ -385,6 +385,38 @@ fn stats_agree_with_a_recount_as_time_passes(mut f: Fixture) {
 }
 
 /// A code stored without PKCE comes back without a challenge or method.
+/// A code stored again under the same string replaces the first, user and all: the second
+/// is what a consume gets, once, and the first user's removal no longer reaches it.
+fn a_code_stored_again_replaces_the_first(mut f: Fixture) {
+    let s = f.store.as_mut();
+    s.store_authorization_code("c1", &code(Some("u1"), None, None, NOW + 600_000))
+        .unwrap();
+    let mut second = code(Some("u2"), None, None, NOW + 900_000);
+    second.redirect_uri = "https://other.example/cb".into();
+    s.store_authorization_code("c1", &second).unwrap();
+    s.delete_user_tokens("u1").unwrap();
+    let got = s
+        .take_authorization_code("c1", NOW)
+        .unwrap()
+        .expect("the second code");
+    assert_eq!(
+        (
+            got.user_id.as_deref(),
+            got.redirect_uri.as_str(),
+            got.expires_at
+        ),
+        (Some("u2"), "https://other.example/cb", NOW + 900_000)
+    );
+    assert!(s.take_authorization_code("c1", NOW).unwrap().is_none());
+    // The new user's removal reaches it: stored for u2, then for u1, u1's removal takes it.
+    s.store_authorization_code("c2", &code(Some("u2"), None, None, NOW + 600_000))
+        .unwrap();
+    s.store_authorization_code("c2", &code(Some("u1"), None, None, NOW + 600_000))
+        .unwrap();
+    s.delete_user_tokens("u1").unwrap();
+    assert!(s.take_authorization_code("c2", NOW).unwrap().is_none());
+}
+
 fn codes_without_pkce_round_trip(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_authorization_code("c1", &code(Some("u"), None, None, NOW + 1000))
@@ -749,6 +781,7 @@ backend_list!(every_backend
         stats_count_only_live_tokens,
         stats_agree_with_a_recount_as_time_passes,
         codes_without_pkce_round_trip,
+        a_code_stored_again_replaces_the_first,
         unusual_strings_round_trip,
         bulk_store_is_all_or_nothing,
         rotation_issues_a_new_pair_and_revokes_the_family_on_reuse,

@@ -60,8 +60,7 @@ impl Script {
     }
 
     pub(super) fn source(&self) -> &str {
-        self.source
-            .get_or_init(|| format!("{PRELUDE}\n{}", self.body))
+        self.source.get_or_init(|| with_prelude(PRELUDE, self.body))
     }
 
     pub(super) fn sha(&self) -> Option<String> {
@@ -73,7 +72,58 @@ impl Script {
     }
 }
 
-/// The functions every script shares.
+/// `body` after the definitions of `prelude` it uses, directly or through another one, in
+/// the prelude's order. Redis runs a script's whole source at every call, so each local
+/// function defined is a closure made and collected per call: the whole prelude cost 2.8 µs
+/// a call on this machine (`return 1` alone 3.8 µs, with the prelude 6.5 µs). A definition is
+/// a top-level `local` line with the comment lines before it and the indented lines after
+/// it; it is used where its name appears as a whole word (a name in a comment counts too: at
+/// worst a definition too many).
+fn with_prelude(prelude: &str, body: &str) -> String {
+    let mut defs: Vec<(&str, String)> = Vec::new();
+    let mut comment = String::new();
+    for line in prelude.lines() {
+        if line.starts_with("--") {
+            comment.push_str(line);
+            comment.push('\n');
+        } else if let Some(rest) = line.strip_prefix("local ") {
+            let rest = rest.strip_prefix("function ").unwrap_or(rest);
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            defs.push((&rest[..end], std::mem::take(&mut comment) + line + "\n"));
+        } else if let Some((_, text)) = defs.last_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let mut used = vec![false; defs.len()];
+    let mut todo = vec![body.to_owned()];
+    while let Some(text) = todo.pop() {
+        for (i, (name, def)) in defs.iter().enumerate() {
+            if !used[i] && names(&text, name) {
+                used[i] = true;
+                todo.push(def.clone());
+            }
+        }
+    }
+    let mut out = String::new();
+    for ((_, def), _) in defs.iter().zip(&used).filter(|(_, u)| **u) {
+        out.push_str(def);
+    }
+    out.push_str(body);
+    out
+}
+
+/// Whether `name` appears in `text` as a whole word (not inside a longer name).
+fn names(text: &str, name: &str) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    text.match_indices(name).any(|(at, _)| {
+        !word(text[..at].chars().next_back()) && !word(text[at + name.len()..].chars().next())
+    })
+}
+
+/// The functions scripts share; each script gets those it uses (`with_prelude`).
 const PRELUDE: &str = r#"
 local P = ARGV[1]
 -- How long after its expiry Redis keeps a record (ms): until then a read that finds it
@@ -349,8 +399,11 @@ pub(super) static STORE_CODE: Script = Script::new(
     r#"
 local c, u, e, now = ARGV[2], opt(ARGV[3]), ARGV[5], ARGV[6]
 if sealed() then refuse_clear(cjson.decode(ARGV[4])['k']) end
-remove_code(c)
 local ck = P .. 'code:' .. c
+-- A code stored again replaces the first (codes are random: seldom). Without its hash,
+-- its `codes` entry gets the new expiry below and its user's set keeps a stale member,
+-- which every reader checks against the hash's user.
+if redis.call('EXISTS', ck) == 1 then remove_code(c) end
 if u then redis.call('HSET', ck, 'd', ARGV[4], 'u', u) else redis.call('HSET', ck, 'd', ARGV[4]) end
 expire_at(ck, e, now)
 redis.call('ZADD', P .. 'codes', e, c)
@@ -367,9 +420,12 @@ return 1
 /// Takes the code ARGV 2: its record, or nil; gone either way.
 pub(super) static TAKE_CODE: Script = Script::new(
     r#"
-local d = redis.call('HGET', P .. 'code:' .. ARGV[2], 'd')
-remove_code(ARGV[2])
-return d
+local c = ARGV[2]
+local h = redis.call('HMGET', P .. 'code:' .. c, 'd', 'u')
+redis.call('DEL', P .. 'code:' .. c)
+redis.call('ZREM', P .. 'codes', c)
+if h[2] then redis.call('SREM', P .. 'uc:' .. h[2], c) end
+return h[1]
 "#,
 );
 
@@ -663,6 +719,30 @@ return tallied(page, {n})
 
 #[cfg(test)]
 mod tests {
+    /// A script gets the definitions it uses and those they use, in the prelude's order,
+    /// comments kept; `P` by every script that names it; nothing it does not use.
+    #[test]
+    fn a_script_gets_the_prelude_it_uses_and_no_more() {
+        let prelude = "local P = ARGV[1]\n-- one\nlocal function a(x)\n  return x\nend\n\
+                       local function ab(x)\n  return a(x) .. P\nend\nlocal c_v\n\
+                       local function c()\n  return c_v\nend\n";
+        let got = super::with_prelude(prelude, "return ab(1)\n");
+        assert_eq!(
+            got,
+            "local P = ARGV[1]\n-- one\nlocal function a(x)\n  return x\nend\n\
+             local function ab(x)\n  return a(x) .. P\nend\nreturn ab(1)\n"
+        );
+        let got = super::with_prelude(prelude, "return c() -- not a(\n");
+        assert!(got.starts_with("-- one\nlocal function a(x)"), "{got}");
+        assert!(got.contains("local c_v\nlocal function c()"), "{got}");
+        assert!(!got.contains("ab(") && !got.contains("P ="), "{got}");
+        // The real scripts: the export's page gets its cursor, not the token writes.
+        let page = super::EXPORT_PAGE.source();
+        assert!(page.contains("local function page_after") && page.contains("local function sorts_after"));
+        assert!(!page.contains("local function store_one"));
+        assert!(super::STORE_TOKENS.source().contains("local function remove_token"));
+    }
+
     /// `INDEX_KEYS` are keys the scripts write, and the layout names: a key renamed in
     /// the scripts and not in the list would make `exists` miss a store.
     #[test]
