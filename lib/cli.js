@@ -445,9 +445,7 @@ async function revoke(values, given, opened) {
   const base = { storage: storage.storage, location: storage.location };
   switch (what) {
     case "user": {
-      const before = rowCounts(storage).accessTokens;
-      storage.deleteUserTokens(value);
-      const revoked = Math.max(0, before - rowCounts(storage).accessTokens);
+      const revoked = storage._native.deleteUserTokens(value, Date.now());
       return { json: { ...base, user: value, revoked }, text: `${where(storage)}: revoked the tokens and codes of user ${JSON.stringify(value)} (${revoked} access token${revoked === 1 ? "" : "s"})` };
     }
     case "client": {

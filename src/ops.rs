@@ -140,8 +140,8 @@ pub fn run(
             Answer::Done
         }
         Call::DeleteUserTokens(user) => {
-            store.delete_user_tokens(&user)?;
-            Answer::Done
+            let removed = store.delete_user_tokens(&user)?;
+            Answer::Count(usize::try_from(removed).unwrap_or(usize::MAX))
         }
         Call::CleanupAll(batch) => Answer::Count(cleanup_all(store, now, batch)?),
         Call::CleanupBatch {

@@ -137,8 +137,9 @@ operations! {
     both delete_token, delete_token_async(token: Key)
         -> "Promise<undefined>" = |self, now| Call::DeleteToken(token.0);
 
+    /// Returns how many access tokens it removed (the public function returns nothing).
     both delete_user_tokens, delete_user_tokens_async(user_id: Key)
-        -> "Promise<undefined>" = |self, now| Call::DeleteUserTokens(user_id.0);
+        -> "Promise<number>" = |self, now| Call::DeleteUserTokens(user_id.0);
 
     /// Removes everything expired, `batch_size` rows per transaction; returns the count.
     sync cleanup_expired_tokens(batch_size: u32) =

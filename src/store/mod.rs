@@ -183,8 +183,9 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
     /// Removes the access token and its refresh token.
     fn delete_token(&self, token: &str) -> Result<()>;
 
-    /// Removes every access token, refresh token and authorization code of the user.
-    fn delete_user_tokens(&self, user_id: &str) -> Result<()>;
+    /// Removes every access token, refresh token and authorization code of the user;
+    /// returns how many access tokens it removed (expired ones not yet cleaned up included).
+    fn delete_user_tokens(&self, user_id: &str) -> Result<u64>;
 
     /// Removes at most `limit` expired access tokens (with their refresh tokens) and
     /// expired authorization codes; returns how many it removed. Fewer than `limit`

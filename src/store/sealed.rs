@@ -692,7 +692,7 @@ impl TokenStore for Sealed {
         Ok(())
     }
 
-    fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+    fn delete_user_tokens(&self, user_id: &str) -> Result<u64> {
         self.ensure()?;
         self.inner.delete_user_tokens(user_id)
     }

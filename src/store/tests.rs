@@ -203,7 +203,9 @@ fn delete_user_tokens_removes_only_that_user(mut f: Fixture) {
     s.store_authorization_code("c2", &code(Some("u2"), None, None, NOW + 1000))
         .unwrap();
     assert_eq!(stats(s), (4, 2));
-    s.delete_user_tokens("u1").unwrap();
+    // The count is the user's access tokens removed (the command line's `revoke --user`).
+    assert_eq!(s.delete_user_tokens("u1").unwrap(), 2);
+    assert_eq!(s.delete_user_tokens("u1").unwrap(), 0);
     assert!(s.get_access_token("a1", NOW).unwrap().is_none());
     assert!(s.get_refresh_token("r2", NOW).unwrap().is_none());
     assert!(s.take_authorization_code("c1", NOW).unwrap().is_none());
@@ -211,7 +213,7 @@ fn delete_user_tokens_removes_only_that_user(mut f: Fixture) {
     assert!(s.get_access_token("n1", NOW).unwrap().is_some());
     assert!(s.take_authorization_code("c2", NOW).unwrap().is_some());
     // "" stands for "no user" in the file; it must never match the tokens without one.
-    s.delete_user_tokens("").unwrap();
+    assert_eq!(s.delete_user_tokens("").unwrap(), 0);
     assert_eq!(stats(s), (2, 1));
 }
 

@@ -181,13 +181,15 @@ impl Tables {
         Ok(())
     }
 
-    pub(super) fn delete_user_tokens(&mut self, user_id: &str) -> Result<()> {
-        for i in self.user_slots(user_id) {
+    pub(super) fn delete_user_tokens(&mut self, user_id: &str) -> Result<u64> {
+        let slots = self.user_slots(user_id);
+        let removed = slots.len() as u64;
+        for i in slots {
             self.remove_slot(i);
         }
         self.codes
             .retain(|_, c| c.user_id.as_deref() != Some(user_id));
-        Ok(())
+        Ok(removed)
     }
 
     pub(super) fn cleanup_expired(&mut self, now: i64, limit: usize) -> Result<usize> {

@@ -64,7 +64,7 @@ impl TokenStore for MemoryStore {
         self.tables()?.delete_token(token)
     }
 
-    fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+    fn delete_user_tokens(&self, user_id: &str) -> Result<u64> {
         self.tables()?.delete_user_tokens(user_id)
     }
 

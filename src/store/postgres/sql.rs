@@ -164,8 +164,9 @@ impl Sql {
                      WHERE hashtextextended(user_id, 0) = hashtextextended($1, 0) AND user_id = $1
                      RETURNING token, refresh_token),
                  r AS (DELETE FROM {s}.refresh_tokens x USING a
-                     WHERE x.refresh_token = a.refresh_token RETURNING 1)
-                 DELETE FROM {s}.authorization_codes WHERE user_id = $1"
+                     WHERE x.refresh_token = a.refresh_token RETURNING 1),
+                 c AS (DELETE FROM {s}.authorization_codes WHERE user_id = $1 RETURNING 1)
+                 SELECT count(*) FROM a"
             ),
             cleanup: format!(
                 "WITH doomed AS (SELECT token FROM {s}.access_tokens WHERE expires_at <= $1

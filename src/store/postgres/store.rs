@@ -259,13 +259,17 @@ impl TokenStore for PostgresStore {
         done
     }
 
-    fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+    fn delete_user_tokens(&self, user_id: &str) -> Result<u64> {
         if user_id.is_empty() || has_nul(&[user_id]) {
-            return Ok(());
+            return Ok(0);
         }
         let done = self.call(false, async |c, sql| {
-            p!(c, sql.delete_user, user_id => TEXT).await?;
-            Ok(())
+            let rows = p!(c, sql.delete_user, user_id => TEXT).await?;
+            let n = match rows.first() {
+                Some(row) => row.try_get::<_, i64>(0)?,
+                None => 0,
+            };
+            Ok(n.max(0) as u64)
         });
         self.cache.barrier();
         done

@@ -147,7 +147,7 @@ fn fine_counts_and_stats_stay_exact_under_two_concurrent_writers() {
                         let at = wall_ms();
                         let r = match rng.below(10) {
                             0 => store.delete_token(&name),
-                            1 if !user.is_empty() => store.delete_user_tokens(&user),
+                            1 if !user.is_empty() => store.delete_user_tokens(&user).map(|_| ()),
                             2 => store.cleanup_expired(at, 20).map(|_| ()),
                             3 => store.store_access_tokens(
                                 &[

@@ -374,13 +374,14 @@ return remove_token(ARGV[2])
 "#,
 );
 
-/// Removes every token and code of the user ARGV 2.
+/// Removes every token and code of the user ARGV 2; returns how many tokens.
 pub(super) static DELETE_USER: Script = Script::new(
     r#"
 local u = ARGV[2]
 local uk = P .. 'u:' .. u
+local n = 0
 for _, t in ipairs(redis.call('ZRANGE', uk, 0, -1)) do
-  if redis.call('HGET', P .. 'at:' .. t, 'u') == u then remove_token(t) end
+  if redis.call('HGET', P .. 'at:' .. t, 'u') == u then n = n + remove_token(t) end
 end
 redis.call('DEL', uk)
 redis.call('ZREM', P .. 'users', u)
@@ -389,7 +390,7 @@ for _, c in ipairs(redis.call('SMEMBERS', ck)) do
   if redis.call('HGET', P .. 'code:' .. c, 'u') == u then remove_code(c) end
 end
 redis.call('DEL', ck)
-return 1
+return n
 "#,
 );
 

@@ -223,15 +223,18 @@ impl TokenStore for RedisStore {
         done
     }
 
-    fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+    fn delete_user_tokens(&self, user_id: &str) -> Result<u64> {
         if user_id.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut a = self.args();
         a.push(user_id);
-        let done = self.script(false, &s::DELETE_USER, &a).map(|_| ());
+        let done = self.script(false, &s::DELETE_USER, &a);
         self.written();
-        done
+        done?
+            .int()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or(StoreError::Internal("delete_user_tokens gave no count"))
     }
 
     /// Expired tokens first, then codes, then pending authorizations, by their sorted sets

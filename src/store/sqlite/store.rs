@@ -78,7 +78,7 @@ impl TokenStore for SqliteStore {
         self.main(|db| db.delete_token(token))
     }
 
-    fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+    fn delete_user_tokens(&self, user_id: &str) -> Result<u64> {
         self.main(|db| db.delete_user_tokens(user_id))
     }
 

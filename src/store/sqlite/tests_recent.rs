@@ -75,7 +75,9 @@ fn every_change_by_another_connection_is_seen_by_the_next_read() {
         ),
         (
             "deleteUserTokens",
-            |o, _| o.delete_user_tokens("user-a").unwrap(),
+            |o, _| {
+                o.delete_user_tokens("user-a").unwrap();
+            },
             None,
         ),
         (

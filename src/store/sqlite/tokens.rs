@@ -398,9 +398,9 @@ impl Db {
         self.write(|c| delete_access(c, token).map(|_| ()))
     }
 
-    pub(super) fn delete_user_tokens(&self, user_id: &str) -> Result<()> {
+    pub(super) fn delete_user_tokens(&self, user_id: &str) -> Result<u64> {
         if user_id == NO_USER {
-            return Ok(());
+            return Ok(0);
         }
         self.write(|c| {
             c.prepare_cached(
@@ -408,11 +408,12 @@ impl Db {
                  (SELECT refresh_token FROM access_tokens WHERE user_id = ?1)",
             )?
             .execute([user_id])?;
-            c.prepare_cached("DELETE FROM access_tokens WHERE user_id = ?1")?
+            let removed = c
+                .prepare_cached("DELETE FROM access_tokens WHERE user_id = ?1")?
                 .execute([user_id])?;
             c.prepare_cached("DELETE FROM authorization_codes WHERE user_id = ?1")?
                 .execute([user_id])?;
-            Ok(())
+            Ok(removed as u64)
         })
     }
 
