@@ -137,6 +137,9 @@ function runTrial(peer, size, opts, dir, pgUrl, extra = {}) {
 // Timed runs per op in a pair's process: fewer than a trial's, so a pair stays short.
 const PAIR_RUNS = 3;
 
+// A pair's (or round's) times, as it finishes.
+const logPair = (what, i, ops, pair) => console.log(`benchmark: ${what} ${i + 1}: ${ops.map((op) => `${op} ${pair.ours[op].toFixed(2)} vs ${pair.peer[op].toFixed(2)} µs`).join(", ")}`);
+
 // The paired checks (lib/pairs.js): for each group (ours, its peer, a size, the judged ops),
 // opts.pairs pairs of fresh processes, ours and the peer one after the other (the order
 // swapped every other pair); a `oneProcess` group, opts.pairs rounds in one process (trial.js
@@ -152,13 +155,12 @@ async function runPairs(groups, opts, dir, pgUrl, failures) {
         const r = await runTrial(group.ours, group.size, opts, dir, pgUrl, { ops: group.ops, runs: entry.runs, alternate: { peer: group.peer, rounds: opts.pairs } });
         entry.pairs = r.pairs;
         entry.seedMs = r.seedMs;
-        r.pairs.forEach((pair, i) => console.log(`benchmark: round ${i + 1}: ${group.ops.map((op) => `${op} ${pair.ours[op].toFixed(2)} vs ${pair.peer[op].toFixed(2)} µs`).join(", ")}`));
+        r.pairs.forEach((pair, i) => logPair("round", i, group.ops, pair));
       } catch (err) {
         failures.push(`alternated rounds: ${err.message}`);
         console.error(`benchmark: FAILED alternated rounds: ${err.message}`);
       }
-    }
-    for (let i = 0; !group.oneProcess && i < opts.pairs; i++) {
+    } else for (let i = 0; i < opts.pairs; i++) {
       const pair = {};
       try {
         for (const peer of pairOrder(i, group.ours, group.peer)) {
@@ -168,7 +170,7 @@ async function runPairs(groups, opts, dir, pgUrl, failures) {
           entry.seedMs[side].push(r.seedMs);
         }
         entry.pairs.push(pair);
-        console.log(`benchmark: pair ${i + 1}: ${group.ops.map((op) => `${op} ${pair.ours[op].toFixed(2)} vs ${pair.peer[op].toFixed(2)} µs`).join(", ")}`);
+        logPair("pair", i, group.ops, pair);
       } catch (err) {
         failures.push(`pair ${i + 1}: ${err.message}`);
         console.error(`benchmark: FAILED pair ${i + 1}: ${err.message}`);

@@ -305,14 +305,20 @@ async function main() {
   };
 }
 
-// One side of a paired check: seed, time cfg.ops only (no contract pass, no watched run, no
-// cleanup), so that the two peers of a pair run close together in time.
-async function pairSide(cfg, ctx, file) {
+// Seeds a side of a paired check and checks it holds cfg.size tokens; returns the ms it took.
+async function seedChecked(ctx, size, side = "") {
   const seedStart = nowUs();
   await seed(ctx, ctx.liveRows());
   const seedMs = (nowUs() - seedStart) / 1e3;
   const stats = await ctx.peer.getStats();
-  if (stats.totalTokens !== cfg.size) throw new Error(`after seeding getStats() is ${JSON.stringify(stats)}`);
+  if (stats.totalTokens !== size) throw new Error(`${side}after seeding getStats() is ${JSON.stringify(stats)}`);
+  return seedMs;
+}
+
+// One side of a paired check: seed, time cfg.ops only (no contract pass, no watched run, no
+// cleanup), so that the two peers of a pair run close together in time.
+async function pairSide(cfg, ctx, file) {
+  const seedMs = await seedChecked(ctx, cfg.size);
   const ops = {};
   for (const name of cfg.ops) {
     const { us, samples, batch } = await measure(ctx, OPS[name]);
@@ -334,13 +340,7 @@ async function alternateSides(cfg, ours) {
   const other = { ...cfg, peer: cfg.alternate.peer, prefix: redisSide.prefixFor(cfg.alternate.peer, cfg.size) };
   const ctx = { ours, peer: await openContext(other) };
   const seedMs = {};
-  for (const side of ["ours", "peer"]) {
-    const seedStart = nowUs();
-    await seed(ctx[side], ctx[side].liveRows());
-    seedMs[side] = [(nowUs() - seedStart) / 1e3];
-    const stats = await ctx[side].peer.getStats();
-    if (stats.totalTokens !== cfg.size) throw new Error(`${side}: after seeding getStats() is ${JSON.stringify(stats)}`);
-  }
+  for (const side of ["ours", "peer"]) seedMs[side] = [await seedChecked(ctx[side], cfg.size, `${side}: `)];
   const pairs = [];
   for (let i = 0; i < cfg.alternate.rounds; i++) {
     const pair = { ours: {}, peer: {} };

@@ -50,6 +50,36 @@ impl Stream {
     }
 }
 
+/// Whether the socket is open with nothing waiting to be read: a peek that would block. On
+/// Unix one `recv(MSG_PEEK | MSG_DONTWAIT)`, where switching the socket to non-blocking and
+/// back took two more system calls on every call of the store (about 5 µs a get here).
+#[cfg(unix)]
+fn nothing_to_read(tcp: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut b = [0u8; 1];
+    // SAFETY: a valid open socket of `tcp`, and a buffer of the length given.
+    let n = unsafe {
+        libc::recv(
+            tcp.as_raw_fd(),
+            b.as_mut_ptr().cast(),
+            b.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+}
+
+#[cfg(not(unix))]
+fn nothing_to_read(tcp: &TcpStream) -> bool {
+    if tcp.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut b = [0u8; 1];
+    let peeked = tcp.peek(&mut b);
+    let back = tcp.set_nonblocking(false).is_ok();
+    back && matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -178,14 +208,7 @@ impl Conn {
         if !self.stream.buffer().is_empty() {
             return false;
         }
-        let tcp = self.stream.get_ref().tcp();
-        if tcp.set_nonblocking(true).is_err() {
-            return false;
-        }
-        let mut b = [0u8; 1];
-        let peeked = tcp.peek(&mut b);
-        let back = tcp.set_nonblocking(false).is_ok();
-        back && matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        nothing_to_read(self.stream.get_ref().tcp())
     }
 
     /// Sends one command and reads its reply; an error reply is `Failure::Server`.
