@@ -130,15 +130,20 @@ local P = ARGV[1]
 -- expired removes it with its entries, and the cleanup finds what nobody read, as on the
 -- other stores; after it, Redis removes it by itself.
 local MARGIN = 3600000
--- The key expires MARGIN after `e` (ms, a string; 'inf': never), counted from `now`: the
--- caller's clock decides how long a record lives, Redis's only when it goes.
+-- How long from `now` a record that expires at `e` (ms, a string) is kept: until MARGIN after
+-- it, counted from `now`: the caller's clock decides how long a record lives, Redis's only
+-- when it goes.
+local function ttl_ms(e, now)
+  local ms = tonumber(e) - tonumber(now) + MARGIN
+  if ms < 1 then ms = 1 end
+  return string.format('%.0f', ms)
+end
+-- The key expires `ttl_ms(e, now)` from now ('inf': never).
 local function expire_at(key, e, now)
   if e == 'inf' then
     redis.call('PERSIST', key)
   else
-    local ms = tonumber(e) - tonumber(now) + MARGIN
-    if ms < 1 then ms = 1 end
-    redis.call('PEXPIRE', key, string.format('%.0f', ms))
+    redis.call('PEXPIRE', key, ttl_ms(e, now))
   end
 end
 -- An optional argument: '' for none, '=' and the value for one.
@@ -176,12 +181,14 @@ end
 -- Stores an access token (nil: a field not set), replacing one of the same string; its
 -- refresh token, held by another token, leaves that one.
 local function store_one(t, r, k, u, c, s, e, p, x, l, f, now)
-  remove_token(t)
+  local hk = P .. 'at:' .. t
+  -- Only a token stored again has a hash and entries to remove first (one EXISTS for a
+  -- new one; an `exp` entry left by a hash Redis removed gets its new score below).
+  if redis.call('EXISTS', hk) == 1 then remove_token(t) end
   if r then
     local prev = redis.call('GET', P .. 'rt:' .. r)
     if prev then redis.call('HDEL', P .. 'at:' .. prev, 'r', 'l', 'f') end
   end
-  local hk = P .. 'at:' .. t
   local h = {'k', k, 'c', c, 's', s, 't', now}
   local function add(name, v)
     if v then
@@ -194,16 +201,20 @@ local function store_one(t, r, k, u, c, s, e, p, x, l, f, now)
   if e then expire_at(hk, e, now) end
   if r then
     local rk = P .. 'rt:' .. r
-    redis.call('SET', rk, t)
-    if e then expire_at(rk, e, now) end
+    -- SET without an expiry leaves none (it clears the key's).
+    if e then redis.call('SET', rk, t, 'PX', ttl_ms(e, now)) else redis.call('SET', rk, t) end
   end
   local score = e or 'inf'
   redis.call('ZADD', P .. 'exp', score, t)
   if u then
     local uk = P .. 'u:' .. u
     redis.call('ZADD', uk, score, t)
-    redis.call('ZADD', P .. 'users', 'GT', score, u)
-    local top = redis.call('ZSCORE', P .. 'users', u)
+    -- The user's latest expiry: this token's when it moved the entry forward (or made it),
+    -- else the one already there.
+    local top = score
+    if redis.call('ZADD', P .. 'users', 'GT', 'CH', score, u) == 0 then
+      top = redis.call('ZSCORE', P .. 'users', u)
+    end
     expire_at(uk, top, now)
   end
 end
@@ -409,10 +420,11 @@ if u then redis.call('HSET', ck, 'd', ARGV[4], 'u', u) else redis.call('HSET', c
 expire_at(ck, e, now)
 redis.call('ZADD', P .. 'codes', e, c)
 if u then
-  local uc = P .. 'uc:' .. u
-  local was = redis.call('PTTL', uc)
+  -- The user's set lives as long as their latest code: its expiry moved forward (GT), or
+  -- set on a set that has none (NX: a new one).
+  local uc, ms = P .. 'uc:' .. u, ttl_ms(e, now)
   redis.call('SADD', uc, c)
-  if was < 0 or was < tonumber(e) - tonumber(now) + MARGIN then expire_at(uc, e, now) end
+  if redis.call('PEXPIRE', uc, ms, 'GT') == 0 then redis.call('PEXPIRE', uc, ms, 'NX') end
 end
 return 1
 "#,

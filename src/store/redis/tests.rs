@@ -180,14 +180,39 @@ fn records_live_by_the_callers_clock() {
         s.take_pending_authorization("st", then + 1).unwrap().as_deref(),
         Some("{}")
     );
-    // And the keys do go by themselves, an hour after their expiry by that clock.
-    let key = format!("{}at:t1", p.prefix);
-    let ttl = s
-        .call(true, |c| c.command(&[b"PTTL", key.as_bytes()]))
-        .unwrap()
-        .int()
+    // And the keys do go by themselves, an hour after their expiry by that clock: the
+    // token, its refresh key and the user's index with the token; the user's codes with
+    // their latest code, moved forward by a later one and never back.
+    let ttl = |name: &str| {
+        let key = format!("{}{name}", p.prefix);
+        s.call(true, |c| c.command(&[b"PTTL", key.as_bytes()]))
+            .unwrap()
+            .int()
+            .unwrap()
+    };
+    let about = |ttl: i64, ms: i64| ttl > ms - 60_000 && ttl <= ms;
+    for key in ["at:t1", "rt:r1", "u:u1"] {
+        assert!(about(ttl(key), 3_660_000), "{key}: {}", ttl(key));
+    }
+    for (code, until, kept) in [("c2", 60_000, 3_660_000), ("c3", 600_000, 4_200_000)] {
+        s.store_authorization_code(code, &crate::store::tests::code_at(then, then + until))
+            .unwrap();
+        assert!(about(ttl("uc:u1"), kept), "{code}: {}", ttl("uc:u1"));
+    }
+    s.store_authorization_code("c4", &crate::store::tests::code_at(then, then + 60_000))
         .unwrap();
-    assert!(ttl > 3_600_000 && ttl <= 3_660_000, "{ttl}");
+    assert!(about(ttl("uc:u1"), 4_200_000), "{}", ttl("uc:u1"));
+    // A later token of the user moves the user's index forward; an earlier one does not.
+    for (t, r, until) in [("t2", "r2", 600_000), ("t3", "r3", 60_000)] {
+        let t = crate::store::tests::token(t, Some(r), Some("u1"), Some(then + until));
+        s.store_access_token(&t, then).unwrap();
+        assert!(about(ttl("u:u1"), 4_200_000), "{}", ttl("u:u1"));
+    }
+    assert!(about(ttl("rt:r3"), 3_660_000), "{}", ttl("rt:r3"));
+    // A token without an expiry: neither it nor its refresh key nor the user's index goes.
+    let t = crate::store::tests::token("t4", Some("r4"), Some("u1"), None);
+    s.store_access_token(&t, then).unwrap();
+    assert_eq!([ttl("at:t4"), ttl("rt:r4"), ttl("u:u1")], [-1, -1, -1]);
 }
 
 /// Only `appendonly yes` with `appendfsync always` keeps every acknowledged write; every
