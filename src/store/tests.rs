@@ -386,7 +386,6 @@ fn stats_agree_with_a_recount_as_time_passes(mut f: Fixture) {
     }
 }
 
-/// A code stored without PKCE comes back without a challenge or method.
 /// A code stored again under the same string replaces the first, user and all: the second
 /// is what a consume gets, once, and the first user's removal no longer reaches it.
 fn a_code_stored_again_replaces_the_first(mut f: Fixture) {
@@ -419,6 +418,7 @@ fn a_code_stored_again_replaces_the_first(mut f: Fixture) {
     assert!(s.take_authorization_code("c2", NOW).unwrap().is_none());
 }
 
+/// A code stored without PKCE comes back without a challenge or method.
 fn codes_without_pkce_round_trip(mut f: Fixture) {
     let s = f.store.as_mut();
     s.store_authorization_code("c1", &code(Some("u"), None, None, NOW + 1000))
