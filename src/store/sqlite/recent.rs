@@ -153,10 +153,10 @@ impl Recent {
     }
 }
 
-/// The WAL-index header of the connection's main file, read from the `-shm` mapping
-/// SQLite keeps (through the VFS's own `xShmMap`, which returns the mapped region), or
-/// `None` if there is none or its two copies differ (a commit writing it right now).
-fn wal_header(conn: &Connection) -> Option<Header> {
+/// The start of the WAL index (the `-shm` file's first region) as the connection maps it,
+/// through the VFS's own `xShmMap`, which returns the region it already maps; `None` if
+/// there is none. It stays mapped while the connection is open.
+fn wal_index(conn: &Connection) -> Option<*const u8> {
     let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
     // SAFETY: the handle is this open connection's, used on this thread only (the store's
     // mutex is held); FILE_POINTER writes the main file's `sqlite3_file*` through the
@@ -185,7 +185,28 @@ fn wal_header(conn: &Connection) -> Option<Header> {
     if rc != ffi::SQLITE_OK || region.is_null() {
         return None;
     }
-    let words = region.cast::<u64>().cast_const();
+    Some(region.cast::<u8>().cast_const())
+}
+
+/// The WAL's length in frames and how many of them checkpoints copied back into the file
+/// (`mxFrame` in the header, `nBackfill` after its two copies; walformat.html).
+#[cfg(test)]
+pub(super) fn wal_frames(conn: &Connection) -> Option<(u32, u32)> {
+    let index = wal_index(conn)?;
+    // SAFETY: both offsets are within the mapped region (see `wal_index`), 4-byte aligned;
+    // other connections write them, hence volatile reads.
+    unsafe {
+        let frames = std::ptr::read_volatile(index.add(16).cast::<u32>());
+        let copied = std::ptr::read_volatile(index.add(96).cast::<u32>());
+        Some((frames, copied))
+    }
+}
+
+/// The WAL-index header of the connection's main file, read from the `-shm` mapping
+/// SQLite keeps, or `None` if there is none or its two copies differ (a commit writing it
+/// right now).
+fn wal_header(conn: &Connection) -> Option<Header> {
+    let words = wal_index(conn)?.cast::<u64>();
     let mut h: Header = [0; 12];
     // SAFETY: the region is at least 32 KiB, page-aligned, mapped while the connection is
     // open; other processes write it, hence volatile reads. A writer writes the second copy,

@@ -560,6 +560,53 @@ fn the_wal_is_checkpointed_in_the_background() {
 }
 
 #[test]
+fn a_commit_finishes_a_checkpoint_the_thread_left_nearly_done() {
+    // Under a steady writer the thread's checkpoint never copies every frame (commits add
+    // more while it runs), and SQLite starts the WAL over only after one that did: the WAL
+    // grew to the 4,000-frame bound, and each commit's lookups and appends walked the WAL
+    // index's run of every version of a page rewritten at each commit (a code's leaf).
+    // Here a reader holds the thread's checkpoint short of the WAL's end, as new commits do.
+    use super::recent::wal_frames;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.db");
+    let s = open(&path).unwrap();
+    let mut n = 0;
+    let mut store = || {
+        n += 1;
+        s.store_authorization_code(&format!("c{n}"), &code_record())
+            .unwrap();
+        wal_frames(&s.conn).unwrap()
+    };
+    while store().0 < 1000 {}
+    let reader = Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT COUNT(*) FROM authorization_codes", [], |r| r.get(0))
+        .unwrap();
+    let pinned = wal_frames(&s.conn).unwrap().0;
+    let mut frames = 0;
+    for _ in 0..50 {
+        frames = store().0;
+    }
+    assert!(frames > pinned + 40, "the WAL was started over under a reader");
+    // The thread copies up to the reader's snapshot, then rests.
+    for _ in 0..750 {
+        if wal_frames(&s.conn).unwrap().1 == pinned {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(wal_frames(&s.conn).unwrap().1, pinned);
+    std::thread::sleep(Duration::from_millis(300));
+    reader.execute_batch("COMMIT").unwrap();
+    // About 50 frames left: this commit copies them itself, and the next starts over.
+    let (frames, copied) = store();
+    assert_eq!(copied, frames, "the commit left the checkpoint to the thread");
+    let (frames, _) = store();
+    assert!(frames < 10, "the WAL was not started over ({frames} frames)");
+}
+
+#[test]
 fn after_close_the_db_file_alone_holds_every_token() {
     // Found by the truncated-file suite: with the checkpoint thread's connection still
     // open at close, the WAL stayed and a copy of the .db file missed tokens.
