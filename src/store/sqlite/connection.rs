@@ -69,7 +69,12 @@ impl Db {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let err = |e: rusqlite::Error| from_sqlite(&shown, &e);
-        let mut conn = Connection::open_with_flags(path, flags).map_err(err)?;
+        // Through the layer that writes a commit's WAL frames at once (`vfs`), where it exists.
+        let mut conn = match super::vfs::name() {
+            Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs),
+            None => Connection::open_with_flags(path, flags),
+        }
+        .map_err(err)?;
         let busy_timeout = Duration::from_millis(u64::from(busy_timeout_ms));
         let busy = Box::new(BusyWait {
             timeout: busy_timeout,

@@ -37,6 +37,7 @@ mod snapshot;
 mod sql;
 mod store;
 mod tokens;
+mod vfs;
 mod watch;
 
 use std::path::PathBuf;
@@ -116,5 +117,7 @@ mod tests_issue15;
 mod tests_issue18;
 #[cfg(test)]
 mod tests_recent;
+#[cfg(test)]
+mod tests_vfs;
 #[cfg(test)]
 mod tests_watch;
