@@ -289,7 +289,7 @@ fn a_small_commit_is_one_write() {
 fn padding_savepoints_and_spills_stay_consistent() {
     install();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.db");
+    let path = dir.path().join("tokens.db");
     let uri = format!("file:{}?psow=0", path.display());
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
         | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
@@ -339,25 +339,8 @@ fn padding_savepoints_and_spills_stay_consistent() {
             .unwrap();
         assert_eq!(ok, "ok");
     }
-    // As a crash would find the files.
-    let copy = dir.path().join("copy");
-    std::fs::create_dir(&copy).unwrap();
-    for suffix in ["", "-wal"] {
-        std::fs::copy(
-            dir.path().join(format!("p.db{suffix}")),
-            copy.join(format!("p.db{suffix}")),
-        )
-        .unwrap();
-    }
-    let k = Connection::open(copy.join("p.db")).unwrap();
-    let ok: String = k
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(ok, "ok");
-    let n: i64 = k
-        .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, expected);
+    let k = as_a_crash_leaves_it(dir.path(), "copy");
+    assert_eq!(count(&k, "SELECT COUNT(*) FROM t"), expected);
 }
 
 /// Control: the same failure met by the commit itself fails the commit.

@@ -301,9 +301,8 @@ impl Frames {
         while written < self.buffer.len() {
             let chunk = &self.buffer[written..self.buffer.len().min(written + MAX_WRITE)];
             let offset = self.start + written as i64;
-            // SAFETY: per the contract; the chunk outlives the call.
-            let rc =
-                unsafe { write_real(real, chunk.as_ptr().cast(), chunk.len() as c_int, offset) };
+            // SAFETY: per the contract.
+            let rc = unsafe { write_slice(real, chunk, offset) };
             if rc != ffi::SQLITE_OK {
                 // What was not written stays, for the next flush (the commit's at the latest)
                 // to write or to fail with: a caller may have ignored this failure.
@@ -344,8 +343,8 @@ impl Frames {
                 // SAFETY: per the contract.
                 unsafe { self.flush(real) }
             } else {
-                // SAFETY: per the contract.
-                unsafe { self.write_through(real, data, offset) }
+                // SAFETY: per the contract (nothing is buffered: see below).
+                unsafe { write_slice(real, data, offset) }
             }
         } else if data.len() == FRAME_HEADER && appending {
             self.commit_page_next = data[4..8] != [0; 4];
@@ -360,31 +359,20 @@ impl Frames {
                 ffi::SQLITE_OK
             }
         } else {
+            // Written through: nothing is buffered here (a write not continuing the buffer
+            // wrote it above; one continuing it continues the last write, so is `appending`).
             // SAFETY: per the contract.
-            unsafe { self.write_through(real, data, offset) }
+            unsafe { write_slice(real, data, offset) }
         }
     }
+}
 
-    /// Writes what is buffered, then `data`.
-    ///
-    /// # Safety
-    /// As `write`.
-    unsafe fn write_through(
-        &mut self,
-        real: *mut ffi::sqlite3_file,
-        data: &[u8],
-        offset: i64,
-    ) -> c_int {
-        // SAFETY: per the contract.
-        unsafe {
-            let rc = self.flush(real);
-            if rc != ffi::SQLITE_OK {
-                return rc;
-            }
-            let len = c_int::try_from(data.len()).unwrap_or(c_int::MAX);
-            write_real(real, data.as_ptr().cast(), len, offset)
-        }
-    }
+/// # Safety
+/// `real` is an open file of the real VFS.
+unsafe fn write_slice(real: *mut ffi::sqlite3_file, data: &[u8], offset: i64) -> c_int {
+    let len = c_int::try_from(data.len()).unwrap_or(c_int::MAX);
+    // SAFETY: per the contract; `data` holds `len` bytes for the call.
+    unsafe { write_real(real, data.as_ptr().cast(), len, offset) }
 }
 
 /// # Safety
@@ -447,7 +435,7 @@ unsafe extern "C" fn write(
 ) -> c_int {
     // SAFETY: SQLite gives an open file and `len` readable bytes at `data`.
     unsafe {
-        let (file, methods) = parts(f);
+        let (file, _) = parts(f);
         match (&mut file.kind, usize::try_from(len)) {
             // Buffered only where the WAL's own connection will write it before releasing
             // the WAL's locks (see the module's comment).
@@ -457,9 +445,7 @@ unsafe extern "C" fn write(
                     std::slice::from_raw_parts(data.cast::<u8>(), n),
                     offset,
                 ),
-            _ => methods
-                .xWrite
-                .map_or(ffi::SQLITE_IOERR_WRITE, |w| w(file.real, data, len, offset)),
+            _ => write_real(file.real, data, len, offset),
         }
     }
 }
