@@ -27,9 +27,11 @@ describe("benchmark paired check", () => {
     assert.deepEqual(all.find((g) => g.ours === "ours-redis"), { ours: "ours-redis", peer: "redis", size: 10_000, ops: ["getHit", "store", "code"], oneProcess: false });
     // Redis at 1M: both seeded once in one process and alternated (seeding is 70-90 s a side).
     assert.deepEqual(all.find((g) => g.ours === "ours-redis" && g.size === 1_000_000), { ours: "ours-redis", peer: "redis", size: 1_000_000, ops: ["getHit", "store", "code"], oneProcess: true });
+    // SQLite at 1M likewise, a file each (seeding is about 90 s a side).
+    assert.deepEqual(all.find((g) => g.ours === "ours-sqlite" && g.size === 1_000_000), { ours: "ours-sqlite", peer: "better-sqlite3", size: 1_000_000, ops: ["getHit", "store"], oneProcess: true });
     // Keys' cost per memory get: the memory store with keys against itself without.
     assert.deepEqual(all.filter((g) => g.ours === "ours-memory-sealed").map((g) => [g.peer, g.size, g.ops]), [["ours-memory", 10_000, ["getHit"]], ["ours-memory", 1_000_000, ["getHit"]]]);
-    assert.equal(all.length, 8);
+    assert.equal(all.length, 9);
     assert.deepEqual(pairGroups(["ours-sqlite", "better-sqlite3", "ours-memory", "map-original"], [10_000]).map((g) => g.ours), ["ours-sqlite"]);
     assert.deepEqual(pairGroups(["ours-sqlite"], [10_000]), []);
   });

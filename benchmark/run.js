@@ -47,7 +47,8 @@ const HELP = `usage: node benchmark/run.js [--quick] [--sizes=10000,1000000] [--
   --target-ms   how long one timed run of an op lasts
   --pairs       pairs of the paired check of each judged speed target (ours and its peer in
                 fresh processes, alternately; judged on the median pair's ratio); 0: none
-  --out         where to write the report (default RESULTS.md for a full run)
+  --out         where to write the report (default RESULTS.md for a full run, every other
+                option at its default; else RESULTS.quick.md)
 Each option can also be set in the environment: BENCH_QUICK=1, BENCH_SIZES, BENCH_PEERS, BENCH_RUNS, BENCH_TARGET_MS, BENCH_PAIRS, BENCH_OUT.`;
 
 function options(argv) {
@@ -67,7 +68,9 @@ function options(argv) {
   const peers = list(flag("peers"), Object.keys(PEERS));
   for (const p of peers) if (!PEERS[p]) throw new Error(`unknown peer ${p}; known: ${Object.keys(PEERS).join(", ")}`);
   if (!sizes.every((n) => Number.isInteger(n) && n >= 10)) throw new Error(`--sizes wants whole numbers of at least 10, got ${sizes}`);
-  const full = !quick && !flag("sizes") && !flag("peers");
+  // Only a run with every default is the full run whose report is RESULTS.md: fewer sizes,
+  // peers, runs or pairs write RESULTS.quick.md unless --out says otherwise.
+  const full = !quick && ["sizes", "peers", "runs", "target-ms", "pairs"].every((name) => flag(name) === undefined);
   const pairs = Number(flag("pairs") ?? (quick ? 3 : 5));
   if (!Number.isInteger(pairs) || pairs < 0) throw new Error(`--pairs wants a whole number, got ${flag("pairs")}`);
   return {

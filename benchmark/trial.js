@@ -240,6 +240,11 @@ async function measureCleanup(ctx) {
   };
 }
 
+// A SQLite peer's file and its -wal and -shm, where they are.
+function removeDb(file) {
+  for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+}
+
 function fileBytes(file) {
   const size = (f) => (fs.existsSync(f) ? fs.statSync(f).size : 0);
   return { db: size(file), wal: size(`${file}-wal`) };
@@ -248,7 +253,7 @@ function fileBytes(file) {
 async function main() {
   const cfg = JSON.parse(process.argv[2]);
   const file = path.join(cfg.dir, `${cfg.peer}-${cfg.size}.db`);
-  for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+  removeDb(file);
   // PostgreSQL peers: a schema of this trial's own on the run's server, dropped at the end.
   if (cfg.pgUrl) {
     cfg.schema = pgSide.schemaFor(cfg.peer, cfg.size);
@@ -262,7 +267,7 @@ async function main() {
 
   const ctx = await openContext(cfg, file);
   const { peer, users } = ctx;
-  if (cfg.alternate) return alternateSides(cfg, ctx);
+  if (cfg.alternate) return alternateSides(cfg, ctx, file);
   if (cfg.ops) return pairSide(cfg, ctx, file);
   ctx.watch = true;
 
@@ -294,7 +299,7 @@ async function main() {
   log(`${cfg.peer} ${cfg.size}: cleanup ${cleanup.totalMs.toFixed(1)} ms, longest block ${cleanup.longestBlockMs.toFixed(1)} ms`);
   await peer.close();
   const closedFiles = fileBytes(file);
-  for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+  removeDb(file);
   if (cfg.pgUrl) await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
   if (cfg.redisUrl) await redisSide.flush(cfg.redisUrl);
 
@@ -325,20 +330,24 @@ async function pairSide(cfg, ctx, file) {
     ops[name] = { us, samples, batch };
   }
   await ctx.peer.close();
-  for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+  removeDb(file);
   if (cfg.pgUrl) await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
   if (cfg.redisUrl) await redisSide.flush(cfg.redisUrl);
   return { peer: cfg.peer, size: cfg.size, seedMs, ops };
 }
 
 // A paired check in one process (lib/pairs.js `oneProcess`: the Redis peers at 1M, clients of
-// the run's one server): the peer opened beside ours under a prefix of its own, both seeded
-// once, then cfg.alternate.rounds rounds, each timing cfg.ops on both (ours first in the 1st,
-// 3rd, … round, as pairOrder does for fresh pairs). Each round is a pair.
-async function alternateSides(cfg, ours) {
-  if (!cfg.redisUrl) throw new Error(`${cfg.peer}: pairs in one process are for the Redis peers only`);
-  const other = { ...cfg, peer: cfg.alternate.peer, prefix: redisSide.prefixFor(cfg.alternate.peer, cfg.size) };
-  const ctx = { ours, peer: await openContext(other) };
+// the run's one server, under a prefix each; the SQLite peers at 1M, a file each in the run's
+// folder): the peer opened beside ours, both seeded once, then cfg.alternate.rounds rounds,
+// each timing cfg.ops on both (ours first in the 1st, 3rd, … round, as pairOrder does for
+// fresh pairs). Each round is a pair.
+async function alternateSides(cfg, ours, file) {
+  if (cfg.pgUrl) throw new Error(`${cfg.peer}: pairs in one process are not for the PostgreSQL peers`);
+  const other = { ...cfg, peer: cfg.alternate.peer };
+  const otherFile = path.join(cfg.dir, `${other.peer}-${cfg.size}.db`);
+  if (cfg.redisUrl) other.prefix = redisSide.prefixFor(other.peer, cfg.size);
+  else removeDb(otherFile);
+  const ctx = { ours, peer: await openContext(other, otherFile) };
   const seedMs = {};
   for (const side of ["ours", "peer"]) seedMs[side] = [await seedChecked(ctx[side], cfg.size, `${side}: `)];
   const pairs = [];
@@ -350,7 +359,8 @@ async function alternateSides(cfg, ours) {
     pairs.push(pair);
   }
   for (const side of ["ours", "peer"]) await ctx[side].peer.close();
-  await redisSide.flush(cfg.redisUrl);
+  if (cfg.redisUrl) await redisSide.flush(cfg.redisUrl);
+  for (const f of [file, otherFile]) removeDb(f);
   return { peer: cfg.peer, size: cfg.size, seedMs, pairs };
 }
 

@@ -35,6 +35,10 @@ const PAIRED = [
   // clients of the run's one server, so one process seeds both (each its own prefix) and
   // alternates them, round after round (`oneProcess`): each round gives a ratio.
   ...["getHit", "store", "code"].map((op) => ({ ours: "ours-redis", peer: "redis", op, size: M, ...faster(1), oneProcess: true })),
+  // SQLite at 1M: seeding takes about 90 s a side. One process seeds a file for each and
+  // alternates them round after round, as for Redis at 1M.
+  { ours: "ours-sqlite", peer: "better-sqlite3", op: "getHit", size: M, ...faster(2), oneProcess: true },
+  { ours: "ours-sqlite", peer: "better-sqlite3", op: "store", size: M, ...faster(1), oneProcess: true },
   // Keys' cost per memory get: the same call with and without keys, so two trials minutes
   // apart differ by more than the bound (+0.6 µs at 10k and +1.4 µs at 1M in one run).
   ...[K, M].map((size) => ({ ours: "ours-memory-sealed", peer: "ours-memory", op: "getHit", size, ...adds(1) })),
