@@ -29,9 +29,11 @@ describe("benchmark paired check", () => {
     assert.deepEqual(all.find((g) => g.ours === "ours-redis" && g.size === 1_000_000), { ours: "ours-redis", peer: "redis", size: 1_000_000, ops: ["getHit", "store", "code"], oneProcess: true });
     // SQLite at 1M likewise, a file each (seeding is about 90 s a side).
     assert.deepEqual(all.find((g) => g.ours === "ours-sqlite" && g.size === 1_000_000), { ours: "ours-sqlite", peer: "better-sqlite3", size: 1_000_000, ops: ["getHit", "store"], oneProcess: true });
+    // PostgreSQL at 1M likewise, a schema each on the run's server.
+    assert.deepEqual(all.filter((g) => g.peer === "pg" && g.size === 1_000_000).map((g) => [g.ours, g.ops, g.oneProcess]), [["ours-postgres", ["store"], true], ["ours-postgres-promise", ["getHit"], true]]);
     // Keys' cost per memory get: the memory store with keys against itself without.
     assert.deepEqual(all.filter((g) => g.ours === "ours-memory-sealed").map((g) => [g.peer, g.size, g.ops]), [["ours-memory", 10_000, ["getHit"]], ["ours-memory", 1_000_000, ["getHit"]]]);
-    assert.equal(all.length, 9);
+    assert.equal(all.length, 11);
     assert.deepEqual(pairGroups(["ours-sqlite", "better-sqlite3", "ours-memory", "map-original"], [10_000]).map((g) => g.ours), ["ours-sqlite"]);
     assert.deepEqual(pairGroups(["ours-sqlite"], [10_000]), []);
   });

@@ -336,17 +336,19 @@ async function pairSide(cfg, ctx, file) {
   return { peer: cfg.peer, size: cfg.size, seedMs, ops };
 }
 
-// A paired check in one process (lib/pairs.js `oneProcess`: the Redis peers at 1M, clients of
-// the run's one server, under a prefix each; the SQLite peers at 1M, a file each in the run's
-// folder): the peer opened beside ours, both seeded once, then cfg.alternate.rounds rounds,
-// each timing cfg.ops on both (ours first in the 1st, 3rd, … round, as pairOrder does for
-// fresh pairs). Each round is a pair.
+// A paired check in one process (lib/pairs.js `oneProcess`, at 1M: the Redis and PostgreSQL
+// peers, clients of the run's one server, under a key prefix or a schema each; the SQLite
+// peers, a file each in the run's folder): the peer opened beside ours, both seeded once,
+// then cfg.alternate.rounds rounds, each timing cfg.ops on both (ours first in the 1st, 3rd,
+// … round, as pairOrder does for fresh pairs). Each round is a pair.
 async function alternateSides(cfg, ours, file) {
-  if (cfg.pgUrl) throw new Error(`${cfg.peer}: pairs in one process are not for the PostgreSQL peers`);
   const other = { ...cfg, peer: cfg.alternate.peer };
   const otherFile = path.join(cfg.dir, `${other.peer}-${cfg.size}.db`);
   if (cfg.redisUrl) other.prefix = redisSide.prefixFor(other.peer, cfg.size);
-  else removeDb(otherFile);
+  else if (cfg.pgUrl) {
+    other.schema = pgSide.schemaFor(other.peer, cfg.size);
+    await pgSide.dropSchema(cfg.pgUrl, other.schema);
+  } else removeDb(otherFile);
   const ctx = { ours, peer: await openContext(other, otherFile) };
   const seedMs = {};
   for (const side of ["ours", "peer"]) seedMs[side] = [await seedChecked(ctx[side], cfg.size, `${side}: `)];
@@ -360,6 +362,7 @@ async function alternateSides(cfg, ours, file) {
   }
   for (const side of ["ours", "peer"]) await ctx[side].peer.close();
   if (cfg.redisUrl) await redisSide.flush(cfg.redisUrl);
+  if (cfg.pgUrl) for (const schema of [cfg.schema, other.schema]) await pgSide.dropSchema(cfg.pgUrl, schema);
   for (const f of [file, otherFile]) removeDb(f);
   return { peer: cfg.peer, size: cfg.size, seedMs, pairs };
 }

@@ -39,6 +39,10 @@ const PAIRED = [
   // alternates them round after round, as for Redis at 1M.
   { ours: "ours-sqlite", peer: "better-sqlite3", op: "getHit", size: M, ...faster(2), oneProcess: true },
   { ours: "ours-sqlite", peer: "better-sqlite3", op: "store", size: M, ...faster(1), oneProcess: true },
+  // PostgreSQL at 1M: seeding takes about a minute a side; both are clients of the run's one
+  // server, each in a schema of its own, so one process seeds both and alternates them.
+  { ours: "ours-postgres", peer: "pg", op: "store", size: M, ...faster(1), oneProcess: true },
+  { ours: "ours-postgres-promise", peer: "pg", op: "getHit", size: M, ...faster(1), oneProcess: true },
   // Keys' cost per memory get: the same call with and without keys, so two trials minutes
   // apart differ by more than the bound (+0.6 µs at 10k and +1.4 µs at 1M in one run).
   ...[K, M].map((size) => ({ ours: "ours-memory-sealed", peer: "ours-memory", op: "getHit", size, ...adds(1) })),

@@ -54,7 +54,7 @@ function pairedMethod(meta) {
   const done = meta.pairs.filter((g) => g.pairs.length);
   const names = done.map((g) => `${meta.peers[g.ours].label} vs ${meta.peers[g.peer].label} at ${sizeLabel(g.size)} (${g.ops.map((op) => OPS[op].label).join(", ")})${g.oneProcess ? ", in one process" : ""}`);
   const together = done.some((g) => g.oneProcess)
-    ? " Where seeding is long (Redis at 1M: 70–90 s a side; SQLite at 1M: about 90 s), one process seeds both, each under its own key prefix on the one server or in its own file, and alternates them round after round (ours first in odd rounds), each round timing the judged ops on both as a pair's processes do: each round gives a ratio, judged the same way. Ours' checkpoint thread may still be copying its WAL when the peer's round starts; it runs on the machine's other core."
+    ? " Where seeding is long (at 1M: Redis 70–90 s a side, SQLite about 90 s, PostgreSQL 30–60 s), one process seeds both, each under its own key prefix or schema on the one server or in its own file, and alternates them round after round (ours first in odd rounds), each round timing the judged ops on both as a pair's processes do: each round gives a ratio, judged the same way. Ours' checkpoint thread may still be copying its WAL when the peer's round starts; it runs on the machine's other core."
     : "";
   const seconds = meta.pairs.reduce((sum, g) => sum + (g.seconds ?? 0), 0);
   return "The targets marked *paired check* are judged on it, not on the main trials:"
