@@ -245,30 +245,40 @@ function removeDb(file) {
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
 }
 
+// One side of a trial: its options, with a PostgreSQL schema or a Redis key prefix of its own
+// on the run's server, and a SQLite file of its own in the run's folder.
+function sideOf(cfg, peer) {
+  const side = { ...cfg, peer };
+  if (cfg.pgUrl) side.schema = pgSide.schemaFor(peer, cfg.size);
+  if (cfg.redisUrl) side.prefix = redisSide.prefixFor(peer, cfg.size);
+  return { cfg: side, file: path.join(cfg.dir, `${peer}-${cfg.size}.db`) };
+}
+
+// What one side of a trial leaves behind, removed (before it opens and after it closes): its
+// SQLite file, its PostgreSQL schema; the Redis server is emptied (every prefix on it).
+async function discard({ cfg, file }) {
+  removeDb(file);
+  if (cfg.schema) await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
+  if (cfg.prefix) await redisSide.flush(cfg.redisUrl);
+}
+
 function fileBytes(file) {
   const size = (f) => (fs.existsSync(f) ? fs.statSync(f).size : 0);
   return { db: size(file), wal: size(`${file}-wal`) };
 }
 
 async function main() {
-  const cfg = JSON.parse(process.argv[2]);
-  const file = path.join(cfg.dir, `${cfg.peer}-${cfg.size}.db`);
-  removeDb(file);
-  // PostgreSQL peers: a schema of this trial's own on the run's server, dropped at the end.
-  if (cfg.pgUrl) {
-    cfg.schema = pgSide.schemaFor(cfg.peer, cfg.size);
-    await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
-  }
-  // Redis peers: a prefix of this trial's own on the run's server, emptied before and after.
-  if (cfg.redisUrl) {
-    cfg.prefix = redisSide.prefixFor(cfg.peer, cfg.size);
-    await redisSide.flush(cfg.redisUrl);
-  }
+  const options = JSON.parse(process.argv[2]);
+  // Each side's schema dropped, its prefix emptied, its file removed, before and after.
+  const side = sideOf(options, options.peer);
+  const { cfg, file } = side;
+  const other = cfg.alternate && sideOf(cfg, cfg.alternate.peer);
+  for (const s of [side, other]) if (s) await discard(s);
 
   const ctx = await openContext(cfg, file);
   const { peer, users } = ctx;
-  if (cfg.alternate) return alternateSides(cfg, ctx, file);
-  if (cfg.ops) return pairSide(cfg, ctx, file);
+  if (other) return alternateSides(side, ctx, other);
+  if (cfg.ops) return pairSide(side, ctx);
   ctx.watch = true;
 
   // The original Map module's reproduction does not follow the contract (peers/map-original.js).
@@ -299,9 +309,7 @@ async function main() {
   log(`${cfg.peer} ${cfg.size}: cleanup ${cleanup.totalMs.toFixed(1)} ms, longest block ${cleanup.longestBlockMs.toFixed(1)} ms`);
   await peer.close();
   const closedFiles = fileBytes(file);
-  removeDb(file);
-  if (cfg.pgUrl) await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
-  if (cfg.redisUrl) await redisSide.flush(cfg.redisUrl);
+  await discard(side);
 
   return {
     peer: cfg.peer, size: cfg.size, users, seeding: { ms: seedMs, bulk: Boolean(peer.seedTokens) && !peer.seedTokens.oneCallPerToken },
@@ -322,7 +330,8 @@ async function seedChecked(ctx, size, side = "") {
 
 // One side of a paired check: seed, time cfg.ops only (no contract pass, no watched run, no
 // cleanup), so that the two peers of a pair run close together in time.
-async function pairSide(cfg, ctx, file) {
+async function pairSide(side, ctx) {
+  const { cfg } = side;
   const seedMs = await seedChecked(ctx, cfg.size);
   const ops = {};
   for (const name of cfg.ops) {
@@ -330,9 +339,7 @@ async function pairSide(cfg, ctx, file) {
     ops[name] = { us, samples, batch };
   }
   await ctx.peer.close();
-  removeDb(file);
-  if (cfg.pgUrl) await pgSide.dropSchema(cfg.pgUrl, cfg.schema);
-  if (cfg.redisUrl) await redisSide.flush(cfg.redisUrl);
+  await discard(side);
   return { peer: cfg.peer, size: cfg.size, seedMs, ops };
 }
 
@@ -341,15 +348,9 @@ async function pairSide(cfg, ctx, file) {
 // peers, a file each in the run's folder): the peer opened beside ours, both seeded once,
 // then cfg.alternate.rounds rounds, each timing cfg.ops on both (ours first in the 1st, 3rd,
 // … round, as pairOrder does for fresh pairs). Each round is a pair.
-async function alternateSides(cfg, ours, file) {
-  const other = { ...cfg, peer: cfg.alternate.peer };
-  const otherFile = path.join(cfg.dir, `${other.peer}-${cfg.size}.db`);
-  if (cfg.redisUrl) other.prefix = redisSide.prefixFor(other.peer, cfg.size);
-  else if (cfg.pgUrl) {
-    other.schema = pgSide.schemaFor(other.peer, cfg.size);
-    await pgSide.dropSchema(cfg.pgUrl, other.schema);
-  } else removeDb(otherFile);
-  const ctx = { ours, peer: await openContext(other, otherFile) };
+async function alternateSides(side, ours, other) {
+  const { cfg } = side;
+  const ctx = { ours, peer: await openContext(other.cfg, other.file) };
   const seedMs = {};
   for (const side of ["ours", "peer"]) seedMs[side] = [await seedChecked(ctx[side], cfg.size, `${side}: `)];
   const pairs = [];
@@ -361,9 +362,7 @@ async function alternateSides(cfg, ours, file) {
     pairs.push(pair);
   }
   for (const side of ["ours", "peer"]) await ctx[side].peer.close();
-  if (cfg.redisUrl) await redisSide.flush(cfg.redisUrl);
-  if (cfg.pgUrl) for (const schema of [cfg.schema, other.schema]) await pgSide.dropSchema(cfg.pgUrl, schema);
-  for (const f of [file, otherFile]) removeDb(f);
+  for (const s of [side, other]) await discard(s);
   return { peer: cfg.peer, size: cfg.size, seedMs, pairs };
 }
 

@@ -73,7 +73,7 @@ pub(super) fn checkpoint_in_background(
         // each later lookup and append walks.
         let inline = frames >= 4 * CHECKPOINT_FRAMES
             || (frames >= CHECKPOINT_FRAMES
-                && pacing.early
+                && pacing.early()
                 && progress.left(frames) <= FINISH_FRAMES)
             || (frames >= CHECKPOINT_FRAMES
                 && matches!(wake.try_send(()), Err(TrySendError::Disconnected(()))));
@@ -140,30 +140,23 @@ impl Progress {
 /// doubles how often the caller pays one (every ~1,500 frames instead of 4,000), and a store
 /// at 1M was ~30 % faster without it. So two dear catch-ups in a row turn it off; the next
 /// catch-up (at the 4x bound) that is cheap turns it on again.
+#[derive(Default)]
 struct Pacing {
-    early: bool,
-    /// The last catch-up was dear.
-    dear: bool,
-}
-
-impl Default for Pacing {
-    fn default() -> Self {
-        Pacing {
-            early: true,
-            dear: false,
-        }
-    }
+    /// Dear catch-ups in a row (saturating).
+    dear_in_a_row: u8,
 }
 
 impl Pacing {
+    fn early(&self) -> bool {
+        self.dear_in_a_row < 2
+    }
+
     fn caught_up(&mut self, took: Duration) {
-        let dear = took > FINISH_BUDGET;
-        if !dear {
-            self.early = true;
-        } else if self.dear {
-            self.early = false;
-        }
-        self.dear = dear;
+        self.dear_in_a_row = if took > FINISH_BUDGET {
+            self.dear_in_a_row.saturating_add(1)
+        } else {
+            0
+        };
     }
 }
 
@@ -191,18 +184,18 @@ mod tests {
         let cheap = Duration::from_millis(1);
         let dear = FINISH_BUDGET + Duration::from_millis(1);
         let mut p = Pacing::default();
-        assert!(p.early, "on until catch-ups show they are dear");
+        assert!(p.early(), "on until catch-ups show they are dear");
         p.caught_up(dear);
-        assert!(p.early, "one dear catch-up may be the machine's hiccup");
+        assert!(p.early(), "one dear catch-up may be the machine's hiccup");
         p.caught_up(cheap);
         p.caught_up(dear);
-        assert!(p.early, "not two in a row");
+        assert!(p.early(), "not two in a row");
         p.caught_up(dear);
-        assert!(!p.early);
+        assert!(!p.early());
         p.caught_up(dear);
-        assert!(!p.early);
+        assert!(!p.early());
         p.caught_up(FINISH_BUDGET);
-        assert!(p.early, "at the budget is cheap");
+        assert!(p.early(), "at the budget is cheap");
     }
 
     #[test]
