@@ -540,6 +540,44 @@ fn one_token_stores_keep_the_counts_exact_on_each_path() {
     }
 }
 
+/// Rows a person deletes by hand (any statement, not the package's) keep getStats exact,
+/// as the package's own deletes do: the counts follow every `DELETE` (docs/postgresql.md,
+/// "Rows changed by hand"; `TRUNCATE` is the documented exception).
+#[test]
+fn rows_deleted_by_hand_keep_the_counts_exact() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = schema.store();
+    let min = 60_000;
+    let at = [NOW, NOW + 15 * min, NOW + 45 * min, NOW + 90 * min];
+    for (t, user, expires) in [
+        ("t1", "u1", Some(10)),
+        ("t2", "u1", Some(60)),
+        ("t3", "u2", Some(20)),
+        ("t4", "u2", None),
+        ("t5", "u3", Some(30)),
+    ] {
+        let expires_at = expires.map(|m| NOW + m * min);
+        store
+            .store_access_token(&token(t, user, expires_at), NOW)
+            .expect("store");
+    }
+    stats_match_the_rows(&schema, &store, &at);
+    // The user's latest token: the user's until moves back to their other one.
+    schema.execute("DELETE FROM {s}.access_tokens WHERE token = 't2'");
+    stats_match_the_rows(&schema, &store, &at);
+    // A user's token that never expires, then all of another user's.
+    schema.execute("DELETE FROM {s}.access_tokens WHERE token = 't4'");
+    stats_match_the_rows(&schema, &store, &at);
+    schema.execute("DELETE FROM {s}.access_tokens WHERE user_id = 'u3'");
+    stats_match_the_rows(&schema, &store, &at);
+    // Everything.
+    schema.execute("DELETE FROM {s}.access_tokens");
+    stats_match_the_rows(&schema, &store, &at);
+    assert_eq!(store.stats(NOW).expect("stats").total_tokens, 0);
+}
+
 /// Sealed tokens' links (migration 11) leave with their tokens (a user's tokens, a
 /// rotation, a revocation, cleanup), by the trigger the sealed mark brings; a store in
 /// clear has no such trigger and writes no links.
