@@ -186,8 +186,13 @@ local function store_one(t, r, k, u, c, s, e, p, x, l, f, now)
   -- new one; an `exp` entry left by a hash Redis removed gets its new score below).
   if redis.call('EXISTS', hk) == 1 then remove_token(t) end
   if r then
-    local prev = redis.call('GET', P .. 'rt:' .. r)
-    if prev then redis.call('HDEL', P .. 'at:' .. prev, 'r', 'l', 'f') end
+    -- The refresh key set, and the token that held it (if another) read in the same
+    -- command: it leaves that one. SET without an expiry leaves none (it clears the key's).
+    local rk = P .. 'rt:' .. r
+    local prev
+    if e then prev = redis.call('SET', rk, t, 'PX', ttl_ms(e, now), 'GET')
+    else prev = redis.call('SET', rk, t, 'GET') end
+    if prev and prev ~= t then redis.call('HDEL', P .. 'at:' .. prev, 'r', 'l', 'f') end
   end
   local h = {'k', k, 'c', c, 's', s, 't', now}
   local function add(name, v)
@@ -199,11 +204,6 @@ local function store_one(t, r, k, u, c, s, e, p, x, l, f, now)
   add('u', u) add('r', r) add('e', e) add('p', p) add('x', x) add('l', l) add('f', f)
   redis.call('HSET', hk, unpack(h))
   if e then expire_at(hk, e, now) end
-  if r then
-    local rk = P .. 'rt:' .. r
-    -- SET without an expiry leaves none (it clears the key's).
-    if e then redis.call('SET', rk, t, 'PX', ttl_ms(e, now)) else redis.call('SET', rk, t) end
-  end
   local score = e or 'inf'
   redis.call('ZADD', P .. 'exp', score, t)
   if u then
@@ -420,11 +420,12 @@ if u then redis.call('HSET', ck, 'd', ARGV[4], 'u', u) else redis.call('HSET', c
 expire_at(ck, e, now)
 redis.call('ZADD', P .. 'codes', e, c)
 if u then
-  -- The user's set lives as long as their latest code: its expiry moved forward (GT), or
-  -- set on a set that has none (NX: a new one).
+  -- The user's set lives as long as their latest code: its expiry set on a set that has
+  -- none (NX: a new one, the common case, since a user's code is taken before the next is
+  -- stored and the set goes with its last member), or moved forward (GT).
   local uc, ms = P .. 'uc:' .. u, ttl_ms(e, now)
   redis.call('SADD', uc, c)
-  if redis.call('PEXPIRE', uc, ms, 'GT') == 0 then redis.call('PEXPIRE', uc, ms, 'NX') end
+  if redis.call('PEXPIRE', uc, ms, 'NX') == 0 then redis.call('PEXPIRE', uc, ms, 'GT') end
 end
 return 1
 "#,
