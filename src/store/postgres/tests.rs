@@ -542,7 +542,7 @@ fn one_token_stores_keep_the_counts_exact_on_each_path() {
 
 /// Rows a person deletes by hand (any statement, not the package's) keep getStats exact,
 /// as the package's own deletes do: the counts follow every `DELETE` (docs/postgresql.md,
-/// "Rows changed by hand"; `TRUNCATE` is the documented exception).
+/// "Rows deleted by hand"; `TRUNCATE` is the documented exception).
 #[test]
 fn rows_deleted_by_hand_keep_the_counts_exact() {
     let Some(schema) = TestSchema::new() else {
