@@ -540,42 +540,80 @@ fn one_token_stores_keep_the_counts_exact_on_each_path() {
     }
 }
 
+const MIN: i64 = 60_000;
+/// When the tests of rows changed by hand compare getStats with the rows.
+const HAND_AT: [i64; 4] = [NOW, NOW + 15 * MIN, NOW + 45 * MIN, NOW + 90 * MIN];
+
+/// A store in a fresh schema holding `rows` (token, user, expiry in minutes after `NOW`;
+/// `None`: never), its counts checked; `None` without a test server.
+fn changed_by_hand(rows: &[(&str, &str, Option<i64>)]) -> Option<(TestSchema, PostgresStore)> {
+    let schema = TestSchema::new()?;
+    let store = schema.store();
+    for &(t, user, expires) in rows {
+        let expires_at = expires.map(|m| NOW + m * MIN);
+        store
+            .store_access_token(&token(t, user, expires_at), NOW)
+            .expect("store");
+    }
+    stats_match_the_rows(&schema, &store, &HAND_AT);
+    Some((schema, store))
+}
+
 /// Rows a person deletes by hand (any statement, not the package's) keep getStats exact,
 /// as the package's own deletes do: the counts follow every `DELETE` (docs/postgresql.md,
 /// "Rows deleted by hand"; `TRUNCATE` is the documented exception).
 #[test]
 fn rows_deleted_by_hand_keep_the_counts_exact() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
-    let store = schema.store();
-    let min = 60_000;
-    let at = [NOW, NOW + 15 * min, NOW + 45 * min, NOW + 90 * min];
-    for (t, user, expires) in [
+    let Some((schema, store)) = changed_by_hand(&[
         ("t1", "u1", Some(10)),
         ("t2", "u1", Some(60)),
         ("t3", "u2", Some(20)),
         ("t4", "u2", None),
         ("t5", "u3", Some(30)),
+    ]) else {
+        return;
+    };
+    for statement in [
+        // The user's latest token: the user's until moves back to their other one.
+        "DELETE FROM {s}.access_tokens WHERE token = 't2'",
+        // A user's token that never expires, then all of another user's.
+        "DELETE FROM {s}.access_tokens WHERE token = 't4'",
+        "DELETE FROM {s}.access_tokens WHERE user_id = 'u3'",
+        // Everything.
+        "DELETE FROM {s}.access_tokens",
     ] {
-        let expires_at = expires.map(|m| NOW + m * min);
-        store
-            .store_access_token(&token(t, user, expires_at), NOW)
-            .expect("store");
+        schema.execute(statement);
+        stats_match_the_rows(&schema, &store, &HAND_AT);
     }
-    stats_match_the_rows(&schema, &store, &at);
-    // The user's latest token: the user's until moves back to their other one.
-    schema.execute("DELETE FROM {s}.access_tokens WHERE token = 't2'");
-    stats_match_the_rows(&schema, &store, &at);
-    // A user's token that never expires, then all of another user's.
-    schema.execute("DELETE FROM {s}.access_tokens WHERE token = 't4'");
-    stats_match_the_rows(&schema, &store, &at);
-    schema.execute("DELETE FROM {s}.access_tokens WHERE user_id = 'u3'");
-    stats_match_the_rows(&schema, &store, &at);
-    // Everything.
-    schema.execute("DELETE FROM {s}.access_tokens");
-    stats_match_the_rows(&schema, &store, &at);
     assert_eq!(store.stats(NOW).expect("stats").total_tokens, 0);
+}
+
+/// The same for rows updated by hand: a token's expiry moved (later, earlier, to never and
+/// back), a token given to another user or to none.
+#[test]
+fn rows_updated_by_hand_keep_the_counts_exact() {
+    let Some((schema, store)) = changed_by_hand(&[
+        ("t1", "u1", Some(10)),
+        ("t2", "u1", Some(60)),
+        ("t3", "u2", Some(20)),
+        ("t4", "u3", Some(30)),
+    ]) else {
+        return;
+    };
+    for (set, which) in [
+        (format!("expires_at = {}", NOW + 80 * MIN), "'t3'"),
+        (format!("expires_at = {}", NOW + 5 * MIN), "'t2'"),
+        ("expires_at = NULL".to_owned(), "'t4'"),
+        (format!("expires_at = {}", NOW + 30 * MIN), "'t4'"),
+        ("user_id = 'u2'".to_owned(), "'t1'"),
+        ("user_id = ''".to_owned(), "'t2'"),
+        (format!("expires_at = expires_at + {}", 20 * MIN), "'t1', 't3', 't4'"),
+    ] {
+        schema.execute(&format!(
+            "UPDATE {{s}}.access_tokens SET {set} WHERE token IN ({which})"
+        ));
+        stats_match_the_rows(&schema, &store, &HAND_AT);
+    }
 }
 
 /// Sealed tokens' links (migration 11) leave with their tokens (a user's tokens, a
