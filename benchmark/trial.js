@@ -352,16 +352,16 @@ async function alternateSides(side, ours, other) {
   const { cfg } = side;
   const ctx = { ours, peer: await openContext(other.cfg, other.file) };
   const seedMs = {};
-  for (const side of ["ours", "peer"]) seedMs[side] = [await seedChecked(ctx[side], cfg.size, `${side}: `)];
+  for (const who of ["ours", "peer"]) seedMs[who] = [await seedChecked(ctx[who], cfg.size, `${who}: `)];
   const pairs = [];
   for (let i = 0; i < cfg.alternate.rounds; i++) {
     const pair = { ours: {}, peer: {} };
-    for (const side of pairOrder(i, "ours", "peer")) {
-      for (const name of cfg.ops) pair[side][name] = (await measure(ctx[side], OPS[name])).us;
+    for (const who of pairOrder(i, "ours", "peer")) {
+      for (const name of cfg.ops) pair[who][name] = (await measure(ctx[who], OPS[name])).us;
     }
     pairs.push(pair);
   }
-  for (const side of ["ours", "peer"]) await ctx[side].peer.close();
+  for (const who of ["ours", "peer"]) await ctx[who].peer.close();
   for (const s of [side, other]) await discard(s);
   return { peer: cfg.peer, size: cfg.size, seedMs, pairs };
 }

@@ -499,39 +499,41 @@ fn stats_match_the_rows(schema: &TestSchema, store: &PostgresStore, at: &[i64]) 
     }
 }
 
+/// A minute, in ms.
+const MIN: i64 = 60_000;
+
 #[test]
 fn one_token_stores_keep_the_counts_exact_on_each_path() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
     let store = schema.store();
-    let min = 60_000;
-    let at = [NOW, NOW + 5 * min, NOW + 15 * min, NOW + 25 * min, NOW + 90 * min];
+    let at = [NOW, NOW + 5 * MIN, NOW + 15 * MIN, NOW + 25 * MIN, NOW + 90 * MIN];
     let steps: Vec<NewAccessToken> = vec![
         // A new user; the same user's until moved forward, by a little and by a lot.
-        token("t1", "u1", Some(NOW + 10 * min)),
-        token("t2", "u1", Some(NOW + 10 * min + 1)),
-        token("t3", "u1", Some(NOW + 60 * min)),
+        token("t1", "u1", Some(NOW + 10 * MIN)),
+        token("t2", "u1", Some(NOW + 10 * MIN + 1)),
+        token("t3", "u1", Some(NOW + 60 * MIN)),
         // A token expiring before the user's until: the user's row is only locked.
-        token("t4", "u1", Some(NOW + 20 * min)),
+        token("t4", "u1", Some(NOW + 20 * MIN)),
         // Never expires: the user too; then a token with an expiry changes nothing.
-        token("t5", "u2", Some(NOW + 20 * min)),
+        token("t5", "u2", Some(NOW + 20 * MIN)),
         token("t6", "u2", None),
-        token("t7", "u2", Some(NOW + 30 * min)),
+        token("t7", "u2", Some(NOW + 30 * MIN)),
         // No user; no refresh token.
-        token("t8", "", Some(NOW + 20 * min)),
+        token("t8", "", Some(NOW + 20 * MIN)),
         NewAccessToken {
             links: None,
             refresh_token: None,
-            ..token("t9", "u3", Some(NOW + 20 * min))
+            ..token("t9", "u3", Some(NOW + 20 * MIN))
         },
         // A token stored again (another user, an earlier expiry), and a refresh string
         // given again: the general function's path.
-        token("t3", "u3", Some(NOW + 20 * min)),
+        token("t3", "u3", Some(NOW + 20 * MIN)),
         NewAccessToken {
             links: None,
             refresh_token: Some("r-t1".into()),
-            ..token("t10", "u4", Some(NOW + 40 * min))
+            ..token("t10", "u4", Some(NOW + 40 * MIN))
         },
     ];
     for t in &steps {
@@ -540,7 +542,6 @@ fn one_token_stores_keep_the_counts_exact_on_each_path() {
     }
 }
 
-const MIN: i64 = 60_000;
 /// When the tests of rows changed by hand compare getStats with the rows.
 const HAND_AT: [i64; 4] = [NOW, NOW + 15 * MIN, NOW + 45 * MIN, NOW + 90 * MIN];
 
