@@ -9,6 +9,8 @@
 //!   times from JS to the model;
 //! - `reply.rs`: answers to JS values (records as one string each, see `wire.rs`);
 //! - `task.rs`: the Promise form: a call run on libuv's pool;
+//! - `driven.rs`: the Promise form of a PostgreSQL store's `getAccessToken`, run from the JS
+//!   thread itself;
 //! - `copy.rs`: a copy from one store into another, and how far a copy or backup is;
 //! - `convert.rs`: a store encrypted or decrypted in place (the command line's);
 //! - `errors.rs`: `StoreError` to JS errors with their stable `code`;
@@ -20,6 +22,7 @@ mod backup_age;
 mod config;
 mod convert;
 mod copy;
+mod driven;
 mod errors;
 mod info;
 mod operations;

@@ -12,11 +12,13 @@
 //!
 //! What each call does is `ops::run`'s; how the answer reaches JS is `reply.rs`'s.
 
-use napi::bindgen_prelude::{AsyncTask, Either};
+use napi::bindgen_prelude::{AsyncTask, Either3};
+use napi::Env;
 use napi_derive::napi;
 
 use super::args::{new_code, new_tokens, pending, Key, NativeClient, NativeCode};
 use super::args::{NativeGrant, NativeNewToken, NativeRotation};
+use super::driven::Started;
 use super::errors::Result;
 use super::reply::Reply;
 use super::store::NativeStore;
@@ -68,8 +70,8 @@ macro_rules! operations {
             $(#[doc = $doc])*
             #[napi(ts_return_type = $promise)]
             #[allow(clippy::too_many_arguments)]
-            pub fn $async_(&$this, $($arg: $ty,)* $now: f64) -> Result<Either<Reply, AsyncTask<Later>>> {
-                $this.later($call, $now)
+            pub fn $async_(&$this, env: Env, $($arg: $ty,)* $now: f64) -> Result<Either3<Reply, AsyncTask<Later>, Started>> {
+                $this.later(&env, $call, $now)
             }
         }
         operations!($($rest)*);

@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, Either};
+use napi::bindgen_prelude::{AsyncTask, Either3};
+use napi::Env;
 use napi_derive::napi;
 
 use super::args::clock;
 use super::config::NativeConfig;
+use super::driven::{self, Started};
 use super::errors::{js_err, Result};
 use super::reply::{reply, Reply};
 use super::task::Later;
@@ -111,19 +113,37 @@ impl NativeStore {
     /// or, when the store has the answer at hand without I/O (`ops::at_hand`: a PostgreSQL
     /// store's trusted cache) or the call is short in-memory work (`ops::at_once`: a memory
     /// store), gives the answer (or throws the error) at once, on this thread, which the JS
-    /// layer awaits (or catches) as it awaits the task's Promise.
-    pub(super) fn later(&self, call: Call, now: f64) -> Result<Either<Reply, AsyncTask<Later>>> {
+    /// layer awaits (or catches) as it awaits the task's Promise. A PostgreSQL store's
+    /// `getAccessToken` that needs the server is driven from this thread (`driven.rs`).
+    pub(super) fn later(
+        &self,
+        env: &Env,
+        call: Call,
+        now: f64,
+    ) -> Result<Either3<Reply, AsyncTask<Later>, Started>> {
         let now = clock(now)?;
         if ops::at_once(&*self.store, &call) {
             return ops::run(&*self.store, &self.cleanup, call, now)
                 .and_then(reply)
-                .map(Either::A)
+                .map(Either3::A)
                 .map_err(js_err);
         }
         if let Some(answer) = ops::at_hand(&*self.store, &call, now) {
-            return reply(answer).map(Either::A).map_err(js_err);
+            return reply(answer).map(Either3::A).map_err(js_err);
         }
-        Ok(Either::B(AsyncTask::new(Later {
+        // A PostgreSQL store's read from the server, run from this thread (`driven.rs`).
+        if let Call::GetAccessToken(token) = &call {
+            if driven::available(env) {
+                if let Some(later) = self
+                    .store
+                    .clone()
+                    .get_access_token_later(token.clone(), now)
+                {
+                    return driven::start(env, later).map(Either3::C);
+                }
+            }
+        }
+        Ok(Either3::B(AsyncTask::new(Later {
             store: self.store.clone(),
             cleanup: self.cleanup.clone(),
             call: Some(call),

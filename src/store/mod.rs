@@ -45,6 +45,7 @@ pub(crate) mod buckets;
 /// Access tokens read recently, answered without a round trip (PostgreSQL, Redis).
 #[cfg(any(feature = "postgres", feature = "redis"))]
 pub(crate) mod cache;
+pub mod later;
 pub mod sealed;
 pub mod snapshot;
 
@@ -63,6 +64,7 @@ use crate::model::{
     Rotation, Stats,
 };
 use crate::wire::AccessTokenRef;
+pub use later::Later;
 
 /// A warning a store found about its data (logged at `warn` by `lib/`): a fixed message and
 /// its fields, neither ever holding a secret.
@@ -128,6 +130,17 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
         now: i64,
     ) -> Result<Option<RefreshToken>> {
         self.get_refresh_token(refresh_token, now)
+    }
+
+    /// `get_access_token_text` as a future that the caller drives on its own thread with
+    /// `later::turn` (a PostgreSQL store's: no thread of libuv's pool in between), or `None`
+    /// where only `get_access_token_text` can answer.
+    fn get_access_token_later(
+        self: Arc<Self>,
+        _token: String,
+        _now: i64,
+    ) -> Option<Later<Option<String>>> {
+        None
     }
 
     /// `get_access_token`'s answer as the JS side reads it (`wire::access_token`). A store

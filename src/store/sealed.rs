@@ -66,7 +66,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::snapshot::{Counts, Import, RowStore, Rows, Sink, TABLES};
-use super::TokenStore;
+use super::{Later, TokenStore};
 use crate::crypto::{hex, DigestHex, Keyring, Kind};
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -599,6 +599,21 @@ impl TokenStore for Sealed {
             }
         }
         Ok(None)
+    }
+
+    /// Only where nothing is sealed and the store's mark was checked (the first call checks
+    /// it, on the pool's thread): the inner store's future as it is.
+    fn get_access_token_later(
+        self: Arc<Self>,
+        token: String,
+        now: i64,
+    ) -> Option<Later<Option<String>>> {
+        if !self.checked.load(Ordering::Acquire)
+            || (self.keys.is_some() && self.inner.seals_tokens())
+        {
+            return None;
+        }
+        self.inner.clone().get_access_token_later(token, now)
     }
 
     fn get_access_token_at_hand(&self, token: &str, now: i64) -> Option<Option<String>> {

@@ -50,7 +50,16 @@ impl PostgresStore {
         read: bool,
         op: impl AsyncFn(&Session, &Sql) -> std::result::Result<T, Failure>,
     ) -> Result<T> {
-        let rt = runtime()?;
+        runtime()?.block_on(self.call_async(read, op))
+    }
+
+    /// `call` as a future, for a caller that drives the I/O thread's runtime itself (the
+    /// Promise API's `getAccessToken`, `later`) or is already on it.
+    pub(super) async fn call_async<T>(
+        &self,
+        read: bool,
+        op: impl AsyncFn(&Session, &Sql) -> std::result::Result<T, Failure>,
+    ) -> Result<T> {
         let deadline = self.settings.query_timeout;
         let work = async {
             let _permit = self
@@ -120,13 +129,11 @@ impl PostgresStore {
                 }
             }
         };
-        rt.block_on(async {
-            match tokio::time::timeout(deadline, work).await {
-                Ok(r) => r,
-                // The connection in use is dropped with the future: its outcome is unknown.
-                Err(_) => Err(self.past_query_timeout()),
-            }
-        })
+        match tokio::time::timeout(deadline, work).await {
+            Ok(r) => r,
+            // The connection in use is dropped with the future: its outcome is unknown.
+            Err(_) => Err(self.past_query_timeout()),
+        }
     }
 
     /// Whether a call may send named statements (prepared once per connection): unless

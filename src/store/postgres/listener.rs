@@ -81,10 +81,7 @@ impl Listener {
         let thread = std::thread::Builder::new()
             .name("nts-pg-listener".into())
             .spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
+                let Some(rt) = super::runtime::build() else {
                     return;
                 };
                 let to = Server {

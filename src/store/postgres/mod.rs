@@ -67,6 +67,7 @@ use pool::Pooled;
 use schema::quote;
 use sql::Sql;
 
+pub(crate) use runtime::{discard, io_fd, turn};
 pub use settings::PostgresSettings;
 pub use url::SslMode;
 

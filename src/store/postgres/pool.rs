@@ -10,7 +10,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row, Statement};
 
 use super::call::Failure;
-use super::runtime::{end, end_now};
+use super::runtime::{end, end_now, spawn_noted};
 use super::schema::{migrate, MigrateError};
 use super::PostgresStore;
 use crate::error::StoreError;
@@ -44,7 +44,7 @@ impl PostgresStore {
         }
         let target = self.target()?;
         let (mut client, connection) = target.config.connect(target.tls.clone()).await?;
-        let task = tokio::spawn(async move {
+        let task = spawn_noted(async move {
             // Ends when the client is dropped or the server goes; errors reach the calls.
             let _ = connection.await;
         });

@@ -1,28 +1,250 @@
 //! The I/O thread every PostgreSQL store of the process shares, and ending connections on
-//! it.
+//! it; and its runtime turned from a caller's thread (`turn`, for `store::later`).
 
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::future::Future;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
 
 use super::pool::Pooled;
 use crate::error::{Result, StoreError};
 
-/// The I/O thread every PostgreSQL store of the process shares.
-pub(super) fn runtime() -> Result<&'static Runtime> {
-    static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
-    RUNTIME
+/// The shared runtime and its epoll descriptor, when it was told apart (`io_fd`).
+struct Shared {
+    rt: Runtime,
+    fd: Option<RawFd>,
+}
+
+fn shared() -> Result<&'static Shared> {
+    static SHARED: OnceLock<Option<Shared>> = OnceLock::new();
+    SHARED
         .get_or_init(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()
+            let _one = BUILDING.lock().ok();
+            let before = eventpolls();
+            let rt = build_now()?;
+            let after = eventpolls();
+            // The one epoll instance that appeared while it was built (tokio keeps a
+            // duplicate of its descriptor: descriptors with the same registrations are one
+            // instance). `BUILDING` keeps the listeners' runtimes from being built
+            // meanwhile; another library's, made on another thread in the same moment,
+            // makes it two instances: then none is taken.
+            let new: Vec<RawFd> = after.difference(&before).copied().collect();
+            let watched: Vec<Option<String>> = new.iter().map(|&fd| registrations(fd)).collect();
+            let one = watched.first().is_some_and(Option::is_some)
+                && watched.iter().all(|w| *w == watched[0]);
+            let fd = new.iter().min().copied().filter(|_| one);
+            Some(Shared { rt, fd })
         })
         .as_ref()
         .ok_or(StoreError::Internal(
             "the PostgreSQL I/O thread cannot start",
         ))
+}
+
+/// The I/O thread every PostgreSQL store of the process shares.
+pub(super) fn runtime() -> Result<&'static Runtime> {
+    shared().map(|s| &s.rt)
+}
+
+/// A current-thread runtime with I/O and timers: the shared one, and each listener's. One
+/// is built at a time, so that the shared one's epoll descriptor can be told apart.
+pub(super) fn build() -> Option<Runtime> {
+    let _one = BUILDING.lock().ok();
+    build_now()
+}
+
+static BUILDING: Mutex<()> = Mutex::new(());
+
+fn build_now() -> Option<Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()
+}
+
+/// This process's open epoll descriptors.
+fn eventpolls() -> HashSet<RawFd> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return HashSet::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let fd = e.file_name().to_str()?.parse().ok()?;
+        let to = std::fs::read_link(e.path()).ok()?;
+        (to.as_os_str() == "anon_inode:[eventpoll]").then_some(fd)
+    })
+    .collect()
+}
+
+/// The descriptors an epoll descriptor watches (the `tfd:` lines of its fdinfo).
+fn registrations(fd: RawFd) -> Option<String> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    let tfds: Vec<&str> = info.lines().filter(|l| l.starts_with("tfd:")).collect();
+    (!tfds.is_empty()).then(|| tfds.join("\n"))
+}
+
+/// The shared runtime's epoll descriptor: readable when a socket of its has I/O for it, or
+/// a task was woken from another thread (see `store::later`).
+pub(crate) fn io_fd() -> Option<RawFd> {
+    shared().ok().and_then(|s| s.fd)
+}
+
+/// How many of the tasks spawned by `spawn_noted` were woken and have not run since.
+static READY_TASKS: AtomicUsize = AtomicUsize::new(0);
+
+/// Spawns `task` on the shared runtime (from inside it), counted in `READY_TASKS` while it
+/// is woken and waits to run: what tells `turn` that the runtime still has work at hand.
+pub(super) fn spawn_noted<F>(task: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(Noted {
+        task: Box::pin(task),
+        note: None,
+    })
+}
+
+struct Noted<F> {
+    task: Pin<Box<F>>,
+    note: Option<Arc<Note>>,
+}
+
+/// The waker a noted task's futures get: the runtime's, and the count.
+struct Note {
+    woken: std::sync::atomic::AtomicBool,
+    waker: Waker,
+}
+
+impl Note {
+    fn taken(&self) {
+        if self.woken.swap(false, Ordering::AcqRel) {
+            let _ = READY_TASKS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                n.checked_sub(1)
+            });
+        }
+    }
+}
+
+impl Wake for Note {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            READY_TASKS.fetch_add(1, Ordering::AcqRel);
+        }
+        self.waker.wake_by_ref();
+    }
+}
+
+impl<F: Future> Future for Noted<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let note = match &self.note {
+            Some(n) if n.waker.will_wake(cx.waker()) => n.clone(),
+            old => {
+                if let Some(old) = old {
+                    old.taken();
+                }
+                let n = Arc::new(Note {
+                    woken: std::sync::atomic::AtomicBool::new(false),
+                    waker: cx.waker().clone(),
+                });
+                self.note = Some(n.clone());
+                n
+            }
+        };
+        note.taken();
+        let waker = Waker::from(note);
+        self.task.as_mut().poll(&mut Context::from_waker(&waker))
+    }
+}
+
+impl<F> Drop for Noted<F> {
+    fn drop(&mut self) {
+        if let Some(n) = &self.note {
+            n.taken();
+        }
+    }
+}
+
+/// A future that is `Send` although the compiler cannot prove it: one that awaits an async
+/// closure taking references (`call_async`'s `op`) meets rustc's known limit on proving
+/// auto traits of such futures ("implementation of `Send` is not general enough",
+/// rust-lang/rust#110338).
+pub(super) struct AssertSend<T>(pub(super) Pin<Box<dyn Future<Output = T>>>);
+
+// SAFETY: used only for `PostgresStore::get_access_token_later`'s read, whose state across
+// its awaits is: an `Arc<PostgresStore>` (the store is `Send + Sync`, as `TokenStore`
+// requires), owned strings, a cache `Ticket` (integers), and `call_async`'s: a semaphore
+// permit, a pooled connection (`Pooled`: a tokio-postgres client, a `Mutex` and an atomic,
+// the connection's `JoinHandle`) and tokio-postgres's own futures, all `Send`; no lock
+// guard is held across an await (the pool's and the statements' locks are taken and
+// released within one statement). `pooled_parts_are_send` checks the parts it can name.
+unsafe impl<T> Send for AssertSend<T> {}
+
+impl<T> Future for AssertSend<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn pooled_parts_are_send() {
+    fn send<T: Send>() {}
+    send::<std::sync::Arc<super::PostgresStore>>();
+    send::<Pooled>();
+    send::<super::cache::Ticket>();
+    send::<tokio::sync::OwnedSemaphorePermit>();
+    send::<tokio::sync::SemaphorePermit<'static>>();
+}
+
+/// How many rounds one `turn` makes at most (each: the calls woken, the tasks ready, the
+/// I/O read without blocking): a bound for when another thread holds the runtime.
+const TURN_ROUNDS: usize = 32;
+
+/// See `store::later::turn`.
+pub(crate) fn turn(poll: &mut dyn FnMut() -> bool) -> Result<()> {
+    runtime()?.block_on(async {
+        poll();
+        for _ in 0..TURN_ROUNDS {
+            // Runs the tasks that are ready, then reads the I/O without blocking, and wakes
+            // what was deferred to then (`yield_now`'s wakers).
+            tokio::task::yield_now().await;
+            let polled = poll();
+            if !polled && READY_TASKS.load(Ordering::Acquire) == 0 {
+                return;
+            }
+        }
+        // Out of rounds: what the last polls deferred is woken now (each `block_on` keeps
+        // its own list of deferred wakers, dropped when it returns), for the next turn.
+        tokio::task::yield_now().await;
+    });
+    Ok(())
+}
+
+/// See `store::later::discard`.
+pub(crate) fn discard<T>(calls: T) {
+    match runtime() {
+        Ok(rt) => {
+            let _inside = rt.enter();
+            drop(calls);
+        }
+        Err(_) => drop(calls),
+    }
 }
 
 /// How long ending a store's connections may take (a Terminate message and a close each).

@@ -528,7 +528,7 @@ impl PostgresStore {
         let asked = rt.block_on(async {
             let work = async {
                 let (client, connection) = target.config.connect(target.tls.clone()).await?;
-                let task = tokio::spawn(async move {
+                let task = super::runtime::spawn_noted(async move {
                     let _ = connection.await;
                 });
                 let row = client.query_one(sql, params).await;

@@ -2,11 +2,12 @@
 //! the schema's where it writes several tables) or one transaction, run by `call`.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_postgres::types::{ToSql, Type};
 
-use super::cache::{digest, Lookup};
+use super::cache::{digest, Lookup, Ticket};
 use super::call::{step, transaction, Failure, Step};
 use super::errors::{has_nul, nul_refused};
 use super::rows::{
@@ -14,7 +15,7 @@ use super::rows::{
     read_pending, read_refresh, read_refresh_linked, read_removed, read_rotation, read_stats,
     scopes_json, Columns,
 };
-use super::runtime::end_now;
+use super::runtime::{end_now, runtime, spawn_noted, AssertSend};
 use super::PostgresStore;
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -22,7 +23,13 @@ use crate::model::{
     RotateRequest, Rotation, Stats,
 };
 use crate::store::buckets::FINE_BUCKET_BITS;
-use crate::store::TokenStore;
+use crate::store::{Later, TokenStore};
+
+/// What `probe` finds.
+enum Probe {
+    Answer(Option<AccessToken>),
+    Server(Option<Ticket>),
+}
 
 /// How long the automatic cleanup waits for the locks under which a bucket is refined ahead
 /// (writers that come meanwhile wait behind it), in ms.
@@ -136,19 +143,30 @@ impl TokenStore for PostgresStore {
     }
 
     fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
-        if has_nul(&[token]) {
-            return Ok(None);
+        match self.probe(token, now) {
+            Probe::Answer(found) => Ok(found),
+            Probe::Server(ticket) => runtime()?.block_on(self.read_and_keep(token, now, ticket)),
         }
-        self.ensure_listener();
-        let ticket = match self.cache.lookup(token, now) {
-            Lookup::Hit(t) => return Ok(Some(t)),
-            Lookup::Miss(ticket) => ticket,
-        };
-        let found = self.read_access_token(token, now, false)?;
-        if let (Some(t), Some(ticket)) = (&found, ticket) {
-            self.cache.fill(ticket, token, t);
-        }
-        Ok(found)
+    }
+
+    fn get_access_token_later(self: Arc<Self>, token: String, now: i64) -> Option<Later<Option<String>>> {
+        // The read is a task of the runtime's, run by whichever thread runs the runtime
+        // (a synchronous call on this thread too, which may be waiting for the connection
+        // this read holds); the caller's future awaits its end, outside tokio's budget
+        // (see `store::later::turn`).
+        let rt = runtime().ok()?;
+        let _inside = rt.enter();
+        let read = spawn_noted(AssertSend(Box::pin(async move {
+            let found = match self.probe(&token, now) {
+                Probe::Answer(found) => found,
+                Probe::Server(ticket) => self.read_and_keep(&token, now, ticket).await?,
+            };
+            Ok(found.as_ref().map(crate::wire::access_token))
+        })));
+        Some(Box::pin(tokio::task::unconstrained(async move {
+            read.await
+                .unwrap_or(Err(StoreError::Internal("the PostgreSQL I/O task failed")))
+        })))
     }
 
     /// Read from the server, never from the cache (which keeps no links): only the sealed
@@ -428,10 +446,47 @@ impl TokenStore for PostgresStore {
 }
 
 impl PostgresStore {
+    /// `get_access_token`'s first step, without I/O: the answer (a token with a NUL, which
+    /// no row holds; a hit of the trusted cache), or the server's to give.
+    fn probe(&self, token: &str, now: i64) -> Probe {
+        if has_nul(&[token]) {
+            return Probe::Answer(None);
+        }
+        self.ensure_listener();
+        match self.cache.lookup(token, now) {
+            Lookup::Hit(t) => Probe::Answer(Some(t)),
+            Lookup::Miss(ticket) => Probe::Server(ticket),
+        }
+    }
+
+    /// `get_access_token`'s read from the server, its answer kept in the cache when the
+    /// ticket allows.
+    async fn read_and_keep(
+        &self,
+        token: &str,
+        now: i64,
+        ticket: Option<Ticket>,
+    ) -> Result<Option<AccessToken>> {
+        let found = self.read_access_token_async(token, now, false).await?;
+        if let (Some(t), Some(ticket)) = (&found, ticket) {
+            self.cache.fill(ticket, token, t);
+        }
+        Ok(found)
+    }
+
     /// The live access token read from the server (removed if found expired); `linked`:
     /// with its links (migration 11).
     fn read_access_token(&self, token: &str, now: i64, linked: bool) -> Result<Option<AccessToken>> {
-        let found = self.call(true, async |c, sql| {
+        runtime()?.block_on(self.read_access_token_async(token, now, linked))
+    }
+
+    async fn read_access_token_async(
+        &self,
+        token: &str,
+        now: i64,
+        linked: bool,
+    ) -> Result<Option<AccessToken>> {
+        let found = self.call_async(true, async |c, sql| {
             let rows = if linked {
                 p!(c, sql.select_access_linked, token => TEXT).await?
             } else {
@@ -439,10 +494,11 @@ impl PostgresStore {
             };
             let read = if linked { read_access_linked } else { read_access };
             rows.first().map(read).transpose().map_err(Failure::Pg)
-        })?;
+        })
+        .await?;
         match found {
             Some(t) if is_expired(t.expires_at, now) => {
-                self.remove_if_expired(token, now);
+                self.remove_if_expired(token, now).await;
                 Ok(None)
             }
             found => Ok(found),
@@ -476,7 +532,9 @@ impl PostgresStore {
         match found {
             Some((true, r)) => Ok(Some(r)),
             Some((false, r)) => {
-                self.remove_if_expired(&r.access_token, now);
+                if let Ok(rt) = runtime() {
+                    rt.block_on(self.remove_if_expired(&r.access_token, now));
+                }
                 Ok(None)
             }
             None => Ok(None),
@@ -510,11 +568,13 @@ impl PostgresStore {
 
     /// Removes an access token that a read found expired, unless it was replaced since.
     /// The read's answer does not depend on it: a failure is left for cleanup.
-    fn remove_if_expired(&self, token: &str, now: i64) {
-        let _ = self.call(false, async |c, sql| {
-            p!(c, sql.delete_access_if_expired, token => TEXT, now => INT8).await?;
-            Ok(())
-        });
+    async fn remove_if_expired(&self, token: &str, now: i64) {
+        let _ = self
+            .call_async(false, async |c, sql| {
+                p!(c, sql.delete_access_if_expired, token => TEXT, now => INT8).await?;
+                Ok(())
+            })
+            .await;
         self.cache.invalidate(Some(digest(token)));
     }
 }

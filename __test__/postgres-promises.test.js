@@ -1,0 +1,222 @@
+"use strict";
+// PostgreSQL: the Promise API's getAccessToken is run from the JS thread itself (src/napi/
+// driven.rs: the I/O runtime turned on this thread, woken by libuv), not on libuv's pool.
+// What a server relies on stays: every call in flight gets its own answer, also with more
+// calls than the pool has connections and with synchronous calls between; the query
+// timeout still rejects; the event loop runs while calls wait; a process ends on its own
+// once its calls have settled, and not before; worker threads have their own calls, and
+// one terminated with calls in flight leaves the others working.
+const { describe, it, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { spawn, execFileSync } = require("node:child_process");
+
+const { PG_URL, TokenStorage, freshSchema, runNodeAsync } = require("./helpers/setup");
+
+const HOUR = 3600_000;
+
+function tokens(prefix, n) {
+  return Array.from({ length: n }, (_, i) => ({
+    accessToken: `${prefix}-at-${i}-${"x".repeat(200)}`,
+    refreshToken: `${prefix}-rt-${i}`,
+    apiKey: `sk-or-${prefix}-${i}`,
+    userId: `user-${i % 7}`,
+    clientId: "client",
+    scopes: ["mcp"],
+    expiresAt: Date.now() + HOUR,
+  }));
+}
+
+describe("PostgreSQL: the Promise API's getAccessToken, run from the JS thread", { skip: PG_URL ? false : "no TOKEN_TEST_DATABASE_URL" }, () => {
+  let store;
+  let rows;
+  const schema = freshSchema();
+
+  before(() => {
+    store = new TokenStorage({ storage: "postgres", url: PG_URL, schema, poolSize: 3, cleanupInterval: 0 });
+    rows = tokens("p", 300);
+    store.storeAccessTokens(rows);
+  });
+
+  after(() => {
+    store.close();
+    execFileSync("psql", [PG_URL, "-Atc", `DROP SCHEMA IF EXISTS "${schema}" CASCADE`]);
+  });
+
+  it("answers 300 calls in flight at once (3 connections), each with its own token, and null for unknown ones", async () => {
+    // A fresh store on the same schema: nothing in its cache, every read goes to the server.
+    const cold = new TokenStorage({ storage: "postgres", url: PG_URL, schema, poolSize: 3, cleanupInterval: 0 });
+    try {
+      await cold.promises.getStats();
+      const asked = [...rows.map((r) => r.accessToken), ...Array.from({ length: 30 }, (_, i) => `unknown-${i}`)];
+      const got = await Promise.all(asked.map((t) => cold.promises.getAccessToken(t)));
+      rows.forEach((r, i) => {
+        assert.ok(got[i], `no answer for token ${i}`);
+        assert.equal(got[i].apiKey, r.apiKey);
+        assert.equal(got[i].userId, r.userId);
+        assert.deepEqual(got[i].scopes, ["mcp"]);
+        assert.ok(got[i].expiresAt instanceof Date);
+      });
+      for (const g of got.slice(rows.length)) assert.equal(g, null);
+    } finally {
+      cold.close();
+    }
+  });
+
+  it("settles calls in flight while synchronous calls run between them on the same store", async () => {
+    const cold = new TokenStorage({ storage: "postgres", url: PG_URL, schema, cleanupInterval: 0 });
+    try {
+      await cold.promises.getStats();
+      const pending = rows.slice(0, 20).map((r) => cold.promises.getAccessToken(r.accessToken));
+      // Synchronous calls while those wait: they turn the same I/O runtime on this thread.
+      const extra = tokens("sync", 5);
+      for (const t of extra) cold.storeAccessToken(t.accessToken, t.refreshToken, t.apiKey, t.userId, t.clientId, t.scopes, t.expiresAt);
+      assert.equal(cold.getAccessToken(extra[2].accessToken).apiKey, extra[2].apiKey);
+      const got = await Promise.all(pending);
+      got.forEach((g, i) => assert.equal(g.apiKey, rows[i].apiKey));
+      assert.equal((await cold.promises.getAccessToken(extra[4].accessToken)).apiKey, extra[4].apiKey);
+    } finally {
+      cold.close();
+    }
+  });
+
+  it("keeps the event loop running while a call waits: a timer fires before a held-up read answers", async () => {
+    const cold = new TokenStorage({ storage: "postgres", url: PG_URL, schema, cleanupInterval: 0 });
+    await cold.promises.getStats();
+    const locker = await lockTable(schema);
+    try {
+      const order = [];
+      const read = cold.promises.getAccessToken(rows[5].accessToken).then((t) => order.push(`read ${t?.apiKey}`));
+      await new Promise((r) => setTimeout(r, 50));
+      order.push("timer");
+      await locker.release();
+      await read;
+      assert.deepEqual(order, ["timer", `read ${rows[5].apiKey}`]);
+    } finally {
+      await locker.release();
+      cold.close();
+    }
+  });
+
+  it("rejects with ERR_TOKEN_STORAGE_UNAVAILABLE past the query timeout, and the next call answers", async () => {
+    const cold = new TokenStorage({ storage: "postgres", url: PG_URL, schema, queryTimeout: 300, cleanupInterval: 0 });
+    await cold.promises.getStats();
+    const locker = await lockTable(schema);
+    try {
+      const t0 = Date.now();
+      await assert.rejects(cold.promises.getAccessToken(rows[7].accessToken), (err) => {
+        assert.equal(err.code, "ERR_TOKEN_STORAGE_UNAVAILABLE");
+        assert.match(err.message, /query timeout \(300 ms\)/);
+        assert.ok(!err.message.includes(rows[7].accessToken), "the token reached the message");
+        return true;
+      });
+      const took = Date.now() - t0;
+      assert.ok(took >= 290 && took < 3000, `rejected after ${took} ms`);
+      await locker.release();
+      assert.equal((await cold.promises.getAccessToken(rows[7].accessToken)).apiKey, rows[7].apiKey);
+    } finally {
+      await locker.release();
+      cold.close();
+    }
+  });
+
+  it("closing the store with calls in flight settles every one of them (an answer or a coded error), and it opens again", async () => {
+    const cold = new TokenStorage({ storage: "postgres", url: PG_URL, schema, poolSize: 2, cleanupInterval: 0 });
+    await cold.promises.getStats();
+    const pending = rows.slice(40, 80).map((r) => cold.promises.getAccessToken(r.accessToken));
+    cold.close();
+    const settled = await Promise.allSettled(pending);
+    settled.forEach((s, i) => {
+      if (s.status === "fulfilled") assert.equal(s.value?.apiKey, rows[40 + i].apiKey);
+      else assert.match(s.reason.code, /^ERR_TOKEN_STORAGE_/, String(s.reason));
+    });
+    assert.equal((await cold.promises.getAccessToken(rows[81].accessToken)).apiKey, rows[81].apiKey);
+    cold.close();
+  });
+
+  it("a script whose awaited calls have settled exits on its own; a call in flight keeps it alive until it settles", async () => {
+    const r = await runNodeAsync(
+      `const { TokenStorage } = require(PKG);
+       const s = new TokenStorage({ storage: "postgres", url: process.env.PG, schema: process.env.SCHEMA, cleanupInterval: 0 });
+       (async () => {
+         await s.promises.getStats();
+         const got = await Promise.all(process.env.TOKENS.split(",").map((t) => s.promises.getAccessToken(t)));
+         // Not awaited: the process must stay until it settles and print it.
+         s.promises.getAccessToken(process.env.LAST).then((t) => console.log("last " + t.apiKey));
+         console.log("got " + got.map((t) => t && t.apiKey).join(","));
+       })();`,
+      { env: { PG: PG_URL, SCHEMA: schema, TOKENS: rows.slice(0, 3).map((r) => r.accessToken).join(","), LAST: rows[9].accessToken, TOKEN_STORAGE_LOG: "warn" } },
+    );
+    assert.equal(r.signal, null, r.stderr);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), [`got ${rows.slice(0, 3).map((x) => x.apiKey).join(",")}`, `last ${rows[9].apiKey}`]);
+  });
+
+  it("worker threads each run their own calls; terminating one with calls in flight leaves the rest working", async () => {
+    const r = await runNodeAsync(
+      `const { Worker, isMainThread } = require("node:worker_threads");
+       const code = \`
+         const { parentPort, workerData } = require("node:worker_threads");
+         const { TokenStorage } = require(workerData.pkg);
+         const s = new TokenStorage({ storage: "postgres", url: workerData.pg, schema: workerData.schema, cleanupInterval: 0 });
+         (async () => {
+           await s.promises.getStats();
+           if (workerData.forever) {
+             parentPort.postMessage("ready");
+             for (;;) await s.promises.getAccessToken(workerData.tokens[0] + "-none");
+           }
+           const got = await Promise.all(workerData.tokens.map((t) => s.promises.getAccessToken(t)));
+           parentPort.postMessage(got.map((t) => t.apiKey).join(","));
+         })();\`;
+       const { TokenStorage } = require(PKG);
+       const tokens = process.env.TOKENS.split(",");
+       const data = { pkg: PKG, pg: process.env.PG, schema: process.env.SCHEMA, tokens };
+       const answer = (w) => new Promise((res, rej) => { w.once("message", res); w.once("error", rej); });
+       (async () => {
+         const victim = new Worker(code, { eval: true, workerData: { ...data, forever: true } });
+         await answer(victim);
+         const s = new TokenStorage({ storage: "postgres", url: process.env.PG, schema: process.env.SCHEMA, cleanupInterval: 0 });
+         await s.promises.getStats();
+         const mine = s.promises.getAccessToken(tokens[1]);
+         const workers = [0, 1].map(() => new Worker(code, { eval: true, workerData: data }));
+         await new Promise((r) => setTimeout(r, 30));
+         await victim.terminate();
+         const fromWorkers = await Promise.all(workers.map(answer));
+         const after = await Promise.all(tokens.map((t) => s.promises.getAccessToken(t)));
+         console.log(JSON.stringify({ mine: (await mine).apiKey, fromWorkers, after: after.map((t) => t.apiKey) }));
+       })();`,
+      { env: { PG: PG_URL, SCHEMA: schema, TOKENS: rows.slice(10, 14).map((x) => x.accessToken).join(","), TOKEN_STORAGE_LOG: "warn" } },
+    );
+    assert.equal(r.signal, null, r.stderr);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    const keys = rows.slice(10, 14).map((x) => x.apiKey);
+    assert.equal(out.mine, keys[1]);
+    assert.deepEqual(out.fromWorkers, [keys.join(","), keys.join(",")]);
+    assert.deepEqual(out.after, keys);
+  });
+});
+
+/** A psql session holding `access_tokens` locked (reads wait) until `release`. */
+async function lockTable(schema) {
+  const child = spawn("psql", [PG_URL, "-v", "ON_ERROR_STOP=1", "-At"], { stdio: ["pipe", "pipe", "inherit"] });
+  child.stdout.setEncoding("utf8");
+  const locked = new Promise((resolve) => {
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (out.includes("__locked__")) resolve();
+    });
+  });
+  child.stdin.write(`BEGIN; LOCK TABLE "${schema}".access_tokens IN ACCESS EXCLUSIVE MODE;\n\\echo __locked__\n`);
+  await locked;
+  let released = null;
+  return {
+    release() {
+      released ??= new Promise((resolve) => {
+        child.once("exit", resolve);
+        child.stdin.end("ROLLBACK;\n");
+      });
+      return released;
+    },
+  };
+}
