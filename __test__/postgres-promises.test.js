@@ -133,6 +133,99 @@ describe("PostgreSQL: the Promise API's getAccessToken, run from the JS thread",
     cold.close();
   });
 
+  // The timer that turns the runtime for tokio's timers also ends any stall a lost wake-up
+  // would cause; set to a minute here, a lost wake-up shows as a call that takes a minute.
+  it("no call waits for the timer: Promise reads between synchronous calls, pool calls, and after the server ended the store's connections", async () => {
+    const r = await runNodeAsync(
+      `const { execFileSync } = require("node:child_process");
+       const { TokenStorage } = require(PKG);
+       // Its own application_name: the connections ended below are this store's alone.
+       const name = "nts_promises_" + process.pid;
+       const url = process.env.PG + (process.env.PG.includes("?") ? "&" : "?") + "application_name=" + name;
+       const opts = { storage: "postgres", url, schema: process.env.SCHEMA, cleanupInterval: 0, poolSize: 2 };
+       const s = new TokenStorage(opts);
+       const tokens = process.env.TOKENS.split(",");
+       const slowest = {};
+       async function timed(name, n, one) {
+         let worst = 0;
+         for (let i = 0; i < n; i++) {
+           const t0 = process.hrtime.bigint();
+           await one(i);
+           worst = Math.max(worst, Number(process.hrtime.bigint() - t0) / 1e6);
+         }
+         slowest[name] = Math.round(worst);
+       }
+       (async () => {
+         await s.promises.getStats();
+         // Misses (never cached): each goes to the server.
+         await timed("promise read, then a synchronous read", 1500, async (i) => {
+           const p = s.promises.getAccessToken("miss-" + i);
+           s.getAccessToken("sync-miss-" + i);
+           if ((await p) !== null) throw new Error("a miss answered");
+         });
+         await timed("promise read beside a promise store", 800, async (i) => {
+           const [got] = await Promise.all([s.promises.getAccessToken("pool-miss-" + i), s.promises.getStats()]);
+           if (got !== null) throw new Error("a miss answered");
+         });
+         // The store's connections ended by the server (pg_terminate_backend returns before
+         // the backends are gone: waited for, so that no read meets one still ending).
+         const mine = "application_name = '" + name + "'";
+         execFileSync("psql", [process.env.PG, "-Atc", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE " + mine]);
+         for (let i = 0; i < 500 && execFileSync("psql", [process.env.PG, "-Atc", "SELECT count(*) FROM pg_stat_activity WHERE " + mine]).toString().trim() !== "0"; i++) {
+           await new Promise((r) => setTimeout(r, 10));
+         }
+         await timed("promise reads after the connections were ended", 800, async (i) => {
+           const got = await s.promises.getAccessToken(tokens[i % tokens.length]);
+           if (!got) throw new Error("a stored token missed");
+           await s.promises.getAccessToken("after-miss-" + i);
+         });
+         s.close();
+         console.log(JSON.stringify(slowest));
+       })();`,
+      { env: { PG: PG_URL, SCHEMA: schema, TOKENS: rows.slice(100, 110).map((x) => x.accessToken).join(","), TOKEN_STORAGE_LOG: "warn", TOKEN_STORAGE_TURN_TIMER_MS: "60000" } },
+    );
+    assert.equal(r.signal, null, r.stderr);
+    assert.equal(r.status, 0, r.stderr);
+    const slowest = JSON.parse(r.stdout);
+    // A hang detector, far above any call's time here and far below the minute a lost
+    // wake-up would take.
+    for (const [what, ms] of Object.entries(slowest)) assert.ok(ms < 20_000, `${what}: one call took ${ms} ms`);
+  });
+
+  // Jest's --detectOpenHandles lists the async resources made during a test that are still
+  // alive at its end, unless their hasRef() says they keep nothing alive.
+  it("its one async resource per thread says hasRef() only while calls are in flight; a SQLite store's Promise calls make none", async () => {
+    const r = await runNodeAsync(
+      `const asyncHooks = require("node:async_hooks");
+       const os = require("node:os");
+       const path = require("node:path");
+       const { TokenStorage } = require(PKG);
+       const made = [];
+       asyncHooks.createHook({ init(id, type, trigger, resource) { if (type === "native-token-storage") made.push(resource); } }).enable();
+       (async () => {
+         const db = path.join(os.tmpdir(), "nts-hasref-" + process.pid + ".db");
+         const file = new TokenStorage({ storage: "sqlite", path: db });
+         file.getStats();
+         await file.promises.getAccessToken("none");
+         const afterSqlite = made.length;
+         file.close();
+         for (const f of [db, db + "-wal", db + "-shm"]) require("node:fs").rmSync(f, { force: true });
+         const s = new TokenStorage({ storage: "postgres", url: process.env.PG, schema: process.env.SCHEMA, cleanupInterval: 0 });
+         s.getStats();
+         const p = s.promises.getAccessToken("none");
+         const inFlight = made.map((r) => r.hasRef());
+         await p;
+         const idle = made.map((r) => r.hasRef());
+         await s.promises.getAccessToken("none-again");
+         s.close();
+         console.log(JSON.stringify({ afterSqlite, made: made.length, inFlight, idle }));
+       })();`,
+      { env: { PG: PG_URL, SCHEMA: schema, TOKEN_STORAGE_LOG: "warn" } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { afterSqlite: 0, made: 1, inFlight: [true], idle: [false] });
+  });
+
   it("a script whose awaited calls have settled exits on its own; a call in flight keeps it alive until it settles", async () => {
     const r = await runNodeAsync(
       `const { TokenStorage } = require(PKG);

@@ -2,20 +2,29 @@
 //! no thread of libuv's pool in between (`task.rs`'s way costs two thread hand-offs a call,
 //! JS → pool thread → JS, on top of the round trip; see benchmark/PROFILE.md).
 //!
-//! The call is the store's future (`TokenStore::get_access_token_later`), polled on this
-//! thread by `store::later::turn`, which runs the PostgreSQL I/O runtime here without ever
-//! waiting: the statement is sent at once, and the answer read when it comes. What says
-//! when to turn again: libuv watches the runtime's epoll descriptor (readable when a socket
-//! of its has I/O, or a task was woken from another thread) and each call's waker (woken
-//! where another thread ran the runtime meanwhile: a synchronous call on a worker thread, a
-//! call still on the pool); both ask through one threadsafe function per JS thread, whose
-//! callback turns and settles the finished calls' Promises (in node's callback scope, so
-//! their reactions run right after); a timer every 10 ms while calls are in flight turns
-//! for the runtime's timers (the query timeout). The threadsafe function is ref'd while
-//! calls are in flight and only then: the process exits when the server does.
+//! The call is the store's future (`TokenStore::get_access_token_later`: the read is a task
+//! of the PostgreSQL I/O runtime, the future awaits its end), polled on this thread by
+//! `store::later::turn`, which runs the runtime here without ever waiting: the statement is
+//! sent at once (unless another thread is running the runtime: then that thread sends it),
+//! and the answer read when it comes. What says when to turn again: libuv watches the
+//! runtime's epoll descriptor (readable when a socket of its has I/O, or the runtime's
+//! wake-up was written: a task woken from another thread, or left woken by a `block_on`
+//! that ended, see `postgres::runtime::Io`), and each call's waker (the read ran to its end
+//! on another thread: a synchronous call on a worker thread, a call still on the pool);
+//! both ask through one threadsafe function per JS thread, whose callback turns and settles
+//! the finished calls' Promises (in node's callback scope, so their reactions run right
+//! after); a timer every 10 ms while calls are in flight turns for the runtime's timers
+//! (the query timeout). The threadsafe function is ref'd while calls are in flight and only
+//! then: the process exits when the server does; its async resource says so to Jest's
+//! `--detectOpenHandles` (`hasRef()`).
 //!
 //! Used where all of it is at hand (libuv's functions found in the process, the runtime's
-//! epoll descriptor told apart); anywhere else the call goes to the pool as before.
+//! epoll descriptor told apart, a store that gives such a future: not a sealed one, nor
+//! before its first call); anywhere else the call goes to the pool as before.
+//!
+//! Known cost: while another thread holds the runtime and has not yet read its I/O, the
+//! descriptor stays readable and every JS thread with calls in flight turns again and again
+//! (each turn a few µs without the runtime) until that thread reads it.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
@@ -81,8 +90,19 @@ type Close = unsafe extern "C" fn(*mut c_void, Option<CloseCb>);
 const UV_POLL: c_int = 8;
 const UV_TIMER: c_int = 13;
 const UV_READABLE: c_int = 1;
-/// How often the runtime is turned while calls are in flight, for its timers, in ms.
-const TIMER_MS: u64 = 10;
+/// How often the runtime is turned while calls are in flight, for its timers, in ms:
+/// `TOKEN_STORAGE_TURN_TIMER_MS` or 10. The tests set it to a minute, so that a wake-up
+/// lost elsewhere shows as a call that takes that long rather than as 10 ms of noise.
+fn timer_ms() -> u64 {
+    static MS: OnceLock<u64> = OnceLock::new();
+    *MS.get_or_init(|| {
+        std::env::var("TOKEN_STORAGE_TURN_TIMER_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&ms| ms > 0)
+            .unwrap_or(10)
+    })
+}
 
 fn uv() -> Option<&'static Uv> {
     static UV: OnceLock<Option<Uv>> = OnceLock::new();
@@ -230,6 +250,8 @@ pub fn start(env: &Env, later: Later<Option<String>>) -> Result<Started> {
                 "no call driver on this thread",
             )));
         };
+        // SAFETY: as above.
+        unsafe { d.activate(raw) };
         d.calls.push(InFlight {
             later,
             deferred,
@@ -239,10 +261,7 @@ pub fn start(env: &Env, later: Later<Option<String>>) -> Result<Started> {
             }),
         });
         // SAFETY: as above.
-        unsafe {
-            d.activate(raw);
-            d.pump(raw);
-        }
+        unsafe { d.pump(raw) };
         Ok(Started(promise))
     })
 }
@@ -264,31 +283,7 @@ unsafe fn make(env: sys::napi_env) -> Option<Driver> {
         return None;
     }
     let uv_loop = uv_loop.cast::<c_void>();
-    let name = "native-token-storage";
-    let mut js_name = null_mut();
-    if sys::napi_create_string_utf8(env, name.as_ptr().cast(), name.len() as isize, &mut js_name)
-        != sys::Status::napi_ok
-    {
-        return None;
-    }
-    let mut tsfn = null_mut();
-    if sys::napi_create_threadsafe_function(
-        env,
-        null_mut(),
-        null_mut(),
-        js_name,
-        0,
-        1,
-        null_mut(),
-        Some(finalized),
-        null_mut(),
-        Some(on_asked),
-        &mut tsfn,
-    ) != sys::Status::napi_ok
-    {
-        return None;
-    }
-    sys::napi_unref_threadsafe_function(env, tsfn);
+    let tsfn = threadsafe_function(env)?;
     let handle = |kind| libc::calloc(1, (uv.handle_size)(kind).max(1));
     let poll = handle(UV_POLL);
     let timer = handle(UV_TIMER);
@@ -326,7 +321,7 @@ impl Driver {
         }
         self.active = true;
         (uv.poll_start)(self.poll, UV_READABLE, on_readable);
-        (uv.timer_start)(self.timer, on_timer, TIMER_MS, TIMER_MS);
+        (uv.timer_start)(self.timer, on_timer, timer_ms(), timer_ms());
         sys::napi_ref_threadsafe_function(env, self.tsfn);
     }
 
@@ -468,6 +463,76 @@ unsafe extern "C" fn finalized(_env: sys::napi_env, _data: *mut c_void, _hint: *
             }
         }
     });
+}
+
+/// This thread's threadsafe function, unref'd. Its async resource answers `hasRef()` as
+/// node's own handles do (whether it keeps the loop alive: while calls are in flight), which
+/// is how Jest's `--detectOpenHandles` tells a handle that is open from one that is not.
+unsafe fn threadsafe_function(env: sys::napi_env) -> Option<sys::napi_threadsafe_function> {
+    let ok = |status| status == sys::Status::napi_ok;
+    let mut resource = null_mut();
+    let mut has_ref_fn = null_mut();
+    let mut name = null_mut();
+    let label = "native-token-storage";
+    let made = ok(sys::napi_create_object(env, &mut resource))
+        && ok(sys::napi_create_function(
+            env,
+            c"hasRef".as_ptr(),
+            6,
+            Some(has_ref),
+            null_mut(),
+            &mut has_ref_fn,
+        ))
+        && ok(sys::napi_set_named_property(
+            env,
+            resource,
+            c"hasRef".as_ptr(),
+            has_ref_fn,
+        ))
+        && ok(sys::napi_create_string_utf8(
+            env,
+            label.as_ptr().cast(),
+            label.len() as isize,
+            &mut name,
+        ));
+    if !made {
+        return None;
+    }
+    let mut tsfn = null_mut();
+    if !ok(sys::napi_create_threadsafe_function(
+        env,
+        null_mut(),
+        resource,
+        name,
+        0,
+        1,
+        null_mut(),
+        Some(finalized),
+        null_mut(),
+        Some(on_asked),
+        &mut tsfn,
+    )) {
+        return None;
+    }
+    sys::napi_unref_threadsafe_function(env, tsfn);
+    Some(tsfn)
+}
+
+/// The async resource's `hasRef()`: whether calls are in flight on this thread.
+unsafe extern "C" fn has_ref(
+    env: sys::napi_env,
+    _info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let active = DRIVER
+        .try_with(|slot| {
+            slot.try_borrow()
+                .ok()
+                .is_some_and(|s| matches!(s.as_ref(), Some(Slot::Ready(d)) if d.active))
+        })
+        .unwrap_or(false);
+    let mut value = null_mut();
+    sys::napi_get_boolean(env, active, &mut value);
+    value
 }
 
 unsafe extern "C" fn closed(handle: *mut c_void) {

@@ -131,9 +131,10 @@ impl NativeStore {
         if let Some(answer) = ops::at_hand(&*self.store, &call, now) {
             return reply(answer).map(Either3::A).map_err(js_err);
         }
-        // A PostgreSQL store's read from the server, run from this thread (`driven.rs`).
+        // A PostgreSQL store's read from the server, run from this thread (`driven.rs`;
+        // the kind asked first: another store's call makes no driver).
         if let Call::GetAccessToken(token) = &call {
-            if driven::available(env) {
+            if self.store.kind() == "postgres" && driven::available(env) {
                 if let Some(later) = self
                     .store
                     .clone()

@@ -17,8 +17,8 @@ use crate::error::Result;
 pub type Later<T> = Pin<Box<dyn Future<Output = Result<T>>>>;
 
 /// The descriptor that is readable when the runtime has I/O or a wake-up to handle (an
-/// epoll instance on Linux), or `None` when it is not known (then `turn` is driven by the
-/// calls' wakers and a timer alone).
+/// epoll instance on Linux), or `None` when it is not known (then the Promise API sends its
+/// calls to libuv's pool instead).
 pub fn io_fd() -> Option<i32> {
     #[cfg(feature = "postgres")]
     {

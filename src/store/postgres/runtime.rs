@@ -49,8 +49,31 @@ fn shared() -> Result<&'static Shared> {
 }
 
 /// The I/O thread every PostgreSQL store of the process shares.
-pub(super) fn runtime() -> Result<&'static Runtime> {
-    shared().map(|s| &s.rt)
+pub(super) fn runtime() -> Result<Io> {
+    shared().map(|s| Io(&s.rt))
+}
+
+/// The shared runtime, run from the calling thread by `block_on`.
+#[derive(Clone, Copy)]
+pub(super) struct Io(&'static Runtime);
+
+impl Io {
+    /// Runs `f` to its end on this thread, the runtime's tasks with it. A task left woken
+    /// when it returns (tokio queues a task woken while a thread runs the runtime on that
+    /// thread's own list, with no wake-up written) would wait for the next thread to run
+    /// the runtime; a task spawned from outside writes the runtime's wake-up, which a JS
+    /// thread with calls in flight is watching (`store::later`).
+    pub(super) fn block_on<F: Future>(self, f: F) -> F::Output {
+        let out = self.0.block_on(f);
+        if READY_TASKS.load(Ordering::Acquire) > 0 {
+            drop(self.0.spawn(async {}));
+        }
+        out
+    }
+
+    pub(super) fn enter(self) -> tokio::runtime::EnterGuard<'static> {
+        self.0.enter()
+    }
 }
 
 /// A current-thread runtime with I/O and timers: the shared one, and each listener's. One
@@ -171,9 +194,15 @@ impl<F: Future> Future for Noted<F> {
 }
 
 impl<F> Drop for Noted<F> {
+    /// Its waker may still be called (a channel whose sender goes later wakes the task that
+    /// read it): marked woken for good, so that such a wake counts nothing.
     fn drop(&mut self) {
         if let Some(n) = &self.note {
-            n.taken();
+            if n.woken.swap(true, Ordering::AcqRel) {
+                let _ = READY_TASKS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    n.checked_sub(1)
+                });
+            }
         }
     }
 }
@@ -182,7 +211,15 @@ impl<F> Drop for Noted<F> {
 /// closure taking references (`call_async`'s `op`) meets rustc's known limit on proving
 /// auto traits of such futures ("implementation of `Send` is not general enough",
 /// rust-lang/rust#110338).
-pub(super) struct AssertSend<T>(pub(super) Pin<Box<dyn Future<Output = T>>>);
+pub(super) struct AssertSend<T>(Pin<Box<dyn Future<Output = T>>>);
+
+impl<T> AssertSend<T> {
+    /// # Safety
+    /// Every value `f` holds across an await is `Send` (see the `unsafe impl` below).
+    pub(super) unsafe fn new(f: Pin<Box<dyn Future<Output = T>>>) -> Self {
+        AssertSend(f)
+    }
+}
 
 // SAFETY: used only for `PostgresStore::get_access_token_later`'s read, whose state across
 // its awaits is: an `Arc<PostgresStore>` (the store is `Send + Sync`, as `TokenStore`
@@ -190,7 +227,8 @@ pub(super) struct AssertSend<T>(pub(super) Pin<Box<dyn Future<Output = T>>>);
 // permit, a pooled connection (`Pooled`: a tokio-postgres client, a `Mutex` and an atomic,
 // the connection's `JoinHandle`) and tokio-postgres's own futures, all `Send`; no lock
 // guard is held across an await (the pool's and the statements' locks are taken and
-// released within one statement). `pooled_parts_are_send` checks the parts it can name.
+// released within one statement). `its_parts_are_send` checks the parts it can name,
+// futures included.
 unsafe impl<T> Send for AssertSend<T> {}
 
 impl<T> Future for AssertSend<T> {
@@ -203,13 +241,22 @@ impl<T> Future for AssertSend<T> {
 
 #[cfg(test)]
 #[test]
-fn pooled_parts_are_send() {
-    fn send<T: Send>() {}
-    send::<std::sync::Arc<super::PostgresStore>>();
-    send::<Pooled>();
-    send::<super::cache::Ticket>();
-    send::<tokio::sync::OwnedSemaphorePermit>();
-    send::<tokio::sync::SemaphorePermit<'static>>();
+fn its_parts_are_send() {
+    fn send<T: Send>(_: &T) {}
+    fn send_type<T: Send>() {}
+    send_type::<std::sync::Arc<super::PostgresStore>>();
+    send_type::<Pooled>();
+    send_type::<super::cache::Ticket>();
+    send_type::<tokio::sync::SemaphorePermit<'static>>();
+    // Type-checked, never run: the futures `call_async` awaits.
+    let _ = |store: &super::PostgresStore, c: Pooled, client: &mut tokio_postgres::Client| {
+        send(&store.permits.acquire());
+        send(&store.checkout());
+        send(&c.client.run("", &[]));
+        send(&super::schema::migrate(client, ""));
+        send(&store.checkin(c));
+        send(&end(Vec::new()));
+    };
 }
 
 /// How many rounds one `turn` makes at most (each: the calls woken, the tasks ready, the
@@ -230,7 +277,8 @@ pub(crate) fn turn(poll: &mut dyn FnMut() -> bool) -> Result<()> {
             }
         }
         // Out of rounds: what the last polls deferred is woken now (each `block_on` keeps
-        // its own list of deferred wakers, dropped when it returns), for the next turn.
+        // its own list of deferred wakers, dropped when it returns): a call so woken asks
+        // for the next turn (`napi/driven.rs`), a task so woken is seen by `block_on`.
         tokio::task::yield_now().await;
     });
     Ok(())

@@ -321,7 +321,7 @@ impl PostgresStore {
 /// A PostgreSQL store's side of a copy (`import_all`): its transaction's connection.
 struct Within<'a> {
     store: &'a PostgresStore,
-    rt: &'static tokio::runtime::Runtime,
+    rt: super::runtime::Io,
     client: &'a Client,
     s: String,
 }

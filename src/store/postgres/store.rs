@@ -156,13 +156,15 @@ impl TokenStore for PostgresStore {
         // (see `store::later::turn`).
         let rt = runtime().ok()?;
         let _inside = rt.enter();
-        let read = spawn_noted(AssertSend(Box::pin(async move {
+        let read = async move {
             let found = match self.probe(&token, now) {
                 Probe::Answer(found) => found,
                 Probe::Server(ticket) => self.read_and_keep(&token, now, ticket).await?,
             };
             Ok(found.as_ref().map(crate::wire::access_token))
-        })));
+        };
+        // SAFETY: what `read` holds across its awaits is `Send` (see `AssertSend`).
+        let read = spawn_noted(unsafe { AssertSend::new(Box::pin(read)) });
         Some(Box::pin(tokio::task::unconstrained(async move {
             read.await
                 .unwrap_or(Err(StoreError::Internal("the PostgreSQL I/O task failed")))
