@@ -129,30 +129,44 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(Noted {
-        task: Box::pin(task),
-        note: None,
-    })
+    tokio::spawn(Noted::new(task, &READY_TASKS))
 }
 
+/// A task that counts itself in `count` while it is woken and has not run since.
 struct Noted<F> {
     task: Pin<Box<F>>,
     note: Option<Arc<Note>>,
+    count: &'static AtomicUsize,
 }
 
 /// The waker a noted task's futures get: the runtime's, and the count.
 struct Note {
     woken: std::sync::atomic::AtomicBool,
     waker: Waker,
+    count: &'static AtomicUsize,
 }
 
 impl Note {
+    /// The task runs now: no longer counted, until the next wake.
     fn taken(&self) {
         if self.woken.swap(false, Ordering::AcqRel) {
-            let _ = READY_TASKS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                n.checked_sub(1)
-            });
+            self.uncount();
         }
+    }
+
+    /// No longer the task's waker (the task ended, or it was polled with another waker),
+    /// yet it may still be called (a channel whose sender goes later wakes the task that
+    /// read it): marked woken for good, so that such a wake counts nothing.
+    fn retire(&self) {
+        if self.woken.swap(true, Ordering::AcqRel) {
+            self.uncount();
+        }
+    }
+
+    fn uncount(&self) {
+        let _ = self
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 }
 
@@ -163,9 +177,19 @@ impl Wake for Note {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.woken.swap(true, Ordering::AcqRel) {
-            READY_TASKS.fetch_add(1, Ordering::AcqRel);
+            self.count.fetch_add(1, Ordering::AcqRel);
         }
         self.waker.wake_by_ref();
+    }
+}
+
+impl<F> Noted<F> {
+    fn new(task: F, count: &'static AtomicUsize) -> Self {
+        Noted {
+            task: Box::pin(task),
+            note: None,
+            count,
+        }
     }
 }
 
@@ -177,11 +201,12 @@ impl<F: Future> Future for Noted<F> {
             Some(n) if n.waker.will_wake(cx.waker()) => n.clone(),
             old => {
                 if let Some(old) = old {
-                    old.taken();
+                    old.retire();
                 }
                 let n = Arc::new(Note {
                     woken: std::sync::atomic::AtomicBool::new(false),
                     waker: cx.waker().clone(),
+                    count: self.count,
                 });
                 self.note = Some(n.clone());
                 n
@@ -194,16 +219,82 @@ impl<F: Future> Future for Noted<F> {
 }
 
 impl<F> Drop for Noted<F> {
-    /// Its waker may still be called (a channel whose sender goes later wakes the task that
-    /// read it): marked woken for good, so that such a wake counts nothing.
     fn drop(&mut self) {
         if let Some(n) = &self.note {
-            if n.woken.swap(true, Ordering::AcqRel) {
-                let _ = READY_TASKS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                    n.checked_sub(1)
-                });
-            }
+            n.retire();
         }
+    }
+}
+
+#[cfg(test)]
+mod noted_tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    /// A waker that does nothing but tell whether it was called.
+    struct Flag(std::sync::atomic::AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A task that keeps the waker of each poll, and never ends.
+    fn keeper(kept: Arc<StdMutex<Vec<Waker>>>) -> impl Future<Output = ()> {
+        std::future::poll_fn(move |cx| {
+            kept.lock().unwrap().push(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+
+    fn waker() -> (Waker, Arc<Flag>) {
+        let f = Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+        (Waker::from(f.clone()), f)
+    }
+
+    #[test]
+    fn a_wake_counts_until_the_task_runs() {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let kept = Arc::new(StdMutex::new(Vec::new()));
+        let mut task = Box::pin(Noted::new(keeper(kept.clone()), &COUNT));
+        let (w, flag) = waker();
+        assert!(task.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+        let inner = kept.lock().unwrap()[0].clone();
+        inner.wake_by_ref();
+        inner.wake_by_ref();
+        assert_eq!(COUNT.load(Ordering::SeqCst), 1, "woken twice, one task ready");
+        assert!(flag.0.load(Ordering::SeqCst), "the runtime's waker was called");
+        assert!(task.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+        assert_eq!(COUNT.load(Ordering::SeqCst), 0, "ran: no longer counted");
+        inner.wake_by_ref();
+        assert_eq!(COUNT.load(Ordering::SeqCst), 1);
+        drop(task);
+        assert_eq!(COUNT.load(Ordering::SeqCst), 0, "dropped while woken: uncounted");
+        inner.wake_by_ref();
+        assert_eq!(COUNT.load(Ordering::SeqCst), 0, "a wake after the end counts nothing");
+    }
+
+    #[test]
+    fn a_replaced_waker_counts_nothing_later() {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let kept = Arc::new(StdMutex::new(Vec::new()));
+        let mut task = Box::pin(Noted::new(keeper(kept.clone()), &COUNT));
+        let (first, _) = waker();
+        let (second, _) = waker();
+        assert!(task.as_mut().poll(&mut Context::from_waker(&first)).is_pending());
+        let old = kept.lock().unwrap()[0].clone();
+        old.wake_by_ref();
+        assert_eq!(COUNT.load(Ordering::SeqCst), 1);
+        // Polled with another waker: the old one is retired, its count taken back.
+        assert!(task.as_mut().poll(&mut Context::from_waker(&second)).is_pending());
+        assert_eq!(COUNT.load(Ordering::SeqCst), 0);
+        old.wake_by_ref();
+        assert_eq!(COUNT.load(Ordering::SeqCst), 0, "a wake through the old waker counts nothing");
+        let new = kept.lock().unwrap()[1].clone();
+        new.wake_by_ref();
+        assert_eq!(COUNT.load(Ordering::SeqCst), 1);
+        drop(task);
+        assert_eq!(COUNT.load(Ordering::SeqCst), 0);
     }
 }
 
