@@ -26,6 +26,19 @@ pub(super) const WAL_SIZE_LIMIT: i64 = 16 << 20;
 /// How much of the file SQLite reads through a memory map (`PRAGMA mmap_size`).
 pub(super) const MMAP_SIZE: i64 = 1 << 30;
 
+/// The page cache of a connection, in KiB (`PRAGMA cache_size`, SQLite's default). Reads
+/// go through the memory map, so the cache holds mostly the pages a transaction writes and
+/// the WAL's latest versions. It is kept small because a large one costs every write: a
+/// page split (`balance_nonroot`) sorts its new pages by giving one, for a moment, the
+/// number of the page past the first GiB, so the cache's highest page number stays above
+/// the file's size, and the commit that ends the transaction (`pager_end_transaction`,
+/// truncating the cache to the file's size) then walks the whole hash table and every
+/// cached page. With 64 MiB (16,384 slots, ~15,800 pages once full) that was a few hundred
+/// µs on most writes to a file under 1 GiB (a million tokens, about 700 MB): stores with
+/// refresh tokens at 1M took 274 µs against 132 µs with this cache (benchmark/PROFILE.md,
+/// "The page cache's size and the commit").
+pub(super) const PAGE_CACHE_KIB: i64 = 2000;
+
 /// One open connection to the file, with its checkpoint thread.
 pub(super) struct Db {
     pub(super) conn: Connection,
@@ -83,9 +96,7 @@ impl Db {
         });
         set_busy_handler(&conn, Some(&busy)).map_err(err)?;
         conn.set_prepared_statement_cache_capacity(64);
-        // A page cache of up to 64 MiB (default 2 MiB) keeps a million-token file's inner
-        // b-tree pages and recent leaves in memory; it grows only as pages are used.
-        conn.pragma_update(None, "cache_size", -65536)
+        conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
             .map_err(err)?;
         // Reads of the file through a memory map (up to 1 GiB of it) instead of `pread`
         // into the page cache: a page not cached costs a page fault at most, not a system

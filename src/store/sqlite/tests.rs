@@ -140,15 +140,27 @@ fn file_and_folder_are_private_and_wal_is_on() {
     assert_eq!(jm, "wal");
 }
 
-#[test]
-fn reads_go_through_a_memory_map() {
+/// A pragma's value on a fresh store's connection.
+fn fresh_pragma(name: &str) -> i64 {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir.path().join("t.db")).unwrap();
-    let size: i64 = s
-        .conn
-        .query_row("PRAGMA mmap_size", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(size, super::connection::MMAP_SIZE);
+    s.conn
+        .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn reads_go_through_a_memory_map() {
+    assert_eq!(fresh_pragma("mmap_size"), super::connection::MMAP_SIZE);
+}
+
+/// A large page cache made every write to a file under 1 GiB walk it at commit (see
+/// `PAGE_CACHE_KIB`); a connection keeps SQLite's default.
+#[test]
+fn the_page_cache_stays_small() {
+    let kib = fresh_pragma("cache_size");
+    assert_eq!(kib, -super::connection::PAGE_CACHE_KIB);
+    assert!(-kib <= 2000, "at most SQLite's default, 2,000 KiB");
 }
 
 #[test]
