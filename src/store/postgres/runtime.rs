@@ -240,7 +240,7 @@ mod noted_tests {
     }
 
     /// A task that keeps the waker of each poll, and never ends.
-    fn keeper(kept: Arc<StdMutex<Vec<Waker>>>) -> impl Future<Output = ()> {
+    fn keeper(kept: Kept) -> impl Future<Output = ()> {
         std::future::poll_fn(move |cx| {
             kept.lock().unwrap().push(cx.waker().clone());
             Poll::Pending
@@ -252,11 +252,18 @@ mod noted_tests {
         (Waker::from(f.clone()), f)
     }
 
+    type Kept = Arc<StdMutex<Vec<Waker>>>;
+
+    /// A noted `keeper` counted in `count`, and the wakers its polls were given.
+    fn noted(count: &'static AtomicUsize) -> (Pin<Box<impl Future<Output = ()>>>, Kept) {
+        let kept: Kept = Arc::new(StdMutex::new(Vec::new()));
+        (Box::pin(Noted::new(keeper(kept.clone()), count)), kept)
+    }
+
     #[test]
     fn a_wake_counts_until_the_task_runs() {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let kept = Arc::new(StdMutex::new(Vec::new()));
-        let mut task = Box::pin(Noted::new(keeper(kept.clone()), &COUNT));
+        let (mut task, kept) = noted(&COUNT);
         let (w, flag) = waker();
         assert!(task.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
         let inner = kept.lock().unwrap()[0].clone();
@@ -277,8 +284,7 @@ mod noted_tests {
     #[test]
     fn a_replaced_waker_counts_nothing_later() {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let kept = Arc::new(StdMutex::new(Vec::new()));
-        let mut task = Box::pin(Noted::new(keeper(kept.clone()), &COUNT));
+        let (mut task, kept) = noted(&COUNT);
         let (first, _) = waker();
         let (second, _) = waker();
         assert!(task.as_mut().poll(&mut Context::from_waker(&first)).is_pending());

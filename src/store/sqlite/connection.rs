@@ -28,15 +28,16 @@ pub(super) const MMAP_SIZE: i64 = 1 << 30;
 
 /// The page cache of a connection, in KiB (`PRAGMA cache_size`, SQLite's default). Reads
 /// go through the memory map, so the cache holds mostly the pages a transaction writes and
-/// the WAL's latest versions. It is kept small because a large one costs every write: a
-/// page split (`balance_nonroot`) sorts its new pages by giving one, for a moment, the
-/// number of the page past the first GiB, so the cache's highest page number stays above
-/// the file's size, and the commit that ends the transaction (`pager_end_transaction`,
-/// truncating the cache to the file's size) then walks the whole hash table and every
-/// cached page. With 64 MiB (16,384 slots, ~15,800 pages once full) that was a few hundred
-/// µs on most writes to a file under 1 GiB (a million tokens, about 700 MB): stores with
-/// refresh tokens at 1M took 274 µs against 132 µs with this cache (benchmark/PROFILE.md,
-/// "The page cache's size and the commit").
+/// the WAL's latest versions. It is kept small because, in a file under 1 GiB, a large one
+/// costs the writes that split a page: a split (`balance_nonroot`) sorts its new pages by
+/// giving one, for a moment, the number of the page past the first GiB, so the cache's
+/// highest page number stays above the file's size, and the commit that ends the
+/// transaction (`pager_end_transaction`, truncating the cache to the file's size) then
+/// walks the whole hash table and every cached page. With 64 MiB (16,384 slots, ~15,800
+/// pages once full) that was a few hundred µs on most stores at a million tokens (about
+/// 700 MB), whose random inserts split some b-tree most of the time: stores with refresh
+/// tokens at 1M took 274 µs against 132 µs with this cache (benchmark/PROFILE.md, "SQLite
+/// writes at 1M: the page cache's size and the commit").
 pub(super) const PAGE_CACHE_KIB: i64 = 2000;
 
 /// One open connection to the file, with its checkpoint thread.

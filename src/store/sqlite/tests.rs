@@ -154,8 +154,8 @@ fn reads_go_through_a_memory_map() {
     assert_eq!(fresh_pragma("mmap_size"), super::connection::MMAP_SIZE);
 }
 
-/// A large page cache made every write to a file under 1 GiB walk it at commit (see
-/// `PAGE_CACHE_KIB`); a connection keeps SQLite's default.
+/// A large page cache made the commit of a write that split a page walk the whole cache,
+/// in a file under 1 GiB (see `PAGE_CACHE_KIB`); a connection keeps SQLite's default.
 #[test]
 fn the_page_cache_stays_small() {
     let kib = fresh_pragma("cache_size");
