@@ -310,8 +310,10 @@ export interface RegisteredClient extends ClientRegistration {
 }
 
 /**
- * The functions of `TokenStore`, each returning a Promise: the work is done on a thread of
- * libuv's pool, with the same results and errors (a bad argument rejects with a TypeError).
+ * The functions of `TokenStore`, each returning a Promise: the work is done off the event
+ * loop (on a thread of libuv's pool; a PostgreSQL store's round trips are awaited in the
+ * event loop itself, as `pg` does), with the same results and errors (a bad argument
+ * rejects with a TypeError).
  */
 export type PromiseTokenStore = {
   [K in Exclude<keyof TokenStore, "rotateRefreshToken">]: (

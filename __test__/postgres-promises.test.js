@@ -9,6 +9,9 @@
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
 const { spawn, execFileSync } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
 
 const { PG_URL, TokenStorage, freshSchema, runNodeAsync } = require("./helpers/setup");
 
@@ -242,6 +245,102 @@ describe("PostgreSQL: the Promise API's getAccessToken, run from the JS thread",
     assert.equal(r.signal, null, r.stderr);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split("\n"), [`got ${rows.slice(0, 3).map((x) => x.apiKey).join(",")}`, `last ${rows[9].apiKey}`]);
+  });
+
+  // libuv's pool has one thread here, held by a read of a FIFO nobody writes yet: a call
+  // that went to the pool would wait for it. A cleanup batch (pool work) shows it is held.
+  it("every call a request makes runs from the JS thread too: with libuv's one pool thread held, stores, codes, refresh reads, rotations, revocations, deletions, getStats and pending logins settle", async () => {
+    const fifo = path.join(os.tmpdir(), `nts-pool-${process.pid}-${Date.now()}`);
+    execFileSync("mkfifo", [fifo]);
+    try {
+      const r = await runNodeAsync(
+        `const fs = require("node:fs");
+         const { TokenStorage } = require(PKG);
+         const s = new TokenStorage({ storage: "postgres", url: process.env.PG, schema: process.env.SCHEMA, cleanupInterval: 0 });
+         const VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+         const CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+         const p = s.promises;
+         const until = new Date(Date.now() + 3600e3);
+         (async () => {
+           await p.getStats(); // a store's first call goes to the pool
+           let held = true;
+           fs.open(process.env.FIFO, "r", (err, fd) => { held = false; if (!err) fs.closeSync(fd); });
+           await new Promise((r) => setTimeout(r, 100));
+           // Let go after 10 s whatever happens: a call waiting for the pool then settles late.
+           let released = false;
+           const release = () => { if (!released) { released = true; fs.closeSync(fs.openSync(process.env.FIFO, "w")); } };
+           const guard = setTimeout(release, 10_000);
+           let cleanupSettled = false;
+           const cleanup = p.cleanupExpiredTokensAsync().then(() => { cleanupSettled = true; });
+           const out = [];
+           const step = async (name, call) => { const v = await call(); out.push([name, held, v === undefined ? "undefined" : v === null ? v : typeof v === "object" ? Object.keys(v).length : v]); return v; };
+           await step("storeAccessToken", () => p.storeAccessToken("pool-at", "pool-rt", "sk-pool", "pool-user", "client", ["mcp"], until));
+           await step("getAccessToken", () => p.getAccessToken("pool-at"));
+           await step("storeAuthorizationCode", () => p.storeAuthorizationCode("pool-code", "pool-user", "sk-pool", "client", "https://app/cb", CHALLENGE, "S256", ["mcp"]));
+           const twice = await Promise.all([p.consumeAuthorizationCode("pool-code", VERIFIER), p.consumeAuthorizationCode("pool-code", VERIFIER)]);
+           out.push(["consumeAuthorizationCode x2", held, twice.filter(Boolean).length]);
+           await step("storeAuthorizationCode", () => p.storeAuthorizationCode("pool-code2", "pool-user", "sk-pool", "client", "https://app/cb", CHALLENGE, "S256", ["mcp"]));
+           await step("consumeAuthorizationCode, wrong verifier", () => p.consumeAuthorizationCode("pool-code2", "wrong"));
+           await step("consumeAuthorizationCode, after", () => p.consumeAuthorizationCode("pool-code2", VERIFIER));
+           await step("getRefreshToken", () => p.getRefreshToken("pool-rt"));
+           const rotated = await step("rotateRefreshToken", () => p.rotateRefreshToken("pool-rt", "pool-at2", "pool-rt2"));
+           await step("getAccessToken, rotated away", () => p.getAccessToken("pool-at"));
+           await step("revokeRefreshToken", () => p.revokeRefreshToken("pool-rt2"));
+           await step("getAccessToken, revoked", () => p.getAccessToken("pool-at2"));
+           await step("storeAccessToken", () => p.storeAccessToken("pool-at3", null, "sk-pool", "pool-user", "client", ["mcp"], until));
+           await step("deleteToken", () => p.deleteToken("pool-at3"));
+           await step("storeAccessToken", () => p.storeAccessToken("pool-at4", null, "sk-pool", "pool-user", "client", ["mcp"], until));
+           await step("deleteUserTokens", () => p.deleteUserTokens("pool-user"));
+           await step("getStats", async () => Number.isInteger((await p.getStats()).totalTokens));
+           await step("storePendingAuthorization", () => p.storePendingAuthorization("pool-state", { next: "/x" }));
+           await step("consumePendingAuthorization", () => p.consumePendingAuthorization("pool-state"));
+           await step("consumePendingAuthorization, again", () => p.consumePendingAuthorization("pool-state"));
+           out.push(["cleanup, pool work, settled while held", held, cleanupSettled]);
+           clearTimeout(guard);
+           release();
+           await cleanup;
+           out.push(["cleanup after", held, cleanupSettled]);
+           s.close();
+           console.log(JSON.stringify(out));
+         })();`,
+        { env: { PG: PG_URL, SCHEMA: schema, FIFO: fifo, UV_THREADPOOL_SIZE: "1", TOKEN_STORAGE_LOG: "warn" } },
+      );
+      assert.equal(r.signal, null, r.stderr);
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      const held = out.slice(0, -1);
+      for (const [name, wasHeld] of held) assert.equal(wasHeld, true, `${name} settled only once the pool thread was free`);
+      assert.deepEqual(
+        out.map(([name, , v]) => [name, v]),
+        [
+          ["storeAccessToken", "undefined"],
+          ["getAccessToken", 7],
+          ["storeAuthorizationCode", "undefined"],
+          ["consumeAuthorizationCode x2", 1],
+          ["storeAuthorizationCode", "undefined"],
+          ["consumeAuthorizationCode, wrong verifier", null],
+          ["consumeAuthorizationCode, after", null],
+          ["getRefreshToken", 5],
+          ["rotateRefreshToken", 6],
+          ["getAccessToken, rotated away", null],
+          ["revokeRefreshToken", "undefined"],
+          ["getAccessToken, revoked", null],
+          ["storeAccessToken", "undefined"],
+          ["deleteToken", "undefined"],
+          ["storeAccessToken", "undefined"],
+          ["deleteUserTokens", "undefined"],
+          ["getStats", true],
+          ["storePendingAuthorization", "undefined"],
+          ["consumePendingAuthorization", 1],
+          ["consumePendingAuthorization, again", null],
+          ["cleanup, pool work, settled while held", false],
+          ["cleanup after", true],
+        ],
+      );
+      assert.equal(out.at(-1)[1], false);
+    } finally {
+      fs.rmSync(fifo, { force: true });
+    }
   });
 
   it("worker threads each run their own calls; terminating one with calls in flight leaves the rest working", async () => {

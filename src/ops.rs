@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Result, StoreError};
@@ -12,11 +13,12 @@ use crate::model::{
     AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest, Rotation, Stats,
 };
 use crate::pkce;
-use crate::store::TokenStore;
+use crate::store::{Later, TokenStore};
 
 /// One call of the API with its arguments. Each operation is written once, in `run`; the
 /// napi layer runs it on the calling thread (the synchronous functions) or on a thread of
-/// libuv's pool (the Promise API), with the same results and errors.
+/// libuv's pool (the Promise API), with the same results and errors; or, for a store that
+/// gives its part as a future, as `run_later` (the same checks and finishing steps).
 pub enum Call {
     /// Opens the store now if it is closed.
     Open,
@@ -79,6 +81,13 @@ pub enum Answer {
     Text(Option<String>),
 }
 
+/// A call as a store may run it later (`TokenStore::later`, `run_later`): its future, or the
+/// call given back where it cannot (then it goes to the pool).
+pub enum Driven {
+    Later(Later<Answer>),
+    Back(Box<Call>),
+}
+
 /// `call`'s answer at `now` if the store has it at hand, without I/O: exactly what `run`
 /// would answer (see `TokenStore::get_access_token_at_hand`); `None` when only `run` can
 /// tell. The Promise API settles these at once, on the calling thread.
@@ -95,41 +104,51 @@ pub fn at_hand(store: &dyn TokenStore, call: &Call, now: i64) -> Option<Answer> 
 const AT_ONCE_TOKENS: usize = 64;
 
 /// Whether `run` of `call` on `store` is short work on this process's memory alone (a
-/// memory store: anything but cleanup, a backup, or a batch of more than `AT_ONCE_TOKENS`
-/// tokens), which the Promise API runs on the calling thread: a hand-off to another thread
-/// and back costs more than the work.
+/// memory store: a `short` call), which the Promise API runs on the calling thread: a
+/// hand-off to another thread and back costs more than the work.
 pub fn at_once(store: &dyn TokenStore, call: &Call) -> bool {
-    store.in_memory()
-        && match call {
-            Call::StoreAccessTokens(tokens) => tokens.len() <= AT_ONCE_TOKENS,
-            Call::CleanupAll(_) | Call::CleanupBatch { .. } | Call::Backup { .. } => false,
-            _ => true,
-        }
+    store.in_memory() && short(call)
 }
 
-/// Runs one call at `now` (epoch milliseconds).
+/// Whether `call` is short work for the thread that runs it, outside the store's own: not
+/// cleanup, a backup, or a batch of more than `AT_ONCE_TOKENS` tokens.
+fn short(call: &Call) -> bool {
+    match call {
+        Call::StoreAccessTokens(tokens) => tokens.len() <= AT_ONCE_TOKENS,
+        Call::CleanupAll(_) | Call::CleanupBatch { .. } | Call::Backup { .. } => false,
+        _ => true,
+    }
+}
+
+/// Runs one call at `now` (epoch milliseconds): its arguments checked (`check`), the store's
+/// part, then what the call makes of the store's answer (`Finish`).
 pub fn run(
     store: &dyn TokenStore,
     cleanup: &BackgroundCleanup,
     call: Call,
     now: i64,
 ) -> Result<Answer> {
-    Ok(match call {
+    check(&call)?;
+    let finish = Finish::of(&call);
+    let part = match call {
         Call::Open => {
             store.open()?;
             Answer::Done
         }
-        Call::StoreAccessTokens(tokens) => Answer::Count(store_access_tokens(store, &tokens, now)?),
+        Call::StoreAccessTokens(tokens) => {
+            store.store_access_tokens(&tokens, now)?;
+            Answer::Done
+        }
         Call::GetAccessToken(token) => {
             Answer::AccessTokenText(store.get_access_token_text(&token, now)?)
         }
         Call::StoreAuthorizationCode(code, data) => {
-            store_authorization_code(store, &code, &data)?;
+            store.store_authorization_code(&code, &data)?;
             Answer::Done
         }
-        Call::ConsumeAuthorizationCode { code, verifier } => Answer::AuthorizationCode(
-            consume_authorization_code(store, &code, verifier.as_deref(), now)?,
-        ),
+        Call::ConsumeAuthorizationCode { code, .. } => {
+            Answer::AuthorizationCode(store.take_authorization_code(&code, now)?)
+        }
         Call::GetRefreshToken(token) => Answer::RefreshToken(store.get_refresh_token(&token, now)?),
         Call::RevokeRefreshToken(token) => {
             store.revoke_refresh_token(&token)?;
@@ -158,17 +177,9 @@ pub fn run(
         }
         Call::Stats => Answer::Stats(store.stats(now)?),
         Call::RotateRefreshToken(request) => {
-            for (name, value) in [
-                ("refreshToken", &request.refresh_token),
-                ("newAccessToken", &request.new_access_token),
-                ("newRefreshToken", &request.new_refresh_token),
-            ] {
-                require_non_empty(name, value)?;
-            }
             Answer::Rotation(store.rotate_refresh_token(&request, now)?)
         }
         Call::PutClient(client) => {
-            require_non_empty("client_id", &client.client_id)?;
             store.put_client(&client)?;
             Answer::Done
         }
@@ -179,7 +190,6 @@ pub fn run(
             data,
             ttl_ms,
         } => {
-            require_non_empty("state", &state)?;
             store.store_pending_authorization(&state, &data, now.saturating_add(ttl_ms), now)?;
             Answer::Done
         }
@@ -195,7 +205,101 @@ pub fn run(
             let report = crate::store::snapshot::backup(store, &path, options, &progress)?;
             Answer::Text(Some(report.to_json().to_string()))
         }
+    };
+    Ok(finish.apply(part))
+}
+
+/// `run` of `call` as a future the caller drives on its own thread (`later::turn`), where
+/// the store gives its part as one (`TokenStore::later`: a PostgreSQL store's calls, no
+/// thread of libuv's pool in between) and the call is short work for the caller's thread
+/// (not a batch of more than `AT_ONCE_TOKENS` tokens, whose rows are made ready on it, nor
+/// cleanup or a backup); else the call back, for `run` on the pool. The same steps as
+/// `run`: the arguments checked first (an error here, before anything runs), the store's
+/// part, then `Finish`.
+pub fn run_later(store: Arc<dyn TokenStore>, call: Call, now: i64) -> Result<Driven> {
+    if !short(&call) {
+        return Ok(Driven::Back(Box::new(call)));
+    }
+    check(&call)?;
+    let finish = Finish::of(&call);
+    Ok(match store.later(call, now) {
+        Driven::Later(part) => {
+            Driven::Later(Box::pin(async move { Ok(finish.apply(part.await?)) }))
+        }
+        back => back,
     })
+}
+
+/// The rules a call's arguments must keep beyond their types, checked before the store
+/// sees the call.
+fn check(call: &Call) -> Result<()> {
+    match call {
+        Call::StoreAccessTokens(tokens) => tokens.iter().try_for_each(validate_new_access_token),
+        Call::StoreAuthorizationCode(code, data) => validate_authorization_code(code, data),
+        Call::RotateRefreshToken(request) => [
+            ("refreshToken", &request.refresh_token),
+            ("newAccessToken", &request.new_access_token),
+            ("newRefreshToken", &request.new_refresh_token),
+        ]
+        .into_iter()
+        .try_for_each(|(name, value)| require_non_empty(name, value)),
+        Call::PutClient(client) => require_non_empty("client_id", &client.client_id),
+        Call::StorePendingAuthorization { state, .. } => require_non_empty("state", state),
+        _ => Ok(()),
+    }
+}
+
+/// What a call makes of its store's answer.
+enum Finish {
+    AsIs,
+    /// `StoreAccessTokens`: how many distinct tokens it stored.
+    Stored(usize),
+    /// `ConsumeAuthorizationCode`: the code taken is given only if this verifier passes.
+    Pkce(Option<String>),
+}
+
+impl Finish {
+    fn of(call: &Call) -> Finish {
+        match call {
+            Call::StoreAccessTokens(tokens) => Finish::Stored(distinct(tokens)),
+            Call::ConsumeAuthorizationCode { verifier, .. } => Finish::Pkce(verifier.clone()),
+            _ => Finish::AsIs,
+        }
+    }
+
+    fn apply(self, part: Answer) -> Answer {
+        match (self, part) {
+            (Finish::Stored(n), _) => Answer::Count(n),
+            (Finish::Pkce(verifier), Answer::AuthorizationCode(taken)) => {
+                Answer::AuthorizationCode(
+                    taken.and_then(|data| pkce_passed(data, verifier.as_deref())),
+                )
+            }
+            (_, part) => part,
+        }
+    }
+}
+
+/// How many distinct tokens `tokens` holds (a token given twice is stored once).
+fn distinct(tokens: &[NewAccessToken]) -> usize {
+    if tokens.len() <= 1 {
+        return tokens.len();
+    }
+    tokens
+        .iter()
+        .map(|t| t.token.as_str())
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+/// The code taken, if `verifier` passes its PKCE challenge.
+fn pkce_passed(data: AuthorizationCode, verifier: Option<&str>) -> Option<AuthorizationCode> {
+    let ok = pkce::verify(
+        data.code_challenge.as_deref(),
+        data.code_challenge_method.as_deref(),
+        verifier,
+    );
+    ok.then_some(data)
 }
 
 /// Stores access tokens, all or none; returns how many distinct tokens the call left stored
@@ -207,14 +311,7 @@ pub fn store_access_tokens(
 ) -> Result<usize> {
     tokens.iter().try_for_each(validate_new_access_token)?;
     store.store_access_tokens(tokens, now)?;
-    if tokens.len() <= 1 {
-        return Ok(tokens.len());
-    }
-    Ok(tokens
-        .iter()
-        .map(|t| t.token.as_str())
-        .collect::<HashSet<_>>()
-        .len())
+    Ok(distinct(tokens))
 }
 
 pub fn store_authorization_code(
@@ -233,15 +330,9 @@ pub fn consume_authorization_code(
     verifier: Option<&str>,
     now: i64,
 ) -> Result<Option<AuthorizationCode>> {
-    let Some(data) = store.take_authorization_code(code, now)? else {
-        return Ok(None);
-    };
-    let ok = pkce::verify(
-        data.code_challenge.as_deref(),
-        data.code_challenge_method.as_deref(),
-        verifier,
-    );
-    Ok(ok.then_some(data))
+    Ok(store
+        .take_authorization_code(code, now)?
+        .and_then(|data| pkce_passed(data, verifier)))
 }
 
 /// Removes everything expired, in transactions of `batch` rows; returns how many.
@@ -450,6 +541,26 @@ mod tests {
                 .expect("a count");
             assert_eq!(marked, refined, "stats_ahead_ms {ahead}");
         }
+    }
+
+    /// `run_later` checks the arguments first, whatever the store; a store that gives no
+    /// future (any but PostgreSQL) gets the call back, for the pool.
+    #[test]
+    fn run_later_checks_first_and_gives_back_what_it_cannot_run() {
+        let memory: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+        let mut empty = plain_token();
+        empty.api_key.clear();
+        let refused = run_later(memory.clone(), Call::StoreAccessTokens(vec![empty]), 0);
+        assert!(matches!(refused, Err(e) if e.code() == "ERR_TOKEN_STORAGE_INVALID_ARGUMENT"));
+        let back = run_later(
+            memory.clone(),
+            Call::StoreAccessTokens(vec![plain_token()]),
+            0,
+        );
+        assert!(
+            matches!(back, Ok(Driven::Back(c)) if matches!(*c, Call::StoreAccessTokens(ref t) if t.len() == 1))
+        );
+        assert_eq!(memory.stats(0).expect("stats").total_tokens, 0);
     }
 
     /// The Promise API runs a memory store's short calls on the calling thread; its long

@@ -1,9 +1,10 @@
-//! The Promise API's `getAccessToken` on a PostgreSQL store, run from the JS thread itself:
-//! no thread of libuv's pool in between (`task.rs`'s way costs two thread hand-offs a call,
-//! JS → pool thread → JS, on top of the round trip; see benchmark/PROFILE.md).
+//! The Promise API's calls on a PostgreSQL store (those a request makes: tokens, codes,
+//! refresh tokens, rotations, getStats, pending logins, clients), run from the JS thread
+//! itself: no thread of libuv's pool in between (`task.rs`'s way costs two thread hand-offs
+//! a call, JS → pool thread → JS, on top of the round trip; see benchmark/PROFILE.md).
 //!
-//! The call is the store's future (`TokenStore::get_access_token_later`: the read is a task
-//! of the PostgreSQL I/O runtime, the future awaits its end), polled on this thread by
+//! The call is `ops::run_later`'s future (the store's part, `TokenStore::later`, a task of
+//! the PostgreSQL I/O runtime that the future awaits), polled on this thread by
 //! `store::later::turn`, which runs the runtime here without ever waiting: the statement is
 //! sent at once (unless another thread is running the runtime: then that thread sends it),
 //! and the answer read when it comes. What says when to turn again: libuv watches the
@@ -19,8 +20,9 @@
 //! `--detectOpenHandles` (`hasRef()`).
 //!
 //! Used where all of it is at hand (libuv's functions found in the process, the runtime's
-//! epoll descriptor told apart, a store that gives such a future: not a sealed one, nor
-//! before its first call); anywhere else the call goes to the pool as before.
+//! epoll descriptor told apart, a store that gives such a future: not one with encryption
+//! keys, nor before its first call; a call that is short work for this thread: not cleanup,
+//! a backup, or a batch of more than 64 tokens); anywhere else the call goes to the pool.
 //!
 //! Known cost: while another thread holds the runtime and has not yet read its I/O, the
 //! descriptor stays readable and every JS thread with calls in flight turns again and again
@@ -37,8 +39,9 @@ use napi::bindgen_prelude::{ToNapiValue, TypeName};
 use napi::{sys, Env, ValueType};
 
 use super::errors::{js_err, JsError, Result};
-use super::reply::Reply;
+use super::reply::{reply, Reply};
 use crate::error::StoreError;
+use crate::ops::Answer;
 use crate::store::later::{self, Later};
 
 /// A Promise made here, returned to JS as it is.
@@ -188,7 +191,7 @@ impl Wake for CallWake {
 }
 
 struct InFlight {
-    later: Later<Option<String>>,
+    later: Later<Answer>,
     deferred: sys::napi_deferred,
     wake: Arc<CallWake>,
 }
@@ -235,7 +238,7 @@ pub fn available(env: &Env) -> bool {
 }
 
 /// Starts `later` from this JS thread (where `available`): its Promise.
-pub fn start(env: &Env, later: Later<Option<String>>) -> Result<Started> {
+pub fn start(env: &Env, later: Later<Answer>) -> Result<Started> {
     let raw = env.raw();
     let mut deferred = null_mut();
     let mut promise = null_mut();
@@ -395,10 +398,10 @@ fn internal(e: &StoreError) -> &'static str {
 unsafe fn settle(
     env: sys::napi_env,
     deferred: sys::napi_deferred,
-    answer: crate::error::Result<Option<String>>,
+    answer: crate::error::Result<Answer>,
 ) {
-    let value = match answer {
-        Ok(text) => match Reply::to_napi_value(env, Reply::Text(text)) {
+    let value = match answer.and_then(reply) {
+        Ok(r) => match Reply::to_napi_value(env, r) {
             Ok(v) => {
                 sys::napi_resolve_deferred(env, deferred, v);
                 return;

@@ -15,7 +15,7 @@ use super::errors::{js_err, Result};
 use super::reply::{reply, Reply};
 use super::task::Later;
 use crate::default_stores;
-use crate::ops::{self, BackgroundCleanup, Call};
+use crate::ops::{self, BackgroundCleanup, Call, Driven};
 use crate::store::sealed::Sealed;
 use crate::store::snapshot::Progress;
 use crate::store::{self, TokenStore};
@@ -113,8 +113,8 @@ impl NativeStore {
     /// or, when the store has the answer at hand without I/O (`ops::at_hand`: a PostgreSQL
     /// store's trusted cache) or the call is short in-memory work (`ops::at_once`: a memory
     /// store), gives the answer (or throws the error) at once, on this thread, which the JS
-    /// layer awaits (or catches) as it awaits the task's Promise. A PostgreSQL store's
-    /// `getAccessToken` that needs the server is driven from this thread (`driven.rs`).
+    /// layer awaits (or catches) as it awaits the task's Promise. A PostgreSQL store's calls
+    /// that need the server are driven from this thread (`driven.rs`, `ops::run_later`).
     pub(super) fn later(
         &self,
         env: &Env,
@@ -131,19 +131,16 @@ impl NativeStore {
         if let Some(answer) = ops::at_hand(&*self.store, &call, now) {
             return reply(answer).map(Either3::A).map_err(js_err);
         }
-        // A PostgreSQL store's read from the server, run from this thread (`driven.rs`;
-        // the kind asked first: another store's call makes no driver).
-        if let Call::GetAccessToken(token) = &call {
-            if self.store.kind() == "postgres" && driven::available(env) {
-                if let Some(later) = self
-                    .store
-                    .clone()
-                    .get_access_token_later(token.clone(), now)
-                {
-                    return driven::start(env, later).map(Either3::C);
-                }
+        // A PostgreSQL store's call, run from this thread (`driven.rs`; the kind asked
+        // first: another store's call makes no driver). Its arguments are checked here.
+        let call = if self.store.kind() == "postgres" && driven::available(env) {
+            match ops::run_later(self.store.clone(), call, now).map_err(js_err)? {
+                Driven::Later(later) => return driven::start(env, later).map(Either3::C),
+                Driven::Back(call) => *call,
             }
-        }
+        } else {
+            call
+        };
         Ok(Either3::B(AsyncTask::new(Later {
             store: self.store.clone(),
             cleanup: self.cleanup.clone(),

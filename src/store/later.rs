@@ -1,12 +1,12 @@
-//! Calls a caller drives on its own thread: a future of a store's (`TokenStore::
-//! get_access_token_later`) polled by `turn`, which runs the PostgreSQL I/O thread's
+//! Calls a caller drives on its own thread: a future of a store's (`TokenStore::later`,
+//! wrapped by `ops::run_later`) polled by `turn`, which runs the PostgreSQL I/O thread's
 //! runtime from the caller's thread for as long as there is work at hand and never waits.
 //! The Promise API polls its calls this way from the JS thread, woken by libuv when the
 //! runtime's descriptor (`io_fd`) is readable and by the calls' own wakers, so that a
 //! round trip to the server has no thread of libuv's pool in between (see `napi/driven.rs`).
-//! The PostgreSQL store's read itself is a task of the runtime's, which the future awaits:
-//! any thread running the runtime runs it, a synchronous call on the same thread included
-//! (which may be waiting for the connection the read holds).
+//! The PostgreSQL store's part of a call is a task of the runtime's, which the future
+//! awaits: any thread running the runtime runs it, a synchronous call on the same thread
+//! included (which may be waiting for the connection the call holds).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,7 +36,7 @@ pub fn io_fd() -> Option<i32> {
 /// bound on the rounds is reached: then calls may be left woken, for the next turn). Where
 /// another thread is running the runtime meanwhile, that thread does the work and the
 /// calls' wakers say when to turn again. A call is polled outside tokio's cooperative
-/// budget (`tokio::task::unconstrained`, see `PostgresStore::get_access_token_later`): a
+/// budget (`tokio::task::unconstrained`, see `PostgresStore::later`): a
 /// budget spent would defer its wake-up to a park that may come only in another turn.
 pub fn turn(poll: &mut dyn FnMut() -> bool) -> Result<()> {
     #[cfg(feature = "postgres")]

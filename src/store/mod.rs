@@ -63,6 +63,7 @@ use crate::model::{
     AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
     Rotation, Stats,
 };
+use crate::ops::{Call, Driven};
 use crate::wire::AccessTokenRef;
 pub use later::Later;
 
@@ -132,15 +133,12 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
         self.get_refresh_token(refresh_token, now)
     }
 
-    /// `get_access_token_text` as a future that the caller drives on its own thread with
-    /// `later::turn` (a PostgreSQL store's: no thread of libuv's pool in between), or `None`
-    /// where only `get_access_token_text` can answer.
-    fn get_access_token_later(
-        self: Arc<Self>,
-        _token: String,
-        _now: i64,
-    ) -> Option<Later<Option<String>>> {
-        None
+    /// The store's part of `call` (what `ops::run` asks of the store for it, before the
+    /// call's `Finish`; see `ops::run_later`) as a future the caller drives on its own
+    /// thread with `later::turn` (a PostgreSQL store's: no thread of libuv's pool in
+    /// between); the call back where only the synchronous methods can answer it.
+    fn later(self: Arc<Self>, call: Call, _now: i64) -> Driven {
+        Driven::Back(Box::new(call))
     }
 
     /// `get_access_token`'s answer as the JS side reads it (`wire::access_token`). A store

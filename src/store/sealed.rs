@@ -66,13 +66,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::snapshot::{Counts, Import, RowStore, Rows, Sink, TABLES};
-use super::{Later, TokenStore};
+use super::TokenStore;
 use crate::crypto::{hex, DigestHex, Keyring, Kind};
 use crate::error::{Result, StoreError};
 use crate::model::{
     AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken, RotateRequest,
     Rotation, Stats,
 };
+use crate::ops::{Call, Driven};
 use crate::wire::AccessTokenRef;
 
 /// The columns sealed values are bound to (associated data: a value moved to another column
@@ -601,19 +602,13 @@ impl TokenStore for Sealed {
         Ok(None)
     }
 
-    /// Only where nothing is sealed and the store's mark was checked (the first call checks
-    /// it, on the pool's thread): the inner store's future as it is.
-    fn get_access_token_later(
-        self: Arc<Self>,
-        token: String,
-        now: i64,
-    ) -> Option<Later<Option<String>>> {
-        if !self.checked.load(Ordering::Acquire)
-            || (self.keys.is_some() && self.inner.seals_tokens())
-        {
-            return None;
+    /// Only where the store is in clear (no keys) and its mark was checked (the first call
+    /// checks it, on the pool's thread): the inner store's future as it is.
+    fn later(self: Arc<Self>, call: Call, now: i64) -> Driven {
+        if !self.checked.load(Ordering::Acquire) || self.keys.is_some() {
+            return Driven::Back(Box::new(call));
         }
-        self.inner.clone().get_access_token_later(token, now)
+        self.inner.clone().later(call, now)
     }
 
     fn get_access_token_at_hand(&self, token: &str, now: i64) -> Option<Option<String>> {

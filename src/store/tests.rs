@@ -7,7 +7,7 @@ use crate::model::{AuthorizationCode, ClientRecord, NewAccessToken, RotateReques
 use crate::ops::{cleanup_all, consume_authorization_code};
 
 const NOW: i64 = 1_800_000_000_000;
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(super) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// A store plus whatever keeps it alive (the SQLite file's temp folder, the PostgreSQL
@@ -78,6 +78,12 @@ pub(super) fn code_at(created_at: i64, expires_at: i64) -> AuthorizationCode {
         created_at,
         ..code(Some("u1"), None, None, expires_at)
     }
+}
+
+/// A code of user `u1` with an S256 challenge that `VERIFIER` passes.
+#[cfg(feature = "postgres")]
+pub(super) fn code_with_pkce(expires_at: i64) -> AuthorizationCode {
+    code(Some("u1"), Some(CHALLENGE), Some("S256"), expires_at)
 }
 
 fn stats(s: &mut dyn TokenStore) -> (u64, u64) {

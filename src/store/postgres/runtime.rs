@@ -318,9 +318,11 @@ impl<T> AssertSend<T> {
     }
 }
 
-// SAFETY: used only for `PostgresStore::get_access_token_later`'s read, whose state across
-// its awaits is: an `Arc<PostgresStore>` (the store is `Send + Sync`, as `TokenStore`
-// requires), owned strings, a cache `Ticket` (integers), and `call_async`'s: a semaphore
+// SAFETY: used only for the store's part of a call in `PostgresStore::later`, whose state
+// across its awaits is: an `Arc<PostgresStore>` (the store is `Send + Sync`, as `TokenStore`
+// requires), the call's owned arguments (strings, `NewAccessToken`s, an `AuthorizationCode`,
+// a `RotateRequest`, a `ClientRecord`) and what the bodies make of them before the round
+// trip (`Columns`, borrowed strings), a cache `Ticket` (integers), and `call_async`'s: a semaphore
 // permit, a pooled connection (`Pooled`: a tokio-postgres client, a `Mutex` and an atomic,
 // the connection's `JoinHandle`) and tokio-postgres's own futures, all `Send`; no lock
 // guard is held across an await (the pool's and the statements' locks are taken and
@@ -344,6 +346,9 @@ fn its_parts_are_send() {
     send_type::<std::sync::Arc<super::PostgresStore>>();
     send_type::<Pooled>();
     send_type::<super::cache::Ticket>();
+    send_type::<crate::ops::Call>();
+    send_type::<crate::ops::Answer>();
+    send_type::<super::rows::Columns>();
     send_type::<tokio::sync::SemaphorePermit<'static>>();
     // Type-checked, never run: the futures `call_async` awaits.
     let _ = |store: &super::PostgresStore, c: Pooled, client: &mut tokio_postgres::Client| {

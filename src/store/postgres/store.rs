@@ -1,6 +1,8 @@
 //! The `TokenStore` operations of the PostgreSQL store: each one statement (a function of
 //! the schema's where it writes several tables) or one transaction, run by `call`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +25,8 @@ use crate::model::{
     RotateRequest, Rotation, Stats,
 };
 use crate::store::buckets::FINE_BUCKET_BITS;
-use crate::store::{Later, TokenStore};
+use crate::ops::{Answer, Call, Driven};
+use crate::store::TokenStore;
 
 /// What `probe` finds.
 enum Probe {
@@ -80,66 +83,7 @@ impl TokenStore for PostgresStore {
     /// the earlier token), then written by one call of `nts_store_access_tokens` (one
     /// statement, so one transaction), whose set-based statements keep their plans.
     fn store_access_tokens(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
-        for t in tokens {
-            let refresh = t.refresh_token.as_deref().unwrap_or("");
-            let user = t.user_id.as_deref().unwrap_or("");
-            let links = t.links.as_deref().unwrap_or("");
-            let resource = t.resource.as_deref().unwrap_or("");
-            let extra = t.extra.as_deref().unwrap_or("");
-            if has_nul(&[&t.token, refresh, &t.api_key, user, &t.client_id, links, resource, extra])
-            {
-                return Err(nul_refused());
-            }
-        }
-        let rows = Columns::resolve(tokens);
-        // Sealed tokens' links go with them (migration 11); a store in clear sends the
-        // statement it always did.
-        let linked = rows.links.iter().any(Option::is_some);
-        // Tokens with a resource or extra (migration 12): the function that sets them too.
-        let granted = rows.resource.iter().chain(&rows.extra).any(Option::is_some);
-        let done = self.call(false, async |c, sql| {
-            let r = &rows;
-            let links = linked.then_some(&r.links);
-            // One statement: the function's writes commit together.
-            let answer = if granted {
-                p!(c, sql.store_granted_tokens,
-                    r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
-                    r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
-                    r.refresh_token => TEXT_ARRAY, r.expires_at => INT8_ARRAY, now => INT8,
-                    links => TEXT_ARRAY, r.resource => TEXT_ARRAY, r.extra => TEXT_ARRAY)
-                .await?
-            } else if linked {
-                p!(c, sql.store_linked_tokens,
-                    r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
-                    r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
-                    r.refresh_token => TEXT_ARRAY, r.expires_at => INT8_ARRAY, now => INT8,
-                    r.links => TEXT_ARRAY)
-                .await?
-            } else {
-                p!(c, sql.store_access_tokens,
-                    r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
-                    r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
-                    r.refresh_token => TEXT_ARRAY, r.expires_at => INT8_ARRAY, now => INT8)
-                .await?
-            };
-            Ok(answer.first().is_some_and(read_only_new))
-        });
-        match done {
-            // Only new rows (a token and refresh string not stored before): nothing a
-            // cache holds changed, so no ping need come back before the cache answers.
-            Ok(true) => {
-                for t in tokens {
-                    self.cache.invalidate(Some(digest(&t.token)));
-                }
-                Ok(())
-            }
-            // A token replaced, and the token that held a refresh string given again (or
-            // the outcome unknown).
-            other => {
-                self.cache.barrier();
-                other.map(|_| ())
-            }
-        }
+        runtime()?.block_on(self.store_access_tokens_async(tokens, now))
     }
 
     fn get_access_token(&self, token: &str, now: i64) -> Result<Option<AccessToken>> {
@@ -149,24 +93,79 @@ impl TokenStore for PostgresStore {
         }
     }
 
-    fn get_access_token_later(self: Arc<Self>, token: String, now: i64) -> Option<Later<Option<String>>> {
-        // The read is a task of the runtime's, run by whichever thread runs the runtime
-        // (a synchronous call on this thread too, which may be waiting for the connection
-        // this read holds); the caller's future awaits its end, outside tokio's budget
-        // (see `store::later::turn`).
-        let rt = runtime().ok()?;
-        let _inside = rt.enter();
-        let read = async move {
-            let found = match self.probe(&token, now) {
-                Probe::Answer(found) => found,
-                Probe::Server(ticket) => self.read_and_keep(&token, now, ticket).await?,
-            };
-            Ok(found.as_ref().map(crate::wire::access_token))
+    /// The calls a server makes per request, each a task of the I/O runtime's, run by
+    /// whichever thread runs the runtime (a synchronous call on this thread too, which may be
+    /// waiting for the connection this call holds); the caller's future awaits its end,
+    /// outside tokio's budget (see `store::later::turn`). Cleanup, getStats' preparation,
+    /// backups and `open` go to the pool.
+    fn later(self: Arc<Self>, call: Call, now: i64) -> Driven {
+        let Ok(rt) = runtime() else {
+            return Driven::Back(Box::new(call));
         };
-        // SAFETY: what `read` holds across its awaits is `Send` (see `AssertSend`).
-        let read = spawn_noted(unsafe { AssertSend::new(Box::pin(read)) });
-        Some(Box::pin(tokio::task::unconstrained(async move {
-            read.await
+        let _inside = rt.enter();
+        let part: Pin<Box<dyn Future<Output = Result<Answer>>>> = match call {
+            Call::GetAccessToken(token) => Box::pin(async move {
+                let found = match self.probe(&token, now) {
+                    Probe::Answer(found) => found,
+                    Probe::Server(ticket) => self.read_and_keep(&token, now, ticket).await?,
+                };
+                Ok(Answer::AccessTokenText(found.as_ref().map(crate::wire::access_token)))
+            }),
+            Call::StoreAccessTokens(tokens) => Box::pin(async move {
+                self.store_access_tokens_async(&tokens, now).await?;
+                Ok(Answer::Done)
+            }),
+            Call::StoreAuthorizationCode(code, data) => Box::pin(async move {
+                self.store_authorization_code_async(&code, &data).await?;
+                Ok(Answer::Done)
+            }),
+            Call::ConsumeAuthorizationCode { code, .. } => Box::pin(async move {
+                let taken = self.take_authorization_code_async(&code, now).await?;
+                Ok(Answer::AuthorizationCode(taken))
+            }),
+            Call::GetRefreshToken(token) => Box::pin(async move {
+                let found = self.read_refresh_token_async(&token, now, false).await?;
+                Ok(Answer::RefreshToken(found))
+            }),
+            Call::RevokeRefreshToken(token) => Box::pin(async move {
+                self.revoke_refresh_token_async(&token).await?;
+                Ok(Answer::Done)
+            }),
+            Call::DeleteToken(token) => Box::pin(async move {
+                self.delete_token_async(&token).await?;
+                Ok(Answer::Done)
+            }),
+            Call::DeleteUserTokens(user) => Box::pin(async move {
+                let removed = self.delete_user_tokens_async(&user).await?;
+                Ok(Answer::Count(usize::try_from(removed).unwrap_or(usize::MAX)))
+            }),
+            Call::Stats => Box::pin(async move { Ok(Answer::Stats(self.stats_async(now).await?)) }),
+            Call::RotateRefreshToken(request) => Box::pin(async move {
+                Ok(Answer::Rotation(self.rotate_async(&request, now).await?))
+            }),
+            Call::PutClient(client) => Box::pin(async move {
+                self.put_client_async(&client).await?;
+                Ok(Answer::Done)
+            }),
+            Call::GetClient(id) => {
+                Box::pin(async move { Ok(Answer::Client(self.get_client_async(&id).await?)) })
+            }
+            Call::ClientIds => Box::pin(async move { Ok(Answer::Ids(self.client_ids_async().await?)) }),
+            Call::StorePendingAuthorization { state, data, ttl_ms } => Box::pin(async move {
+                let until = now.saturating_add(ttl_ms);
+                self.store_pending_authorization_async(&state, &data, until, now)
+                    .await?;
+                Ok(Answer::Done)
+            }),
+            Call::TakePendingAuthorization(state) => Box::pin(async move {
+                Ok(Answer::Text(self.take_pending_authorization_async(&state, now).await?))
+            }),
+            other => return Driven::Back(Box::new(other)),
+        };
+        // SAFETY: what `part` holds across its awaits is `Send` (see `AssertSend`).
+        let part = spawn_noted(unsafe { AssertSend::new(part) });
+        Driven::Later(Box::pin(tokio::task::unconstrained(async move {
+            part.await
                 .unwrap_or(Err(StoreError::Internal("the PostgreSQL I/O task failed")))
         })))
     }
@@ -193,53 +192,13 @@ impl TokenStore for PostgresStore {
     }
 
     fn store_authorization_code(&self, code: &str, d: &AuthorizationCode) -> Result<()> {
-        let optional = |v: &Option<String>| v.clone().unwrap_or_default();
-        if has_nul(&[
-            code,
-            &optional(&d.user_id),
-            &d.api_key,
-            &d.client_id,
-            &d.redirect_uri,
-            &optional(&d.code_challenge),
-            &optional(&d.code_challenge_method),
-            &optional(&d.resource),
-            &optional(&d.extra),
-        ]) {
-            return Err(nul_refused());
-        }
-        let scopes = scopes_json(&d.scopes);
-        let scopes = scopes.as_str();
-        self.call(false, async |c, sql| {
-            // One statement: the function's delete and insert commit together.
-            if d.resource.is_some() || d.extra.is_some() {
-                p!(c, sql.store_granted_code, code => TEXT, d.user_id => TEXT,
-                    d.api_key => TEXT, d.client_id => TEXT, d.redirect_uri => TEXT,
-                    d.code_challenge => TEXT, d.code_challenge_method => TEXT,
-                    scopes => TEXT, d.expires_at => INT8, d.created_at => INT8,
-                    d.resource => TEXT, d.extra => TEXT)
-                .await?;
-            } else {
-                p!(c, sql.store_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
-                    d.client_id => TEXT, d.redirect_uri => TEXT, d.code_challenge => TEXT,
-                    d.code_challenge_method => TEXT, scopes => TEXT, d.expires_at => INT8,
-                    d.created_at => INT8)
-                .await?;
-            }
-            Ok(())
-        })
+        runtime()?.block_on(self.store_authorization_code_async(code, d))
     }
 
     /// One statement that deletes and returns: of any number of concurrent takes, on any
     /// number of hosts, one gets the row. Never retried: its outcome may be unknown.
     fn take_authorization_code(&self, code: &str, now: i64) -> Result<Option<AuthorizationCode>> {
-        if has_nul(&[code]) {
-            return Ok(None);
-        }
-        let taken = self.call(false, async |c, sql| {
-            let rows = p!(c, sql.take_code, code => TEXT).await?;
-            rows.first().map(read_code).transpose().map_err(Failure::Pg)
-        })?;
-        Ok(taken.filter(|d| !is_expired(Some(d.expires_at), now)))
+        runtime()?.block_on(self.take_authorization_code_async(code, now))
     }
 
     fn get_refresh_token(&self, refresh_token: &str, now: i64) -> Result<Option<RefreshToken>> {
@@ -255,44 +214,15 @@ impl TokenStore for PostgresStore {
     }
 
     fn revoke_refresh_token(&self, refresh_token: &str) -> Result<()> {
-        if has_nul(&[refresh_token]) {
-            return Ok(());
-        }
-        let done = self.call(false, async |c, sql| {
-            p!(c, sql.revoke_refresh, refresh_token => TEXT).await?;
-            Ok(())
-        });
-        self.cache.barrier();
-        done
+        runtime()?.block_on(self.revoke_refresh_token_async(refresh_token))
     }
 
     fn delete_token(&self, token: &str) -> Result<()> {
-        if has_nul(&[token]) {
-            return Ok(());
-        }
-        let done = self.call(false, async |c, sql| {
-            p!(c, sql.delete_access, token => TEXT).await?;
-            Ok(())
-        });
-        // It removes this token's row (and its refresh token's) only.
-        self.cache.invalidate(Some(digest(token)));
-        done
+        runtime()?.block_on(self.delete_token_async(token))
     }
 
     fn delete_user_tokens(&self, user_id: &str) -> Result<u64> {
-        if user_id.is_empty() || has_nul(&[user_id]) {
-            return Ok(0);
-        }
-        let done = self.call(false, async |c, sql| {
-            let rows = p!(c, sql.delete_user, user_id => TEXT).await?;
-            let n = match rows.first() {
-                Some(row) => row.try_get::<_, i64>(0)?,
-                None => 0,
-            };
-            Ok(n.max(0) as u64)
-        });
-        self.cache.barrier();
-        done
+        runtime()?.block_on(self.delete_user_tokens_async(user_id))
     }
 
     /// The expired rows first; the counters' past buckets are folded and the family records
@@ -335,37 +265,15 @@ impl TokenStore for PostgresStore {
     }
 
     fn put_client(&self, client: &ClientRecord) -> Result<()> {
-        if has_nul(&[&client.client_id]) {
-            return Err(nul_refused());
-        }
-        self.call(false, async |c, sql| {
-            p!(c, sql.put_client, client.client_id => TEXT, client.secret_digest => TEXT,
-                client.metadata => TEXT, client.created_at => INT8)
-            .await?;
-            Ok(())
-        })
+        runtime()?.block_on(self.put_client_async(client))
     }
 
     fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        if has_nul(&[client_id]) {
-            return Ok(None);
-        }
-        self.call(true, async |c, sql| {
-            let rows = p!(c, sql.get_client, client_id => TEXT).await?;
-            rows.first()
-                .map(read_client)
-                .transpose()
-                .map_err(Failure::Pg)
-        })
+        runtime()?.block_on(self.get_client_async(client_id))
     }
 
     fn client_ids(&self) -> Result<Vec<String>> {
-        self.call(true, async |c, sql| {
-            let rows = p!(c, sql.client_ids).await?;
-            rows.iter()
-                .map(|r| read_client_id(r).map_err(Failure::Pg))
-                .collect()
-        })
+        runtime()?.block_on(self.client_ids_async())
     }
 
     fn store_pending_authorization(
@@ -373,15 +281,9 @@ impl TokenStore for PostgresStore {
         state: &str,
         data: &str,
         expires_at: i64,
-        _now: i64,
+        now: i64,
     ) -> Result<()> {
-        if has_nul(&[state]) {
-            return Err(nul_refused());
-        }
-        self.call(false, async |c, sql| {
-            p!(c, sql.store_pending, state => TEXT, data => TEXT, expires_at => INT8).await?;
-            Ok(())
-        })
+        runtime()?.block_on(self.store_pending_authorization_async(state, data, expires_at, now))
     }
 
     fn seal_mark(&self) -> Result<(Option<String>, bool)> {
@@ -398,19 +300,7 @@ impl TokenStore for PostgresStore {
     }
 
     fn take_pending_authorization(&self, state: &str, now: i64) -> Result<Option<String>> {
-        if has_nul(&[state]) {
-            return Ok(None);
-        }
-        let taken = self.call(false, async |c, sql| {
-            let rows = p!(c, sql.take_pending, state => TEXT).await?;
-            rows.first()
-                .map(read_pending)
-                .transpose()
-                .map_err(Failure::Pg)
-        })?;
-        Ok(taken
-            .filter(|(_, at)| !is_expired(Some(*at), now))
-            .map(|(d, _)| d))
+        runtime()?.block_on(self.take_pending_authorization_async(state, now))
     }
 
     /// Refines ahead the crowded 4-second buckets due before the next automatic cleanup
@@ -436,7 +326,246 @@ impl TokenStore for PostgresStore {
     }
 
     fn stats(&self, now: i64) -> Result<Stats> {
-        self.call(true, async |c, sql| {
+        runtime()?.block_on(self.stats_async(now))
+    }
+}
+
+
+/// The operations' bodies, as futures: run to their end by the synchronous calls above
+/// (`block_on`), or spawned on the I/O runtime by `later` (the Promise API, driven from the
+/// JS thread).
+impl PostgresStore {
+    async fn store_access_tokens_async(&self, tokens: &[NewAccessToken], now: i64) -> Result<()> {
+        for t in tokens {
+            let refresh = t.refresh_token.as_deref().unwrap_or("");
+            let user = t.user_id.as_deref().unwrap_or("");
+            let links = t.links.as_deref().unwrap_or("");
+            let resource = t.resource.as_deref().unwrap_or("");
+            let extra = t.extra.as_deref().unwrap_or("");
+            if has_nul(&[&t.token, refresh, &t.api_key, user, &t.client_id, links, resource, extra])
+            {
+                return Err(nul_refused());
+            }
+        }
+        let rows = Columns::resolve(tokens);
+        // Sealed tokens' links go with them (migration 11); a store in clear sends the
+        // statement it always did.
+        let linked = rows.links.iter().any(Option::is_some);
+        // Tokens with a resource or extra (migration 12): the function that sets them too.
+        let granted = rows.resource.iter().chain(&rows.extra).any(Option::is_some);
+        let done = self.call_async(false, async |c, sql| {
+            let r = &rows;
+            let links = linked.then_some(&r.links);
+            // One statement: the function's writes commit together.
+            let answer = if granted {
+                p!(c, sql.store_granted_tokens,
+                    r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
+                    r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
+                    r.refresh_token => TEXT_ARRAY, r.expires_at => INT8_ARRAY, now => INT8,
+                    links => TEXT_ARRAY, r.resource => TEXT_ARRAY, r.extra => TEXT_ARRAY)
+                .await?
+            } else if linked {
+                p!(c, sql.store_linked_tokens,
+                    r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
+                    r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
+                    r.refresh_token => TEXT_ARRAY, r.expires_at => INT8_ARRAY, now => INT8,
+                    r.links => TEXT_ARRAY)
+                .await?
+            } else {
+                p!(c, sql.store_access_tokens,
+                    r.token => TEXT_ARRAY, r.api_key => TEXT_ARRAY, r.user_id => TEXT_ARRAY,
+                    r.client_id => TEXT_ARRAY, r.scopes => TEXT_ARRAY,
+                    r.refresh_token => TEXT_ARRAY, r.expires_at => INT8_ARRAY, now => INT8)
+                .await?
+            };
+            Ok(answer.first().is_some_and(read_only_new))
+        })
+        .await;
+        match done {
+            // Only new rows (a token and refresh string not stored before): nothing a
+            // cache holds changed, so no ping need come back before the cache answers.
+            Ok(true) => {
+                for t in tokens {
+                    self.cache.invalidate(Some(digest(&t.token)));
+                }
+                Ok(())
+            }
+            // A token replaced, and the token that held a refresh string given again (or
+            // the outcome unknown).
+            other => {
+                self.cache.barrier();
+                other.map(|_| ())
+            }
+        }
+    }
+
+    async fn store_authorization_code_async(&self, code: &str, d: &AuthorizationCode) -> Result<()> {
+        let optional = |v: &Option<String>| v.clone().unwrap_or_default();
+        if has_nul(&[
+            code,
+            &optional(&d.user_id),
+            &d.api_key,
+            &d.client_id,
+            &d.redirect_uri,
+            &optional(&d.code_challenge),
+            &optional(&d.code_challenge_method),
+            &optional(&d.resource),
+            &optional(&d.extra),
+        ]) {
+            return Err(nul_refused());
+        }
+        let scopes = scopes_json(&d.scopes);
+        let scopes = scopes.as_str();
+        self.call_async(false, async |c, sql| {
+            // One statement: the function's delete and insert commit together.
+            if d.resource.is_some() || d.extra.is_some() {
+                p!(c, sql.store_granted_code, code => TEXT, d.user_id => TEXT,
+                    d.api_key => TEXT, d.client_id => TEXT, d.redirect_uri => TEXT,
+                    d.code_challenge => TEXT, d.code_challenge_method => TEXT,
+                    scopes => TEXT, d.expires_at => INT8, d.created_at => INT8,
+                    d.resource => TEXT, d.extra => TEXT)
+                .await?;
+            } else {
+                p!(c, sql.store_code, code => TEXT, d.user_id => TEXT, d.api_key => TEXT,
+                    d.client_id => TEXT, d.redirect_uri => TEXT, d.code_challenge => TEXT,
+                    d.code_challenge_method => TEXT, scopes => TEXT, d.expires_at => INT8,
+                    d.created_at => INT8)
+                .await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_authorization_code_async(&self, code: &str, now: i64) -> Result<Option<AuthorizationCode>> {
+        if has_nul(&[code]) {
+            return Ok(None);
+        }
+        let taken = self.call_async(false, async |c, sql| {
+            let rows = p!(c, sql.take_code, code => TEXT).await?;
+            rows.first().map(read_code).transpose().map_err(Failure::Pg)
+        })
+        .await?;
+        Ok(taken.filter(|d| !is_expired(Some(d.expires_at), now)))
+    }
+
+    async fn revoke_refresh_token_async(&self, refresh_token: &str) -> Result<()> {
+        if has_nul(&[refresh_token]) {
+            return Ok(());
+        }
+        let done = self.call_async(false, async |c, sql| {
+            p!(c, sql.revoke_refresh, refresh_token => TEXT).await?;
+            Ok(())
+        })
+        .await;
+        self.cache.barrier();
+        done
+    }
+
+    async fn delete_token_async(&self, token: &str) -> Result<()> {
+        if has_nul(&[token]) {
+            return Ok(());
+        }
+        let done = self.call_async(false, async |c, sql| {
+            p!(c, sql.delete_access, token => TEXT).await?;
+            Ok(())
+        })
+        .await;
+        // It removes this token's row (and its refresh token's) only.
+        self.cache.invalidate(Some(digest(token)));
+        done
+    }
+
+    async fn delete_user_tokens_async(&self, user_id: &str) -> Result<u64> {
+        if user_id.is_empty() || has_nul(&[user_id]) {
+            return Ok(0);
+        }
+        let done = self.call_async(false, async |c, sql| {
+            let rows = p!(c, sql.delete_user, user_id => TEXT).await?;
+            let n = match rows.first() {
+                Some(row) => row.try_get::<_, i64>(0)?,
+                None => 0,
+            };
+            Ok(n.max(0) as u64)
+        })
+        .await;
+        self.cache.barrier();
+        done
+    }
+
+    async fn put_client_async(&self, client: &ClientRecord) -> Result<()> {
+        if has_nul(&[&client.client_id]) {
+            return Err(nul_refused());
+        }
+        self.call_async(false, async |c, sql| {
+            p!(c, sql.put_client, client.client_id => TEXT, client.secret_digest => TEXT,
+                client.metadata => TEXT, client.created_at => INT8)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_client_async(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        if has_nul(&[client_id]) {
+            return Ok(None);
+        }
+        self.call_async(true, async |c, sql| {
+            let rows = p!(c, sql.get_client, client_id => TEXT).await?;
+            rows.first()
+                .map(read_client)
+                .transpose()
+                .map_err(Failure::Pg)
+        })
+        .await
+    }
+
+    async fn client_ids_async(&self) -> Result<Vec<String>> {
+        self.call_async(true, async |c, sql| {
+            let rows = p!(c, sql.client_ids).await?;
+            rows.iter()
+                .map(|r| read_client_id(r).map_err(Failure::Pg))
+                .collect()
+        })
+        .await
+    }
+
+    async fn store_pending_authorization_async(
+        &self,
+        state: &str,
+        data: &str,
+        expires_at: i64,
+        _now: i64,
+    ) -> Result<()> {
+        if has_nul(&[state]) {
+            return Err(nul_refused());
+        }
+        self.call_async(false, async |c, sql| {
+            p!(c, sql.store_pending, state => TEXT, data => TEXT, expires_at => INT8).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_pending_authorization_async(&self, state: &str, now: i64) -> Result<Option<String>> {
+        if has_nul(&[state]) {
+            return Ok(None);
+        }
+        let taken = self.call_async(false, async |c, sql| {
+            let rows = p!(c, sql.take_pending, state => TEXT).await?;
+            rows.first()
+                .map(read_pending)
+                .transpose()
+                .map_err(Failure::Pg)
+        })
+        .await?;
+        Ok(taken
+            .filter(|(_, at)| !is_expired(Some(*at), now))
+            .map(|(d, _)| d))
+    }
+
+    async fn stats_async(&self, now: i64) -> Result<Stats> {
+        self.call_async(true, async |c, sql| {
             let rows = p!(c, sql.stats, now => INT8).await?;
             let r = rows
                 .first()
@@ -444,6 +573,7 @@ impl TokenStore for PostgresStore {
             // One statement: the counters and the rows are one snapshot.
             Ok(read_stats(r)?)
         })
+        .await
     }
 }
 
@@ -514,11 +644,20 @@ impl PostgresStore {
         now: i64,
         linked: bool,
     ) -> Result<Option<RefreshToken>> {
+        runtime()?.block_on(self.read_refresh_token_async(refresh_token, now, linked))
+    }
+
+    async fn read_refresh_token_async(
+        &self,
+        refresh_token: &str,
+        now: i64,
+        linked: bool,
+    ) -> Result<Option<RefreshToken>> {
         if has_nul(&[refresh_token]) {
             return Ok(None);
         }
         let found = self
-            .call(true, async |c, sql| {
+            .call_async(true, async |c, sql| {
                 let rows = if linked {
                     p!(c, sql.select_refresh_linked, refresh_token => TEXT).await?
                 } else {
@@ -529,14 +668,13 @@ impl PostgresStore {
                     .map(read)
                     .transpose()
                     .map_err(Failure::Pg)
-            })?
+            })
+            .await?
             .map(|(r, access)| (access.is_some_and(|at| !is_expired(at, now)), r));
         match found {
             Some((true, r)) => Ok(Some(r)),
             Some((false, r)) => {
-                if let Ok(rt) = runtime() {
-                    rt.block_on(self.remove_if_expired(&r.access_token, now));
-                }
+                self.remove_if_expired(&r.access_token, now).await;
                 Ok(None)
             }
             None => Ok(None),
@@ -544,6 +682,10 @@ impl PostgresStore {
     }
 
     fn rotate(&self, req: &RotateRequest, now: i64) -> Result<Rotation> {
+        runtime()?.block_on(self.rotate_async(req, now))
+    }
+
+    async fn rotate_async(&self, req: &RotateRequest, now: i64) -> Result<Rotation> {
         if has_nul(&[&req.refresh_token]) {
             return Ok(Rotation::Unknown);
         }
@@ -551,7 +693,7 @@ impl PostgresStore {
         if has_nul(&[&req.new_access_token, &req.new_refresh_token, links.unwrap_or("")]) {
             return Err(nul_refused());
         }
-        let done = self.call(false, async |c, sql| {
+        let done = self.call_async(false, async |c, sql| {
             // Sealed tokens: the new pair's links are added in the same statement; the
             // grant's resource and extra are carried to it there too.
             let rows = p!(c, sql.rotate, req.refresh_token => TEXT,
@@ -562,7 +704,8 @@ impl PostgresStore {
                 .first()
                 .ok_or(StoreError::Internal("nts_rotate returned no row"))?;
             Ok(read_rotation(r, req)?)
-        });
+        })
+        .await;
         // The old access token, or the whole family (a reuse).
         self.cache.barrier();
         done

@@ -817,3 +817,50 @@ fn clear_rows_refused_cost_pg() {
         ratios[ratios.len() / 2]
     );
 }
+
+/// The Promise API's calls on this store (`ops::run_later`: the store's part a task of the
+/// I/O runtime, driven from the JS thread) check and answer as `ops::run` does: a bad
+/// argument before anything runs, a batch counted by its distinct tokens, a code taken with
+/// a wrong verifier used up; a large batch is left to the pool.
+#[test]
+fn calls_run_later_check_and_answer_as_run_does() {
+    use crate::ops::{run_later, Answer, Call, Driven};
+    use crate::store::tests::{code_with_pkce, VERIFIER};
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store: std::sync::Arc<dyn TokenStore> = std::sync::Arc::new(schema.store());
+    let later = |call: Call| -> Answer {
+        let Ok(Driven::Later(part)) = run_later(store.clone(), call, NOW) else {
+            panic!("not run later");
+        };
+        runtime::runtime()
+            .expect("the I/O runtime")
+            .block_on(part)
+            .expect("an answer")
+    };
+    let mut empty = token("", "u", None);
+    empty.refresh_token = None;
+    let refused = run_later(store.clone(), Call::StoreAccessTokens(vec![empty]), NOW);
+    assert!(matches!(refused, Err(e) if e.code() == "ERR_TOKEN_STORAGE_INVALID_ARGUMENT"));
+    let twice = vec![token("a", "u", None), token("a", "u", None)];
+    assert!(matches!(later(Call::StoreAccessTokens(twice)), Answer::Count(1)));
+    let many = (0..65).map(|i| token(&format!("m{i}"), "u", None)).collect();
+    assert!(matches!(
+        run_later(store.clone(), Call::StoreAccessTokens(many), NOW),
+        Ok(Driven::Back(c)) if matches!(*c, Call::StoreAccessTokens(_))
+    ));
+    for (name, verifier, taken) in [("c1", "wrong", false), ("c2", VERIFIER, true)] {
+        let code = code_with_pkce(NOW + 60_000);
+        let stored = later(Call::StoreAuthorizationCode(name.into(), code));
+        assert!(matches!(stored, Answer::Done));
+        let consume = || Call::ConsumeAuthorizationCode {
+            code: name.into(),
+            verifier: Some(verifier.into()),
+        };
+        assert!(matches!(later(consume()), Answer::AuthorizationCode(c) if c.is_some() == taken));
+        assert!(matches!(later(consume()), Answer::AuthorizationCode(None)), "{name} used up");
+    }
+    let got = later(Call::GetAccessToken("a".into()));
+    assert!(matches!(got, Answer::AccessTokenText(Some(_))));
+}
