@@ -38,6 +38,12 @@ function searched() {
   return "PG_BIN, pg_config --bindir, /usr/lib/postgresql/*/bin and PATH";
 }
 
+/** A TCP port for a throwaway server: below Linux's ephemeral range (32768 and up), where
+ * the system hands out the local ports of outgoing connections. */
+function freePortGuess() {
+  return 20000 + Math.floor(Math.random() * 12000);
+}
+
 function run(bin, args, asPostgres, logFile) {
   const [cmd, argv] = asPostgres ? ["runuser", ["-u", "postgres", "--", bin, ...args]] : [bin, args];
   const out = spawnSync(cmd, argv, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -52,9 +58,10 @@ function run(bin, args, asPostgres, logFile) {
  * Starts a cluster; returns `{ url, dir, stop, stopServer, startServer }`. `url` reaches it
  * as the superuser `postgres` over the socket. `stop()` stops it and removes its folder; it
  * is also called when the process exits. With `tls: true` it also listens on 127.0.0.1
- * (`port`) and accepts only TLS there, with a certificate for `localhost` signed by `ca`.
+ * (`port`: `firstPort` if given and free, else another) and accepts only TLS there, with a
+ * certificate for `localhost` signed by `ca`.
  */
-function startCluster({ binaries = findBinaries(), tls = false } = {}) {
+function startCluster({ binaries = findBinaries(), tls = false, firstPort = null } = {}) {
   if (!binaries) throw new Error(`no PostgreSQL binaries (initdb, pg_ctl) found in ${searched()}`);
   const asPostgres = process.getuid?.() === 0;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nts-pg-"));
@@ -78,13 +85,22 @@ function startCluster({ binaries = findBinaries(), tls = false } = {}) {
     }
     // Local socket as before; TCP only with TLS.
     fs.writeFileSync(path.join(data, "pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\n");
-    port = 20000 + Math.floor(Math.random() * 30000);
+    port = firstPort ?? freePortGuess();
     options = `-k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c ssl=on -c ssl_cert_file=${certificates.cert} -c ssl_key_file=${certificates.key}`;
   }
-  options += ` -p ${port}`;
-  const start = () => run(pgCtl, ["-D", data, "-o", options, "-w", "-t", "30", "-l", logFile, "start"], asPostgres, logFile);
+  const start = () => run(pgCtl, ["-D", data, "-o", `${options} -p ${port}`, "-w", "-t", "30", "-l", logFile, "start"], asPostgres, logFile);
   const stopServer = (mode = "immediate") => run(pgCtl, ["-D", data, "-m", mode, "-w", "stop"], asPostgres, logFile);
-  start();
+  // A TCP port another process holds (a server, or a client's connection) makes the server
+  // refuse to start: another port is tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      start();
+      break;
+    } catch (err) {
+      if (!tls || attempt >= 5 || !/could not bind|Address already in use/.test(err.message)) throw err;
+      port = freePortGuess();
+    }
+  }
   let stopped = false;
   const stop = () => {
     if (stopped) return;

@@ -5,6 +5,7 @@
 // the last starts a cluster of its own, since it stops it.
 const { describe, it, before, after } = require("node:test");
 const assert = require("node:assert/strict");
+const net = require("node:net");
 const { spawn } = require("node:child_process");
 
 const { PKG, PG_URL, TokenStorage, freshSchema, cleanEnv, runNodeAsync } = require("../helpers/setup");
@@ -113,10 +114,23 @@ describe("PostgreSQL: the server stopped and started under a running process", {
 
 describe("PostgreSQL: TLS, each sslmode against a server that accepts only TLS on TCP", { skip: process.env.CI ? false : noBinaries }, () => {
   let cluster;
-  before(() => {
-    cluster = startCluster({ tls: true });
+  let taken;
+  before(async () => {
+    // Its first port already taken (as by another process's server or connection): the
+    // throwaway server starts on another one.
+    taken = net.createServer();
+    await new Promise((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    cluster = startCluster({ tls: true, firstPort: taken.address().port });
   });
-  after(() => cluster?.stop());
+  after(() => {
+    cluster?.stop();
+    taken?.close();
+  });
+
+  it("starts on another port when its first is taken", () => {
+    assert.notEqual(cluster.port, taken.address().port);
+    assert.equal(attempt("127.0.0.1", "sslmode=require"), "ok");
+  });
 
   /** The code of the error a store on this URL throws, or "ok". */
   const attempt = (host, query) => {
