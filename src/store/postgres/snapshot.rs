@@ -598,7 +598,7 @@ impl RowStore for PostgresStore {
         fill: &mut dyn FnMut(&mut dyn Import) -> Result<Counts>,
     ) -> Result<Counts> {
         let rt = super::runtime::runtime()?;
-        let _permit = rt
+        let permit = rt
             .block_on(self.permits.acquire())
             .map_err(|_| StoreError::Internal("the connection pool was closed"))?;
         let (conn, _) = rt.block_on(self.checkout()).map_err(|f| self.as_store(f))?;
@@ -639,6 +639,11 @@ impl RowStore for PostgresStore {
             }
         }
         self.cache.barrier();
+        drop(permit);
+        if let Ok(counts) = &result {
+            let rows = counts.access_tokens.max(counts.refresh_tokens);
+            rt.block_on(self.analyze_after(usize::try_from(rows).unwrap_or(usize::MAX)));
+        }
         result
     }
 
