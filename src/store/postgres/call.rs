@@ -93,7 +93,14 @@ impl PostgresStore {
                         return Err(self.past_query_timeout());
                     }
                     Err(Failure::Pg(e)) => {
-                        let broken = e.as_db_error().is_none() || conn.client.is_closed();
+                        // The connection is gone: the client saw it close, or the server
+                        // said it ends the session (SQLSTATE 57P01-57P05: a shutdown, a
+                        // restart, pg_terminate_backend, an idle timeout; class 08: a
+                        // connection exception), which may come before the close is seen.
+                        let ended = e
+                            .code()
+                            .is_some_and(|c| c.code().starts_with("57P") || c.code().starts_with("08"));
+                        let broken = e.as_db_error().is_none() || conn.client.is_closed() || ended;
                         // A named statement the server did not have (or had another of
                         // that name: a transaction-mode pooler, which moves a connection's
                         // calls between server connections), or whose plan no longer fits
@@ -119,7 +126,9 @@ impl PostgresStore {
                                 e.as_db_error().map(|d| d.code().code()),
                                 Some("40001" | "40P01" | "23P01" | "23505")
                             );
-                        let again = (read && broken && kept && attempt == 1)
+                        // A read that met a dead kept connection goes on to the next (the
+                        // server may have ended them all: a restart), then to a new one.
+                        let again = (read && broken && kept && attempt <= self.settings.pool_size)
                             || (rolled_back && attempt < WRITE_ATTEMPTS)
                             || (named && replan && attempt == 1);
                         if !again {

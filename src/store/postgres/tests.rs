@@ -907,3 +907,50 @@ fn a_bulk_write_brings_the_statistics_up_to_date() {
         .expect("a plan");
     assert!(!plan.contains("Seq Scan"), "{plan}");
 }
+
+/// The server ends every connection the store keeps (a restart, a failover) just before a
+/// read: the read is tried again on each kept connection it finds dead, then on a new one,
+/// and answers; it fails only when the server cannot be reached at all.
+#[test]
+fn a_read_answers_after_the_server_ended_every_kept_connection() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = std::sync::Arc::new(schema.store());
+    store
+        .store_access_token(&token("a", "u", None), NOW)
+        .expect("store");
+    // Four connections kept: four calls at once, each holding one for a moment.
+    let pids: Vec<i32> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..TEST_POOL_SIZE)
+            .map(|_| {
+                s.spawn(|| {
+                    store.call(true, async |c, _| {
+                        let sql = "SELECT pg_backend_pid() FROM pg_sleep(0.2)";
+                        Ok(c.query_typed_one(sql, &[]).await?.try_get::<_, i32>(0)?)
+                    })
+                })
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|h| h.join().expect("a call").expect("a pid"))
+            .collect()
+    });
+    let mut distinct = pids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), TEST_POOL_SIZE, "{pids:?}");
+    let list = pids
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    schema.execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM unnest(ARRAY[{list}]) AS pid"
+    ));
+    for _ in 0..3 {
+        let got = store.get_refresh_token("r-a", NOW).expect("a read");
+        assert_eq!(got.map(|r| r.access_token).as_deref(), Some("a"));
+    }
+}
