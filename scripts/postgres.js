@@ -99,6 +99,7 @@ function startCluster({ binaries = findBinaries(), tls = false, firstPort = null
     } catch (err) {
       if (!tls || attempt >= 5 || !/could not bind|Address already in use/.test(err.message)) throw err;
       port = freePortGuess();
+      fs.writeFileSync(logFile, ""); // the next attempt's failure is judged on its own lines
     }
   }
   let stopped = false;

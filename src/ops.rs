@@ -215,7 +215,7 @@ pub fn run(
 /// (not a batch of more than `AT_ONCE_TOKENS` tokens, whose rows are made ready on it, nor
 /// cleanup or a backup); else the call back, for `run` on the pool. The same steps as
 /// `run`: the arguments checked first (an error here, before anything runs), the store's
-/// part, then `Finish`.
+/// part, then `Finish`. A call given back is checked again by `run` (a few comparisons).
 pub fn run_later(store: Arc<dyn TokenStore>, call: Call, now: i64) -> Result<Driven> {
     if !short(&call) {
         return Ok(Driven::Back(Box::new(call)));

@@ -20,8 +20,8 @@ use crate::error::{Result, StoreError};
 /// serialization failure.
 pub(super) const WRITE_ATTEMPTS: usize = 4;
 
-/// Why one attempt failed: PostgreSQL's error, with whether the connection was a kept one
-/// (so a read may try once more), or the store's own.
+/// Why one attempt failed: PostgreSQL's error (on a kept connection, a read may try
+/// again), or the store's own.
 pub(super) enum Failure {
     Pg(tokio_postgres::Error),
     Store(StoreError),
@@ -54,7 +54,7 @@ impl PostgresStore {
     }
 
     /// `call` as a future, for a caller that drives the I/O thread's runtime itself (the
-    /// Promise API's `getAccessToken`, `later`) or is already on it.
+    /// Promise API's calls, `later`) or is already on it.
     pub(super) async fn call_async<T>(
         &self,
         read: bool,
@@ -100,7 +100,9 @@ impl PostgresStore {
                         let ended = e
                             .code()
                             .is_some_and(|c| c.code().starts_with("57P") || c.code().starts_with("08"));
-                        let broken = e.as_db_error().is_none() || conn.client.is_closed() || ended;
+                        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+                        let gone = ended || io || e.is_closed() || conn.client.is_closed();
+                        let broken = e.as_db_error().is_none() || gone;
                         // A named statement the server did not have (or had another of
                         // that name: a transaction-mode pooler, which moves a connection's
                         // calls between server connections), or whose plan no longer fits
@@ -127,8 +129,12 @@ impl PostgresStore {
                                 Some("40001" | "40P01" | "23P01" | "23505")
                             );
                         // A read that met a dead kept connection goes on to the next (the
-                        // server may have ended them all: a restart), then to a new one.
-                        let again = (read && broken && kept && attempt <= self.settings.pool_size)
+                        // server may have ended them all: a restart), then to a new one; a
+                        // failure of the client's own (a row it could not decode) once only.
+                        let again = (read
+                            && broken
+                            && kept
+                            && (attempt == 1 || (gone && attempt <= self.settings.pool_size)))
                             || (rolled_back && attempt < WRITE_ATTEMPTS)
                             || (named && replan && attempt == 1);
                         if !again {

@@ -4,9 +4,10 @@
 //! The client is rust-postgres's async core (`tokio-postgres`) on one I/O thread shared by
 //! every PostgreSQL store of the process, so that each call has a deadline of its own: a
 //! dead server or a dropped network fails the call with `ERR_TOKEN_STORAGE_UNAVAILABLE`
-//! after the query timeout, never hangs it. Calls block their own thread (the JavaScript
-//! thread for the synchronous functions, one of libuv's for the Promise API) until the
-//! answer or the deadline.
+//! after the query timeout, never hangs it. A synchronous call blocks the JavaScript thread
+//! until the answer or the deadline; a Promise call is a task of the I/O runtime that the
+//! JavaScript thread drives without waiting (`store::later`, `napi/driven.rs`), or, for
+//! cleanup, backups and large batches, blocks one of libuv's threads.
 //!
 //! - `settings`: its settings, decoded and checked (the connection string at configuration);
 //! - `url`: connection strings (URL and key-value forms, `sslmode`, `sslrootcert`);
@@ -26,7 +27,8 @@
 //!
 //! A write is one transaction sent in one round trip (its statements pipelined), or one
 //! statement. A failed connection is dropped and the next call opens another. A read that
-//! fails on a connection the pool had kept is tried once more on a fresh one; a write is
+//! fails on a connection the pool had kept is tried again (on each kept connection the
+//! server ended, then on a new one); a write is
 //! retried only when PostgreSQL says it rolled it back (a deadlock or serialization
 //! failure), never when its outcome is unknown.
 

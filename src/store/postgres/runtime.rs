@@ -322,7 +322,9 @@ impl<T> AssertSend<T> {
 // across its awaits is: an `Arc<PostgresStore>` (the store is `Send + Sync`, as `TokenStore`
 // requires), the call's owned arguments (strings, `NewAccessToken`s, an `AuthorizationCode`,
 // a `RotateRequest`, a `ClientRecord`) and what the bodies make of them before the round
-// trip (`Columns`, borrowed strings), a cache `Ticket` (integers), and `call_async`'s: a semaphore
+// trip (`Columns`, borrowed strings) or keep across a later await (an `AccessToken` or a
+// `RefreshToken` read, held across `remove_if_expired`; `analyze_after`'s statements), a
+// cache `Ticket` (integers), and `call_async`'s: a semaphore
 // permit, a pooled connection (`Pooled`: a tokio-postgres client, a `Mutex` and an atomic,
 // the connection's `JoinHandle`) and tokio-postgres's own futures, all `Send`; no lock
 // guard is held across an await (the pool's and the statements' locks are taken and
@@ -349,6 +351,8 @@ fn its_parts_are_send() {
     send_type::<crate::ops::Call>();
     send_type::<crate::ops::Answer>();
     send_type::<super::rows::Columns>();
+    send_type::<crate::model::AccessToken>();
+    send_type::<crate::model::RefreshToken>();
     send_type::<tokio::sync::SemaphorePermit<'static>>();
     // Type-checked, never run: the futures `call_async` awaits.
     let _ = |store: &super::PostgresStore, c: Pooled, client: &mut tokio_postgres::Client| {

@@ -38,6 +38,8 @@ enum Probe {
 /// A write of this many tokens or more may bring the tables' statistics up to date (see
 /// `analyze_after`).
 const BULK_ROWS: usize = 1000;
+/// How long `analyze_after` waits for a table's lock, in ms.
+const ANALYZE_LOCK_WAIT_MS: u32 = 100;
 
 /// How long the automatic cleanup waits for the locks under which a bucket is refined ahead
 /// (writers that come meanwhile wait behind it), in ms.
@@ -422,6 +424,11 @@ impl PostgresStore {
         }
         let s = quote(&self.settings.schema);
         let table = format!("{s}.access_tokens");
+        let wait = format!("SET LOCAL lock_timeout = {ANALYZE_LOCK_WAIT_MS}");
+        let analyze = format!(
+            "ANALYZE {s}.access_tokens, {s}.refresh_tokens, {s}.nts_users, \
+             {s}.nts_refresh_families, {s}.nts_token_links"
+        );
         let _ = self
             .call_async(false, async |c, _| {
                 let counted: f32 = c
@@ -431,13 +438,14 @@ impl PostgresStore {
                     )
                     .await?
                     .try_get(0)?;
-                // Never analyzed: -1.
+                // Never analyzed: -1. A table another session holds (autovacuum, a
+                // migration, another instance's ANALYZE) is not waited for.
                 if counted < 0.0 || rows as f32 * 10.0 >= counted {
-                    c.batch_execute(&format!(
-                        "ANALYZE {s}.access_tokens, {s}.refresh_tokens, {s}.nts_users, \
-                         {s}.nts_refresh_families"
-                    ))
-                    .await?;
+                    let steps: Vec<Step> = vec![
+                        step(c.query_typed(&wait, &[])),
+                        step(c.query_typed(&analyze, &[])),
+                    ];
+                    transaction(c, self.settings.query_timeout, steps).await?;
                 }
                 Ok(())
             })

@@ -954,3 +954,39 @@ fn a_read_answers_after_the_server_ended_every_kept_connection() {
         assert_eq!(got.map(|r| r.access_token).as_deref(), Some("a"));
     }
 }
+
+/// The statistics' update after a bulk write does not wait for a table another session
+/// holds (autovacuum, a migration, another instance's ANALYZE): the write returns, and the
+/// connection it used serves the next call.
+#[test]
+fn a_bulk_write_does_not_wait_for_a_table_another_session_holds() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = schema.store();
+    store
+        .store_access_tokens(&[token("first", "u", None)], NOW)
+        .expect("stored");
+    let holder = schema.raw();
+    let lock = format!(
+        "BEGIN; LOCK TABLE {}.nts_token_links IN SHARE UPDATE EXCLUSIVE MODE; \
+         SELECT pg_sleep(2); COMMIT",
+        quote(&schema.name)
+    );
+    std::thread::scope(|s| {
+        let held = s.spawn(|| holder.call(false, async |c, _| Ok(c.batch_execute(&lock).await?)));
+        std::thread::sleep(Duration::from_millis(300));
+        let many: Vec<_> = (0..2000)
+            .map(|i| token(&format!("t{i}"), &format!("u{}", i % 50), None))
+            .collect();
+        let started = std::time::Instant::now();
+        store.store_access_tokens(&many, NOW).expect("stored");
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(1500), "waited {took:?}");
+        for _ in 0..TEST_POOL_SIZE + 1 {
+            let got = store.get_refresh_token("r-t7", NOW).expect("a read");
+            assert_eq!(got.map(|r| r.access_token).as_deref(), Some("t7"));
+        }
+        held.join().expect("the holder").expect("its lock");
+    });
+}
