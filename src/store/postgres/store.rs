@@ -395,19 +395,15 @@ impl PostgresStore {
                 for t in tokens {
                     self.cache.invalidate(Some(digest(&t.token)));
                 }
-                self.analyze_after(tokens.len()).await;
-                Ok(())
             }
             // A token replaced, and the token that held a refresh string given again (or
             // the outcome unknown).
-            other => {
-                self.cache.barrier();
-                if other.is_ok() {
-                    self.analyze_after(tokens.len()).await;
-                }
-                other.map(|_| ())
-            }
+            _ => self.cache.barrier(),
         }
+        if done.is_ok() {
+            self.analyze_after(tokens.len()).await;
+        }
+        done.map(|_| ())
     }
 
     /// After a bulk write of `rows` tokens: the tables' statistics brought up to date
