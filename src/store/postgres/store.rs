@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::cache::{digest, Lookup, Ticket};
@@ -40,6 +41,14 @@ enum Probe {
 const BULK_ROWS: usize = 1000;
 /// How long `analyze_after` waits for a table's lock, in ms.
 const ANALYZE_LOCK_WAIT_MS: u32 = 100;
+/// The tables `analyze_after` brings up to date, the one the planner needs most first.
+const ANALYZED: [&str; 5] = [
+    "access_tokens",
+    "refresh_tokens",
+    "nts_users",
+    "nts_refresh_families",
+    "nts_token_links",
+];
 
 /// How long the automatic cleanup waits for the locks under which a bucket is refined ahead
 /// (writers that come meanwhile wait behind it), in ms.
@@ -414,6 +423,8 @@ impl PostgresStore {
     /// statements that join tokens to refresh tokens were planned as scans of the whole
     /// table (10k tokens: revokeRefreshToken 10 ms, getRefreshToken 1.2 ms; with statistics
     /// 0.6 and 0.12 ms; benchmark/PROFILE.md). Best effort: a failure leaves it to autovacuum.
+    /// Each table in a transaction of its own, so that one another session holds leaves
+    /// only that table to autovacuum.
     pub(super) async fn analyze_after(&self, rows: usize) {
         if rows < BULK_ROWS {
             return;
@@ -421,10 +432,10 @@ impl PostgresStore {
         let s = quote(&self.settings.schema);
         let table = format!("{s}.access_tokens");
         let wait = format!("SET LOCAL lock_timeout = {ANALYZE_LOCK_WAIT_MS}");
-        let analyze = format!(
-            "ANALYZE {s}.access_tokens, {s}.refresh_tokens, {s}.nts_users, \
-             {s}.nts_refresh_families, {s}.nts_token_links"
-        );
+        let analyze: Vec<String> = ANALYZED
+            .iter()
+            .map(|t| format!("ANALYZE {s}.{t}"))
+            .collect();
         let _ = self
             .call_async(false, async |c, _| {
                 let counted: f32 = c
@@ -437,11 +448,19 @@ impl PostgresStore {
                 // Never analyzed: -1. A table another session holds (autovacuum, a
                 // migration, another instance's ANALYZE) is not waited for.
                 if counted < 0.0 || rows as f32 * 10.0 >= counted {
-                    let steps: Vec<Step> = vec![
-                        step(c.query_typed(&wait, &[])),
-                        step(c.query_typed(&analyze, &[])),
-                    ];
-                    transaction(c, self.settings.query_timeout, steps).await?;
+                    for one in &analyze {
+                        let steps: Vec<Step> = vec![
+                            step(c.query_typed(&wait, &[])),
+                            step(c.query_typed(one, &[])),
+                        ];
+                        match transaction(c, self.settings.query_timeout, steps).await {
+                            // That table is left to autovacuum; the next one is tried.
+                            Err(Failure::Pg(e)) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {}
+                            done => {
+                                done?;
+                            }
+                        }
+                    }
                 }
                 Ok(())
             })
