@@ -13,11 +13,11 @@
 //
 //   node benchmark/pg-server-cpu.js --baseline DIR [--size 10000] [--rounds 8] [--per 300]
 // The server: BENCH_PG_URL or TOKEN_TEST_DATABASE_URL.
-const fs = require("node:fs");
 const path = require("node:path");
 const { PACKAGE } = require("./peers/ours");
 const { dropSchema, withClient } = require("./lib/postgres");
 const { option, common, pgUrl, median } = require("./lib/ab");
+const { cpuNs, seedRows, peerStore } = require("./lib/pg-cpu");
 
 const { baseline: BASELINE, size: SIZE } = common(
   "usage: node benchmark/pg-server-cpu.js --baseline DIR [--size N] [--rounds N] [--per N] (BENCH_PG_URL)",
@@ -30,8 +30,6 @@ process.env.TOKEN_STORAGE_LOG ??= "silent";
 const HOUR = 3_600_000;
 const USERS = Math.max(1, SIZE / 10);
 
-// Nanoseconds the process has spent on a CPU (the first field of schedstat).
-const cpuNs = (pid) => Number(fs.readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]);
 
 const ours = (s) => `CREATE PROCEDURE ${s}.nts_bench_stores(n INTEGER, tag TEXT)
   LANGUAGE plpgsql AS $b$
@@ -54,18 +52,7 @@ const peer = (s) => `CREATE PROCEDURE ${s}.nts_bench_stores(n INTEGER, tag TEXT)
     FOR i IN 1..n LOOP
       t := (date_part('epoch', clock_timestamp()) * 1000)::BIGINT;
       tok := 'cpu-' || tag || i; rt := 'cpu-r-' || tag || i; uid := 'user-' || (i % ${USERS});
-      WITH dropped AS (
-        DELETE FROM ${s}.refresh_tokens WHERE access_token = tok AND refresh_token IS DISTINCT FROM rt),
-      token AS (
-        INSERT INTO ${s}.access_tokens (token, api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at)
-        VALUES (tok, 'sk', uid, 'c', '[]', rt, t + ${HOUR}, t)
-        ON CONFLICT (token) DO UPDATE SET api_key = EXCLUDED.api_key, user_id = EXCLUDED.user_id,
-          client_id = EXCLUDED.client_id, scopes = EXCLUDED.scopes, refresh_token = EXCLUDED.refresh_token,
-          expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at)
-      INSERT INTO ${s}.refresh_tokens (refresh_token, user_id, client_id, scopes, access_token, created_at)
-        SELECT rt, uid, 'c', '[]', tok, t WHERE rt IS NOT NULL
-        ON CONFLICT (refresh_token) DO UPDATE SET user_id = EXCLUDED.user_id, client_id = EXCLUDED.client_id,
-          scopes = EXCLUDED.scopes, access_token = EXCLUDED.access_token, created_at = EXCLUDED.created_at;
+      ${peerStore(s, `t + ${HOUR}`)}
       COMMIT;
     END LOOP;
   END $b$`;
@@ -77,13 +64,7 @@ async function main() {
     { name: "B (this)", pkg: PACKAGE, schema: `bench_cpu_b_${tag}`, times: [] },
     { name: "pg peer", schema: `bench_cpu_peer_${tag}`, times: [] },
   ];
-  const rowsOf = (i, end, now) => {
-    const rows = [];
-    for (let j = i; j < end; j++) {
-      rows.push({ accessToken: `seed-${j}`, refreshToken: `seed-r-${j}`, apiKey: "sk", userId: `user-${j % USERS}`, clientId: "c", scopes: [], expiresAt: now + HOUR });
-    }
-    return rows;
-  };
+  const rowsOf = (i, end, now) => seedRows(i, end, USERS, now + HOUR);
   for (const s of sides) await dropSchema(URL_, s.schema);
   try {
     for (const s of sides.slice(0, 2)) {

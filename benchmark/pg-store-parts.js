@@ -26,10 +26,10 @@
 //
 //   node benchmark/pg-store-parts.js [--size 10000] [--rounds 8] [--per 300]
 // The server: BENCH_PG_URL or TOKEN_TEST_DATABASE_URL.
-const fs = require("node:fs");
 const { PACKAGE } = require("./peers/ours");
 const { dropSchema, withClient } = require("./lib/postgres");
 const { option, pgUrl, median } = require("./lib/ab");
+const { cpuNs, seedRows, peerStore } = require("./lib/pg-cpu");
 
 const SIZE = Number(option("size", "10000"));
 const ROUNDS = Number(option("rounds", "8"));
@@ -39,7 +39,6 @@ process.env.TOKEN_STORAGE_LOG ??= "silent";
 
 const HOUR = 3_600_000;
 const USERS = Math.max(1, SIZE / 10);
-const cpuNs = (pid) => Number(fs.readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]);
 
 const tag = process.pid;
 const S = `bench_parts_ours_${tag}`;
@@ -107,30 +106,7 @@ const VARIANTS = [
     ARRAY['[]'], ARRAY[rt], ARRAY[ve], t);`],
 ];
 
-// The peer's statement (benchmark/peers/pg.js's `store`), its parameters as variables.
-const PEER = `WITH dropped AS (
-    DELETE FROM ${P}.refresh_tokens WHERE access_token = tok AND refresh_token IS DISTINCT FROM rt),
-  token AS (
-    INSERT INTO ${P}.access_tokens (token, api_key, user_id, client_id, scopes, refresh_token,
-      expires_at, created_at)
-    VALUES (tok, 'sk', uid, 'c', '[]', rt, ve, t)
-    ON CONFLICT (token) DO UPDATE SET api_key = EXCLUDED.api_key, user_id = EXCLUDED.user_id,
-      client_id = EXCLUDED.client_id, scopes = EXCLUDED.scopes,
-      refresh_token = EXCLUDED.refresh_token, expires_at = EXCLUDED.expires_at,
-      created_at = EXCLUDED.created_at)
-  INSERT INTO ${P}.refresh_tokens (refresh_token, user_id, client_id, scopes, access_token, created_at)
-    SELECT rt, uid, 'c', '[]', tok, t WHERE rt IS NOT NULL
-    ON CONFLICT (refresh_token) DO UPDATE SET user_id = EXCLUDED.user_id,
-      client_id = EXCLUDED.client_id, scopes = EXCLUDED.scopes,
-      access_token = EXCLUDED.access_token, created_at = EXCLUDED.created_at;`;
-
-const rowsOf = (i, end, now) => {
-  const rows = [];
-  for (let j = i; j < end; j++) {
-    rows.push({ accessToken: `seed-${j}`, refreshToken: `seed-r-${j}`, apiKey: "sk", userId: `user-${j % USERS}`, clientId: "c", scopes: [], expiresAt: now + HOUR });
-  }
-  return rows;
-};
+const rowsOf = (i, end, now) => seedRows(i, end, USERS, now + HOUR);
 
 async function main() {
   await dropSchema(URL_, S);
@@ -146,7 +122,7 @@ async function main() {
     await p.close();
     const sides = [["peer", `${P}.parts`], ...VARIANTS.map(([name]) => [name, `${S}.parts_${name}`])];
     await withClient(URL_, async (db) => {
-      await db.query(procedure(P, "parts", PEER));
+      await db.query(procedure(P, "parts", peerStore(P, "ve")));
       for (const [name, body, extra] of VARIANTS) await db.query(procedure(S, `parts_${name}`, body, { decl, ...extra }));
       await db.query(`VACUUM ANALYZE ${S}.access_tokens, ${S}.refresh_tokens, ${S}.nts_users, ${P}.access_tokens, ${P}.refresh_tokens`);
       const pid = (await db.query("SELECT pg_backend_pid() AS pid")).rows[0].pid;
