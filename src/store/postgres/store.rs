@@ -446,7 +446,8 @@ impl PostgresStore {
                     .await?
                     .try_get(0)?;
                 // Never analyzed: -1. A table another session holds (autovacuum, a
-                // migration, another instance's ANALYZE) is not waited for.
+                // migration, another instance's ANALYZE) is waited for at most
+                // ANALYZE_LOCK_WAIT_MS.
                 if counted < 0.0 || rows as f32 * 10.0 >= counted {
                     for one in &analyze {
                         let steps: Vec<Step> = vec![
