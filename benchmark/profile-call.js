@@ -251,7 +251,7 @@ function store(size, libs, stores, map) {
     variants[`${label} native`] = {
       prepare: () => fresh().map((r) => ({ ...r, expiresAt: r.expiresAt.getTime() })),
       run(rs) {
-        for (const r of rs) native.storeAccessToken(r.accessToken, r.refreshToken, r.apiKey, r.userId, r.clientId, r.scopes, r.expiresAt, Date.now());
+        for (const r of rs) native.storeAccessToken(r.accessToken, r.refreshToken, r.apiKey, r.userId, r.clientId, r.scopes, r.expiresAt, undefined, Date.now());
       },
       after,
     };
