@@ -5,6 +5,8 @@ use std::hash::BuildHasher;
 
 use super::errors::{full, too_long};
 use super::tables::{Slot, Tables, NEVER, NONE};
+use super::huge;
+use super::text::Text;
 use crate::error::Result;
 use crate::model::{
     is_expired, AccessToken, AuthorizationCode, ClientRecord, NewAccessToken, RefreshToken,
@@ -25,7 +27,7 @@ impl Tables {
             // A refresh token string re-used for a new token leaves the old one.
             self.unlink_refresh(prev);
             if let Some(p) = self.slots.get_mut(prev as usize).and_then(Option::as_mut) {
-                p.text = p.token().into();
+                p.text = Text::new(&[p.token()]);
                 p.links_len = 0;
             }
         }
@@ -36,13 +38,10 @@ impl Tables {
         let token_len = u32::try_from(t.token.len()).map_err(|_| too_long())?;
         let links = t.links.as_deref().unwrap_or_default();
         let links_len = u32::try_from(links.len()).map_err(|_| too_long())?;
-        let mut text = String::with_capacity(t.token.len() + refresh.len() + links.len());
-        text.push_str(&t.token);
-        text.push_str(refresh);
-        text.push_str(links);
+        let text = Text::new(&[&t.token, refresh, links]);
         let user_id = t.user_id.as_deref().map(|u| self.intern_user(u));
         let slot = Slot {
-            text: text.into(),
+            text,
             token_len,
             links_len,
             api_key: self.intern(&t.api_key),
@@ -58,7 +57,11 @@ impl Tables {
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
+                let capacity = self.slots.capacity();
                 self.slots.push(None);
+                if self.slots.capacity() != capacity {
+                    huge::advise_vec(&self.slots);
+                }
                 u32::try_from(self.slots.len() - 1).map_err(|_| full())?
             }
         };
