@@ -36,16 +36,47 @@ function rssFile() {
   }
 }
 
-function timeSync(call, peer, inputs, results) {
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < inputs.length; i++) results[i] = call(peer, inputs[i]);
-  return Number(process.hrtime.bigint() - t0) / 1e3;
+// The timed runs of an op whose check only reads the answers (`readOnly` in workloads.js: the
+// gets, getStats) check and drop them every CHECK_CHUNK calls with the clock stopped (`settle`),
+// as the watched run does (below): a run kept up to 50,000 answers alive until its end, so
+// every scavenge in it copied them all again, a cost of the harness that fell only on the
+// peers whose answers are new objects (not on the Map module, which hands out its stored
+// records) (PROFILE.md, "Memory at 1M: the tokens inside the slot, and the answers a run kept").
+// Ops whose check writes (store, code) keep theirs until the run ends, as before: their check
+// reads back, deletes and consumes, which must not fall between timed calls.
+const CHECK_CHUNK = 1_000;
+
+function timeSync(call, peer, inputs, results, settle) {
+  let ns = 0n;
+  for (let from = 0; from < inputs.length; ) {
+    const to = settle ? Math.min(inputs.length, from + CHECK_CHUNK) : inputs.length;
+    const t0 = process.hrtime.bigint();
+    for (let i = from; i < to; i++) results[i] = call(peer, inputs[i]);
+    ns += process.hrtime.bigint() - t0;
+    if (settle) settle(from, to);
+    from = to;
+  }
+  return Number(ns) / 1e3;
 }
 
-async function timeAsync(call, peer, inputs, results) {
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < inputs.length; i++) results[i] = await call(peer, inputs[i]);
-  return Number(process.hrtime.bigint() - t0) / 1e3;
+// The same, awaited; with how long the loop was busy (not waiting for I/O) over the calls,
+// not the checks, in ms, from event-loop utilization (two reads of libuv's counters a chunk):
+// over the calls, the JavaScript thread's cost of one call, which timer granularity does not
+// blur.
+async function timeAsync(call, peer, inputs, results, settle) {
+  let ns = 0n;
+  let busyMs = 0;
+  for (let from = 0; from < inputs.length; ) {
+    const to = settle ? Math.min(inputs.length, from + CHECK_CHUNK) : inputs.length;
+    const before = performance.eventLoopUtilization();
+    const t0 = process.hrtime.bigint();
+    for (let i = from; i < to; i++) results[i] = await call(peer, inputs[i]);
+    ns += process.hrtime.bigint() - t0;
+    busyMs += performance.eventLoopUtilization(before).active;
+    if (settle) settle(from, to);
+    from = to;
+  }
+  return { us: Number(ns) / 1e3, busyMs };
 }
 
 // The same, awaited, with the loop's busy time of each call (`performance.eventLoopUtilization`:
@@ -124,15 +155,6 @@ async function withLoopDelay(fn) {
 // The same measure over a second of doing nothing: what the loop's delay is without a store.
 const idleLoopDelay = async () => (await withLoopDelay(() => new Promise((resolve) => setTimeout(resolve, 1000)))).delayMs;
 
-// How long the loop was busy (not waiting for I/O) while fn ran, from event-loop
-// utilization: two reads of libuv's counters, so the timed runs can afford it. Over the
-// calls, the JavaScript thread's cost of one call, which timer granularity does not blur.
-async function withLoopBusy(fn) {
-  const before = performance.eventLoopUtilization();
-  const value = await fn();
-  return { value, busyMs: performance.eventLoopUtilization(before).active };
-}
-
 async function measure(ctx, op) {
   const call = ctx.isAsync ? op.callAsync ?? op.call : op.call;
   const max = Math.floor(op.max(ctx));
@@ -149,12 +171,22 @@ async function measure(ctx, op) {
     const inputs = op.prepare(ctx, k, cursor);
     cursor += k;
     const results = new Array(k);
+    // A read-only op's answers are checked and let go as the run goes (CHECK_CHUNK), and a
+    // timed run starts after a full collection that takes away the inputs just made for it
+    // and the runs' garbage before it, so no call pays for the harness's own objects.
+    const settle = op.readOnly && mode !== "watched"
+      ? (from, to) => {
+        op.verify(ctx, inputs.slice(from, to), results.slice(from, to));
+        results.fill(undefined, from, to);
+      }
+      : undefined;
+    if (mode === "timed") global.gc?.();
     let us;
-    if (!ctx.isAsync) us = timeSync(call, ctx.peer, inputs, results);
+    if (!ctx.isAsync) us = timeSync(call, ctx.peer, inputs, results, settle);
     else if (mode === "timed") {
-      const watched = await withLoopBusy(() => timeAsync(call, ctx.peer, inputs, results));
-      us = watched.value;
-      busy.push((watched.busyMs * 1e3) / k);
+      const timed = await timeAsync(call, ctx.peer, inputs, results, settle);
+      us = timed.us;
+      busy.push((timed.busyMs * 1e3) / k);
     } else if (mode === "watched") {
       // Checks the answers every WATCH_CHUNK calls and lets them go (see timeAsyncBusy).
       const settle = async (from, to) => {
@@ -170,8 +202,8 @@ async function measure(ctx, op) {
       callBusySlept = watched.value.longest.slept;
       callBusyFloorMs = watched.value.floorMs;
       loopDelayMs = watched.delayMs;
-    } else us = await timeAsync(call, ctx.peer, inputs, results);
-    if (mode !== "watched") await op.verify(ctx, inputs, results);
+    } else us = (await timeAsync(call, ctx.peer, inputs, results, settle)).us;
+    if (mode !== "watched" && !settle) await op.verify(ctx, inputs, results);
     return us;
   };
   await op.prime?.(ctx);
