@@ -6,9 +6,12 @@
 //! 1M: the tokens inside the slot").
 
 /// Bytes kept inside the slot: two 64-character tokens.
-pub(super) const INLINE: usize = 128;
+const INLINE: usize = 128;
 
-pub(super) enum Text {
+/// Private to this file, so that only `new` makes one: `as_str` relies on what it wrote.
+pub(super) struct Text(Repr);
+
+enum Repr {
     Inline { len: u8, bytes: [u8; INLINE] },
     Heap(Box<str>),
 }
@@ -27,28 +30,28 @@ impl Text {
                     }
                     at += p.len();
                 }
-                Text::Inline { len: short, bytes }
+                Text(Repr::Inline { len: short, bytes })
             }
-            _ => Text::Heap(parts.concat().into_boxed_str()),
+            _ => Text(Repr::Heap(parts.concat().into_boxed_str())),
         }
     }
 
     pub(super) fn as_str(&self) -> &str {
-        match self {
-            Text::Inline { len, bytes } => {
+        match &self.0 {
+            Repr::Inline { len, bytes } => {
                 let used = bytes.get(..*len as usize).unwrap_or_default();
                 // SAFETY: `new` copied whole `&str`s end to end into `bytes[..len]`, so those
                 // bytes are UTF-8, and they are never changed afterwards.
                 unsafe { std::str::from_utf8_unchecked(used) }
             }
-            Text::Heap(s) => s,
+            Repr::Heap(s) => s,
         }
     }
 
     pub(super) fn len(&self) -> usize {
-        match self {
-            Text::Inline { len, .. } => *len as usize,
-            Text::Heap(s) => s.len(),
+        match &self.0 {
+            Repr::Inline { len, .. } => *len as usize,
+            Repr::Heap(s) => s.len(),
         }
     }
 }
@@ -71,7 +74,7 @@ mod tests {
             let t = Text::new(&parts);
             assert_eq!(t.as_str(), parts.concat());
             assert_eq!(t.len(), parts.concat().len());
-            assert_eq!(matches!(t, Text::Inline { .. }), inline, "{parts:?}");
+            assert_eq!(matches!(t.0, Repr::Inline { .. }), inline, "{parts:?}");
         }
     }
 }
