@@ -174,12 +174,13 @@ async function measure(ctx, op) {
     // A read-only op's answers are checked and let go as the run goes (CHECK_CHUNK), and a
     // timed run starts after a full collection that takes away the inputs just made for it
     // and the runs' garbage before it, so no call pays for the harness's own objects.
-    const settle = op.readOnly && mode !== "watched"
-      ? (from, to) => {
-        op.verify(ctx, inputs.slice(from, to), results.slice(from, to));
-        results.fill(undefined, from, to);
-      }
-      : undefined;
+    // Checks answers from..to and lets them go (the check's Promise, if it has one).
+    const check = (from, to) => {
+      const checked = op.verify(ctx, inputs.slice(from, to), results.slice(from, to));
+      results.fill(undefined, from, to);
+      return checked;
+    };
+    const settle = op.readOnly && mode !== "watched" ? check : undefined;
     if (mode === "timed") global.gc?.();
     let us;
     if (!ctx.isAsync) us = timeSync(call, ctx.peer, inputs, results, settle);
@@ -189,12 +190,8 @@ async function measure(ctx, op) {
       busy.push((timed.busyMs * 1e3) / k);
     } else if (mode === "watched") {
       // Checks the answers every WATCH_CHUNK calls and lets them go (see timeAsyncBusy).
-      const settle = async (from, to) => {
-        await op.verify(ctx, inputs.slice(from, to), results.slice(from, to));
-        results.fill(undefined, from, to);
-      };
       global.gc?.(); // before the delay timer starts: the collection is not a call's
-      const watched = await withLoopDelay(() => timeAsyncBusy(call, ctx.peer, inputs, results, settle));
+      const watched = await withLoopDelay(() => timeAsyncBusy(call, ctx.peer, inputs, results, check));
       us = watched.value.us;
       callBusyMs = watched.value.longest.ms;
       callBusyWaitedMs = watched.value.longest.waitedMs;
