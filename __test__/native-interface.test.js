@@ -70,7 +70,7 @@ const METHODS = Object.entries(OPERATIONS).flatMap(([name, forms]) => {
 });
 
 // The handle's own methods, which take no clock: and those of the command line (src/napi/copy.rs).
-const OWN = ["open", "close", "takeWarnings", "copyTo", "copyToAsync", "copyProgress", "rowCounts", "revokeClientTokens", "storeExists", "storeIdentity"];
+const OWN = ["open", "close", "endReads", "takeWarnings", "copyTo", "copyToAsync", "copyProgress", "rowCounts", "revokeClientTokens", "storeExists", "storeIdentity"];
 const GETTERS = ["storage", "path"];
 // The Promise forms a memory store still runs off the calling thread (its other ones answer
 // at once): a cleanup batch and a backup.

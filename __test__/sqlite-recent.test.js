@@ -116,3 +116,84 @@ describe("SQLite: tokens read recently", () => {
     assert.equal(s.getAccessToken("at-other").apiKey, "k");
   });
 });
+
+// The synchronous gets of one turn share one read transaction (src/store/sqlite/held.rs),
+// ended in a microtask: never a snapshot older than what another process committed before
+// the read, and never open past the synchronous code that read.
+describe("SQLite: the synchronous gets of one turn share one read", () => {
+  /** Counts the store's ends of its held read (the native call the JS layer makes at the turn's end). */
+  const countEnds = (s) => {
+    const native = s._native;
+    const real = native.endReads;
+    const ends = { count: 0 };
+    native.endReads = function endReads() {
+      ends.count += 1;
+      return real.call(this);
+    };
+    return ends;
+  };
+
+  it("a token another process deleted or stored during the turn is read as it is now", () => {
+    const s = open();
+    for (const t of ["at-0", "at-1"]) s.storeAccessToken(t, null, `sk-${t}`, "user-1", "client-1", [], Date.now() + HOUR);
+    // The read is held from here; at-1 and at-new are read for the first time after the change.
+    assert.ok(s.getAccessToken("at-0"));
+    inOtherProcess(`s.deleteToken("at-1"); s.storeAccessToken("at-new", null, "sk-new", "user-2", "client-1", [], null);`);
+    assert.equal(s.getAccessToken("at-1"), null);
+    assert.equal(s.getAccessToken("at-new")?.apiKey, "sk-new");
+  });
+
+  it("writes, getStats and gets mix in one turn", () => {
+    const s = open();
+    s.storeAccessToken("at-1", "rt-1", "sk-1", "user-1", "client-1", [], Date.now() + HOUR);
+    assert.ok(s.getAccessToken("at-1"));
+    s.storeAccessToken("at-2", "rt-2", "sk-2", "user-2", "client-1", [], Date.now() + HOUR);
+    assert.equal(s.getAccessToken("at-2")?.apiKey, "sk-2");
+    assert.equal(s.getStats().totalTokens, 2);
+    s.deleteToken("at-1");
+    assert.equal(s.getAccessToken("at-1"), null);
+    assert.equal(s.getRefreshToken("rt-2")?.accessToken, "at-2");
+    assert.equal(s.rotateRefreshToken("rt-2", "at-3", "rt-3", Date.now() + HOUR)?.accessToken, "at-3");
+    assert.equal(s.getAccessToken("at-3")?.apiKey, "sk-2");
+    assert.equal(s.getAccessToken("at-2"), null);
+  });
+
+  it("ends once at the end of the turn, after any number of gets; the Promise API holds none", async () => {
+    const s = open();
+    s.storeAccessToken("at-1", null, "sk-1", "user-1", "client-1", [], null);
+    const ends = countEnds(s);
+    for (let i = 0; i < 10; i++) s.getAccessToken(i % 2 ? "at-1" : "missing");
+    assert.equal(ends.count, 0);
+    await null;
+    assert.equal(ends.count, 1);
+    assert.equal((await s.promises.getAccessToken("at-1")).apiKey, "sk-1");
+    await new Promise(setImmediate);
+    assert.equal(ends.count, 1);
+    s.getAccessToken("at-1");
+    await null;
+    assert.equal(ends.count, 2);
+  });
+
+  it("ends even when the turn's get failed, and after the store was closed", async () => {
+    const s = open();
+    s.storeAccessToken("at-1", null, "sk-1", "user-1", "client-1", [], null);
+    const ends = countEnds(s);
+    assert.throws(() => s.getAccessToken(42), TypeError);
+    s.getAccessToken("at-1");
+    s.close();
+    await null;
+    assert.equal(ends.count, 1);
+    // Ending what a closed store held does not open it again.
+    assert.equal(fs.existsSync(`${file}-wal`), false);
+  });
+
+  it("a memory store holds nothing to end", async () => {
+    const s = new TokenStorage({ storage: "memory" });
+    stores.push(s);
+    s.storeAccessToken("at-1", null, "sk-1", "user-1", "client-1", [], null);
+    const ends = countEnds(s);
+    assert.ok(s.getAccessToken("at-1"));
+    await null;
+    assert.equal(ends.count, 0);
+  });
+});

@@ -115,6 +115,8 @@ const OPERATIONS = {
     params: ["token"],
     entry: "tokens",
     old: true,
+    /** The synchronous call may keep the store's read open until the turn ends (`TokenStorage#_runOp`). */
+    holdsReads: true,
     input: byKey("getAccessToken", "token", null),
     output(reply) {
       if (reply == null) return null;

@@ -23,7 +23,12 @@ pub enum Call {
     /// Opens the store now if it is closed.
     Open,
     StoreAccessTokens(Vec<NewAccessToken>),
-    GetAccessToken(String),
+    GetAccessToken {
+        token: String,
+        /// From the JS thread's synchronous call, which ends the store's held reads at the
+        /// end of its turn (`TokenStore::get_access_token_text_holding`).
+        hold: bool,
+    },
     StoreAuthorizationCode(String, AuthorizationCode),
     ConsumeAuthorizationCode {
         code: String,
@@ -93,7 +98,7 @@ pub enum Driven {
 /// tell. The Promise API settles these at once, on the calling thread.
 pub fn at_hand(store: &dyn TokenStore, call: &Call, now: i64) -> Option<Answer> {
     match call {
-        Call::GetAccessToken(token) => store
+        Call::GetAccessToken { token, .. } => store
             .get_access_token_at_hand(token, now)
             .map(Answer::AccessTokenText),
         _ => None,
@@ -139,8 +144,11 @@ pub fn run(
             store.store_access_tokens(&tokens, now)?;
             Answer::Done
         }
-        Call::GetAccessToken(token) => {
+        Call::GetAccessToken { token, hold: false } => {
             Answer::AccessTokenText(store.get_access_token_text(&token, now)?)
+        }
+        Call::GetAccessToken { token, hold: true } => {
+            Answer::AccessTokenText(store.get_access_token_text_holding(&token, now)?)
         }
         Call::StoreAuthorizationCode(code, data) => {
             store.store_authorization_code(&code, &data)?;
@@ -570,7 +578,13 @@ mod tests {
         use crate::store::{SqliteStore, SyncMode};
         let memory = MemoryStore::new();
         let tokens = |n: usize| Call::StoreAccessTokens(vec![plain_token(); n]);
-        assert!(at_once(&memory, &Call::GetAccessToken("t".into())));
+        assert!(at_once(
+            &memory,
+            &Call::GetAccessToken {
+                token: "t".into(),
+                hold: false
+            }
+        ));
         assert!(at_once(&memory, &tokens(1)));
         assert!(at_once(&memory, &tokens(AT_ONCE_TOKENS)));
         assert!(!at_once(&memory, &tokens(AT_ONCE_TOKENS + 1)));
@@ -583,6 +597,12 @@ mod tests {
         assert!(!at_once(&memory, &batch));
         let dir = tempfile::tempdir().expect("a temp folder");
         let file = SqliteStore::new(dir.path().join("t.db"), SyncMode::Normal, 1000);
-        assert!(!at_once(&file, &Call::GetAccessToken("t".into())));
+        assert!(!at_once(
+            &file,
+            &Call::GetAccessToken {
+                token: "t".into(),
+                hold: false
+            }
+        ));
     }
 }

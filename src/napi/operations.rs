@@ -113,8 +113,17 @@ operations! {
 
     /// `apiKey, userId, clientId, scopes, refreshToken, expiresAt, createdAt` in the fields
     /// format of `wire.rs`, or null.
-    both get_access_token, get_access_token_async(token: Key)
-        -> "Promise<string | null>" = |self, now| Call::GetAccessToken(token.0);
+    /// The synchronous call may keep the store's read for the next ones until
+    /// `end_reads` (`TokenStore::get_access_token_text_holding`).
+    sync get_access_token(token: Key) = |self, now| Call::GetAccessToken {
+        token: token.0,
+        hold: true,
+    };
+    async get_access_token_async(token: Key)
+        -> "Promise<string | null>" = |self, now| Call::GetAccessToken {
+            token: token.0,
+            hold: false,
+        };
 
     both store_authorization_code, store_authorization_code_async(code: Key, data: NativeCode)
         -> "Promise<undefined>" = |self, now| new_code(code.0, data, now)?;

@@ -70,6 +70,13 @@ impl NativeStore {
         self.store.open().map_err(js_err)
     }
 
+    /// Ends what the synchronous gets held (a SQLite read transaction); the JS layer calls
+    /// it at the end of the turn of their first.
+    #[napi]
+    pub fn end_reads(&self) -> Result<()> {
+        self.store.end_reads().map_err(js_err)
+    }
+
     #[napi]
     pub fn close(&self) -> Result<()> {
         self.store.close().map_err(js_err)

@@ -150,6 +150,20 @@ pub trait TokenStore: Send + Sync + snapshot::RowStore {
             .map(crate::wire::access_token))
     }
 
+    /// `get_access_token_text` for a caller that calls `end_reads` before its thread waits
+    /// for anything (the JS thread's synchronous calls: `end_reads` runs at the end of the
+    /// turn). Until then, a store may keep what it set up for this read for the caller's
+    /// next reads (SQLite: the read transaction, while no commit to the file is seen; see
+    /// `sqlite::held`). Any other call of the store ends it first.
+    fn get_access_token_text_holding(&self, token: &str, now: i64) -> Result<Option<String>> {
+        self.get_access_token_text(token, now)
+    }
+
+    /// Ends what `get_access_token_text_holding` kept, if anything.
+    fn end_reads(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// What `write` makes of `get_access_token_linked`'s record, its fields and links lent
     /// (`None`: no live token). How the sealed layer opens a hit and writes its answer: a
     /// store that keeps the fields at hand lends them from there, with no record made (the

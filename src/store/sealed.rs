@@ -602,6 +602,19 @@ impl TokenStore for Sealed {
         Ok(None)
     }
 
+    /// Held by the inner store only where tokens are in clear (no keys): with keys, the
+    /// sealed read above.
+    fn get_access_token_text_holding(&self, token: &str, now: i64) -> Result<Option<String>> {
+        if self.token_keys()?.is_some() {
+            return self.get_access_token_text(token, now);
+        }
+        self.inner.get_access_token_text_holding(token, now)
+    }
+
+    fn end_reads(&self) -> Result<()> {
+        self.inner.end_reads()
+    }
+
     /// Only where the store is in clear (no keys) and its mark was checked (the first call
     /// checks it, on the pool's thread): the inner store's future as it is.
     fn later(self: Arc<Self>, call: Call, now: i64) -> Driven {

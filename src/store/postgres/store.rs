@@ -120,7 +120,7 @@ impl TokenStore for PostgresStore {
         };
         let _inside = rt.enter();
         let part: Pin<Box<dyn Future<Output = Result<Answer>>>> = match call {
-            Call::GetAccessToken(token) => Box::pin(async move {
+            Call::GetAccessToken { token, .. } => Box::pin(async move {
                 let found = match self.probe(&token, now) {
                     Probe::Answer(found) => found,
                     Probe::Server(ticket) => self.read_and_keep(&token, now, ticket).await?,

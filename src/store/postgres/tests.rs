@@ -861,7 +861,10 @@ fn calls_run_later_check_and_answer_as_run_does() {
         assert!(matches!(later(consume()), Answer::AuthorizationCode(c) if c.is_some() == taken));
         assert!(matches!(later(consume()), Answer::AuthorizationCode(None)), "{name} used up");
     }
-    let got = later(Call::GetAccessToken("a".into()));
+    let got = later(Call::GetAccessToken {
+        token: "a".into(),
+        hold: false,
+    });
     assert!(matches!(got, Answer::AccessTokenText(Some(_))));
 }
 

@@ -3,7 +3,7 @@
 //! transactions every operation runs in. The operations are in `tokens`, `oauth` and
 //! `cleanup`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,6 +57,8 @@ pub(super) struct Db {
     watch: Option<Watch>,
     /// Whether the grant rows' triggers are known to be in the file (see `GrantTriggers`).
     pub(super) grants: GrantTriggers,
+    /// Whether a read transaction is held open for the synchronous gets (see `held`).
+    pub(super) held: Cell<bool>,
 }
 
 impl Drop for Db {
@@ -64,6 +66,8 @@ impl Drop for Db {
     /// so that this connection is the file's last in this process when it closes: SQLite
     /// then checkpoints and removes the WAL, and the `.db` file alone holds every token.
     fn drop(&mut self) {
+        // Closing would roll the held read back anyway; ended first, as any other call does.
+        let _ = self.end_read();
         let _ = self
             .conn
             .wal_hook(None::<fn(&mut rusqlite::hooks::Wal, i32) -> rusqlite::Result<()>>);
@@ -169,6 +173,7 @@ impl Db {
             recent: RefCell::new(Recent::new()),
             watch,
             grants: GrantTriggers::default(),
+            held: Cell::new(false),
         })
     }
 
@@ -183,6 +188,7 @@ impl Db {
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed if `f` succeeds and the file
     /// is still the one at the path (see `ensure_in_place`), rolled back otherwise.
     pub(super) fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.end_read()?;
         let result = transaction(&self.conn, "BEGIN IMMEDIATE", |c| {
             let value = f(c)?;
             self.ensure_in_place().map_err(TxError::Store)?;
@@ -258,8 +264,10 @@ impl Db {
     /// Housekeeping a read does on the side (removing what it found expired): done now if
     /// the write lock is free, else left for the next read or cleanup. It never waits for
     /// the lock and never fails the read, whose answer does not depend on it.
+    /// A read held for the synchronous gets (see `held`) ends first: a write cannot begin
+    /// inside it.
     pub(super) fn tidy(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<()>) {
-        if set_busy_handler(&self.conn, None).is_ok() {
+        if self.end_read().is_ok() && set_busy_handler(&self.conn, None).is_ok() {
             let _ = immediate(&self.conn, f);
             let _ = set_busy_handler(&self.conn, Some(&self.busy));
         }

@@ -14,6 +14,7 @@
 //! - `file`: the file and its folders before SQLite opens them (modes, symlinks);
 //! - `background`: the checkpoint thread;
 //! - `recent`: access tokens read recently, served again while nothing was committed;
+//! - `held`: one read transaction for the synchronous gets of one turn of the JS thread;
 //! - `refine`: millisecond counts for getStats' current bucket once it holds many rows;
 //! - `watch`: inotify watches that spare most calls the check that the file is in place;
 //! - `rows`: decoding what the old module (or anything else) may have written;
@@ -26,6 +27,7 @@ mod cleanup;
 mod connection;
 mod errors;
 mod file;
+mod held;
 mod oauth;
 mod recent;
 #[macro_use]
@@ -102,7 +104,17 @@ impl SqliteStore {
         Ok(true)
     }
 
+    /// Runs `f` on the main connection, after ending any read held for the synchronous
+    /// gets (see `held`).
     fn main<R>(&self, f: impl FnOnce(&Db) -> Result<R>) -> Result<R> {
+        self.with(&self.main, |db| {
+            db.end_read()?;
+            f(db)
+        })
+    }
+
+    /// Runs `f` on the main connection as it is, a held read included.
+    fn main_holding<R>(&self, f: impl FnOnce(&Db) -> Result<R>) -> Result<R> {
         self.with(&self.main, f)
     }
 }
@@ -113,6 +125,8 @@ mod tests;
 mod tests_cleanup;
 #[cfg(test)]
 mod tests_issue15;
+#[cfg(test)]
+mod tests_held;
 #[cfg(test)]
 mod tests_issue18;
 #[cfg(test)]

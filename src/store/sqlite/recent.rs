@@ -88,6 +88,11 @@ impl Recent {
         self.header.is_some()
     }
 
+    /// The epoch: it goes up whenever `sync` finds the header changed or unreadable.
+    pub(super) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// The token's reply, if kept in this epoch and not expired at `now`.
     pub(super) fn get(&self, token: &str, now: i64) -> Option<String> {
         let e = self.entries.get(token)?;

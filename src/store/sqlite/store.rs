@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::connection::Db;
 use super::{SqliteStore, MIN_CLEANUP_PAUSE};
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -48,6 +49,17 @@ impl TokenStore for SqliteStore {
     /// From the connection's recently read replies where it can (see `recent`).
     fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
         self.main(|db| db.get_access_token_text(token, now))
+    }
+
+    /// The same, in one read transaction held until `end_reads` (see `held`).
+    fn get_access_token_text_holding(&self, token: &str, now: i64) -> Result<Option<String>> {
+        self.main_holding(|db| db.get_access_token_text_as(token, now, true))
+    }
+
+    /// Without opening the file if it is closed: nothing is held then.
+    fn end_reads(&self) -> Result<()> {
+        let guard = self.main.lock().map_err(|_| StoreError::Poisoned)?;
+        guard.as_ref().map_or(Ok(()), Db::end_read)
     }
 
     fn store_authorization_code(&self, code: &str, data: &AuthorizationCode) -> Result<()> {

@@ -13,13 +13,13 @@ use crate::model::{NewAccessToken, RotateRequest, Rotation};
 use crate::store::TokenStore;
 use crate::wire;
 
-const NOW: i64 = 1_800_000_000_000;
+pub(super) const NOW: i64 = 1_800_000_000_000;
 
-fn open(path: &Path) -> Db {
+pub(super) fn open(path: &Path) -> Db {
     Db::open(path, SyncMode::Normal, 1000).unwrap()
 }
 
-fn token(name: &str, expires_at: Option<i64>) -> NewAccessToken {
+pub(super) fn token(name: &str, expires_at: Option<i64>) -> NewAccessToken {
     NewAccessToken {
         resource: None,
         extra: None,
@@ -32,6 +32,11 @@ fn token(name: &str, expires_at: Option<i64>) -> NewAccessToken {
         scopes: vec!["mcp".into()],
         expires_at,
     }
+}
+
+/// Runs `sql` on the file as another program would (a connection of its own).
+pub(super) fn another_program(path: &Path, sql: &str) {
+    Connection::open(path).unwrap().execute(sql, []).unwrap();
 }
 
 /// Reads `name` until it is kept in `recent` (its second read), and checks it is.
@@ -118,25 +123,12 @@ fn every_change_by_another_connection_is_seen_by_the_next_read() {
         ),
         (
             "another program's DELETE",
-            |_, p| {
-                Connection::open(p)
-                    .unwrap()
-                    .execute("DELETE FROM access_tokens WHERE token = 'a'", [])
-                    .unwrap();
-            },
+            |_, p| another_program(p, "DELETE FROM access_tokens WHERE token = 'a'"),
             None,
         ),
         (
             "another program's UPDATE",
-            |_, p| {
-                Connection::open(p)
-                    .unwrap()
-                    .execute(
-                        "UPDATE access_tokens SET api_key = 'key-edited' WHERE token = 'a'",
-                        [],
-                    )
-                    .unwrap();
-            },
+            |_, p| another_program(p, "UPDATE access_tokens SET api_key = 'key-edited' WHERE token = 'a'"),
             Some("key-edited"),
         ),
     ];

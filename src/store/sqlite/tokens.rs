@@ -232,9 +232,26 @@ impl Db {
     /// read it since the last commit to the file (by anyone) and it has not expired; else
     /// read, and kept there.
     pub(super) fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
+        self.get_access_token_text_as(token, now, false)
+    }
+
+    /// The same; `hold`: read in the held read transaction (see `held`), begun if none is
+    /// held or a commit was seen since it began.
+    pub(super) fn get_access_token_text_as(
+        &self,
+        token: &str,
+        now: i64,
+        hold: bool,
+    ) -> Result<Option<String>> {
         self.ensure_in_place()?;
         let mut recent = self.recent.borrow_mut();
+        let epoch = recent.epoch();
         let current = recent.sync(&self.conn);
+        if hold && current {
+            self.hold_read(recent.epoch() != epoch)?;
+        } else {
+            self.end_read()?;
+        }
         if current {
             if let Some(text) = recent.get(token, now) {
                 return Ok(Some(text));
