@@ -10,6 +10,7 @@ use super::connection::Db;
 use super::tests_recent::{another_program, open, token, NOW};
 use super::SqliteStore;
 use super::SyncMode;
+use crate::model::NewAccessToken;
 use crate::store::TokenStore;
 
 /// Whether `name` is found by a held read of `db` (each name read once: never from `recent`).
@@ -38,6 +39,18 @@ fn a_held_read_stays_open_until_it_is_ended() {
     assert!(!in_transaction(&db));
     // Not holding: each read is a transaction of its own, as before.
     assert!(db.get_access_token_text("a", NOW).unwrap().is_some());
+    assert!(!in_transaction(&db));
+}
+
+#[test]
+fn a_token_answered_from_recent_begins_no_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir.path().join("tokens.db"));
+    db.store_access_tokens(&[token("a", None)], NOW).unwrap();
+    for _ in 0..2 {
+        assert!(db.get_access_token_text("a", NOW).unwrap().is_some());
+    }
+    assert!(held(&db, "a", NOW));
     assert!(!in_transaction(&db));
 }
 
@@ -87,10 +100,14 @@ fn a_held_read_never_serves_what_another_connection_committed_since() {
 fn every_other_call_of_the_store_ends_the_held_read_first() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::new(dir.path().join("tokens.db"), SyncMode::Normal, 1000);
-    store
-        .store_access_tokens(&[token("a", None), token("b", None)], NOW)
-        .unwrap();
-    let holding = |name: &str| {
+    // Tokens read once each by a holding get (one read again would come from `recent`).
+    let once: Vec<String> = (0..7).map(|i| format!("h{i}")).collect();
+    let mut tokens: Vec<NewAccessToken> = once.iter().map(|n| token(n, None)).collect();
+    tokens.extend([token("a", None), token("b", None)]);
+    store.store_access_tokens(&tokens, NOW).unwrap();
+    let mut once = once.iter();
+    let mut holding = || {
+        let name = once.next().unwrap();
         assert!(store
             .get_access_token_text_holding(name, NOW)
             .unwrap()
@@ -103,7 +120,7 @@ fn every_other_call_of_the_store_ends_the_held_read_first() {
             store.store_access_tokens(&[token("c", None)], NOW).unwrap();
         }),
         ("getStats", &|| {
-            assert_eq!(store.stats(NOW).unwrap().total_tokens, 3);
+            assert_eq!(store.stats(NOW).unwrap().total_tokens, 10);
         }),
         ("getRefreshToken", &|| {
             assert!(store.get_refresh_token("rt-a", NOW).unwrap().is_some());
@@ -115,14 +132,14 @@ fn every_other_call_of_the_store_ends_the_held_read_first() {
         ("end_reads", &|| store.end_reads().unwrap()),
     ];
     for (what, call) in calls {
-        holding("a");
+        holding();
         call();
         let main = store.main.lock().unwrap();
         assert!(!in_transaction(main.as_ref().unwrap()), "{what}");
     }
     // Closing with a read held, and ending reads of a closed store: nothing to end, the
     // file not opened again.
-    holding("a");
+    holding();
     store.close().unwrap();
     store.end_reads().unwrap();
     assert!(store.main.lock().unwrap().is_none());

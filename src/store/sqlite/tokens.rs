@@ -235,8 +235,9 @@ impl Db {
         self.get_access_token_text_as(token, now, false)
     }
 
-    /// The same; `hold`: read in the held read transaction (see `held`), begun if none is
-    /// held or a commit was seen since it began.
+    /// The same; `hold`: a read of the file is made in the held read transaction (see
+    /// `held`), begun if none is held or a commit was seen since it began. An answer from
+    /// `recent` begins none (after a commit seen, `recent` has none).
     pub(super) fn get_access_token_text_as(
         &self,
         token: &str,
@@ -247,15 +248,17 @@ impl Db {
         let mut recent = self.recent.borrow_mut();
         let epoch = recent.epoch();
         let current = recent.sync(&self.conn);
-        if hold && current {
-            self.hold_read(recent.epoch() != epoch)?;
-        } else {
+        let hold = hold && current;
+        if !hold {
             self.end_read()?;
         }
         if current {
             if let Some(text) = recent.get(token, now) {
                 return Ok(Some(text));
             }
+        }
+        if hold {
+            self.hold_read(recent.epoch() != epoch)?;
         }
         let Some(t) = self.read_access_token(token, now, false)? else {
             return Ok(None);
