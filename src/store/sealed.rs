@@ -524,6 +524,22 @@ impl Sealed {
         self.ensure()?;
         Ok(self.keys.as_deref().filter(|_| self.inner.seals_tokens()))
     }
+
+    /// `get_access_token_text` where the stored fields are sealed: opened where the store
+    /// keeps them, and the answer written from them and the opened values.
+    fn sealed_access_text(&self, keys: &Keyring, token: &str, now: i64) -> Result<Option<String>> {
+        for digest in keys.digests_all(Kind::AccessToken, token.as_bytes()) {
+            let row = DigestHex::of(&digest.bytes);
+            let row = row.as_str();
+            let found = self
+                .inner
+                .with_access_token_linked(row, now, &mut |t| open_access_text(keys, row, t))?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
 }
 
 impl TokenStore for Sealed {
@@ -584,31 +600,18 @@ impl TokenStore for Sealed {
     }
 
     fn get_access_token_text(&self, token: &str, now: i64) -> Result<Option<String>> {
-        let Some(keys) = self.token_keys()? else {
-            return self.inner.get_access_token_text(token, now);
-        };
-        // The stored fields are sealed: opened where the store keeps them, and the answer
-        // written from them and the opened values.
-        for digest in keys.digests_all(Kind::AccessToken, token.as_bytes()) {
-            let row = DigestHex::of(&digest.bytes);
-            let row = row.as_str();
-            let found = self
-                .inner
-                .with_access_token_linked(row, now, &mut |t| open_access_text(keys, row, t))?;
-            if found.is_some() {
-                return Ok(found);
-            }
+        match self.token_keys()? {
+            Some(keys) => self.sealed_access_text(keys, token, now),
+            None => self.inner.get_access_token_text(token, now),
         }
-        Ok(None)
     }
 
-    /// Held by the inner store only where tokens are in clear (no keys): with keys, the
-    /// sealed read above.
+    /// Held by the inner store only where tokens are in clear (no keys).
     fn get_access_token_text_holding(&self, token: &str, now: i64) -> Result<Option<String>> {
-        if self.token_keys()?.is_some() {
-            return self.get_access_token_text(token, now);
+        match self.token_keys()? {
+            Some(keys) => self.sealed_access_text(keys, token, now),
+            None => self.inner.get_access_token_text_holding(token, now),
         }
-        self.inner.get_access_token_text_holding(token, now)
     }
 
     fn end_reads(&self) -> Result<()> {

@@ -66,8 +66,6 @@ impl Drop for Db {
     /// so that this connection is the file's last in this process when it closes: SQLite
     /// then checkpoints and removes the WAL, and the `.db` file alone holds every token.
     fn drop(&mut self) {
-        // Closing would roll the held read back anyway; ended first, as any other call does.
-        let _ = self.end_read();
         let _ = self
             .conn
             .wal_hook(None::<fn(&mut rusqlite::hooks::Wal, i32) -> rusqlite::Result<()>>);
@@ -188,7 +186,6 @@ impl Db {
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed if `f` succeeds and the file
     /// is still the one at the path (see `ensure_in_place`), rolled back otherwise.
     pub(super) fn write<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        self.end_read()?;
         let result = transaction(&self.conn, "BEGIN IMMEDIATE", |c| {
             let value = f(c)?;
             self.ensure_in_place().map_err(TxError::Store)?;
@@ -265,7 +262,8 @@ impl Db {
     /// the write lock is free, else left for the next read or cleanup. It never waits for
     /// the lock and never fails the read, whose answer does not depend on it.
     /// A read held for the synchronous gets (see `held`) ends first: a write cannot begin
-    /// inside it.
+    /// inside it, and this is the one write a holding get makes (every other call ends the
+    /// held read in `SqliteStore::main`).
     pub(super) fn tidy(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<()>) {
         if self.end_read().is_ok() && set_busy_handler(&self.conn, None).is_ok() {
             let _ = immediate(&self.conn, f);

@@ -17,8 +17,9 @@
 //! What ends it, besides a change seen:
 //! - `SqliteStore::main`, before every other call on the connection: writes (`BEGIN
 //!   IMMEDIATE` cannot start inside it, and must not commit the read as a write), getStats,
-//!   the Promise API's reads, a backup, closing;
-//! - `Db::write` and `Db::tidy` too, since a get may remove the expired row it found;
+//!   the Promise API's reads, a backup;
+//! - `Db::tidy`, the one write a holding get makes (removing the expired row it found);
+//! - closing the connection, which rolls it back;
 //! - `end_reads`, which the JS layer calls in a microtask after the first synchronous get of
 //!   a turn, so the read never outlives the synchronous code that made it: while it is
 //!   open, no checkpoint (by any process) can copy frames past its snapshot, so the WAL
