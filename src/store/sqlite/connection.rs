@@ -23,8 +23,10 @@ use crate::error::{Result, StoreError};
 /// The size, in bytes, that a WAL file grown by a burst of writes is cut back to.
 pub(super) const WAL_SIZE_LIMIT: i64 = 16 << 20;
 
-/// How much of the file SQLite reads through a memory map (`PRAGMA mmap_size`).
-pub(super) const MMAP_SIZE: i64 = 1 << 30;
+/// How much of the file SQLite reads through a memory map (`PRAGMA mmap_size`): as much as
+/// SQLite maps at most on Linux and macOS (`SQLITE_MAX_MMAP_SIZE`, 2 GiB less 64 KiB), so a
+/// file of one to two million tokens is read through the map whole.
+pub(super) const MMAP_SIZE: i64 = 0x7fff_0000;
 
 /// The page cache of a connection, in KiB (`PRAGMA cache_size`, SQLite's default). Reads
 /// go through the memory map, so the cache holds mostly the pages a transaction writes and
@@ -101,7 +103,7 @@ impl Db {
         conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
             .map_err(err)?;
-        // Reads of the file through a memory map (up to 1 GiB of it) instead of `pread`
+        // Reads of the file through a memory map (up to 2 GiB of it) instead of `pread`
         // into the page cache: a page not cached costs a page fault at most, not a system
         // call and a 4 KiB copy. Writes still go through the WAL. The price: an I/O error
         // reading a mapped page (a failing disk, the file truncated by someone else) is a
