@@ -9,7 +9,7 @@ use super::errors::rejection;
 use super::reply::{reply, Reply};
 use crate::error::StoreError;
 use crate::ops::{self, BackgroundCleanup, Call};
-use crate::store::TokenStore;
+use crate::store::{spin, TokenStore};
 
 /// A call run off the JS thread.
 pub struct Later {
@@ -26,10 +26,13 @@ impl Task for Later {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let call = self.call.take();
-        Ok(call
-            .ok_or(StoreError::Internal("a call ran twice"))
-            .and_then(|call| ops::run(&*self.store, &self.cleanup, call, self.now))
-            .and_then(reply))
+        // On libuv's pool: the JS thread is free meanwhile, so no polling for the answer.
+        spin::elsewhere(|| {
+            Ok(call
+                .ok_or(StoreError::Internal("a call ran twice"))
+                .and_then(|call| ops::run(&*self.store, &self.cleanup, call, self.now))
+                .and_then(reply))
+        })
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Reply> {

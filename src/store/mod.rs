@@ -48,6 +48,7 @@ pub(crate) mod cache;
 pub mod later;
 pub mod sealed;
 pub mod snapshot;
+pub(crate) mod spin;
 
 use std::sync::Arc;
 

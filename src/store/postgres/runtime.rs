@@ -64,7 +64,7 @@ impl Io {
     /// the runtime; a task spawned from outside writes the runtime's wake-up, which a JS
     /// thread with calls in flight is watching (`store::later`).
     pub(super) fn block_on<F: Future>(self, f: F) -> F::Output {
-        let out = self.0.block_on(f);
+        let out = self.0.block_on(crate::store::spin::polled(f));
         if READY_TASKS.load(Ordering::Acquire) > 0 {
             drop(self.0.spawn(async {}));
         }

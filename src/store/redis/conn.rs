@@ -13,6 +13,7 @@ use super::resp::{read_reply, write_command, Reply};
 use super::scripts::Script;
 use super::url::Target;
 use crate::error::StoreError;
+use crate::store::spin::Spin;
 
 /// Why a command failed: the socket (its outcome unknown, the connection dropped), an
 /// error reply of the server (its text, of which only the first word is ever shown), or
@@ -109,6 +110,8 @@ impl Write for Stream {
 pub(super) struct Conn {
     stream: BufReader<Stream>,
     out: Vec<u8>,
+    /// Whether a command polls for its answer before sleeping on the socket.
+    spin: Spin,
     /// The store's epoch when it was opened (`RedisStore::close` ends older ones).
     pub(super) epoch: u64,
     /// The server it reached: the first 16 hex digits of its `run_id` (`INFO server`), 0
@@ -166,6 +169,7 @@ impl Conn {
         let mut conn = Conn {
             stream: BufReader::new(stream),
             out: Vec::new(),
+            spin: Spin::default(),
             epoch,
             server: 0,
         };
@@ -218,6 +222,12 @@ impl Conn {
         let stream = self.stream.get_mut();
         stream.write_all(&self.out)?;
         stream.flush()?;
+        #[cfg(unix)]
+        if self.stream.buffer().is_empty() {
+            use std::os::fd::AsRawFd;
+            let fd = self.stream.get_ref().tcp().as_raw_fd();
+            self.spin.wait(fd);
+        }
         match read_reply(&mut self.stream)? {
             Reply::Error(e) => Err(Failure::Server(e)),
             reply => Ok(reply),
