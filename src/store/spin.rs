@@ -218,3 +218,69 @@ mod tests {
         assert_eq!((spin.misses, spin.rest), (1, 0));
     }
 }
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests_runtime {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    fn state() -> (u8, u8) {
+        let s = ON_RUNTIME.with(Cell::get);
+        (s.misses, s.rest)
+    }
+
+    #[test]
+    fn a_future_answered_within_the_window_keeps_polling_and_gives_its_answer() {
+        let rt = runtime();
+        ON_RUNTIME.with(|s| s.set(Spin { misses: 2, rest: 0 }));
+        // Pending once, then ready: an answer that came while the thread polled.
+        let v = rt.block_on(polled(async {
+            tokio::task::yield_now().await;
+            7
+        }));
+        assert_eq!((v, state()), (7, (0, 0)));
+        // Ready at once: no wait, nothing counted.
+        ON_RUNTIME.with(|s| s.set(Spin { misses: 2, rest: 0 }));
+        assert_eq!(rt.block_on(polled(async { 8 })), 8);
+        assert_eq!(state(), (2, 0));
+    }
+
+    #[test]
+    fn futures_longer_than_the_window_make_it_rest_and_still_finish() {
+        let rt = runtime();
+        ON_RUNTIME.with(|s| s.set(Spin::default()));
+        let long = || async {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            "done"
+        };
+        for missed in 1..MISSES {
+            assert_eq!(rt.block_on(polled(long())), "done");
+            assert_eq!(state(), (missed, 0));
+        }
+        assert_eq!(rt.block_on(polled(long())), "done");
+        assert_eq!(state(), (0, REST));
+        assert_eq!(rt.block_on(polled(long())), "done");
+        assert_eq!(state(), (0, REST - 1));
+    }
+
+    #[test]
+    fn no_polling_on_a_thread_that_waits_for_another() {
+        let rt = runtime();
+        ON_RUNTIME.with(|s| s.set(Spin::default()));
+        let out = elsewhere(|| {
+            rt.block_on(polled(async {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                1
+            }))
+        });
+        assert_eq!((out, state()), (1, (0, 0)));
+    }
+}
