@@ -66,14 +66,21 @@ pub struct Sql {
     pub refine: String,
 }
 
-/// Whether this transaction is the one folding the counters (re-entrant: true again for it).
-const FOLDING: &str = "pg_try_advisory_xact_lock(hashtext('native-token-storage fold'), 0)";
+/// Whether this transaction is the one folding the counters of the quoted schema `s`
+/// (re-entrant: true again for it). The lock is the schema's: a fold in another schema on
+/// the same server (another application, a test running beside) does not make this one
+/// skip. (It was one lock for the whole server until session 43.) `s` is a plain
+/// identifier in double quotes, so it is also a valid string literal in single quotes.
+pub(super) fn folding(s: &str) -> String {
+    format!("pg_try_advisory_xact_lock(hashtext('native-token-storage fold'), hashtext('{s}'))")
+}
 
 const CODE_COLUMNS: &str = "user_id, api_key, client_id, redirect_uri, code_challenge, code_challenge_method, scopes, expires_at, created_at, resource, extra";
 
 impl Sql {
     /// The statements for the quoted schema `s`.
     pub fn new(s: &str) -> Sql {
+        let folding = folding(s);
         Sql {
             select_access: format!(
                 "SELECT api_key, user_id, client_id, scopes, refresh_token, expires_at, created_at,
@@ -196,7 +203,7 @@ impl Sql {
                 "WITH d AS (DELETE FROM {s}.nts_counts WHERE ctid IN
                      (SELECT ctid FROM {s}.nts_counts WHERE shard <> 0 AND level < 3
                       AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)
-                      AND (SELECT {FOLDING})
+                      AND (SELECT {folding})
                       FOR UPDATE SKIP LOCKED)
                      RETURNING kind, level, bucket, n)
                  INSERT INTO {s}.nts_counts AS c (kind, level, bucket, shard, n)
@@ -208,7 +215,7 @@ impl Sql {
                 "DELETE FROM {s}.nts_counts WHERE ctid IN
                      (SELECT ctid FROM {s}.nts_counts WHERE shard = 0 AND n = 0 AND level < 3
                       AND bucket < $1 >> (CASE level WHEN 0 THEN 0 WHEN 1 THEN 4 ELSE 8 END)
-                      AND (SELECT {FOLDING})
+                      AND (SELECT {folding})
                       FOR UPDATE SKIP LOCKED)"
             ),
             prune_families: format!(

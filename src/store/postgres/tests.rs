@@ -312,6 +312,47 @@ fn counters_fold_into_one_row_per_past_bucket() {
     assert_eq!(store.stats(later).expect("stats").total_tokens, 0);
 }
 
+/// The fold's lock is the schema's: while a fold of another schema on the same server holds
+/// its lock (a transaction left open), this schema's cleanup still folds. (The lock was one
+/// for the whole server: a cleanup of any other schema at the same moment made this one
+/// skip its fold, which failed `counters_fold_into_one_row_per_past_bucket` in a parallel
+/// test run.)
+#[test]
+fn a_fold_in_another_schema_does_not_stop_this_ones() {
+    let (Some(schema), Some(other)) = (TestSchema::new(), TestSchema::new()) else {
+        return;
+    };
+    let store = schema.store();
+    let writer = schema.store();
+    for i in 0..6 {
+        store
+            .store_access_token(&token(&format!("t{i}"), "u", Some(NOW + 10)), NOW)
+            .expect("store");
+    }
+    writer.delete_token("t0").expect("delete");
+    let holder = other.raw();
+    let lock = sql::folding(&quote(&other.name));
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let r = holder.call(false, async |c, _| {
+                c.batch_execute("BEGIN").await?;
+                let held: bool = c.query_one(&format!("SELECT {lock}"), &[]).await?.get(0);
+                let _ = locked.send(held);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                c.batch_execute("ROLLBACK").await?;
+                Ok(())
+            });
+            r.expect("the lock holder");
+        });
+        assert!(is_locked.recv().expect("locked"), "the other schema's fold lock taken");
+        let later = NOW + 3_000_000;
+        assert_eq!(store.cleanup_expired(later, 100).expect("cleanup"), 5);
+        let left = schema.rows("SELECT count(*) FROM {s}.nts_counts WHERE level < 2");
+        assert_eq!(left, vec![vec![0]], "past buckets at 0 are dropped");
+    });
+}
+
 /// Runs `f` while another session holds the row of access token `token` `FOR UPDATE`, for
 /// `hold` after the lock is taken (then rolls back).
 fn with_row_locked(schema: &TestSchema, token: &str, hold: Duration, f: impl FnOnce()) {
