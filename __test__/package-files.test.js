@@ -43,9 +43,10 @@ test("the main package holds the JS, the types and the Rust source, nothing else
   // operator's commands, encrypted backups, the sealing layer, the MCP provider, the grant
   // fields and encrypt/decrypt/rekey included): about 1,240 kB; with the Redis store (its
   // folder, 84 kB, and docs/redis.md) about 1,310 kB; with its cache, durability check and
-  // command line, and PostgreSQL's migration 13, about 1,413 kB (1,446,553 bytes); a guard
-  // against stray files.
-  assert.ok(info.unpackedSize < 1600 * 1024, `main package unpacks to ${info.unpackedSize} bytes`);
+  // command line, and PostgreSQL's migration 13, about 1,413 kB (1,446,553 bytes); with
+  // migration 14 and the polling of a synchronous call (its tests kept out), 1,636,933
+  // bytes; a guard against stray files.
+  assert.ok(info.unpackedSize < 1700 * 1024, `main package unpacks to ${info.unpackedSize} bytes`);
 });
 
 test("the main package has no install script and lists every target's platform package", () => {
