@@ -330,22 +330,14 @@ fn a_fold_in_another_schema_does_not_stop_this_ones() {
             .expect("store");
     }
     writer.delete_token("t0").expect("delete");
-    let holder = other.raw();
     let lock = sql::folding(&quote(&other.name));
-    let (locked, is_locked) = std::sync::mpsc::channel();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let r = holder.call(false, async |c, _| {
-                c.batch_execute("BEGIN").await?;
-                let held: bool = c.query_one(&format!("SELECT {lock}"), &[]).await?.get(0);
-                let _ = locked.send(held);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                c.batch_execute("ROLLBACK").await?;
-                Ok(())
-            });
-            r.expect("the lock holder");
-        });
-        assert!(is_locked.recv().expect("locked"), "the other schema's fold lock taken");
+    while_held(&other, &format!("SELECT {lock}"), Duration::from_secs(1), || {
+        // Held: no other session takes it meanwhile.
+        assert_eq!(
+            other.rows(&format!("SELECT ({lock})::int")),
+            vec![vec![0]],
+            "the other schema's fold lock held"
+        );
         let later = NOW + 3_000_000;
         assert_eq!(store.cleanup_expired(later, 100).expect("cleanup"), 5);
         let left = schema.rows("SELECT count(*) FROM {s}.nts_counts WHERE level < 2");
@@ -356,16 +348,20 @@ fn a_fold_in_another_schema_does_not_stop_this_ones() {
 /// Runs `f` while another session holds the row of access token `token` `FOR UPDATE`, for
 /// `hold` after the lock is taken (then rolls back).
 fn with_row_locked(schema: &TestSchema, token: &str, hold: Duration, f: impl FnOnce()) {
-    let holder = schema.raw();
     let table = format!("{}.access_tokens", quote(&schema.name));
+    let take = format!("SELECT 1 FROM {table} WHERE token = '{token}' FOR UPDATE");
+    while_held(schema, &take, hold, f);
+}
+
+/// Runs `f` while another session on `schema`'s server holds what `take` takes (SQL run in
+/// a transaction left open), for `hold` after it is taken (then rolls back).
+fn while_held(schema: &TestSchema, take: &str, hold: Duration, f: impl FnOnce()) {
+    let holder = schema.raw();
     let (locked, is_locked) = std::sync::mpsc::channel();
     std::thread::scope(|s| {
         s.spawn(|| {
             let r = holder.call(false, async |c, _| {
-                c.batch_execute(&format!(
-                    "BEGIN; SELECT 1 FROM {table} WHERE token = '{token}' FOR UPDATE"
-                ))
-                .await?;
+                c.batch_execute(&format!("BEGIN; {take}")).await?;
                 let _ = locked.send(());
                 tokio::time::sleep(hold).await;
                 c.batch_execute("ROLLBACK").await?;
