@@ -345,6 +345,57 @@ fn a_fold_in_another_schema_does_not_stop_this_ones() {
     });
 }
 
+#[test]
+fn writers_in_another_schema_do_not_take_this_ones_shards() {
+    let (Some(schema), Some(other)) = (TestSchema::new(), TestSchema::new()) else {
+        return;
+    };
+    let store = schema.store();
+    for s in [&store, &other.store()] {
+        s.store_access_token(&token("first", "u", Some(NOW + 10)), NOW)
+            .expect("store");
+    }
+    // Sixteen transactions of the other schema's, each holding the shard its insert's
+    // counting claimed: all sixteen of its shards.
+    let table = format!("{}.access_tokens", quote(&other.name));
+    let take = |i: usize| {
+        format!(
+            "INSERT INTO {table} (token, api_key, user_id, client_id, scopes, expires_at,
+                 created_at) VALUES ('held{i}', 'k', 'u{i}', 'c', '[]', {}, {NOW})",
+            NOW + 10
+        )
+    };
+    let write = Box::new(|| {
+        store
+            .store_access_token(&token("second", "v", Some(NOW + 10)), NOW)
+            .expect("store");
+    });
+    while_all_held(&other, 16, &take, Duration::from_secs(4), write);
+    assert_eq!(
+        schema.rows("SELECT count(*) FROM {s}.nts_counts WHERE shard > 16"),
+        vec![vec![0]],
+        "this schema's writer took one of its own 16 shards"
+    );
+    assert_eq!(store.stats(NOW).expect("stats").total_tokens, 2);
+}
+
+/// Runs `f` while `sessions` sessions on `schema`'s server each hold what `take(i)` takes
+/// (`while_held`, nested).
+fn while_all_held(
+    schema: &TestSchema,
+    sessions: usize,
+    take: &dyn Fn(usize) -> String,
+    hold: Duration,
+    f: Box<dyn FnOnce() + '_>,
+) {
+    if sessions == 0 {
+        return f();
+    }
+    while_held(schema, &take(sessions), hold, move || {
+        while_all_held(schema, sessions - 1, take, hold, f)
+    });
+}
+
 /// Runs `f` while another session holds the row of access token `token` `FOR UPDATE`, for
 /// `hold` after the lock is taken (then rolls back).
 fn with_row_locked(schema: &TestSchema, token: &str, hold: Duration, f: impl FnOnce()) {

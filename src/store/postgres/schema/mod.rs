@@ -19,6 +19,7 @@ mod v11;
 mod v12;
 mod v13;
 mod v14;
+mod v15;
 
 use tokio_postgres::Client;
 
@@ -26,7 +27,7 @@ use tokio_postgres::Client;
 /// Append only: a released entry is never edited.
 pub const MIGRATIONS: &[&str] = &[
     v1::SQL, v2::SQL, v3::SQL, v4::SQL, v5::SQL, v6::SQL, v7::SQL, v8::SQL, v9::SQL, v10::SQL,
-    v11::SQL, v12::SQL, v13::SQL, v14::SQL,
+    v11::SQL, v12::SQL, v13::SQL, v14::SQL, v15::SQL,
 ];
 
 /// `"name"`, quoted for SQL. The name was checked to be a plain identifier.
