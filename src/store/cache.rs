@@ -52,6 +52,7 @@ pub(crate) fn digest(token: &str) -> TokenDigest {
 }
 
 /// A payload of the change feed: a token's digest (32 hex digits), or everything.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn parse_payload(payload: &str) -> Option<Option<TokenDigest>> {
     if payload == "*" {
         return Some(None);
@@ -303,6 +304,7 @@ impl<W: Wake> Cache<W> {
     }
 
     /// Whether a ping ever came back (see `session`).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn session_proved(&self) -> bool {
         self.session.load(Ordering::Acquire)
     }
