@@ -122,6 +122,7 @@ pub fn parse(url: &str, setting: &str, connect_timeout: Duration) -> Result<Targ
             }
         }
     }
+    let base = libpq_overrides(&base, &mut kept);
     let rebuilt = if is_url {
         let query: Vec<String> = kept
             .iter()
@@ -252,6 +253,69 @@ fn shown(config: &tokio_postgres::Config) -> String {
         .or(config.get_user())
         .unwrap_or_default();
     format!("{}/{db}", hosts.join(","))
+}
+
+/// libpq's reading (node-postgres's too) where tokio-postgres's differs: the last of a
+/// repeated `host`, `hostaddr` or `port` wins, and a `host` or `port` parameter replaces
+/// what the URL's authority names, where tokio-postgres adds it to a list. So
+/// `postgres://u:p@localhost/db?host=/cloudsql/project:region:instance` (Cloud SQL's socket
+/// form) reaches the socket only, not `localhost` first. The authority's ports stay when
+/// only its hosts are replaced. Returns `base` rewritten; `kept` loses the repeats.
+fn libpq_overrides(base: &str, kept: &mut Vec<(String, String)>) -> String {
+    for key in ["host", "hostaddr", "port"] {
+        while kept.iter().filter(|(k, _)| k == key).count() > 1 {
+            if let Some(first) = kept.iter().position(|(k, _)| k == key) {
+                kept.remove(first);
+            }
+        }
+    }
+    let Some(rest) = base.strip_prefix("postgresql://") else {
+        return base.to_owned();
+    };
+    let given = |key: &str| kept.iter().any(|(k, _)| k == key);
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let (user, hosts) = authority
+        .rsplit_once('@')
+        .map_or(("", authority), |(u, h)| (u, h));
+    // `[::1]:5432`, `name:5432`, `name`: the port follows the last `:` outside brackets.
+    let split_port = |h: &str| -> (String, Option<String>) {
+        let tail = h.rfind(']').map_or(0, |i| i + 1);
+        match h[tail..].rfind(':') {
+            Some(j) => (h[..tail + j].to_owned(), Some(h[tail + j + 1..].to_owned())),
+            None => (h.to_owned(), None),
+        }
+    };
+    let hosts = if given("host") {
+        let ports: Vec<String> = hosts.split(',').filter_map(|h| split_port(h).1).collect();
+        if !given("port") && !ports.is_empty() {
+            kept.push(("port".into(), ports.join(",")));
+        }
+        String::new()
+    } else if given("port") && !hosts.is_empty() {
+        // Written into the authority: tokio-postgres gives a host without one 5432, and
+        // would add the parameter's after it.
+        let names: Vec<String> = hosts.split(',').map(|h| split_port(h).0).collect();
+        let Some(i) = kept.iter().position(|(k, _)| k == "port") else {
+            return base.to_owned();
+        };
+        let ports: Vec<String> = kept[i].1.split(',').map(str::to_owned).collect();
+        if ports.len() != 1 && ports.len() != names.len() {
+            return base.to_owned();
+        }
+        kept.remove(i);
+        let port = |n: usize| ports.get(n).unwrap_or(&ports[0]).clone();
+        let with: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(n, h)| format!("{h}:{}", port(n)))
+            .collect();
+        with.join(",")
+    } else {
+        hosts.to_owned()
+    };
+    let at = if authority.contains('@') { "@" } else { "" };
+    let path = path.map(|p| format!("/{p}")).unwrap_or_default();
+    format!("postgresql://{user}{at}{hosts}{path}")
 }
 
 /// The URL before its `?`, and its query parameters, decoded.
@@ -413,6 +477,26 @@ mod tests {
                 SslMode::Disable,
                 "/var/run/postgresql:5432/tokens",
             ),
+            // Cloud SQL's socket form: the parameter replaces `localhost` (as in libpq)
+            (
+                "postgres://u:s3cr%40t@localhost/tokens?host=/cloudsql/p:eu-west1:db",
+                SslMode::Prefer,
+                "/cloudsql/p:eu-west1:db:5432/tokens",
+            ),
+            // the authority's port stays when only its host is replaced
+            (
+                "postgresql://postgres@localhost:6543/tokens?host=/var/run/postgresql",
+                SslMode::Prefer,
+                "/var/run/postgresql:6543/tokens",
+            ),
+            // a port parameter replaces the authority's
+            (
+                "postgresql://u@[::1]:5432,db.internal/tokens?port=6432",
+                SslMode::Prefer,
+                "::1:6432,db.internal:6432/tokens",
+            ),
+            // the last of a repeated host wins (libpq)
+            ("host=a host=b user=u dbname=tokens", SslMode::Prefer, "b:5432/tokens"),
         ];
         for (url, mode, shown) in cases {
             let t = ok(url);
