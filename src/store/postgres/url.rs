@@ -216,10 +216,7 @@ fn check_url_form(rest: &str) -> std::result::Result<(), String> {
         return reserved("the user name or password holds a character a URL reserves");
     }
     for host in hosts.split(',') {
-        // `[::1]:5432`, `name:5432`, `name`: the port is what follows the last `:` outside
-        // brackets.
-        let after_bracket = host.rsplit_once(']').map_or(host, |(_, tail)| tail);
-        if let Some((_, port)) = after_bracket.rsplit_once(':') {
+        if let (_, Some(port)) = split_port(host) {
             let valid = !port.is_empty()
                 && port.bytes().all(|b| b.is_ascii_digit())
                 && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
@@ -272,42 +269,30 @@ fn libpq_overrides(base: &str, kept: &mut Vec<(String, String)>) -> String {
     let Some(rest) = base.strip_prefix("postgresql://") else {
         return base.to_owned();
     };
-    let given = |key: &str| kept.iter().any(|(k, _)| k == key);
     let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
     let (user, hosts) = authority
         .rsplit_once('@')
         .map_or(("", authority), |(u, h)| (u, h));
-    // `[::1]:5432`, `name:5432`, `name`: the port follows the last `:` outside brackets.
-    let split_port = |h: &str| -> (String, Option<String>) {
-        let tail = h.rfind(']').map_or(0, |i| i + 1);
-        match h[tail..].rfind(':') {
-            Some(j) => (h[..tail + j].to_owned(), Some(h[tail + j + 1..].to_owned())),
-            None => (h.to_owned(), None),
-        }
-    };
-    let hosts = if given("host") {
-        let ports: Vec<String> = hosts.split(',').filter_map(|h| split_port(h).1).collect();
-        if !given("port") && !ports.is_empty() {
+    let port_at = kept.iter().position(|(k, _)| k == "port");
+    let hosts = if kept.iter().any(|(k, _)| k == "host") {
+        let ports: Vec<&str> = hosts.split(',').filter_map(|h| split_port(h).1).collect();
+        if port_at.is_none() && !ports.is_empty() {
             kept.push(("port".into(), ports.join(",")));
         }
         String::new()
-    } else if given("port") && !hosts.is_empty() {
+    } else if let Some(i) = port_at.filter(|_| !hosts.is_empty()) {
         // Written into the authority: tokio-postgres gives a host without one 5432, and
         // would add the parameter's after it.
-        let names: Vec<String> = hosts.split(',').map(|h| split_port(h).0).collect();
-        let Some(i) = kept.iter().position(|(k, _)| k == "port") else {
-            return base.to_owned();
-        };
+        let names: Vec<&str> = hosts.split(',').map(|h| split_port(h).0).collect();
         let ports: Vec<String> = kept[i].1.split(',').map(str::to_owned).collect();
         if ports.len() != 1 && ports.len() != names.len() {
             return base.to_owned();
         }
         kept.remove(i);
-        let port = |n: usize| ports.get(n).unwrap_or(&ports[0]).clone();
         let with: Vec<String> = names
             .iter()
             .enumerate()
-            .map(|(n, h)| format!("{h}:{}", port(n)))
+            .map(|(n, h)| format!("{h}:{}", ports.get(n).unwrap_or(&ports[0])))
             .collect();
         with.join(",")
     } else {
@@ -316,6 +301,16 @@ fn libpq_overrides(base: &str, kept: &mut Vec<(String, String)>) -> String {
     let at = if authority.contains('@') { "@" } else { "" };
     let path = path.map(|p| format!("/{p}")).unwrap_or_default();
     format!("postgresql://{user}{at}{hosts}{path}")
+}
+
+/// `[::1]:5432`, `name:5432`, `name`: the host and the port, which follows the last `:`
+/// outside brackets.
+fn split_port(host: &str) -> (&str, Option<&str>) {
+    let tail = host.rfind(']').map_or(0, |i| i + 1);
+    match host[tail..].rfind(':') {
+        Some(j) => (&host[..tail + j], Some(&host[tail + j + 1..])),
+        None => (host, None),
+    }
 }
 
 /// The URL before its `?`, and its query parameters, decoded.
