@@ -48,8 +48,14 @@ function psqlSession() {
   };
 }
 
-function listenerPid(schema) {
-  return psql(`SELECT pid FROM pg_stat_activity WHERE application_name = 'native-token-storage listener ${schema}' AND query LIKE 'LISTEN%'`);
+/**
+ * The backend of a listener on the schema's feed; of process `of`'s store if given (A's store
+ * has one too once it made 64 calls: it proves its session for named statements). A store's
+ * own channel, in its `LISTEN`, carries its process id in 8 hex digits.
+ */
+function listenerPid(schema, of) {
+  const own = of === undefined ? "" : `AND position('_' || lpad(to_hex(${of}), 8, '0') || '_' in query) > 0`;
+  return psql(`SELECT pid FROM pg_stat_activity WHERE application_name = 'native-token-storage listener ${schema}' AND query LIKE 'LISTEN%' ${own}`);
 }
 
 /** Deletes a row the way no instance is told of: the feed's trigger skipped. */
@@ -177,7 +183,7 @@ describe("PostgreSQL: the cache of recently read access tokens, two processes on
 
   it("the listener's connection killed: B reads the server at once (nothing stale), then caches again once it is back", async () => {
     const t = fresh();
-    const pid = await until(() => listenerPid(schema));
+    const pid = await until(() => listenerPid(schema, b.pid));
     // Cached, then deleted behind the feed's back: served from the cache.
     let seen = await b.watch(t.at, async () => deleteBehindTheFeed(schema, t.at), 200);
     assert.equal(seen.changedAt, null);
@@ -193,7 +199,7 @@ describe("PostgreSQL: the cache of recently read access tokens, two processes on
     assert.ok(seen.after < BOUND_MS, `seen after ${seen.after} ms`);
     // A new listener; caching again.
     await until(() => {
-      const p = listenerPid(schema);
+      const p = listenerPid(schema, b.pid);
       return p && p !== pid;
     });
     // The new listener confirms the feed (LISTEN, then the cache is rebuilt) a moment after

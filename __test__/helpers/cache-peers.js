@@ -29,6 +29,7 @@ async function peer(...args) {
   assert.deepEqual(await next(), { ready: true });
   const send = (msg) => child.stdin.write(`${JSON.stringify(msg)}\n`);
   return {
+    pid: child.pid,
     async run(code) {
       send({ op: "run", code });
       const r = await next();

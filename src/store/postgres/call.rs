@@ -20,6 +20,10 @@ use crate::error::{Result, StoreError};
 /// serialization failure.
 pub(super) const WRITE_ATTEMPTS: usize = 4;
 
+/// Calls sent unnamed, before the session is proved, after which a store that has not read
+/// yet starts its listener to prove it (see `named_ok`).
+pub(super) const PROVE_AFTER: u32 = 64;
+
 /// Why one attempt failed: PostgreSQL's error (on a kept connection, a read may try
 /// again), or the store's own.
 pub(super) enum Failure {
@@ -153,11 +157,23 @@ impl PostgresStore {
 
     /// Whether a call may send named statements (prepared once per connection): unless
     /// the URL says a pooler keeps none, or one was not found; and only once the change
-    /// feed's ping came back, which a transaction-mode pooler never shows.
+    /// feed's ping came back, which a transaction-mode pooler never shows. A store that
+    /// only writes starts the feed's listener for that ping after `PROVE_AFTER` calls sent
+    /// unnamed (a read starts it at once); a short-lived one (a command, a script of a few
+    /// calls) opens no more connections than its calls need.
     fn named_ok(&self) -> bool {
-        self.named.load(Ordering::Acquire)
-            && self.cache.session_proved()
-            && self.target().is_ok_and(|t| !t.unnamed)
+        if !self.named.load(Ordering::Acquire) || !self.target().is_ok_and(|t| !t.unnamed) {
+            return false;
+        }
+        if self.cache.session_proved() {
+            return true;
+        }
+        if self.unproved_calls.load(Ordering::Relaxed) >= PROVE_AFTER {
+            self.ensure_listener();
+        } else {
+            self.unproved_calls.fetch_add(1, Ordering::Relaxed);
+        }
+        false
     }
 
     pub(super) fn past_query_timeout(&self) -> StoreError {

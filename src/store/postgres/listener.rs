@@ -303,7 +303,10 @@ async fn listen(
         if !came_back && since.elapsed() > NO_PING_BACK && !sent.is_empty() {
             return Outcome::NoPingBack;
         }
-        let next = match (cache.in_use(), last_ping) {
+        // A first ping whatever the cache's use if none ever came back: it is what lets the
+        // store's calls send named statements (see `call::PostgresStore::named_ok`).
+        let prove = last_ping.is_none() && !cache.session_proved();
+        let next = match (prove || cache.in_use(), last_ping) {
             (true, Some(t)) => t + PING_EVERY,
             (true, None) => Instant::now(),
             (false, _) => Instant::now() + Duration::from_secs(1),
@@ -342,7 +345,7 @@ async fn listen(
                 }
                 true
             }
-            _ = tokio::time::sleep_until(next.into()) => cache.in_use(),
+            _ = tokio::time::sleep_until(next.into()) => prove || cache.in_use(),
         };
         if ping {
             seq += 1;

@@ -58,7 +58,7 @@ mod store;
 mod tls;
 mod url;
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::Semaphore;
@@ -90,6 +90,9 @@ pub struct PostgresStore {
     /// Cleared for good when the server did not know a statement this store prepared
     /// (a transaction-mode pooler): from then on every statement is sent unnamed.
     named: AtomicBool,
+    /// Calls that could have sent named statements but for the session not yet proved
+    /// (see `call::PROVE_AFTER`).
+    unproved_calls: AtomicU32,
     /// Access tokens read recently, and the listener that keeps them true.
     cache: Arc<cache::Cache>,
     listener: Mutex<Option<listener::Listener>>,
@@ -118,6 +121,7 @@ impl PostgresStore {
             migrated: AtomicBool::new(false),
             opened: AtomicBool::new(false),
             named: AtomicBool::new(true),
+            unproved_calls: AtomicU32::new(0),
             cache: Arc::new(cache::Cache::new()),
             listener: Mutex::new(None),
         }

@@ -509,15 +509,20 @@ fn prepared_here(store: &PostgresStore) -> i64 {
         .expect("count")
 }
 
+/// A store whose calls all go through one connection (what `prepared_here` sees).
+fn store_of_one_connection(schema: &TestSchema) -> PostgresStore {
+    PostgresStore::new(PostgresSettings {
+        pool_size: 1,
+        ..schema.settings()
+    })
+}
+
 #[test]
 fn a_prepared_statement_whose_plan_changed_or_that_the_server_forgot_is_sent_again() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    let store = PostgresStore::new(PostgresSettings {
-        pool_size: 1,
-        ..schema.settings()
-    });
+    let store = store_of_one_connection(&schema);
     // A token for each read: a token read before may be answered by the cache.
     for t in ["a", "c", "d"] {
         store
@@ -562,6 +567,38 @@ fn a_url_that_names_a_transaction_pooler_gets_no_prepared_statements() {
     until_session_proved(&store);
     assert!(store.get_access_token("a", NOW).expect("read").is_some());
     assert_eq!(prepared_here(&store), 0);
+}
+
+#[test]
+fn a_store_that_only_writes_proves_its_session_and_names_its_statements() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = store_of_one_connection(&schema);
+    let store_one = |t: &str| {
+        store
+            .store_access_token(&token(t, "u", None), NOW)
+            .expect("store")
+    };
+    // A few writes (a command, a short script): no listener, no connection beyond the call's.
+    for i in 0..8 {
+        store_one(&format!("short{i}"));
+    }
+    assert!(store.listener.lock().expect("lock").is_none());
+    assert_eq!(prepared_here(&store), 0);
+    // An import, begun after the cache's first moments of use (no ping is due for reads):
+    // no read ever, yet once its listener's first ping came back its statements are named.
+    std::thread::sleep(crate::store::cache::IN_USE + Duration::from_millis(100));
+    for i in 0..call::PROVE_AFTER {
+        store_one(&format!("import{i}"));
+    }
+    let start = std::time::Instant::now();
+    while !store.cache.session_proved() {
+        assert!(start.elapsed() < Duration::from_secs(5), "no ping came back");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    store_one("named");
+    assert!(prepared_here(&store) >= 1, "the store's statement was prepared");
 }
 
 /// getStats against the rows themselves, at several moments.
