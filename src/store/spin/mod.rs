@@ -34,11 +34,16 @@ thread_local! {
 
 /// Runs `f` with no polling on this thread: a call of the Promise API on a thread of
 /// libuv's pool, while the JS thread is free and may need the CPU it would spend.
+/// The flag is put back as it was however `f` ends (an unwinding panic included).
 pub(crate) fn elsewhere<T>(f: impl FnOnce() -> T) -> T {
-    let before = ELSEWHERE.with(|e| e.replace(true));
-    let out = f();
-    ELSEWHERE.with(|e| e.set(before));
-    out
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ELSEWHERE.with(|e| e.set(self.0));
+        }
+    }
+    let _restore = Restore(ELSEWHERE.with(|e| e.replace(true)));
+    f()
 }
 
 /// A connection's polling state: whether its recent answers came within the window.

@@ -130,3 +130,11 @@ mod runtime {
         assert_eq!((out, state()), (1, (0, 0)));
     }
 }
+
+#[test]
+fn a_panic_in_a_call_made_for_another_thread_leaves_the_thread_polling_again() {
+    use super::*;
+    let caught = std::panic::catch_unwind(|| elsewhere(|| panic!("the call failed")));
+    assert!(caught.is_err());
+    assert!(!ELSEWHERE.with(Cell::get), "the flag put back");
+}
