@@ -4,17 +4,17 @@
 // token first (its listener's ping proves the session, so its statements are named from
 // then on); B never reads. Rounds of 300 stores (new tokens with refresh tokens) alternate
 // A and B; prints each side's median µs a store. The schemas are dropped at the end.
-//   BENCH_PG_URL=postgres://... node benchmark/pg-write-only.js [rounds]
+//   BENCH_PG_URL=postgres://... node benchmark/pg-write-only.js [--rounds 16]
 const { openContext, seed } = require("./lib/context");
 const data = require("./lib/data");
 const pgSide = require("./lib/postgres");
+const { option, pgUrl: serverUrl, median } = require("./lib/ab");
 
 const SIZE = 10_000;
 const PER_ROUND = 300;
-const rounds = Number(process.argv[2] || 16);
-const pgUrl = process.env.BENCH_PG_URL;
+const rounds = Number(option("rounds", "16"));
+const pgUrl = serverUrl("pg-write-only.js");
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
 async function open(tag) {
   const schema = `write_only_${tag}_${process.pid}`;
@@ -33,7 +33,6 @@ function storeRound(side, from) {
 }
 
 (async () => {
-  if (!pgUrl) throw new Error("set BENCH_PG_URL");
   const readFirst = await open("a");
   const writeOnly = await open("b");
   for (let k = 0; k < 5; k++) {
