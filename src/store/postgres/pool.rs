@@ -28,12 +28,9 @@ impl PostgresStore {
     /// date on the first). Returns it with whether it was kept.
     pub(super) async fn checkout(&self) -> std::result::Result<(Pooled, bool), Failure> {
         let epoch = self.epoch.load(Ordering::Acquire);
-        // The connections' tasks run only while a call runs (one I/O thread, driven by the
-        // calls): let them read what the server sent meanwhile, so that a connection it
-        // closed while idle (a restart, an idle timeout, pg_terminate_backend) is seen
-        // closed here, not when a write whose outcome would be unknown is sent on it.
-        tokio::task::yield_now().await;
-        tokio::task::yield_now().await;
+        if !self.idle.lock().map_err(|_| StoreError::Poisoned)?.is_empty() {
+            settle().await;
+        }
         loop {
             let kept = self.idle.lock().map_err(|_| StoreError::Poisoned)?.pop();
             match kept {
@@ -88,6 +85,22 @@ impl PostgresStore {
             idle.push(c);
         }
     }
+}
+
+/// Lets the kept connections' tasks read what the server sent them meanwhile, so that one
+/// it closed while idle (a restart, an idle timeout, pg_terminate_backend) is seen closed
+/// by `checkout`, not when a write whose outcome would be unknown is sent on it. Those
+/// tasks run only while some call runs the runtime (one I/O thread, driven by the calls),
+/// and maybe on another thread than this call's (a Promise call on libuv's pool, a
+/// cleanup): a task of the runtime's own runs on whichever thread holds it, where each
+/// `yield_now` reads the I/O without blocking and runs the tasks it woke before the task
+/// is polled again; the second yield lets a task that one of those woke in turn run too.
+async fn settle() {
+    let _ = spawn_noted(async {
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+    })
+    .await;
 }
 
 impl Drop for PostgresStore {

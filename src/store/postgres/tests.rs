@@ -107,6 +107,45 @@ impl TestSchema {
             })
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
+
+    /// Ends a server process (`pg_terminate_backend` only signals it) and waits until it
+    /// is gone, so that its socket is closed by the time this returns, whatever the load.
+    /// From a connection on a runtime of its own: the store's I/O thread is not run
+    /// meanwhile, so its connection to that process is not seen closed here.
+    pub fn end_backend(&self, pid: i32) {
+        let store = self.raw();
+        let target = store.target().expect("the test server's URL");
+        let rt = super::runtime::build().expect("a runtime");
+        rt.block_on(async {
+            let (client, connection) = target
+                .config
+                .connect(target.tls.clone())
+                .await
+                .expect("a connection");
+            let driven = tokio::spawn(connection);
+            client
+                .execute("SELECT pg_terminate_backend($1)", &[&pid])
+                .await
+                .expect("pg_terminate_backend");
+            let started = std::time::Instant::now();
+            let gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1";
+            while client
+                .query_one(gone, &[&pid])
+                .await
+                .and_then(|r| r.try_get::<_, i64>(0))
+                .expect("pg_stat_activity")
+                != 0
+            {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "backend {pid} still there after 10 s"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            drop(client);
+            let _ = driven.await;
+        });
+    }
 }
 
 impl Drop for TestSchema {
@@ -193,31 +232,15 @@ fn connections_the_server_ended_are_replaced_before_a_read_or_a_write() {
     let Some(schema) = TestSchema::new() else {
         return;
     };
-    let store = schema.store();
-    store
-        .store_access_token(&token("a", "u", None), NOW)
-        .expect("store");
     // Every connection of this schema's store is ended by the server.
-    let pids = store
-        .call(true, async |c, _| {
-            Ok(c.query_typed_one("SELECT pg_backend_pid()", &[])
-                .await?
-                .try_get::<_, i32>(0)?)
-        })
-        .expect("pid");
-    schema.execute(&format!("SELECT pg_terminate_backend({pids})"));
+    let (store, first) = kept_connection(&schema);
+    schema.end_backend(first);
     std::thread::sleep(Duration::from_millis(100));
     // A read on the dead connection is tried again on a new one, transparently.
     assert!(store.get_access_token("a", NOW).expect("read").is_some());
-    let pid = store
-        .call(true, async |c, _| {
-            Ok(c.query_typed_one("SELECT pg_backend_pid()", &[])
-                .await?
-                .try_get::<_, i32>(0)?)
-        })
-        .expect("pid");
-    assert_ne!(pid, pids);
-    schema.execute(&format!("SELECT pg_terminate_backend({pid})"));
+    let pid = backend_pid(&store);
+    assert_ne!(pid, first);
+    schema.end_backend(pid);
     std::thread::sleep(Duration::from_millis(100));
     // A connection the server closed while it sat idle is seen closed before a write is
     // sent on it: the write goes to a new connection.
@@ -225,6 +248,65 @@ fn connections_the_server_ended_are_replaced_before_a_read_or_a_write() {
         .store_access_token(&token("b", "u", None), NOW)
         .expect("a write after the server closed the idle connection");
     assert!(store.get_access_token("a", NOW).expect("read").is_some());
+}
+
+/// A store that stored token "a" and keeps the one connection it used, and the server
+/// process of that connection.
+fn kept_connection(schema: &TestSchema) -> (PostgresStore, i32) {
+    let store = schema.store();
+    store
+        .store_access_token(&token("a", "u", None), NOW)
+        .expect("store");
+    let pid = backend_pid(&store);
+    (store, pid)
+}
+
+/// The server process of a store's one kept connection.
+fn backend_pid(store: &PostgresStore) -> i32 {
+    store
+        .call(true, async |c, _| {
+            Ok(c.query_typed_one("SELECT pg_backend_pid()", &[])
+                .await?
+                .try_get::<_, i32>(0)?)
+        })
+        .expect("pid")
+}
+
+/// A write made while another thread runs the shared I/O thread (a call of the Promise API
+/// on libuv's pool, a cleanup) still sees that the server closed its idle connection before
+/// sending the write on it: what the server sent meanwhile is read first, whichever thread
+/// runs the runtime (it failed with "the connection was closed" when the thread that held
+/// the runtime had not read its I/O since).
+#[test]
+fn a_write_beside_another_threads_call_sees_a_connection_the_server_closed() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let (store, pid) = kept_connection(&schema);
+    let io = super::runtime::runtime().expect("the I/O thread");
+    let holding = std::sync::Barrier::new(2);
+    let ended = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            io.block_on(async {
+                holding.wait();
+                // Busy on the runtime without reading its I/O, as a call may be, until
+                // the write below has been begun (briefly: other tests share the runtime).
+                ended.wait();
+                std::thread::sleep(Duration::from_millis(100));
+            })
+        });
+        holding.wait();
+        schema.end_backend(pid);
+        std::thread::sleep(Duration::from_millis(20));
+        ended.wait();
+        store
+            .store_access_token(&token("b", "u", None), NOW)
+            .expect("a write beside another thread's call");
+        other.join().expect("the other thread");
+    });
+    assert!(store.get_access_token("b", NOW).expect("read").is_some());
+    assert_ne!(backend_pid(&store), pid);
 }
 
 #[test]
