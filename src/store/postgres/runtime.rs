@@ -123,7 +123,8 @@ pub(crate) fn io_fd() -> Option<RawFd> {
 static READY_TASKS: AtomicUsize = AtomicUsize::new(0);
 
 /// Spawns `task` on the shared runtime (from inside it), counted in `READY_TASKS` while it
-/// is woken and waits to run: what tells `turn` that the runtime still has work at hand.
+/// waits to run (from its spawn to its first poll, and whenever it is woken until it runs):
+/// what tells `turn` that the runtime still has work at hand.
 pub(super) fn spawn_noted<F>(task: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -132,10 +133,14 @@ where
     tokio::spawn(Noted::new(task, &READY_TASKS))
 }
 
-/// A task that counts itself in `count` while it is woken and has not run since.
+/// A task that counts itself in `count` while it is woken and has not run since, and from
+/// its making to its first poll (a task spawned from inside the runtime is queued with no
+/// wake-up written: left uncounted, one spawned in `turn`'s last round waited for the next).
 struct Noted<F> {
     task: Pin<Box<F>>,
     note: Option<Arc<Note>>,
+    /// Counted as made, not polled yet.
+    fresh: bool,
     count: &'static AtomicUsize,
 }
 
@@ -164,10 +169,13 @@ impl Note {
     }
 
     fn uncount(&self) {
-        let _ = self
-            .count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        uncount(self.count);
     }
+}
+
+/// One task fewer in `count` (never below none).
+fn uncount(count: &AtomicUsize) {
+    let _ = count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
 }
 
 impl Wake for Note {
@@ -185,10 +193,19 @@ impl Wake for Note {
 
 impl<F> Noted<F> {
     fn new(task: F, count: &'static AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
         Noted {
             task: Box::pin(task),
             note: None,
+            fresh: true,
             count,
+        }
+    }
+
+    /// Its count as made, taken back (at its first poll, or when it is dropped unpolled).
+    fn unfresh(&mut self) {
+        if std::mem::take(&mut self.fresh) {
+            uncount(self.count);
         }
     }
 }
@@ -197,6 +214,7 @@ impl<F: Future> Future for Noted<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.unfresh();
         let note = match &self.note {
             Some(n) if n.waker.will_wake(cx.waker()) => n.clone(),
             old => {
@@ -220,6 +238,7 @@ impl<F: Future> Future for Noted<F> {
 
 impl<F> Drop for Noted<F> {
     fn drop(&mut self) {
+        self.unfresh();
         if let Some(n) = &self.note {
             n.retire();
         }
@@ -279,6 +298,23 @@ mod noted_tests {
         assert_eq!(COUNT.load(Ordering::SeqCst), 0, "dropped while woken: uncounted");
         inner.wake_by_ref();
         assert_eq!(COUNT.load(Ordering::SeqCst), 0, "a wake after the end counts nothing");
+    }
+
+    #[test]
+    fn a_task_counts_from_its_making_to_its_first_poll() {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let (mut task, _) = noted(&COUNT);
+        assert_eq!(COUNT.load(Ordering::SeqCst), 1, "made: it waits to run");
+        let (w, _) = waker();
+        assert!(task.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+        assert_eq!(COUNT.load(Ordering::SeqCst), 0, "ran: no longer counted");
+        assert!(task.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+        assert_eq!(COUNT.load(Ordering::SeqCst), 0, "counted as made once only");
+        drop(task);
+        let (unpolled, _) = noted(&COUNT);
+        assert_eq!(COUNT.load(Ordering::SeqCst), 1);
+        drop(unpolled);
+        assert_eq!(COUNT.load(Ordering::SeqCst), 0, "dropped before it ran: uncounted");
     }
 
     #[test]
