@@ -10,7 +10,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row, Statement};
 
 use super::call::Failure;
-use super::runtime::{end, end_now, spawn_noted};
+use super::runtime::{end, end_now, runs_the_runtime, spawn_noted};
 use super::schema::{migrate, MigrateError};
 use super::PostgresStore;
 use crate::error::StoreError;
@@ -90,17 +90,23 @@ impl PostgresStore {
 /// Lets the kept connections' tasks read what the server sent them meanwhile, so that one
 /// it closed while idle (a restart, an idle timeout, pg_terminate_backend) is seen closed
 /// by `checkout`, not when a write whose outcome would be unknown is sent on it. Those
-/// tasks run only while some call runs the runtime (one I/O thread, driven by the calls),
-/// and maybe on another thread than this call's (a Promise call on libuv's pool, a
-/// cleanup): a task of the runtime's own runs on whichever thread holds it, where each
-/// `yield_now` reads the I/O without blocking and runs the tasks it woke before the task
-/// is polled again; the second yield lets a task that one of those woke in turn run too.
+/// tasks run only while some call runs the runtime (one I/O thread, driven by the calls).
+/// On the thread that runs it, each `yield_now` reads the I/O without blocking and runs the
+/// tasks it woke before this call goes on; the second lets a task that one of those woke
+/// in turn run too. A call on another thread (a Promise call on libuv's pool, a cleanup,
+/// while the JS thread runs the runtime) waits instead for a task of the runtime's own that
+/// does the same where the runtime runs (its yields there would return at once).
 async fn settle() {
-    let _ = spawn_noted(async {
+    if runs_the_runtime() {
         tokio::task::yield_now().await;
         tokio::task::yield_now().await;
-    })
-    .await;
+    } else {
+        let _ = spawn_noted(async {
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+        })
+        .await;
+    }
 }
 
 impl Drop for PostgresStore {

@@ -119,6 +119,25 @@ pub(crate) fn io_fd() -> Option<RawFd> {
     shared().ok().and_then(|s| s.fd)
 }
 
+/// Whether this thread runs a runtime now (holds its core: in its `block_on`, or in one of
+/// its tasks). There `yield_now` puts its wake-up off until the runtime has read its I/O;
+/// on a thread that waits in `block_on` while another runs the runtime, or outside any,
+/// it wakes at once, which the probe sees. Were tokio to wake at once everywhere, every
+/// thread would seem not to run it: its callers' slower way, still correct.
+pub(super) fn runs_the_runtime() -> bool {
+    struct Woken(std::sync::atomic::AtomicBool);
+    impl Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    let woken = Arc::new(Woken(std::sync::atomic::AtomicBool::new(false)));
+    let waker = Waker::from(woken.clone());
+    let mut probe = std::pin::pin!(tokio::task::yield_now());
+    let _ = probe.as_mut().poll(&mut Context::from_waker(&waker));
+    !woken.0.load(Ordering::Acquire)
+}
+
 /// How many of the tasks spawned by `spawn_noted` were woken and have not run since.
 static READY_TASKS: AtomicUsize = AtomicUsize::new(0);
 
@@ -243,6 +262,33 @@ impl<F> Drop for Noted<F> {
             n.retire();
         }
     }
+}
+
+#[cfg(test)]
+#[test]
+fn a_thread_runs_the_runtime_only_while_it_holds_it() {
+    assert!(!runs_the_runtime(), "outside any runtime");
+    let rt = build().expect("a runtime");
+    assert!(rt.block_on(async { runs_the_runtime() }), "in its block_on");
+    assert!(
+        rt.block_on(async { tokio::spawn(async { runs_the_runtime() }).await })
+            .expect("the task"),
+        "in one of its tasks"
+    );
+    let holding = std::sync::Barrier::new(2);
+    let asked = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            rt.block_on(async {
+                holding.wait();
+                asked.wait();
+            })
+        });
+        holding.wait();
+        let answer = rt.block_on(async { runs_the_runtime() });
+        asked.wait();
+        assert!(!answer, "in its block_on while another thread runs it");
+    });
 }
 
 #[cfg(test)]
