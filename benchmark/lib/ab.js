@@ -1,6 +1,6 @@
 "use strict";
 const path = require("node:path");
-// What the A/B scripts (ab-sqlite.js, ab-postgres.js, pg-server-cpu.js, pg-write-only.js) share: `--name value` options, and the
+// What the A/B scripts (ab-sqlite.js, ab-postgres.js, ab-pg-roundtrip.js, pg-server-cpu.js, pg-write-only.js) share: `--name value` options, and the
 // settings every one of them takes.
 
 // The value after `--name` on the command line, else `fallback`.
