@@ -97,15 +97,14 @@ impl PostgresStore {
 /// while the JS thread runs the runtime) waits instead for a task of the runtime's own that
 /// does the same where the runtime runs (its yields there would return at once).
 async fn settle() {
+    async fn twice() {
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+    }
     if runs_the_runtime() {
-        tokio::task::yield_now().await;
-        tokio::task::yield_now().await;
+        twice().await;
     } else {
-        let _ = spawn_noted(async {
-            tokio::task::yield_now().await;
-            tokio::task::yield_now().await;
-        })
-        .await;
+        let _ = spawn_noted(twice()).await;
     }
 }
 
