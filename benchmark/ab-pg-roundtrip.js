@@ -9,9 +9,7 @@
 //   node benchmark/ab-pg-roundtrip.js --baseline DIR [--rounds 21] [--per 1000]
 // The server: BENCH_PG_URL or TOKEN_TEST_DATABASE_URL.
 const { performance } = require("node:perf_hooks");
-const { PACKAGE } = require("./peers/ours");
-const { dropSchema } = require("./lib/postgres");
-const { option, common, pgUrl, median } = require("./lib/ab");
+const { option, common, pgUrl, median, pgSides, closePgSides } = require("./lib/ab");
 
 const { baseline: BASELINE, rounds: ROUNDS } = common(
   "usage: node benchmark/ab-pg-roundtrip.js --baseline DIR [--rounds N] [--per N] (BENCH_PG_URL)",
@@ -21,14 +19,8 @@ const URL_ = pgUrl("ab-pg-roundtrip");
 process.env.TOKEN_STORAGE_LOG ??= "silent";
 
 async function main() {
-  const sides = [
-    { name: "A (baseline)", pkg: BASELINE, schema: `bench_ab_rt_a_${process.pid}` },
-    { name: "B (this)", pkg: PACKAGE, schema: `bench_ab_rt_b_${process.pid}` },
-  ];
+  const sides = await pgSides(BASELINE, URL_, "rt");
   for (const s of sides) {
-    await dropSchema(URL_, s.schema);
-    const { TokenStorage } = require(s.pkg);
-    s.store = new TokenStorage({ storage: "postgres", url: URL_, schema: s.schema, cleanupInterval: 0 });
     // Connected, the schema made, the listener started: the rounds time calls only.
     s.store.getAccessToken("warm-up");
     await s.store.promises.getAccessToken("warm-up");
@@ -51,10 +43,7 @@ async function main() {
     const paired = median(a[form].map((x, i) => b[form][i] / x));
     console.log(`getAccessToken miss, ${form}: A ${median(a[form]).toFixed(1)} us, B ${median(b[form]).toFixed(1)} us (paired B/A ${paired.toFixed(3)}; ${ROUNDS} rounds of ${PER})`);
   }
-  for (const s of sides) {
-    s.store.close();
-    await dropSchema(URL_, s.schema);
-  }
+  await closePgSides(sides, URL_);
 }
 
 main().catch((e) => {

@@ -19,11 +19,9 @@
 //   node benchmark/ab-postgres.js --baseline DIR [--size 10000] [--rounds 21] [--per 200] [--live [--near]] [--peer]
 // The server: BENCH_PG_URL or TOKEN_TEST_DATABASE_URL.
 const { performance } = require("node:perf_hooks");
-const path = require("node:path");
-const { PACKAGE } = require("./peers/ours");
 const { dropSchema, withClient } = require("./lib/postgres");
 
-const { option, common, pgUrl, median } = require("./lib/ab");
+const { option, common, pgUrl, median, pgSides, closePgSides } = require("./lib/ab");
 const { baseline: BASELINE, size: SIZE, rounds: ROUNDS } = common(
   "usage: node benchmark/ab-postgres.js --baseline DIR [--size N] [--rounds N] [--per N] [--live [--near]] [--peer] (BENCH_PG_URL)",
 );
@@ -37,10 +35,7 @@ process.env.TOKEN_STORAGE_LOG ??= "silent";
 const HOUR = 3_600_000;
 
 async function main() {
-  const sides = [
-    { name: "A (baseline)", pkg: BASELINE, schema: `bench_ab_pg_a_${process.pid}` },
-    { name: "B (this)", pkg: PACKAGE, schema: `bench_ab_pg_b_${process.pid}` },
-  ];
+  const sides = await pgSides(BASELINE, URL_, "pg");
   const rowsOf = (i, end, now) => {
     const rows = [];
     for (let j = i; j < end; j++) {
@@ -49,9 +44,6 @@ async function main() {
     return rows;
   };
   for (const s of sides) {
-    await dropSchema(URL_, s.schema);
-    const { TokenStorage } = require(s.pkg);
-    s.store = new TokenStorage({ storage: "postgres", url: URL_, schema: s.schema, cleanupInterval: 0 });
     const now = Date.now();
     for (let i = 0; i < SIZE; i += 5000) {
       s.store.storeAccessTokens(rowsOf(i, Math.min(SIZE, i + 5000), now));
@@ -106,10 +98,7 @@ async function main() {
     await peer.store.close();
     await dropSchema(URL_, peer.schema);
   }
-  for (const s of sides) {
-    s.store.close();
-    await dropSchema(URL_, s.schema);
-  }
+  await closePgSides(sides, URL_);
 }
 
 main().catch((e) => {

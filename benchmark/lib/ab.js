@@ -52,4 +52,30 @@ function seed(store, size) {
   if (slice.length) store.storeAccessTokens(slice);
 }
 
-module.exports = { option, common, pgUrl, median, seed };
+// The two sides of a PostgreSQL A/B script, each a store of ours (cleanup off) on an empty
+// schema of its own on `url`: A the package in `baseline`, B this one.
+async function pgSides(baseline, url, tag) {
+  const { dropSchema } = require("./postgres");
+  const { PACKAGE } = require("../peers/ours");
+  const sides = [
+    { name: "A (baseline)", pkg: baseline, schema: `bench_ab_${tag}_a_${process.pid}` },
+    { name: "B (this)", pkg: PACKAGE, schema: `bench_ab_${tag}_b_${process.pid}` },
+  ];
+  for (const s of sides) {
+    await dropSchema(url, s.schema);
+    const { TokenStorage } = require(s.pkg);
+    s.store = new TokenStorage({ storage: "postgres", url, schema: s.schema, cleanupInterval: 0 });
+  }
+  return sides;
+}
+
+// Closes the stores of `pgSides` and drops their schemas.
+async function closePgSides(sides, url) {
+  const { dropSchema } = require("./postgres");
+  for (const s of sides) {
+    s.store.close();
+    await dropSchema(url, s.schema);
+  }
+}
+
+module.exports = { option, common, pgUrl, median, seed, pgSides, closePgSides };
